@@ -1,0 +1,11 @@
+//! Signpost's pure core. Nothing here touches sockets, clocks, randomness or storage: time and
+//! random bytes come in as arguments, effects go out as values. That keeps the same code running
+//! on the relay and in the browser, and makes every protocol path testable in-process.
+
+pub mod ids;
+pub mod schema;
+pub mod vocab;
+pub mod wire;
+pub mod projection;
+pub mod relay;
+pub mod peer;

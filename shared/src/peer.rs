@@ -1,0 +1,208 @@
+//! A device's side of the protocol as a sans-IO state machine: the tablet app (in the browser)
+//! and the simulated tablets (native) both drive this one type.
+//!
+//! The peer holds its documents and one sync state per document with the relay. Local changes
+//! and incoming frames produce frames to send and [`Event`]s; the caller owns the socket, the
+//! clock and the persistence of documents.
+
+use crate::ids::{DocumentId, PeerId};
+use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The relay answered our join.
+    Ready { relay: PeerId },
+    /// Remote changes arrived in this document.
+    Changed(DocumentId),
+    /// The relay holds every local change of this document: it is durably stored there.
+    Synced(DocumentId),
+    /// The relay does not have this document or will not share it with us.
+    Unavailable(DocumentId),
+    /// The relay reported a protocol error; it closes the connection next.
+    RelayError(String),
+}
+
+#[derive(Default, Debug)]
+pub struct Output {
+    pub sends: Vec<Vec<u8>>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("the relay sent a malformed message: {0}")]
+    Wire(#[from] crate::wire::DecodeError),
+    #[error("the relay sent an unusable sync message: {0}")]
+    Sync(String),
+    #[error("unknown document {0}")]
+    UnknownDoc(DocumentId),
+}
+
+struct Doc {
+    doc: Automerge,
+    state: sync::State,
+    synced: bool,
+}
+
+pub struct Peer {
+    me: PeerId,
+    relay: Option<PeerId>,
+    docs: BTreeMap<DocumentId, Doc>,
+    /// Documents asked for that the relay has not yet answered.
+    wanted: HashSet<DocumentId>,
+}
+
+impl Peer {
+    pub fn new(me: PeerId) -> Self {
+        Peer { me, relay: None, docs: BTreeMap::new(), wanted: HashSet::new() }
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.me
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.relay.is_some()
+    }
+
+    /// The socket opened: the first frame to send.
+    pub fn on_open(&mut self) -> Vec<u8> {
+        Message::Join {
+            sender_id: self.me.clone(),
+            supported_protocol_versions: vec![PROTOCOL_VERSION.into()],
+            metadata: Some(PeerMetadata { storage_id: None, is_ephemeral: true }),
+        }
+        .encode()
+    }
+
+    /// The socket closed. Sync states keep only what survives a reconnect (the shared heads).
+    pub fn on_close(&mut self) {
+        self.relay = None;
+        for d in self.docs.values_mut() {
+            d.state = sync::State::decode(&d.state.encode()).unwrap_or_default();
+        }
+    }
+
+    /// Adds a document (new, or loaded from local storage with its saved sync state) and starts
+    /// syncing it if connected.
+    pub fn insert(&mut self, id: DocumentId, doc: Automerge, saved_state: Option<&[u8]>) -> Output {
+        let state = saved_state.and_then(|s| sync::State::decode(s).ok()).unwrap_or_default();
+        self.docs.insert(id, Doc { doc, state, synced: false });
+        let mut out = Output::default();
+        self.sync_one(id, &mut out);
+        out
+    }
+
+    /// Asks the relay for a document we do not hold.
+    pub fn find(&mut self, id: DocumentId) -> Output {
+        self.docs.entry(id).or_insert_with(|| Doc { doc: Automerge::new(), state: sync::State::new(), synced: false });
+        self.wanted.insert(id);
+        let mut out = Output::default();
+        self.sync_one(id, &mut out);
+        out
+    }
+
+    pub fn doc(&self, id: &DocumentId) -> Option<&Automerge> {
+        self.docs.get(id).map(|d| &d.doc)
+    }
+
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocumentId> {
+        self.docs.keys()
+    }
+
+    /// The sync state to save beside the document, so that a restart resumes where it was.
+    pub fn saved_state(&self, id: &DocumentId) -> Option<Vec<u8>> {
+        self.docs.get(id).map(|d| d.state.encode())
+    }
+
+    /// Applies a local change and sends it if connected. The closure's result is returned.
+    pub fn change<T>(
+        &mut self,
+        id: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> T,
+    ) -> Result<(T, Output), PeerError> {
+        let d = self.docs.get_mut(&id).ok_or(PeerError::UnknownDoc(id))?;
+        let mut tx = d.doc.transaction();
+        let t = f(&mut tx);
+        tx.commit();
+        d.synced = false;
+        let mut out = Output::default();
+        self.sync_one(id, &mut out);
+        Ok((t, out))
+    }
+
+    /// Whether the relay has acknowledged every local change of the document.
+    pub fn is_synced(&self, id: &DocumentId) -> bool {
+        self.docs.get(id).is_some_and(|d| relay_has_all(&d.doc, &d.state))
+    }
+
+    /// Documents with local changes the relay has not acknowledged.
+    pub fn unsynced(&self) -> Vec<DocumentId> {
+        self.docs.iter().filter(|(_, d)| !d.doc.get_heads().is_empty() && !relay_has_all(&d.doc, &d.state)).map(|(id, _)| *id).collect()
+    }
+
+    pub fn receive(&mut self, frame: &[u8]) -> Result<Output, PeerError> {
+        let mut out = Output::default();
+        match Message::decode(frame)? {
+            Message::Peer { sender_id, .. } => {
+                self.relay = Some(sender_id.clone());
+                out.events.push(Event::Ready { relay: sender_id });
+                let ids: Vec<DocumentId> = self.docs.keys().copied().collect();
+                for id in ids {
+                    self.sync_one(id, &mut out);
+                }
+            }
+            Message::Sync { document_id, data, .. } | Message::Request { document_id, data, .. } => {
+                let msg = sync::Message::decode(&data).map_err(|e| PeerError::Sync(e.to_string()))?;
+                let d = self.docs.entry(document_id).or_insert_with(|| Doc { doc: Automerge::new(), state: sync::State::new(), synced: false });
+                let before = d.doc.get_heads();
+                d.doc.receive_sync_message(&mut d.state, msg).map_err(|e| PeerError::Sync(e.to_string()))?;
+                self.wanted.remove(&document_id);
+                if d.doc.get_heads() != before {
+                    out.events.push(Event::Changed(document_id));
+                }
+                let now_synced = relay_has_all(&d.doc, &d.state);
+                if now_synced && !d.synced && !d.doc.get_heads().is_empty() {
+                    out.events.push(Event::Synced(document_id));
+                }
+                d.synced = now_synced;
+                self.sync_one(document_id, &mut out);
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                self.wanted.remove(&document_id);
+                out.events.push(Event::Unavailable(document_id));
+            }
+            Message::Error { message } => out.events.push(Event::RelayError(message)),
+            Message::Join { .. }
+            | Message::Leave { .. }
+            | Message::Ephemeral { .. }
+            | Message::RemoteHeadsGossip { .. } => {}
+        }
+        Ok(out)
+    }
+
+    fn sync_one(&mut self, id: DocumentId, out: &mut Output) {
+        let Some(relay) = self.relay.clone() else { return };
+        let Some(d) = self.docs.get_mut(&id) else { return };
+        if let Some(m) = d.doc.generate_sync_message(&mut d.state) {
+            let data = m.encode();
+            let msg = if d.doc.get_heads().is_empty() {
+                Message::Request { sender_id: self.me.clone(), target_id: relay, document_id: id, data }
+            } else {
+                Message::Sync { sender_id: self.me.clone(), target_id: relay, document_id: id, data }
+            };
+            out.sends.push(msg.encode());
+        }
+    }
+}
+
+fn relay_has_all(doc: &Automerge, state: &sync::State) -> bool {
+    let ours: Vec<ChangeHash> = doc.get_heads();
+    match &state.their_heads {
+        Some(theirs) => ours.iter().all(|h| theirs.contains(h) || state.shared_heads.contains(h)),
+        None => ours.is_empty(),
+    }
+}

@@ -1,0 +1,567 @@
+//! The relay as a sans-IO state machine.
+//!
+//! The relay speaks the automerge-repo protocol with many connected devices. It owns the live
+//! copies of the documents in use and each connection's sync state, decides what a device may
+//! read and write, and says what must be stored and sent. It does no IO: the driver (the server)
+//! feeds it inputs with the current time and carries out the [`Output`].
+//!
+//! **Durability invariant.** Every outgoing message in an [`Output`] may announce heads that only
+//! the [`Write`]s of the same output make durable. The driver must commit an output's writes
+//! before it sends any of its messages. Then a crash at any moment loses nothing announced.
+//!
+//! **Rollback.** Changes are applied to the live document first and checked after. A change that
+//! breaks a rule was never written, so the relay drops the live copy and reloads the document
+//! from storage: storage only ever holds checked content.
+
+use crate::ids::{DocumentId, PeerId};
+use crate::projection::{self, Projection};
+use crate::schema::{self, DocKind, Header};
+use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, Change, ReadDoc};
+use std::collections::{HashMap, HashSet};
+
+pub type ConnId = u64;
+
+/// Who is on the other end of a connection, as established by its credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The device (tablet) the credential was issued to.
+    pub device: String,
+    pub scheme: String,
+    pub site: String,
+}
+
+/// What the store knows about a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Meta {
+    /// A Signpost document with a checked header.
+    Doc(Header),
+    /// Content from a client that has not yet written a complete header (automerge-repo clients
+    /// create an empty document first and fill it in a later change). Owned by the creating
+    /// device's site, size-limited, counted nowhere.
+    Draft { scheme: String, site: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    None,
+    Read,
+    Write,
+}
+
+/// The access rule, in one place: a device writes its own site's documents and reads its
+/// scheme's shared ones. Nothing else exists for it.
+pub fn access(p: &Principal, meta: &Meta) -> Access {
+    match meta {
+        Meta::Draft { scheme, site } if *scheme == p.scheme && *site == p.site => Access::Write,
+        Meta::Draft { .. } => Access::None,
+        Meta::Doc(h) if h.scheme != p.scheme => Access::None,
+        Meta::Doc(h) => match h.kind {
+            DocKind::DeskDay if h.site.as_deref() == Some(p.site.as_str()) => Access::Write,
+            DocKind::DeskDay => Access::None,
+            DocKind::Directory => Access::Read,
+        },
+    }
+}
+
+/// A document as the store hands it back: its metadata and its stored chunks in order.
+#[derive(Clone, Debug)]
+pub struct StoredDoc {
+    pub meta: Meta,
+    pub chunks: Vec<Vec<u8>>,
+}
+
+/// Something to make durable. Writes of one output are one atomic transaction.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// A new document, with its first chunk.
+    Create { doc: DocumentId, meta: Meta, chunk: Vec<u8> },
+    /// A draft became a Signpost document.
+    SetMeta { doc: DocumentId, meta: Meta },
+    /// New changes for a stored document.
+    Append { doc: DocumentId, chunk: Vec<u8> },
+    /// Replace every stored chunk of the document with one snapshot.
+    Compact { doc: DocumentId, snapshot: Vec<u8> },
+    /// Statistics facts to upsert.
+    Project { doc: DocumentId, projection: Projection },
+}
+
+#[derive(Default, Debug)]
+pub struct Output {
+    /// Documents to load; answer each with [`Relay::loaded`].
+    pub load: Vec<DocumentId>,
+    /// Commit these before sending anything below.
+    pub writes: Vec<Write>,
+    pub sends: Vec<(ConnId, Vec<u8>)>,
+    /// Connections to close after their sends, with the reason.
+    pub close: Vec<(ConnId, String)>,
+    /// Things an operator should know (stored data that failed to load).
+    pub problems: Vec<String>,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.load.is_empty() && self.writes.is_empty() && self.sends.is_empty() && self.close.is_empty()
+    }
+
+    pub fn append(&mut self, mut other: Output) {
+        self.load.append(&mut other.load);
+        self.writes.append(&mut other.writes);
+        self.sends.append(&mut other.sends);
+        self.close.append(&mut other.close);
+        self.problems.append(&mut other.problems);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest protocol message accepted from a peer.
+    pub max_message_bytes: usize,
+    /// A document unused for this long is dropped from memory.
+    pub idle_ms: u64,
+    /// Compact a document's stored chunks into one snapshot after this many appends.
+    pub compact_after: u32,
+    /// Largest draft (document without a Signpost header) a device may park on the relay.
+    pub max_draft_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_message_bytes: 8 << 20, idle_ms: 60_000, compact_after: 64, max_draft_bytes: 256 << 10 }
+    }
+}
+
+struct Conn {
+    principal: Principal,
+    remote: Option<PeerId>,
+    docs: HashSet<DocumentId>,
+}
+
+struct Pending {
+    conn: ConnId,
+    request: bool,
+    data: Vec<u8>,
+}
+
+struct Live {
+    doc: Automerge,
+    meta: Option<Meta>,
+    states: HashMap<ConnId, sync::State>,
+    last_used: u64,
+    appends: u32,
+    bytes: usize,
+}
+
+enum Slot {
+    Loading { queue: Vec<Pending>, states: HashMap<ConnId, sync::State> },
+    Ready(Box<Live>),
+}
+
+pub struct Relay {
+    me: PeerId,
+    storage_id: String,
+    cfg: Config,
+    conns: HashMap<ConnId, Conn>,
+    docs: HashMap<DocumentId, Slot>,
+    /// Connections that sync each document. Outlives eviction, so a reloaded document still
+    /// reaches every device that has it open.
+    subs: HashMap<DocumentId, HashSet<ConnId>>,
+}
+
+impl Relay {
+    pub fn new(me: PeerId, storage_id: String, cfg: Config) -> Self {
+        Relay { me, storage_id, cfg, conns: HashMap::new(), docs: HashMap::new(), subs: HashMap::new() }
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.me
+    }
+
+    /// Documents currently held in memory.
+    pub fn live_docs(&self) -> usize {
+        self.docs.values().filter(|s| matches!(s, Slot::Ready(_))).count()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// A connection whose credential was accepted.
+    pub fn connect(&mut self, conn: ConnId, principal: Principal) {
+        self.conns.insert(conn, Conn { principal, remote: None, docs: HashSet::new() });
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        for d in c.docs {
+            if let Some(s) = self.subs.get_mut(&d) {
+                s.remove(&conn);
+                if s.is_empty() {
+                    self.subs.remove(&d);
+                }
+            }
+            match self.docs.get_mut(&d) {
+                Some(Slot::Ready(live)) => {
+                    live.states.remove(&conn);
+                }
+                Some(Slot::Loading { queue, states }) => {
+                    queue.retain(|p| p.conn != conn);
+                    states.remove(&conn);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Closes every connection whose principal matches (a revoked device).
+    pub fn drop_where(&mut self, pred: impl Fn(&Principal) -> bool, reason: &str) -> Output {
+        let mut out = Output::default();
+        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| pred(&c.principal)).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.fail(id, reason, &mut out);
+        }
+        out
+    }
+
+    /// One frame from a connection.
+    pub fn receive(&mut self, conn: ConnId, now: u64, bytes: &[u8]) -> Output {
+        let mut out = Output::default();
+        if !self.conns.contains_key(&conn) {
+            return out;
+        }
+        if bytes.len() > self.cfg.max_message_bytes {
+            let msg = format!("message of {} bytes exceeds the limit of {} bytes", bytes.len(), self.cfg.max_message_bytes);
+            self.fail(conn, &msg, &mut out);
+            return out;
+        }
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(conn, &format!("malformed message: {e}"), &mut out);
+                return out;
+            }
+        };
+        let remote = self.conns[&conn].remote.clone();
+        match (msg, remote) {
+            (Message::Join { sender_id, supported_protocol_versions, .. }, None) => {
+                if !supported_protocol_versions.iter().any(|v| v == PROTOCOL_VERSION) {
+                    self.fail(conn, "no supported protocol version (this relay speaks version 1)", &mut out);
+                    return out;
+                }
+                if sender_id.0.is_empty() || sender_id.0.len() > 256 {
+                    self.fail(conn, "invalid senderId", &mut out);
+                    return out;
+                }
+                let reply = Message::Peer {
+                    sender_id: self.me.clone(),
+                    selected_protocol_version: PROTOCOL_VERSION.into(),
+                    target_id: sender_id.clone(),
+                    metadata: Some(PeerMetadata { storage_id: Some(self.storage_id.clone()), is_ephemeral: false }),
+                };
+                self.conns.get_mut(&conn).expect("checked above").remote = Some(sender_id);
+                out.sends.push((conn, reply.encode()));
+            }
+            (Message::Join { .. }, Some(_)) => self.fail(conn, "duplicate join", &mut out),
+            (_, None) => self.fail(conn, "expected a join message first", &mut out),
+            (Message::Leave { .. }, Some(_)) => out.close.push((conn, "peer left".into())),
+            (m @ (Message::Request { .. } | Message::Sync { .. }), Some(r)) => {
+                let request = matches!(m, Message::Request { .. });
+                let (Message::Request { sender_id, target_id, document_id, data }
+                | Message::Sync { sender_id, target_id, document_id, data }) = m
+                else {
+                    unreachable!("matched above")
+                };
+                if sender_id != r || target_id != self.me {
+                    self.fail(conn, "senderId or targetId does not match the handshake", &mut out);
+                    return out;
+                }
+                self.on_sync(document_id, Pending { conn, request, data }, now, &mut out);
+            }
+            (Message::Ephemeral { sender_id, document_id, count, session_id, data, .. }, Some(r)) => {
+                if sender_id != r {
+                    self.fail(conn, "senderId does not match the handshake", &mut out);
+                    return out;
+                }
+                self.forward_ephemeral(conn, document_id, count, session_id, data, &mut out);
+            }
+            (Message::Error { .. }, Some(_)) => out.close.push((conn, "peer reported an error".into())),
+            (Message::DocUnavailable { .. } | Message::RemoteHeadsGossip { .. }, Some(_)) => {}
+            (Message::Peer { .. }, Some(_)) => self.fail(conn, "unexpected peer message", &mut out),
+        }
+        out
+    }
+
+    /// The store's answer to a [`Output::load`] request.
+    pub fn loaded(&mut self, doc_id: DocumentId, stored: Option<StoredDoc>, now: u64) -> Output {
+        let mut out = Output::default();
+        let Some(Slot::Loading { queue, states }) = self.docs.remove(&doc_id) else { return out };
+        let mut live = Live { doc: Automerge::new(), meta: None, states, last_used: now, appends: 0, bytes: 0 };
+        if let Some(stored) = stored {
+            let mut doc = Automerge::new();
+            for chunk in &stored.chunks {
+                if let Err(e) = doc.load_incremental(chunk) {
+                    out.problems.push(format!("document {doc_id} failed to load: {e}"));
+                    // Refuse to serve (and so to overwrite) a document we cannot read.
+                    for p in queue {
+                        self.fail(p.conn, "this document cannot be served right now", &mut out);
+                    }
+                    return out;
+                }
+            }
+            live.bytes = stored.chunks.iter().map(Vec::len).sum();
+            live.appends = stored.chunks.len() as u32;
+            live.doc = doc;
+            live.meta = Some(stored.meta);
+        }
+        self.docs.insert(doc_id, Slot::Ready(Box::new(live)));
+        for p in queue {
+            self.on_sync(doc_id, p, now, &mut out);
+        }
+        out
+    }
+
+    /// Drops documents idle for longer than the configured time.
+    pub fn tick(&mut self, now: u64) -> Output {
+        let mut out = Output::default();
+        let idle = self.cfg.idle_ms;
+        let compact_min = 4;
+        let cold: Vec<DocumentId> = self
+            .docs
+            .iter()
+            .filter_map(|(id, s)| match s {
+                Slot::Ready(l) if now.saturating_sub(l.last_used) >= idle => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in cold {
+            if let Some(Slot::Ready(live)) = self.docs.remove(&id) {
+                if live.meta.is_some() && live.appends > compact_min {
+                    out.writes.push(Write::Compact { doc: id, snapshot: live.doc.save() });
+                }
+            }
+        }
+        out
+    }
+
+    fn on_sync(&mut self, doc_id: DocumentId, p: Pending, now: u64, out: &mut Output) {
+        if !self.conns.contains_key(&p.conn) {
+            return;
+        }
+        match self.docs.get_mut(&doc_id) {
+            None => {
+                self.docs.insert(doc_id, Slot::Loading { queue: vec![p], states: HashMap::new() });
+                out.load.push(doc_id);
+            }
+            Some(Slot::Loading { queue, .. }) => queue.push(p),
+            Some(Slot::Ready(_)) => self.apply(doc_id, p, now, out),
+        }
+    }
+
+    fn apply(&mut self, doc_id: DocumentId, p: Pending, now: u64, out: &mut Output) {
+        let Some(Slot::Ready(live)) = self.docs.get_mut(&doc_id) else { return };
+        let conn = &self.conns[&p.conn];
+        live.last_used = now;
+        let msg = match sync::Message::decode(&p.data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(p.conn, &format!("invalid automerge sync message: {e}"), out);
+                return;
+            }
+        };
+        if let Some(bad) = msg.changes.iter().position(|raw| !chunk_is_valid(raw)) {
+            self.fail(p.conn, &format!("sync message for {doc_id} could not be applied: change {bad} is not valid automerge data"), out);
+            return;
+        }
+        let access = match &live.meta {
+            Some(meta) => access(&conn.principal, meta),
+            // Not stored yet: the device may create it, subject to the checks below.
+            None => Access::Write,
+        };
+        if access == Access::None {
+            out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
+            return;
+        }
+        if live.meta.is_none() && msg.changes.is_empty() && p.request {
+            // Asked for a document nobody has stored.
+            if live.states.is_empty() {
+                self.docs.remove(&doc_id);
+            }
+            out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
+            return;
+        }
+        if access == Access::Read && brings_new_changes(&live.doc, &msg) {
+            self.fail(p.conn, &format!("this device may not change document {doc_id}"), out);
+            return;
+        }
+        let principal = conn.principal.clone();
+        let before = live.doc.get_heads();
+        let state = live.states.entry(p.conn).or_default();
+        if let Err(e) = live.doc.receive_sync_message(state, msg) {
+            self.fail(p.conn, &format!("sync message for {doc_id} could not be applied: {e}"), out);
+            self.reload(doc_id, out);
+            return;
+        }
+        self.conns.get_mut(&p.conn).expect("checked").docs.insert(doc_id);
+        self.subs.entry(doc_id).or_default().insert(p.conn);
+        let after = live.doc.get_heads();
+        if after != before {
+            if let Err(reason) = self.check_and_persist(doc_id, &principal, &before, &after, out) {
+                self.fail(p.conn, &format!("change to {doc_id} refused: {reason}"), out);
+                self.reload(doc_id, out);
+                return;
+            }
+        }
+        self.fan_out(doc_id, out);
+    }
+
+    /// Checks a document that just changed and records the writes that make the change durable.
+    fn check_and_persist(
+        &mut self,
+        doc_id: DocumentId,
+        principal: &Principal,
+        before: &[automerge::ChangeHash],
+        after: &[automerge::ChangeHash],
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let Some(Slot::Ready(live)) = self.docs.get_mut(&doc_id) else { return Ok(()) };
+        let header = match schema::read_header(&live.doc) {
+            Ok(h) => Some(h),
+            // An incomplete new document may wait as a draft; a broken one may not.
+            Err(schema::SchemaError::Missing(_)) if !matches!(live.meta, Some(Meta::Doc(_))) => None,
+            Err(e) => return Err(e.to_string()),
+        };
+        if let Some(h) = &header {
+            let meta = Meta::Doc(h.clone());
+            match &live.meta {
+                Some(Meta::Doc(old)) if old != h => return Err("a document's type, scheme, site and date never change".into()),
+                Some(Meta::Doc(_)) => {}
+                _ => {
+                    if access(principal, &meta) != Access::Write {
+                        return Err("the document belongs to another site or scheme".into());
+                    }
+                }
+            }
+        }
+        // A document that just became a Signpost document is projected whole; later changes
+        // only for the entries they touched.
+        let newly_checked = header.is_some() && !matches!(live.meta, Some(Meta::Doc(_)));
+        let chunk = match live.meta {
+            Some(_) => live.doc.save_after(before),
+            None => live.doc.save(),
+        };
+        live.bytes += chunk.len();
+        match (&live.meta, &header) {
+            (None, h) => {
+                let meta = match h {
+                    Some(h) => Meta::Doc(h.clone()),
+                    None => Meta::Draft { scheme: principal.scheme.clone(), site: principal.site.clone() },
+                };
+                out.writes.push(Write::Create { doc: doc_id, meta: meta.clone(), chunk });
+                live.meta = Some(meta);
+                live.appends = 1;
+            }
+            (Some(Meta::Draft { .. }), Some(h)) => {
+                let meta = Meta::Doc(h.clone());
+                out.writes.push(Write::SetMeta { doc: doc_id, meta: meta.clone() });
+                out.writes.push(Write::Append { doc: doc_id, chunk });
+                live.meta = Some(meta);
+                live.appends += 1;
+            }
+            (Some(_), _) => {
+                out.writes.push(Write::Append { doc: doc_id, chunk });
+                live.appends += 1;
+            }
+        }
+        if matches!(live.meta, Some(Meta::Draft { .. })) && live.bytes > self.cfg.max_draft_bytes {
+            return Err(format!("a document without a Signpost header may hold at most {} bytes", self.cfg.max_draft_bytes));
+        }
+        if let Some(h) = &header {
+            let projection = if newly_checked {
+                projection::project_all(&live.doc, h)
+            } else {
+                projection::project(&live.doc, h, projection::touched_keys(&live.doc, before, after))
+            };
+            if let Some(projection) = projection.filter(|p| !p.facts.is_empty()) {
+                out.writes.push(Write::Project { doc: doc_id, projection });
+            }
+        }
+        if live.appends >= self.cfg.compact_after {
+            out.writes.push(Write::Compact { doc: doc_id, snapshot: live.doc.save() });
+            live.appends = 1;
+        }
+        Ok(())
+    }
+
+    /// Sends each subscribed connection what it is missing of the document.
+    fn fan_out(&mut self, doc_id: DocumentId, out: &mut Output) {
+        let Some(Slot::Ready(live)) = self.docs.get_mut(&doc_id) else { return };
+        let Some(subs) = self.subs.get(&doc_id) else { return };
+        for conn in subs {
+            let Some(remote) = self.conns.get(conn).and_then(|c| c.remote.clone()) else { continue };
+            let state = live.states.entry(*conn).or_default();
+            if let Some(m) = live.doc.generate_sync_message(state) {
+                let msg = Message::Sync { sender_id: self.me.clone(), target_id: remote, document_id: doc_id, data: m.encode() };
+                out.sends.push((*conn, msg.encode()));
+            }
+        }
+    }
+
+    /// Forgets the live copy (which holds content that was refused) and reloads the stored one.
+    /// Other connections keep their sync states: nothing refused was ever sent to them.
+    fn reload(&mut self, doc_id: DocumentId, out: &mut Output) {
+        if let Some(Slot::Ready(live)) = self.docs.remove(&doc_id) {
+            let states = live.states.into_iter().filter(|(c, _)| self.conns.contains_key(c)).collect();
+            self.docs.insert(doc_id, Slot::Loading { queue: Vec::new(), states });
+            out.load.push(doc_id);
+        }
+    }
+
+    fn forward_ephemeral(&mut self, from: ConnId, doc_id: DocumentId, count: u64, session_id: String, data: Vec<u8>, out: &mut Output) {
+        // Only a connection that syncs the document (so passed its access check) may broadcast.
+        let Some(subs) = self.subs.get(&doc_id) else { return };
+        if !subs.contains(&from) {
+            return;
+        }
+        let sender = self.conns[&from].remote.clone().expect("subscribed connections have joined");
+        for c in subs.iter().filter(|c| **c != from) {
+            if let Some(remote) = self.conns.get(c).and_then(|c| c.remote.clone()) {
+                let m = Message::Ephemeral {
+                    sender_id: sender.clone(),
+                    target_id: remote,
+                    document_id: doc_id,
+                    count,
+                    session_id: session_id.clone(),
+                    data: data.clone(),
+                };
+                out.sends.push((*c, m.encode()));
+            }
+        }
+    }
+
+    fn unavailable(&self, conn: ConnId, doc_id: DocumentId) -> Vec<u8> {
+        let target = self.conns.get(&conn).and_then(|c| c.remote.clone()).unwrap_or_else(|| PeerId::from(""));
+        Message::DocUnavailable { sender_id: self.me.clone(), target_id: target, document_id: doc_id }.encode()
+    }
+
+    /// A protocol error: tell the peer why, close its socket, forget it.
+    fn fail(&mut self, conn: ConnId, reason: &str, out: &mut Output) {
+        out.sends.push((conn, Message::Error { message: reason.to_owned() }.encode()));
+        out.close.push((conn, reason.to_owned()));
+        self.disconnect(conn);
+    }
+}
+
+/// Whether a chunk from a sync message is a well-formed change or document. Automerge skips
+/// chunks it cannot read, so without this check garbage would be accepted silently.
+fn chunk_is_valid(raw: &[u8]) -> bool {
+    Change::try_from(raw).is_ok() || Automerge::load(raw).is_ok()
+}
+
+/// Whether a sync message carries any change the document lacks.
+fn brings_new_changes(doc: &Automerge, msg: &sync::Message) -> bool {
+    msg.changes.iter().any(|raw| match Change::try_from(raw) {
+        Ok(c) => doc.get_change_by_hash(&c.hash()).is_none(),
+        Err(_) => true,
+    })
+}

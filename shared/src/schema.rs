@@ -1,0 +1,684 @@
+//! The Signpost document model: what lives in each Automerge document, how to read it
+//! leniently (documents also come from third-party automerge-repo clients) and how Signpost's
+//! own clients write it. `docs/schema.md` is the prose version of this file.
+//!
+//! Granularity: one **desk-day** document per site per day holds that day's referrals and
+//! shifts (chosen by benchmark; see ARCHITECTURE.md). Entries sit at the document root under
+//! `referral:<id>` and `shift:<id>` keys rather than inside a shared `referrals` map, because two
+//! tablets that create the same day's document offline would each create their own `referrals`
+//! map and one would hide the other. Root keys written by one author never conflict.
+//!
+//! Strings are plain scalar strings (no text CRDT: these fields are replaced, not co-edited).
+//! Readers accept text objects too, since JavaScript automerge writes strings as text by default.
+
+use crate::ids::DocumentId;
+use crate::vocab::{AgeBand, Category, HelpKind, Helped};
+use automerge::{transaction::Transactable, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::NaiveDate;
+use std::collections::BTreeSet;
+
+pub const SCHEMA_VERSION: i64 = 1;
+pub const REFERRAL_PREFIX: &str = "referral:";
+pub const SHIFT_PREFIX: &str = "shift:";
+pub const AGENCY_PREFIX: &str = "agency:";
+pub const MAX_NOTES_CHARS: usize = 500;
+pub const MAX_TEXT_CHARS: usize = 200;
+pub const MAX_ID_CHARS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocKind {
+    /// One site's referrals and shifts for one day. Written by that site's tablets.
+    DeskDay,
+    /// A scheme's agency directory. Written by coordinators, read by the scheme's tablets.
+    Directory,
+}
+
+impl DocKind {
+    pub fn type_tag(self) -> &'static str {
+        match self {
+            DocKind::DeskDay => "signpost/desk-day",
+            DocKind::Directory => "signpost/directory",
+        }
+    }
+
+    pub fn from_type_tag(tag: &str) -> Option<Self> {
+        match tag {
+            "signpost/desk-day" => Some(DocKind::DeskDay),
+            "signpost/directory" => Some(DocKind::Directory),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::DeskDay => "desk-day",
+            DocKind::Directory => "directory",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "desk-day" => Some(DocKind::DeskDay),
+            "directory" => Some(DocKind::Directory),
+            _ => None,
+        }
+    }
+}
+
+/// The identity fields every Signpost document carries at its root. Once a document exists its
+/// header never changes: the relay refuses any change that would alter it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: DocKind,
+    pub scheme: String,
+    /// Set for desk-day documents.
+    pub site: Option<String>,
+    /// Set for desk-day documents.
+    pub date: Option<NaiveDate>,
+}
+
+impl Header {
+    pub fn desk_day(scheme: &str, site: &str, date: NaiveDate) -> Self {
+        Header { kind: DocKind::DeskDay, scheme: scheme.into(), site: Some(site.into()), date: Some(date) }
+    }
+
+    pub fn directory(scheme: &str) -> Self {
+        Header { kind: DocKind::Directory, scheme: scheme.into(), site: None, date: None }
+    }
+
+    /// The id under which this document is found by every device of the site or scheme.
+    pub fn well_known_id(&self) -> DocumentId {
+        match self.kind {
+            DocKind::DeskDay => desk_day_id(
+                self.site.as_deref().unwrap_or_default(),
+                self.date.unwrap_or_default(),
+            ),
+            DocKind::Directory => directory_id(&self.scheme),
+        }
+    }
+}
+
+pub fn desk_day_id(site: &str, date: NaiveDate) -> DocumentId {
+    DocumentId::derived("desk-day", &[site, &date.format("%Y-%m-%d").to_string()])
+}
+
+pub fn directory_id(scheme: &str) -> DocumentId {
+    DocumentId::derived("directory", &[scheme])
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("field `{0}` is missing")]
+    Missing(&'static str),
+    #[error("field `{0}` has the wrong type")]
+    WrongType(&'static str),
+    #[error("field `{0}` has conflicting concurrent values")]
+    Conflict(&'static str),
+    #[error("field `{field}` has an unknown value `{value}`")]
+    Unknown { field: &'static str, value: String },
+    #[error("field `{0}` is too long")]
+    TooLong(&'static str),
+    #[error("document type `{0}` is not a Signpost document")]
+    UnknownType(String),
+    #[error("schema version {0} is not supported")]
+    Version(i64),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading helpers: lenient about representation, strict about meaning.
+
+fn scalar_str<R: ReadDoc>(doc: &R, v: &Value<'_>, id: &ObjId) -> Option<String> {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        Value::Object(ObjType::Text) => doc.text(id).ok(),
+        _ => None,
+    }
+}
+
+/// A string field; `Ok(None)` when absent. Concurrent distinct values are a conflict.
+pub fn get_str<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<Option<String>, SchemaError> {
+    let all = doc.get_all(obj, key).map_err(|_| SchemaError::WrongType(key))?;
+    let mut out: Option<String> = None;
+    for (v, id) in all {
+        if matches!(v, Value::Scalar(ref s) if matches!(s.as_ref(), ScalarValue::Null)) {
+            continue;
+        }
+        let s = scalar_str(doc, &v, &id).ok_or(SchemaError::WrongType(key))?;
+        match &out {
+            Some(prev) if *prev != s => return Err(SchemaError::Conflict(key)),
+            _ => out = Some(s),
+        }
+    }
+    Ok(out)
+}
+
+/// Like [`get_str`], but picks automerge's winning value when edits conflicted. Used for fields
+/// that people correct, where last-writer-wins is the expected outcome.
+pub fn get_str_winner<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<Option<String>, SchemaError> {
+    match doc.get(obj, key).map_err(|_| SchemaError::WrongType(key))? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Null) => Ok(None),
+        Some((v, id)) => scalar_str(doc, &v, &id).map(Some).ok_or(SchemaError::WrongType(key)),
+    }
+}
+
+fn need_str<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<String, SchemaError> {
+    get_str_winner(doc, obj, key)?.ok_or(SchemaError::Missing(key))
+}
+
+/// A point in time in milliseconds since the epoch: an automerge timestamp (JavaScript `Date`),
+/// an integer, or an integral float.
+pub fn get_time_ms<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<Option<i64>, SchemaError> {
+    match doc.get(obj, key).map_err(|_| SchemaError::WrongType(key))? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Ok(Some(*t)),
+            ScalarValue::Uint(u) => i64::try_from(*u).map(Some).map_err(|_| SchemaError::WrongType(key)),
+            ScalarValue::F64(f) if f.is_finite() && f.fract() == 0.0 => Ok(Some(*f as i64)),
+            ScalarValue::Null => Ok(None),
+            _ => Err(SchemaError::WrongType(key)),
+        },
+        _ => Err(SchemaError::WrongType(key)),
+    }
+}
+
+fn get_bool<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<Option<bool>, SchemaError> {
+    match doc.get(obj, key).map_err(|_| SchemaError::WrongType(key))? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Boolean(b) => Ok(Some(*b)),
+            ScalarValue::Null => Ok(None),
+            _ => Err(SchemaError::WrongType(key)),
+        },
+        _ => Err(SchemaError::WrongType(key)),
+    }
+}
+
+fn get_map<R: ReadDoc>(doc: &R, obj: &ObjId, key: &'static str) -> Result<Option<ObjId>, SchemaError> {
+    match doc.get(obj, key).map_err(|_| SchemaError::WrongType(key))? {
+        None => Ok(None),
+        Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
+        Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Null) => Ok(None),
+        Some(_) => Err(SchemaError::WrongType(key)),
+    }
+}
+
+fn check_len(s: &str, max: usize, field: &'static str) -> Result<(), SchemaError> {
+    if s.chars().count() > max {
+        Err(SchemaError::TooLong(field))
+    } else {
+        Ok(())
+    }
+}
+
+fn vocab<T>(value: String, field: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, SchemaError> {
+    parse(&value).ok_or(SchemaError::Unknown { field, value: value.chars().take(40).collect() })
+}
+
+/// Reads and checks a document's header. Header fields must not carry conflicting values.
+pub fn read_header<R: ReadDoc>(doc: &R) -> Result<Header, SchemaError> {
+    let tag = get_str(doc, &ROOT, "type")?.ok_or(SchemaError::Missing("type"))?;
+    let kind = DocKind::from_type_tag(&tag).ok_or_else(|| SchemaError::UnknownType(tag.chars().take(40).collect()))?;
+    let version = match doc.get(ROOT, "schema").map_err(|_| SchemaError::WrongType("schema"))? {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Int(i) => *i,
+            ScalarValue::Uint(u) => *u as i64,
+            ScalarValue::F64(f) => *f as i64,
+            _ => return Err(SchemaError::WrongType("schema")),
+        },
+        None => return Err(SchemaError::Missing("schema")),
+        Some(_) => return Err(SchemaError::WrongType("schema")),
+    };
+    if version != SCHEMA_VERSION {
+        return Err(SchemaError::Version(version));
+    }
+    let scheme = get_str(doc, &ROOT, "scheme")?.ok_or(SchemaError::Missing("scheme"))?;
+    check_len(&scheme, MAX_ID_CHARS, "scheme")?;
+    let (site, date) = match kind {
+        DocKind::DeskDay => {
+            let site = get_str(doc, &ROOT, "site")?.ok_or(SchemaError::Missing("site"))?;
+            check_len(&site, MAX_ID_CHARS, "site")?;
+            let date = get_str(doc, &ROOT, "date")?.ok_or(SchemaError::Missing("date"))?;
+            let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                .map_err(|_| SchemaError::Unknown { field: "date", value: date.chars().take(20).collect() })?;
+            (Some(site), Some(date))
+        }
+        DocKind::Directory => (None, None),
+    };
+    Ok(Header { kind, scheme, site, date })
+}
+
+/// Writes a header. Writing the same header twice (two tablets opening the same day) is harmless:
+/// concurrent puts of equal values resolve to that value.
+pub fn write_header<T: Transactable>(tx: &mut T, h: &Header) -> Result<(), automerge::AutomergeError> {
+    tx.put(ROOT, "type", h.kind.type_tag())?;
+    tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+    tx.put(ROOT, "scheme", h.scheme.as_str())?;
+    if let Some(site) = &h.site {
+        tx.put(ROOT, "site", site.as_str())?;
+    }
+    if let Some(date) = h.date {
+        tx.put(ROOT, "date", date.format("%Y-%m-%d").to_string())?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Referrals and shifts.
+
+/// Where the person was signposted to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum AgencyRef {
+    /// An entry of the scheme's agency directory, by id.
+    Directory(String),
+    /// "Other": free text typed by the volunteer.
+    Other(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Void {
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// A referral as stored. `notes` never leaves the document for statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referral {
+    pub id: String,
+    pub recorded_at_ms: i64,
+    pub volunteer: Option<String>,
+    pub helped: Helped,
+    pub age_band: Option<AgeBand>,
+    pub categories: BTreeSet<Category>,
+    pub agency: AgencyRef,
+    pub help: HelpKind,
+    pub follow_up: bool,
+    pub notes: Option<String>,
+    pub void: Option<Void>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub id: String,
+    pub volunteer: String,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+}
+
+/// A document root key and what it names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntryKey {
+    Referral(String),
+    Shift(String),
+}
+
+impl EntryKey {
+    pub fn parse(key: &str) -> Option<Self> {
+        if let Some(id) = key.strip_prefix(REFERRAL_PREFIX) {
+            Some(EntryKey::Referral(id.to_owned()))
+        } else {
+            key.strip_prefix(SHIFT_PREFIX).map(|id| EntryKey::Shift(id.to_owned()))
+        }
+    }
+
+    pub fn root_key(&self) -> String {
+        match self {
+            EntryKey::Referral(id) => format!("{REFERRAL_PREFIX}{id}"),
+            EntryKey::Shift(id) => format!("{SHIFT_PREFIX}{id}"),
+        }
+    }
+}
+
+pub fn read_referral<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Referral>, SchemaError> {
+    let key = format!("{REFERRAL_PREFIX}{id}");
+    let obj = match doc.get(ROOT, key.as_str()).map_err(|_| SchemaError::WrongType("referral"))? {
+        None => return Ok(None),
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        Some(_) => return Err(SchemaError::WrongType("referral")),
+    };
+    check_len(id, MAX_ID_CHARS, "id")?;
+    let recorded_at_ms = get_time_ms(doc, &obj, "recordedAt")?.ok_or(SchemaError::Missing("recordedAt"))?;
+    let volunteer = get_str_winner(doc, &obj, "volunteer")?;
+    if let Some(v) = &volunteer {
+        check_len(v, MAX_ID_CHARS, "volunteer")?;
+    }
+    let helped = vocab(need_str(doc, &obj, "helped")?, "helped", Helped::from_code)?;
+    let age_band = match get_str_winner(doc, &obj, "ageBand")? {
+        Some(s) => Some(vocab(s, "ageBand", AgeBand::from_code)?),
+        None => None,
+    };
+    let cats = get_map(doc, &obj, "categories")?.ok_or(SchemaError::Missing("categories"))?;
+    let mut categories = BTreeSet::new();
+    for key in doc.keys(&cats) {
+        let selected = matches!(
+            doc.get(&cats, key.as_str()),
+            Ok(Some((Value::Scalar(ref s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true))
+        );
+        if !selected {
+            continue;
+        }
+        categories.insert(vocab(key, "categories", Category::from_code)?);
+    }
+    if categories.is_empty() {
+        return Err(SchemaError::Missing("categories"));
+    }
+    let agency = match (get_str_winner(doc, &obj, "agency")?, get_str_winner(doc, &obj, "agencyOther")?) {
+        (Some(a), _) if !a.is_empty() => {
+            check_len(&a, MAX_ID_CHARS, "agency")?;
+            AgencyRef::Directory(a)
+        }
+        (_, Some(o)) if !o.trim().is_empty() => {
+            check_len(&o, MAX_TEXT_CHARS, "agencyOther")?;
+            AgencyRef::Other(o.trim().to_owned())
+        }
+        _ => return Err(SchemaError::Missing("agency")),
+    };
+    let help = vocab(need_str(doc, &obj, "help")?, "help", HelpKind::from_code)?;
+    let follow_up = get_bool(doc, &obj, "followUp")?.unwrap_or(false);
+    let notes = get_str_winner(doc, &obj, "notes")?.filter(|n| !n.is_empty());
+    if let Some(n) = &notes {
+        check_len(n, MAX_NOTES_CHARS, "notes")?;
+    }
+    let void = match get_map(doc, &obj, "void")? {
+        Some(v) => Some(Void {
+            reason: get_str_winner(doc, &v, "reason")?.unwrap_or_default(),
+            at_ms: get_time_ms(doc, &v, "at")?.unwrap_or(0),
+        }),
+        None => None,
+    };
+    Ok(Some(Referral {
+        id: id.to_owned(),
+        recorded_at_ms,
+        volunteer,
+        helped,
+        age_band,
+        categories,
+        agency,
+        help,
+        follow_up,
+        notes,
+        void,
+    }))
+}
+
+pub fn read_shift<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Shift>, SchemaError> {
+    let key = format!("{SHIFT_PREFIX}{id}");
+    let obj = match doc.get(ROOT, key.as_str()).map_err(|_| SchemaError::WrongType("shift"))? {
+        None => return Ok(None),
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        Some(_) => return Err(SchemaError::WrongType("shift")),
+    };
+    check_len(id, MAX_ID_CHARS, "id")?;
+    let volunteer = need_str(doc, &obj, "volunteer")?;
+    check_len(&volunteer, MAX_ID_CHARS, "volunteer")?;
+    let start_ms = get_time_ms(doc, &obj, "start")?.ok_or(SchemaError::Missing("start"))?;
+    let end_ms = get_time_ms(doc, &obj, "end")?;
+    Ok(Some(Shift { id: id.to_owned(), volunteer, start_ms, end_ms }))
+}
+
+/// Every entry key at the document root, in key order.
+pub fn entry_keys<R: ReadDoc>(doc: &R) -> Vec<EntryKey> {
+    doc.keys(ROOT).filter_map(|k| EntryKey::parse(&k)).collect()
+}
+
+/// Writes a complete referral in the caller's transaction: one change, never half a referral.
+pub fn write_referral<T: Transactable>(tx: &mut T, r: &Referral) -> Result<(), automerge::AutomergeError> {
+    let obj = tx.put_object(ROOT, format!("{REFERRAL_PREFIX}{}", r.id), ObjType::Map)?;
+    tx.put(&obj, "recordedAt", ScalarValue::Timestamp(r.recorded_at_ms))?;
+    if let Some(v) = &r.volunteer {
+        tx.put(&obj, "volunteer", v.as_str())?;
+    }
+    write_referral_fields(tx, &obj, r)?;
+    Ok(())
+}
+
+/// Corrects a referral's fields in place. Only fields whose value changed are written, so two
+/// tablets correcting different fields of one entry merge cleanly.
+pub fn correct_referral<T: Transactable>(tx: &mut T, r: &Referral) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{REFERRAL_PREFIX}{}", r.id);
+    let Some((Value::Object(ObjType::Map), obj)) = tx.get(ROOT, key.as_str())? else {
+        return write_referral(tx, r);
+    };
+    write_referral_fields(tx, &obj, r)
+}
+
+fn put_if_changed<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &'static str,
+    value: Option<ScalarValue>,
+) -> Result<(), automerge::AutomergeError> {
+    let current = match tx.get(obj, key)? {
+        Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+        Some(_) => None,
+        None => None,
+    };
+    match value {
+        Some(v) if current.as_ref() != Some(&v) => tx.put(obj, key, v),
+        None if current.is_some() => tx.delete(obj, key),
+        _ => Ok(()),
+    }
+}
+
+fn write_referral_fields<T: Transactable>(tx: &mut T, obj: &ObjId, r: &Referral) -> Result<(), automerge::AutomergeError> {
+    let s = |v: &str| Some(ScalarValue::Str(v.into()));
+    put_if_changed(tx, obj, "helped", s(r.helped.code()))?;
+    put_if_changed(tx, obj, "ageBand", r.age_band.and_then(|a| s(a.code())))?;
+    let cats = match tx.get(obj, "categories")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => tx.put_object(obj, "categories", ObjType::Map)?,
+    };
+    let existing: Vec<String> = tx.keys(&cats).collect();
+    for k in existing {
+        if Category::from_code(&k).is_none_or(|c| !r.categories.contains(&c)) {
+            tx.delete(&cats, k.as_str())?;
+        }
+    }
+    for c in &r.categories {
+        if tx.get(&cats, c.code())?.is_none() {
+            tx.put(&cats, c.code(), true)?;
+        }
+    }
+    let (agency, other) = match &r.agency {
+        AgencyRef::Directory(a) => (s(a), None),
+        AgencyRef::Other(o) => (None, s(o)),
+    };
+    put_if_changed(tx, obj, "agency", agency)?;
+    put_if_changed(tx, obj, "agencyOther", other)?;
+    put_if_changed(tx, obj, "help", s(r.help.code()))?;
+    put_if_changed(tx, obj, "followUp", Some(ScalarValue::Boolean(r.follow_up)))?;
+    put_if_changed(tx, obj, "notes", r.notes.as_deref().and_then(s))?;
+    Ok(())
+}
+
+/// Voids a referral: it stays in the document for audit and drops out of every statistic.
+pub fn void_referral<T: Transactable>(tx: &mut T, id: &str, reason: &str, at_ms: i64) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{REFERRAL_PREFIX}{id}");
+    let Some((Value::Object(ObjType::Map), obj)) = tx.get(ROOT, key.as_str())? else {
+        return Err(automerge::AutomergeError::InvalidObjId(key));
+    };
+    let v = tx.put_object(&obj, "void", ObjType::Map)?;
+    tx.put(&v, "reason", reason)?;
+    tx.put(&v, "at", ScalarValue::Timestamp(at_ms))?;
+    Ok(())
+}
+
+pub fn write_shift<T: Transactable>(tx: &mut T, s: &Shift) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{SHIFT_PREFIX}{}", s.id);
+    let obj = match tx.get(ROOT, key.as_str())? {
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        _ => tx.put_object(ROOT, key, ObjType::Map)?,
+    };
+    put_if_changed(tx, &obj, "volunteer", Some(ScalarValue::Str(s.volunteer.as_str().into())))?;
+    put_if_changed(tx, &obj, "start", Some(ScalarValue::Timestamp(s.start_ms)))?;
+    put_if_changed(tx, &obj, "end", s.end_ms.map(ScalarValue::Timestamp))?;
+    Ok(())
+}
+
+/// An agency in a scheme's directory document, under the root key `agency:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Agency {
+    pub id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub categories: BTreeSet<Category>,
+}
+
+pub fn write_agency<T: Transactable>(tx: &mut T, a: &Agency) -> Result<(), automerge::AutomergeError> {
+    let obj = tx.put_object(ROOT, format!("{AGENCY_PREFIX}{}", a.id), ObjType::Map)?;
+    tx.put(&obj, "name", a.name.as_str())?;
+    if let Some(p) = &a.phone {
+        tx.put(&obj, "phone", p.as_str())?;
+    }
+    if let Some(w) = &a.website {
+        tx.put(&obj, "website", w.as_str())?;
+    }
+    let cats = tx.put_object(&obj, "categories", ObjType::Map)?;
+    for c in &a.categories {
+        tx.put(&cats, c.code(), true)?;
+    }
+    Ok(())
+}
+
+pub fn read_agencies<R: ReadDoc>(doc: &R) -> Vec<Agency> {
+    let mut out = Vec::new();
+    for key in doc.keys(ROOT) {
+        let Some(id) = key.strip_prefix(AGENCY_PREFIX) else { continue };
+        let Ok(Some((Value::Object(ObjType::Map), obj))) = doc.get(ROOT, key.as_str()) else { continue };
+        let Ok(Some(name)) = get_str_winner(doc, &obj, "name") else { continue };
+        let categories = match get_map(doc, &obj, "categories") {
+            Ok(Some(c)) => doc.keys(&c).filter_map(|k| Category::from_code(&k)).collect(),
+            _ => BTreeSet::new(),
+        };
+        out.push(Agency {
+            id: id.to_owned(),
+            name,
+            phone: get_str_winner(doc, &obj, "phone").ok().flatten(),
+            website: get_str_winner(doc, &obj, "website").ok().flatten(),
+            categories,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::{transaction::Transactable, ActorId, AutoCommit};
+
+    fn referral(id: &str) -> Referral {
+        Referral {
+            id: id.into(),
+            recorded_at_ms: 1_700_000_000_000,
+            volunteer: Some("vol-1".into()),
+            helped: Helped::Defendant,
+            age_band: Some(AgeBand::From25To34),
+            categories: [Category::Housing, Category::MentalHealth].into(),
+            agency: AgencyRef::Directory("shelter".into()),
+            help: HelpKind::Signposted,
+            follow_up: true,
+            notes: Some("called back".into()),
+            void: None,
+        }
+    }
+
+    fn day() -> Header {
+        Header::desk_day("scheme-1", "site-1", NaiveDate::from_ymd_opt(2026, 11, 24).unwrap())
+    }
+
+    #[test]
+    fn header_and_referral_round_trip() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &day()).unwrap();
+        write_referral(&mut doc, &referral("r1")).unwrap();
+        assert_eq!(read_header(&doc).unwrap(), day());
+        assert_eq!(read_referral(&doc, "r1").unwrap().unwrap(), referral("r1"));
+        assert_eq!(entry_keys(&doc), vec![EntryKey::Referral("r1".into())]);
+    }
+
+    #[test]
+    fn text_strings_from_javascript_are_read() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &day()).unwrap();
+        write_referral(&mut doc, &referral("r1")).unwrap();
+        let (_, obj) = doc.get(ROOT, "referral:r1").unwrap().unwrap();
+        let t = doc.put_object(&obj, "helped", ObjType::Text).unwrap();
+        doc.splice_text(&t, 0, 0, "victim").unwrap();
+        assert_eq!(read_referral(&doc, "r1").unwrap().unwrap().helped, Helped::Victim);
+    }
+
+    #[test]
+    fn bad_values_are_reported_not_guessed() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &day()).unwrap();
+        write_referral(&mut doc, &referral("r1")).unwrap();
+        let (_, obj) = doc.get(ROOT, "referral:r1").unwrap().unwrap();
+        doc.put(&obj, "help", "telepathy").unwrap();
+        assert!(matches!(read_referral(&doc, "r1"), Err(SchemaError::Unknown { field: "help", .. })));
+        doc.put(&obj, "help", "referred").unwrap();
+        doc.put(&obj, "notes", "x".repeat(MAX_NOTES_CHARS + 1)).unwrap();
+        assert_eq!(read_referral(&doc, "r1"), Err(SchemaError::TooLong("notes")));
+    }
+
+    #[test]
+    fn two_tablets_creating_the_same_day_merge_without_losing_entries() {
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        let mut b = AutoCommit::new().with_actor(ActorId::from(b"b".as_slice()));
+        write_header(&mut a, &day()).unwrap();
+        write_referral(&mut a, &referral("ra")).unwrap();
+        write_header(&mut b, &day()).unwrap();
+        write_referral(&mut b, &referral("rb")).unwrap();
+        a.merge(&mut b).unwrap();
+        assert_eq!(read_header(&a).unwrap(), day(), "equal concurrent header values are not a conflict");
+        assert_eq!(entry_keys(&a).len(), 2);
+    }
+
+    #[test]
+    fn concurrent_corrections_of_different_fields_both_survive() {
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        write_header(&mut a, &day()).unwrap();
+        write_referral(&mut a, &referral("r1")).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        let mut ra = referral("r1");
+        ra.help = HelpKind::Referred;
+        correct_referral(&mut a, &ra).unwrap();
+        let mut rb = referral("r1");
+        rb.follow_up = false;
+        rb.categories.insert(Category::DebtBenefitsFinance);
+        correct_referral(&mut b, &rb).unwrap();
+        a.merge(&mut b).unwrap();
+        let merged = read_referral(&a, "r1").unwrap().unwrap();
+        assert_eq!(merged.help, HelpKind::Referred);
+        assert!(!merged.follow_up);
+        assert!(merged.categories.contains(&Category::DebtBenefitsFinance));
+        assert!(merged.categories.contains(&Category::Housing));
+    }
+
+    #[test]
+    fn conflicting_headers_are_detected() {
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        let mut b = AutoCommit::new().with_actor(ActorId::from(b"b".as_slice()));
+        write_header(&mut a, &day()).unwrap();
+        let mut other = day();
+        other.site = Some("site-2".into());
+        write_header(&mut b, &other).unwrap();
+        a.merge(&mut b).unwrap();
+        assert_eq!(read_header(&a), Err(SchemaError::Conflict("site")));
+    }
+
+    #[test]
+    fn void_keeps_the_entry() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &day()).unwrap();
+        write_referral(&mut doc, &referral("r1")).unwrap();
+        void_referral(&mut doc, "r1", "duplicate", 5).unwrap();
+        let r = read_referral(&doc, "r1").unwrap().unwrap();
+        assert_eq!(r.void, Some(Void { reason: "duplicate".into(), at_ms: 5 }));
+    }
+}

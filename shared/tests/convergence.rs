@@ -1,0 +1,526 @@
+//! Multi-peer behaviour of the relay and peer cores, in process: no sockets, clocks or disk.
+//! The harness plays the driver's part, including the durability rule (commit an output's
+//! writes before delivering its sends), and checks on every delivery that the relay announces
+//! only heads that the store already holds.
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ReadDoc};
+use chrono::NaiveDate;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::peer::{Event, Peer};
+use signpost_shared::projection::Fact;
+use signpost_shared::relay::{Config, ConnId, Meta, Principal, Relay, StoredDoc, Write};
+use signpost_shared::schema::{self, AgencyRef, Header, Referral};
+use signpost_shared::vocab::{Category, HelpKind, Helped};
+use signpost_shared::wire::Message;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+#[derive(Default)]
+struct Store {
+    docs: HashMap<DocumentId, StoredDoc>,
+    facts: BTreeMap<String, Fact>,
+    writes: usize,
+}
+
+impl Store {
+    fn apply(&mut self, w: Write) {
+        self.writes += 1;
+        match w {
+            Write::Create { doc, meta, chunk } => {
+                assert!(self.docs.insert(doc, StoredDoc { meta, chunks: vec![chunk] }).is_none());
+            }
+            Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
+            Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
+            Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
+            Write::Project { projection, .. } => {
+                for f in projection.facts {
+                    let key = match &f {
+                        Fact::Referral(r) => format!("r/{}", r.id),
+                        Fact::Shift(s) => format!("s/{}", s.id),
+                        Fact::Invalid { key, .. } | Fact::Removed(key) => format!("{key:?}"),
+                    };
+                    self.facts.insert(key, f);
+                }
+            }
+        }
+    }
+
+    fn load(&self, id: &DocumentId) -> Automerge {
+        let mut d = Automerge::new();
+        for c in &self.docs[id].chunks {
+            d.load_incremental(c).unwrap();
+        }
+        d
+    }
+
+    fn counted_referrals(&self) -> usize {
+        self.facts.values().filter(|f| matches!(f, Fact::Referral(r) if !r.voided)).count()
+    }
+}
+
+struct Device {
+    peer: Peer,
+    inbox: VecDeque<Vec<u8>>,
+    events: Vec<Event>,
+    closed: Option<String>,
+}
+
+struct Net {
+    relay: Relay,
+    store: Store,
+    devices: HashMap<ConnId, Device>,
+    to_relay: VecDeque<(ConnId, Vec<u8>)>,
+    now: u64,
+}
+
+fn date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+}
+
+fn principal(device: &str, scheme: &str, site: &str) -> Principal {
+    Principal { device: device.into(), scheme: scheme.into(), site: site.into() }
+}
+
+fn referral(id: &str) -> Referral {
+    Referral {
+        id: id.into(),
+        recorded_at_ms: 1_764_000_000_000,
+        volunteer: Some("vol-1".into()),
+        helped: Helped::Defendant,
+        age_band: None,
+        categories: [Category::Housing].into(),
+        agency: AgencyRef::Other("Shelter".into()),
+        help: HelpKind::Signposted,
+        follow_up: false,
+        notes: None,
+        void: None,
+    }
+}
+
+impl Net {
+    fn new(cfg: Config) -> Self {
+        Net {
+            relay: Relay::new("relay".into(), "storage-1".into(), cfg),
+            store: Store::default(),
+            devices: HashMap::new(),
+            to_relay: VecDeque::new(),
+            now: 1_000,
+        }
+    }
+
+    fn join(&mut self, conn: ConnId, p: Principal) {
+        self.relay.connect(conn, p);
+        let mut peer = Peer::new(format!("tablet-{conn}").as_str().into());
+        let join = peer.on_open();
+        self.devices.insert(conn, Device { peer, inbox: VecDeque::new(), events: vec![], closed: None });
+        self.to_relay.push_back((conn, join));
+        self.run();
+    }
+
+    fn device(&mut self, conn: ConnId) -> &mut Device {
+        self.devices.get_mut(&conn).unwrap()
+    }
+
+    fn handle(&mut self, out: signpost_shared::relay::Output) {
+        let mut pending = vec![out];
+        while let Some(out) = pending.pop() {
+            for w in out.writes {
+                self.store.apply(w);
+            }
+            for (conn, frame) in out.sends {
+                self.check_announced_heads_are_durable(&frame);
+                if let Some(d) = self.devices.get_mut(&conn) {
+                    if d.closed.is_none() {
+                        d.inbox.push_back(frame);
+                    }
+                }
+            }
+            for (conn, reason) in out.close {
+                if let Some(d) = self.devices.get_mut(&conn) {
+                    d.closed.get_or_insert(reason);
+                }
+            }
+            for id in out.load {
+                let stored = self.store.docs.get(&id).cloned();
+                pending.push(self.relay.loaded(id, stored, self.now));
+            }
+        }
+    }
+
+    fn check_announced_heads_are_durable(&self, frame: &[u8]) {
+        if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
+            let m = sync::Message::decode(&data).unwrap();
+            if m.heads.is_empty() {
+                return;
+            }
+            let stored = self.store.load(&document_id);
+            for h in &m.heads {
+                assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
+            }
+        }
+    }
+
+    /// Delivers messages until nothing moves.
+    fn run(&mut self) {
+        for _ in 0..10_000 {
+            if let Some((conn, frame)) = self.to_relay.pop_front() {
+                if self.devices[&conn].closed.is_some() {
+                    continue;
+                }
+                self.now += 1;
+                let out = self.relay.receive(conn, self.now, &frame);
+                self.handle(out);
+                continue;
+            }
+            let mut moved = false;
+            let conns: Vec<ConnId> = self.devices.keys().copied().collect();
+            for conn in conns {
+                let d = self.devices.get_mut(&conn).unwrap();
+                while let Some(frame) = d.inbox.pop_front() {
+                    moved = true;
+                    let out = d.peer.receive(&frame).expect("relay frames decode");
+                    d.events.extend(out.events);
+                    for s in out.sends {
+                        self.to_relay.push_back((conn, s));
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    fn send(&mut self, conn: ConnId, out: signpost_shared::peer::Output) {
+        for s in out.sends {
+            self.to_relay.push_back((conn, s));
+        }
+        self.run();
+    }
+
+    fn raw(&mut self, conn: ConnId, frame: Vec<u8>) {
+        self.to_relay.push_back((conn, frame));
+        self.run();
+    }
+
+    fn open_day(&mut self, conn: ConnId, scheme: &str, site: &str) -> DocumentId {
+        let h = Header::desk_day(scheme, site, date());
+        let id = h.well_known_id();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &h).unwrap();
+        tx.commit();
+        let out = self.device(conn).peer.insert(id, doc, None);
+        self.send(conn, out);
+        id
+    }
+
+    fn change(&mut self, conn: ConnId, doc: DocumentId, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) {
+        let (_, out) = self.device(conn).peer.change(doc, f).unwrap();
+        self.send(conn, out);
+    }
+
+    fn log(&mut self, conn: ConnId, doc: DocumentId, r: Referral) {
+        self.change(conn, doc, |tx| schema::write_referral(tx, &r).unwrap());
+    }
+
+    fn find(&mut self, conn: ConnId, doc: DocumentId) {
+        let out = self.device(conn).peer.find(doc);
+        self.send(conn, out);
+    }
+
+    fn peer(&self, conn: ConnId) -> &Peer {
+        &self.devices[&conn].peer
+    }
+
+    fn closed(&self, conn: ConnId) -> String {
+        self.devices[&conn].closed.clone().unwrap_or_default()
+    }
+}
+
+fn entries(doc: &Automerge) -> Vec<String> {
+    schema::entry_keys(doc).into_iter().map(|k| k.root_key()).collect()
+}
+
+#[test]
+fn tablets_at_one_desk_converge_and_every_referral_is_counted_once() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d1 = net.open_day(1, "sc", "site-a");
+    let d2 = net.open_day(2, "sc", "site-a");
+    assert_eq!(d1, d2, "both tablets derive the same day document");
+    net.log(1, d1, referral("r1"));
+    net.log(2, d1, referral("r2"));
+    net.log(1, d1, referral("r3"));
+    let a = entries(net.peer(1).doc(&d1).unwrap());
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, entries(net.peer(2).doc(&d1).unwrap()));
+    assert!(net.peer(1).is_synced(&d1) && net.peer(2).is_synced(&d1));
+    assert_eq!(entries(&net.store.load(&d1)), a, "the relay stored what it synced");
+    assert_eq!(net.store.counted_referrals(), 3);
+}
+
+#[test]
+fn offline_edits_of_one_entry_merge_after_reconnect() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.open_day(2, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    // Both go offline and correct different fields of the same entry.
+    for c in [1, 2] {
+        net.device(c).peer.on_close();
+        net.relay.disconnect(c);
+    }
+    let mut r = referral("r1");
+    r.help = HelpKind::Referred;
+    net.device(1).peer.change(d, |tx| schema::correct_referral(tx, &r).unwrap()).unwrap();
+    let mut r = referral("r1");
+    r.follow_up = true;
+    net.device(2).peer.change(d, |tx| schema::correct_referral(tx, &r).unwrap()).unwrap();
+    for (c, old) in [(11, 1), (12, 2)] {
+        let mut dv = net.devices.remove(&old).unwrap();
+        net.relay.connect(c, principal("t", "sc", "site-a"));
+        let join = dv.peer.on_open();
+        net.devices.insert(c, dv);
+        net.raw(c, join);
+    }
+    for c in [11, 12] {
+        let merged = schema::read_referral(net.peer(c).doc(&d).unwrap(), "r1").unwrap().unwrap();
+        assert_eq!((merged.help, merged.follow_up), (HelpKind::Referred, true), "tablet {c}");
+    }
+    match &net.store.facts["r/r1"] {
+        Fact::Referral(f) => assert!(f.help == HelpKind::Referred && f.follow_up),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn another_sites_document_is_unavailable_and_never_sent() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-b"));
+    net.join(3, principal("t3", "other-scheme", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    for c in [2, 3] {
+        net.find(c, d);
+        assert!(net.devices[&c].events.contains(&Event::Unavailable(d)));
+        assert!(net.peer(c).doc(&d).unwrap().get_heads().is_empty(), "no content reached device {c}");
+    }
+    // The same site's second tablet gets it.
+    net.join(4, principal("t4", "sc", "site-a"));
+    net.find(4, d);
+    assert_eq!(entries(net.peer(4).doc(&d).unwrap()).len(), 1);
+}
+
+#[test]
+fn a_document_claiming_another_site_is_refused_and_nothing_is_stored() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(2, "sc", "site-a");
+    let before = net.store.writes;
+    let forged = net.open_day(1, "sc", "site-b");
+    assert!(net.closed(1).contains("another site"), "{}", net.closed(1));
+    assert!(!net.store.docs.contains_key(&forged));
+    assert_eq!(net.store.writes, before);
+    // Everyone else keeps syncing.
+    net.log(2, d, referral("ok"));
+    assert!(net.peer(2).is_synced(&d));
+}
+
+#[test]
+fn changing_a_documents_header_is_refused_and_rolled_back() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.open_day(2, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    let stored_before = net.store.load(&d).get_heads();
+    net.change(1, d, |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "site", "site-b").unwrap();
+    });
+    assert!(net.closed(1).contains("never change"), "{}", net.closed(1));
+    assert_eq!(net.store.load(&d).get_heads(), stored_before);
+    // The relay's live copy was rolled back: the other tablet still syncs normally.
+    net.log(2, d, referral("r2"));
+    let theirs = net.peer(2).doc(&d).unwrap();
+    assert_eq!(schema::read_header(theirs).unwrap().site.as_deref(), Some("site-a"));
+    assert!(net.peer(2).is_synced(&d));
+}
+
+#[test]
+fn bad_frames_close_only_the_offending_connection() {
+    let mut net = Net::new(Config { max_message_bytes: 4096, ..Config::default() });
+    net.join(9, principal("good", "sc", "site-a"));
+    let d = net.open_day(9, "sc", "site-a");
+    let relay_id = net.relay.peer_id().clone();
+    let unknown_type = {
+        let mut e = minicbor::Encoder::new(Vec::new());
+        e.map(2).unwrap().str("type").unwrap().str("warp").unwrap().str("senderId").unwrap().str("x").unwrap();
+        e.into_writer()
+    };
+    let cases: Vec<(&str, Box<dyn Fn(ConnId) -> Vec<u8>>)> = vec![
+        ("exceeds the limit", Box::new(|_| vec![0u8; 5000])),
+        ("malformed", Box::new(|_| vec![0xff, 0x00, 0x13])),
+        ("unknown message type", Box::new(move |_| unknown_type.clone())),
+        (
+            "invalid automerge sync message",
+            Box::new(move |c| {
+                Message::Sync { sender_id: format!("tablet-{c}").as_str().into(), target_id: relay_id.clone(), document_id: d, data: vec![0x42, 1, 2, 3] }
+                    .encode()
+            }),
+        ),
+    ];
+    for (i, (expect, frame)) in cases.iter().enumerate() {
+        let conn = 100 + i as ConnId;
+        net.join(conn, principal("bad", "sc", "site-a"));
+        let before = net.store.writes;
+        net.raw(conn, frame(conn));
+        assert!(net.closed(conn).contains(expect), "case {expect}: closed with {:?}", net.closed(conn));
+        assert_eq!(net.store.writes, before, "case {expect} stored something");
+    }
+    net.log(9, d, referral("still-fine"));
+    assert!(net.peer(9).is_synced(&d));
+    assert!(net.devices[&9].closed.is_none());
+}
+
+#[test]
+fn garbage_changes_inside_a_valid_sync_message_are_refused() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    let heads = net.store.load(&d).get_heads();
+    let mut msg = sync::Message::decode(&automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode()).unwrap();
+    msg.changes = vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]].into();
+    let frame = Message::Sync { sender_id: "tablet-1".into(), target_id: net.relay.peer_id().clone(), document_id: d, data: msg.encode() }.encode();
+    net.raw(1, frame);
+    assert!(net.closed(1).contains("could not be applied"), "{}", net.closed(1));
+    assert_eq!(net.store.load(&d).get_heads(), heads);
+}
+
+#[test]
+fn read_only_directory_is_readable_but_not_writable() {
+    let mut net = Net::new(Config::default());
+    // The directory is written on the server side (by a coordinator); seed the store directly.
+    let h = Header::directory("sc");
+    let id = h.well_known_id();
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, &h).unwrap();
+    let cab = schema::Agency { id: "cab".into(), name: "Citizens Advice".into(), phone: None, website: None, categories: [Category::DebtBenefitsFinance].into() };
+    schema::write_agency(&mut tx, &cab).unwrap();
+    tx.commit();
+    net.store.docs.insert(id, StoredDoc { meta: Meta::Doc(h), chunks: vec![doc.save()] });
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.find(1, id);
+    assert_eq!(schema::read_agencies(net.peer(1).doc(&id).unwrap()), vec![cab]);
+    let heads = net.store.load(&id).get_heads();
+    net.change(1, id, |tx| {
+        let mine = schema::Agency { id: "x".into(), name: "Mine".into(), phone: None, website: None, categories: Default::default() };
+        schema::write_agency(tx, &mine).unwrap();
+    });
+    assert!(net.closed(1).contains("may not change"), "{}", net.closed(1));
+    assert_eq!(net.store.load(&id).get_heads(), heads);
+    // Another scheme's device cannot even see it.
+    net.join(2, principal("t2", "other", "site-z"));
+    net.find(2, id);
+    assert!(net.devices[&2].events.contains(&Event::Unavailable(id)));
+}
+
+#[test]
+fn the_same_change_twice_writes_nothing_and_counts_once() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    let doc = net.peer(1).doc(&d).unwrap().clone();
+    let writes = net.store.writes;
+    // A second tablet that holds exactly the same history syncs it again.
+    net.join(2, principal("t2", "sc", "site-a"));
+    let out = net.device(2).peer.insert(d, doc, None);
+    net.send(2, out);
+    assert!(net.peer(2).is_synced(&d));
+    assert_eq!(net.store.writes, writes);
+    assert_eq!(net.store.counted_referrals(), 1);
+}
+
+#[test]
+fn idle_documents_leave_memory_and_come_back_from_storage() {
+    let mut net = Net::new(Config { idle_ms: 100, ..Config::default() });
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.open_day(2, "sc", "site-a");
+    for i in 0..6 {
+        net.log(1, d, referral(&format!("r{i}")));
+    }
+    assert_eq!(net.relay.live_docs(), 1);
+    net.now += 1_000;
+    let out = net.relay.tick(net.now);
+    net.handle(out);
+    assert_eq!(net.relay.live_docs(), 0);
+    assert_eq!(net.store.docs[&d].chunks.len(), 1, "evicting compacted the stored chunks");
+    // A change after eviction reloads the document and still reaches the other tablet.
+    net.log(1, d, referral("after"));
+    assert_eq!(net.relay.live_docs(), 1);
+    assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 7);
+}
+
+#[test]
+fn a_javascript_style_draft_becomes_a_document_once_its_header_is_written() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    // automerge-repo's `repo.create()` may sync an empty change before the content.
+    let id = DocumentId::random([9; 16]);
+    let mut doc = automerge::AutoCommit::new();
+    doc.empty_change(Default::default());
+    let doc = doc.document().clone();
+    let out = net.device(1).peer.insert(id, doc, None);
+    net.send(1, out);
+    assert!(matches!(net.store.docs[&id].meta, Meta::Draft { .. }));
+    assert_eq!(net.store.counted_referrals(), 0);
+    net.change(1, id, |tx| {
+        schema::write_header(tx, &Header::desk_day("sc", "site-a", date())).unwrap();
+        schema::write_referral(tx, &referral("js-1")).unwrap();
+    });
+    assert!(matches!(net.store.docs[&id].meta, Meta::Doc(_)));
+    assert_eq!(net.store.counted_referrals(), 1);
+    assert!(net.peer(1).is_synced(&id));
+    // A draft is the creating site's alone.
+    net.join(2, principal("t2", "sc", "site-b"));
+    net.find(2, id);
+    assert!(net.devices[&2].events.contains(&Event::Unavailable(id)));
+}
+
+#[test]
+fn voiding_drops_a_referral_from_the_counts() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    net.log(1, d, referral("r2"));
+    assert_eq!(net.store.counted_referrals(), 2);
+    net.change(1, d, |tx| schema::void_referral(tx, "r1", "logged twice", 5).unwrap());
+    assert_eq!(net.store.counted_referrals(), 1);
+}
+
+#[test]
+fn messages_before_join_and_spoofed_senders_are_refused() {
+    let mut net = Net::new(Config::default());
+    net.relay.connect(1, principal("t1", "sc", "site-a"));
+    net.devices.insert(1, Device { peer: Peer::new("p".into()), inbox: VecDeque::new(), events: vec![], closed: None });
+    let d = Header::desk_day("sc", "site-a", date()).well_known_id();
+    let sync_frame = |sender: &str| Message::Request { sender_id: sender.into(), target_id: "relay".into(), document_id: d, data: vec![] }.encode();
+    net.raw(1, sync_frame("p"));
+    assert!(net.closed(1).contains("join"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    net.raw(2, sync_frame("someone-else"));
+    assert!(net.closed(2).contains("does not match"));
+}
