@@ -224,6 +224,16 @@ impl Relay {
         out
     }
 
+    /// Refuses a connection for a reason found outside the protocol (the transport saw an
+    /// oversized frame, say): an error message, then the socket closes.
+    pub fn refuse(&mut self, conn: ConnId, reason: &str) -> Output {
+        let mut out = Output::default();
+        if self.conns.contains_key(&conn) {
+            self.fail(conn, reason, &mut out);
+        }
+        out
+    }
+
     /// One frame from a connection.
     pub fn receive(&mut self, conn: ConnId, now: u64, bytes: &[u8]) -> Output {
         let mut out = Output::default();

@@ -1,1 +1,165 @@
+//! Simulated tablets: a native automerge-repo client that drives the shared [`Peer`] core over a
+//! tokio WebSocket. Tests and the benchmark use it to act as many tablets at once; it holds no
+//! protocol logic of its own.
 
+use anyhow::{anyhow, bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use signpost_shared::ids::DocumentId;
+use signpost_shared::peer::{self, Event, Peer};
+use signpost_shared::schema::{self, Header};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The `/sync` URL for a relay base URL (`http://host:port`) and a token.
+pub fn sync_url(base: &str, token: Option<&str>) -> String {
+    let ws = base.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
+    match token {
+        Some(t) => format!("{}/sync?token={t}", ws.trim_end_matches('/')),
+        None => format!("{}/sync", ws.trim_end_matches('/')),
+    }
+}
+
+pub struct Tablet {
+    pub peer: Peer,
+    ws: Ws,
+    /// Every event seen, in order.
+    pub events: Vec<Event>,
+    /// Set when the relay closed the connection, with its reason.
+    pub closed: Option<String>,
+    pub bytes_sent: usize,
+    pub bytes_received: usize,
+    pub frames_sent: usize,
+}
+
+impl Tablet {
+    /// Connects, joins, and waits for the relay's answer.
+    pub async fn connect(base: &str, token: &str, name: &str) -> anyhow::Result<Tablet> {
+        Self::connect_with(base, token, Peer::new(name.into())).await
+    }
+
+    /// Reconnects an existing peer (with its documents) on a new socket.
+    pub async fn connect_with(base: &str, token: &str, mut peer: Peer) -> anyhow::Result<Tablet> {
+        let (ws, _) = tokio_tungstenite::connect_async(sync_url(base, Some(token))).await.context("WebSocket connect to /sync")?;
+        let join = peer.on_open();
+        let mut t = Tablet { peer, ws, events: vec![], closed: None, bytes_sent: 0, bytes_received: 0, frames_sent: 0 };
+        t.send_frame(join).await?;
+        t.until(Duration::from_secs(10), |e| matches!(e, Event::Ready { .. })).await?;
+        Ok(t)
+    }
+
+    /// Gives the peer back (closing the socket), to reconnect later.
+    pub async fn disconnect(mut self) -> Peer {
+        let _ = self.ws.close(None).await;
+        self.peer.on_close();
+        self.peer
+    }
+
+    pub async fn send_frame(&mut self, frame: Vec<u8>) -> anyhow::Result<()> {
+        self.bytes_sent += frame.len();
+        self.frames_sent += 1;
+        self.ws.send(WsMessage::Binary(frame.into())).await?;
+        Ok(())
+    }
+
+    pub async fn send(&mut self, out: peer::Output) -> anyhow::Result<()> {
+        self.events.extend(out.events);
+        for f in out.sends {
+            self.send_frame(f).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads frames until a *new* event matches, the relay closes, or time runs out.
+    pub async fn until(&mut self, timeout: Duration, pred: impl FnMut(&Event) -> bool) -> anyhow::Result<Event> {
+        self.pump(timeout, pred, |_| false).await
+    }
+
+    /// Reads frames until a new event matches `pred` or the peer's state satisfies `done`.
+    async fn pump(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+        done: impl Fn(&Peer) -> bool,
+    ) -> anyhow::Result<Event> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| anyhow!("timed out waiting for the relay"))?;
+            match next {
+                Some(Ok(WsMessage::Binary(b))) => {
+                    self.bytes_received += b.len();
+                    let out = self.peer.receive(&b)?;
+                    let mut hit = None;
+                    for e in &out.events {
+                        if hit.is_none() && pred(e) {
+                            hit = Some(e.clone());
+                        }
+                    }
+                    self.events.extend(out.events.iter().cloned());
+                    for f in out.sends {
+                        self.send_frame(f).await?;
+                    }
+                    if let Some(e) = hit {
+                        return Ok(e);
+                    }
+                    if done(&self.peer) {
+                        return Ok(Event::Ready { relay: "state".into() });
+                    }
+                }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    self.closed = Some(reason.clone());
+                    bail!("relay closed the connection: {reason}");
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    self.closed = Some(e.to_string());
+                    bail!("connection failed: {e}");
+                }
+                None => {
+                    self.closed = Some("eof".into());
+                    bail!("connection ended");
+                }
+            }
+        }
+    }
+
+    /// Opens (creating locally if needed) a site's day document and syncs it.
+    pub async fn open_day(&mut self, header: &Header) -> anyhow::Result<DocumentId> {
+        let id = header.well_known_id();
+        if self.peer.doc(&id).is_none() {
+            let mut doc = automerge::Automerge::new();
+            let mut tx = doc.transaction();
+            schema::write_header(&mut tx, header)?;
+            tx.commit();
+            let out = self.peer.insert(id, doc, None);
+            self.send(out).await?;
+        }
+        Ok(id)
+    }
+
+    /// Applies a local change and sends it; does not wait.
+    pub async fn change(&mut self, id: DocumentId, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) -> anyhow::Result<()> {
+        let (_, out) = self.peer.change(id, f)?;
+        self.send(out).await
+    }
+
+    /// Waits until the relay has acknowledged every local change of the document.
+    pub async fn synced(&mut self, id: DocumentId, timeout: Duration) -> anyhow::Result<()> {
+        if self.peer.is_synced(&id) {
+            return Ok(());
+        }
+        self.pump(timeout, |_| false, |p| p.is_synced(&id)).await.map(|_| ())
+    }
+
+    /// Asks the relay for a document; `Ok(true)` once content arrived, `Ok(false)` if unavailable.
+    pub async fn find(&mut self, id: DocumentId, timeout: Duration) -> anyhow::Result<bool> {
+        let out = self.peer.find(id);
+        self.send(out).await?;
+        let e = self.until(timeout, |e| matches!(e, Event::Changed(d) | Event::Unavailable(d) if *d == id)).await?;
+        Ok(matches!(e, Event::Changed(_)))
+    }
+}

@@ -1,1 +1,232 @@
+//! Helpers for end-to-end tests: run the real `signpost` binary on 127.0.0.1 with a fresh data
+//! folder, create schemes, sites and credentials through its admin commands, and stop it.
 
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// The `signpost` binary: `SIGNPOST_BIN` if set, else built once from this workspace.
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SIGNPOST_BIN") {
+            return PathBuf::from(p);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "signpost"])
+            .current_dir(workspace())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building signpost failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+        target.join("debug").join("signpost")
+    })
+    .clone()
+}
+
+/// Runs an admin command and returns its single line of output.
+pub fn admin(data: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let mut cmd = Command::new(binary());
+    cmd.arg("admin").arg(args[0]).arg("--data").arg(data).args(&args[1..]);
+    let out = cmd.output().context("run signpost admin")?;
+    if !out.status.success() {
+        bail!("signpost admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// One scheme with two sites and credentials, as most tests need.
+pub struct Fixture {
+    pub scheme: String,
+    pub site_a: String,
+    pub site_b: String,
+    pub token_a1: String,
+    pub token_a2: String,
+    pub token_b: String,
+    pub admin: String,
+}
+
+impl Fixture {
+    pub fn create(data: &Path) -> anyhow::Result<Fixture> {
+        let scheme = admin(data, &["create-scheme", "Test Scheme"])?;
+        let site_a = admin(data, &["create-site", "--scheme", &scheme, "Court A"])?;
+        let site_b = admin(data, &["create-site", "--scheme", &scheme, "Court B"])?;
+        Ok(Fixture {
+            token_a1: admin(data, &["issue-device-token", "--site", &site_a])?,
+            token_a2: admin(data, &["issue-device-token", "--site", &site_a])?,
+            token_b: admin(data, &["issue-device-token", "--site", &site_b])?,
+            admin: admin(data, &["issue-admin-token"])?,
+            scheme,
+            site_a,
+            site_b,
+        })
+    }
+}
+
+/// A running relay. Killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    _tmp: Option<tempdir::TempDir>,
+}
+
+mod tempdir {
+    /// A temporary folder removed on drop.
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new() -> std::io::Result<TempDir> {
+            let mut bytes = [0u8; 8];
+            rand::fill(&mut bytes);
+            let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let p = std::env::temp_dir().join(format!("signpost-test-{name}"));
+            std::fs::create_dir_all(&p)?;
+            Ok(TempDir(p))
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Server {
+    /// A fresh data folder with a [`Fixture`], and a relay serving it.
+    pub fn start_fresh(extra: &[&str]) -> anyhow::Result<(Server, Fixture)> {
+        let tmp = tempdir::TempDir::new()?;
+        let fx = Fixture::create(&tmp.0)?;
+        let mut s = Server::start(&tmp.0, extra)?;
+        s._tmp = Some(tmp);
+        Ok((s, fx))
+    }
+
+    /// A relay on an existing data folder, on a free port of 127.0.0.1.
+    pub fn start(data: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+        let (child, url) = spawn(data, extra)?;
+        Ok(Server { child, url, data: data.to_path_buf(), _tmp: None })
+    }
+}
+
+/// Starts `signpost serve` on 127.0.0.1:0 and waits for its listening line.
+fn spawn(data: &Path, extra: &[&str]) -> anyhow::Result<(Child, String)> {
+        let mut child = Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--sync", "normal", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "signpost=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start signpost serve")?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("signpost listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("signpost did not start listening within 30 s");
+            }
+        };
+        Ok((child, url))
+}
+
+impl Server {
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Restarts on the same data folder (after [`Server::kill`]).
+    pub fn restart(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+        self.kill();
+        let (child, url) = spawn(&self.data, extra)?;
+        self.child = child;
+        self.url = url;
+        Ok(())
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<(u16, serde_json::Value)> {
+        http_get(&format!("{}{}", self.url, path), token).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a TCP socket (keeps the test crate free of an HTTP client).
+pub async fn http_get(url: &str, token: Option<&str>) -> anyhow::Result<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("http URL")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let status: u16 = text.split_whitespace().nth(1).context("status line")?.parse()?;
+    let (head, body) = text.split_once("\r\n\r\n").context("HTTP response")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+    Ok((status, json))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Today's stats for a scheme via the API.
+pub async fn referral_count(server: &Server, fx: &Fixture, day: &str) -> anyhow::Result<i64> {
+    let (status, body) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await?;
+    if status != 200 {
+        bail!("stats returned {status}: {body}");
+    }
+    body["referrals"].as_i64().context("referrals count")
+}
+
+/// Polls until `f` is true or the deadline passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,212 @@
+//! The HTTP surface: `/sync` (WebSocket, automerge-repo protocol), `/api/v1/...` (JSON), and
+//! the tablet app's static files.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::hub::{Cmd, Hub, HubStats, Outbound, OUTBOUND_QUEUE};
+use crate::stats::{self, Summary};
+use crate::store::{self, Credential, Store};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use signpost_shared::relay::Principal;
+use std::path::PathBuf;
+use utoipa::OpenApi;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub hub: Hub,
+    pub max_message_bytes: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
+    paths(health, stats_summary),
+    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/stats/summary", get(stats_summary))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::NotFound("no such API endpoint; see /api/v1/openapi.json".into()) });
+    let mut app = Router::new().route("/sync", get(sync)).nest("/api/v1", api);
+    if let Some(dir) = static_dir {
+        app = app.fallback_service(tower_http::services::ServeDir::new(dir));
+    }
+    app.with_state(state)
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    status: &'static str,
+    relay: Option<HubStats>,
+}
+
+/// Liveness, and how many connections and documents the relay holds.
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Health)))]
+async fn health(State(st): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok", relay: st.hub.stats().await })
+}
+
+/// The credential presented: `Authorization: Bearer …`, or a `token` query parameter (browsers
+/// and automerge-repo's WebSocket adapter cannot set headers on a WebSocket).
+fn presented_token(headers: &HeaderMap, query: &TokenQuery) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(t.trim().to_owned());
+        }
+    }
+    query.token.clone()
+}
+
+async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential, ApiError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::Unauthorized("a credential is required: send `Authorization: Bearer <token>` or `?token=<token>`".into()));
+    };
+    let store = st.store.clone();
+    let cred = tokio::task::spawn_blocking(move || store::check_token(&store.connect()?, &token))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))??;
+    cred.ok_or_else(|| ApiError::Unauthorized("the credential is not valid (unknown or revoked)".into()))
+}
+
+#[derive(Deserialize, Default)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn sync(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let principal = match authenticate(&st, presented_token(&headers, &q)).await? {
+        Credential::Device(p) => p,
+        Credential::Admin => return Err(ApiError::Forbidden("sync is for device credentials".into())),
+    };
+    let Ok(ws) = ws else {
+        return Err(ApiError::BadRequest("`/sync` is a WebSocket endpoint; connect with an automerge-repo client".into()));
+    };
+    let limit = st.max_message_bytes;
+    Ok(ws
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve_socket(st.hub, socket, principal))
+        .into_response())
+}
+
+async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal) {
+    let conn = hub.next_conn_id();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE);
+    tracing::debug!(conn, device = %principal.device, "device connected");
+    hub.send(Cmd::Connect { conn, principal, tx: out_tx }).await;
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                Outbound::Frame(bytes) => {
+                    if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outbound::Close(reason) => {
+                    let reason: String = reason.chars().take(120).collect();
+                    let frame = CloseFrame { code: 1008, reason: reason.into() };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(WsMessage::Binary(b)) => hub.send(Cmd::Frame { conn, bytes: b.to_vec() }).await,
+            Ok(WsMessage::Text(t)) => hub.send(Cmd::Frame { conn, bytes: t.as_bytes().to_vec() }).await,
+            Ok(WsMessage::Close(_)) => break,
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => {}
+            Err(e) => {
+                hub.send(Cmd::Refuse { conn, reason: format!("transport error: {e}") }).await;
+                break;
+            }
+        }
+    }
+    hub.send(Cmd::Disconnect { conn }).await;
+    // Let the writer flush an error message and the close frame, but not hang on a dead peer.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct SummaryQuery {
+    /// Scheme id.
+    scheme: String,
+    /// First day, YYYY-MM-DD (inclusive).
+    from: String,
+    /// Last day, YYYY-MM-DD (inclusive).
+    to: String,
+}
+
+/// Counts for one scheme over a period: by day, site, issue category, NOMS pathway, agency,
+/// kind of help and who was helped, with volunteer hours from shifts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/summary",
+    params(SummaryQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Summary),
+        (status = 400, body = ErrorBody, description = "Malformed parameters"),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "The credential may not read statistics"),
+        (status = 404, body = ErrorBody, description = "No such scheme"),
+    )
+)]
+async fn stats_summary(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Summary>, ApiError> {
+    let cred = authenticate(&st, presented_token(&headers, &TokenQuery::default())).await?;
+    if cred != Credential::Admin {
+        return Err(ApiError::Forbidden("statistics need an administrator credential".into()));
+    }
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(format!("{}; expected scheme, from and to", e.body_text())))?;
+    let (from, to) = stats::parse_period(&q.from, &q.to)?;
+    let store = st.store.clone();
+    let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ApiError> {
+        let conn = store.connect()?;
+        if !store::scheme_exists(&conn, &q.scheme)? {
+            return Err(ApiError::NotFound(format!("no scheme with id {:?}", q.scheme)));
+        }
+        Ok(stats::summary(&conn, &q.scheme, from, to)?)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))??;
+    Ok(Json(summary))
+}

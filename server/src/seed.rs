@@ -1,0 +1,79 @@
+//! Server-written documents and the demo data set.
+
+use crate::store::{self, Store};
+use rusqlite::Connection;
+use signpost_shared::schema::{self, Agency, Header};
+use signpost_shared::vocab::Category;
+use std::path::Path;
+
+/// National organisations every new scheme's directory starts with. Coordinators add their
+/// local agencies on top.
+fn starter_agencies() -> Vec<Agency> {
+    use Category::*;
+    let a = |id: &str, name: &str, cats: &[Category]| Agency {
+        id: id.into(),
+        name: name.into(),
+        phone: None,
+        website: None,
+        categories: cats.iter().copied().collect(),
+    };
+    vec![
+        a("citizens-advice", "Citizens Advice", &[DebtBenefitsFinance, Housing, EmploymentTrainingEducation, LegalAdvice]),
+        a("shelter", "Shelter", &[Housing]),
+        a("stepchange", "StepChange Debt Charity", &[DebtBenefitsFinance, FinesPayments]),
+        a("samaritans", "Samaritans", &[MentalHealth]),
+        a("mind", "Mind", &[MentalHealth]),
+        a("frank", "FRANK", &[DrugsAlcohol]),
+        a("domestic-abuse-helpline", "National Domestic Abuse Helpline", &[DomesticAbuse]),
+        a("victim-support", "Victim Support", &[VictimWitnessSupport]),
+        a("witness-service", "Witness Service", &[VictimWitnessSupport, CourtProcess]),
+        a("law-centres", "Law Centres Network", &[LegalAdvice, Immigration]),
+        a("jobcentre-plus", "Jobcentre Plus", &[EmploymentTrainingEducation, DebtBenefitsFinance]),
+        a("national-careers-service", "National Careers Service", &[EmploymentTrainingEducation]),
+        a("family-lives", "Family Lives", &[ChildrenFamilies]),
+        a("pact", "Prison Advice and Care Trust", &[ChildrenFamilies, CourtProcess]),
+    ]
+}
+
+/// Creates a scheme with its agency directory document. Returns the scheme id.
+pub fn create_scheme(conn: &mut Connection, name: &str) -> anyhow::Result<String> {
+    let scheme = store::create_scheme(conn, name)?;
+    let header = Header::directory(&scheme);
+    let mut doc = automerge::Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, &header)?;
+    for a in starter_agencies() {
+        schema::write_agency(&mut tx, &a)?;
+    }
+    tx.commit();
+    store::create_server_doc(conn, &header.well_known_id(), &header, &doc.save())?;
+    Ok(scheme)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DemoCredentials {
+    pub scheme: String,
+    pub site: String,
+    pub device_token: String,
+    pub admin_token: String,
+}
+
+/// Creates the demo scheme, site and credentials on first start and returns them (kept in the
+/// data folder so that every start can print them).
+pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
+    let file = dir.join("demo-credentials.json");
+    if let Ok(bytes) = std::fs::read(&file) {
+        return Ok(serde_json::from_slice(&bytes)?);
+    }
+    let mut conn = store.connect()?;
+    let scheme = create_scheme(&mut conn, "Demo Court Help Desk Scheme")?;
+    let site = store::create_site(&conn, &scheme, "Example Magistrates' Court")?;
+    let creds = DemoCredentials {
+        device_token: store::issue_device_token(&conn, &site)?,
+        admin_token: store::issue_admin_token(&conn)?,
+        scheme,
+        site,
+    };
+    std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
+    Ok(creds)
+}

@@ -1,0 +1,356 @@
+//! Durable storage in SQLite: accounts and credentials, documents as ordered chunks, and the
+//! statistics facts projected from them.
+//!
+//! One writer (the relay driver thread) and any number of readers (HTTP handlers, each with its
+//! own connection). WAL mode lets readers run while the writer commits.
+
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+use signpost_shared::ids::DocumentId;
+use signpost_shared::projection::{Fact, Projection};
+use signpost_shared::relay::{Meta, Principal, StoredDoc, Write};
+use signpost_shared::schema::{DocKind, EntryKey, Header};
+use std::path::{Path, PathBuf};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schemes (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sites (
+    id TEXT PRIMARY KEY, scheme_id TEXT NOT NULL REFERENCES schemes(id), name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('device', 'admin')),
+    subject TEXT NOT NULL, scheme_id TEXT, site_id TEXT,
+    created_at INTEGER NOT NULL, revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT, day TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_by_site ON documents(scheme_id, site_id, day);
+CREATE TABLE IF NOT EXISTS doc_chunks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, bytes BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_chunks_by_doc ON doc_chunks(doc_id, seq);
+CREATE TABLE IF NOT EXISTS referral_facts (
+    doc_id TEXT NOT NULL, id TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL,
+    day TEXT NOT NULL, recorded_at INTEGER NOT NULL, volunteer TEXT, helped TEXT NOT NULL,
+    age_band TEXT, agency_kind TEXT NOT NULL, agency TEXT NOT NULL, help TEXT NOT NULL,
+    follow_up INTEGER NOT NULL, voided INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, id)
+);
+CREATE INDEX IF NOT EXISTS referral_facts_by_day ON referral_facts(scheme_id, day);
+CREATE TABLE IF NOT EXISTS referral_categories (
+    doc_id TEXT NOT NULL, id TEXT NOT NULL, category TEXT NOT NULL, pathway TEXT NOT NULL,
+    PRIMARY KEY (doc_id, id, category)
+);
+CREATE TABLE IF NOT EXISTS shift_facts (
+    doc_id TEXT NOT NULL, id TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL,
+    day TEXT NOT NULL, volunteer TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER,
+    minutes INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, id)
+);
+CREATE INDEX IF NOT EXISTS shift_facts_by_day ON shift_facts(scheme_id, day);
+CREATE TABLE IF NOT EXISTS invalid_entries (
+    doc_id TEXT NOT NULL, key TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL,
+    reason TEXT NOT NULL, PRIMARY KEY (doc_id, key)
+);
+"#;
+
+/// How hard commits push data to disk. `Full` survives power loss; `Normal` (WAL) survives a
+/// killed process, which is what `kill -9` tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    Full,
+    Normal,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    sync: Sync,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn hash_token(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random identifier or secret: `prefix` then `bytes` random bytes in URL-safe base64.
+pub fn random_token(prefix: &str, bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// A short random id such as `sch-4fj29dk1`: lowercase letters and digits, no look-alikes.
+pub fn random_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut buf = [0u8; 10];
+    rand::fill(&mut buf[..]);
+    let s: String = buf.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    format!("{prefix}-{s}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Device(Principal),
+    Admin,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path, sync: Sync) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        let store = Store { path: dir.join("signpost.sqlite3"), sync };
+        let conn = store.connect()?;
+        conn.execute_batch(SCHEMA).context("cannot create the database schema")?;
+        Ok(store)
+    }
+
+    pub fn connect(&self) -> anyhow::Result<Connection> {
+        let conn = Connection::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", match self.sync {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        })?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    /// This store's stable identity, announced to peers as the relay's storage id.
+    pub fn storage_id(&self) -> anyhow::Result<String> {
+        let conn = self.connect()?;
+        let existing: Option<String> =
+            conn.query_row("SELECT value FROM settings WHERE key = 'storage_id'", [], |r| r.get(0)).optional()?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let id = random_id("relay");
+        conn.execute("INSERT OR IGNORE INTO settings(key, value) VALUES ('storage_id', ?1)", [&id])?;
+        Ok(conn.query_row("SELECT value FROM settings WHERE key = 'storage_id'", [], |r| r.get(0))?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and credentials.
+
+pub fn create_scheme(conn: &Connection, name: &str) -> anyhow::Result<String> {
+    let name = checked_name(name)?;
+    let id = random_id("sch");
+    conn.execute("INSERT INTO schemes(id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_ms()])?;
+    Ok(id)
+}
+
+pub fn create_site(conn: &Connection, scheme: &str, name: &str) -> anyhow::Result<String> {
+    let name = checked_name(name)?;
+    if !exists(conn, "SELECT 1 FROM schemes WHERE id = ?1", scheme)? {
+        anyhow::bail!("no scheme with id {scheme:?}");
+    }
+    let id = random_id("site");
+    conn.execute("INSERT INTO sites(id, scheme_id, name, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, scheme, name, now_ms()])?;
+    Ok(id)
+}
+
+fn checked_name(name: &str) -> anyhow::Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        anyhow::bail!("a name must be 1 to 120 printable characters");
+    }
+    Ok(name)
+}
+
+fn exists(conn: &Connection, sql: &str, arg: &str) -> anyhow::Result<bool> {
+    Ok(conn.query_row(sql, [arg], |_| Ok(())).optional()?.is_some())
+}
+
+pub fn scheme_exists(conn: &Connection, scheme: &str) -> anyhow::Result<bool> {
+    exists(conn, "SELECT 1 FROM schemes WHERE id = ?1", scheme)
+}
+
+/// Issues a device credential for a site. Only the token's hash is stored.
+pub fn issue_device_token(conn: &Connection, site: &str) -> anyhow::Result<String> {
+    let scheme: Option<String> = conn.query_row("SELECT scheme_id FROM sites WHERE id = ?1", [site], |r| r.get(0)).optional()?;
+    let Some(scheme) = scheme else { anyhow::bail!("no site with id {site:?}") };
+    let token = random_token("spd_", 32);
+    let device = random_id("dev");
+    conn.execute(
+        "INSERT INTO tokens(hash, kind, subject, scheme_id, site_id, created_at) VALUES (?1, 'device', ?2, ?3, ?4, ?5)",
+        params![hash_token(&token), device, scheme, site, now_ms()],
+    )?;
+    Ok(token)
+}
+
+pub fn issue_admin_token(conn: &Connection) -> anyhow::Result<String> {
+    let token = random_token("spa_", 32);
+    conn.execute(
+        "INSERT INTO tokens(hash, kind, subject, created_at) VALUES (?1, 'admin', ?2, ?3)",
+        params![hash_token(&token), random_id("adm"), now_ms()],
+    )?;
+    Ok(token)
+}
+
+pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Credential>> {
+    if token.len() > 200 {
+        return Ok(None);
+    }
+    let row = conn
+        .query_row(
+            "SELECT kind, subject, scheme_id, site_id FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+            [hash_token(token)],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(kind, subject, scheme, site)| match (kind.as_str(), scheme, site) {
+        ("device", Some(scheme), Some(site)) => Some(Credential::Device(Principal { device: subject, scheme, site })),
+        ("admin", _, _) => Some(Credential::Admin),
+        _ => None,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents.
+
+fn meta_columns(meta: &Meta) -> (&'static str, String, Option<String>, Option<String>) {
+    match meta {
+        Meta::Draft { scheme, site } => ("draft", scheme.clone(), Some(site.clone()), None),
+        Meta::Doc(h) => (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string())),
+    }
+}
+
+pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<StoredDoc>> {
+    let key = id.to_string();
+    let meta = conn
+        .query_row("SELECT kind, scheme_id, site_id, day FROM documents WHERE id = ?1", [&key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+        })
+        .optional()?;
+    let Some((kind, scheme, site, day)) = meta else { return Ok(None) };
+    let meta = if kind == "draft" {
+        Meta::Draft { scheme, site: site.unwrap_or_default() }
+    } else {
+        let kind = DocKind::parse(&kind).with_context(|| format!("document {key} has unknown kind {kind}"))?;
+        let date = day.map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")).transpose()?;
+        Meta::Doc(Header { kind, scheme, site, date })
+    };
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredDoc { meta, chunks }))
+}
+
+/// Applies the relay's writes inside the caller's transaction.
+pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
+    match w {
+        Write::Create { doc, meta, chunk } => {
+            let (kind, scheme, site, day) = meta_columns(meta);
+            tx.prepare_cached("INSERT INTO documents(id, kind, scheme_id, site_id, day, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                .execute(params![doc.to_string(), kind, scheme, site, day, now_ms()])?;
+            append_chunk(tx, doc, chunk)?;
+        }
+        Write::SetMeta { doc, meta } => {
+            let (kind, scheme, site, day) = meta_columns(meta);
+            tx.prepare_cached("UPDATE documents SET kind = ?2, scheme_id = ?3, site_id = ?4, day = ?5 WHERE id = ?1")?
+                .execute(params![doc.to_string(), kind, scheme, site, day])?;
+        }
+        Write::Append { doc, chunk } => append_chunk(tx, doc, chunk)?,
+        Write::Compact { doc, snapshot } => {
+            tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([doc.to_string()])?;
+            append_chunk(tx, doc, snapshot)?;
+        }
+        Write::Project { doc, projection } => project(tx, doc, projection)?,
+    }
+    Ok(())
+}
+
+fn append_chunk(tx: &Transaction<'_>, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
+    tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?.execute(params![doc.to_string(), chunk])?;
+    Ok(())
+}
+
+fn project(tx: &Transaction<'_>, doc: &DocumentId, p: &Projection) -> anyhow::Result<()> {
+    let doc = doc.to_string();
+    let day = p.date.format("%Y-%m-%d").to_string();
+    for f in &p.facts {
+        let key = match f {
+            Fact::Referral(r) => EntryKey::Referral(r.id.clone()),
+            Fact::Shift(s) => EntryKey::Shift(s.id.clone()),
+            Fact::Invalid { key, .. } | Fact::Removed(key) => key.clone(),
+        };
+        // Start from nothing for this entry, then write what the document says now. Replaying
+        // the same projection leaves the same rows: idempotent.
+        match &key {
+            EntryKey::Referral(id) => {
+                tx.prepare_cached("DELETE FROM referral_facts WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
+                tx.prepare_cached("DELETE FROM referral_categories WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
+            }
+            EntryKey::Shift(id) => {
+                tx.prepare_cached("DELETE FROM shift_facts WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
+            }
+        }
+        tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1 AND key = ?2")?.execute(params![doc, key.root_key()])?;
+        match f {
+            Fact::Referral(r) => {
+                let (agency_kind, agency) = match &r.agency {
+                    signpost_shared::schema::AgencyRef::Directory(a) => ("directory", a.as_str()),
+                    signpost_shared::schema::AgencyRef::Other(o) => ("other", o.as_str()),
+                };
+                tx.prepare_cached(
+                    "INSERT INTO referral_facts(doc_id, id, scheme_id, site_id, day, recorded_at, volunteer, helped, age_band, agency_kind, agency, help, follow_up, voided)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    doc,
+                    r.id,
+                    p.scheme,
+                    p.site,
+                    day,
+                    r.recorded_at_ms,
+                    r.volunteer,
+                    r.helped.code(),
+                    r.age_band.map(|a| a.code()),
+                    agency_kind,
+                    agency,
+                    r.help.code(),
+                    r.follow_up,
+                    r.voided
+                ])?;
+                for c in &r.categories {
+                    tx.prepare_cached("INSERT INTO referral_categories(doc_id, id, category, pathway) VALUES (?1, ?2, ?3, ?4)")?
+                        .execute(params![doc, r.id, c.code(), c.pathway().code()])?;
+                }
+            }
+            Fact::Shift(s) => {
+                tx.prepare_cached(
+                    "INSERT INTO shift_facts(doc_id, id, scheme_id, site_id, day, volunteer, start_ms, end_ms, minutes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![doc, s.id, p.scheme, p.site, day, s.volunteer, s.start_ms, s.end_ms, s.minutes()])?;
+            }
+            Fact::Invalid { reason, .. } => {
+                tx.prepare_cached("INSERT INTO invalid_entries(doc_id, key, scheme_id, site_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![doc, key.root_key(), p.scheme, p.site, reason])?;
+            }
+            Fact::Removed(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Stores a document written on the server side (such as a new scheme's directory).
+pub fn create_server_doc(conn: &mut Connection, id: &DocumentId, header: &Header, bytes: &[u8]) -> anyhow::Result<()> {
+    let tx = conn.transaction()?;
+    apply_write(&tx, &Write::Create { doc: *id, meta: Meta::Doc(header.clone()), chunk: bytes.to_vec() })?;
+    tx.commit()?;
+    Ok(())
+}

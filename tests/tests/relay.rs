@@ -1,0 +1,212 @@
+//! End-to-end: the real `signpost` binary on 127.0.0.1:0, driven by simulated tablets.
+
+use chrono::NaiveDate;
+use futures_util::{SinkExt, StreamExt};
+use signpost_shared::peer::Event;
+use signpost_shared::schema::{self, AgencyRef, Header, Referral};
+use signpost_shared::vocab::{Category, HelpKind, Helped};
+use signpost_shared::wire::Message;
+use signpost_sim::{sync_url, Tablet};
+use signpost_tests::{referral_count, Server};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+const DAY: &str = "2026-11-24";
+const T: Duration = Duration::from_secs(10);
+
+fn day() -> NaiveDate {
+    NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap()
+}
+
+fn referral(id: &str) -> Referral {
+    Referral {
+        id: id.into(),
+        recorded_at_ms: 1_764_000_000_000,
+        volunteer: Some("vol-1".into()),
+        helped: Helped::Victim,
+        age_band: None,
+        categories: [Category::DomesticAbuse, Category::Housing].into(),
+        agency: AgencyRef::Directory("shelter".into()),
+        help: HelpKind::Referred,
+        follow_up: true,
+        notes: Some("call back Tuesday".into()),
+        void: None,
+    }
+}
+
+async fn http_status_of_upgrade(url: &str, auth: Option<&str>) -> u16 {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    if let Some(a) = auth {
+        req.headers_mut().insert("authorization", a.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => 101,
+        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[tokio::test]
+async fn sync_refuses_missing_and_wrong_credentials_before_the_upgrade() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, None), None).await, 401);
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some("spd_nonsense")), None).await, 401);
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, None), Some("Bearer spd_wrong")).await, 401);
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some(&fx.admin)), None).await, 403);
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, None), Some(&format!("Bearer {}", fx.token_a1))).await, 101);
+    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some(&fx.token_a1)), None).await, 101);
+    // The refusal explains itself as JSON.
+    let (status, body) = server.get("/sync", None).await.unwrap();
+    assert_eq!(status, 401);
+    assert!(body["error"].as_str().unwrap().contains("credential"), "{body}");
+}
+
+#[tokio::test]
+async fn a_desk_syncs_through_the_relay_and_the_referrals_are_counted() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, day());
+    let mut a = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
+    let mut b = Tablet::connect(&server.url, &fx.token_a2, "tablet-b").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    b.open_day(&header).await.unwrap();
+    for i in 0..3 {
+        a.change(d, |tx| schema::write_referral(tx, &referral(&format!("a{i}"))).unwrap()).await.unwrap();
+        a.synced(d, T).await.unwrap();
+    }
+    b.change(d, |tx| schema::write_referral(tx, &referral("b0")).unwrap()).await.unwrap();
+    b.synced(d, T).await.unwrap();
+    // b sees a's entries (pushed by the relay) and a sees b's.
+    b.until(T, |_| false).await.ok();
+    let ok = {
+        let mut tries = 0;
+        loop {
+            let na = schema::entry_keys(a.peer.doc(&d).unwrap()).len();
+            let nb = schema::entry_keys(b.peer.doc(&d).unwrap()).len();
+            if na == 4 && nb == 4 {
+                break true;
+            }
+            tries += 1;
+            if tries > 40 {
+                break false;
+            }
+            let _ = a.until(Duration::from_millis(100), |e| matches!(e, Event::Changed(_))).await;
+            let _ = b.until(Duration::from_millis(100), |e| matches!(e, Event::Changed(_))).await;
+        }
+    };
+    assert!(ok, "both tablets hold all four referrals");
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 4);
+    let (_, summary) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={DAY}&to={DAY}", fx.scheme), Some(&fx.admin)).await.unwrap();
+    assert_eq!(summary["by_pathway"].as_array().unwrap().len(), 2, "{summary}");
+    assert_eq!(summary["by_issue_category"][0]["count"], 4);
+    assert_eq!(summary["by_agency"][0]["key"], "shelter");
+    assert!(!summary.to_string().contains("call back"), "notes never reach statistics");
+
+    // Another site's tablet cannot read it.
+    let mut other = Tablet::connect(&server.url, &fx.token_b, "tablet-other").await.unwrap();
+    assert!(!other.find(d, T).await.unwrap());
+    assert!(other.peer.doc(&d).unwrap().get_heads().is_empty());
+}
+
+#[tokio::test]
+async fn bad_frames_get_a_protocol_error_and_a_closed_socket_while_others_keep_syncing() {
+    let (server, fx) = Server::start_fresh(&["--max-message-bytes", "65536"]).unwrap();
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, day());
+    let mut good = Tablet::connect(&server.url, &fx.token_a1, "good").await.unwrap();
+    let d = good.open_day(&header).await.unwrap();
+
+    let frames: Vec<(&str, WsMessage)> = vec![
+        ("malformed", WsMessage::Binary(vec![0xff, 0x13, 0x00].into())),
+        ("malformed", WsMessage::Text("hello".into())),
+        ("exceeds", WsMessage::Binary(vec![0u8; 70_000].into())),
+    ];
+    for (expect, frame) in frames {
+        let (mut ws, _) = tokio_tungstenite::connect_async(sync_url(&server.url, Some(&fx.token_a2))).await.unwrap();
+        ws.send(frame).await.unwrap();
+        let mut error = None;
+        let mut closed = false;
+        while let Ok(Some(msg)) = tokio::time::timeout(T, ws.next()).await {
+            match msg {
+                Ok(WsMessage::Binary(b)) => {
+                    if let Ok(Message::Error { message }) = Message::decode(&b) {
+                        error = Some(message);
+                    }
+                }
+                Ok(WsMessage::Close(_)) | Err(_) => {
+                    closed = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(closed, "{expect}: socket closed");
+        if expect != "exceeds" {
+            assert!(error.as_deref().unwrap_or_default().contains(expect), "{expect}: got {error:?}");
+        }
+    }
+    // A tablet writing a document that claims another site is refused, and nothing is stored.
+    let mut forger = Tablet::connect(&server.url, &fx.token_a2, "forger").await.unwrap();
+    let forged = forger.open_day(&Header::desk_day(&fx.scheme, &fx.site_b, day())).await.unwrap();
+    let err = forger.synced(forged, T).await.unwrap_err().to_string();
+    assert!(err.contains("another site"), "{err}");
+    let mut reader_b = Tablet::connect(&server.url, &fx.token_b, "site-b").await.unwrap();
+    assert!(!reader_b.find(forged, T).await.unwrap(), "the forged document was not stored");
+
+    good.change(d, |tx| schema::write_referral(tx, &referral("after-attacks")).unwrap()).await.unwrap();
+    good.synced(d, T).await.unwrap();
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_the_relay_announced() {
+    let (mut server, fx) = Server::start_fresh(&[]).unwrap();
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, day());
+    let mut a = Tablet::connect(&server.url, &fx.token_a1, "a").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    const N: usize = 40;
+    for i in 0..N {
+        a.change(d, |tx| schema::write_referral(tx, &referral(&format!("r{i}"))).unwrap()).await.unwrap();
+        a.synced(d, T).await.unwrap();
+    }
+    let announced = a.peer.doc(&d).unwrap().get_heads();
+    server.kill();
+    server.restart(&[]).unwrap();
+    let (_, health) = server.get("/api/v1/health", None).await.unwrap();
+    assert_eq!(health["relay"]["live_documents"], 0, "start-up loads no document: {health}");
+    let mut b = Tablet::connect(&server.url, &fx.token_a2, "b").await.unwrap();
+    assert!(b.find(d, T).await.unwrap());
+    let _ = b.until(Duration::from_millis(500), |_| false).await;
+    assert_eq!(schema::entry_keys(b.peer.doc(&d).unwrap()).len(), N);
+    for h in &announced {
+        assert!(automerge::ReadDoc::get_change_by_hash(b.peer.doc(&d).unwrap(), h).is_some());
+    }
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), N as i64);
+}
+
+#[tokio::test]
+async fn the_api_answers_bad_requests_with_clear_json_errors() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let q = |s: &str| format!("/api/v1/stats/summary?{s}");
+    let ok = format!("scheme={}&from={DAY}&to={DAY}", fx.scheme);
+    let cases: Vec<(String, Option<&str>, u16, &str)> = vec![
+        (q(&ok), None, 401, "credential"),
+        (q(&ok), Some("spa_wrong"), 401, "not valid"),
+        (q(&ok), Some(&fx.token_a1), 403, "administrator"),
+        (q(&format!("scheme={}&from=2026-13-01&to={DAY}", fx.scheme)), Some(&fx.admin), 400, "YYYY-MM-DD"),
+        (q(&format!("scheme={}&from={DAY}&to=2026-01-01", fx.scheme)), Some(&fx.admin), 400, "after"),
+        (q("scheme=nope&from=2026-01-01&to=2026-01-02"), Some(&fx.admin), 404, "no scheme"),
+        (q("from=2026-01-01"), Some(&fx.admin), 400, "expected scheme"),
+        ("/api/v1/nothing-here".into(), None, 404, "openapi"),
+    ];
+    for (path, token, status, says) in cases {
+        let (got, body) = server.get(&path, token).await.unwrap();
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap_or_default().contains(says), "{path}: {body}");
+    }
+    let (status, body) = server.get(&q(&ok), Some(&fx.admin)).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["referrals"], 0);
+    let (status, doc) = server.get("/api/v1/openapi.json", None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/api/v1/stats/summary"]["get"].is_object(), "{doc}");
+}
