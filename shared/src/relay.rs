@@ -136,7 +136,12 @@ struct Conn {
     principal: Principal,
     remote: Option<PeerId>,
     docs: HashSet<DocumentId>,
+    /// Documents this connection asked for before anyone stored them.
+    wanted: HashSet<DocumentId>,
 }
+
+/// How many not-yet-existing documents one connection may wait for.
+const MAX_WANTED_PER_CONN: usize = 1024;
 
 struct Pending {
     conn: ConnId,
@@ -167,11 +172,14 @@ pub struct Relay {
     /// Connections that sync each document. Outlives eviction, so a reloaded document still
     /// reaches every device that has it open.
     subs: HashMap<DocumentId, HashSet<ConnId>>,
+    /// Connections waiting for a document that does not exist yet. automerge-repo peers expect
+    /// to be sent a document they were told is unavailable once it appears.
+    wanted: HashMap<DocumentId, HashSet<ConnId>>,
 }
 
 impl Relay {
     pub fn new(me: PeerId, storage_id: String, cfg: Config) -> Self {
-        Relay { me, storage_id, cfg, conns: HashMap::new(), docs: HashMap::new(), subs: HashMap::new() }
+        Relay { me, storage_id, cfg, conns: HashMap::new(), docs: HashMap::new(), subs: HashMap::new(), wanted: HashMap::new() }
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -189,11 +197,19 @@ impl Relay {
 
     /// A connection whose credential was accepted.
     pub fn connect(&mut self, conn: ConnId, principal: Principal) {
-        self.conns.insert(conn, Conn { principal, remote: None, docs: HashSet::new() });
+        self.conns.insert(conn, Conn { principal, remote: None, docs: HashSet::new(), wanted: HashSet::new() });
     }
 
     pub fn disconnect(&mut self, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
+        for d in c.wanted {
+            if let Some(w) = self.wanted.get_mut(&d) {
+                w.remove(&conn);
+                if w.is_empty() {
+                    self.wanted.remove(&d);
+                }
+            }
+        }
         for d in c.docs {
             if let Some(s) = self.subs.get_mut(&d) {
                 s.remove(&conn);
@@ -393,9 +409,14 @@ impl Relay {
             return;
         }
         if live.meta.is_none() && msg.changes.is_empty() && p.request {
-            // Asked for a document nobody has stored.
+            // Asked for a document nobody has stored: say so, and remember to send it if it
+            // appears and this device may read it.
             if live.states.is_empty() {
                 self.docs.remove(&doc_id);
+            }
+            let c = self.conns.get_mut(&p.conn).expect("checked");
+            if c.wanted.len() < MAX_WANTED_PER_CONN && c.wanted.insert(doc_id) {
+                self.wanted.entry(doc_id).or_default().insert(p.conn);
             }
             out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
             return;
@@ -421,8 +442,25 @@ impl Relay {
                 self.reload(doc_id, out);
                 return;
             }
+            self.admit_waiting(doc_id);
         }
         self.fan_out(doc_id, out);
+    }
+
+    /// Subscribes the connections that asked for this document before it existed, if they may
+    /// read it now that its owner is known.
+    fn admit_waiting(&mut self, doc_id: DocumentId) {
+        let Some(Slot::Ready(live)) = self.docs.get(&doc_id) else { return };
+        let Some(meta) = live.meta.as_ref() else { return };
+        let Some(waiting) = self.wanted.remove(&doc_id) else { return };
+        for conn in waiting {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            c.wanted.remove(&doc_id);
+            if access(&c.principal, meta) >= Access::Read {
+                c.docs.insert(doc_id);
+                self.subs.entry(doc_id).or_default().insert(conn);
+            }
+        }
     }
 
     /// Checks a document that just changed and records the writes that make the change durable.

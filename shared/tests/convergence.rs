@@ -524,3 +524,19 @@ fn messages_before_join_and_spoofed_senders_are_refused() {
     net.raw(2, sync_frame("someone-else"));
     assert!(net.closed(2).contains("does not match"));
 }
+
+#[test]
+fn a_device_that_asked_too_early_is_sent_the_document_once_it_exists() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    net.join(3, principal("t3", "sc", "site-b"));
+    let d = Header::desk_day("sc", "site-a", date()).well_known_id();
+    net.find(2, d);
+    net.find(3, d);
+    assert!(net.devices[&2].events.contains(&Event::Unavailable(d)));
+    net.open_day(1, "sc", "site-a");
+    net.log(1, d, referral("r1"));
+    assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 1, "the waiting tablet of the same site got it");
+    assert!(net.peer(3).doc(&d).unwrap().get_heads().is_empty(), "the other site's tablet got nothing");
+}

@@ -1,0 +1,45 @@
+//! Interop: the unmodified npm packages `@automerge/automerge-repo` and
+//! `@automerge/automerge-repo-network-websocket` (2.x), in Node, sync with the real relay.
+//! The Node side (`tests/js/interop.mjs`) writes referrals per docs/schema.md and checks what
+//! each credential can see; this side checks that the statistics count what it wrote.
+
+use signpost_tests::{eventually, referral_count, workspace, Server};
+use std::process::Command;
+use std::time::Duration;
+
+#[tokio::test]
+async fn automerge_repo_javascript_peers_sync_through_the_relay() {
+    let js = workspace().join("tests/js");
+    assert!(
+        js.join("node_modules/@automerge/automerge-repo").exists(),
+        "the JavaScript peers are not installed: run `npm ci` in tests/js (`cargo xtask test` does)"
+    );
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let day = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let out = Command::new("node")
+        .arg("interop.mjs")
+        .current_dir(&js)
+        .env("SIGNPOST_URL", &server.url)
+        .env("SCHEME", &fx.scheme)
+        .env("SITE_A", &fx.site_a)
+        .env("DAY", &day)
+        .env("TOKEN_A1", &fx.token_a1)
+        .env("TOKEN_A2", &fx.token_a2)
+        .env("TOKEN_B", &fx.token_b)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "interop.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["noTokenStatus"], 401);
+
+    // Both JavaScript-written referrals are counted, once each.
+    let counted = eventually(Duration::from_secs(10), || async { referral_count(&server, &fx, &day).await.ok() == Some(2) }).await;
+    assert!(counted, "stats count the two referrals (got {:?})", referral_count(&server, &fx, &day).await);
+    let (_, s) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await.unwrap();
+    let cats: Vec<(&str, i64)> = s["by_issue_category"].as_array().unwrap().iter().map(|c| (c["key"].as_str().unwrap(), c["count"].as_i64().unwrap())).collect();
+    assert!(cats.contains(&("domestic-abuse", 2)) && cats.contains(&("housing", 2)), "{cats:?}");
+    assert_eq!(s["by_who_helped"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["invalid_entries"], 0, "{s}");
+}
