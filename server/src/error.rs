@@ -38,7 +38,9 @@ impl IntoResponse for ApiError {
             }
         };
         let message = match &self {
-            ApiError::Internal(_) => "the server failed to handle this request; try again, and report it if it persists".to_owned(),
+            ApiError::Internal(_) => {
+                "the server failed to handle this request; try again, and report it if it persists".to_owned()
+            }
             other => other.to_string(),
         };
         let mut res = (status, Json(ErrorBody { error: message })).into_response();

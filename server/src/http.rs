@@ -39,7 +39,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -85,7 +88,9 @@ fn presented_token(headers: &HeaderMap, query: &TokenQuery) -> Option<String> {
 
 async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential, ApiError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Err(ApiError::Unauthorized("a credential is required: send `Authorization: Bearer <token>` or `?token=<token>`".into()));
+        return Err(ApiError::Unauthorized(
+            "a credential is required: send `Authorization: Bearer <token>` or `?token=<token>`".into(),
+        ));
     };
     let store = st.store.clone();
     let cred = tokio::task::spawn_blocking(move || store::check_token(&store.connect()?, &token))
@@ -111,7 +116,9 @@ async fn sync(
         Credential::Admin => return Err(ApiError::Forbidden("sync is for device credentials".into())),
     };
     let Ok(ws) = ws else {
-        return Err(ApiError::BadRequest("`/sync` is a WebSocket endpoint; connect with an automerge-repo client".into()));
+        return Err(ApiError::BadRequest(
+            "`/sync` is a WebSocket endpoint; connect with an automerge-repo client".into(),
+        ));
     };
     let limit = st.max_message_bytes;
     Ok(ws
@@ -196,7 +203,8 @@ async fn stats_summary(
     if cred != Credential::Admin {
         return Err(ApiError::Forbidden("statistics need an administrator credential".into()));
     }
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(format!("{}; expected scheme, from and to", e.body_text())))?;
+    let Query(q) =
+        query.map_err(|e| ApiError::BadRequest(format!("{}; expected scheme, from and to", e.body_text())))?;
     let (from, to) = stats::parse_period(&q.from, &q.to)?;
     let store = st.store.clone();
     let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ApiError> {

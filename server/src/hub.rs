@@ -23,13 +23,27 @@ pub enum Outbound {
 }
 
 pub enum Cmd {
-    Connect { conn: ConnId, principal: Principal, tx: mpsc::Sender<Outbound> },
-    Frame { conn: ConnId, bytes: Vec<u8> },
+    Connect {
+        conn: ConnId,
+        principal: Principal,
+        tx: mpsc::Sender<Outbound>,
+    },
+    Frame {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// The transport failed for this connection (for example an oversized frame).
-    Refuse { conn: ConnId, reason: String },
-    Disconnect { conn: ConnId },
+    Refuse {
+        conn: ConnId,
+        reason: String,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
     Tick,
-    Stats { reply: tokio::sync::oneshot::Sender<HubStats> },
+    Stats {
+        reply: tokio::sync::oneshot::Sender<HubStats>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
@@ -123,7 +137,10 @@ impl Driver {
                 }
                 Cmd::Tick => self.relay.tick(now),
                 Cmd::Stats { reply } => {
-                    let _ = reply.send(HubStats { connections: self.relay.connections(), live_documents: self.relay.live_docs() });
+                    let _ = reply.send(HubStats {
+                        connections: self.relay.connections(),
+                        live_documents: self.relay.live_docs(),
+                    });
                     continue;
                 }
             };
@@ -135,7 +152,13 @@ impl Driver {
     }
 
     /// Applies writes and answers loads (through the open transaction), keeping the messages.
-    fn carry_out(relay: &mut Relay, tx: &rusqlite::Transaction<'_>, out: Output, now: u64, sends: &mut Output) -> anyhow::Result<()> {
+    fn carry_out(
+        relay: &mut Relay,
+        tx: &rusqlite::Transaction<'_>,
+        out: Output,
+        now: u64,
+        sends: &mut Output,
+    ) -> anyhow::Result<()> {
         let mut queue = vec![out];
         while let Some(mut out) = queue.pop() {
             for w in &out.writes {

@@ -91,7 +91,9 @@ fn main() -> std::process::ExitCode {
         Command::Admin(cmd) => admin(cmd),
         Command::Serve { listen, data, demo, static_dir, sync, idle_secs, max_message_bytes } => {
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signpost=info".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signpost=info".into()),
+                )
                 .with_writer(std::io::stderr)
                 .init();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -141,7 +143,8 @@ async fn serve(
     });
     let state = http::AppState { store: store.clone(), hub, max_message_bytes };
     let app = http::router(state, static_dir);
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     if demo {
         let c = seed::demo(&store, &data)?;

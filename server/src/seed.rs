@@ -18,7 +18,11 @@ fn starter_agencies() -> Vec<Agency> {
         categories: cats.iter().copied().collect(),
     };
     vec![
-        a("citizens-advice", "Citizens Advice", &[DebtBenefitsFinance, Housing, EmploymentTrainingEducation, LegalAdvice]),
+        a(
+            "citizens-advice",
+            "Citizens Advice",
+            &[DebtBenefitsFinance, Housing, EmploymentTrainingEducation, LegalAdvice],
+        ),
         a("shelter", "Shelter", &[Housing]),
         a("stepchange", "StepChange Debt Charity", &[DebtBenefitsFinance, FinesPayments]),
         a("samaritans", "Samaritans", &[MentalHealth]),

@@ -62,7 +62,12 @@ pub fn parse_period(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), ApiE
     Ok((from, to))
 }
 
-fn counts(conn: &Connection, sql: &str, args: impl rusqlite::Params, label: impl Fn(&str) -> String) -> anyhow::Result<Vec<Count>> {
+fn counts(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    label: impl Fn(&str) -> String,
+) -> anyhow::Result<Vec<Count>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = Vec::new();
@@ -83,17 +88,21 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
     let live = "FROM referral_facts WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND voided = 0";
     let scalar = |sql: &str| -> anyhow::Result<i64> { Ok(conn.query_row(sql, args, |r| r.get(0))?) };
     let referrals = scalar(&format!("SELECT COUNT(*) {live}"))?;
-    let voided = scalar("SELECT COUNT(*) FROM referral_facts WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND voided = 1")?;
-    let invalid_entries: i64 = conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
-    let by_day = counts(conn, &format!("SELECT day, COUNT(*) {live} GROUP BY day ORDER BY day"), args, |k| k.to_owned())?;
+    let voided =
+        scalar("SELECT COUNT(*) FROM referral_facts WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND voided = 1")?;
+    let invalid_entries: i64 =
+        conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
+    let by_day =
+        counts(conn, &format!("SELECT day, COUNT(*) {live} GROUP BY day ORDER BY day"), args, |k| k.to_owned())?;
     let site_names: std::collections::HashMap<String, String> = {
         let mut stmt = conn.prepare_cached("SELECT id, name FROM sites WHERE scheme_id = ?1")?;
         let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    let by_site = counts(conn, &format!("SELECT site_id, COUNT(*) {live} GROUP BY site_id ORDER BY 2 DESC, 1"), args, |k| {
-        site_names.get(k).cloned().unwrap_or_else(|| k.to_owned())
-    })?;
+    let by_site =
+        counts(conn, &format!("SELECT site_id, COUNT(*) {live} GROUP BY site_id ORDER BY 2 DESC, 1"), args, |k| {
+            site_names.get(k).cloned().unwrap_or_else(|| k.to_owned())
+        })?;
     let joined = "FROM referral_categories c JOIN referral_facts r ON r.doc_id = c.doc_id AND r.id = c.id
                   WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND r.voided = 0";
     let by_issue_category = counts(
@@ -104,7 +113,9 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
     )?;
     let by_pathway = counts(
         conn,
-        &format!("SELECT c.pathway, COUNT(DISTINCT c.doc_id || '/' || c.id) {joined} GROUP BY c.pathway ORDER BY 2 DESC, 1"),
+        &format!(
+            "SELECT c.pathway, COUNT(DISTINCT c.doc_id || '/' || c.id) {joined} GROUP BY c.pathway ORDER BY 2 DESC, 1"
+        ),
         args,
         vocab_label(Pathway::from_code, Pathway::label),
     )?;

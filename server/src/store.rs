@@ -121,10 +121,14 @@ impl Store {
         let conn = Connection::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", match self.sync {
-            Sync::Full => "FULL",
-            Sync::Normal => "NORMAL",
-        })?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match self.sync {
+                Sync::Full => "FULL",
+                Sync::Normal => "NORMAL",
+            },
+        )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(conn)
     }
@@ -159,7 +163,10 @@ pub fn create_site(conn: &Connection, scheme: &str, name: &str) -> anyhow::Resul
         anyhow::bail!("no scheme with id {scheme:?}");
     }
     let id = random_id("site");
-    conn.execute("INSERT INTO sites(id, scheme_id, name, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, scheme, name, now_ms()])?;
+    conn.execute(
+        "INSERT INTO sites(id, scheme_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, scheme, name, now_ms()],
+    )?;
     Ok(id)
 }
 
@@ -181,7 +188,8 @@ pub fn scheme_exists(conn: &Connection, scheme: &str) -> anyhow::Result<bool> {
 
 /// Issues a device credential for a site. Only the token's hash is stored.
 pub fn issue_device_token(conn: &Connection, site: &str) -> anyhow::Result<String> {
-    let scheme: Option<String> = conn.query_row("SELECT scheme_id FROM sites WHERE id = ?1", [site], |r| r.get(0)).optional()?;
+    let scheme: Option<String> =
+        conn.query_row("SELECT scheme_id FROM sites WHERE id = ?1", [site], |r| r.get(0)).optional()?;
     let Some(scheme) = scheme else { anyhow::bail!("no site with id {site:?}") };
     let token = random_token("spd_", 32);
     let device = random_id("dev");
@@ -209,7 +217,14 @@ pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Cred
         .query_row(
             "SELECT kind, subject, scheme_id, site_id FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
             [hash_token(token)],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
         )
         .optional()?;
     Ok(row.and_then(|(kind, subject, scheme, site)| match (kind.as_str(), scheme, site) {
@@ -225,7 +240,9 @@ pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Cred
 fn meta_columns(meta: &Meta) -> (&'static str, String, Option<String>, Option<String>) {
     match meta {
         Meta::Draft { scheme, site } => ("draft", scheme.clone(), Some(site.clone()), None),
-        Meta::Doc(h) => (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string())),
+        Meta::Doc(h) => {
+            (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string()))
+        }
     }
 }
 
@@ -233,7 +250,12 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
     let key = id.to_string();
     let meta = conn
         .query_row("SELECT kind, scheme_id, site_id, day FROM documents WHERE id = ?1", [&key], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
         })
         .optional()?;
     let Some((kind, scheme, site, day)) = meta else { return Ok(None) };
@@ -254,8 +276,10 @@ pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
     match w {
         Write::Create { doc, meta, chunk } => {
             let (kind, scheme, site, day) = meta_columns(meta);
-            tx.prepare_cached("INSERT INTO documents(id, kind, scheme_id, site_id, day, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                .execute(params![doc.to_string(), kind, scheme, site, day, now_ms()])?;
+            tx.prepare_cached(
+                "INSERT INTO documents(id, kind, scheme_id, site_id, day, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![doc.to_string(), kind, scheme, site, day, now_ms()])?;
             append_chunk(tx, doc, chunk)?;
         }
         Write::SetMeta { doc, meta } => {
@@ -274,7 +298,8 @@ pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
 }
 
 fn append_chunk(tx: &Transaction<'_>, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
-    tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?.execute(params![doc.to_string(), chunk])?;
+    tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?
+        .execute(params![doc.to_string(), chunk])?;
     Ok(())
 }
 
@@ -291,14 +316,18 @@ fn project(tx: &Transaction<'_>, doc: &DocumentId, p: &Projection) -> anyhow::Re
         // the same projection leaves the same rows: idempotent.
         match &key {
             EntryKey::Referral(id) => {
-                tx.prepare_cached("DELETE FROM referral_facts WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
-                tx.prepare_cached("DELETE FROM referral_categories WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
+                tx.prepare_cached("DELETE FROM referral_facts WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
+                tx.prepare_cached("DELETE FROM referral_categories WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
             }
             EntryKey::Shift(id) => {
-                tx.prepare_cached("DELETE FROM shift_facts WHERE doc_id = ?1 AND id = ?2")?.execute(params![doc, id])?;
+                tx.prepare_cached("DELETE FROM shift_facts WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
             }
         }
-        tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1 AND key = ?2")?.execute(params![doc, key.root_key()])?;
+        tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1 AND key = ?2")?
+            .execute(params![doc, key.root_key()])?;
         match f {
             Fact::Referral(r) => {
                 let (agency_kind, agency) = match &r.agency {
@@ -326,8 +355,10 @@ fn project(tx: &Transaction<'_>, doc: &DocumentId, p: &Projection) -> anyhow::Re
                     r.voided
                 ])?;
                 for c in &r.categories {
-                    tx.prepare_cached("INSERT INTO referral_categories(doc_id, id, category, pathway) VALUES (?1, ?2, ?3, ?4)")?
-                        .execute(params![doc, r.id, c.code(), c.pathway().code()])?;
+                    tx.prepare_cached(
+                        "INSERT INTO referral_categories(doc_id, id, category, pathway) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![doc, r.id, c.code(), c.pathway().code()])?;
                 }
             }
             Fact::Shift(s) => {
@@ -335,11 +366,23 @@ fn project(tx: &Transaction<'_>, doc: &DocumentId, p: &Projection) -> anyhow::Re
                     "INSERT INTO shift_facts(doc_id, id, scheme_id, site_id, day, volunteer, start_ms, end_ms, minutes)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
-                .execute(params![doc, s.id, p.scheme, p.site, day, s.volunteer, s.start_ms, s.end_ms, s.minutes()])?;
+                .execute(params![
+                    doc,
+                    s.id,
+                    p.scheme,
+                    p.site,
+                    day,
+                    s.volunteer,
+                    s.start_ms,
+                    s.end_ms,
+                    s.minutes()
+                ])?;
             }
             Fact::Invalid { reason, .. } => {
-                tx.prepare_cached("INSERT INTO invalid_entries(doc_id, key, scheme_id, site_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                    .execute(params![doc, key.root_key(), p.scheme, p.site, reason])?;
+                tx.prepare_cached(
+                    "INSERT INTO invalid_entries(doc_id, key, scheme_id, site_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![doc, key.root_key(), p.scheme, p.site, reason])?;
             }
             Fact::Removed(_) => {}
         }

@@ -72,13 +72,8 @@ impl FromStr for DocumentId {
         if s.len() > 64 {
             return Err(BadDocumentId("too long".into()));
         }
-        let bytes = bs58::decode(s)
-            .with_check(None)
-            .into_vec()
-            .map_err(|_| BadDocumentId("not base58check".into()))?;
-        let arr: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| BadDocumentId("not 16 bytes".into()))?;
+        let bytes = bs58::decode(s).with_check(None).into_vec().map_err(|_| BadDocumentId("not base58check".into()))?;
+        let arr: [u8; 16] = bytes.try_into().map_err(|_| BadDocumentId("not 16 bytes".into()))?;
         Ok(Self(arr))
     }
 }

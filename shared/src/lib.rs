@@ -3,9 +3,10 @@
 //! on the relay and in the browser, and makes every protocol path testable in-process.
 
 pub mod ids;
-pub mod schema;
-pub mod vocab;
-pub mod wire;
+pub mod peer;
 pub mod projection;
 pub mod relay;
-pub mod peer;
+pub mod schema;
+pub mod testkit;
+pub mod vocab;
+pub mod wire;

@@ -141,7 +141,11 @@ impl Peer {
 
     /// Documents with local changes the relay has not acknowledged.
     pub fn unsynced(&self) -> Vec<DocumentId> {
-        self.docs.iter().filter(|(_, d)| !d.doc.get_heads().is_empty() && !relay_has_all(&d.doc, &d.state)).map(|(id, _)| *id).collect()
+        self.docs
+            .iter()
+            .filter(|(_, d)| !d.doc.get_heads().is_empty() && !relay_has_all(&d.doc, &d.state))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub fn receive(&mut self, frame: &[u8]) -> Result<Output, PeerError> {
@@ -157,7 +161,11 @@ impl Peer {
             }
             Message::Sync { document_id, data, .. } | Message::Request { document_id, data, .. } => {
                 let msg = sync::Message::decode(&data).map_err(|e| PeerError::Sync(e.to_string()))?;
-                let d = self.docs.entry(document_id).or_insert_with(|| Doc { doc: Automerge::new(), state: sync::State::new(), synced: false });
+                let d = self.docs.entry(document_id).or_insert_with(|| Doc {
+                    doc: Automerge::new(),
+                    state: sync::State::new(),
+                    synced: false,
+                });
                 let before = d.doc.get_heads();
                 d.doc.receive_sync_message(&mut d.state, msg).map_err(|e| PeerError::Sync(e.to_string()))?;
                 self.wanted.remove(&document_id);

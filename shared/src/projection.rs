@@ -53,7 +53,10 @@ pub enum Fact {
     Shift(ShiftFact),
     /// The entry exists but does not follow the schema; it is not counted. The reason is kept so
     /// that the coordinator can see why.
-    Invalid { key: EntryKey, reason: String },
+    Invalid {
+        key: EntryKey,
+        reason: String,
+    },
     /// The key no longer exists in the document.
     Removed(EntryKey),
 }
@@ -100,7 +103,13 @@ fn fact<R: ReadDoc>(doc: &R, date: NaiveDate, key: EntryKey) -> Fact {
             Err(e) => invalid(key, e),
         },
         EntryKey::Shift(id) => match schema::read_shift(doc, id) {
-            Ok(Some(s)) => Fact::Shift(ShiftFact { id: s.id, date, volunteer: s.volunteer, start_ms: s.start_ms, end_ms: s.end_ms }),
+            Ok(Some(s)) => Fact::Shift(ShiftFact {
+                id: s.id,
+                date,
+                volunteer: s.volunteer,
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+            }),
             Ok(None) => Fact::Removed(key),
             Err(e) => invalid(key, e),
         },
@@ -163,7 +172,9 @@ mod tests {
         tx(&mut doc, &|t| write_referral(t, &referral("a")).unwrap());
         let before = doc.get_heads();
         tx(&mut doc, &|t| write_referral(t, &referral("b")).unwrap());
-        tx(&mut doc, &|t| write_shift(t, &Shift { id: "s".into(), volunteer: "v".into(), start_ms: 0, end_ms: None }).unwrap());
+        tx(&mut doc, &|t| {
+            write_shift(t, &Shift { id: "s".into(), volunteer: "v".into(), start_ms: 0, end_ms: None }).unwrap()
+        });
         let after = doc.get_heads();
         let keys = touched_keys(&doc, &before, &after);
         assert_eq!(keys, [EntryKey::Referral("b".into()), EntryKey::Shift("s".into())].into());
@@ -189,7 +200,13 @@ mod tests {
 
     #[test]
     fn shift_minutes_are_capped_and_never_negative() {
-        let s = |start, end| ShiftFact { id: "s".into(), date: header().date.unwrap(), volunteer: "v".into(), start_ms: start, end_ms: end };
+        let s = |start, end| ShiftFact {
+            id: "s".into(),
+            date: header().date.unwrap(),
+            volunteer: "v".into(),
+            start_ms: start,
+            end_ms: end,
+        };
         assert_eq!(s(0, Some(90 * 60_000)).minutes(), 90);
         assert_eq!(s(0, None).minutes(), 0);
         assert_eq!(s(10, Some(5)).minutes(), 0);

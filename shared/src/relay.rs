@@ -179,7 +179,15 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(me: PeerId, storage_id: String, cfg: Config) -> Self {
-        Relay { me, storage_id, cfg, conns: HashMap::new(), docs: HashMap::new(), subs: HashMap::new(), wanted: HashMap::new() }
+        Relay {
+            me,
+            storage_id,
+            cfg,
+            conns: HashMap::new(),
+            docs: HashMap::new(),
+            subs: HashMap::new(),
+            wanted: HashMap::new(),
+        }
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -257,7 +265,8 @@ impl Relay {
             return out;
         }
         if bytes.len() > self.cfg.max_message_bytes {
-            let msg = format!("message of {} bytes exceeds the limit of {} bytes", bytes.len(), self.cfg.max_message_bytes);
+            let msg =
+                format!("message of {} bytes exceeds the limit of {} bytes", bytes.len(), self.cfg.max_message_bytes);
             self.fail(conn, &msg, &mut out);
             return out;
         }
@@ -396,7 +405,11 @@ impl Relay {
             }
         };
         if let Some(bad) = msg.changes.iter().position(|raw| !chunk_is_valid(raw)) {
-            self.fail(p.conn, &format!("sync message for {doc_id} could not be applied: change {bad} is not valid automerge data"), out);
+            self.fail(
+                p.conn,
+                &format!("sync message for {doc_id} could not be applied: change {bad} is not valid automerge data"),
+                out,
+            );
             return;
         }
         let access = match &live.meta {
@@ -482,7 +495,9 @@ impl Relay {
         if let Some(h) = &header {
             let meta = Meta::Doc(h.clone());
             match &live.meta {
-                Some(Meta::Doc(old)) if old != h => return Err("a document's type, scheme, site and date never change".into()),
+                Some(Meta::Doc(old)) if old != h => {
+                    return Err("a document's type, scheme, site and date never change".into())
+                }
                 Some(Meta::Doc(_)) => {}
                 _ => {
                     if access(principal, &meta) != Access::Write {
@@ -522,7 +537,10 @@ impl Relay {
             }
         }
         if matches!(live.meta, Some(Meta::Draft { .. })) && live.bytes > self.cfg.max_draft_bytes {
-            return Err(format!("a document without a Signpost header may hold at most {} bytes", self.cfg.max_draft_bytes));
+            return Err(format!(
+                "a document without a Signpost header may hold at most {} bytes",
+                self.cfg.max_draft_bytes
+            ));
         }
         if let Some(h) = &header {
             let projection = if newly_checked {
@@ -549,7 +567,12 @@ impl Relay {
             let Some(remote) = self.conns.get(conn).and_then(|c| c.remote.clone()) else { continue };
             let state = live.states.entry(*conn).or_default();
             if let Some(m) = live.doc.generate_sync_message(state) {
-                let msg = Message::Sync { sender_id: self.me.clone(), target_id: remote, document_id: doc_id, data: m.encode() };
+                let msg = Message::Sync {
+                    sender_id: self.me.clone(),
+                    target_id: remote,
+                    document_id: doc_id,
+                    data: m.encode(),
+                };
                 out.sends.push((*conn, msg.encode()));
             }
         }
@@ -565,7 +588,15 @@ impl Relay {
         }
     }
 
-    fn forward_ephemeral(&mut self, from: ConnId, doc_id: DocumentId, count: u64, session_id: String, data: Vec<u8>, out: &mut Output) {
+    fn forward_ephemeral(
+        &mut self,
+        from: ConnId,
+        doc_id: DocumentId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+        out: &mut Output,
+    ) {
         // Only a connection that syncs the document (so passed its access check) may broadcast.
         let Some(subs) = self.subs.get(&doc_id) else { return };
         if !subs.contains(&from) {

@@ -90,10 +90,7 @@ impl Header {
     /// The id under which this document is found by every device of the site or scheme.
     pub fn well_known_id(&self) -> DocumentId {
         match self.kind {
-            DocKind::DeskDay => desk_day_id(
-                self.site.as_deref().unwrap_or_default(),
-                self.date.unwrap_or_default(),
-            ),
+            DocKind::DeskDay => desk_day_id(self.site.as_deref().unwrap_or_default(), self.date.unwrap_or_default()),
             DocKind::Directory => directory_id(&self.scheme),
         }
     }
@@ -465,7 +462,11 @@ fn put_if_changed<T: Transactable>(
     }
 }
 
-fn write_referral_fields<T: Transactable>(tx: &mut T, obj: &ObjId, r: &Referral) -> Result<(), automerge::AutomergeError> {
+fn write_referral_fields<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    r: &Referral,
+) -> Result<(), automerge::AutomergeError> {
     let s = |v: &str| Some(ScalarValue::Str(v.into()));
     put_if_changed(tx, obj, "helped", s(r.helped.code()))?;
     put_if_changed(tx, obj, "ageBand", r.age_band.and_then(|a| s(a.code())))?;
@@ -497,7 +498,12 @@ fn write_referral_fields<T: Transactable>(tx: &mut T, obj: &ObjId, r: &Referral)
 }
 
 /// Voids a referral: it stays in the document for audit and drops out of every statistic.
-pub fn void_referral<T: Transactable>(tx: &mut T, id: &str, reason: &str, at_ms: i64) -> Result<(), automerge::AutomergeError> {
+pub fn void_referral<T: Transactable>(
+    tx: &mut T,
+    id: &str,
+    reason: &str,
+    at_ms: i64,
+) -> Result<(), automerge::AutomergeError> {
     let key = format!("{REFERRAL_PREFIX}{id}");
     let Some((Value::Object(ObjType::Map), obj)) = tx.get(ROOT, key.as_str())? else {
         return Err(automerge::AutomergeError::InvalidObjId(key));

@@ -77,9 +77,7 @@ impl Category {
             DrugsAlcohol => Pathway::DrugsAlcohol,
             ChildrenFamilies | DomesticAbuse | VictimWitnessSupport => Pathway::ChildrenFamilies,
             Immigration => Pathway::Accommodation,
-            LegalAdvice | CourtProcess | AttitudesThinkingBehaviour | Other => {
-                Pathway::AttitudesThinkingBehaviour
-            }
+            LegalAdvice | CourtProcess | AttitudesThinkingBehaviour | Other => Pathway::AttitudesThinkingBehaviour,
         }
     }
 }

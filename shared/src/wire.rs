@@ -314,9 +314,9 @@ impl Message {
                 data: need!("ephemeral", data, "data"),
             },
             "error" => Message::Error { message: f.message.unwrap_or_default() },
-            "remote-subscription-change" | "remote-heads-changed" => Message::RemoteHeadsGossip {
-                sender_id: PeerId(need!("remote-heads", sender_id, "senderId")),
-            },
+            "remote-subscription-change" | "remote-heads-changed" => {
+                Message::RemoteHeadsGossip { sender_id: PeerId(need!("remote-heads", sender_id, "senderId")) }
+            }
             other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
         })
     }
@@ -466,7 +466,10 @@ mod tests {
         e.str("storageId").unwrap().undefined().unwrap();
         e.str("isEphemeral").unwrap().bool(true).unwrap();
         let m = Message::decode(&e.into_writer()).unwrap();
-        assert!(matches!(m, Message::Join { metadata: Some(PeerMetadata { storage_id: None, is_ephemeral: true }), .. }));
+        assert!(matches!(
+            m,
+            Message::Join { metadata: Some(PeerMetadata { storage_id: None, is_ephemeral: true }), .. }
+        ));
     }
 
     #[test]
@@ -502,7 +505,9 @@ mod tests {
     fn random_bytes_never_panic() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let valid = Message::Sync { sender_id: "a".into(), target_id: "b".into(), document_id: doc(), data: vec![5; 20] }.encode();
+        let valid =
+            Message::Sync { sender_id: "a".into(), target_id: "b".into(), document_id: doc(), data: vec![5; 20] }
+                .encode();
         for _ in 0..20_000 {
             let mut v = valid.clone();
             for _ in 0..rng.random_range(1..4) {

@@ -1,77 +1,18 @@
 //! Multi-peer behaviour of the relay and peer cores, in process: no sockets, clocks or disk.
-//! The harness plays the driver's part, including the durability rule (commit an output's
-//! writes before delivering its sends), and checks on every delivery that the relay announces
-//! only heads that the store already holds.
+//! The [`Net`] harness plays the driver's part, including the durability rule, and checks on every
+//! delivery that the relay announces only heads that the store already holds.
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ReadDoc};
+use automerge::Automerge;
 use chrono::NaiveDate;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{Event, Peer};
 use signpost_shared::projection::Fact;
-use signpost_shared::relay::{Config, ConnId, Meta, Principal, Relay, StoredDoc, Write};
+use signpost_shared::relay::{Config, ConnId, Meta, Principal, StoredDoc};
 use signpost_shared::schema::{self, AgencyRef, Header, Referral};
+use signpost_shared::testkit::{Device, Net};
 use signpost_shared::vocab::{Category, HelpKind, Helped};
 use signpost_shared::wire::Message;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-
-#[derive(Default)]
-struct Store {
-    docs: HashMap<DocumentId, StoredDoc>,
-    facts: BTreeMap<String, Fact>,
-    writes: usize,
-}
-
-impl Store {
-    fn apply(&mut self, w: Write) {
-        self.writes += 1;
-        match w {
-            Write::Create { doc, meta, chunk } => {
-                assert!(self.docs.insert(doc, StoredDoc { meta, chunks: vec![chunk] }).is_none());
-            }
-            Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
-            Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
-            Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
-            Write::Project { projection, .. } => {
-                for f in projection.facts {
-                    let key = match &f {
-                        Fact::Referral(r) => format!("r/{}", r.id),
-                        Fact::Shift(s) => format!("s/{}", s.id),
-                        Fact::Invalid { key, .. } | Fact::Removed(key) => format!("{key:?}"),
-                    };
-                    self.facts.insert(key, f);
-                }
-            }
-        }
-    }
-
-    fn load(&self, id: &DocumentId) -> Automerge {
-        let mut d = Automerge::new();
-        for c in &self.docs[id].chunks {
-            d.load_incremental(c).unwrap();
-        }
-        d
-    }
-
-    fn counted_referrals(&self) -> usize {
-        self.facts.values().filter(|f| matches!(f, Fact::Referral(r) if !r.voided)).count()
-    }
-}
-
-struct Device {
-    peer: Peer,
-    inbox: VecDeque<Vec<u8>>,
-    events: Vec<Event>,
-    closed: Option<String>,
-}
-
-struct Net {
-    relay: Relay,
-    store: Store,
-    devices: HashMap<ConnId, Device>,
-    to_relay: VecDeque<(ConnId, Vec<u8>)>,
-    now: u64,
-}
 
 fn date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
@@ -97,148 +38,6 @@ fn referral(id: &str) -> Referral {
     }
 }
 
-impl Net {
-    fn new(cfg: Config) -> Self {
-        Net {
-            relay: Relay::new("relay".into(), "storage-1".into(), cfg),
-            store: Store::default(),
-            devices: HashMap::new(),
-            to_relay: VecDeque::new(),
-            now: 1_000,
-        }
-    }
-
-    fn join(&mut self, conn: ConnId, p: Principal) {
-        self.relay.connect(conn, p);
-        let mut peer = Peer::new(format!("tablet-{conn}").as_str().into());
-        let join = peer.on_open();
-        self.devices.insert(conn, Device { peer, inbox: VecDeque::new(), events: vec![], closed: None });
-        self.to_relay.push_back((conn, join));
-        self.run();
-    }
-
-    fn device(&mut self, conn: ConnId) -> &mut Device {
-        self.devices.get_mut(&conn).unwrap()
-    }
-
-    fn handle(&mut self, out: signpost_shared::relay::Output) {
-        let mut pending = vec![out];
-        while let Some(out) = pending.pop() {
-            for w in out.writes {
-                self.store.apply(w);
-            }
-            for (conn, frame) in out.sends {
-                self.check_announced_heads_are_durable(&frame);
-                if let Some(d) = self.devices.get_mut(&conn) {
-                    if d.closed.is_none() {
-                        d.inbox.push_back(frame);
-                    }
-                }
-            }
-            for (conn, reason) in out.close {
-                if let Some(d) = self.devices.get_mut(&conn) {
-                    d.closed.get_or_insert(reason);
-                }
-            }
-            for id in out.load {
-                let stored = self.store.docs.get(&id).cloned();
-                pending.push(self.relay.loaded(id, stored, self.now));
-            }
-        }
-    }
-
-    fn check_announced_heads_are_durable(&self, frame: &[u8]) {
-        if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
-            let m = sync::Message::decode(&data).unwrap();
-            if m.heads.is_empty() {
-                return;
-            }
-            let stored = self.store.load(&document_id);
-            for h in &m.heads {
-                assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
-            }
-        }
-    }
-
-    /// Delivers messages until nothing moves.
-    fn run(&mut self) {
-        for _ in 0..10_000 {
-            if let Some((conn, frame)) = self.to_relay.pop_front() {
-                if self.devices[&conn].closed.is_some() {
-                    continue;
-                }
-                self.now += 1;
-                let out = self.relay.receive(conn, self.now, &frame);
-                self.handle(out);
-                continue;
-            }
-            let mut moved = false;
-            let conns: Vec<ConnId> = self.devices.keys().copied().collect();
-            for conn in conns {
-                let d = self.devices.get_mut(&conn).unwrap();
-                while let Some(frame) = d.inbox.pop_front() {
-                    moved = true;
-                    let out = d.peer.receive(&frame).expect("relay frames decode");
-                    d.events.extend(out.events);
-                    for s in out.sends {
-                        self.to_relay.push_back((conn, s));
-                    }
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("the network did not settle");
-    }
-
-    fn send(&mut self, conn: ConnId, out: signpost_shared::peer::Output) {
-        for s in out.sends {
-            self.to_relay.push_back((conn, s));
-        }
-        self.run();
-    }
-
-    fn raw(&mut self, conn: ConnId, frame: Vec<u8>) {
-        self.to_relay.push_back((conn, frame));
-        self.run();
-    }
-
-    fn open_day(&mut self, conn: ConnId, scheme: &str, site: &str) -> DocumentId {
-        let h = Header::desk_day(scheme, site, date());
-        let id = h.well_known_id();
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        schema::write_header(&mut tx, &h).unwrap();
-        tx.commit();
-        let out = self.device(conn).peer.insert(id, doc, None);
-        self.send(conn, out);
-        id
-    }
-
-    fn change(&mut self, conn: ConnId, doc: DocumentId, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) {
-        let (_, out) = self.device(conn).peer.change(doc, f).unwrap();
-        self.send(conn, out);
-    }
-
-    fn log(&mut self, conn: ConnId, doc: DocumentId, r: Referral) {
-        self.change(conn, doc, |tx| schema::write_referral(tx, &r).unwrap());
-    }
-
-    fn find(&mut self, conn: ConnId, doc: DocumentId) {
-        let out = self.device(conn).peer.find(doc);
-        self.send(conn, out);
-    }
-
-    fn peer(&self, conn: ConnId) -> &Peer {
-        &self.devices[&conn].peer
-    }
-
-    fn closed(&self, conn: ConnId) -> String {
-        self.devices[&conn].closed.clone().unwrap_or_default()
-    }
-}
-
 fn entries(doc: &Automerge) -> Vec<String> {
     schema::entry_keys(doc).into_iter().map(|k| k.root_key()).collect()
 }
@@ -248,12 +47,12 @@ fn tablets_at_one_desk_converge_and_every_referral_is_counted_once() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let d1 = net.open_day(1, "sc", "site-a");
-    let d2 = net.open_day(2, "sc", "site-a");
+    let d1 = net.open_day(1, "sc", "site-a", date());
+    let d2 = net.open_day(2, "sc", "site-a", date());
     assert_eq!(d1, d2, "both tablets derive the same day document");
-    net.log(1, d1, referral("r1"));
-    net.log(2, d1, referral("r2"));
-    net.log(1, d1, referral("r3"));
+    net.log(1, d1, &referral("r1"));
+    net.log(2, d1, &referral("r2"));
+    net.log(1, d1, &referral("r3"));
     let a = entries(net.peer(1).doc(&d1).unwrap());
     assert_eq!(a.len(), 3);
     assert_eq!(a, entries(net.peer(2).doc(&d1).unwrap()));
@@ -267,9 +66,9 @@ fn offline_edits_of_one_entry_merge_after_reconnect() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.open_day(2, "sc", "site-a");
-    net.log(1, d, referral("r1"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.open_day(2, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
     // Both go offline and correct different fields of the same entry.
     for c in [1, 2] {
         net.device(c).peer.on_close();
@@ -304,8 +103,8 @@ fn another_sites_document_is_unavailable_and_never_sent() {
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-b"));
     net.join(3, principal("t3", "other-scheme", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.log(1, d, referral("r1"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
     for c in [2, 3] {
         net.find(c, d);
         assert!(net.devices[&c].events.contains(&Event::Unavailable(d)));
@@ -322,14 +121,14 @@ fn a_document_claiming_another_site_is_refused_and_nothing_is_stored() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let d = net.open_day(2, "sc", "site-a");
+    let d = net.open_day(2, "sc", "site-a", date());
     let before = net.store.writes;
-    let forged = net.open_day(1, "sc", "site-b");
+    let forged = net.open_day(1, "sc", "site-b", date());
     assert!(net.closed(1).contains("another site"), "{}", net.closed(1));
     assert!(!net.store.docs.contains_key(&forged));
     assert_eq!(net.store.writes, before);
     // Everyone else keeps syncing.
-    net.log(2, d, referral("ok"));
+    net.log(2, d, &referral("ok"));
     assert!(net.peer(2).is_synced(&d));
 }
 
@@ -338,9 +137,9 @@ fn changing_a_documents_header_is_refused_and_rolled_back() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.open_day(2, "sc", "site-a");
-    net.log(1, d, referral("r1"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.open_day(2, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
     let stored_before = net.store.load(&d).get_heads();
     net.change(1, d, |tx| {
         use automerge::transaction::Transactable;
@@ -349,7 +148,7 @@ fn changing_a_documents_header_is_refused_and_rolled_back() {
     assert!(net.closed(1).contains("never change"), "{}", net.closed(1));
     assert_eq!(net.store.load(&d).get_heads(), stored_before);
     // The relay's live copy was rolled back: the other tablet still syncs normally.
-    net.log(2, d, referral("r2"));
+    net.log(2, d, &referral("r2"));
     let theirs = net.peer(2).doc(&d).unwrap();
     assert_eq!(schema::read_header(theirs).unwrap().site.as_deref(), Some("site-a"));
     assert!(net.peer(2).is_synced(&d));
@@ -359,7 +158,7 @@ fn changing_a_documents_header_is_refused_and_rolled_back() {
 fn bad_frames_close_only_the_offending_connection() {
     let mut net = Net::new(Config { max_message_bytes: 4096, ..Config::default() });
     net.join(9, principal("good", "sc", "site-a"));
-    let d = net.open_day(9, "sc", "site-a");
+    let d = net.open_day(9, "sc", "site-a", date());
     let relay_id = net.relay.peer_id().clone();
     let unknown_type = {
         let mut e = minicbor::Encoder::new(Vec::new());
@@ -373,8 +172,13 @@ fn bad_frames_close_only_the_offending_connection() {
         (
             "invalid automerge sync message",
             Box::new(move |c| {
-                Message::Sync { sender_id: format!("tablet-{c}").as_str().into(), target_id: relay_id.clone(), document_id: d, data: vec![0x42, 1, 2, 3] }
-                    .encode()
+                Message::Sync {
+                    sender_id: format!("tablet-{c}").as_str().into(),
+                    target_id: relay_id.clone(),
+                    document_id: d,
+                    data: vec![0x42, 1, 2, 3],
+                }
+                .encode()
             }),
         ),
     ];
@@ -386,7 +190,7 @@ fn bad_frames_close_only_the_offending_connection() {
         assert!(net.closed(conn).contains(expect), "case {expect}: closed with {:?}", net.closed(conn));
         assert_eq!(net.store.writes, before, "case {expect} stored something");
     }
-    net.log(9, d, referral("still-fine"));
+    net.log(9, d, &referral("still-fine"));
     assert!(net.peer(9).is_synced(&d));
     assert!(net.devices[&9].closed.is_none());
 }
@@ -395,11 +199,20 @@ fn bad_frames_close_only_the_offending_connection() {
 fn garbage_changes_inside_a_valid_sync_message_are_refused() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
+    let d = net.open_day(1, "sc", "site-a", date());
     let heads = net.store.load(&d).get_heads();
-    let mut msg = sync::Message::decode(&automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode()).unwrap();
+    let mut msg = sync::Message::decode(
+        &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
+    )
+    .unwrap();
     msg.changes = vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]].into();
-    let frame = Message::Sync { sender_id: "tablet-1".into(), target_id: net.relay.peer_id().clone(), document_id: d, data: msg.encode() }.encode();
+    let frame = Message::Sync {
+        sender_id: "tablet-1".into(),
+        target_id: net.relay.peer_id().clone(),
+        document_id: d,
+        data: msg.encode(),
+    }
+    .encode();
     net.raw(1, frame);
     assert!(net.closed(1).contains("could not be applied"), "{}", net.closed(1));
     assert_eq!(net.store.load(&d).get_heads(), heads);
@@ -414,7 +227,13 @@ fn read_only_directory_is_readable_but_not_writable() {
     let mut doc = Automerge::new();
     let mut tx = doc.transaction();
     schema::write_header(&mut tx, &h).unwrap();
-    let cab = schema::Agency { id: "cab".into(), name: "Citizens Advice".into(), phone: None, website: None, categories: [Category::DebtBenefitsFinance].into() };
+    let cab = schema::Agency {
+        id: "cab".into(),
+        name: "Citizens Advice".into(),
+        phone: None,
+        website: None,
+        categories: [Category::DebtBenefitsFinance].into(),
+    };
     schema::write_agency(&mut tx, &cab).unwrap();
     tx.commit();
     net.store.docs.insert(id, StoredDoc { meta: Meta::Doc(h), chunks: vec![doc.save()] });
@@ -423,7 +242,13 @@ fn read_only_directory_is_readable_but_not_writable() {
     assert_eq!(schema::read_agencies(net.peer(1).doc(&id).unwrap()), vec![cab]);
     let heads = net.store.load(&id).get_heads();
     net.change(1, id, |tx| {
-        let mine = schema::Agency { id: "x".into(), name: "Mine".into(), phone: None, website: None, categories: Default::default() };
+        let mine = schema::Agency {
+            id: "x".into(),
+            name: "Mine".into(),
+            phone: None,
+            website: None,
+            categories: Default::default(),
+        };
         schema::write_agency(tx, &mine).unwrap();
     });
     assert!(net.closed(1).contains("may not change"), "{}", net.closed(1));
@@ -438,8 +263,8 @@ fn read_only_directory_is_readable_but_not_writable() {
 fn the_same_change_twice_writes_nothing_and_counts_once() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.log(1, d, referral("r1"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
     let doc = net.peer(1).doc(&d).unwrap().clone();
     let writes = net.store.writes;
     // A second tablet that holds exactly the same history syncs it again.
@@ -456,10 +281,10 @@ fn idle_documents_leave_memory_and_come_back_from_storage() {
     let mut net = Net::new(Config { idle_ms: 100, ..Config::default() });
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.open_day(2, "sc", "site-a");
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.open_day(2, "sc", "site-a", date());
     for i in 0..6 {
-        net.log(1, d, referral(&format!("r{i}")));
+        net.log(1, d, &referral(&format!("r{i}")));
     }
     assert_eq!(net.relay.live_docs(), 1);
     net.now += 1_000;
@@ -468,7 +293,7 @@ fn idle_documents_leave_memory_and_come_back_from_storage() {
     assert_eq!(net.relay.live_docs(), 0);
     assert_eq!(net.store.docs[&d].chunks.len(), 1, "evicting compacted the stored chunks");
     // A change after eviction reloads the document and still reaches the other tablet.
-    net.log(1, d, referral("after"));
+    net.log(1, d, &referral("after"));
     assert_eq!(net.relay.live_docs(), 1);
     assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 7);
 }
@@ -503,9 +328,9 @@ fn a_javascript_style_draft_becomes_a_document_once_its_header_is_written() {
 fn voiding_drops_a_referral_from_the_counts() {
     let mut net = Net::new(Config::default());
     net.join(1, principal("t1", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a");
-    net.log(1, d, referral("r1"));
-    net.log(1, d, referral("r2"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
+    net.log(1, d, &referral("r2"));
     assert_eq!(net.store.counted_referrals(), 2);
     net.change(1, d, |tx| schema::void_referral(tx, "r1", "logged twice", 5).unwrap());
     assert_eq!(net.store.counted_referrals(), 1);
@@ -515,9 +340,11 @@ fn voiding_drops_a_referral_from_the_counts() {
 fn messages_before_join_and_spoofed_senders_are_refused() {
     let mut net = Net::new(Config::default());
     net.relay.connect(1, principal("t1", "sc", "site-a"));
-    net.devices.insert(1, Device { peer: Peer::new("p".into()), inbox: VecDeque::new(), events: vec![], closed: None });
+    net.devices.insert(1, Device::new(Peer::new("p".into())));
     let d = Header::desk_day("sc", "site-a", date()).well_known_id();
-    let sync_frame = |sender: &str| Message::Request { sender_id: sender.into(), target_id: "relay".into(), document_id: d, data: vec![] }.encode();
+    let sync_frame = |sender: &str| {
+        Message::Request { sender_id: sender.into(), target_id: "relay".into(), document_id: d, data: vec![] }.encode()
+    };
     net.raw(1, sync_frame("p"));
     assert!(net.closed(1).contains("join"));
     net.join(2, principal("t2", "sc", "site-a"));
@@ -535,8 +362,8 @@ fn a_device_that_asked_too_early_is_sent_the_document_once_it_exists() {
     net.find(2, d);
     net.find(3, d);
     assert!(net.devices[&2].events.contains(&Event::Unavailable(d)));
-    net.open_day(1, "sc", "site-a");
-    net.log(1, d, referral("r1"));
+    net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("r1"));
     assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 1, "the waiting tablet of the same site got it");
     assert!(net.peer(3).doc(&d).unwrap().get_heads().is_empty(), "the other site's tablet got nothing");
 }

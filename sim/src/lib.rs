@@ -43,7 +43,9 @@ impl Tablet {
 
     /// Reconnects an existing peer (with its documents) on a new socket.
     pub async fn connect_with(base: &str, token: &str, mut peer: Peer) -> anyhow::Result<Tablet> {
-        let (ws, _) = tokio_tungstenite::connect_async(sync_url(base, Some(token))).await.context("WebSocket connect to /sync")?;
+        let (ws, _) = tokio_tungstenite::connect_async(sync_url(base, Some(token)))
+            .await
+            .context("WebSocket connect to /sync")?;
         let join = peer.on_open();
         let mut t = Tablet { peer, ws, events: vec![], closed: None, bytes_sent: 0, bytes_received: 0, frames_sent: 0 };
         t.send_frame(join).await?;
@@ -87,7 +89,9 @@ impl Tablet {
     ) -> anyhow::Result<Event> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| anyhow!("timed out waiting for the relay"))?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("timed out waiting for the relay"))?;
             match next {
                 Some(Ok(WsMessage::Binary(b))) => {
                     self.bytes_received += b.len();
@@ -142,7 +146,11 @@ impl Tablet {
     }
 
     /// Applies a local change and sends it; does not wait.
-    pub async fn change(&mut self, id: DocumentId, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) -> anyhow::Result<()> {
+    pub async fn change(
+        &mut self,
+        id: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) -> anyhow::Result<()> {
         let (_, out) = self.peer.change(id, f)?;
         self.send(out).await
     }

@@ -26,7 +26,8 @@ pub fn binary() -> PathBuf {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building signpost failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
         target.join("debug").join("signpost")
     })
     .clone()
@@ -118,32 +119,32 @@ impl Server {
 
 /// Starts `signpost serve` on 127.0.0.1:0 and waits for its listening line.
 fn spawn(data: &Path, extra: &[&str]) -> anyhow::Result<(Child, String)> {
-        let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--sync", "normal", "--data"])
-            .arg(data)
-            .args(extra)
-            .env("RUST_LOG", "signpost=warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("start signpost serve")?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("signpost listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
+    let mut child = Command::new(binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--sync", "normal", "--data"])
+        .arg(data)
+        .args(extra)
+        .env("RUST_LOG", "signpost=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("start signpost serve")?;
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("signpost listening on ") {
+                let _ = tx.send(url.to_owned());
             }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(u) => u,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("signpost did not start listening within 30 s");
-            }
-        };
-        Ok((child, url))
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = child.kill();
+            bail!("signpost did not start listening within 30 s");
+        }
+    };
+    Ok((child, url))
 }
 
 impl Server {
@@ -188,7 +189,8 @@ pub async fn http_get(url: &str, token: Option<&str>) -> anyhow::Result<(u16, se
     let text = String::from_utf8_lossy(&buf);
     let status: u16 = text.split_whitespace().nth(1).context("status line")?.parse()?;
     let (head, body) = text.split_once("\r\n\r\n").context("HTTP response")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
     Ok((status, json))
 }
@@ -208,7 +210,8 @@ fn dechunk(mut body: &str) -> String {
 
 /// Today's stats for a scheme via the API.
 pub async fn referral_count(server: &Server, fx: &Fixture, day: &str) -> anyhow::Result<i64> {
-    let (status, body) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await?;
+    let (status, body) =
+        server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await?;
     if status != 200 {
         bail!("stats returned {status}: {body}");
     }

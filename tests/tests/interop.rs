@@ -30,15 +30,26 @@ async fn automerge_repo_javascript_peers_sync_through_the_relay() {
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "interop.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
     assert_eq!(report["ok"], true);
     assert_eq!(report["noTokenStatus"], 401);
 
     // Both JavaScript-written referrals are counted, once each.
-    let counted = eventually(Duration::from_secs(10), || async { referral_count(&server, &fx, &day).await.ok() == Some(2) }).await;
+    let counted =
+        eventually(Duration::from_secs(10), || async { referral_count(&server, &fx, &day).await.ok() == Some(2) })
+            .await;
     assert!(counted, "stats count the two referrals (got {:?})", referral_count(&server, &fx, &day).await);
-    let (_, s) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await.unwrap();
-    let cats: Vec<(&str, i64)> = s["by_issue_category"].as_array().unwrap().iter().map(|c| (c["key"].as_str().unwrap(), c["count"].as_i64().unwrap())).collect();
+    let (_, s) = server
+        .get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin))
+        .await
+        .unwrap();
+    let cats: Vec<(&str, i64)> = s["by_issue_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["count"].as_i64().unwrap()))
+        .collect();
     assert!(cats.contains(&("domestic-abuse", 2)) && cats.contains(&("housing", 2)), "{cats:?}");
     assert_eq!(s["by_who_helped"].as_array().unwrap().len(), 2, "{s}");
     assert_eq!(s["invalid_entries"], 0, "{s}");

@@ -54,7 +54,10 @@ async fn sync_refuses_missing_and_wrong_credentials_before_the_upgrade() {
     assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some("spd_nonsense")), None).await, 401);
     assert_eq!(http_status_of_upgrade(&sync_url(&server.url, None), Some("Bearer spd_wrong")).await, 401);
     assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some(&fx.admin)), None).await, 403);
-    assert_eq!(http_status_of_upgrade(&sync_url(&server.url, None), Some(&format!("Bearer {}", fx.token_a1))).await, 101);
+    assert_eq!(
+        http_status_of_upgrade(&sync_url(&server.url, None), Some(&format!("Bearer {}", fx.token_a1))).await,
+        101
+    );
     assert_eq!(http_status_of_upgrade(&sync_url(&server.url, Some(&fx.token_a1)), None).await, 101);
     // The refusal explains itself as JSON.
     let (status, body) = server.get("/sync", None).await.unwrap();
@@ -96,7 +99,10 @@ async fn a_desk_syncs_through_the_relay_and_the_referrals_are_counted() {
     };
     assert!(ok, "both tablets hold all four referrals");
     assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 4);
-    let (_, summary) = server.get(&format!("/api/v1/stats/summary?scheme={}&from={DAY}&to={DAY}", fx.scheme), Some(&fx.admin)).await.unwrap();
+    let (_, summary) = server
+        .get(&format!("/api/v1/stats/summary?scheme={}&from={DAY}&to={DAY}", fx.scheme), Some(&fx.admin))
+        .await
+        .unwrap();
     assert_eq!(summary["by_pathway"].as_array().unwrap().len(), 2, "{summary}");
     assert_eq!(summary["by_issue_category"][0]["count"], 4);
     assert_eq!(summary["by_agency"][0]["key"], "shelter");

@@ -1,0 +1,255 @@
+//! An in-memory network of one relay, its store and many devices, driven to quiescence step by
+//! step. It plays the driver's part exactly as the server does (writes before sends) and, when
+//! asked, checks on every delivery that the relay announces only durable heads. Used by the
+//! convergence tests and by the document-model benchmark; no sockets, clocks or disk.
+
+use crate::ids::DocumentId;
+use crate::peer::{Event, Peer};
+use crate::projection::Fact;
+use crate::relay::{Config, ConnId, Principal, Relay, StoredDoc, Write};
+use crate::schema::{self, Header, Referral};
+use crate::wire::Message;
+use automerge::sync;
+use automerge::{Automerge, ReadDoc};
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+impl Device {
+    pub fn new(peer: Peer) -> Device {
+        Device {
+            peer,
+            inbox: VecDeque::new(),
+            events: vec![],
+            closed: None,
+            frames_sent: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Store {
+    pub docs: HashMap<DocumentId, StoredDoc>,
+    pub facts: BTreeMap<String, Fact>,
+    pub writes: usize,
+    pub bytes_written: usize,
+}
+
+impl Store {
+    pub fn apply(&mut self, w: Write) {
+        self.writes += 1;
+        self.bytes_written += match &w {
+            Write::Create { chunk, .. } | Write::Append { chunk, .. } => chunk.len(),
+            Write::Compact { snapshot, .. } => snapshot.len(),
+            _ => 0,
+        };
+        match w {
+            Write::Create { doc, meta, chunk } => {
+                assert!(self.docs.insert(doc, StoredDoc { meta, chunks: vec![chunk] }).is_none());
+            }
+            Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
+            Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
+            Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
+            Write::Project { projection, .. } => {
+                for f in projection.facts {
+                    let key = match &f {
+                        Fact::Referral(r) => format!("r/{}", r.id),
+                        Fact::Shift(s) => format!("s/{}", s.id),
+                        Fact::Invalid { key, .. } | Fact::Removed(key) => format!("{key:?}"),
+                    };
+                    self.facts.insert(key, f);
+                }
+            }
+        }
+    }
+
+    pub fn load(&self, id: &DocumentId) -> Automerge {
+        let mut d = Automerge::new();
+        for c in &self.docs[id].chunks {
+            d.load_incremental(c).unwrap();
+        }
+        d
+    }
+
+    pub fn counted_referrals(&self) -> usize {
+        self.facts.values().filter(|f| matches!(f, Fact::Referral(r) if !r.voided)).count()
+    }
+}
+
+pub struct Device {
+    pub peer: Peer,
+    pub inbox: VecDeque<Vec<u8>>,
+    pub events: Vec<Event>,
+    pub closed: Option<String>,
+    /// Frames and bytes this device sent and received.
+    pub frames_sent: usize,
+    pub bytes_sent: usize,
+    pub bytes_received: usize,
+}
+
+pub struct Net {
+    pub relay: Relay,
+    pub store: Store,
+    pub devices: HashMap<ConnId, Device>,
+    pub to_relay: VecDeque<(ConnId, Vec<u8>)>,
+    pub now: u64,
+    /// Every frame the relay sent, so tests can check what it announced.
+    pub check_durability: bool,
+}
+
+impl Net {
+    pub fn new(cfg: Config) -> Self {
+        Net {
+            relay: Relay::new("relay".into(), "storage-1".into(), cfg),
+            store: Store::default(),
+            devices: HashMap::new(),
+            to_relay: VecDeque::new(),
+            now: 1_000,
+            check_durability: true,
+        }
+    }
+
+    pub fn join(&mut self, conn: ConnId, p: Principal) {
+        self.relay.connect(conn, p);
+        let mut peer = Peer::new(format!("tablet-{conn}").as_str().into());
+        let join = peer.on_open();
+        self.devices.insert(conn, Device::new(peer));
+        self.to_relay.push_back((conn, join));
+        self.run();
+    }
+
+    pub fn device(&mut self, conn: ConnId) -> &mut Device {
+        self.devices.get_mut(&conn).unwrap()
+    }
+
+    pub fn handle(&mut self, out: crate::relay::Output) {
+        let mut pending = vec![out];
+        while let Some(out) = pending.pop() {
+            for w in out.writes {
+                self.store.apply(w);
+            }
+            for (conn, frame) in out.sends {
+                if self.check_durability {
+                    self.check_announced_heads_are_durable(&frame);
+                }
+                if let Some(d) = self.devices.get_mut(&conn) {
+                    if d.closed.is_none() {
+                        d.bytes_received += frame.len();
+                        d.inbox.push_back(frame);
+                    }
+                }
+            }
+            for (conn, reason) in out.close {
+                if let Some(d) = self.devices.get_mut(&conn) {
+                    d.closed.get_or_insert(reason);
+                }
+            }
+            for id in out.load {
+                let stored = self.store.docs.get(&id).cloned();
+                pending.push(self.relay.loaded(id, stored, self.now));
+            }
+        }
+    }
+
+    pub fn check_announced_heads_are_durable(&self, frame: &[u8]) {
+        if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
+            let m = sync::Message::decode(&data).unwrap();
+            if m.heads.is_empty() {
+                return;
+            }
+            let stored = self.store.load(&document_id);
+            for h in &m.heads {
+                assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
+            }
+        }
+    }
+
+    /// Delivers messages until nothing moves.
+    pub fn run(&mut self) {
+        for _ in 0..10_000 {
+            if let Some((conn, frame)) = self.to_relay.pop_front() {
+                if self.devices[&conn].closed.is_some() {
+                    continue;
+                }
+                self.now += 1;
+                let out = self.relay.receive(conn, self.now, &frame);
+                self.handle(out);
+                continue;
+            }
+            let mut moved = false;
+            let conns: Vec<ConnId> = self.devices.keys().copied().collect();
+            for conn in conns {
+                let d = self.devices.get_mut(&conn).unwrap();
+                while let Some(frame) = d.inbox.pop_front() {
+                    moved = true;
+                    let out = d.peer.receive(&frame).expect("relay frames decode");
+                    d.events.extend(out.events);
+                    for s in out.sends {
+                        d.frames_sent += 1;
+                        d.bytes_sent += s.len();
+                        self.to_relay.push_back((conn, s));
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    pub fn send(&mut self, conn: ConnId, out: crate::peer::Output) {
+        let d = self.devices.get_mut(&conn).expect("known device");
+        for s in out.sends {
+            d.frames_sent += 1;
+            d.bytes_sent += s.len();
+            self.to_relay.push_back((conn, s));
+        }
+        self.run();
+    }
+
+    pub fn raw(&mut self, conn: ConnId, frame: Vec<u8>) {
+        self.to_relay.push_back((conn, frame));
+        self.run();
+    }
+
+    pub fn open_day(&mut self, conn: ConnId, scheme: &str, site: &str, date: NaiveDate) -> DocumentId {
+        let h = Header::desk_day(scheme, site, date);
+        let id = h.well_known_id();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &h).unwrap();
+        tx.commit();
+        let out = self.device(conn).peer.insert(id, doc, None);
+        self.send(conn, out);
+        id
+    }
+
+    pub fn change(
+        &mut self,
+        conn: ConnId,
+        doc: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) {
+        let (_, out) = self.device(conn).peer.change(doc, f).unwrap();
+        self.send(conn, out);
+    }
+
+    pub fn log(&mut self, conn: ConnId, doc: DocumentId, r: &Referral) {
+        self.change(conn, doc, |tx| schema::write_referral(tx, r).unwrap());
+    }
+
+    pub fn find(&mut self, conn: ConnId, doc: DocumentId) {
+        let out = self.device(conn).peer.find(doc);
+        self.send(conn, out);
+    }
+
+    pub fn peer(&self, conn: ConnId) -> &Peer {
+        &self.devices[&conn].peer
+    }
+
+    pub fn closed(&self, conn: ConnId) -> String {
+        self.devices[&conn].closed.clone().unwrap_or_default()
+    }
+}
