@@ -4,9 +4,9 @@
 
 use crate::schema::{self, AgencyRef, EntryKey, Header, SchemaError};
 use crate::vocab::{AgeBand, Category, HelpKind, Helped};
-use automerge::{ChangeHash, Patch, PatchAction, Prop, ReadDoc};
+use automerge::{Automerge, Prop, ReadDoc};
 use chrono::NaiveDate;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// The longest shift that counts towards volunteer hours; longer ones are capped (a shift left
 /// open overnight must not add a day of volunteering).
@@ -116,22 +116,39 @@ fn fact<R: ReadDoc>(doc: &R, date: NaiveDate, key: EntryKey) -> Fact {
     }
 }
 
-/// The entries that changes between `before` and `after` touched: the root key of every patch.
-/// Cost follows the size of the change, not of the document.
-pub fn touched_keys(doc: &automerge::Automerge, before: &[ChangeHash], after: &[ChangeHash]) -> BTreeSet<EntryKey> {
-    doc.diff(before, after).iter().filter_map(root_key).filter_map(|k: String| EntryKey::parse(&k)).collect()
-}
-
-fn root_key(p: &Patch) -> Option<String> {
-    match p.path.first() {
-        Some((_, Prop::Map(k))) => Some(k.clone()),
-        Some(_) => None,
-        None => match &p.action {
-            PatchAction::PutMap { key, .. } => Some(key.clone()),
-            PatchAction::DeleteMap { key } => Some(key.clone()),
-            _ => None,
-        },
+/// The entries that the given (newly applied) changes touched. Reads only the changes' own
+/// operations, so the cost follows the size of the change, not of the document: an operation at
+/// the root names its entry; one inside an object made earlier is traced up to the root.
+pub fn touched_keys(doc: &Automerge, changes: &[automerge::Change]) -> BTreeSet<EntryKey> {
+    use automerge::legacy::{Key, ObjectId, OpId, OpType};
+    let mut keys = BTreeSet::new();
+    for change in changes {
+        let expanded = change.decode();
+        let mut made_here: HashSet<OpId> = HashSet::new();
+        for (i, op) in expanded.operations.iter().enumerate() {
+            match (&op.obj, &op.key) {
+                (ObjectId::Root, Key::Map(k)) => keys.extend(EntryKey::parse(k)),
+                (ObjectId::Root, _) => {}
+                (ObjectId::Id(id), _) if made_here.contains(id) => {}
+                (ObjectId::Id(OpId(counter, actor)), _) => {
+                    let root_key = doc
+                        .import_obj(&format!("{counter}@{actor}"))
+                        .ok()
+                        .and_then(|obj| doc.parents(&obj).ok())
+                        .and_then(|parents| parents.last())
+                        .and_then(|p| match p.prop {
+                            Prop::Map(k) => EntryKey::parse(&k),
+                            Prop::Seq(_) => None,
+                        });
+                    keys.extend(root_key);
+                }
+            }
+            if matches!(op.action, OpType::Make(_)) {
+                made_here.insert(OpId(expanded.start_op.get() + i as u64, expanded.actor_id.clone()));
+            }
+        }
     }
+    keys
 }
 
 #[cfg(test)]
@@ -175,13 +192,18 @@ mod tests {
         tx(&mut doc, &|t| {
             write_shift(t, &Shift { id: "s".into(), volunteer: "v".into(), start_ms: 0, end_ms: None }).unwrap()
         });
-        let after = doc.get_heads();
-        let keys = touched_keys(&doc, &before, &after);
+        let keys = touched_keys(&doc, &doc.get_changes(&before));
         assert_eq!(keys, [EntryKey::Referral("b".into()), EntryKey::Shift("s".into())].into());
         // An edit deep inside an entry is attributed to the entry.
         let before = doc.get_heads();
         tx(&mut doc, &|t| crate::schema::void_referral(t, "a", "mistake", 2).unwrap());
-        assert_eq!(touched_keys(&doc, &before, &doc.get_heads()), [EntryKey::Referral("a".into())].into());
+        assert_eq!(touched_keys(&doc, &doc.get_changes(&before)), [EntryKey::Referral("a".into())].into());
+        // So is a correction of a field of an existing entry.
+        let before = doc.get_heads();
+        let mut r = referral("b");
+        r.help = HelpKind::Referred;
+        tx(&mut doc, &|t| crate::schema::correct_referral(t, &r).unwrap());
+        assert_eq!(touched_keys(&doc, &doc.get_changes(&before)), [EntryKey::Referral("b".into())].into());
     }
 
     #[test]

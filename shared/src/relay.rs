@@ -450,7 +450,7 @@ impl Relay {
         self.subs.entry(doc_id).or_default().insert(p.conn);
         let after = live.doc.get_heads();
         if after != before {
-            if let Err(reason) = self.check_and_persist(doc_id, &principal, &before, &after, out) {
+            if let Err(reason) = self.check_and_persist(doc_id, &principal, &before, out) {
                 self.fail(p.conn, &format!("change to {doc_id} refused: {reason}"), out);
                 self.reload(doc_id, out);
                 return;
@@ -482,7 +482,6 @@ impl Relay {
         doc_id: DocumentId,
         principal: &Principal,
         before: &[automerge::ChangeHash],
-        after: &[automerge::ChangeHash],
         out: &mut Output,
     ) -> Result<(), String> {
         let Some(Slot::Ready(live)) = self.docs.get_mut(&doc_id) else { return Ok(()) };
@@ -509,8 +508,9 @@ impl Relay {
         // A document that just became a Signpost document is projected whole; later changes
         // only for the entries they touched.
         let newly_checked = header.is_some() && !matches!(live.meta, Some(Meta::Doc(_)));
+        let new_changes = live.doc.get_changes(before);
         let chunk = match live.meta {
-            Some(_) => live.doc.save_after(before),
+            Some(_) => new_changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect(),
             None => live.doc.save(),
         };
         live.bytes += chunk.len();
@@ -546,7 +546,7 @@ impl Relay {
             let projection = if newly_checked {
                 projection::project_all(&live.doc, h)
             } else {
-                projection::project(&live.doc, h, projection::touched_keys(&live.doc, before, after))
+                projection::project(&live.doc, h, projection::touched_keys(&live.doc, &new_changes))
             };
             if let Some(projection) = projection.filter(|p| !p.facts.is_empty()) {
                 out.writes.push(Write::Project { doc: doc_id, projection });

@@ -94,8 +94,13 @@ pub struct Net {
     pub devices: HashMap<ConnId, Device>,
     pub to_relay: VecDeque<(ConnId, Vec<u8>)>,
     pub now: u64,
-    /// Every frame the relay sent, so tests can check what it announced.
+    /// Check on every delivery that announced heads are stored (costly; off for benchmarks).
     pub check_durability: bool,
+    /// Times the devices received something from the relay: round trips.
+    pub rounds: usize,
+    /// With a clock (nanoseconds), the time spent inside the relay is added up in `relay_ns`.
+    pub clock: Option<fn() -> u128>,
+    pub relay_ns: u128,
 }
 
 impl Net {
@@ -107,6 +112,9 @@ impl Net {
             to_relay: VecDeque::new(),
             now: 1_000,
             check_durability: true,
+            rounds: 0,
+            clock: None,
+            relay_ns: 0,
         }
     }
 
@@ -173,8 +181,12 @@ impl Net {
                     continue;
                 }
                 self.now += 1;
+                let t0 = self.clock.map(|c| c());
                 let out = self.relay.receive(conn, self.now, &frame);
                 self.handle(out);
+                if let (Some(c), Some(t0)) = (self.clock, t0) {
+                    self.relay_ns += c() - t0;
+                }
                 continue;
             }
             let mut moved = false;
@@ -195,6 +207,7 @@ impl Net {
             if !moved {
                 return;
             }
+            self.rounds += 1;
         }
         panic!("the network did not settle");
     }
