@@ -93,7 +93,7 @@ async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential
         ));
     };
     let store = st.store.clone();
-    let cred = tokio::task::spawn_blocking(move || store::check_token(&store.connect()?, &token))
+    let cred = tokio::task::spawn_blocking(move || store::check_token(&*store.reader()?, &token))
         .await
         .map_err(|e| anyhow::anyhow!(e))??;
     cred.ok_or_else(|| ApiError::Unauthorized("the credential is not valid (unknown or revoked)".into()))
@@ -121,7 +121,10 @@ async fn sync(
         ));
     };
     let limit = st.max_message_bytes;
+    // Small socket buffers: a thousand idle tablets should not cost a thousand large buffers.
     Ok(ws
+        .read_buffer_size(16 << 10)
+        .write_buffer_size(16 << 10)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| serve_socket(st.hub, socket, principal))
@@ -208,7 +211,7 @@ async fn stats_summary(
     let (from, to) = stats::parse_period(&q.from, &q.to)?;
     let store = st.store.clone();
     let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ApiError> {
-        let conn = store.connect()?;
+        let conn = store.reader()?;
         if !store::scheme_exists(&conn, &q.scheme)? {
             return Err(ApiError::NotFound(format!("no scheme with id {:?}", q.scheme)));
         }

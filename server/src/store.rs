@@ -73,6 +73,33 @@ pub enum Sync {
 pub struct Store {
     path: PathBuf,
     sync: Sync,
+    readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
+}
+
+/// Readers kept open between requests (each keeps its page cache warm).
+const MAX_IDLE_READERS: usize = 8;
+
+pub struct Reader {
+    conn: Option<Connection>,
+    pool: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
+}
+
+impl std::ops::Deref for Reader {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut pool = self.pool.lock().expect("reader pool");
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(c);
+            }
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -111,7 +138,7 @@ impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, sync: Sync) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
-        let store = Store { path: dir.join("signpost.sqlite3"), sync };
+        let store = Store { path: dir.join("signpost.sqlite3"), sync, readers: Default::default() };
         let conn = store.connect()?;
         conn.execute_batch(SCHEMA).context("cannot create the database schema")?;
         Ok(store)
@@ -130,7 +157,21 @@ impl Store {
             },
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A warm page cache and memory-mapped reads keep the hot indexes out of read syscalls.
+        conn.pragma_update(None, "cache_size", -32_768)?; // KiB
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(conn)
+    }
+
+    /// A connection from the pool of readers (HTTP handlers), returned to it when dropped.
+    pub fn reader(&self) -> anyhow::Result<Reader> {
+        let pooled = self.readers.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        Ok(Reader { conn: Some(conn), pool: self.readers.clone() })
     }
 
     /// This store's stable identity, announced to peers as the relay's storage id.

@@ -24,7 +24,7 @@ impl DocumentId {
 
     /// A fresh id from 16 caller-supplied random bytes (the core takes randomness as an argument).
     pub fn random(bytes: [u8; 16]) -> Self {
-        Self(bytes)
+        Self(uuid_shaped(bytes))
     }
 
     /// The id of a well-known document, derived from a namespace and its natural key.
@@ -39,7 +39,7 @@ impl DocumentId {
         let digest = h.finalize();
         let mut out = [0u8; 16];
         out.copy_from_slice(&digest[..16]);
-        Self(out)
+        Self(uuid_shaped(out))
     }
 
     pub fn as_bytes(&self) -> &[u8; 16] {
@@ -50,6 +50,14 @@ impl DocumentId {
     pub fn url(&self) -> String {
         format!("automerge:{self}")
     }
+}
+
+/// Sets the version (4) and variant (RFC 4122) bits. automerge-repo peers check that a document
+/// id is a valid UUID and refuse any other 16 bytes.
+fn uuid_shaped(mut b: [u8; 16]) -> [u8; 16] {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b
 }
 
 impl fmt::Display for DocumentId {
@@ -134,6 +142,17 @@ mod tests {
         let short = bs58::encode([1u8; 8]).with_check().into_string();
         assert!(short.parse::<DocumentId>().is_err());
         assert!("".parse::<DocumentId>().is_err());
+    }
+
+    #[test]
+    fn ids_are_valid_version_4_uuids() {
+        for id in
+            [DocumentId::derived("desk-day", &["a", "b"]), DocumentId::random([0xff; 16]), DocumentId::random([0; 16])]
+        {
+            let b = id.as_bytes();
+            assert_eq!(b[6] >> 4, 4);
+            assert_eq!(b[8] >> 6, 0b10);
+        }
     }
 
     #[test]

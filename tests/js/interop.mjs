@@ -26,10 +26,13 @@ function check(cond, what) {
 }
 
 // docs/schema.md, "Well-known document ids": the first 16 bytes of
-// SHA-256("signpost/desk-day/<site>/<YYYY-MM-DD>"), as an automerge document id.
+// SHA-256("signpost/desk-day/<site>/<YYYY-MM-DD>") with the UUID version-4 and variant bits set,
+// as an automerge document id.
 function deskDayUrl(site, day) {
-  const digest = createHash("sha256").update(`signpost/desk-day/${site}/${day}`).digest()
-  const documentId = interpretAsDocumentId(new Uint8Array(digest.subarray(0, 16)))
+  const bytes = new Uint8Array(createHash("sha256").update(`signpost/desk-day/${site}/${day}`).digest().subarray(0, 16))
+  bytes[6] = (bytes[6] & 0x0f) | 0x40
+  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  const documentId = interpretAsDocumentId(bytes)
   return stringifyAutomergeUrl({ documentId })
 }
 

@@ -264,6 +264,16 @@ impl Proc {
         self.child.id()
     }
 
+    /// CPU seconds (user + system) the process has used, from /proc.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is 14th, stime 15th.
+        let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// Peak and current resident memory in MiB, from /proc.
     fn memory_mib(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -410,17 +420,27 @@ async fn ingest(url: &str, tablets: Vec<(String, Header)>, per: usize) -> anyhow
             let mut t = loop {
                 match Tablet::connect(&url, &token, &format!("bench-tablet-{i}")).await {
                     Ok(t) => break t,
-                    Err(e) if tries < 20 => {
+                    Err(e) if tries >= 20 => {
+                        barrier.wait().await;
+                        return Err(e);
+                    }
+                    Err(e) => {
                         tries += 1;
-                        let _ = e;
+                        if tries == 1 {
+                            eprintln!("tablet {i}: connect failed ({e:#}); retrying");
+                        }
                         tokio::time::sleep(Duration::from_millis(100 * tries)).await;
                     }
-                    Err(e) => return Err(e),
                 }
             };
-            let doc = t.open_day(&header).await?;
-            t.synced(doc, Duration::from_secs(120)).await?;
+            let opened = async {
+                let doc = t.open_day(&header).await?;
+                t.synced(doc, Duration::from_secs(120)).await?;
+                anyhow::Ok(doc)
+            }
+            .await;
             barrier.wait().await;
+            let doc = opened.with_context(|| format!("tablet {i} could not open its document"))?;
             let mut times = Vec::with_capacity(per);
             for r in 0..per {
                 let sent = Instant::now();
@@ -472,7 +492,7 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
                 if let Ok(v) = http_get_json(&poll_url, &admin_token).await {
                     polls.push((Instant::now(), v["referrals"].as_i64().unwrap_or(0)));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             if let Ok(v) = http_get_json(&poll_url, &admin_token).await {
                 polls.push((Instant::now(), v["referrals"].as_i64().unwrap_or(0)));
@@ -480,7 +500,9 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
             polls
         })
     };
+    let cpu0 = server.cpu_seconds();
     let run = rt.block_on(ingest(&server.url, tablets, args.referrals))?;
+    let relay_cpu = server.cpu_seconds() - cpu0;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let polls = rt.block_on(poller)?;
     let (peak, _) = server.memory_mib();
@@ -508,6 +530,8 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
         "counted_p50_ms": ms(&counted, 0.5), "counted_p99_ms": ms(&counted, 0.99),
         "counted_samples": counted.len(), "stats_count_at_end": final_count, "stats_polls": polls.len(),
         "relay_peak_rss_mib": peak, "connect_all_s": run.connect.as_secs_f64(),
+        "relay_cpu_s": relay_cpu, "relay_cpu_us_per_referral": relay_cpu * 1e6 / run.referrals as f64,
+        "relay_capacity_referrals_per_cpu_s": run.referrals as f64 / relay_cpu,
     });
     eprintln!("ingest signpost: {sp}");
     out.insert("ingest_signpost".into(), sp);
@@ -518,7 +542,9 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
         let tablets: Vec<(String, Header)> = (0..args.tablets)
             .map(|i| ("unused".to_owned(), Header::desk_day(&scheme, &format!("js-site-{i}"), day())))
             .collect();
+        let jcpu0 = js.cpu_seconds();
         let jr = rt.block_on(ingest(&js.url, tablets, args.referrals))?;
+        let js_cpu = js.cpu_seconds() - jcpu0;
         let (jpeak, _) = js.memory_mib();
         let jrate = jr.referrals as f64 / jr.elapsed.as_secs_f64();
         let j = json!({
@@ -526,6 +552,8 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
             "referrals_per_s": jrate,
             "announce_p50_ms": ms(&jr.announce, 0.5), "announce_p99_ms": ms(&jr.announce, 0.99),
             "peak_rss_mib": jpeak, "signpost_over_js": rate / jrate,
+            "cpu_s": js_cpu, "cpu_us_per_referral": js_cpu * 1e6 / jr.referrals as f64,
+            "signpost_cpu_efficiency_over_js": (js_cpu / jr.referrals as f64) / (relay_cpu / run.referrals as f64),
         });
         eprintln!("ingest js: {j}");
         out.insert("ingest_js".into(), j);
