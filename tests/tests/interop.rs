@@ -12,7 +12,7 @@ async fn automerge_repo_javascript_peers_sync_through_the_relay() {
     let js = workspace().join("tests/js");
     assert!(
         js.join("node_modules/@automerge/automerge-repo").exists(),
-        "the JavaScript peers are not installed: run `npm ci` in tests/js (`cargo xtask test` does)"
+        "the JavaScript peers are not installed: run `cargo xtask test` (it installs them in tests/js)"
     );
     let (server, fx) = Server::start_fresh(&[]).unwrap();
     let day = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();

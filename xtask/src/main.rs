@@ -45,7 +45,10 @@ fn npm_install() -> anyhow::Result<()> {
     if std::fs::read(&stamp).ok().as_deref() == Some(&lock[..]) {
         return Ok(());
     }
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+    // `npm install --no-save` installs the versions pinned in package-lock.json without rewriting
+    // it. (`npm ci` would be the usual choice, but refuses lock files written with
+    // `omit-lockfile-registry-resolved`, which leaves other platforms' optional packages out.)
+    run(Command::new("npm").args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
     std::fs::write(stamp, lock)?;
     Ok(())
 }

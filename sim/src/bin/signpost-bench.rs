@@ -366,7 +366,7 @@ fn start_js_server(data: &Path) -> anyhow::Result<Proc> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("start the JavaScript sync server (run `npm ci` in tests/js)")?;
+        .context("start the JavaScript sync server (run `cargo xtask test` first: it installs them)")?;
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -405,6 +405,8 @@ struct IngestRun {
     /// (send instant, index in global ack order)
     sends: Vec<(Instant, Instant)>,
     connect: Duration,
+    /// Times a tablet lost its connection and reconnected.
+    reconnects: usize,
 }
 
 async fn ingest(url: &str, tablets: Vec<(String, Header)>, per: usize) -> anyhow::Result<IngestRun> {
@@ -442,28 +444,45 @@ async fn ingest(url: &str, tablets: Vec<(String, Header)>, per: usize) -> anyhow
             barrier.wait().await;
             let doc = opened.with_context(|| format!("tablet {i} could not open its document"))?;
             let mut times = Vec::with_capacity(per);
+            let mut reconnects = 0;
             for r in 0..per {
                 let sent = Instant::now();
-                t.change(doc, |tx| schema::write_referral(tx, &referral(format!("{i}-{r}"))).unwrap()).await?;
-                t.synced(doc, Duration::from_secs(120)).await?;
+                // The change is saved locally first; a dropped connection only delays its sync.
+                let mut ok = t.change(doc, |tx| schema::write_referral(tx, &referral(format!("{i}-{r}"))).unwrap()).await.is_ok();
+                loop {
+                    if ok && t.synced(doc, Duration::from_secs(120)).await.is_ok() {
+                        break;
+                    }
+                    reconnects += 1;
+                    if reconnects > 20 {
+                        bail!("tablet {i}: gave up after {reconnects} reconnects");
+                    }
+                    let peer = t.disconnect().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    t = Tablet::connect_with(&url, &token, peer).await?;
+                    ok = true;
+                }
                 times.push((sent, Instant::now()));
             }
-            anyhow::Ok(times)
+            anyhow::Ok((times, reconnects))
         }));
     }
     barrier.wait().await;
     let connect = connect_started.elapsed();
     let started = Instant::now();
     let mut sends = Vec::new();
+    let mut reconnects = 0;
     for t in tasks {
-        sends.extend(t.await??);
+        let (times, r) = t.await??;
+        sends.extend(times);
+        reconnects += r;
     }
     let elapsed = started.elapsed();
     let mut announce = Histogram::<u64>::new(3)?;
     for (s, a) in &sends {
         announce.record((*a - *s).as_micros() as u64)?;
     }
-    Ok(IngestRun { referrals: sends.len(), elapsed, announce, sends, connect })
+    Ok(IngestRun { referrals: sends.len(), elapsed, announce, sends, connect, reconnects })
 }
 
 fn ms(h: &Histogram<u64>, q: f64) -> f64 {
@@ -530,7 +549,7 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
         "counted_p50_ms": ms(&counted, 0.5), "counted_p99_ms": ms(&counted, 0.99),
         "counted_samples": counted.len(), "stats_count_at_end": final_count, "stats_polls": polls.len(),
         "relay_peak_rss_mib": peak, "connect_all_s": run.connect.as_secs_f64(),
-        "relay_cpu_s": relay_cpu, "relay_cpu_us_per_referral": relay_cpu * 1e6 / run.referrals as f64,
+        "reconnects": run.reconnects, "relay_cpu_s": relay_cpu, "relay_cpu_us_per_referral": relay_cpu * 1e6 / run.referrals as f64,
         "relay_capacity_referrals_per_cpu_s": run.referrals as f64 / relay_cpu,
     });
     eprintln!("ingest signpost: {sp}");
@@ -552,7 +571,7 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
             "referrals_per_s": jrate,
             "announce_p50_ms": ms(&jr.announce, 0.5), "announce_p99_ms": ms(&jr.announce, 0.99),
             "peak_rss_mib": jpeak, "signpost_over_js": rate / jrate,
-            "cpu_s": js_cpu, "cpu_us_per_referral": js_cpu * 1e6 / jr.referrals as f64,
+            "reconnects": jr.reconnects, "cpu_s": js_cpu, "cpu_us_per_referral": js_cpu * 1e6 / jr.referrals as f64,
             "signpost_cpu_efficiency_over_js": (js_cpu / jr.referrals as f64) / (relay_cpu / run.referrals as f64),
         });
         eprintln!("ingest js: {j}");
