@@ -158,6 +158,14 @@ async fn serve(
     use std::io::Write;
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving");
+    // Sync frames are small and latency-bound: send them at once rather than let Nagle's algorithm
+    // hold them for a delayed acknowledgement.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }

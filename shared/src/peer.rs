@@ -23,6 +23,8 @@ pub enum Event {
     Unavailable(DocumentId),
     /// The relay reported a protocol error; it closes the connection next.
     RelayError(String),
+    /// An ephemeral message (presence and the like) from another device with the document open.
+    Ephemeral { doc: DocumentId, from: PeerId, data: Vec<u8> },
 }
 
 #[derive(Default, Debug)]
@@ -148,6 +150,16 @@ impl Peer {
             .collect()
     }
 
+    /// An ephemeral message to the other devices that have the document open.
+    pub fn ephemeral(&mut self, doc: DocumentId, session_id: &str, count: u64, data: Vec<u8>) -> Output {
+        let mut out = Output::default();
+        if let Some(relay) = self.relay.clone() {
+            let m = Message::Ephemeral { sender_id: self.me.clone(), target_id: relay, document_id: doc, count, session_id: session_id.into(), data };
+            out.sends.push(m.encode());
+        }
+        out
+    }
+
     pub fn receive(&mut self, frame: &[u8]) -> Result<Output, PeerError> {
         let mut out = Output::default();
         match Message::decode(frame)? {
@@ -184,10 +196,10 @@ impl Peer {
                 out.events.push(Event::Unavailable(document_id));
             }
             Message::Error { message } => out.events.push(Event::RelayError(message)),
-            Message::Join { .. }
-            | Message::Leave { .. }
-            | Message::Ephemeral { .. }
-            | Message::RemoteHeadsGossip { .. } => {}
+            Message::Ephemeral { document_id, sender_id, data, .. } => {
+                out.events.push(Event::Ephemeral { doc: document_id, from: sender_id, data })
+            }
+            Message::Join { .. } | Message::Leave { .. } | Message::RemoteHeadsGossip { .. } => {}
         }
         Ok(out)
     }

@@ -367,3 +367,24 @@ fn a_device_that_asked_too_early_is_sent_the_document_once_it_exists() {
     assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 1, "the waiting tablet of the same site got it");
     assert!(net.peer(3).doc(&d).unwrap().get_heads().is_empty(), "the other site's tablet got nothing");
 }
+
+#[test]
+fn ephemeral_messages_reach_only_devices_that_sync_the_document() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    net.join(3, principal("t3", "sc", "site-b"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.open_day(2, "sc", "site-a", date());
+    net.find(3, d);
+    let out = net.device(1).peer.ephemeral(d, "session-1", 1, b"typing".to_vec());
+    net.send(1, out);
+    let got = |n: &Net, c: ConnId| n.devices[&c].events.iter().any(|e| matches!(e, Event::Ephemeral { data, .. } if data == b"typing"));
+    assert!(got(&net, 2), "the other tablet at the desk hears it");
+    assert!(!got(&net, 3), "another site's tablet does not");
+    assert!(!got(&net, 1), "the sender does not hear itself");
+    // A device that does not sync the document cannot broadcast on it.
+    let out = net.device(3).peer.ephemeral(d, "session-3", 1, b"spoof".to_vec());
+    net.send(3, out);
+    assert!(!net.devices[&2].events.iter().any(|e| matches!(e, Event::Ephemeral { data, .. } if data == b"spoof")));
+}

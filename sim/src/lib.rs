@@ -36,14 +36,15 @@ pub struct Tablet {
 }
 
 impl Tablet {
-    /// Connects, joins, and waits for the relay's answer.
+    /// Connects (with Nagle's algorithm off: frames are small and latency-bound), joins, and
+    /// waits for the relay's answer.
     pub async fn connect(base: &str, token: &str, name: &str) -> anyhow::Result<Tablet> {
         Self::connect_with(base, token, Peer::new(name.into())).await
     }
 
     /// Reconnects an existing peer (with its documents) on a new socket.
     pub async fn connect_with(base: &str, token: &str, mut peer: Peer) -> anyhow::Result<Tablet> {
-        let (ws, _) = tokio_tungstenite::connect_async(sync_url(base, Some(token)))
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(sync_url(base, Some(token)), None, true)
             .await
             .context("WebSocket connect to /sync")?;
         let join = peer.on_open();
