@@ -154,7 +154,14 @@ impl Peer {
     pub fn ephemeral(&mut self, doc: DocumentId, session_id: &str, count: u64, data: Vec<u8>) -> Output {
         let mut out = Output::default();
         if let Some(relay) = self.relay.clone() {
-            let m = Message::Ephemeral { sender_id: self.me.clone(), target_id: relay, document_id: doc, count, session_id: session_id.into(), data };
+            let m = Message::Ephemeral {
+                sender_id: self.me.clone(),
+                target_id: relay,
+                document_id: doc,
+                count,
+                session_id: session_id.into(),
+                data,
+            };
             out.sends.push(m.encode());
         }
         out

@@ -379,7 +379,9 @@ fn ephemeral_messages_reach_only_devices_that_sync_the_document() {
     net.find(3, d);
     let out = net.device(1).peer.ephemeral(d, "session-1", 1, b"typing".to_vec());
     net.send(1, out);
-    let got = |n: &Net, c: ConnId| n.devices[&c].events.iter().any(|e| matches!(e, Event::Ephemeral { data, .. } if data == b"typing"));
+    let got = |n: &Net, c: ConnId| {
+        n.devices[&c].events.iter().any(|e| matches!(e, Event::Ephemeral { data, .. } if data == b"typing"))
+    };
     assert!(got(&net, 2), "the other tablet at the desk hears it");
     assert!(!got(&net, 3), "another site's tablet does not");
     assert!(!got(&net, 1), "the sender does not hear itself");

@@ -48,13 +48,25 @@ fn npm_install() -> anyhow::Result<()> {
     // `npm install --no-save` installs the versions pinned in package-lock.json without rewriting
     // it. (`npm ci` would be the usual choice, but refuses lock files written with
     // `omit-lockfile-registry-resolved`, which leaves other platforms' optional packages out.)
-    run(Command::new("npm").args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+    run(Command::new("npm")
+        .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&js))?;
     std::fs::write(stamp, lock)?;
     Ok(())
 }
 
+/// The pure core must also build for the browser.
+fn wasm_check() -> anyhow::Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if !installed.map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown")).unwrap_or(false) {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    run(cargo().args(["build", "--locked", "-p", "signpost-shared", "--target", "wasm32-unknown-unknown"]))
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     npm_install()?;
+    wasm_check()?;
     run(cargo().args(["build", "--locked", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--locked", "--workspace"]).args(args))?;
     Ok(())

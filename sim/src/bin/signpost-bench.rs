@@ -448,7 +448,10 @@ async fn ingest(url: &str, tablets: Vec<(String, Header)>, per: usize) -> anyhow
             for r in 0..per {
                 let sent = Instant::now();
                 // The change is saved locally first; a dropped connection only delays its sync.
-                let mut ok = t.change(doc, |tx| schema::write_referral(tx, &referral(format!("{i}-{r}"))).unwrap()).await.is_ok();
+                let mut ok = t
+                    .change(doc, |tx| schema::write_referral(tx, &referral(format!("{i}-{r}"))).unwrap())
+                    .await
+                    .is_ok();
                 loop {
                     if ok && t.synced(doc, Duration::from_secs(120)).await.is_ok() {
                         break;
