@@ -258,6 +258,11 @@ impl Net {
         self.send(conn, out);
     }
 
+    /// Whether the relay told this device that the document is unavailable.
+    pub fn told_unavailable(&self, conn: ConnId, doc: DocumentId) -> bool {
+        self.devices[&conn].events.contains(&Event::Unavailable(doc))
+    }
+
     pub fn peer(&self, conn: ConnId) -> &Peer {
         &self.devices[&conn].peer
     }

@@ -107,7 +107,7 @@ fn another_sites_document_is_unavailable_and_never_sent() {
     net.log(1, d, &referral("r1"));
     for c in [2, 3] {
         net.find(c, d);
-        assert!(net.devices[&c].events.contains(&Event::Unavailable(d)));
+        assert!(net.told_unavailable(c, d));
         assert!(net.peer(c).doc(&d).unwrap().get_heads().is_empty(), "no content reached device {c}");
     }
     // The same site's second tablet gets it.
@@ -165,7 +165,8 @@ fn bad_frames_close_only_the_offending_connection() {
         e.map(2).unwrap().str("type").unwrap().str("warp").unwrap().str("senderId").unwrap().str("x").unwrap();
         e.into_writer()
     };
-    let cases: Vec<(&str, Box<dyn Fn(ConnId) -> Vec<u8>>)> = vec![
+    type Frame = Box<dyn Fn(ConnId) -> Vec<u8>>;
+    let cases: Vec<(&str, Frame)> = vec![
         ("exceeds the limit", Box::new(|_| vec![0u8; 5000])),
         ("malformed", Box::new(|_| vec![0xff, 0x00, 0x13])),
         ("unknown message type", Box::new(move |_| unknown_type.clone())),
@@ -256,7 +257,7 @@ fn read_only_directory_is_readable_but_not_writable() {
     // Another scheme's device cannot even see it.
     net.join(2, principal("t2", "other", "site-z"));
     net.find(2, id);
-    assert!(net.devices[&2].events.contains(&Event::Unavailable(id)));
+    assert!(net.told_unavailable(2, id));
 }
 
 #[test]
@@ -321,7 +322,7 @@ fn a_javascript_style_draft_becomes_a_document_once_its_header_is_written() {
     // A draft is the creating site's alone.
     net.join(2, principal("t2", "sc", "site-b"));
     net.find(2, id);
-    assert!(net.devices[&2].events.contains(&Event::Unavailable(id)));
+    assert!(net.told_unavailable(2, id));
 }
 
 #[test]
@@ -361,7 +362,7 @@ fn a_device_that_asked_too_early_is_sent_the_document_once_it_exists() {
     let d = Header::desk_day("sc", "site-a", date()).well_known_id();
     net.find(2, d);
     net.find(3, d);
-    assert!(net.devices[&2].events.contains(&Event::Unavailable(d)));
+    assert!(net.told_unavailable(2, d));
     net.open_day(1, "sc", "site-a", date());
     net.log(1, d, &referral("r1"));
     assert_eq!(entries(net.peer(2).doc(&d).unwrap()).len(), 1, "the waiting tablet of the same site got it");

@@ -119,9 +119,12 @@ impl Server {
 
 /// Starts `signpost serve` on 127.0.0.1:0 and waits for its listening line.
 fn spawn(data: &Path, extra: &[&str]) -> anyhow::Result<(Child, String)> {
+    // `normal` survives a killed process, which is what the tests do; a test may ask for `full`.
+    let sync: &[&str] = if extra.contains(&"--sync") { &[] } else { &["--sync", "normal"] };
     let mut child = Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--sync", "normal", "--data"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(sync)
         .args(extra)
         .env("RUST_LOG", "signpost=warn")
         .stdout(Stdio::piped())
@@ -203,7 +206,7 @@ fn dechunk(mut body: &str) -> String {
             break;
         }
         out.push_str(&rest[..n]);
-        body = &rest[n..].trim_start_matches("\r\n");
+        body = rest[n..].trim_start_matches("\r\n");
     }
     out
 }

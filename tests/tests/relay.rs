@@ -80,7 +80,6 @@ async fn a_desk_syncs_through_the_relay_and_the_referrals_are_counted() {
     b.change(d, |tx| schema::write_referral(tx, &referral("b0")).unwrap()).await.unwrap();
     b.synced(d, T).await.unwrap();
     // b sees a's entries (pushed by the relay) and a sees b's.
-    b.until(T, |_| false).await.ok();
     let ok = {
         let mut tries = 0;
         loop {
@@ -215,4 +214,54 @@ async fn the_api_answers_bad_requests_with_clear_json_errors() {
     let (status, doc) = server.get("/api/v1/openapi.json", None).await.unwrap();
     assert_eq!(status, 200);
     assert!(doc["paths"]["/api/v1/stats/summary"]["get"].is_object(), "{doc}");
+}
+
+#[tokio::test]
+async fn kill_9_during_traffic_loses_no_acknowledged_referral() {
+    let (mut server, fx) = Server::start_fresh(&["--sync", "full"]).unwrap();
+    let tokens = [fx.token_a1.clone(), fx.token_a2.clone()];
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, day());
+    // Each tablet logs referrals as fast as the relay acknowledges them and reports every
+    // acknowledged id, until the relay dies under it.
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut writers = Vec::new();
+    for (w, token) in tokens.iter().enumerate() {
+        let (url, token, header, ack_tx) = (server.url.clone(), token.clone(), header.clone(), ack_tx.clone());
+        writers.push(tokio::spawn(async move {
+            let mut t = Tablet::connect(&url, &token, &format!("w{w}")).await.unwrap();
+            let d = t.open_day(&header).await.unwrap();
+            for i in 0.. {
+                let id = format!("w{w}-{i}");
+                if t.change(d, |tx| schema::write_referral(tx, &referral(&id)).unwrap()).await.is_err() {
+                    return;
+                }
+                if t.synced(d, T).await.is_err() {
+                    return;
+                }
+                let _ = ack_tx.send(id);
+            }
+        }));
+    }
+    drop(ack_tx);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+    let mut acked = Vec::new();
+    while let Some(id) = ack_rx.recv().await {
+        acked.push(id);
+    }
+    assert!(acked.len() > 20, "traffic was flowing when the relay was killed ({} acknowledged)", acked.len());
+    eprintln!("{} referrals acknowledged before SIGKILL", acked.len());
+    server.restart(&[]).unwrap();
+    let mut reader = Tablet::connect(&server.url, &fx.token_a1, "reader").await.unwrap();
+    let d = header.well_known_id();
+    assert!(reader.find(d, T).await.unwrap());
+    let _ = reader.until(Duration::from_millis(500), |_| false).await;
+    let doc = reader.peer.doc(&d).unwrap();
+    let missing: Vec<&String> = acked.iter().filter(|id| schema::read_referral(doc, id).unwrap().is_none()).collect();
+    assert!(missing.is_empty(), "{} acknowledged referrals lost: {missing:?}", missing.len());
+    let counted = referral_count(&server, &fx, DAY).await.unwrap();
+    assert!(counted >= acked.len() as i64, "stats count {counted} of {} acknowledged", acked.len());
 }

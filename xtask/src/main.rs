@@ -1,9 +1,9 @@
 //! `cargo xtask <command>`: the project's build, test, run and benchmark steps, in Rust.
 //!
-//! - `start`  build everything and run the relay on the embedded default (SQLite in ./data, a
-//!            demo scheme, site and credentials printed at start)
-//! - `test`   install what the tests need and run every test
-//! - `bench`  run the benchmarks and print their results (see BENCHMARKS.md)
+//! - `start`: build everything and run the relay on the embedded default (SQLite in ./data, a
+//!   demo scheme, site and credentials printed at start)
+//! - `test`: install what the tests need and run every test
+//! - `bench`: run the benchmarks and print their results (see BENCHMARKS.md)
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};

@@ -129,8 +129,8 @@ fn model_bench(tablets: usize, per: usize, offline: usize) -> serde_json::Value 
         let wire0: usize = net.devices.values().map(|d| d.bytes_sent + d.bytes_received).sum();
         let started = Instant::now();
         for i in 0..per {
-            for t in 0..tablets {
-                log_one(&mut net, t as u64, model, &headers[t], &referral(format!("{t}-{i}")));
+            for (t, header) in headers.iter().enumerate() {
+                log_one(&mut net, t as u64, model, header, &referral(format!("{t}-{i}")));
             }
         }
         let wall = started.elapsed();
@@ -303,8 +303,11 @@ fn admin(data: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
+/// (scheme id, [(site id, tablet token)], administrator token)
+type Fixture = (String, Vec<(String, String)>, String);
+
 /// A scheme with `n` sites and one tablet credential each.
-fn fixture(data: &Path, n: usize) -> anyhow::Result<(String, Vec<(String, String)>, String)> {
+fn fixture(data: &Path, n: usize) -> anyhow::Result<Fixture> {
     let _ = std::fs::remove_dir_all(data);
     std::fs::create_dir_all(data)?;
     let scheme = admin(data, &["create-scheme", "Bench"])?;
