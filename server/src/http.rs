@@ -27,8 +27,8 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, stats_summary),
-    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats)),
+    paths(health, device, stats_summary),
+    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -49,6 +49,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/health", get(health))
+        .route("/device", get(device))
         .route("/stats/summary", get(stats_summary))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound("no such API endpoint; see /api/v1/openapi.json".into()) });
@@ -170,6 +171,40 @@ async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal) {
     hub.send(Cmd::Disconnect { conn }).await;
     // Let the writer flush an error message and the close frame, but not hang on a dead peer.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct DeviceInfo {
+    device: String,
+    scheme: String,
+    scheme_name: String,
+    site: String,
+    site_name: String,
+}
+
+/// Which site and scheme a device credential belongs to (the tablet's set-up screen shows it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/device",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DeviceInfo),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a device credential"),
+    )
+)]
+async fn device(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<DeviceInfo>, ApiError> {
+    let Credential::Device(p) = authenticate(&st, presented_token(&headers, &TokenQuery::default())).await? else {
+        return Err(ApiError::Forbidden("this endpoint is for device credentials".into()));
+    };
+    let store = st.store.clone();
+    let site = p.site.clone();
+    let names = tokio::task::spawn_blocking(move || store::site_and_scheme_names(&*store.reader()?, &site))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))??;
+    let (site_name, scheme_name) =
+        names.ok_or_else(|| ApiError::NotFound("the site of this credential no longer exists".into()))?;
+    Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -275,6 +275,17 @@ pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Cred
     }))
 }
 
+/// The names of a site and its scheme.
+pub fn site_and_scheme_names(conn: &Connection, site: &str) -> anyhow::Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT s.name, c.name FROM sites s JOIN schemes c ON c.id = s.scheme_id WHERE s.id = ?1",
+            [site],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Documents.
 

@@ -211,6 +211,14 @@ async fn the_api_answers_bad_requests_with_clear_json_errors() {
     let (status, body) = server.get(&q(&ok), Some(&fx.admin)).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(body["referrals"], 0);
+    // A tablet learns which desk its credential is for; nobody else can ask.
+    let (status, body) = server.get("/api/v1/device", Some(&fx.token_a1)).await.unwrap();
+    assert_eq!(
+        (status, body["site"].as_str(), body["site_name"].as_str()),
+        (200, Some(fx.site_a.as_str()), Some("Court A"))
+    );
+    assert_eq!(server.get("/api/v1/device", Some(&fx.admin)).await.unwrap().0, 403);
+    assert_eq!(server.get("/api/v1/device", None).await.unwrap().0, 401);
     let (status, doc) = server.get("/api/v1/openapi.json", None).await.unwrap();
     assert_eq!(status, 200);
     assert!(doc["paths"]["/api/v1/stats/summary"]["get"].is_object(), "{doc}");

@@ -1,9 +1,10 @@
 //! `cargo xtask <command>`: the project's build, test, run and benchmark steps, in Rust.
 //!
-//! - `start`: build everything and run the relay on the embedded default (SQLite in ./data, a
-//!   demo scheme, site and credentials printed at start)
+//! - `start`: build everything (relay and tablet app) and run the relay on the embedded default
+//!   (SQLite in ./data, a demo scheme, site and credentials printed at start)
 //! - `test`: install what the tests need and run every test
 //! - `bench`: run the benchmarks and print their results (see BENCHMARKS.md)
+//! - `build-client`: build the tablet app into `client/dist`
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -55,27 +56,137 @@ fn npm_install() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The pure core must also build for the browser.
-fn wasm_check() -> anyhow::Result<()> {
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Must equal the `wasm-bindgen` crate version pinned in client/Cargo.toml.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if !installed.map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown")).unwrap_or(false) {
-        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    if !installed.map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_TARGET)).unwrap_or(false) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
-    run(cargo().args(["build", "--locked", "-p", "signpost-shared", "--target", "wasm32-unknown-unknown"]))
+    Ok(())
+}
+
+/// The wasm-bindgen CLI at exactly the crate's version, installed into target/tools when missing.
+fn wasm_bindgen() -> anyhow::Result<PathBuf> {
+    let bin = root().join("target/tools/bin/wasm-bindgen");
+    let version = Command::new(&bin).arg("--version").output();
+    if !version.map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_BINDGEN_VERSION)).unwrap_or(false) {
+        // No --locked: one of its pinned dependencies is not on the registry mirror.
+        run(cargo().args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+            "--root",
+            "target/tools",
+        ]))?;
+    }
+    Ok(bin)
+}
+
+/// npm packages of one folder, installed at the versions its package-lock.json pins.
+fn npm_install_in(dir: &Path) -> anyhow::Result<()> {
+    let stamp = dir.join("node_modules/.signpost-installed");
+    let lock =
+        std::fs::read(dir.join("package-lock.json")).with_context(|| format!("{}/package-lock.json", dir.display()))?;
+    if std::fs::read(&stamp).ok().as_deref() == Some(&lock[..]) {
+        return Ok(());
+    }
+    // `npm install --no-save` installs the versions pinned in package-lock.json without rewriting
+    // it. (`npm ci` would be the usual choice, but refuses lock files written with
+    // `omit-lockfile-registry-resolved`, which leaves other platforms' optional packages out.)
+    run(Command::new("npm")
+        .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir))?;
+    std::fs::write(stamp, lock)?;
+    Ok(())
+}
+
+/// Builds the tablet app into client/dist: wasm + JS glue, GOV.UK styles, the static shell and a
+/// service worker whose cache name changes with every different build.
+fn build_client() -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    let bindgen = wasm_bindgen()?;
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--profile",
+        "wasm-release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "signpost-client",
+    ]))?;
+    let client = root().join("client");
+    let dist = client.join("dist");
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(&dist)?;
+    let wasm = root().join("target").join(WASM_TARGET).join("wasm-release/signpost_client.wasm");
+    run(Command::new(&bindgen)
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-dir",
+        ])
+        .arg(&dist)
+        .arg(&wasm))?;
+    npm_install_in(&client)?;
+    run(Command::new("npx")
+        .args([
+            "sass",
+            "--load-path=node_modules",
+            "--style=compressed",
+            "--no-source-map",
+            "styles/app.scss",
+            "dist/app.css",
+        ])
+        .current_dir(&client))?;
+    for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
+        std::fs::copy(client.join("static").join(f), dist.join(f))?;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for f in ["index.html", "app.css", "signpost_client.js", "signpost_client_bg.wasm"] {
+        std::hash::Hash::hash(&std::fs::read(dist.join(f))?, &mut hasher);
+    }
+    let version = format!("{:016x}", std::hash::Hasher::finish(&hasher));
+    let sw = std::fs::read_to_string(client.join("static/sw.js"))?.replace("BUILD_VERSION", &version);
+    std::fs::write(dist.join("sw.js"), sw)?;
+    eprintln!("client built into {} (version {version})", dist.display());
+    Ok(dist)
+}
+
+/// Debian's Chromium for the browser tests (never a browser download: none is reachable).
+fn ensure_chromium() -> anyhow::Result<()> {
+    if Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some() {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {
+    ensure_chromium()?;
     npm_install()?;
-    wasm_check()?;
+    build_client()?;
     run(cargo().args(["build", "--locked", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--locked", "--workspace"]).args(args))?;
     Ok(())
 }
 
 fn start(args: &[String]) -> anyhow::Result<()> {
+    let dist = build_client()?;
     run(cargo().args(["build", "--locked", "--release", "-p", "signpost"]))?;
     let mut serve = Command::new(root().join("target/release/signpost"));
-    serve.current_dir(root()).args(["serve", "--demo", "--data", "data", "--listen", "127.0.0.1:8080"]).args(args);
+    serve
+        .current_dir(root())
+        .args(["serve", "--demo", "--data", "data", "--listen", "127.0.0.1:8080", "--static-dir"])
+        .arg(&dist)
+        .args(args);
     eprintln!("$ {}", describe(&serve));
     let status = serve.status()?;
     if !status.success() {
@@ -101,8 +212,9 @@ fn main() -> std::process::ExitCode {
         "test" => test(rest),
         "start" => start(rest),
         "bench" => bench(rest),
+        "build-client" => build_client().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <start|test|bench> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)");
+            eprintln!("usage: cargo xtask <start|test|bench> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  build-client  build the tablet app into client/dist");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };

@@ -1,0 +1,174 @@
+//! The tablet's link to the relay: a browser WebSocket driving the shared [`Peer`] core, with
+//! reconnection and backoff. What is synced and how is the core's business; this file only moves
+//! frames and reports the connection's state.
+
+use signpost_shared::peer::{Event, Peer};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+use yew::Callback;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    Connecting,
+    Online,
+    /// Not connected; the next attempt is in this many seconds.
+    Offline {
+        retry_in_s: u32,
+    },
+}
+
+/// Seconds to wait before reconnect attempt `n` (1, 2, 4 … capped at 30).
+pub fn backoff_s(attempt: u32) -> u32 {
+    1u32.checked_shl(attempt.min(5)).unwrap_or(32).min(30)
+}
+
+struct Inner {
+    url: String,
+    peer: Peer,
+    ws: Option<WebSocket>,
+    attempt: u32,
+    stopped: bool,
+    on_status: Callback<Status>,
+    on_event: Callback<Event>,
+    // Kept alive as long as the socket they are attached to.
+    handlers: Vec<Box<dyn std::any::Any>>,
+}
+
+#[derive(Clone)]
+pub struct Connection(Rc<RefCell<Inner>>);
+
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// `ws(s)://host/sync?token=…` for the page's own origin.
+pub fn sync_url(token: &str) -> String {
+    let loc = web_sys::window().expect("window").location();
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
+    let host = loc.host().unwrap_or_default();
+    let token: String = js_sys::encode_uri_component(token).into();
+    format!("{scheme}://{host}/sync?token={token}")
+}
+
+impl Connection {
+    pub fn start(url: String, peer: Peer, on_status: Callback<Status>, on_event: Callback<Event>) -> Connection {
+        let c = Connection(Rc::new(RefCell::new(Inner {
+            url,
+            peer,
+            ws: None,
+            attempt: 0,
+            stopped: false,
+            on_status,
+            on_event,
+            handlers: Vec::new(),
+        })));
+        c.open();
+        c
+    }
+
+    pub fn stop(&self) {
+        let mut inner = self.0.borrow_mut();
+        inner.stopped = true;
+        if let Some(ws) = inner.ws.take() {
+            let _ = ws.close();
+        }
+    }
+
+    fn deliver(&self, out: signpost_shared::peer::Output) {
+        let (ws, on_event) = {
+            let inner = self.0.borrow();
+            (inner.ws.clone(), inner.on_event.clone())
+        };
+        if let Some(ws) = ws.filter(|w| w.ready_state() == WebSocket::OPEN) {
+            for frame in out.sends {
+                let _ = ws.send_with_u8_array(&frame);
+            }
+        }
+        for e in out.events {
+            on_event.emit(e);
+        }
+    }
+
+    fn open(&self) {
+        let url = self.0.borrow().url.clone();
+        self.0.borrow().on_status.emit(Status::Connecting);
+        let ws = match WebSocket::new(&url) {
+            Ok(ws) => ws,
+            Err(_) => return self.retry_later(),
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let me = self.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            me.0.borrow_mut().attempt = 0;
+            let join = me.0.borrow_mut().peer.on_open();
+            me.deliver(signpost_shared::peer::Output { sends: vec![join], events: vec![] });
+        });
+        let me = self.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let Ok(buf) = e.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
+            let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+            let result = me.0.borrow_mut().peer.receive(&bytes);
+            match result {
+                Ok(out) => {
+                    if out.events.iter().any(|e| matches!(e, Event::Ready { .. })) {
+                        me.0.borrow().on_status.emit(Status::Online);
+                    }
+                    me.deliver(out);
+                }
+                Err(_) => {
+                    // A relay we cannot understand: drop the socket and try again later.
+                    if let Some(ws) = me.0.borrow().ws.clone() {
+                        let _ = ws.close();
+                    }
+                }
+            }
+        });
+        let me = self.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+            me.0.borrow_mut().peer.on_close();
+            me.0.borrow_mut().ws = None;
+            if !me.0.borrow().stopped {
+                me.retry_later();
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let mut inner = self.0.borrow_mut();
+        inner.handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+        inner.ws = Some(ws);
+    }
+
+    fn retry_later(&self) {
+        let attempt = {
+            let mut inner = self.0.borrow_mut();
+            inner.attempt += 1;
+            inner.attempt
+        };
+        let wait = backoff_s(attempt - 1);
+        self.0.borrow().on_status.emit(Status::Offline { retry_in_s: wait });
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(wait * 1000).await;
+            if !me.0.borrow().stopped {
+                me.open();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_s;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let waits: Vec<u32> = (0..8).map(backoff_s).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}
