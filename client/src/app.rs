@@ -1,19 +1,10 @@
 //! Screens, following the GOV.UK Design System patterns.
 
-use crate::connection::{self, Connection, Status};
-use crate::credential;
-use signpost_shared::peer::Peer;
+use crate::credential::{self, Setup};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
-
-/// What the relay says about this tablet's credential.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Device {
-    pub site_name: String,
-    pub scheme_name: String,
-}
 
 #[derive(Debug, PartialEq)]
 enum CheckError {
@@ -31,7 +22,7 @@ impl CheckError {
 }
 
 /// Asks the relay who this credential belongs to (`GET /api/v1/device`).
-async fn check_with_relay(token: &str) -> Result<Device, CheckError> {
+async fn check_with_relay(token: &str) -> Result<Setup, CheckError> {
     let window = web_sys::window().ok_or(CheckError::Unreachable)?;
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().map_err(|_| CheckError::Unreachable)?;
@@ -48,63 +39,29 @@ async fn check_with_relay(token: &str) -> Result<Device, CheckError> {
     let json =
         JsFuture::from(resp.json().map_err(|_| CheckError::Unreachable)?).await.map_err(|_| CheckError::Unreachable)?;
     let field = |k: &str| js_sys::Reflect::get(&json, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-    Ok(Device { site_name: field("site_name"), scheme_name: field("scheme_name") })
+    Ok(Setup {
+        token: token.to_owned(),
+        scheme: field("scheme"),
+        site: field("site"),
+        site_name: field("site_name"),
+        scheme_name: field("scheme_name"),
+    })
 }
 
 #[function_component(App)]
 pub fn app() -> Html {
-    let token = use_state(credential::load);
-    let device = use_state(|| None::<Device>);
-    let status = use_state(|| Status::Connecting);
-    let connection = use_state(|| None::<Connection>);
-
-    // While a credential is set: learn which site it is for, and keep a connection to the relay.
-    {
-        let (device, status, connection) = (device.clone(), status.clone(), connection.clone());
-        use_effect_with((*token).clone(), move |token: &Option<String>| {
-            let mut started = None;
-            if let Some(t) = token.clone() {
-                let d = device.clone();
-                let t2 = t.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(info) = check_with_relay(&t2).await {
-                        d.set(Some(info));
-                    }
-                });
-                let s = status.clone();
-                let c = Connection::start(
-                    connection::sync_url(&t),
-                    Peer::new(format!("tablet-{}", random_suffix()).as_str().into()),
-                    Callback::from(move |st| s.set(st)),
-                    Callback::noop(),
-                );
-                connection.set(Some(c.clone()));
-                started = Some(c);
-            }
-            move || {
-                if let Some(c) = started {
-                    c.stop();
-                }
-            }
-        });
-    }
-
+    let setup = use_state(credential::load);
     let on_set = {
-        let (token, device) = (token.clone(), device.clone());
-        Callback::from(move |(t, d): (String, Device)| {
-            device.set(Some(d));
-            token.set(Some(t));
-        })
+        let setup = setup.clone();
+        Callback::from(move |s: Setup| setup.set(Some(s)))
     };
     let on_forget = {
-        let (token, device) = (token.clone(), device.clone());
+        let setup = setup.clone();
         Callback::from(move |_| {
             credential::forget();
-            device.set(None);
-            token.set(None);
+            setup.set(None);
         })
     };
-
     html! {
         <>
             <header class="govuk-header" data-module="govuk-header">
@@ -118,11 +75,10 @@ pub fn app() -> Html {
             </header>
             <div class="govuk-width-container">
                 <main class="govuk-main-wrapper" id="main-content" role="main">
-                    if token.is_none() {
-                        <SetUp on_set={on_set} />
-                    } else {
-                        <Home device={(*device).clone()} status={(*status).clone()} on_forget={on_forget} />
-                    }
+                    { match (*setup).clone() {
+                        None => html! { <SetUp on_set={on_set} /> },
+                        Some(s) => html! { <crate::desk::Desk setup={s} on_forget={on_forget} /> },
+                    } }
                 </main>
             </div>
             <footer class="govuk-footer">
@@ -138,7 +94,7 @@ pub fn app() -> Html {
     }
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     let mut b = [0u8; 8];
     if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
         let _ = c.get_random_values_with_u8_array(&mut b);
@@ -148,7 +104,7 @@ fn random_suffix() -> String {
 
 #[derive(Properties, PartialEq)]
 struct SetUpProps {
-    on_set: Callback<(String, Device)>,
+    on_set: Callback<Setup>,
 }
 
 #[function_component(SetUp)]
@@ -176,12 +132,12 @@ fn set_up(props: &SetUpProps) -> Html {
             let (error, busy, on_set) = (error.clone(), busy.clone(), on_set.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let result = match check_with_relay(&token).await {
-                    Ok(device) => credential::save(&token).map(|_| device),
+                    Ok(setup) => credential::save(&setup).map(|_| setup),
                     Err(e) => Err(e.message().to_owned()),
                 };
                 busy.set(false);
                 match result {
-                    Ok(device) => on_set.emit((token, device)),
+                    Ok(setup) => on_set.emit(setup),
                     Err(msg) => {
                         error.set(Some(msg));
                         focus_error_summary();
@@ -231,7 +187,7 @@ fn set_up(props: &SetUpProps) -> Html {
     }
 }
 
-fn focus_error_summary() {
+pub fn focus_error_summary() {
     // After the summary renders: move focus to it, as the GOV.UK pattern asks.
     gloo_timers::callback::Timeout::new(0, || {
         if let Some(el) = web_sys::window()
@@ -243,52 +199,4 @@ fn focus_error_summary() {
         }
     })
     .forget();
-}
-
-#[derive(Properties, PartialEq)]
-struct HomeProps {
-    device: Option<Device>,
-    status: Status,
-    on_forget: Callback<()>,
-}
-
-#[function_component(Home)]
-fn home(props: &HomeProps) -> Html {
-    let (tag_class, tag_text, detail) = match &props.status {
-        Status::Online => ("govuk-tag govuk-tag--green", "Online".to_owned(), "Connected to Signpost. Entries sync as you save them.".to_owned()),
-        Status::Connecting => ("govuk-tag govuk-tag--blue", "Connecting".to_owned(), "Connecting to Signpost…".to_owned()),
-        Status::Offline { retry_in_s } => (
-            "govuk-tag govuk-tag--grey",
-            "Offline".to_owned(),
-            format!("Signpost cannot be reached. Work carries on and is kept on this tablet. Trying again in {retry_in_s} seconds."),
-        ),
-    };
-    let forget = props.on_forget.reform(|_: MouseEvent| ());
-    html! {
-        <>
-            <h1 class="govuk-heading-l">
-                { props.device.as_ref().map(|d| d.site_name.clone()).unwrap_or_else(|| "This desk".to_owned()) }
-                if let Some(d) = &props.device {
-                    <span class="govuk-caption-m">{ d.scheme_name.clone() }</span>
-                }
-            </h1>
-            <div class="signpost-sync" role="status" aria-live="polite">
-                <strong id="sync-state" class={tag_class}>{ tag_text }</strong>
-                <p class="govuk-body govuk-!-margin-top-2">{ detail }</p>
-            </div>
-            <details class="govuk-details">
-                <summary class="govuk-details__summary">
-                    <span class="govuk-details__summary-text">{ "Tablet settings" }</span>
-                </summary>
-                <div class="govuk-details__text">
-                    <p class="govuk-body">
-                        { "Remove the credential only if this tablet is leaving the desk. Entries already saved stay on the tablet." }
-                    </p>
-                    <button type="button" class="govuk-button govuk-button--warning" onclick={forget}>
-                        { "Remove this tablet's credential" }
-                    </button>
-                </div>
-            </details>
-        </>
-    }
 }

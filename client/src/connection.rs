@@ -27,7 +27,7 @@ pub fn backoff_s(attempt: u32) -> u32 {
 
 struct Inner {
     url: String,
-    peer: Peer,
+    peer: Rc<RefCell<Peer>>,
     ws: Option<WebSocket>,
     attempt: u32,
     stopped: bool,
@@ -56,7 +56,12 @@ pub fn sync_url(token: &str) -> String {
 }
 
 impl Connection {
-    pub fn start(url: String, peer: Peer, on_status: Callback<Status>, on_event: Callback<Event>) -> Connection {
+    pub fn start(
+        url: String,
+        peer: Rc<RefCell<Peer>>,
+        on_status: Callback<Status>,
+        on_event: Callback<Event>,
+    ) -> Connection {
         let c = Connection(Rc::new(RefCell::new(Inner {
             url,
             peer,
@@ -79,7 +84,8 @@ impl Connection {
         }
     }
 
-    fn deliver(&self, out: signpost_shared::peer::Output) {
+    /// Sends what the peer produced (if connected) and reports its events.
+    pub fn deliver(&self, out: signpost_shared::peer::Output) {
         let (ws, on_event) = {
             let inner = self.0.borrow();
             (inner.ws.clone(), inner.on_event.clone())
@@ -105,14 +111,16 @@ impl Connection {
         let me = self.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || {
             me.0.borrow_mut().attempt = 0;
-            let join = me.0.borrow_mut().peer.on_open();
+            let peer = me.0.borrow().peer.clone();
+            let join = peer.borrow_mut().on_open();
             me.deliver(signpost_shared::peer::Output { sends: vec![join], events: vec![] });
         });
         let me = self.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let Ok(buf) = e.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
             let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-            let result = me.0.borrow_mut().peer.receive(&bytes);
+            let peer = me.0.borrow().peer.clone();
+            let result = peer.borrow_mut().receive(&bytes);
             match result {
                 Ok(out) => {
                     if out.events.iter().any(|e| matches!(e, Event::Ready { .. })) {
@@ -130,7 +138,8 @@ impl Connection {
         });
         let me = self.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
-            me.0.borrow_mut().peer.on_close();
+            let peer = me.0.borrow().peer.clone();
+            peer.borrow_mut().on_close();
             me.0.borrow_mut().ws = None;
             if !me.0.borrow().stopped {
                 me.retry_later();

@@ -1,24 +1,49 @@
-//! The tablet's device credential, kept in the browser's local storage.
-//!
-//! (Documents and their sync state move to IndexedDB with the offline work; the credential is a
-//! single small value read once at start.)
+//! This tablet's set-up: its device credential and the site and scheme it belongs to, kept in
+//! the browser's local storage so that the app starts with no network.
 
-const KEY: &str = "signpost.credential";
+const KEY: &str = "signpost.setup";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    pub token: String,
+    pub scheme: String,
+    pub site: String,
+    pub site_name: String,
+    pub scheme_name: String,
+}
+
+impl Setup {
+    fn encode(&self) -> String {
+        [&self.token, &self.scheme, &self.site, &self.site_name, &self.scheme_name]
+            .map(|s| s.replace('\n', " "))
+            .join("\n")
+    }
+
+    fn decode(s: &str) -> Option<Setup> {
+        let mut it = s.split('\n').map(str::to_owned);
+        Some(Setup {
+            token: it.next()?,
+            scheme: it.next()?,
+            site: it.next()?,
+            site_name: it.next()?,
+            scheme_name: it.next()?,
+        })
+    }
+}
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-pub fn load() -> Option<String> {
-    storage()?.get_item(KEY).ok().flatten().filter(|t| !t.is_empty())
+pub fn load() -> Option<Setup> {
+    Setup::decode(&storage()?.get_item(KEY).ok().flatten()?)
 }
 
-pub fn save(token: &str) -> Result<(), String> {
+pub fn save(setup: &Setup) -> Result<(), String> {
     let s = storage()
         .ok_or("This browser does not allow the app to store data. Turn off private browsing and try again.")?;
-    s.set_item(KEY, token).map_err(|_| {
-        "The credential could not be saved on this tablet. Free some storage space and try again.".to_owned()
-    })
+    s.set_item(KEY, &setup.encode())
+        .map_err(|_| "The set-up could not be saved on this tablet. Free some storage space and try again.".to_owned())
 }
 
 pub fn forget() {
@@ -44,7 +69,7 @@ pub fn check(input: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::*;
 
     #[test]
     fn credential_shapes() {
@@ -54,5 +79,18 @@ mod tests {
         assert!(check("spd_has spaces inside the token!!").is_err());
         let good = "spd_q909OjQKuWbe6JQ8TjV17a0FomJQGKyfF8UDCUKrZtc";
         assert_eq!(check(&format!("  {good} ")), Ok(good.to_owned()));
+    }
+
+    #[test]
+    fn setup_round_trips() {
+        let s = Setup {
+            token: "spd_x".into(),
+            scheme: "sch-1".into(),
+            site: "site-1".into(),
+            site_name: "Court A".into(),
+            scheme_name: "S".into(),
+        };
+        assert_eq!(Setup::decode(&s.encode()), Some(s));
+        assert_eq!(Setup::decode("only\ntwo"), None);
     }
 }

@@ -4,6 +4,8 @@
 mod app;
 mod connection;
 mod credential;
+mod desk;
+mod storage;
 
 fn main() {
     yew::Renderer::<app::App>::new().render();

@@ -141,6 +141,14 @@ impl Peer {
         self.docs.get(id).is_some_and(|d| relay_has_all(&d.doc, &d.state))
     }
 
+    /// Changes of a document that the relay has not acknowledged yet.
+    pub fn unacknowledged(&self, id: &DocumentId) -> Vec<automerge::Change> {
+        match self.docs.get(id) {
+            Some(d) if !relay_has_all(&d.doc, &d.state) => d.doc.get_changes(&d.state.shared_heads),
+            _ => Vec::new(),
+        }
+    }
+
     /// Documents with local changes the relay has not acknowledged.
     pub fn unsynced(&self) -> Vec<DocumentId> {
         self.docs

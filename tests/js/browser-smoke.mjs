@@ -3,7 +3,10 @@
 // the desk screen with its live sync state, persistence across reload, and axe-core (WCAG 2.x
 // A/AA) on every screen, at 768 px wide.
 //
-// Environment: SIGNPOST_URL, TOKEN (a device credential), SITE_NAME.
+// Then offline: three referrals logged with no network survive a reload and reach the relay's
+// statistics once the tablet is back online.
+//
+// Environment: SIGNPOST_URL, TOKEN (a device credential), SITE_NAME, SCHEME, ADMIN_TOKEN.
 import { chromium } from "playwright-core"
 import { createRequire } from "node:module"
 
@@ -13,7 +16,13 @@ const env = (k) => {
   if (!v) throw new Error(`missing environment variable ${k}`)
   return v
 }
-const [url, token, siteName] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME")]
+const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
+
+async function counted() {
+  const day = new Date().toISOString().slice(0, 10)
+  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${day}&to=${day}`, { headers: { authorization: `Bearer ${adminToken}` } })
+  return (await res.json()).referrals
+}
 
 function check(cond, what) {
   if (!cond) throw new Error(`browser check failed: ${what}`)
@@ -69,6 +78,48 @@ try {
   // Large tap targets: every button at least 44 px high.
   const small = await page.$$eval("button", (bs) => bs.filter((b) => b.getBoundingClientRect().height < 44).length)
   check(small === 0, `${small} buttons are under 44 px high`)
+  // The log form: validation first.
+  await page.getByRole("button", { name: "Save referral" }).click()
+  await page.locator("#error-summary").waitFor()
+  check((await page.locator("#error-summary").innerText()).includes("Select who was helped"), "form errors listed")
+  await axe("log form with errors")
+
+  // Offline: the app shell comes from the service worker, entries go to IndexedDB.
+  await page.evaluate(() => navigator.serviceWorker.ready)
+  await context.setOffline(true)
+  await page.reload()
+  await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
+  await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
+  for (let i = 1; i <= 3; i++) {
+    await page.getByLabel("Victim", { exact: true }).check()
+    await page.getByLabel("Housing or accommodation").check()
+    await page.getByLabel("Agency signposted to").selectOption("other")
+    await page.getByLabel("Other agency's name").fill(`Food bank ${i}`)
+    await page.getByLabel("Signposted (contact details given)").check()
+    await page.getByRole("button", { name: "Save referral" }).click()
+    await page.locator("#saved-message").waitFor()
+    await page.locator("tr.referral-row").nth(i - 1).waitFor()
+  }
+  check((await page.locator("#sync-detail").innerText()).includes("3 entries waiting to sync"), "three waiting")
+  check((await counted()) === 0, "nothing reached the relay while offline")
+  await page.reload()
+  await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
+  await page.locator("tr.referral-row").nth(2).waitFor({ timeout: 10000 })
+  check((await page.locator("tr.referral-row").count()) === 3, "all three still listed after an offline reload")
+  await axe("desk with entries")
+
+  // Back online: they sync and are counted.
+  await context.setOffline(false)
+  await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 40000 })
+  let n = 0
+  for (let t = 0; t < 100 && n !== 3; t++) {
+    n = await counted()
+    if (n !== 3) await new Promise((r) => setTimeout(r, 100))
+  }
+  check(n === 3, `the relay counts 3 referrals (got ${n})`)
+  await page.locator("#sync-detail", { hasText: "synced" }).waitFor({ timeout: 10000 })
+  report.offline = { logged: 3, counted: n }
+
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
   report.ok = true
 } finally {

@@ -5,7 +5,7 @@ use signpost_tests::{workspace, Server};
 use std::process::Command;
 
 #[tokio::test]
-async fn the_tablet_app_sets_up_goes_online_and_passes_axe() {
+async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     let dist = workspace().join("client/dist");
     assert!(
         dist.join("signpost_client_bg.wasm").exists(),
@@ -24,6 +24,8 @@ async fn the_tablet_app_sets_up_goes_online_and_passes_axe() {
         .env("SIGNPOST_URL", &server.url)
         .env("TOKEN", &fx.token_a1)
         .env("SITE_NAME", "Court A")
+        .env("SCHEME", &fx.scheme)
+        .env("ADMIN_TOKEN", &fx.admin)
         .env("CHROMIUM", &chromium)
         .output()
         .expect("run node");
@@ -32,7 +34,8 @@ async fn the_tablet_app_sets_up_goes_online_and_passes_axe() {
     let report: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
     assert_eq!(report["ok"], true, "{report}");
-    for screen in ["set-up", "set-up with an error", "desk"] {
+    assert_eq!(report["offline"]["counted"], 3, "{report}");
+    for screen in ["set-up", "set-up with an error", "desk", "log form with errors", "desk with entries"] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
 }

@@ -1,0 +1,547 @@
+//! The desk screen: sync state, log a referral, today's desk log.
+
+use crate::app::{focus_error_summary, random_suffix};
+use crate::connection::{self, Connection, Status};
+use crate::credential::Setup;
+use crate::storage::LocalStore;
+use automerge::Automerge;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::peer::{Event, Peer};
+use signpost_shared::projection::touched_keys;
+use signpost_shared::schema::{self, AgencyRef, EntryKey, Header, Referral};
+use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+/// Everything the desk needs once local storage is open.
+struct Ctx {
+    setup: Setup,
+    store: LocalStore,
+    peer: Rc<RefCell<Peer>>,
+    conn: RefCell<Option<Connection>>,
+    today: DocumentId,
+    directory: DocumentId,
+}
+
+impl Ctx {
+    /// Persists a document and its sync state; durable when this returns `Ok`.
+    async fn persist(&self, id: DocumentId) -> Result<(), String> {
+        let (bytes, sync) = {
+            let peer = self.peer.borrow();
+            let Some(doc) = peer.doc(&id) else { return Ok(()) };
+            if doc.get_heads().is_empty() {
+                return Ok(());
+            }
+            (doc.save(), peer.saved_state(&id))
+        };
+        self.store.save(&id, &bytes, sync.as_deref()).await
+    }
+
+    /// Referrals (not shifts) whose latest edits the relay has not acknowledged.
+    fn waiting(&self) -> usize {
+        let peer = self.peer.borrow();
+        let Some(doc) = peer.doc(&self.today) else { return 0 };
+        touched_keys(doc, &peer.unacknowledged(&self.today))
+            .iter()
+            .filter(|k| matches!(k, EntryKey::Referral(_)))
+            .count()
+    }
+}
+
+fn today() -> chrono::NaiveDate {
+    let d = js_sys::Date::new_0();
+    chrono::NaiveDate::from_ymd_opt(d.get_full_year() as i32, d.get_month() + 1, d.get_date()).expect("valid date")
+}
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+fn clock(ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
+    let store = LocalStore::open().await?;
+    let mut peer = Peer::new(format!("tablet-{}", random_suffix()).as_str().into());
+    for saved in store.load_all().await? {
+        if let Ok(doc) = Automerge::load(&saved.doc) {
+            let _ = peer.insert(saved.id, doc, saved.sync.as_deref());
+        }
+    }
+    let header = Header::desk_day(&setup.scheme, &setup.site, today());
+    let today = header.well_known_id();
+    let directory = schema::directory_id(&setup.scheme);
+    let ctx =
+        Rc::new(Ctx { setup, store, peer: Rc::new(RefCell::new(peer)), conn: RefCell::new(None), today, directory });
+    if ctx.peer.borrow().doc(&today).is_none() {
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &header).map_err(|e| e.to_string())?;
+        tx.commit();
+        let _ = ctx.peer.borrow_mut().insert(today, doc, None);
+        ctx.persist(today).await?;
+    }
+    if ctx.peer.borrow().doc(&directory).is_none() {
+        let _ = ctx.peer.borrow_mut().find(directory);
+    }
+    Ok(ctx)
+}
+
+#[derive(Properties, PartialEq)]
+pub struct DeskProps {
+    pub setup: Setup,
+    pub on_forget: Callback<()>,
+}
+
+#[function_component(Desk)]
+pub fn desk(props: &DeskProps) -> Html {
+    let ctx = use_state(|| None::<Rc<Ctx>>);
+    let failure = use_state(|| None::<String>);
+    let status = use_state(|| Status::Connecting);
+    let version = use_state(|| 0u32);
+    let last_synced = use_state(|| None::<i64>);
+    {
+        let (ctx, failure, status, version, last_synced) =
+            (ctx.clone(), failure.clone(), status.clone(), version.clone(), last_synced.clone());
+        use_effect_with(props.setup.clone(), move |setup: &Setup| {
+            let setup = setup.clone();
+            let holder: Rc<RefCell<Option<Rc<Ctx>>>> = Rc::default();
+            let h = holder.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match open(setup.clone()).await {
+                    Err(e) => failure.set(Some(e)),
+                    Ok(c) => {
+                        let weak = Rc::downgrade(&c);
+                        let on_event = Callback::from(move |e: Event| {
+                            let Some(c) = weak.upgrade() else { return };
+                            match e {
+                                Event::Changed(id) | Event::Synced(id) => {
+                                    if matches!(e, Event::Synced(_)) {
+                                        last_synced.set(Some(now_ms()));
+                                    }
+                                    let v = version.clone();
+                                    wasm_bindgen_futures::spawn_local(async move {
+                                        let _ = c.persist(id).await;
+                                        v.set(*v + 1);
+                                    });
+                                }
+                                _ => {}
+                            }
+                        });
+                        let s = status.clone();
+                        let conn = Connection::start(
+                            connection::sync_url(&setup.token),
+                            c.peer.clone(),
+                            Callback::from(move |st| s.set(st)),
+                            on_event,
+                        );
+                        *c.conn.borrow_mut() = Some(conn);
+                        *h.borrow_mut() = Some(c.clone());
+                        ctx.set(Some(c));
+                    }
+                }
+            });
+            move || {
+                if let Some(c) = holder.borrow().as_ref() {
+                    if let Some(conn) = c.conn.borrow().as_ref() {
+                        conn.stop();
+                    }
+                }
+            }
+        });
+    }
+    let Some(c) = (*ctx).clone() else {
+        return match (*failure).clone() {
+            Some(e) => html! {
+                <div class="govuk-error-summary" role="alert">
+                    <h2 class="govuk-error-summary__title">{ "Signpost cannot store entries on this tablet" }</h2>
+                    <div class="govuk-error-summary__body"><p class="govuk-body">{ e }</p></div>
+                </div>
+            },
+            None => html! { <p class="govuk-body">{ "Opening the desk log…" }</p> },
+        };
+    };
+    let bump = {
+        let version = version.clone();
+        Callback::from(move |_| version.set(*version + 1))
+    };
+    html! {
+        <>
+            <h1 class="govuk-heading-l">
+                { c.setup.site_name.clone() }
+                <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
+            </h1>
+            <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
+            <LogReferral ctx={CtxRef(c.clone())} on_saved={bump} />
+            <TodaysLog ctx={CtxRef(c.clone())} version={*version} />
+            <details class="govuk-details">
+                <summary class="govuk-details__summary">
+                    <span class="govuk-details__summary-text">{ "Tablet settings" }</span>
+                </summary>
+                <div class="govuk-details__text">
+                    <p class="govuk-body">
+                        { "Remove the set-up only if this tablet is leaving the desk. Entries already saved stay on the tablet." }
+                    </p>
+                    <button type="button" class="govuk-button govuk-button--warning" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
+                        { "Remove this tablet's set-up" }
+                    </button>
+                </div>
+            </details>
+        </>
+    }
+}
+
+/// Shared context handed to child components (compared by identity).
+#[derive(Clone)]
+struct CtxRef(Rc<Ctx>);
+
+impl PartialEq for CtxRef {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct SyncStateProps {
+    status: Status,
+    waiting: usize,
+    last_synced: Option<i64>,
+}
+
+#[function_component(SyncState)]
+fn sync_state(p: &SyncStateProps) -> Html {
+    let waiting = match p.waiting {
+        0 => "Everything is saved on this tablet and synced.".to_owned(),
+        1 => "Saved on this tablet. 1 entry waiting to sync.".to_owned(),
+        n => format!("Saved on this tablet. {n} entries waiting to sync."),
+    };
+    let (class, tag, line) = match &p.status {
+        Status::Online => {
+            ("govuk-tag govuk-tag--green", "Online", p.last_synced.map(|t| format!("Last synced at {}.", clock(t))))
+        }
+        Status::Connecting => ("govuk-tag govuk-tag--blue", "Connecting", None),
+        Status::Offline { retry_in_s } => (
+            "govuk-tag govuk-tag--grey",
+            "Offline",
+            Some(format!("You can keep working. Trying to connect again in {retry_in_s} seconds.")),
+        ),
+    };
+    let waiting = if p.waiting == 0 && !matches!(p.status, Status::Online) {
+        "Everything is saved on this tablet.".to_owned()
+    } else {
+        waiting
+    };
+    html! {
+        <div class="signpost-sync" role="status" aria-live="polite">
+            <strong id="sync-state" class={class}>{ tag }</strong>
+            <p class="govuk-body govuk-!-margin-top-2" id="sync-detail">
+                { waiting } { " " } { line.unwrap_or_default() }
+            </p>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct FormProps {
+    ctx: CtxRef,
+    on_saved: Callback<()>,
+}
+
+fn radios(
+    name: &'static str,
+    legend: &'static str,
+    items: Vec<(&'static str, &'static str)>,
+    error: Option<&str>,
+) -> Html {
+    html! {
+        <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))} id={format!("{name}-group")}>
+            <fieldset class="govuk-fieldset">
+                <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ legend }</legend>
+                if let Some(e) = error {
+                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e.to_owned() }</p>
+                }
+                <div class="govuk-radios govuk-radios--small" data-module="govuk-radios">
+                    { for items.into_iter().enumerate().map(|(i, (code, label))| {
+                        let id = if i == 0 { name.to_owned() } else { format!("{name}-{code}") };
+                        html! {
+                            <div class="govuk-radios__item">
+                                <input class="govuk-radios__input" id={id.clone()} name={name} type="radio" value={code} />
+                                <label class="govuk-label govuk-radios__label" for={id}>{ label }</label>
+                            </div>
+                        }
+                    }) }
+                </div>
+            </fieldset>
+        </div>
+    }
+}
+
+#[function_component(LogReferral)]
+fn log_referral(p: &FormProps) -> Html {
+    let errors = use_state(Vec::<(&'static str, String)>::new);
+    let saved = use_state(|| None::<String>);
+    let form = use_node_ref();
+    let agencies = {
+        let peer = p.ctx.0.peer.borrow();
+        peer.doc(&p.ctx.0.directory).map(schema::read_agencies).unwrap_or_default()
+    };
+    let onsubmit = {
+        let (errors, saved, form, ctx, on_saved) =
+            (errors.clone(), saved.clone(), form.clone(), p.ctx.0.clone(), p.on_saved.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(el) = form.cast::<web_sys::HtmlFormElement>() else { return };
+            let Ok(data) = web_sys::FormData::new_with_form(&el) else { return };
+            let get = |k: &str| data.get(k).as_string().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            let mut errs: Vec<(&'static str, String)> = Vec::new();
+            let helped = get("helped").and_then(|h| Helped::from_code(&h));
+            if helped.is_none() {
+                errs.push(("helped", "Select who was helped".into()));
+            }
+            let categories: std::collections::BTreeSet<Category> = data
+                .get_all("category")
+                .iter()
+                .filter_map(|v| v.as_string())
+                .filter_map(|c| Category::from_code(&c))
+                .collect();
+            if categories.is_empty() {
+                errs.push(("category", "Select at least one thing they needed help with".into()));
+            }
+            let agency = match get("agency").as_deref() {
+                Some("other") => match get("agency-other") {
+                    Some(o) if o.chars().count() <= schema::MAX_TEXT_CHARS => Some(AgencyRef::Other(o)),
+                    Some(_) => {
+                        errs.push((
+                            "agency-other",
+                            format!("The agency's name must be {} characters or fewer", schema::MAX_TEXT_CHARS),
+                        ));
+                        None
+                    }
+                    None => {
+                        errs.push(("agency-other", "Enter the name of the agency".into()));
+                        None
+                    }
+                },
+                Some(a) => Some(AgencyRef::Directory(a.to_owned())),
+                None => {
+                    errs.push(("agency", "Select the agency they were signposted to".into()));
+                    None
+                }
+            };
+            let help = get("help").and_then(|h| HelpKind::from_code(&h));
+            if help.is_none() {
+                errs.push(("help", "Select the kind of help given".into()));
+            }
+            let notes = get("notes");
+            if notes.as_ref().is_some_and(|n| n.chars().count() > schema::MAX_NOTES_CHARS) {
+                errs.push(("notes", format!("Notes must be {} characters or fewer", schema::MAX_NOTES_CHARS)));
+            }
+            if !errs.is_empty() {
+                errors.set(errs);
+                saved.set(None);
+                focus_error_summary();
+                return;
+            }
+            let referral = Referral {
+                id: format!("{}-{}", now_ms(), random_suffix()),
+                recorded_at_ms: now_ms(),
+                volunteer: None,
+                helped: helped.expect("checked"),
+                age_band: get("age-band").and_then(|a| AgeBand::from_code(&a)),
+                categories,
+                agency: agency.expect("checked"),
+                help: help.expect("checked"),
+                follow_up: get("follow-up").as_deref() == Some("yes"),
+                notes,
+                void: None,
+            };
+            let today = ctx.today;
+            let out = ctx.peer.borrow_mut().change(today, |tx| schema::write_referral(tx, &referral));
+            let (errors, saved, on_saved, ctx, el) =
+                (errors.clone(), saved.clone(), on_saved.clone(), ctx.clone(), el.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let Ok((Ok(()), out)) = out else {
+                    errors.set(vec![("helped", "The referral could not be recorded. Try again.".into())]);
+                    return;
+                };
+                // Durable on the tablet first; only then sent.
+                match ctx.persist(today).await {
+                    Ok(()) => {
+                        if let Some(conn) = ctx.conn.borrow().as_ref() {
+                            conn.deliver(out);
+                        }
+                        errors.set(vec![]);
+                        saved.set(Some(format!("Referral saved at {}", clock(referral.recorded_at_ms))));
+                        el.reset();
+                        on_saved.emit(());
+                    }
+                    Err(e) => errors.set(vec![(
+                        "helped",
+                        format!(
+                            "The referral could not be stored on this tablet ({e}). Keep the app open and try again."
+                        ),
+                    )]),
+                }
+            });
+        })
+    };
+    let err = |k: &str| errors.iter().find(|(f, _)| *f == k).map(|(_, m)| m.clone());
+    let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), h.label())).collect();
+    let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), h.label())).collect();
+    html! {
+        <section aria-labelledby="log-heading">
+            if let Some(msg) = (*saved).clone() {
+                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
+                    </div>
+                </div>
+            }
+            if !errors.is_empty() {
+                <div class="govuk-error-summary" id="error-summary" tabindex="-1">
+                    <div role="alert">
+                        <h2 class="govuk-error-summary__title">{ "There is a problem" }</h2>
+                        <div class="govuk-error-summary__body">
+                            <ul class="govuk-list govuk-error-summary__list">
+                                { for errors.iter().map(|(f, m)| html! { <li><a href={format!("#{f}")}>{ m.clone() }</a></li> }) }
+                            </ul>
+                        </div>
+                    </div>
+                </div>
+            }
+            <h2 class="govuk-heading-m" id="log-heading">{ "Log a referral" }</h2>
+            <form ref={form} onsubmit={onsubmit} novalidate=true>
+                { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
+                <div class="govuk-form-group">
+                    <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
+                    <select class="govuk-select" id="age-band" name="age-band">
+                        <option value="">{ "Not asked" }</option>
+                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
+                    </select>
+                </div>
+                <div class={classes!("govuk-form-group", err("category").map(|_| "govuk-form-group--error"))} id="category-group">
+                    <fieldset class="govuk-fieldset" aria-describedby="category-hint">
+                        <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ "What did they need help with?" }</legend>
+                        <div id="category-hint" class="govuk-hint">{ "Select all that apply." }</div>
+                        if let Some(e) = err("category") {
+                            <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                        }
+                        <div class="govuk-checkboxes govuk-checkboxes--small" data-module="govuk-checkboxes">
+                            { for Category::ALL.iter().enumerate().map(|(i, c)| {
+                                let id = if i == 0 { "category".to_owned() } else { format!("category-{}", c.code()) };
+                                html! {
+                                    <div class="govuk-checkboxes__item">
+                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()} />
+                                        <label class="govuk-label govuk-checkboxes__label" for={id}>{ c.label() }</label>
+                                    </div>
+                                }
+                            }) }
+                        </div>
+                    </fieldset>
+                </div>
+                <div class={classes!("govuk-form-group", err("agency").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label govuk-label--s" for="agency">{ "Agency signposted to" }</label>
+                    if let Some(e) = err("agency") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <select class="govuk-select" id="agency" name="agency">
+                        <option value="">{ "Select an agency" }</option>
+                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
+                        <option value="other">{ "Other (type its name below)" }</option>
+                    </select>
+                </div>
+                <div class={classes!("govuk-form-group", err("agency-other").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label" for="agency-other">{ "Other agency's name" }</label>
+                    if let Some(e) = err("agency-other") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
+                </div>
+                { radios("help", "Kind of help", help, err("help").as_deref()) }
+                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], None) }
+                <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
+                    <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
+                    if let Some(e) = err("notes") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint" />
+                </div>
+                <button type="submit" class="govuk-button" data-module="govuk-button">{ "Save referral" }</button>
+            </form>
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct LogProps {
+    ctx: CtxRef,
+    version: u32,
+}
+
+#[function_component(TodaysLog)]
+fn todays_log(p: &LogProps) -> Html {
+    let c = &p.ctx.0;
+    let peer = c.peer.borrow();
+    let agencies = peer.doc(&c.directory).map(schema::read_agencies).unwrap_or_default();
+    let mut rows: Vec<Referral> = peer
+        .doc(&c.today)
+        .map(|doc| {
+            schema::entry_keys(doc)
+                .into_iter()
+                .filter_map(|k| match k {
+                    EntryKey::Referral(id) => schema::read_referral(doc, &id).ok().flatten(),
+                    EntryKey::Shift(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.recorded_at_ms));
+    let live = rows.iter().filter(|r| r.void.is_none()).count();
+    let agency_name = |a: &AgencyRef| match a {
+        AgencyRef::Directory(id) => {
+            agencies.iter().find(|x| &x.id == id).map(|x| x.name.clone()).unwrap_or_else(|| id.clone())
+        }
+        AgencyRef::Other(o) => o.clone(),
+    };
+    html! {
+        <section aria-labelledby="today-heading" id="todays-log">
+            <h2 class="govuk-heading-m" id="today-heading">{ format!("Today's desk log ({live})") }</h2>
+            if rows.is_empty() {
+                <p class="govuk-body">{ "No referrals logged at this desk today." }</p>
+            } else {
+                <table class="govuk-table">
+                    <caption class="govuk-table__caption govuk-visually-hidden">{ "Referrals logged today at this desk, on every tablet" }</caption>
+                    <thead class="govuk-table__head">
+                        <tr class="govuk-table__row">
+                            <th scope="col" class="govuk-table__header">{ "Time" }</th>
+                            <th scope="col" class="govuk-table__header">{ "Who" }</th>
+                            <th scope="col" class="govuk-table__header">{ "Needed help with" }</th>
+                            <th scope="col" class="govuk-table__header">{ "Agency" }</th>
+                        </tr>
+                    </thead>
+                    <tbody class="govuk-table__body">
+                        { for rows.iter().map(|r| html! {
+                            <tr class="govuk-table__row referral-row">
+                                <td class="govuk-table__cell">{ clock(r.recorded_at_ms) }</td>
+                                <td class="govuk-table__cell">
+                                    { r.helped.label() }
+                                    if r.void.is_some() { { " " } <strong class="govuk-tag govuk-tag--grey">{ "Void" }</strong> }
+                                </td>
+                                <td class="govuk-table__cell">{ r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ") }</td>
+                                <td class="govuk-table__cell">{ agency_name(&r.agency) }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
+        </section>
+    }
+}
