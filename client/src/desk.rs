@@ -104,6 +104,8 @@ pub fn desk(props: &DeskProps) -> Html {
     let status = use_state(|| Status::Connecting);
     let version = use_state(|| 0u32);
     let last_synced = use_state(|| None::<i64>);
+    let editing = use_state(|| None::<String>);
+    let notice = use_state(|| None::<String>);
     {
         let (ctx, failure, status, version, last_synced) =
             (ctx.clone(), failure.clone(), status.clone(), version.clone(), last_synced.clone());
@@ -166,9 +168,24 @@ pub fn desk(props: &DeskProps) -> Html {
         };
     };
     let bump = {
-        let version = version.clone();
-        Callback::from(move |_| version.set(*version + 1))
+        let (version, editing, notice) = (version.clone(), editing.clone(), notice.clone());
+        Callback::from(move |msg: String| {
+            editing.set(None);
+            notice.set(Some(msg));
+            version.set(*version + 1)
+        })
     };
+    let on_edit = {
+        let (editing, notice) = (editing.clone(), notice.clone());
+        Callback::from(move |id: Option<String>| {
+            notice.set(None);
+            editing.set(id);
+            scroll_to("log-heading");
+        })
+    };
+    let current = (*editing)
+        .as_ref()
+        .and_then(|id| c.peer.borrow().doc(&c.today).and_then(|d| schema::read_referral(d, id).ok().flatten()));
     html! {
         <>
             <h1 class="govuk-heading-l">
@@ -176,8 +193,24 @@ pub fn desk(props: &DeskProps) -> Html {
                 <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
             </h1>
             <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
-            <LogReferral ctx={CtxRef(c.clone())} on_saved={bump} />
-            <TodaysLog ctx={CtxRef(c.clone())} version={*version} />
+            if let Some(msg) = (*notice).clone() {
+                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
+                    </div>
+                </div>
+            }
+            <LogReferral
+                key={current.as_ref().map(|r| r.id.clone()).unwrap_or_else(|| "new".into())}
+                ctx={CtxRef(c.clone())}
+                editing={current.clone()}
+                on_saved={bump}
+                on_cancel={on_edit.reform(|_| None)}
+            />
+            <TodaysLog ctx={CtxRef(c.clone())} version={*version} on_edit={on_edit.reform(Some)} />
             <details class="govuk-details">
                 <summary class="govuk-details__summary">
                     <span class="govuk-details__summary-text">{ "Tablet settings" }</span>
@@ -245,16 +278,27 @@ fn sync_state(p: &SyncStateProps) -> Html {
     }
 }
 
+fn scroll_to(id: &str) {
+    if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
+        el.scroll_into_view();
+    }
+}
+
 #[derive(Properties, PartialEq)]
 struct FormProps {
     ctx: CtxRef,
-    on_saved: Callback<()>,
+    /// The entry being corrected, if any; otherwise a new referral.
+    editing: Option<Referral>,
+    /// Called with what to tell the volunteer once the change is durable on the tablet.
+    on_saved: Callback<String>,
+    on_cancel: Callback<()>,
 }
 
 fn radios(
     name: &'static str,
     legend: &'static str,
     items: Vec<(&'static str, &'static str)>,
+    checked: Option<&str>,
     error: Option<&str>,
 ) -> Html {
     html! {
@@ -269,7 +313,7 @@ fn radios(
                         let id = if i == 0 { name.to_owned() } else { format!("{name}-{code}") };
                         html! {
                             <div class="govuk-radios__item">
-                                <input class="govuk-radios__input" id={id.clone()} name={name} type="radio" value={code} />
+                                <input class="govuk-radios__input" id={id.clone()} name={name} type="radio" value={code} checked={checked == Some(code)} />
                                 <label class="govuk-label govuk-radios__label" for={id}>{ label }</label>
                             </div>
                         }
@@ -283,15 +327,14 @@ fn radios(
 #[function_component(LogReferral)]
 fn log_referral(p: &FormProps) -> Html {
     let errors = use_state(Vec::<(&'static str, String)>::new);
-    let saved = use_state(|| None::<String>);
     let form = use_node_ref();
     let agencies = {
         let peer = p.ctx.0.peer.borrow();
         peer.doc(&p.ctx.0.directory).map(schema::read_agencies).unwrap_or_default()
     };
     let onsubmit = {
-        let (errors, saved, form, ctx, on_saved) =
-            (errors.clone(), saved.clone(), form.clone(), p.ctx.0.clone(), p.on_saved.clone());
+        let (errors, form, ctx, on_saved) = (errors.clone(), form.clone(), p.ctx.0.clone(), p.on_saved.clone());
+        let editing = p.editing.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let Some(el) = form.cast::<web_sys::HtmlFormElement>() else { return };
@@ -342,14 +385,17 @@ fn log_referral(p: &FormProps) -> Html {
             }
             if !errs.is_empty() {
                 errors.set(errs);
-                saved.set(None);
                 focus_error_summary();
                 return;
             }
+            let (id, recorded_at_ms, volunteer) = match &editing {
+                Some(r) => (r.id.clone(), r.recorded_at_ms, r.volunteer.clone()),
+                None => (format!("{}-{}", now_ms(), random_suffix()), now_ms(), None),
+            };
             let referral = Referral {
-                id: format!("{}-{}", now_ms(), random_suffix()),
-                recorded_at_ms: now_ms(),
-                volunteer: None,
+                id,
+                recorded_at_ms,
+                volunteer,
                 helped: helped.expect("checked"),
                 age_band: get("age-band").and_then(|a| AgeBand::from_code(&a)),
                 categories,
@@ -360,9 +406,15 @@ fn log_referral(p: &FormProps) -> Html {
                 void: None,
             };
             let today = ctx.today;
-            let out = ctx.peer.borrow_mut().change(today, |tx| schema::write_referral(tx, &referral));
-            let (errors, saved, on_saved, ctx, el) =
-                (errors.clone(), saved.clone(), on_saved.clone(), ctx.clone(), el.clone());
+            let correcting = editing.is_some();
+            let out = ctx.peer.borrow_mut().change(today, |tx| {
+                if correcting {
+                    schema::correct_referral(tx, &referral)
+                } else {
+                    schema::write_referral(tx, &referral)
+                }
+            });
+            let (errors, on_saved, ctx, el) = (errors.clone(), on_saved.clone(), ctx.clone(), el.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let Ok((Ok(()), out)) = out else {
                     errors.set(vec![("helped", "The referral could not be recorded. Try again.".into())]);
@@ -375,9 +427,9 @@ fn log_referral(p: &FormProps) -> Html {
                             conn.deliver(out);
                         }
                         errors.set(vec![]);
-                        saved.set(Some(format!("Referral saved at {}", clock(referral.recorded_at_ms))));
+                        let what = if correcting { "Referral corrected" } else { "Referral saved" };
                         el.reset();
-                        on_saved.emit(());
+                        on_saved.emit(format!("{what} at {}", clock(now_ms())));
                     }
                     Err(e) => errors.set(vec![(
                         "helped",
@@ -390,20 +442,19 @@ fn log_referral(p: &FormProps) -> Html {
         })
     };
     let err = |k: &str| errors.iter().find(|(f, _)| *f == k).map(|(_, m)| m.clone());
+    let e = p.editing.as_ref();
+    let agency_sel = e.map(|r| match &r.agency {
+        AgencyRef::Directory(a) => a.clone(),
+        AgencyRef::Other(_) => "other".into(),
+    });
+    let other_name = e.and_then(|r| match &r.agency {
+        AgencyRef::Other(o) => Some(o.clone()),
+        AgencyRef::Directory(_) => None,
+    });
     let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), h.label())).collect();
     let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), h.label())).collect();
     html! {
         <section aria-labelledby="log-heading">
-            if let Some(msg) = (*saved).clone() {
-                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
-                    <div class="govuk-notification-banner__header">
-                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
-                    </div>
-                    <div class="govuk-notification-banner__content">
-                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
-                    </div>
-                </div>
-            }
             if !errors.is_empty() {
                 <div class="govuk-error-summary" id="error-summary" tabindex="-1">
                     <div role="alert">
@@ -416,14 +467,16 @@ fn log_referral(p: &FormProps) -> Html {
                     </div>
                 </div>
             }
-            <h2 class="govuk-heading-m" id="log-heading">{ "Log a referral" }</h2>
+            <h2 class="govuk-heading-m" id="log-heading">
+                { match e { Some(r) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)), None => "Log a referral".into() } }
+            </h2>
             <form ref={form} onsubmit={onsubmit} novalidate=true>
-                { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
+                { radios("helped", "Who was helped?", helped, e.map(|r| r.helped.code()), err("helped").as_deref()) }
                 <div class="govuk-form-group">
                     <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
                     <select class="govuk-select" id="age-band" name="age-band">
                         <option value="">{ "Not asked" }</option>
-                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
+                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()} selected={e.and_then(|r| r.age_band) == Some(*a)}>{ a.label() }</option> }) }
                     </select>
                 </div>
                 <div class={classes!("govuk-form-group", err("category").map(|_| "govuk-form-group--error"))} id="category-group">
@@ -438,7 +491,8 @@ fn log_referral(p: &FormProps) -> Html {
                                 let id = if i == 0 { "category".to_owned() } else { format!("category-{}", c.code()) };
                                 html! {
                                     <div class="govuk-checkboxes__item">
-                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()} />
+                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()}
+                                            checked={e.is_some_and(|r| r.categories.contains(c))} />
                                         <label class="govuk-label govuk-checkboxes__label" for={id}>{ c.label() }</label>
                                     </div>
                                 }
@@ -453,8 +507,8 @@ fn log_referral(p: &FormProps) -> Html {
                     }
                     <select class="govuk-select" id="agency" name="agency">
                         <option value="">{ "Select an agency" }</option>
-                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
-                        <option value="other">{ "Other (type its name below)" }</option>
+                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()} selected={agency_sel.as_deref() == Some(a.id.as_str())}>{ a.name.clone() }</option> }) }
+                        <option value="other" selected={agency_sel.as_deref() == Some("other")}>{ "Other (type its name below)" }</option>
                     </select>
                 </div>
                 <div class={classes!("govuk-form-group", err("agency-other").map(|_| "govuk-form-group--error"))}>
@@ -462,20 +516,34 @@ fn log_referral(p: &FormProps) -> Html {
                     if let Some(e) = err("agency-other") {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
-                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
+                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off"
+                        value={other_name.unwrap_or_default()} />
                 </div>
-                { radios("help", "Kind of help", help, err("help").as_deref()) }
-                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], None) }
+                { radios("help", "Kind of help", help, e.map(|r| r.help.code()), err("help").as_deref()) }
+                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], e.map(|r| if r.follow_up { "yes" } else { "no" }), None) }
                 <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
                     <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
                     <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
                     if let Some(e) = err("notes") {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
-                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint" />
+                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint"
+                        value={e.and_then(|r| r.notes.clone()).unwrap_or_default()} />
                 </div>
-                <button type="submit" class="govuk-button" data-module="govuk-button">{ "Save referral" }</button>
+                <div class="govuk-button-group">
+                    <button type="submit" class="govuk-button" data-module="govuk-button">
+                        { if e.is_some() { "Save correction" } else { "Save referral" } }
+                    </button>
+                    if e.is_some() {
+                        <button type="button" class="govuk-button govuk-button--secondary" onclick={p.on_cancel.reform(|_: MouseEvent| ())}>
+                            { "Cancel" }
+                        </button>
+                    }
+                </div>
             </form>
+            if let Some(r) = e {
+                <VoidReferral ctx={p.ctx.clone()} id={r.id.clone()} on_saved={p.on_saved.clone()} />
+            }
         </section>
     }
 }
@@ -484,6 +552,7 @@ fn log_referral(p: &FormProps) -> Html {
 struct LogProps {
     ctx: CtxRef,
     version: u32,
+    on_edit: Callback<String>,
 }
 
 #[function_component(TodaysLog)]
@@ -525,6 +594,7 @@ fn todays_log(p: &LogProps) -> Html {
                             <th scope="col" class="govuk-table__header">{ "Who" }</th>
                             <th scope="col" class="govuk-table__header">{ "Needed help with" }</th>
                             <th scope="col" class="govuk-table__header">{ "Agency" }</th>
+                            <th scope="col" class="govuk-table__header"><span class="govuk-visually-hidden">{ "Actions" }</span></th>
                         </tr>
                     </thead>
                     <tbody class="govuk-table__body">
@@ -537,11 +607,81 @@ fn todays_log(p: &LogProps) -> Html {
                                 </td>
                                 <td class="govuk-table__cell">{ r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ") }</td>
                                 <td class="govuk-table__cell">{ agency_name(&r.agency) }</td>
+                                <td class="govuk-table__cell">
+                                    if r.void.is_none() {
+                                        <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0"
+                                            onclick={{ let (id, cb) = (r.id.clone(), p.on_edit.clone()); move |_: MouseEvent| cb.emit(id.clone()) }}>
+                                            { "Change" }
+                                            <span class="govuk-visually-hidden">{ format!(" the referral logged at {}", clock(r.recorded_at_ms)) }</span>
+                                        </button>
+                                    }
+                                </td>
                             </tr>
                         }) }
                     </tbody>
                 </table>
             }
         </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct VoidProps {
+    ctx: CtxRef,
+    id: String,
+    on_saved: Callback<String>,
+}
+
+/// Voiding keeps the entry for audit and takes it out of every statistic; a reason is required.
+#[function_component(VoidReferral)]
+fn void_referral(p: &VoidProps) -> Html {
+    let reason = use_node_ref();
+    let error = use_state(|| None::<String>);
+    let onsubmit = {
+        let (reason, error, ctx, id, on_saved) =
+            (reason.clone(), error.clone(), p.ctx.0.clone(), p.id.clone(), p.on_saved.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let text =
+                reason.cast::<web_sys::HtmlInputElement>().map(|i| i.value().trim().to_owned()).unwrap_or_default();
+            if text.is_empty() || text.chars().count() > schema::MAX_TEXT_CHARS {
+                error.set(Some("Enter why this referral is void (at most 200 characters)".into()));
+                return;
+            }
+            let today = ctx.today;
+            let out = ctx.peer.borrow_mut().change(today, |tx| schema::void_referral(tx, &id, &text, now_ms()));
+            let (error, ctx, on_saved) = (error.clone(), ctx.clone(), on_saved.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let Ok((Ok(()), out)) = out else {
+                    error.set(Some("The referral could not be voided. Try again.".into()));
+                    return;
+                };
+                match ctx.persist(today).await {
+                    Ok(()) => {
+                        if let Some(conn) = ctx.conn.borrow().as_ref() {
+                            conn.deliver(out);
+                        }
+                        on_saved.emit(format!("Referral voided at {}", clock(now_ms())));
+                    }
+                    Err(e) => {
+                        error.set(Some(format!("The change could not be stored on this tablet ({e}). Try again.")))
+                    }
+                }
+            });
+        })
+    };
+    html! {
+        <form onsubmit={onsubmit} novalidate=true class="govuk-!-margin-top-6">
+            <h3 class="govuk-heading-s">{ "Void this referral" }</h3>
+            <p class="govuk-body">{ "A void referral stays in the log for audit but is not counted." }</p>
+            <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
+                <label class="govuk-label" for="void-reason">{ "Why is it void?" }</label>
+                if let Some(e) = (*error).clone() {
+                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                }
+                <input ref={reason} class="govuk-input" id="void-reason" name="void-reason" type="text" maxlength="200" autocomplete="off" />
+            </div>
+            <button type="submit" class="govuk-button govuk-button--warning">{ "Void referral" }</button>
+        </form>
     }
 }

@@ -6,7 +6,11 @@
 // Then offline: three referrals logged with no network survive a reload and reach the relay's
 // statistics once the tablet is back online.
 //
-// Environment: SIGNPOST_URL, TOKEN (a device credential), SITE_NAME, SCHEME, ADMIN_TOKEN.
+// Then a second tablet at the same desk: both correct the same entry while offline and, once
+// reconnected, both show the merged entry; a void drops it from the relay's count.
+//
+// Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
+// SCHEME, ADMIN_TOKEN.
 import { chromium } from "playwright-core"
 import { createRequire } from "node:module"
 
@@ -17,6 +21,7 @@ const env = (k) => {
   return v
 }
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
+const token2 = env("TOKEN2")
 
 async function counted() {
   const day = new Date().toISOString().slice(0, 10)
@@ -119,6 +124,53 @@ try {
   check(n === 3, `the relay counts 3 referrals (got ${n})`)
   await page.locator("#sync-detail", { hasText: "synced" }).waitFor({ timeout: 10000 })
   report.offline = { logged: 3, counted: n }
+
+  // A second tablet at the desk receives the day's entries.
+  const contextB = await browser.newContext({ viewport: { width: 768, height: 1024 } })
+  const pageB = await contextB.newPage()
+  pageB.on("pageerror", (e) => errors.push(String(e)))
+  await pageB.goto(url)
+  await pageB.getByLabel("Tablet credential").fill(token2)
+  await pageB.getByRole("button", { name: "Continue" }).click()
+  await pageB.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
+  await pageB.locator("tr.referral-row").nth(2).waitFor({ timeout: 10000 })
+  await pageB.evaluate(() => navigator.serviceWorker.ready)
+
+  // Both go offline and correct different fields of the same entry.
+  for (const [ctx, pg] of [[context, page], [contextB, pageB]]) {
+    await ctx.setOffline(true)
+    await pg.reload()
+    await pg.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
+  }
+  const row = (pg) => pg.locator("tr.referral-row", { hasText: "Food bank 1" })
+  await row(page).getByRole("button", { name: /Change/ }).click()
+  await page.getByLabel("Witness", { exact: true }).check()
+  await page.getByRole("button", { name: "Save correction" }).click()
+  await page.locator("#saved-message", { hasText: "corrected" }).waitFor()
+  await row(pageB).getByRole("button", { name: /Change/ }).click()
+  await pageB.getByLabel("Debt, benefits and finance").check()
+  await pageB.getByRole("button", { name: "Save correction" }).click()
+  await pageB.locator("#saved-message", { hasText: "corrected" }).waitFor()
+
+  // Reconnected, both tablets show both corrections.
+  for (const [ctx] of [[context], [contextB]]) await ctx.setOffline(false)
+  for (const pg of [page, pageB]) {
+    await row(pg).filter({ hasText: "Witness" }).filter({ hasText: "Debt, benefits and finance" }).waitFor({ timeout: 40000 })
+  }
+  report.merged = true
+
+  // Voiding: kept in the log, out of the count.
+  await page.locator("tr.referral-row", { hasText: "Food bank 2" }).getByRole("button", { name: /Change/ }).click()
+  await page.getByLabel("Why is it void?").fill("Logged twice")
+  await page.getByRole("button", { name: "Void referral" }).click()
+  await page.locator("tr.referral-row", { hasText: "Food bank 2" }).filter({ hasText: "Void" }).waitFor()
+  n = 0
+  for (let t = 0; t < 100 && n !== 2; t++) {
+    n = await counted()
+    if (n !== 2) await new Promise((r) => setTimeout(r, 100))
+  }
+  check(n === 2, `a void referral is not counted (got ${n})`)
+  report.voided = true
 
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
   report.ok = true

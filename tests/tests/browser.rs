@@ -23,6 +23,7 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         .current_dir(workspace().join("tests/js"))
         .env("SIGNPOST_URL", &server.url)
         .env("TOKEN", &fx.token_a1)
+        .env("TOKEN2", &fx.token_a2)
         .env("SITE_NAME", "Court A")
         .env("SCHEME", &fx.scheme)
         .env("ADMIN_TOKEN", &fx.admin)
@@ -35,6 +36,8 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["offline"]["counted"], 3, "{report}");
+    assert_eq!(report["merged"], true, "{report}");
+    assert_eq!(report["voided"], true, "{report}");
     for screen in ["set-up", "set-up with an error", "desk", "log form with errors", "desk with entries"] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
