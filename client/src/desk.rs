@@ -64,6 +64,17 @@ fn clock(ms: i64) -> String {
     format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
 }
 
+/// Asks the browser to keep this site's data even when space runs low. `Some(false)`: the browser
+/// said no, and may evict entries that have not synced.
+async fn ask_persistent_storage() -> Option<bool> {
+    let storage = web_sys::window()?.navigator().storage();
+    let already = wasm_bindgen_futures::JsFuture::from(storage.persisted().ok()?).await.ok()?.as_bool();
+    if already == Some(true) {
+        return Some(true);
+    }
+    wasm_bindgen_futures::JsFuture::from(storage.persist().ok()?).await.ok()?.as_bool()
+}
+
 async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     let store = LocalStore::open().await?;
     let mut peer = Peer::new(format!("tablet-{}", random_suffix()).as_str().into());
@@ -106,6 +117,13 @@ pub fn desk(props: &DeskProps) -> Html {
     let last_synced = use_state(|| None::<i64>);
     let editing = use_state(|| None::<String>);
     let notice = use_state(|| None::<String>);
+    let persistent = use_state(|| None::<bool>);
+    {
+        let persistent = persistent.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move { persistent.set(ask_persistent_storage().await) });
+        });
+    }
     {
         let (ctx, failure, status, version, last_synced) =
             (ctx.clone(), failure.clone(), status.clone(), version.clone(), last_synced.clone());
@@ -193,6 +211,15 @@ pub fn desk(props: &DeskProps) -> Html {
                 <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
             </h1>
             <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
+            if *persistent == Some(false) {
+                <div class="govuk-warning-text" id="storage-warning">
+                    <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
+                    <strong class="govuk-warning-text__text">
+                        <span class="govuk-visually-hidden">{ "Warning" }</span>
+                        { "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long." }
+                    </strong>
+                </div>
+            }
             if let Some(msg) = (*notice).clone() {
                 <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
                     <div class="govuk-notification-banner__header">

@@ -9,10 +9,14 @@
 // Then a second tablet at the same desk: both correct the same entry while offline and, once
 // reconnected, both show the merged entry; a void drops it from the relay's count.
 //
+// Finally a new release is deployed while the tablet holds an unsynced entry: the new service
+// worker takes over, the entry is still there, and it syncs.
+//
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
-// SCHEME, ADMIN_TOKEN.
+// SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
 import { chromium } from "playwright-core"
 import { createRequire } from "node:module"
+import { readFileSync, writeFileSync } from "node:fs"
 
 const require = createRequire(import.meta.url)
 const env = (k) => {
@@ -171,6 +175,37 @@ try {
   }
   check(n === 2, `a void referral is not counted (got ${n})`)
   report.voided = true
+
+  // A new release while an entry waits to sync. /sync is held shut so the entry stays unsynced.
+  let blockSync = true
+  await context.routeWebSocket(/\/sync/, (ws) => (blockSync ? ws.close() : ws.connectToServer()))
+  await page.reload()
+  await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
+  await page.getByLabel("Prisoner", { exact: true }).check()
+  await page.getByLabel("Employment, training and education").check()
+  await page.getByLabel("Agency signposted to").selectOption("other")
+  await page.getByLabel("Other agency's name").fill("Food bank 4")
+  await page.getByLabel("Information given").check()
+  await page.getByRole("button", { name: "Save referral" }).click()
+  await page.locator("tr.referral-row", { hasText: "Food bank 4" }).waitFor()
+  const cacheBefore = await page.evaluate(async () => (await caches.keys()).join())
+  const staticDir = env("STATIC_DIR")
+  const sw = readFileSync(`${staticDir}/sw.js`, "utf8")
+  writeFileSync(`${staticDir}/sw.js`, sw.replace(/const VERSION = "([^"]*)"/, (_, v) => `const VERSION = "${v}-next"`))
+  await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update())
+  await page.waitForFunction((old) => caches.keys().then((k) => k.length === 1 && k.join() !== old), cacheBefore, { timeout: 20000 })
+  await page.reload()
+  await page.locator("tr.referral-row", { hasText: "Food bank 4" }).waitFor({ timeout: 10000 })
+  check((await page.locator("#sync-detail").innerText()).includes("1 entry waiting to sync"), "the entry is still waiting after the update")
+  blockSync = false
+  await page.reload()
+  n = 0
+  for (let t = 0; t < 150 && n !== 3; t++) {
+    n = await counted()
+    if (n !== 3) await new Promise((r) => setTimeout(r, 100))
+  }
+  check(n === 3, `the entry kept through the update syncs (count ${n})`)
+  report.updated = { cacheBefore, cacheAfter: await page.evaluate(async () => (await caches.keys()).join()) }
 
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
   report.ok = true

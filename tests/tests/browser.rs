@@ -16,7 +16,15 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         std::path::Path::new(&chromium).exists(),
         "Chromium is missing: run `cargo xtask test` (it installs Debian's chromium)"
     );
-    let dist_arg = dist.to_string_lossy().into_owned();
+    // The relay serves a copy, so that the test can publish a new release into it.
+    let served = std::env::temp_dir().join(format!("signpost-app-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&served);
+    std::fs::create_dir_all(&served).unwrap();
+    for entry in std::fs::read_dir(&dist).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), served.join(entry.file_name())).unwrap();
+    }
+    let dist_arg = served.to_string_lossy().into_owned();
     let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
     let out = Command::new("node")
         .arg("browser-smoke.mjs")
@@ -28,6 +36,7 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         .env("SCHEME", &fx.scheme)
         .env("ADMIN_TOKEN", &fx.admin)
         .env("CHROMIUM", &chromium)
+        .env("STATIC_DIR", &served)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -38,6 +47,8 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     assert_eq!(report["offline"]["counted"], 3, "{report}");
     assert_eq!(report["merged"], true, "{report}");
     assert_eq!(report["voided"], true, "{report}");
+    assert_ne!(report["updated"]["cacheBefore"], report["updated"]["cacheAfter"], "{report}");
+    let _ = std::fs::remove_dir_all(&served);
     for screen in ["set-up", "set-up with an error", "desk", "log form with errors", "desk with entries"] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
