@@ -13,6 +13,7 @@ use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 /// Everything the desk needs once local storage is open.
@@ -53,6 +54,19 @@ impl Ctx {
 fn today() -> chrono::NaiveDate {
     let d = js_sys::Date::new_0();
     chrono::NaiveDate::from_ymd_opt(d.get_full_year() as i32, d.get_month() + 1, d.get_date()).expect("valid date")
+}
+
+/// Timing marks (`performance.measure`) that benchmarks and the browser's tools can read.
+fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
+fn measure(name: &str, since: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.measure_with_start_mark(name, since);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -162,6 +176,7 @@ pub fn desk(props: &DeskProps) -> Html {
                         *c.conn.borrow_mut() = Some(conn);
                         *h.borrow_mut() = Some(c.clone());
                         ctx.set(Some(c));
+                        mark("signpost:desk-ready");
                     }
                 }
             });
@@ -325,7 +340,6 @@ fn radios(
     name: &'static str,
     legend: &'static str,
     items: Vec<(&'static str, &'static str)>,
-    checked: Option<&str>,
     error: Option<&str>,
 ) -> Html {
     html! {
@@ -340,7 +354,7 @@ fn radios(
                         let id = if i == 0 { name.to_owned() } else { format!("{name}-{code}") };
                         html! {
                             <div class="govuk-radios__item">
-                                <input class="govuk-radios__input" id={id.clone()} name={name} type="radio" value={code} checked={checked == Some(code)} />
+                                <input class="govuk-radios__input" id={id.clone()} name={name} type="radio" value={code} />
                                 <label class="govuk-label govuk-radios__label" for={id}>{ label }</label>
                             </div>
                         }
@@ -364,6 +378,7 @@ fn log_referral(p: &FormProps) -> Html {
         let editing = p.editing.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
+            mark("signpost:save-start");
             let Some(el) = form.cast::<web_sys::HtmlFormElement>() else { return };
             let Ok(data) = web_sys::FormData::new_with_form(&el) else { return };
             let get = |k: &str| data.get(k).as_string().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -450,6 +465,7 @@ fn log_referral(p: &FormProps) -> Html {
                 // Durable on the tablet first; only then sent.
                 match ctx.persist(today).await {
                     Ok(()) => {
+                        measure("signpost:save-durable", "signpost:save-start");
                         if let Some(conn) = ctx.conn.borrow().as_ref() {
                             conn.deliver(out);
                         }
@@ -470,14 +486,16 @@ fn log_referral(p: &FormProps) -> Html {
     };
     let err = |k: &str| errors.iter().find(|(f, _)| *f == k).map(|(_, m)| m.clone());
     let e = p.editing.as_ref();
-    let agency_sel = e.map(|r| match &r.agency {
-        AgencyRef::Directory(a) => a.clone(),
-        AgencyRef::Other(_) => "other".into(),
-    });
-    let other_name = e.and_then(|r| match &r.agency {
-        AgencyRef::Other(o) => Some(o.clone()),
-        AgencyRef::Directory(_) => None,
-    });
+    // The form is uncontrolled: what the volunteer ticks survives any re-render (a sync status
+    // change, say). A correction's current values are put in once, when the form appears.
+    {
+        let (form, editing) = (form.clone(), p.editing.clone());
+        use_effect_with((), move |_| {
+            if let (Some(el), Some(r)) = (form.cast::<web_sys::HtmlFormElement>(), editing) {
+                prefill(&el, &r);
+            }
+        });
+    }
     let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), h.label())).collect();
     let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), h.label())).collect();
     html! {
@@ -498,12 +516,12 @@ fn log_referral(p: &FormProps) -> Html {
                 { match e { Some(r) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)), None => "Log a referral".into() } }
             </h2>
             <form ref={form} onsubmit={onsubmit} novalidate=true>
-                { radios("helped", "Who was helped?", helped, e.map(|r| r.helped.code()), err("helped").as_deref()) }
+                { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
                 <div class="govuk-form-group">
                     <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
                     <select class="govuk-select" id="age-band" name="age-band">
                         <option value="">{ "Not asked" }</option>
-                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()} selected={e.and_then(|r| r.age_band) == Some(*a)}>{ a.label() }</option> }) }
+                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
                     </select>
                 </div>
                 <div class={classes!("govuk-form-group", err("category").map(|_| "govuk-form-group--error"))} id="category-group">
@@ -518,8 +536,7 @@ fn log_referral(p: &FormProps) -> Html {
                                 let id = if i == 0 { "category".to_owned() } else { format!("category-{}", c.code()) };
                                 html! {
                                     <div class="govuk-checkboxes__item">
-                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()}
-                                            checked={e.is_some_and(|r| r.categories.contains(c))} />
+                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()} />
                                         <label class="govuk-label govuk-checkboxes__label" for={id}>{ c.label() }</label>
                                     </div>
                                 }
@@ -534,8 +551,8 @@ fn log_referral(p: &FormProps) -> Html {
                     }
                     <select class="govuk-select" id="agency" name="agency">
                         <option value="">{ "Select an agency" }</option>
-                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()} selected={agency_sel.as_deref() == Some(a.id.as_str())}>{ a.name.clone() }</option> }) }
-                        <option value="other" selected={agency_sel.as_deref() == Some("other")}>{ "Other (type its name below)" }</option>
+                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
+                        <option value="other">{ "Other (type its name below)" }</option>
                     </select>
                 </div>
                 <div class={classes!("govuk-form-group", err("agency-other").map(|_| "govuk-form-group--error"))}>
@@ -543,19 +560,17 @@ fn log_referral(p: &FormProps) -> Html {
                     if let Some(e) = err("agency-other") {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
-                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off"
-                        value={other_name.unwrap_or_default()} />
+                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
                 </div>
-                { radios("help", "Kind of help", help, e.map(|r| r.help.code()), err("help").as_deref()) }
-                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], e.map(|r| if r.follow_up { "yes" } else { "no" }), None) }
+                { radios("help", "Kind of help", help, err("help").as_deref()) }
+                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], None) }
                 <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
                     <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
                     <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
                     if let Some(e) = err("notes") {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
-                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint"
-                        value={e.and_then(|r| r.notes.clone()).unwrap_or_default()} />
+                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint" />
                 </div>
                 <div class="govuk-button-group">
                     <button type="submit" class="govuk-button" data-module="govuk-button">
@@ -573,6 +588,39 @@ fn log_referral(p: &FormProps) -> Html {
             }
         </section>
     }
+}
+
+fn prefill(form: &web_sys::HtmlFormElement, r: &Referral) {
+    let set = |selector: String, f: &dyn Fn(&web_sys::Element)| {
+        if let Ok(Some(el)) = form.query_selector(&selector) {
+            f(&el);
+        }
+    };
+    let check = |el: &web_sys::Element| {
+        if let Some(i) = el.dyn_ref::<web_sys::HtmlInputElement>() {
+            i.set_checked(true);
+        }
+    };
+    let value = |v: String| {
+        move |el: &web_sys::Element| {
+            let _ = js_sys::Reflect::set(el, &"value".into(), &v.clone().into());
+        }
+    };
+    set(format!("input[name=helped][value=\"{}\"]", r.helped.code()), &check);
+    set(format!("input[name=help][value=\"{}\"]", r.help.code()), &check);
+    set(format!("input[name=follow-up][value=\"{}\"]", if r.follow_up { "yes" } else { "no" }), &check);
+    for c in &r.categories {
+        set(format!("input[name=category][value=\"{}\"]", c.code()), &check);
+    }
+    set("#age-band".into(), &value(r.age_band.map(|a| a.code().to_owned()).unwrap_or_default()));
+    match &r.agency {
+        AgencyRef::Directory(a) => set("#agency".into(), &value(a.clone())),
+        AgencyRef::Other(o) => {
+            set("#agency".into(), &value("other".into()));
+            set("#agency-other".into(), &value(o.clone()));
+        }
+    }
+    set("#notes".into(), &value(r.notes.clone().unwrap_or_default()));
 }
 
 #[derive(Properties, PartialEq)]

@@ -197,6 +197,10 @@ fn start(args: &[String]) -> anyhow::Result<()> {
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     npm_install()?;
+    if args.is_empty() || args.iter().any(|a| a == "client" || a == "all") {
+        ensure_chromium()?;
+        build_client()?;
+    }
     run(cargo().args(["build", "--locked", "--release", "-p", "signpost", "-p", "signpost-sim"]))?;
     run(Command::new(root().join("target/release/signpost-bench")).current_dir(root()).args(args))?;
     Ok(())

@@ -9,6 +9,8 @@
 //!   `@automerge/automerge-repo-sync-server` (bound to 127.0.0.1).
 //! - `catchup`: a tablet reconnects holding K offline referrals.
 //! - `coldstart`: restart with D stored documents: time to serving and memory.
+//! - `client`: the tablet app in headless Chromium: bytes downloaded, save → durable in
+//!   IndexedDB, cold start offline with 5,000 stored referrals.
 
 use anyhow::{bail, Context};
 use automerge::Automerge;
@@ -723,7 +725,67 @@ fn coldstart_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Va
     Ok(())
 }
 
+/// Stored documents as a tablet would hold them after `days` days of `per_day` referrals each,
+/// for the client benchmark: one JSON line of `[documentId, base64(automerge save)]` pairs.
+fn client_fixture(scheme: &str, site: &str, days: u64, per_day: usize) -> serde_json::Value {
+    use base64::Engine;
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let docs: Vec<serde_json::Value> = (0..days)
+        .map(|d| {
+            let h = Header::desk_day(scheme, site, start + chrono::Days::new(d));
+            let mut doc = Automerge::new();
+            let mut tx = doc.transaction();
+            schema::write_header(&mut tx, &h).unwrap();
+            tx.commit();
+            for i in 0..per_day {
+                let mut tx = doc.transaction();
+                schema::write_referral(&mut tx, &referral(format!("d{d}-{i}"))).unwrap();
+                tx.commit();
+            }
+            json!([h.well_known_id().to_string(), base64::engine::general_purpose::STANDARD.encode(doc.save())])
+        })
+        .collect();
+    json!(docs)
+}
+
+/// The tablet app in headless Chromium: download size, save → durable, cold start offline.
+fn client_bench(out: &mut serde_json::Map<String, serde_json::Value>) -> anyhow::Result<()> {
+    let dist = root().join("client/dist");
+    if !dist.join("signpost_client_bg.wasm").exists() {
+        bail!("the tablet app is not built: run `cargo xtask build-client`");
+    }
+    let data = root().join("target/bench/client");
+    let (scheme, sites, _) = fixture(&data, 1)?;
+    let (site, token) = &sites[0];
+    let fixture_file = root().join("target/bench/client-fixture.json");
+    std::fs::write(&fixture_file, client_fixture(&scheme, site, 100, 50).to_string())?;
+    let (server, _) = start_signpost(&data, &["--static-dir", &dist.to_string_lossy()])?;
+    let run = Command::new("node")
+        .arg("client-bench.mjs")
+        .current_dir(root().join("tests/js"))
+        .env("SIGNPOST_URL", &server.url)
+        .env("TOKEN", token)
+        .env("SITE_NAME", "Site 0")
+        .env("DIST", &dist)
+        .env("FIXTURE", &fixture_file)
+        .output()?;
+    if !run.status.success() {
+        bail!("client-bench.mjs failed: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().last().unwrap_or_default())?;
+    eprintln!("client: {r}");
+    out.insert("client".into(), r);
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("client-fixture") {
+        let a: Vec<String> = std::env::args().skip(2).collect();
+        let (scheme, site) = (a.first().context("scheme")?, a.get(1).context("site")?);
+        println!("{}", client_fixture(scheme, site, 100, 50));
+        return Ok(());
+    }
     let args = Args::parse();
     let mut out = serde_json::Map::new();
     let all = args.which == "all";
@@ -742,6 +804,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || args.which == "coldstart" {
         coldstart_bench(&args, &mut out)?;
+    }
+    if all || args.which == "client" {
+        client_bench(&mut out)?;
     }
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
