@@ -27,8 +27,8 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, device, stats_summary),
-    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo)),
+    paths(health, device, stats_summary, add_volunteer),
+    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, NewVolunteer, VolunteerOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -51,6 +51,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         .route("/health", get(health))
         .route("/device", get(device))
         .route("/stats/summary", get(stats_summary))
+        .route("/schemes/{scheme}/volunteers", axum::routing::post(add_volunteer))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound("no such API endpoint; see /api/v1/openapi.json".into()) });
     let mut app = Router::new().route("/sync", get(sync)).nest("/api/v1", api);
@@ -210,6 +211,68 @@ async fn device(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<D
     let (site_name, scheme_name) =
         names.ok_or_else(|| ApiError::NotFound("the site of this credential no longer exists".into()))?;
     Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewVolunteer {
+    /// The name the volunteer picks at the desk (a first name and initial is enough).
+    name: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct VolunteerOut {
+    id: String,
+    name: String,
+    active: bool,
+}
+
+/// Adds a volunteer to a scheme's roster; every tablet of the scheme receives it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schemes/{scheme}/volunteers",
+    params(("scheme" = String, Path, description = "Scheme id")),
+    request_body = NewVolunteer,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = VolunteerOut),
+        (status = 400, body = ErrorBody, description = "Malformed body or name"),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not an administrator credential"),
+        (status = 404, body = ErrorBody, description = "No such scheme"),
+    )
+)]
+async fn add_volunteer(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(scheme): axum::extract::Path<String>,
+    body: Result<Json<NewVolunteer>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<VolunteerOut>), ApiError> {
+    if authenticate(&st, presented_token(&headers, &TokenQuery::default())).await? != Credential::Admin {
+        return Err(ApiError::Forbidden("managing the roster needs an administrator credential".into()));
+    }
+    let Json(body) =
+        body.map_err(|e| ApiError::BadRequest(format!("{}; expected {{\"name\": \"…\"}}", e.body_text())))?;
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("a name must be 1 to 80 printable characters".into()));
+    }
+    let store = st.store.clone();
+    let s2 = scheme.clone();
+    let exists = tokio::task::spawn_blocking(move || store::scheme_exists(&*store.reader()?, &s2))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))??;
+    if !exists {
+        return Err(ApiError::NotFound(format!("no scheme with id {scheme:?}")));
+    }
+    let v = signpost_shared::schema::Volunteer { id: store::random_id("vol"), name, active: true };
+    let out = VolunteerOut { id: v.id.clone(), name: v.name.clone(), active: v.active };
+    let write: signpost_shared::relay::Edit =
+        Box::new(move |tx| signpost_shared::schema::write_volunteer(tx, &v).map_err(|e| e.to_string()));
+    st.hub
+        .edit(signpost_shared::schema::directory_id(&scheme), write)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok((axum::http::StatusCode::CREATED, Json(out)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

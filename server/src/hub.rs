@@ -44,6 +44,12 @@ pub enum Cmd {
     Stats {
         reply: tokio::sync::oneshot::Sender<HubStats>,
     },
+    /// A server-side change to a stored document; answered once it is durable.
+    Edit {
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
@@ -70,7 +76,17 @@ impl Hub {
         let relay = Relay::new(storage_id.as_str().into(), storage_id.clone(), cfg.clone());
         let (tx, rx) = mpsc::channel(65_536);
         std::thread::Builder::new().name("relay".into()).spawn(move || {
-            Driver { relay, cfg, storage_id, db: conn, conns: HashMap::new(), epoch: Instant::now() }.run(rx)
+            Driver {
+                relay,
+                cfg,
+                storage_id,
+                db: conn,
+                conns: HashMap::new(),
+                epoch: Instant::now(),
+                tickets: 0,
+                waiting: HashMap::new(),
+            }
+            .run(rx)
         })?;
         Ok(Hub { tx, next_conn: Arc::new(AtomicU64::new(1)) })
     }
@@ -82,6 +98,17 @@ impl Hub {
     pub async fn send(&self, cmd: Cmd) {
         // The hub only stops with the process.
         let _ = self.tx.send(cmd).await;
+    }
+
+    /// Applies a server-side change to a document and waits until it is stored.
+    pub async fn edit(
+        &self,
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+    ) -> Result<(), String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Cmd::Edit { doc, edit, reply }).await;
+        rx.await.unwrap_or_else(|_| Err("the relay stopped".into()))
     }
 
     pub async fn stats(&self) -> Option<HubStats> {
@@ -98,6 +125,9 @@ struct Driver {
     db: Connection,
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
     epoch: Instant,
+    tickets: u64,
+    /// Server-side edits waiting for their batch to commit.
+    waiting: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
 impl Driver {
@@ -136,6 +166,11 @@ impl Driver {
                     continue;
                 }
                 Cmd::Tick => self.relay.tick(now),
+                Cmd::Edit { doc, edit, reply } => {
+                    self.tickets += 1;
+                    self.waiting.insert(self.tickets, reply);
+                    self.relay.edit(doc, self.tickets, edit, now)
+                }
                 Cmd::Stats { reply } => {
                     let _ = reply.send(HubStats {
                         connections: self.relay.connections(),
@@ -147,6 +182,11 @@ impl Driver {
             Self::carry_out(&mut self.relay, &tx, out, now, &mut sends)?;
         }
         tx.commit()?;
+        for (ticket, result) in std::mem::take(&mut sends.edited) {
+            if let Some(reply) = self.waiting.remove(&ticket) {
+                let _ = reply.send(result);
+            }
+        }
         self.dispatch(sends);
         Ok(())
     }
@@ -206,6 +246,9 @@ impl Driver {
     fn reset(&mut self) {
         for (_, tx) in self.conns.drain() {
             let _ = tx.try_send(Outbound::Close("the relay could not store data; reconnect shortly".into()));
+        }
+        for (_, reply) in self.waiting.drain() {
+            let _ = reply.send(Err("the relay could not store the change; try again".into()));
         }
         self.relay = Relay::new(self.storage_id.as_str().into(), self.storage_id.clone(), self.cfg.clone());
     }

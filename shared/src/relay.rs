@@ -98,6 +98,8 @@ pub struct Output {
     pub close: Vec<(ConnId, String)>,
     /// Things an operator should know (stored data that failed to load).
     pub problems: Vec<String>,
+    /// Outcomes of server-side edits, by ticket; report them once the writes are committed.
+    pub edited: Vec<(u64, Result<(), String>)>,
 }
 
 impl Output {
@@ -111,6 +113,7 @@ impl Output {
         self.sends.append(&mut other.sends);
         self.close.append(&mut other.close);
         self.problems.append(&mut other.problems);
+        self.edited.append(&mut other.edited);
     }
 }
 
@@ -149,6 +152,15 @@ struct Pending {
     data: Vec<u8>,
 }
 
+/// A change made on the server's side of the relay (a coordinator editing the directory),
+/// applied to the live document so that every connected device receives it.
+pub type Edit = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), String> + Send>;
+
+enum Op {
+    Sync(Pending),
+    Edit(u64, Edit),
+}
+
 struct Live {
     doc: Automerge,
     meta: Option<Meta>,
@@ -159,7 +171,7 @@ struct Live {
 }
 
 enum Slot {
-    Loading { queue: Vec<Pending>, states: HashMap<ConnId, sync::State> },
+    Loading { queue: Vec<Op>, states: HashMap<ConnId, sync::State> },
     Ready(Box<Live>),
 }
 
@@ -230,7 +242,7 @@ impl Relay {
                     live.states.remove(&conn);
                 }
                 Some(Slot::Loading { queue, states }) => {
-                    queue.retain(|p| p.conn != conn);
+                    queue.retain(|op| !matches!(op, Op::Sync(p) if p.conn == conn));
                     states.remove(&conn);
                 }
                 None => {}
@@ -338,8 +350,11 @@ impl Relay {
                 if let Err(e) = doc.load_incremental(chunk) {
                     out.problems.push(format!("document {doc_id} failed to load: {e}"));
                     // Refuse to serve (and so to overwrite) a document we cannot read.
-                    for p in queue {
-                        self.fail(p.conn, "this document cannot be served right now", &mut out);
+                    for op in queue {
+                        match op {
+                            Op::Sync(p) => self.fail(p.conn, "this document cannot be served right now", &mut out),
+                            Op::Edit(ticket, _) => out.edited.push((ticket, Err("the document cannot be read".into()))),
+                        }
                     }
                     return out;
                 }
@@ -350,10 +365,61 @@ impl Relay {
             live.meta = Some(stored.meta);
         }
         self.docs.insert(doc_id, Slot::Ready(Box::new(live)));
-        for p in queue {
-            self.on_sync(doc_id, p, now, &mut out);
+        for op in queue {
+            match op {
+                Op::Sync(p) => self.on_sync(doc_id, p, now, &mut out),
+                Op::Edit(ticket, edit) => self.apply_edit(doc_id, ticket, edit, now, &mut out),
+            }
         }
         out
+    }
+
+    /// Applies a server-side change to an existing document (loading it first if needed). The
+    /// outcome arrives in [`Output::edited`] under `ticket`.
+    pub fn edit(&mut self, doc_id: DocumentId, ticket: u64, edit: Edit, now: u64) -> Output {
+        let mut out = Output::default();
+        match self.docs.get_mut(&doc_id) {
+            None => {
+                self.docs.insert(doc_id, Slot::Loading { queue: vec![Op::Edit(ticket, edit)], states: HashMap::new() });
+                out.load.push(doc_id);
+            }
+            Some(Slot::Loading { queue, .. }) => queue.push(Op::Edit(ticket, edit)),
+            Some(Slot::Ready(_)) => self.apply_edit(doc_id, ticket, edit, now, &mut out),
+        }
+        out
+    }
+
+    fn apply_edit(&mut self, doc_id: DocumentId, ticket: u64, edit: Edit, now: u64, out: &mut Output) {
+        let Some(Slot::Ready(live)) = self.docs.get_mut(&doc_id) else { return };
+        let Some(Meta::Doc(header)) = live.meta.clone() else {
+            out.edited.push((ticket, Err(format!("document {doc_id} does not exist"))));
+            if live.states.is_empty() && live.meta.is_none() {
+                self.docs.remove(&doc_id);
+            }
+            return;
+        };
+        live.last_used = now;
+        let before = live.doc.get_heads();
+        let mut tx = live.doc.transaction();
+        if let Err(e) = edit(&mut tx) {
+            tx.rollback();
+            out.edited.push((ticket, Err(e)));
+            return;
+        }
+        tx.commit();
+        // The server writes as the document's owner; the same checks keep the header fixed.
+        let owner = Principal {
+            device: "server".into(),
+            scheme: header.scheme.clone(),
+            site: header.site.clone().unwrap_or_default(),
+        };
+        if let Err(reason) = self.check_and_persist(doc_id, &owner, &before, out) {
+            out.edited.push((ticket, Err(reason)));
+            self.reload(doc_id, out);
+            return;
+        }
+        out.edited.push((ticket, Ok(())));
+        self.fan_out(doc_id, out);
     }
 
     /// Drops documents idle for longer than the configured time.
@@ -385,10 +451,10 @@ impl Relay {
         }
         match self.docs.get_mut(&doc_id) {
             None => {
-                self.docs.insert(doc_id, Slot::Loading { queue: vec![p], states: HashMap::new() });
+                self.docs.insert(doc_id, Slot::Loading { queue: vec![Op::Sync(p)], states: HashMap::new() });
                 out.load.push(doc_id);
             }
-            Some(Slot::Loading { queue, .. }) => queue.push(p),
+            Some(Slot::Loading { queue, .. }) => queue.push(Op::Sync(p)),
             Some(Slot::Ready(_)) => self.apply(doc_id, p, now, out),
         }
     }

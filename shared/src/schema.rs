@@ -21,6 +21,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const REFERRAL_PREFIX: &str = "referral:";
 pub const SHIFT_PREFIX: &str = "shift:";
 pub const AGENCY_PREFIX: &str = "agency:";
+pub const VOLUNTEER_PREFIX: &str = "volunteer:";
 pub const MAX_NOTES_CHARS: usize = 500;
 pub const MAX_TEXT_CHARS: usize = 200;
 pub const MAX_ID_CHARS: usize = 64;
@@ -627,6 +628,41 @@ pub fn read_agencies<R: ReadDoc>(doc: &R) -> Vec<Agency> {
     out
 }
 
+/// A volunteer on a scheme's roster, under the directory document's root key `volunteer:<id>`.
+/// Only the name a desk needs to pick from; equality data never lives in a document.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Volunteer {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+}
+
+pub fn write_volunteer<T: Transactable>(tx: &mut T, v: &Volunteer) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{VOLUNTEER_PREFIX}{}", v.id);
+    let obj = match tx.get(ROOT, key.as_str())? {
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        _ => tx.put_object(ROOT, key, ObjType::Map)?,
+    };
+    put_if_changed(tx, &obj, "name", Some(ScalarValue::Str(v.name.as_str().into())))?;
+    put_if_changed(tx, &obj, "active", Some(ScalarValue::Boolean(v.active)))?;
+    Ok(())
+}
+
+/// The roster, active volunteers first, then by name.
+pub fn read_volunteers<R: ReadDoc>(doc: &R) -> Vec<Volunteer> {
+    let mut out: Vec<Volunteer> = doc
+        .keys(ROOT)
+        .filter_map(|key| {
+            let id = key.strip_prefix(VOLUNTEER_PREFIX)?.to_owned();
+            let obj = entry_obj(doc, &key, "volunteer").ok()??;
+            let f = Fields::read(doc, &obj);
+            Some(Volunteer { id, name: f.str("name").ok()??, active: f.bool("active").ok()?.unwrap_or(true) })
+        })
+        .collect();
+    out.sort_by(|a, b| b.active.cmp(&a.active).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,6 +766,17 @@ mod tests {
         write_header(&mut b, &other).unwrap();
         a.merge(&mut b).unwrap();
         assert_eq!(read_header(&a), Err(SchemaError::Conflict("site")));
+    }
+
+    #[test]
+    fn roster_round_trips_and_sorts() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &Header::directory("sc")).unwrap();
+        for (id, name, active) in [("v2", "Bea", true), ("v1", "Ann", false), ("v3", "Cal", true)] {
+            write_volunteer(&mut doc, &Volunteer { id: id.into(), name: name.into(), active }).unwrap();
+        }
+        let names: Vec<String> = read_volunteers(&doc).into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["Bea", "Cal", "Ann"]);
     }
 
     #[test]

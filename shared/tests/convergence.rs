@@ -391,3 +391,32 @@ fn ephemeral_messages_reach_only_devices_that_sync_the_document() {
     net.send(3, out);
     assert!(!net.devices[&2].events.iter().any(|e| matches!(e, Event::Ephemeral { data, .. } if data == b"spoof")));
 }
+
+#[test]
+fn a_server_edit_reaches_devices_that_have_the_document_and_is_stored() {
+    let mut net = Net::new(Config::default());
+    let h = Header::directory("sc");
+    let id = h.well_known_id();
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, &h).unwrap();
+    tx.commit();
+    net.store.docs.insert(id, StoredDoc { meta: Meta::Doc(h), chunks: vec![doc.save()] });
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.find(1, id);
+    let ann = schema::Volunteer { id: "v1".into(), name: "Ann".into(), active: true };
+    let v = ann.clone();
+    let out =
+        net.relay.edit(id, 7, Box::new(move |tx| schema::write_volunteer(tx, &v).map_err(|e| e.to_string())), net.now);
+    assert_eq!(out.edited, vec![(7, Ok(()))]);
+    net.handle(out);
+    net.run();
+    assert_eq!(schema::read_volunteers(net.peer(1).doc(&id).unwrap()), vec![ann.clone()], "the tablet received it");
+    assert_eq!(schema::read_volunteers(&net.store.load(&id)), vec![ann], "and it is stored");
+    // Editing a document that does not exist is an error, and stores nothing.
+    let writes = net.store.writes;
+    let missing = DocumentId::random([1; 16]);
+    let out = net.relay.edit(missing, 8, Box::new(|_| Ok(())), net.now);
+    net.handle(out);
+    assert_eq!(net.store.writes, writes);
+}

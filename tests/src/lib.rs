@@ -169,6 +169,15 @@ impl Server {
     pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<(u16, serde_json::Value)> {
         http_get(&format!("{}{}", self.url, path), token).await
     }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        http_post(&format!("{}{}", self.url, path), token, &body).await
+    }
 }
 
 impl Drop for Server {
@@ -180,13 +189,41 @@ impl Drop for Server {
 
 /// A minimal HTTP/1.1 GET over a TCP socket (keeps the test crate free of an HTTP client).
 pub async fn http_get(url: &str, token: Option<&str>) -> anyhow::Result<(u16, serde_json::Value)> {
+    http(url, "GET", token, None).await
+}
+
+/// A JSON POST, as [`http_get`].
+pub async fn http_post(
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    http(url, "POST", token, Some(body)).await
+}
+
+async fn http(
+    url: &str,
+    method: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").context("http URL")?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let mut s = tokio::net::TcpStream::connect(host).await?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n").as_bytes()).await?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    };
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{content}Connection: close\r\n\r\n{body}")
+            .as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf);

@@ -211,6 +211,36 @@ async fn the_api_answers_bad_requests_with_clear_json_errors() {
     let (status, body) = server.get(&q(&ok), Some(&fx.admin)).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(body["referrals"], 0);
+    // The roster: an administrator adds a volunteer; bad requests change nothing.
+    let roster = format!("/api/v1/schemes/{}/volunteers", fx.scheme);
+    let (status, v) = server.post(&roster, Some(&fx.admin), serde_json::json!({"name": "Ann E."})).await.unwrap();
+    assert_eq!((status, v["name"].as_str()), (201, Some("Ann E.")), "{v}");
+    for (token, body, want) in [
+        (Some(fx.token_a1.as_str()), serde_json::json!({"name": "X"}), 403),
+        (None, serde_json::json!({"name": "X"}), 401),
+        (Some(fx.admin.as_str()), serde_json::json!({"name": ""}), 400),
+        (Some(fx.admin.as_str()), serde_json::json!({"nom": "X"}), 400),
+    ] {
+        let (got, body) = server.post(&roster, token, body).await.unwrap();
+        assert_eq!(got, want, "{body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    assert_eq!(
+        server
+            .post("/api/v1/schemes/nope/volunteers", Some(&fx.admin), serde_json::json!({"name": "X"}))
+            .await
+            .unwrap()
+            .0,
+        404
+    );
+    // A tablet of the scheme receives the roster in the directory document.
+    let mut t = Tablet::connect(&server.url, &fx.token_b, "roster-reader").await.unwrap();
+    let dir = schema::directory_id(&fx.scheme);
+    assert!(t.find(dir, T).await.unwrap());
+    let _ = t.until(Duration::from_millis(300), |_| false).await;
+    let names: Vec<String> = schema::read_volunteers(t.peer.doc(&dir).unwrap()).into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["Ann E."]);
+
     // A tablet learns which desk its credential is for; nobody else can ask.
     let (status, body) = server.get("/api/v1/device", Some(&fx.token_a1)).await.unwrap();
     assert_eq!(
