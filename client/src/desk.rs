@@ -8,7 +8,7 @@ use automerge::Automerge;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{Event, Peer};
 use signpost_shared::projection::touched_keys;
-use signpost_shared::schema::{self, AgencyRef, EntryKey, Header, Referral};
+use signpost_shared::schema::{self, AgencyRef, EntryKey, Header, Referral, Shift};
 use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -54,6 +54,42 @@ impl Ctx {
 fn today() -> chrono::NaiveDate {
     let d = js_sys::Date::new_0();
     chrono::NaiveDate::from_ymd_opt(d.get_full_year() as i32, d.get_month() + 1, d.get_date()).expect("valid date")
+}
+
+/// The shift running on this tablet: who is on the desk, kept in local storage so that a reload
+/// or a flat battery does not lose it. The shift itself is an entry of the day's document.
+#[derive(Clone, Debug, PartialEq)]
+struct OnDesk {
+    volunteer: String,
+    shift: String,
+    start_ms: i64,
+    doc: DocumentId,
+}
+
+const ON_DESK: &str = "signpost.on-desk";
+
+fn local() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn load_on_desk() -> Option<OnDesk> {
+    let raw = local()?.get_item(ON_DESK).ok().flatten()?;
+    let mut it = raw.split('\n');
+    Some(OnDesk {
+        volunteer: it.next()?.to_owned(),
+        shift: it.next()?.to_owned(),
+        start_ms: it.next()?.parse().ok()?,
+        doc: it.next()?.parse().ok()?,
+    })
+}
+
+fn store_on_desk(d: Option<&OnDesk>) {
+    if let Some(s) = local() {
+        let _ = match d {
+            Some(d) => s.set_item(ON_DESK, &format!("{}\n{}\n{}\n{}", d.volunteer, d.shift, d.start_ms, d.doc)),
+            None => s.remove_item(ON_DESK),
+        };
+    }
 }
 
 /// Timing marks (`performance.measure`) that benchmarks and the browser's tools can read.
@@ -235,6 +271,7 @@ pub fn desk(props: &DeskProps) -> Html {
                     </strong>
                 </div>
             }
+            <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             if let Some(msg) = (*notice).clone() {
                 <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
                     <div class="govuk-notification-banner__header">
@@ -432,7 +469,7 @@ fn log_referral(p: &FormProps) -> Html {
             }
             let (id, recorded_at_ms, volunteer) = match &editing {
                 Some(r) => (r.id.clone(), r.recorded_at_ms, r.volunteer.clone()),
-                None => (format!("{}-{}", now_ms(), random_suffix()), now_ms(), None),
+                None => (format!("{}-{}", now_ms(), random_suffix()), now_ms(), load_on_desk().map(|d| d.volunteer)),
             };
             let referral = Referral {
                 id,
@@ -758,5 +795,143 @@ fn void_referral(p: &VoidProps) -> Html {
             </div>
             <button type="submit" class="govuk-button govuk-button--warning">{ "Void referral" }</button>
         </form>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct RosterProps {
+    ctx: CtxRef,
+    version: u32,
+    on_saved: Callback<String>,
+}
+
+/// Who is on the desk: pick yourself from the scheme's roster to start a shift; end it when you
+/// leave. Shifts are how volunteer hours are counted.
+#[function_component(Roster)]
+fn roster(p: &RosterProps) -> Html {
+    let on_desk = use_state(load_on_desk);
+    let error = use_state(|| None::<String>);
+    let form = use_node_ref();
+    let c = p.ctx.0.clone();
+    let volunteers: Vec<schema::Volunteer> = {
+        let peer = c.peer.borrow();
+        peer.doc(&c.directory)
+            .map(schema::read_volunteers)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.active)
+            .collect()
+    };
+    let name_of = |id: &str| {
+        volunteers.iter().find(|v| v.id == id).map(|v| v.name.clone()).unwrap_or_else(|| "A volunteer".into())
+    };
+    // Writes a shift entry, durably, then sends it.
+    let write = {
+        let (c, error, on_desk, on_saved) = (c.clone(), error.clone(), on_desk.clone(), p.on_saved.clone());
+        move |doc: DocumentId, shift: Shift, next: Option<OnDesk>, message: String| {
+            let out = c.peer.borrow_mut().change(doc, |tx| schema::write_shift(tx, &shift));
+            let (c, error, on_desk, on_saved) = (c.clone(), error.clone(), on_desk.clone(), on_saved.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let Ok((Ok(()), out)) = out else {
+                    error.set(Some("The shift could not be recorded. Try again.".into()));
+                    return;
+                };
+                match c.persist(doc).await {
+                    Ok(()) => {
+                        if let Some(conn) = c.conn.borrow().as_ref() {
+                            conn.deliver(out);
+                        }
+                        store_on_desk(next.as_ref());
+                        on_desk.set(next);
+                        error.set(None);
+                        on_saved.emit(message);
+                    }
+                    Err(e) => {
+                        error.set(Some(format!("The shift could not be stored on this tablet ({e}). Try again.")))
+                    }
+                }
+            });
+        }
+    };
+    match (*on_desk).clone() {
+        Some(d) => {
+            let name = name_of(&d.volunteer);
+            let end = {
+                let (write, d, name) = (write.clone(), d.clone(), name.clone());
+                Callback::from(move |_: MouseEvent| {
+                    let shift = Shift {
+                        id: d.shift.clone(),
+                        volunteer: d.volunteer.clone(),
+                        start_ms: d.start_ms,
+                        end_ms: Some(now_ms()),
+                    };
+                    write(d.doc, shift, None, format!("{name}'s shift ended at {}", clock(now_ms())));
+                })
+            };
+            html! {
+                <div class="govuk-inset-text" id="on-desk">
+                    <p class="govuk-body">{ format!("{name} is on the desk since {}.", clock(d.start_ms)) }</p>
+                    <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" onclick={end}>{ "End shift" }</button>
+                </div>
+            }
+        }
+        None if volunteers.is_empty() => html! {
+            <div class="govuk-inset-text" id="on-desk">
+                { "No volunteers are on this scheme's roster yet. Ask your coordinator to add you; you can log referrals meanwhile." }
+            </div>
+        },
+        None => {
+            let today = c.today;
+            let onsubmit = {
+                let (form, error) = (form.clone(), error.clone());
+                let names: Vec<(String, String)> = volunteers.iter().map(|v| (v.id.clone(), v.name.clone())).collect();
+                Callback::from(move |e: SubmitEvent| {
+                    e.prevent_default();
+                    let chosen = form
+                        .cast::<web_sys::HtmlFormElement>()
+                        .and_then(|f| web_sys::FormData::new_with_form(&f).ok())
+                        .and_then(|d| d.get("volunteer").as_string());
+                    let Some((id, name)) = chosen.and_then(|c| names.iter().find(|(id, _)| *id == c).cloned()) else {
+                        error.set(Some("Select your name".into()));
+                        return;
+                    };
+                    let start = now_ms();
+                    let d = OnDesk {
+                        volunteer: id.clone(),
+                        shift: format!("{start}-{}", random_suffix()),
+                        start_ms: start,
+                        doc: today,
+                    };
+                    let shift = Shift { id: d.shift.clone(), volunteer: id, start_ms: start, end_ms: None };
+                    write(today, shift, Some(d), format!("{name}'s shift started at {}", clock(start)));
+                })
+            };
+            html! {
+                <form ref={form} onsubmit={onsubmit} novalidate=true id="on-desk">
+                    <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
+                        <fieldset class="govuk-fieldset">
+                            <legend class="govuk-fieldset__legend govuk-fieldset__legend--m">
+                                <h2 class="govuk-fieldset__heading">{ "Who is on the desk?" }</h2>
+                            </legend>
+                            if let Some(e) = (*error).clone() {
+                                <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                            }
+                            <div class="govuk-radios govuk-radios--small" data-module="govuk-radios">
+                                { for volunteers.iter().enumerate().map(|(i, v)| {
+                                    let id = if i == 0 { "volunteer".to_owned() } else { format!("volunteer-{}", v.id) };
+                                    html! {
+                                        <div class="govuk-radios__item">
+                                            <input class="govuk-radios__input" id={id.clone()} name="volunteer" type="radio" value={v.id.clone()} />
+                                            <label class="govuk-label govuk-radios__label" for={id}>{ v.name.clone() }</label>
+                                        </div>
+                                    }
+                                }) }
+                            </div>
+                        </fieldset>
+                    </div>
+                    <button type="submit" class="govuk-button">{ "Start shift" }</button>
+                </form>
+            }
+        }
     }
 }

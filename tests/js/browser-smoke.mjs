@@ -27,11 +27,12 @@ const env = (k) => {
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const token2 = env("TOKEN2")
 
-async function counted() {
+async function summary() {
   const day = new Date().toISOString().slice(0, 10)
   const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${day}&to=${day}`, { headers: { authorization: `Bearer ${adminToken}` } })
-  return (await res.json()).referrals
+  return res.json()
 }
+const counted = async () => (await summary()).referrals
 
 function check(cond, what) {
   if (!cond) throw new Error(`browser check failed: ${what}`)
@@ -78,6 +79,12 @@ try {
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
   await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
   await axe("desk")
+
+  // The roster: pick yourself and start a shift.
+  await page.getByLabel("Ann E.").check()
+  await page.getByRole("button", { name: "Start shift" }).click()
+  await page.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor()
+  await axe("desk on shift")
 
   // The credential survives a reload.
   await page.reload()
@@ -206,6 +213,18 @@ try {
   }
   check(n === 3, `the entry kept through the update syncs (count ${n})`)
   report.updated = { cacheBefore, cacheAfter: await page.evaluate(async () => (await caches.keys()).join()) }
+
+  // End of the shift: hours are counted for Ann, who logged the referrals.
+  await page.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor({ timeout: 10000 })
+  await page.getByRole("button", { name: "End shift" }).click()
+  await page.locator("#saved-message", { hasText: "shift ended" }).waitFor()
+  let s2 = {}
+  for (let t = 0; t < 100 && s2.shifts !== 1; t++) {
+    s2 = await summary()
+    if (s2.shifts !== 1) await new Promise((r) => setTimeout(r, 100))
+  }
+  check(s2.shifts === 1 && s2.active_volunteers >= 1, `the shift is counted (${JSON.stringify({ shifts: s2.shifts, active: s2.active_volunteers })})`)
+  report.shift = { shifts: s2.shifts, active_volunteers: s2.active_volunteers }
 
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
   report.ok = true

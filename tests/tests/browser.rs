@@ -26,6 +26,17 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     }
     let dist_arg = served.to_string_lossy().into_owned();
     let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    for name in ["Ann E.", "Bo F."] {
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/schemes/{}/volunteers", fx.scheme),
+                Some(&fx.admin),
+                serde_json::json!({ "name": name }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
     let out = Command::new("node")
         .arg("browser-smoke.mjs")
         .current_dir(workspace().join("tests/js"))
@@ -49,7 +60,10 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     assert_eq!(report["voided"], true, "{report}");
     assert_ne!(report["updated"]["cacheBefore"], report["updated"]["cacheAfter"], "{report}");
     let _ = std::fs::remove_dir_all(&served);
-    for screen in ["set-up", "set-up with an error", "desk", "log form with errors", "desk with entries"] {
+    assert_eq!(report["shift"]["shifts"], 1, "{report}");
+    for screen in
+        ["set-up", "set-up with an error", "desk", "desk on shift", "log form with errors", "desk with entries"]
+    {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
 }
