@@ -386,7 +386,7 @@ fn radios(
                 if let Some(e) = error {
                     <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e.to_owned() }</p>
                 }
-                <div class="govuk-radios govuk-radios--small" data-module="govuk-radios">
+                <div class="govuk-radios" data-module="govuk-radios">
                     { for items.into_iter().enumerate().map(|(i, (code, label))| {
                         let id = if i == 0 { name.to_owned() } else { format!("{name}-{code}") };
                         html! {
@@ -568,7 +568,7 @@ fn log_referral(p: &FormProps) -> Html {
                         if let Some(e) = err("category") {
                             <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                         }
-                        <div class="govuk-checkboxes govuk-checkboxes--small" data-module="govuk-checkboxes">
+                        <div class="govuk-checkboxes" data-module="govuk-checkboxes">
                             { for Category::ALL.iter().enumerate().map(|(i, c)| {
                                 let id = if i == 0 { "category".to_owned() } else { format!("category-{}", c.code()) };
                                 html! {
@@ -916,7 +916,7 @@ fn roster(p: &RosterProps) -> Html {
                             if let Some(e) = (*error).clone() {
                                 <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                             }
-                            <div class="govuk-radios govuk-radios--small" data-module="govuk-radios">
+                            <div class="govuk-radios" data-module="govuk-radios">
                                 { for volunteers.iter().enumerate().map(|(i, v)| {
                                     let id = if i == 0 { "volunteer".to_owned() } else { format!("volunteer-{}", v.id) };
                                     html! {

@@ -155,6 +155,9 @@ try {
   }
   const row = (pg) => pg.locator("tr.referral-row", { hasText: "Food bank 1" })
   await row(page).getByRole("button", { name: /Change/ }).click()
+  await page.getByRole("heading", { name: /Correct the referral/ }).waitFor()
+  check(await page.getByLabel("Victim", { exact: true }).isChecked(), "the correction form shows the entry's values")
+  await axe("correct a referral")
   await page.getByLabel("Witness", { exact: true }).check()
   await page.getByRole("button", { name: "Save correction" }).click()
   await page.locator("#saved-message", { hasText: "corrected" }).waitFor()
