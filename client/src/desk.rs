@@ -24,20 +24,51 @@ struct Ctx {
     conn: RefCell<Option<Connection>>,
     today: DocumentId,
     directory: DocumentId,
+    /// Per document: the heads already in local storage and how many change records follow its
+    /// base. Knowing them, a save appends only what is new.
+    stored: RefCell<std::collections::HashMap<DocumentId, (Vec<automerge::ChangeHash>, u32)>>,
 }
 
 impl Ctx {
-    /// Persists a document and its sync state; durable when this returns `Ok`.
+    /// Persists what is new in a document, with its sync state; durable when this returns `Ok`.
     async fn persist(&self, id: DocumentId) -> Result<(), String> {
-        let (bytes, sync) = {
+        enum Plan {
+            Whole(Vec<u8>),
+            Append(u32, Vec<u8>),
+            SyncOnly,
+        }
+        let (plan, heads, sync) = {
             let peer = self.peer.borrow();
             let Some(doc) = peer.doc(&id) else { return Ok(()) };
-            if doc.get_heads().is_empty() {
+            let heads = doc.get_heads();
+            if heads.is_empty() {
                 return Ok(());
             }
-            (doc.save(), peer.saved_state(&id))
+            let plan = match self.stored.borrow().get(&id) {
+                Some((stored, _)) if *stored == heads => Plan::SyncOnly,
+                Some((stored, n)) if *n < crate::storage::COMPACT_AFTER => Plan::Append(n + 1, doc.save_after(stored)),
+                _ => Plan::Whole(doc.save()),
+            };
+            (plan, heads, peer.saved_state(&id))
         };
-        self.store.save(&id, &bytes, sync.as_deref()).await
+        let n = match plan {
+            Plan::Whole(bytes) => {
+                self.store.save_whole(&id, &bytes, sync.as_deref()).await?;
+                0
+            }
+            Plan::Append(n, bytes) => {
+                self.store.append(&id, n, &bytes, sync.as_deref()).await?;
+                n
+            }
+            Plan::SyncOnly => {
+                if let Some(s) = sync {
+                    self.store.save_sync(&id, &s).await?;
+                }
+                return Ok(());
+            }
+        };
+        self.stored.borrow_mut().insert(id, (heads, n));
+        Ok(())
     }
 
     /// Referrals (not shifts) whose latest edits the relay has not acknowledged.
@@ -128,16 +159,26 @@ async fn ask_persistent_storage() -> Option<bool> {
 async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     let store = LocalStore::open().await?;
     let mut peer = Peer::new(format!("tablet-{}", random_suffix()).as_str().into());
+    let mut stored = std::collections::HashMap::new();
     for saved in store.load_all().await? {
-        if let Ok(doc) = Automerge::load(&saved.doc) {
+        let mut doc = Automerge::new();
+        if saved.chunks.iter().all(|c| doc.load_incremental(c).is_ok()) {
+            stored.insert(saved.id, (doc.get_heads(), saved.chunks.len() as u32 - 1));
             let _ = peer.insert(saved.id, doc, saved.sync.as_deref());
         }
     }
     let header = Header::desk_day(&setup.scheme, &setup.site, today());
     let today = header.well_known_id();
     let directory = schema::directory_id(&setup.scheme);
-    let ctx =
-        Rc::new(Ctx { setup, store, peer: Rc::new(RefCell::new(peer)), conn: RefCell::new(None), today, directory });
+    let ctx = Rc::new(Ctx {
+        setup,
+        store,
+        peer: Rc::new(RefCell::new(peer)),
+        conn: RefCell::new(None),
+        today,
+        directory,
+        stored: RefCell::new(stored),
+    });
     if ctx.peer.borrow().doc(&today).is_none() {
         let mut doc = Automerge::new();
         let mut tx = doc.transaction();

@@ -68,14 +68,14 @@ try {
   await p2.evaluate(() => navigator.serviceWorker.ready)
   await p2.evaluate(async (docs) => {
     const db = await new Promise((ok, err) => {
-      const r = indexedDB.open("signpost", 1)
+      const r = indexedDB.open("signpost")
       r.onsuccess = () => ok(r.result)
       r.onerror = () => err(r.error)
     })
     const tx = db.transaction("docs", "readwrite")
     for (const [id, b64] of docs) {
       const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
-      tx.objectStore("docs").put({ doc: bin }, id)
+      tx.objectStore("docs").put(bin, id)
     }
     await new Promise((ok) => (tx.oncomplete = ok))
     db.close()

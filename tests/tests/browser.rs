@@ -61,9 +61,15 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     assert_ne!(report["updated"]["cacheBefore"], report["updated"]["cacheAfter"], "{report}");
     let _ = std::fs::remove_dir_all(&served);
     assert_eq!(report["shift"]["shifts"], 1, "{report}");
-    for screen in
-        ["set-up", "set-up with an error", "desk", "desk on shift", "log form with errors", "desk with entries", "correct a referral"]
-    {
+    for screen in [
+        "set-up",
+        "set-up with an error",
+        "desk",
+        "desk on shift",
+        "log form with errors",
+        "desk with entries",
+        "correct a referral",
+    ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
 }
