@@ -30,6 +30,8 @@ struct Inner {
     peer: Rc<RefCell<Peer>>,
     ws: Option<WebSocket>,
     attempt: u32,
+    /// Bumped by every (re)connection attempt; a scheduled retry only runs if still current.
+    generation: u32,
     stopped: bool,
     on_status: Callback<Status>,
     on_event: Callback<Event>,
@@ -67,13 +69,42 @@ impl Connection {
             peer,
             ws: None,
             attempt: 0,
+            generation: 0,
             stopped: false,
             on_status,
             on_event,
             handlers: Vec::new(),
         })));
         c.open();
+        c.watch_network();
         c
+    }
+
+    /// Reconnects at once when the browser says the network is back or the tablet wakes up,
+    /// instead of waiting out the backoff.
+    fn watch_network(&self) {
+        let Some(window) = web_sys::window() else { return };
+        let me = self.clone();
+        let retry_now = Closure::<dyn FnMut()>::new(move || {
+            let idle = {
+                let inner = me.0.borrow();
+                !inner.stopped && inner.ws.is_none()
+            };
+            let visible = web_sys::window()
+                .and_then(|w| w.document())
+                .map(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+                .unwrap_or(true);
+            if idle && visible {
+                me.0.borrow_mut().attempt = 0;
+                me.open();
+            }
+        });
+        let _ = window.add_event_listener_with_callback("online", retry_now.as_ref().unchecked_ref());
+        if let Some(doc) = window.document() {
+            let _ = doc.add_event_listener_with_callback("visibilitychange", retry_now.as_ref().unchecked_ref());
+        }
+        // Lives as long as the page: the app keeps one connection for its lifetime.
+        retry_now.forget();
     }
 
     pub fn stop(&self) {
@@ -101,6 +132,7 @@ impl Connection {
     }
 
     fn open(&self) {
+        self.0.borrow_mut().generation += 1;
         let url = self.0.borrow().url.clone();
         self.0.borrow().on_status.emit(Status::Connecting);
         let ws = match WebSocket::new(&url) {
@@ -162,9 +194,14 @@ impl Connection {
         let wait = backoff_s(attempt - 1);
         self.0.borrow().on_status.emit(Status::Offline { retry_in_s: wait });
         let me = self.clone();
+        let generation = self.0.borrow().generation;
         wasm_bindgen_futures::spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new(wait * 1000).await;
-            if !me.0.borrow().stopped {
+            let current = {
+                let inner = me.0.borrow();
+                !inner.stopped && inner.generation == generation && inner.ws.is_none()
+            };
+            if current {
                 me.open();
             }
         });
