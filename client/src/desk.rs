@@ -71,6 +71,26 @@ impl Ctx {
         Ok(())
     }
 
+    /// Records a local change all or nothing, makes it durable on the tablet, and only then sends
+    /// it. The error is what to tell the volunteer.
+    async fn commit(
+        &self,
+        doc: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<(), String> {
+        let out = match self.peer.borrow_mut().try_change(doc, f) {
+            Ok(Ok(((), out))) => out,
+            _ => return Err("The change could not be recorded. Try again.".into()),
+        };
+        self.persist(doc).await.map_err(|e| {
+            format!("The change could not be stored on this tablet ({e}). Keep the app open and try again.")
+        })?;
+        if let Some(conn) = self.conn.borrow().as_ref() {
+            conn.deliver(out);
+        }
+        Ok(())
+    }
+
     /// Referrals (not shifts) whose latest edits the relay has not acknowledged.
     fn waiting(&self) -> usize {
         let peer = self.peer.borrow();
@@ -527,37 +547,26 @@ fn log_referral(p: &FormProps) -> Html {
             };
             let today = ctx.today;
             let correcting = editing.is_some();
-            let out = ctx.peer.borrow_mut().change(today, |tx| {
-                if correcting {
-                    schema::correct_referral(tx, &referral)
-                } else {
-                    schema::write_referral(tx, &referral)
-                }
-            });
             let (errors, on_saved, ctx, el) = (errors.clone(), on_saved.clone(), ctx.clone(), el.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let Ok((Ok(()), out)) = out else {
-                    errors.set(vec![("helped", "The referral could not be recorded. Try again.".into())]);
-                    return;
-                };
-                // Durable on the tablet first; only then sent.
-                match ctx.persist(today).await {
+                let written = ctx
+                    .commit(today, |tx| {
+                        if correcting {
+                            schema::correct_referral(tx, &referral)
+                        } else {
+                            schema::write_referral(tx, &referral)
+                        }
+                    })
+                    .await;
+                match written {
                     Ok(()) => {
                         measure("signpost:save-durable", "signpost:save-start");
-                        if let Some(conn) = ctx.conn.borrow().as_ref() {
-                            conn.deliver(out);
-                        }
                         errors.set(vec![]);
                         let what = if correcting { "Referral corrected" } else { "Referral saved" };
                         el.reset();
                         on_saved.emit(format!("{what} at {}", clock(now_ms())));
                     }
-                    Err(e) => errors.set(vec![(
-                        "helped",
-                        format!(
-                            "The referral could not be stored on this tablet ({e}). Keep the app open and try again."
-                        ),
-                    )]),
+                    Err(msg) => errors.set(vec![("helped", msg)]),
                 }
             });
         })
@@ -802,23 +811,11 @@ fn void_referral(p: &VoidProps) -> Html {
                 return;
             }
             let today = ctx.today;
-            let out = ctx.peer.borrow_mut().change(today, |tx| schema::void_referral(tx, &id, &text, now_ms()));
-            let (error, ctx, on_saved) = (error.clone(), ctx.clone(), on_saved.clone());
+            let (error, ctx, on_saved, id) = (error.clone(), ctx.clone(), on_saved.clone(), id.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let Ok((Ok(()), out)) = out else {
-                    error.set(Some("The referral could not be voided. Try again.".into()));
-                    return;
-                };
-                match ctx.persist(today).await {
-                    Ok(()) => {
-                        if let Some(conn) = ctx.conn.borrow().as_ref() {
-                            conn.deliver(out);
-                        }
-                        on_saved.emit(format!("Referral voided at {}", clock(now_ms())));
-                    }
-                    Err(e) => {
-                        error.set(Some(format!("The change could not be stored on this tablet ({e}). Try again.")))
-                    }
+                match ctx.commit(today, |tx| schema::void_referral(tx, &id, &text, now_ms())).await {
+                    Ok(()) => on_saved.emit(format!("Referral voided at {}", clock(now_ms()))),
+                    Err(msg) => error.set(Some(msg)),
                 }
             });
         })
@@ -870,26 +867,16 @@ fn roster(p: &RosterProps) -> Html {
     let write = {
         let (c, error, on_desk, on_saved) = (c.clone(), error.clone(), on_desk.clone(), p.on_saved.clone());
         move |doc: DocumentId, shift: Shift, next: Option<OnDesk>, message: String| {
-            let out = c.peer.borrow_mut().change(doc, |tx| schema::write_shift(tx, &shift));
             let (c, error, on_desk, on_saved) = (c.clone(), error.clone(), on_desk.clone(), on_saved.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let Ok((Ok(()), out)) = out else {
-                    error.set(Some("The shift could not be recorded. Try again.".into()));
-                    return;
-                };
-                match c.persist(doc).await {
+                match c.commit(doc, |tx| schema::write_shift(tx, &shift)).await {
                     Ok(()) => {
-                        if let Some(conn) = c.conn.borrow().as_ref() {
-                            conn.deliver(out);
-                        }
                         store_on_desk(next.as_ref());
                         on_desk.set(next);
                         error.set(None);
                         on_saved.emit(message);
                     }
-                    Err(e) => {
-                        error.set(Some(format!("The shift could not be stored on this tablet ({e}). Try again.")))
-                    }
+                    Err(msg) => error.set(Some(msg)),
                 }
             });
         }

@@ -136,6 +136,30 @@ impl Peer {
         Ok((t, out))
     }
 
+    /// Like [`Peer::change`], but all or nothing: if the closure fails, its transaction is rolled
+    /// back and nothing is recorded or sent.
+    pub fn try_change<T, E>(
+        &mut self,
+        id: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<Result<(T, Output), E>, PeerError> {
+        let d = self.docs.get_mut(&id).ok_or(PeerError::UnknownDoc(id))?;
+        let mut tx = d.doc.transaction();
+        match f(&mut tx) {
+            Ok(t) => {
+                tx.commit();
+                d.synced = false;
+                let mut out = Output::default();
+                self.sync_one(id, &mut out);
+                Ok(Ok((t, out)))
+            }
+            Err(e) => {
+                tx.rollback();
+                Ok(Err(e))
+            }
+        }
+    }
+
     /// Whether the relay has acknowledged every local change of the document.
     pub fn is_synced(&self, id: &DocumentId) -> bool {
         self.docs.get(id).is_some_and(|d| relay_has_all(&d.doc, &d.state))

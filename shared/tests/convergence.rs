@@ -420,3 +420,17 @@ fn a_server_edit_reaches_devices_that_have_the_document_and_is_stored() {
     net.handle(out);
     assert_eq!(net.store.writes, writes);
 }
+
+#[test]
+fn a_failed_local_change_records_nothing() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    let heads = net.peer(1).doc(&d).unwrap().get_heads();
+    let r = net.device(1).peer.try_change(d, |tx| {
+        schema::write_referral(tx, &referral("half")).unwrap();
+        Err::<(), _>("the volunteer's device ran out of space")
+    });
+    assert!(matches!(r, Ok(Err(_))));
+    assert_eq!(net.peer(1).doc(&d).unwrap().get_heads(), heads, "no half-written entry");
+}
