@@ -98,7 +98,27 @@ impl Header {
 }
 
 pub fn desk_day_id(site: &str, date: NaiveDate) -> DocumentId {
-    DocumentId::derived("desk-day", &[site, &date.format("%Y-%m-%d").to_string()])
+    DocumentId::derived("desk-day", &[site, &ymd(date)])
+}
+
+/// A day as documents write it: `YYYY-MM-DD`. (Written by hand rather than with chrono's
+/// strftime formatting, which would add its whole formatting engine to the tablet's download.)
+pub fn ymd(date: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+}
+
+/// Parses `YYYY-MM-DD` exactly (four-digit year, two-digit month and day).
+pub fn parse_ymd(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(r)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 pub fn directory_id(scheme: &str) -> DocumentId {
@@ -225,8 +245,8 @@ pub fn read_header<R: ReadDoc>(doc: &R) -> Result<Header, SchemaError> {
             let site = get_str(doc, &ROOT, "site")?.ok_or(SchemaError::Missing("site"))?;
             check_len(&site, MAX_ID_CHARS, "site")?;
             let date = get_str(doc, &ROOT, "date")?.ok_or(SchemaError::Missing("date"))?;
-            let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-                .map_err(|_| SchemaError::Unknown { field: "date", value: date.chars().take(20).collect() })?;
+            let date = parse_ymd(&date)
+                .ok_or_else(|| SchemaError::Unknown { field: "date", value: date.chars().take(20).collect() })?;
             (Some(site), Some(date))
         }
         DocKind::Directory => (None, None),
@@ -244,7 +264,7 @@ pub fn write_header<T: Transactable>(tx: &mut T, h: &Header) -> Result<(), autom
         tx.put(ROOT, "site", site.as_str())?;
     }
     if let Some(date) = h.date {
-        tx.put(ROOT, "date", date.format("%Y-%m-%d").to_string())?;
+        tx.put(ROOT, "date", ymd(date))?;
     }
     Ok(())
 }
@@ -777,6 +797,16 @@ mod tests {
         }
         let names: Vec<String> = read_volunteers(&doc).into_iter().map(|v| v.name).collect();
         assert_eq!(names, ["Bea", "Cal", "Ann"]);
+    }
+
+    #[test]
+    fn days_are_written_and_read_exactly() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
+        assert_eq!(ymd(d), "2026-03-07");
+        assert_eq!(parse_ymd("2026-03-07"), Some(d));
+        for bad in ["2026-3-07", "2026-02-30", "26-03-07", "2026-03-07x", "2026/03/07", "+026-03-07", "2026-03-0 "] {
+            assert_eq!(parse_ymd(bad), None, "{bad}");
+        }
     }
 
     #[test]
