@@ -111,10 +111,6 @@ impl Peer {
         self.docs.get(id).map(|d| &d.doc)
     }
 
-    pub fn doc_ids(&self) -> impl Iterator<Item = &DocumentId> {
-        self.docs.keys()
-    }
-
     /// The sync state to save beside the document, so that a restart resumes where it was.
     pub fn saved_state(&self, id: &DocumentId) -> Option<Vec<u8>> {
         self.docs.get(id).map(|d| d.state.encode())
@@ -171,15 +167,6 @@ impl Peer {
             Some(d) if !relay_has_all(&d.doc, &d.state) => d.doc.get_changes(&d.state.shared_heads),
             _ => Vec::new(),
         }
-    }
-
-    /// Documents with local changes the relay has not acknowledged.
-    pub fn unsynced(&self) -> Vec<DocumentId> {
-        self.docs
-            .iter()
-            .filter(|(_, d)| !d.doc.get_heads().is_empty() && !relay_has_all(&d.doc, &d.state))
-            .map(|(id, _)| *id)
-            .collect()
     }
 
     /// An ephemeral message to the other devices that have the document open.

@@ -103,10 +103,6 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn is_empty(&self) -> bool {
-        self.load.is_empty() && self.writes.is_empty() && self.sends.is_empty() && self.close.is_empty()
-    }
-
     pub fn append(&mut self, mut other: Output) {
         self.load.append(&mut other.load);
         self.writes.append(&mut other.writes);

@@ -258,6 +258,23 @@ impl Net {
         self.send(conn, out);
     }
 
+    /// Stores a server-written document (a scheme's directory, say) directly, as the admin
+    /// commands do, with the header and whatever `fill` writes.
+    pub fn seed(
+        &mut self,
+        header: Header,
+        fill: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) -> DocumentId {
+        let id = header.well_known_id();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &header).expect("header");
+        fill(&mut tx);
+        tx.commit();
+        self.store.docs.insert(id, StoredDoc { meta: crate::relay::Meta::Doc(header), chunks: vec![doc.save()] });
+        id
+    }
+
     /// Whether the relay told this device that the document is unavailable.
     pub fn told_unavailable(&self, conn: ConnId, doc: DocumentId) -> bool {
         self.devices[&conn].events.contains(&Event::Unavailable(doc))

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{Event, Peer};
 use signpost_shared::projection::Fact;
-use signpost_shared::relay::{Config, ConnId, Meta, Principal, StoredDoc};
+use signpost_shared::relay::{Config, ConnId, Meta, Principal};
 use signpost_shared::schema::{self, AgencyRef, Header, Referral};
 use signpost_shared::testkit::{Device, Net};
 use signpost_shared::vocab::{Category, HelpKind, Helped};
@@ -222,12 +222,7 @@ fn garbage_changes_inside_a_valid_sync_message_are_refused() {
 #[test]
 fn read_only_directory_is_readable_but_not_writable() {
     let mut net = Net::new(Config::default());
-    // The directory is written on the server side (by a coordinator); seed the store directly.
-    let h = Header::directory("sc");
-    let id = h.well_known_id();
-    let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    schema::write_header(&mut tx, &h).unwrap();
+    // The directory is written on the server side (by a coordinator).
     let cab = schema::Agency {
         id: "cab".into(),
         name: "Citizens Advice".into(),
@@ -235,9 +230,8 @@ fn read_only_directory_is_readable_but_not_writable() {
         website: None,
         categories: [Category::DebtBenefitsFinance].into(),
     };
-    schema::write_agency(&mut tx, &cab).unwrap();
-    tx.commit();
-    net.store.docs.insert(id, StoredDoc { meta: Meta::Doc(h), chunks: vec![doc.save()] });
+    let seeded = cab.clone();
+    let id = net.seed(Header::directory("sc"), move |tx| schema::write_agency(tx, &seeded).unwrap());
     net.join(1, principal("t1", "sc", "site-a"));
     net.find(1, id);
     assert_eq!(schema::read_agencies(net.peer(1).doc(&id).unwrap()), vec![cab]);
@@ -395,13 +389,7 @@ fn ephemeral_messages_reach_only_devices_that_sync_the_document() {
 #[test]
 fn a_server_edit_reaches_devices_that_have_the_document_and_is_stored() {
     let mut net = Net::new(Config::default());
-    let h = Header::directory("sc");
-    let id = h.well_known_id();
-    let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    schema::write_header(&mut tx, &h).unwrap();
-    tx.commit();
-    net.store.docs.insert(id, StoredDoc { meta: Meta::Doc(h), chunks: vec![doc.save()] });
+    let id = net.seed(Header::directory("sc"), |_| {});
     net.join(1, principal("t1", "sc", "site-a"));
     net.find(1, id);
     let ann = schema::Volunteer { id: "v1".into(), name: "Ann".into(), active: true };
@@ -433,4 +421,19 @@ fn a_failed_local_change_records_nothing() {
     });
     assert!(matches!(r, Ok(Err(_))));
     assert_eq!(net.peer(1).doc(&d).unwrap().get_heads(), heads, "no half-written entry");
+}
+
+#[test]
+fn a_revoked_device_is_disconnected_and_others_are_not() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("lost-tablet", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(2, "sc", "site-a", date());
+    let out = net.relay.drop_where(|p| p.device == "lost-tablet", "this tablet's credential was revoked");
+    net.handle(out);
+    assert!(net.closed(1).contains("revoked"));
+    assert!(net.devices[&2].closed.is_none());
+    net.log(2, d, &referral("after-revocation"));
+    assert!(net.peer(2).is_synced(&d));
+    assert_eq!(net.relay.connections(), 1);
 }

@@ -78,16 +78,18 @@ impl Tablet {
 
     /// Reads frames until a *new* event matches, the relay closes, or time runs out.
     pub async fn until(&mut self, timeout: Duration, pred: impl FnMut(&Event) -> bool) -> anyhow::Result<Event> {
-        self.pump(timeout, pred, |_| false).await
+        let hit = self.pump(timeout, pred, |_| false).await?;
+        Ok(hit.expect("pump returns an event when `done` never holds"))
     }
 
-    /// Reads frames until a new event matches `pred` or the peer's state satisfies `done`.
+    /// Reads frames until a new event matches `pred` (returned) or the peer's state satisfies
+    /// `done` (`None`).
     async fn pump(
         &mut self,
         timeout: Duration,
         mut pred: impl FnMut(&Event) -> bool,
         done: impl Fn(&Peer) -> bool,
-    ) -> anyhow::Result<Event> {
+    ) -> anyhow::Result<Option<Event>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let next = tokio::time::timeout_at(deadline, self.ws.next())
@@ -107,11 +109,11 @@ impl Tablet {
                     for f in out.sends {
                         self.send_frame(f).await?;
                     }
-                    if let Some(e) = hit {
-                        return Ok(e);
+                    if hit.is_some() {
+                        return Ok(hit);
                     }
                     if done(&self.peer) {
-                        return Ok(Event::Ready { relay: "state".into() });
+                        return Ok(None);
                     }
                 }
                 Some(Ok(WsMessage::Close(frame))) => {

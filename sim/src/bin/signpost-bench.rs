@@ -72,6 +72,24 @@ fn referral(id: String) -> Referral {
     }
 }
 
+/// A day's document with `n` referrals, each its own change, as a tablet writes them.
+fn day_doc(header: &Header, n: usize, id_prefix: &str) -> Automerge {
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, header).unwrap();
+    tx.commit();
+    for i in 0..n {
+        let mut tx = doc.transaction();
+        schema::write_referral(&mut tx, &referral(format!("{id_prefix}{i}"))).unwrap();
+        tx.commit();
+    }
+    doc
+}
+
+fn raw_change_bytes(doc: &Automerge) -> usize {
+    doc.get_changes(&[]).iter().map(|c| c.raw_bytes().len()).sum()
+}
+
 fn nanos() -> u128 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos()
@@ -164,16 +182,8 @@ fn model_bench(tablets: usize, per: usize, offline: usize) -> serde_json::Value 
         let mut raw = 0usize;
         let mut docs = Vec::new();
         if model == Model::DeskDay {
-            let mut doc = Automerge::new();
-            let mut tx = doc.transaction();
-            schema::write_header(&mut tx, &header).unwrap();
-            tx.commit();
-            for i in 0..offline {
-                let mut tx = doc.transaction();
-                schema::write_referral(&mut tx, &referral(format!("off-{i}"))).unwrap();
-                tx.commit();
-            }
-            raw += doc.get_changes(&[]).iter().map(|c| c.raw_bytes().len()).sum::<usize>();
+            let doc = day_doc(&header, offline, "off-");
+            raw += raw_change_bytes(&doc);
             docs.push((header.well_known_id(), doc));
         } else {
             for i in 0..offline {
@@ -182,7 +192,7 @@ fn model_bench(tablets: usize, per: usize, offline: usize) -> serde_json::Value 
                 schema::write_header(&mut tx, &header).unwrap();
                 schema::write_referral(&mut tx, &referral(format!("off-{i}"))).unwrap();
                 tx.commit();
-                raw += doc.get_changes(&[]).iter().map(|c| c.raw_bytes().len()).sum::<usize>();
+                raw += raw_change_bytes(&doc);
                 docs.push((DocumentId::random(rand16()), doc));
             }
         }
@@ -592,16 +602,8 @@ fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_json::Value
 // Catch-up over WebSockets.
 
 fn offline_peer(header: &Header, k: usize) -> (signpost_shared::peer::Peer, DocumentId, usize) {
-    let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    schema::write_header(&mut tx, header).unwrap();
-    tx.commit();
-    for i in 0..k {
-        let mut tx = doc.transaction();
-        schema::write_referral(&mut tx, &referral(format!("offline-{i}"))).unwrap();
-        tx.commit();
-    }
-    let raw = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().len()).sum();
+    let doc = day_doc(header, k, "offline-");
+    let raw = raw_change_bytes(&doc);
     let id = header.well_known_id();
     let mut peer = signpost_shared::peer::Peer::new("returning-tablet".into());
     let _ = peer.insert(id, doc, None);
@@ -733,15 +735,7 @@ fn client_fixture(scheme: &str, site: &str, days: u64, per_day: usize) -> serde_
     let docs: Vec<serde_json::Value> = (0..days)
         .map(|d| {
             let h = Header::desk_day(scheme, site, start + chrono::Days::new(d));
-            let mut doc = Automerge::new();
-            let mut tx = doc.transaction();
-            schema::write_header(&mut tx, &h).unwrap();
-            tx.commit();
-            for i in 0..per_day {
-                let mut tx = doc.transaction();
-                schema::write_referral(&mut tx, &referral(format!("d{d}-{i}"))).unwrap();
-                tx.commit();
-            }
+            let doc = day_doc(&h, per_day, &format!("d{d}-"));
             json!([h.well_known_id().to_string(), base64::engine::general_purpose::STANDARD.encode(doc.save())])
         })
         .collect();
