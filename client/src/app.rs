@@ -60,6 +60,12 @@ pub fn app() -> Html {
         Callback::from(move |_| {
             credential::forget();
             setup.set(None);
+            // Background sync must stop using the credential too.
+            wasm_bindgen_futures::spawn_local(async {
+                if let Ok(store) = crate::storage::LocalStore::open().await {
+                    let _ = store.set_meta(crate::replica::META_SETUP, None).await;
+                }
+            });
         })
     };
     html! {
@@ -95,11 +101,8 @@ pub fn app() -> Html {
 }
 
 pub fn random_suffix() -> String {
-    let mut b = [0u8; 8];
-    if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
-        let _ = c.get_random_values_with_u8_array(&mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    // The browser's crypto source (through getrandom), in pages and service workers alike.
+    automerge::ActorId::random().to_hex_string()[..16].to_owned()
 }
 
 #[derive(Properties, PartialEq)]

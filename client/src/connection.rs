@@ -48,11 +48,12 @@ impl PartialEq for Connection {
     }
 }
 
-/// `ws(s)://host/sync?token=…` for the page's own origin.
+/// `ws(s)://host/sync?token=…` for the app's own origin (from a page or the service worker).
 pub fn sync_url(token: &str) -> String {
-    let loc = web_sys::window().expect("window").location();
-    let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
-    let host = loc.host().unwrap_or_default();
+    let loc = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap_or_default();
+    let part = |k: &str| js_sys::Reflect::get(&loc, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    let scheme = if part("protocol") == "https:" { "wss" } else { "ws" };
+    let host = part("host");
     let token: String = js_sys::encode_uri_component(token).into();
     format!("{scheme}://{host}/sync?token={token}")
 }

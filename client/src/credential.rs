@@ -13,13 +13,13 @@ pub struct Setup {
 }
 
 impl Setup {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         [&self.token, &self.scheme, &self.site, &self.site_name, &self.scheme_name]
             .map(|s| s.replace('\n', " "))
             .join("\n")
     }
 
-    fn decode(s: &str) -> Option<Setup> {
+    pub fn decode(s: &str) -> Option<Setup> {
         let mut it = s.split('\n').map(str::to_owned);
         Some(Setup {
             token: it.next()?,

@@ -1,13 +1,13 @@
 //! The desk screen: sync state, log a referral, today's desk log.
 
 use crate::app::{focus_error_summary, random_suffix};
+use crate::background;
 use crate::connection::{self, Connection, Status};
 use crate::credential::Setup;
-use crate::storage::LocalStore;
+use crate::replica::{Replica, META_SETUP};
 use automerge::Automerge;
 use signpost_shared::ids::DocumentId;
-use signpost_shared::peer::{Event, Peer};
-use signpost_shared::projection::touched_keys;
+use signpost_shared::peer::Event;
 use signpost_shared::schema::{self, AgencyRef, EntryKey, Header, Referral, Shift};
 use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
 use std::cell::RefCell;
@@ -19,56 +19,15 @@ use yew::prelude::*;
 /// Everything the desk needs once local storage is open.
 struct Ctx {
     setup: Setup,
-    store: LocalStore,
-    peer: Rc<RefCell<Peer>>,
+    rep: Replica,
     conn: RefCell<Option<Connection>>,
     today: DocumentId,
     directory: DocumentId,
-    /// Per document: the heads already in local storage and how many change records follow its
-    /// base. Knowing them, a save appends only what is new.
-    stored: RefCell<std::collections::HashMap<DocumentId, (Vec<automerge::ChangeHash>, u32)>>,
 }
 
 impl Ctx {
-    /// Persists what is new in a document, with its sync state; durable when this returns `Ok`.
     async fn persist(&self, id: DocumentId) -> Result<(), String> {
-        enum Plan {
-            Whole(Vec<u8>),
-            Append(u32, Vec<u8>),
-            SyncOnly,
-        }
-        let (plan, heads, sync) = {
-            let peer = self.peer.borrow();
-            let Some(doc) = peer.doc(&id) else { return Ok(()) };
-            let heads = doc.get_heads();
-            if heads.is_empty() {
-                return Ok(());
-            }
-            let plan = match self.stored.borrow().get(&id) {
-                Some((stored, _)) if *stored == heads => Plan::SyncOnly,
-                Some((stored, n)) if *n < crate::storage::COMPACT_AFTER => Plan::Append(n + 1, doc.save_after(stored)),
-                _ => Plan::Whole(doc.save()),
-            };
-            (plan, heads, peer.saved_state(&id))
-        };
-        let n = match plan {
-            Plan::Whole(bytes) => {
-                self.store.save_whole(&id, &bytes, sync.as_deref()).await?;
-                0
-            }
-            Plan::Append(n, bytes) => {
-                self.store.append(&id, n, &bytes, sync.as_deref()).await?;
-                n
-            }
-            Plan::SyncOnly => {
-                if let Some(s) = sync {
-                    self.store.save_sync(&id, &s).await?;
-                }
-                return Ok(());
-            }
-        };
-        self.stored.borrow_mut().insert(id, (heads, n));
-        Ok(())
+        self.rep.persist(id).await
     }
 
     /// Records a local change all or nothing, makes it durable on the tablet, and only then sends
@@ -78,13 +37,16 @@ impl Ctx {
         doc: DocumentId,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>,
     ) -> Result<(), String> {
-        let out = match self.peer.borrow_mut().try_change(doc, f) {
+        let out = match self.rep.peer.borrow_mut().try_change(doc, f) {
             Ok(Ok(((), out))) => out,
             _ => return Err("The change could not be recorded. Try again.".into()),
         };
         self.persist(doc).await.map_err(|e| {
             format!("The change could not be stored on this tablet ({e}). Keep the app open and try again.")
         })?;
+        if !self.rep.peer.borrow().is_connected() {
+            background::request();
+        }
         if let Some(conn) = self.conn.borrow().as_ref() {
             conn.deliver(out);
         }
@@ -93,12 +55,7 @@ impl Ctx {
 
     /// Referrals (not shifts) whose latest edits the relay has not acknowledged.
     fn waiting(&self) -> usize {
-        let peer = self.peer.borrow();
-        let Some(doc) = peer.doc(&self.today) else { return 0 };
-        touched_keys(doc, &peer.unacknowledged(&self.today))
-            .iter()
-            .filter(|k| matches!(k, EntryKey::Referral(_)))
-            .count()
+        self.rep.waiting_referrals(&self.today)
     }
 }
 
@@ -177,38 +134,23 @@ async fn ask_persistent_storage() -> Option<bool> {
 }
 
 async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
-    let store = LocalStore::open().await?;
-    let mut peer = Peer::new(format!("tablet-{}", random_suffix()).as_str().into());
-    let mut stored = std::collections::HashMap::new();
-    for saved in store.load_all().await? {
-        let mut doc = Automerge::new();
-        if saved.chunks.iter().all(|c| doc.load_incremental(c).is_ok()) {
-            stored.insert(saved.id, (doc.get_heads(), saved.chunks.len() as u32 - 1));
-            let _ = peer.insert(saved.id, doc, saved.sync.as_deref());
-        }
-    }
+    let rep = Replica::open(&format!("tablet-{}", random_suffix())).await?;
+    // Background sync runs in the service worker, which cannot read the page's local storage.
+    rep.store.set_meta(META_SETUP, Some(&setup.encode())).await?;
     let header = Header::desk_day(&setup.scheme, &setup.site, today());
     let today = header.well_known_id();
     let directory = schema::directory_id(&setup.scheme);
-    let ctx = Rc::new(Ctx {
-        setup,
-        store,
-        peer: Rc::new(RefCell::new(peer)),
-        conn: RefCell::new(None),
-        today,
-        directory,
-        stored: RefCell::new(stored),
-    });
-    if ctx.peer.borrow().doc(&today).is_none() {
+    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), today, directory });
+    if ctx.rep.peer.borrow().doc(&today).is_none() {
         let mut doc = Automerge::new();
         let mut tx = doc.transaction();
         schema::write_header(&mut tx, &header).map_err(|e| e.to_string())?;
         tx.commit();
-        let _ = ctx.peer.borrow_mut().insert(today, doc, None);
+        let _ = ctx.rep.peer.borrow_mut().insert(today, doc, None);
         ctx.persist(today).await?;
     }
-    if ctx.peer.borrow().doc(&directory).is_none() {
-        let _ = ctx.peer.borrow_mut().find(directory);
+    if ctx.rep.peer.borrow().doc(&directory).is_none() {
+        let _ = ctx.rep.peer.borrow_mut().find(directory);
     }
     Ok(ctx)
 }
@@ -246,28 +188,41 @@ pub fn desk(props: &DeskProps) -> Html {
                 match open(setup.clone()).await {
                     Err(e) => failure.set(Some(e)),
                     Ok(c) => {
+                        last_synced.set(c.rep.last_synced());
                         let weak = Rc::downgrade(&c);
                         let on_event = Callback::from(move |e: Event| {
                             let Some(c) = weak.upgrade() else { return };
                             match e {
                                 Event::Changed(id) | Event::Synced(id) => {
-                                    if matches!(e, Event::Synced(_)) {
-                                        last_synced.set(Some(now_ms()));
+                                    let synced_at = matches!(e, Event::Synced(_)).then(now_ms);
+                                    if synced_at.is_some() {
+                                        last_synced.set(synced_at);
                                     }
                                     let v = version.clone();
                                     wasm_bindgen_futures::spawn_local(async move {
                                         let _ = c.persist(id).await;
+                                        if let Some(t) = synced_at {
+                                            let _ = c.rep.note_synced(t).await;
+                                        }
                                         v.set(*v + 1);
                                     });
                                 }
                                 _ => {}
                             }
                         });
-                        let s = status.clone();
+                        let (s, weak) = (status.clone(), Rc::downgrade(&c));
+                        let on_status = Callback::from(move |st: Status| {
+                            // Entries waiting and no connection: the service worker sends them
+                            // when the network returns, even if the app is closed by then.
+                            if matches!(st, Status::Offline { .. }) && weak.upgrade().is_some_and(|c| c.waiting() > 0) {
+                                background::request();
+                            }
+                            s.set(st)
+                        });
                         let conn = Connection::start(
                             connection::sync_url(&setup.token),
-                            c.peer.clone(),
-                            Callback::from(move |st| s.set(st)),
+                            c.rep.peer.clone(),
+                            on_status,
                             on_event,
                         );
                         *c.conn.borrow_mut() = Some(conn);
@@ -315,7 +270,7 @@ pub fn desk(props: &DeskProps) -> Html {
     };
     let current = (*editing)
         .as_ref()
-        .and_then(|id| c.peer.borrow().doc(&c.today).and_then(|d| schema::read_referral(d, id).ok().flatten()));
+        .and_then(|id| c.rep.peer.borrow().doc(&c.today).and_then(|d| schema::read_referral(d, id).ok().flatten()));
     html! {
         <>
             <h1 class="govuk-heading-l">
@@ -468,7 +423,7 @@ fn log_referral(p: &FormProps) -> Html {
     let errors = use_state(Vec::<(&'static str, String)>::new);
     let form = use_node_ref();
     let agencies = {
-        let peer = p.ctx.0.peer.borrow();
+        let peer = p.ctx.0.rep.peer.borrow();
         peer.doc(&p.ctx.0.directory).map(schema::read_agencies).unwrap_or_default()
     };
     let onsubmit = {
@@ -720,7 +675,7 @@ struct LogProps {
 #[function_component(TodaysLog)]
 fn todays_log(p: &LogProps) -> Html {
     let c = &p.ctx.0;
-    let peer = c.peer.borrow();
+    let peer = c.rep.peer.borrow();
     let agencies = peer.doc(&c.directory).map(schema::read_agencies).unwrap_or_default();
     let mut rows: Vec<Referral> = peer
         .doc(&c.today)
@@ -852,7 +807,7 @@ fn roster(p: &RosterProps) -> Html {
     let form = use_node_ref();
     let c = p.ctx.0.clone();
     let volunteers: Vec<schema::Volunteer> = {
-        let peer = c.peer.borrow();
+        let peer = c.rep.peer.borrow();
         peer.doc(&c.directory)
             .map(schema::read_volunteers)
             .unwrap_or_default()

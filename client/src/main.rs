@@ -2,11 +2,16 @@
 //! `signpost-shared`; this crate only holds screens and browser IO.
 
 mod app;
+mod background;
 mod connection;
 mod credential;
 mod desk;
+mod replica;
 mod storage;
 
 fn main() {
-    yew::Renderer::<app::App>::new().render();
+    // The service worker loads this module too, for background sync: no page to render there.
+    if web_sys::window().is_some() {
+        yew::Renderer::<app::App>::new().render();
+    }
 }

@@ -1,7 +1,8 @@
 //! Documents and their sync states in IndexedDB.
 //!
 //! Stores: `docs` (document id → a full save, the base), `changes` (`[document id, n]` → the
-//! changes made after the base, in order) and `sync` (document id → sync state). A save appends
+//! changes made after the base, in order), `sync` (document id → sync state) and `meta` (small
+//! strings: the tablet's set-up for background sync, when it last synced). A save appends
 //! only what is new, so its cost follows the change, not the day's document; after
 //! [`COMPACT_AFTER`] appends the document is saved whole again and its changes are dropped, in one
 //! transaction. A write is durable when the IndexedDB transaction reports `complete`; only then
@@ -14,10 +15,11 @@ use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 
 const DB_NAME: &str = "signpost";
-const DB_VERSION: u32 = 2;
+const DB_VERSION: u32 = 3;
 const DOCS: &str = "docs";
 const CHANGES: &str = "changes";
 const SYNC: &str = "sync";
+const META: &str = "meta";
 /// Appended change records per document before it is saved whole again.
 pub const COMPACT_AFTER: u32 = 64;
 
@@ -66,7 +68,7 @@ impl LocalStore {
         req.on_upgrade_needed(|event| {
             if let Ok(db) = event.database() {
                 let names = db.store_names();
-                for name in [DOCS, CHANGES, SYNC] {
+                for name in [DOCS, CHANGES, SYNC, META] {
                     if !names.iter().any(|n| n == name) {
                         let _ = db.create_object_store(name, ObjectStoreParams::new());
                     }
@@ -148,6 +150,28 @@ impl LocalStore {
         let tx = self.db.transaction(&[SYNC], TransactionMode::ReadWrite).map_err(&write)?;
         let key = JsValue::from_str(&id.to_string());
         tx.object_store(SYNC).map_err(&write)?.put(&Uint8Array::from(sync).into(), Some(&key)).map_err(&write)?;
+        Self::finish(tx).await
+    }
+
+    /// A small value of the `meta` store.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, String> {
+        let read = err("cannot read local storage");
+        let tx = self.db.transaction(&[META], TransactionMode::ReadOnly).map_err(&read)?;
+        let v =
+            tx.object_store(META).map_err(&read)?.get(JsValue::from_str(key)).map_err(&read)?.await.map_err(&read)?;
+        Ok(v.and_then(|v| v.as_string()))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a value of the `meta` store; durable on return.
+    pub async fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), String> {
+        let write = err("cannot write local storage");
+        let tx = self.db.transaction(&[META], TransactionMode::ReadWrite).map_err(&write)?;
+        let store = tx.object_store(META).map_err(&write)?;
+        let key = JsValue::from_str(key);
+        match value {
+            Some(v) => drop(store.put(&JsValue::from_str(v), Some(&key)).map_err(&write)?),
+            None => drop(store.delete(key).map_err(&write)?),
+        }
         Self::finish(tx).await
     }
 

@@ -1,31 +1,26 @@
-// Signpost service worker: keeps the app shell so the tablet opens with no network.
-// BUILD_VERSION is replaced at build time with a hash of the shell; a new release gets a new
-// cache and the old one is removed once the new worker activates. Documents never live here
-// (they are in IndexedDB), so an update never touches local data.
-const VERSION = "BUILD_VERSION";
-const CACHE = `signpost-shell-${VERSION}`;
-const SHELL = ["/", "/index.html", "/app.css", "/signpost_client.js", "/signpost_client_bg.wasm", "/manifest.webmanifest", "/icon-192.png", "/icon-512.png"];
+// Signpost service worker (release BUILD_VERSION) where the browser has Background Sync: the app
+// shell part, plus sending entries that wait to sync once the network returns, even with the app
+// closed. The sync itself is the app's own code (`background_sync` in the wasm module).
+import "/sw-shell.js";
+import init, { background_sync } from "/signpost_client.js";
 
-self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
-});
+const TAG = "signpost-sync";
+// Held by the open app (index.html) and by a background sync: never both at once.
+const LOCK = "signpost-local-data";
 
-self.addEventListener("activate", (event) => {
-  event.waitUntil(
-    caches.keys()
-      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("signpost-shell-") && k !== CACHE).map((k) => caches.delete(k))))
-      .then(() => self.clients.claim()),
-  );
-});
+async function syncWaitingEntries(lastChance) {
+  const left = await navigator.locks.request(LOCK, { ifAvailable: true }, async (lock) => {
+    // An open app syncs by itself (and holds the lock, or is about to).
+    if (!lock || (await self.clients.matchAll({ type: "window" })).length > 0) return -1;
+    const wasm = await caches.match("/signpost_client_bg.wasm");
+    await init({ module_or_path: wasm || "/signpost_client_bg.wasm" });
+    return background_sync();
+  });
+  // Failing asks the browser to try again later (a few times, backing off).
+  if (left === -1 && !lastChance) throw new Error("Signpost is open on this tablet and syncs by itself; trying later");
+  if (left > 0 && !lastChance) throw new Error(`${left} documents are still waiting to sync; trying later`);
+}
 
-self.addEventListener("fetch", (event) => {
-  const url = new URL(event.request.url);
-  // Only the shell is served from the cache; the API and sync always go to the network.
-  if (event.request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/") || url.pathname === "/sync") {
-    return;
-  }
-  const path = url.pathname === "/" ? "/index.html" : url.pathname;
-  event.respondWith(
-    caches.match(path).then((hit) => hit || fetch(event.request)),
-  );
+self.addEventListener("sync", (event) => {
+  if (event.tag === TAG) event.waitUntil(syncWaitingEntries(event.lastChance));
 });

@@ -107,6 +107,11 @@ impl Peer {
         out
     }
 
+    /// The documents this peer holds (found ones included, even before they arrive).
+    pub fn doc_ids(&self) -> Vec<DocumentId> {
+        self.docs.keys().copied().collect()
+    }
+
     pub fn doc(&self, id: &DocumentId) -> Option<&Automerge> {
         self.docs.get(id).map(|d| &d.doc)
     }

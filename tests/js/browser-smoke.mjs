@@ -9,8 +9,9 @@
 // Then a second tablet at the same desk: both correct the same entry while offline and, once
 // reconnected, both show the merged entry; a void drops it from the relay's count.
 //
-// Finally a new release is deployed while the tablet holds an unsynced entry: the new service
-// worker takes over, the entry is still there, and it syncs.
+// Then a new release is deployed while the tablet holds an unsynced entry: the new service
+// worker takes over, the entry is still there, and it syncs. And an entry saved offline reaches
+// the relay through background sync after the app is closed.
 //
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
 // SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
@@ -43,9 +44,10 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
 })
 const report = { screens: {} }
+let page
 try {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
-  const page = await context.newPage()
+  page = await context.newPage()
   const errors = []
   page.on("pageerror", (e) => errors.push(String(e)))
 
@@ -200,8 +202,11 @@ try {
   await page.locator("tr.referral-row", { hasText: "Food bank 4" }).waitFor()
   const cacheBefore = await page.evaluate(async () => (await caches.keys()).join())
   const staticDir = env("STATIC_DIR")
-  const sw = readFileSync(`${staticDir}/sw.js`, "utf8")
-  writeFileSync(`${staticDir}/sw.js`, sw.replace(/const VERSION = "([^"]*)"/, (_, v) => `const VERSION = "${v}-next"`))
+  const shell = readFileSync(`${staticDir}/sw-shell.js`, "utf8")
+  const release = shell.match(/const VERSION = "([^"]*)"/)[1]
+  for (const f of ["sw.js", "sw-shell.js"]) {
+    writeFileSync(`${staticDir}/${f}`, readFileSync(`${staticDir}/${f}`, "utf8").replaceAll(release, `${release}-next`))
+  }
   await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update())
   await page.waitForFunction((old) => caches.keys().then((k) => k.length === 1 && k.join() !== old), cacheBefore, { timeout: 20000 })
   await page.reload()
@@ -217,6 +222,52 @@ try {
   check(n === 3, `the entry kept through the update syncs (count ${n})`)
   report.updated = { cacheBefore, cacheAfter: await page.evaluate(async () => (await caches.keys()).join()) }
 
+  // Background sync: an entry saved offline reaches the relay after the app is closed. The page
+  // registered a Background Sync; the browser fires it when the network is back (here through
+  // DevTools, as the test cannot unplug the machine), and the service worker sends the entry.
+  await context.grantPermissions(["background-sync"])
+  await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 15000 })
+  await context.setOffline(true)
+  await page.reload()
+  await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
+  await page.getByLabel("Victim", { exact: true }).check()
+  await page.getByLabel("Debt, benefits and finance").check()
+  await page.getByLabel("Agency signposted to").selectOption("other")
+  await page.getByLabel("Other agency's name").fill("Food bank 5")
+  await page.getByLabel("Information given").check()
+  await page.getByRole("button", { name: "Save referral" }).click()
+  await page.locator("tr.referral-row", { hasText: "Food bank 5" }).waitFor()
+  check((await page.locator("#sync-detail").innerText()).includes("1 entry waiting to sync"), "the entry waits to sync")
+  const tags = await page.evaluate(async () => (await navigator.serviceWorker.ready).sync.getTags())
+  check(tags.includes("signpost-sync"), `a background sync is registered (${tags})`)
+  const beforeClose = await counted()
+  await page.close()
+  await context.setOffline(false)
+  const blank = await context.newPage()
+  const cdp = await context.newCDPSession(blank)
+  const registration = new Promise((resolve) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const r = registrations.find((r) => r.scopeURL.startsWith(url) && !r.isDeleted)
+      if (r) resolve(r)
+    }),
+  )
+  await cdp.send("ServiceWorker.enable")
+  const { registrationId } = await registration
+  await cdp.send("ServiceWorker.dispatchSyncEvent", { origin: new URL(url).origin, registrationId, tag: "signpost-sync", lastChance: false })
+  n = 0
+  for (let t = 0; t < 150 && n !== beforeClose + 1; t++) {
+    n = await counted()
+    if (n !== beforeClose + 1) await new Promise((r) => setTimeout(r, 100))
+  }
+  check(n === beforeClose + 1, `the service worker synced the entry with the app closed (count ${beforeClose} → ${n})`)
+  await blank.close()
+  page = await context.newPage()
+  page.on("pageerror", (e) => errors.push(String(e)))
+  await page.goto(url)
+  await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 15000 })
+  check((await page.locator("#sync-detail").innerText()).includes("Everything is saved on this tablet and synced"), "nothing waits after background sync")
+  report.backgroundSync = { before: beforeClose, after: n }
+
   // End of the shift: hours are counted for Ann, who logged the referrals.
   await page.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor({ timeout: 10000 })
   await page.getByRole("button", { name: "End shift" }).click()
@@ -231,6 +282,11 @@ try {
 
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
   report.ok = true
+} catch (e) {
+  // Where it stopped and what the tablet showed then.
+  const shown = await page?.evaluate(() => document.body.innerText).catch(() => "(page closed)")
+  console.error(`${e.stack}\n--- the page showed:\n${shown}`)
+  throw e
 } finally {
   await browser.close()
 }

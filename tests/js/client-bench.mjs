@@ -1,6 +1,6 @@
 // Tablet benchmark in headless Chromium (Debian's, driven by playwright-core), against the real
 // relay serving the built app. Prints one JSON line.
-// - bytes a tablet downloads: wasm + js + css, gzip -9
+// - bytes a tablet downloads: wasm + js + css as the relay serves them, gzip and brotli
 // - tap "Save referral" → durable in IndexedDB: the app's own performance.measure
 //   ("signpost:save-durable", from the submit handler to the IndexedDB commit)
 // - cold start offline, with 5,000 referrals (100 days × 50) in IndexedDB: navigation start →
@@ -10,7 +10,7 @@
 // client-fixture`), SAVES (default 200).
 import { chromium } from "playwright-core"
 import { readFileSync } from "node:fs"
-import { gzipSync } from "node:zlib"
+import http from "node:http"
 
 const env = (k, d) => {
   const v = process.env[k] ?? d
@@ -20,9 +20,21 @@ const env = (k, d) => {
 const [url, token, siteName, dist, fixture] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("DIST"), env("FIXTURE")]
 const saves = Number(env("SAVES", "200"))
 
-const gz = (f) => gzipSync(readFileSync(`${dist}/${f}`), { level: 9 }).length
-const bytes = { wasm: gz("signpost_client_bg.wasm"), js: gz("signpost_client.js"), css: gz("app.css") }
-bytes.total = bytes.wasm + bytes.js + bytes.css
+// Bytes on the wire as the relay serves a file to a browser that accepts `encoding`.
+const served = (path, encoding) =>
+  new Promise((resolve, reject) => {
+    http.get(`${url}/${path}`, { headers: { "accept-encoding": encoding } }, (res) => {
+      let n = 0
+      res.on("data", (c) => (n += c.length))
+      res.on("end", () => (res.headers["content-encoding"] === encoding ? resolve(n) : reject(new Error(`${path} not served with ${encoding}`))))
+    }).on("error", reject)
+  })
+async function download(encoding) {
+  const bytes = {}
+  for (const [k, f] of [["wasm", "signpost_client_bg.wasm"], ["js", "signpost_client.js"], ["css", "app.css"]]) bytes[k] = await served(f, encoding)
+  bytes.total = bytes.wasm + bytes.js + bytes.css
+  return bytes
+}
 
 const q = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -33,7 +45,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
 })
-const result = { bytes_gzip: bytes }
+const result = { bytes_gzip: await download("gzip"), bytes_br: await download("br") }
 try {
   // Saves.
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })

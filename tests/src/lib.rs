@@ -80,7 +80,7 @@ pub struct Server {
     _tmp: Option<tempdir::TempDir>,
 }
 
-mod tempdir {
+pub mod tempdir {
     /// A temporary folder removed on drop.
     pub struct TempDir(pub std::path::PathBuf);
     impl TempDir {

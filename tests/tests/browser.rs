@@ -61,6 +61,11 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     assert_ne!(report["updated"]["cacheBefore"], report["updated"]["cacheAfter"], "{report}");
     let _ = std::fs::remove_dir_all(&served);
     assert_eq!(report["shift"]["shifts"], 1, "{report}");
+    assert_eq!(
+        report["backgroundSync"]["after"].as_u64(),
+        report["backgroundSync"]["before"].as_u64().map(|n| n + 1),
+        "{report}"
+    );
     for screen in [
         "set-up",
         "set-up with an error",

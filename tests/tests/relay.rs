@@ -303,3 +303,37 @@ async fn kill_9_during_traffic_loses_no_acknowledged_referral() {
     let counted = referral_count(&server, &fx, DAY).await.unwrap();
     assert!(counted >= acked.len() as i64, "stats count {counted} of {} acknowledged", acked.len());
 }
+
+/// Raw `GET path` with an `Accept-Encoding`: (head, body) exactly as sent on the wire.
+async fn raw_get(url: &str, path: &str, accept: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: {accept}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).await.unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("end of head") + 4;
+    (String::from_utf8_lossy(&all[..split]).to_lowercase(), all[split..].to_vec())
+}
+
+#[tokio::test]
+async fn app_files_are_served_from_their_precompressed_copies() {
+    let dir = signpost_tests::tempdir::TempDir::new().unwrap();
+    let js = b"export const x = 1;\n".repeat(100);
+    std::fs::write(dir.0.join("app.js"), &js).unwrap();
+    // Marked copies: the relay must send these bytes, not compress the file itself.
+    std::fs::write(dir.0.join("app.js.gz"), b"precompressed gzip").unwrap();
+    std::fs::write(dir.0.join("app.js.br"), b"precompressed brotli").unwrap();
+    let static_dir = dir.0.to_string_lossy().into_owned();
+    let (server, _fx) = Server::start_fresh(&["--static-dir", &static_dir]).unwrap();
+    let (head, body) = raw_get(&server.url, "/app.js", "gzip").await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert_eq!(body, b"precompressed gzip");
+    let (head, body) = raw_get(&server.url, "/app.js", "gzip, deflate, br").await;
+    assert!(head.contains("content-encoding: br"), "{head}");
+    assert_eq!(body, b"precompressed brotli");
+    let (head, body) = raw_get(&server.url, "/app.js", "identity").await;
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert_eq!(body, js);
+}

@@ -104,12 +104,50 @@ fn npm_install_in(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rust flags for the wasm target only (build scripts and proc macros keep the host's).
+const TARGET_RUSTFLAGS: &str = "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS";
+
+/// Panic locations name source files; without this the app would carry the build machine's
+/// paths to every tablet (and download them: a few KB).
+fn remap_source_paths() -> anyhow::Result<String> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let mut flags = vec![format!("--remap-path-prefix={}=/signpost", root().display())];
+    if let Ok(indexes) = std::fs::read_dir(cargo_home.join("registry/src")) {
+        for index in indexes.flatten() {
+            flags.push(format!("--remap-path-prefix={}=/crates", index.path().display()));
+        }
+    }
+    Ok(flags.join(" "))
+}
+
+/// Writes `file.gz` (zopfli: the smallest gzip, still plain gzip to every browser) and `file.br`
+/// beside a file, for the relay to serve as they are instead of compressing on every request.
+fn precompress(file: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let data = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let mut gz = Vec::new();
+    zopfli::compress(zopfli::Options::default(), zopfli::Format::Gzip, &data[..], &mut gz)?;
+    let mut br = Vec::new();
+    {
+        let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
+        let mut w = brotli::CompressorWriter::with_params(&mut br, 64 * 1024, &params);
+        w.write_all(&data)?;
+    }
+    let name = file.file_name().context("file name")?.to_string_lossy().into_owned();
+    std::fs::write(file.with_file_name(format!("{name}.gz")), gz)?;
+    std::fs::write(file.with_file_name(format!("{name}.br")), br)?;
+    Ok(())
+}
+
 /// Builds the tablet app into client/dist: wasm + JS glue, GOV.UK styles, the static shell and a
 /// service worker whose cache name changes with every different build.
 fn build_client() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
     let bindgen = wasm_bindgen()?;
-    run(cargo().args([
+    run(cargo().env(TARGET_RUSTFLAGS, remap_source_paths()?).args([
         "build",
         "--locked",
         "--profile",
@@ -136,6 +174,21 @@ fn build_client() -> anyhow::Result<PathBuf> {
         .arg(&dist)
         .arg(&wasm))?;
     npm_install_in(&client)?;
+    // Binaryen's optimiser (from npm: its JavaScript build). `-O1` is the level whose output
+    // compresses smallest here (measured: -O2, -Os, -Oz shrink the file but grow its gzip).
+    let bg_wasm = dist.join("signpost_client_bg.wasm");
+    run(Command::new("node")
+        .arg("node_modules/binaryen/bin/wasm-opt")
+        .args(["-O1", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
+        .args(["--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "-o"])
+        .arg(&bg_wasm)
+        .arg(&bg_wasm)
+        .current_dir(&client))?;
+    // The JavaScript glue, minified (its exports keep their names).
+    run(Command::new("node")
+        .args(["node_modules/terser/bin/terser", "dist/signpost_client.js", "--module", "-c", "-m"])
+        .args(["-o", "dist/signpost_client.js"])
+        .current_dir(&client))?;
     run(Command::new("npx")
         .args([
             "sass",
@@ -149,13 +202,21 @@ fn build_client() -> anyhow::Result<PathBuf> {
     for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
         std::fs::copy(client.join("static").join(f), dist.join(f))?;
     }
+    for f in ["signpost_client_bg.wasm", "signpost_client.js", "app.css"] {
+        precompress(&dist.join(f))?;
+    }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for f in ["index.html", "app.css", "signpost_client.js", "signpost_client_bg.wasm"] {
         std::hash::Hash::hash(&std::fs::read(dist.join(f))?, &mut hasher);
     }
+    for f in ["sw.js", "sw-shell.js"] {
+        std::hash::Hash::hash(&std::fs::read(client.join("static").join(f))?, &mut hasher);
+    }
     let version = format!("{:016x}", std::hash::Hasher::finish(&hasher));
-    let sw = std::fs::read_to_string(client.join("static/sw.js"))?.replace("BUILD_VERSION", &version);
-    std::fs::write(dist.join("sw.js"), sw)?;
+    for f in ["sw.js", "sw-shell.js"] {
+        let sw = std::fs::read_to_string(client.join("static").join(f))?.replace("BUILD_VERSION", &version);
+        std::fs::write(dist.join(f), sw)?;
+    }
     eprintln!("client built into {} (version {version})", dist.display());
     Ok(dist)
 }
