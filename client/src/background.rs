@@ -10,7 +10,7 @@
 //! `index.html` and `sw.js`).
 
 use crate::app::random_suffix;
-use crate::connection::{sync_url, Connection, Status};
+use crate::connection::{Connection, Status};
 use crate::credential::Setup;
 use crate::replica::{Replica, META_SETUP};
 use js_sys::{Function, Promise, Reflect};
@@ -75,10 +75,10 @@ pub async fn background_sync() -> Result<u32, JsValue> {
     let ready = Rc::new(Cell::new(false));
     let (a, g, r) = (arrived.clone(), gave_up.clone(), ready.clone());
     let conn = Connection::start(
-        sync_url(&setup.token),
+        &setup.token,
         rep.peer.clone(),
         // One attempt: if the relay cannot be reached, the browser schedules the next.
-        Callback::from(move |s: Status| g.set(g.get() || matches!(s, Status::Offline { .. }))),
+        Callback::from(move |s: Status| g.set(g.get() || matches!(s, Status::Offline { .. } | Status::Revoked))),
         Callback::from(move |e: Event| match e {
             Event::Ready { .. } => r.set(true),
             Event::Changed(id) => a.borrow_mut().push((id, false)),

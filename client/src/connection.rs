@@ -18,6 +18,9 @@ pub enum Status {
     Offline {
         retry_in_s: u32,
     },
+    /// The relay no longer accepts this tablet's credential (its coordinator revoked it). No
+    /// more attempts; local data is kept.
+    Revoked,
 }
 
 /// Seconds to wait before reconnect attempt `n` (1, 2, 4 … capped at 30).
@@ -27,6 +30,10 @@ pub fn backoff_s(attempt: u32) -> u32 {
 
 struct Inner {
     url: String,
+    /// The credential, to ask the relay why a connection failed.
+    token: String,
+    /// Whether the current socket ever opened.
+    opened: bool,
     peer: Rc<RefCell<Peer>>,
     ws: Option<WebSocket>,
     attempt: u32,
@@ -49,7 +56,7 @@ impl PartialEq for Connection {
 }
 
 /// `ws(s)://host/sync?token=…` for the app's own origin (from a page or the service worker).
-pub fn sync_url(token: &str) -> String {
+fn sync_url(token: &str) -> String {
     let loc = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap_or_default();
     let part = |k: &str| js_sys::Reflect::get(&loc, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
     let scheme = if part("protocol") == "https:" { "wss" } else { "ws" };
@@ -58,15 +65,36 @@ pub fn sync_url(token: &str) -> String {
     format!("{scheme}://{host}/sync?token={token}")
 }
 
+/// Whether the relay still accepts a credential (`GET /api/v1/device`): `None` if it cannot be
+/// reached. Works in pages and in the service worker alike.
+async fn still_accepted(token: &str) -> Option<bool> {
+    let init = web_sys::RequestInit::new();
+    let headers = web_sys::Headers::new().ok()?;
+    headers.set("Authorization", &format!("Bearer {token}")).ok()?;
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init("/api/v1/device", &init).ok()?;
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into()).ok()?.dyn_into().ok()?;
+    let promise: js_sys::Promise = fetch.call1(&global, &req).ok()?.dyn_into().ok()?;
+    let resp: web_sys::Response = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    match resp.status() {
+        200 => Some(true),
+        401 => Some(false),
+        _ => None,
+    }
+}
+
 impl Connection {
     pub fn start(
-        url: String,
+        token: &str,
         peer: Rc<RefCell<Peer>>,
         on_status: Callback<Status>,
         on_event: Callback<Event>,
     ) -> Connection {
         let c = Connection(Rc::new(RefCell::new(Inner {
-            url,
+            url: sync_url(token),
+            token: token.to_owned(),
+            opened: false,
             peer,
             ws: None,
             attempt: 0,
@@ -134,6 +162,7 @@ impl Connection {
 
     fn open(&self) {
         self.0.borrow_mut().generation += 1;
+        self.0.borrow_mut().opened = false;
         let url = self.0.borrow().url.clone();
         self.0.borrow().on_status.emit(Status::Connecting);
         let ws = match WebSocket::new(&url) {
@@ -144,6 +173,7 @@ impl Connection {
         let me = self.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || {
             me.0.borrow_mut().attempt = 0;
+            me.0.borrow_mut().opened = true;
             let peer = me.0.borrow().peer.clone();
             let join = peer.borrow_mut().on_open();
             me.deliver(signpost_shared::peer::Output { sends: vec![join], events: vec![] });
@@ -170,13 +200,28 @@ impl Connection {
             }
         });
         let me = self.clone();
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
             let peer = me.0.borrow().peer.clone();
             peer.borrow_mut().on_close();
             me.0.borrow_mut().ws = None;
-            if !me.0.borrow().stopped {
-                me.retry_later();
+            if me.0.borrow().stopped {
+                return;
             }
+            if e.reason().contains("revoked") {
+                return me.revoked();
+            }
+            if me.0.borrow().opened {
+                return me.retry_later();
+            }
+            // Refused before it opened: the network, or the credential? Browsers do not say.
+            let (me, token) = (me.clone(), me.0.borrow().token.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if still_accepted(&token).await == Some(false) {
+                    me.revoked();
+                } else {
+                    me.retry_later();
+                }
+            });
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -184,6 +229,11 @@ impl Connection {
         let mut inner = self.0.borrow_mut();
         inner.handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
         inner.ws = Some(ws);
+    }
+
+    fn revoked(&self) {
+        self.0.borrow_mut().stopped = true;
+        self.0.borrow().on_status.emit(Status::Revoked);
     }
 
     fn retry_later(&self) {

@@ -52,19 +52,38 @@ pub fn forget() {
     }
 }
 
-/// Checks the shape of a device credential before trying it: what a person may have mistyped.
-pub fn check(input: &str) -> Result<String, &'static str> {
+/// What the set-up screen was given: an enrolment code (the usual way) or a device credential
+/// an administrator issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entered {
+    /// Normalised: eight characters, upper case, no dashes.
+    Code(String),
+    Credential(String),
+}
+
+/// Letters and digits of enrolment codes (no 0/O, 1/I/L).
+const CODE_ALPHABET: &str = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// Checks the shape of what was typed before trying it: what a person may have mistyped.
+pub fn check(input: &str) -> Result<Entered, &'static str> {
     let t = input.trim();
     if t.is_empty() {
-        return Err("Enter the tablet credential");
+        return Err("Enter the enrolment code");
     }
-    if !t.starts_with("spd_") {
-        return Err("The tablet credential starts with spd_");
+    if let Some(rest) = t.strip_prefix("spd_") {
+        if t.len() < 20 || t.len() > 200 || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err("The tablet credential must be copied exactly as it was given to you");
+        }
+        return Ok(Entered::Credential(t.to_owned()));
     }
-    if t.len() < 20 || t.len() > 200 || !t[4..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err("The tablet credential must be copied exactly as it was given to you");
+    let code: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>().to_uppercase();
+    if code.chars().count() != 8 {
+        return Err("The enrolment code must be 8 characters, like ABCD-EFGH");
     }
-    Ok(t.to_owned())
+    if !code.chars().all(|c| CODE_ALPHABET.contains(c)) {
+        return Err("The enrolment code must only include letters and the digits 2 to 9, like ABCD-EFGH");
+    }
+    Ok(Entered::Code(code))
 }
 
 #[cfg(test)]
@@ -72,13 +91,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credential_shapes() {
-        assert_eq!(check(""), Err("Enter the tablet credential"));
-        assert_eq!(check("abc"), Err("The tablet credential starts with spd_"));
+    fn code_and_credential_shapes() {
+        assert_eq!(check(""), Err("Enter the enrolment code"));
+        assert_eq!(check(" abcd-efgh "), Ok(Entered::Code("ABCDEFGH".into())));
+        assert_eq!(check("abcd efgh"), Ok(Entered::Code("ABCDEFGH".into())));
+        assert!(check("ABCD-EFG").is_err(), "too short");
+        assert!(check("ABCD-EFG0").is_err(), "0 is not in codes");
         assert!(check("spd_short").is_err());
         assert!(check("spd_has spaces inside the token!!").is_err());
         let good = "spd_q909OjQKuWbe6JQ8TjV17a0FomJQGKyfF8UDCUKrZtc";
-        assert_eq!(check(&format!("  {good} ")), Ok(good.to_owned()));
+        assert_eq!(check(&format!("  {good} ")), Ok(Entered::Credential(good.to_owned())));
     }
 
     #[test]

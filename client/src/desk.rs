@@ -2,7 +2,7 @@
 
 use crate::app::{focus_error_summary, random_suffix};
 use crate::background;
-use crate::connection::{self, Connection, Status};
+use crate::connection::{Connection, Status};
 use crate::credential::Setup;
 use crate::replica::{Replica, META_SETUP};
 use automerge::Automerge;
@@ -219,12 +219,7 @@ pub fn desk(props: &DeskProps) -> Html {
                             }
                             s.set(st)
                         });
-                        let conn = Connection::start(
-                            connection::sync_url(&setup.token),
-                            c.rep.peer.clone(),
-                            on_status,
-                            on_event,
-                        );
+                        let conn = Connection::start(&setup.token, c.rep.peer.clone(), on_status, on_event);
                         *c.conn.borrow_mut() = Some(conn);
                         *h.borrow_mut() = Some(c.clone());
                         ctx.set(Some(c));
@@ -285,6 +280,28 @@ pub fn desk(props: &DeskProps) -> Html {
                         <span class="govuk-visually-hidden">{ "Warning" }</span>
                         { "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long." }
                     </strong>
+                </div>
+            }
+            if *status == Status::Revoked {
+                <div class="govuk-notification-banner" role="region" aria-labelledby="revoked-title" id="revoked">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="revoked-title">{ "Important" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading">{ "This tablet's access to Signpost has been removed" }</p>
+                        <p class="govuk-body">
+                            { "Your coordinator revoked it, for example because it was reported lost. " }
+                            { match c.waiting() {
+                                0 => "Everything saved on this tablet had already been sent.".to_owned(),
+                                1 => "1 entry saved on this tablet has not been sent. It is kept here: nothing is deleted.".to_owned(),
+                                n => format!("{n} entries saved on this tablet have not been sent. They are kept here: nothing is deleted."),
+                            } }
+                        </p>
+                        <p class="govuk-body">{ "To send them, ask your coordinator for a new enrolment code for this desk, then choose Enrol again." }</p>
+                        <button type="button" class="govuk-button" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
+                            { "Enrol again" }
+                        </button>
+                    </div>
                 </div>
             }
             <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
@@ -357,6 +374,7 @@ fn sync_state(p: &SyncStateProps) -> Html {
             "Offline",
             Some(format!("You can keep working. Trying to connect again in {retry_in_s} seconds.")),
         ),
+        Status::Revoked => ("govuk-tag govuk-tag--red", "Access removed", Some("Not syncing.".to_owned())),
     };
     let waiting = if p.waiting == 0 && !matches!(p.status, Status::Online) {
         "Everything is saved on this tablet.".to_owned()

@@ -5,6 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::hub::{Cmd, Hub, HubStats, Outbound, OUTBOUND_QUEUE};
 use crate::stats::{self, Summary};
 use crate::store::{self, Credential, Store};
+use crate::throttle::Throttle;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -22,13 +23,41 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub max_message_bytes: usize,
+    /// Cookies are marked `Secure` (the relay is reached through a TLS proxy).
+    pub behind_tls: bool,
+    pub guards: std::sync::Arc<Guards>,
+}
+
+/// Failure counters against guessing passwords and enrolment codes.
+pub struct Guards {
+    /// Wrong passwords per email address.
+    pub sign_in_email: Throttle,
+    /// Wrong passwords per network address.
+    pub sign_in_ip: Throttle,
+    /// Wrong enrolment codes per network address.
+    pub enrol_ip: Throttle,
+    /// Wrong enrolment codes from everywhere: with 31⁸ possible codes, 300 guesses per quarter
+    /// hour give a guesser about one chance in 10⁹ per live code.
+    pub enrol_all: Throttle,
+}
+
+impl Default for Guards {
+    fn default() -> Guards {
+        let quarter = std::time::Duration::from_secs(15 * 60);
+        Guards {
+            sign_in_email: Throttle::new(5, quarter),
+            sign_in_ip: Throttle::new(50, quarter),
+            enrol_ip: Throttle::new(10, quarter),
+            enrol_all: Throttle::new(300, quarter),
+        }
+    }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, device, stats_summary, add_volunteer),
-    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, NewVolunteer, VolunteerOut)),
+    paths(health, device, enrol, stats_summary, add_volunteer),
+    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, Enrolment, Enrolled, NewVolunteer, VolunteerOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -50,11 +79,12 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/health", get(health))
         .route("/device", get(device))
+        .route("/enrol", axum::routing::post(enrol))
         .route("/stats/summary", get(stats_summary))
         .route("/schemes/{scheme}/volunteers", axum::routing::post(add_volunteer))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound("no such API endpoint; see /api/v1/openapi.json".into()) });
-    let mut app = Router::new().route("/sync", get(sync)).nest("/api/v1", api);
+    let mut app = Router::new().route("/sync", get(sync)).nest("/api/v1", api).merge(crate::web::router());
     if let Some(dir) = static_dir {
         // The app shell is fetched once per release (the service worker keeps it). The build
         // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
@@ -212,6 +242,79 @@ async fn device(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<D
     let (site_name, scheme_name) =
         names.ok_or_else(|| ApiError::NotFound("the site of this credential no longer exists".into()))?;
     Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Enrolment {
+    /// The one-time code a coordinator created for the site, such as `ABCD-EFGH` (case, spaces
+    /// and dashes do not matter).
+    code: String,
+    /// A name for this tablet that the coordinator will recognise in the list of tablets.
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Enrolled {
+    /// The tablet's credential for `/sync` and `/api/v1/device`. Shown once; only its hash is
+    /// stored.
+    token: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    device: DeviceInfo,
+}
+
+/// Exchanges a one-time enrolment code for a tablet credential.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrol",
+    request_body = Enrolment,
+    responses(
+        (status = 201, body = Enrolled),
+        (status = 400, body = ErrorBody, description = "Malformed body"),
+        (status = 403, body = ErrorBody, description = "Unknown, expired or used code"),
+        (status = 429, body = ErrorBody, description = "Too many wrong codes; wait"),
+    )
+)]
+async fn enrol(
+    State(st): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Result<Json<Enrolment>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<Enrolled>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::BadRequest(format!("{}; expected {{\"code\": \"ABCD-EFGH\", \"name\": \"…\"}}", e.body_text()))
+    })?;
+    let ip = format!("ip:{}", peer.ip());
+    // Throttled before the code is even looked at: a blocked guesser learns nothing.
+    if st.guards.enrol_ip.blocked(&ip) || st.guards.enrol_all.blocked("all") {
+        return Err(ApiError::TooManyRequests(
+            "too many wrong enrolment codes; wait 15 minutes, then ask your coordinator for a new code".into(),
+        ));
+    }
+    let store = st.store.clone();
+    let (code, name) = (body.code, body.name);
+    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut conn = store.connect()?;
+        let Some((token, p)) = crate::accounts::redeem_enrol_code(&mut conn, &code, &name)? else { return Ok(None) };
+        let names = store::site_and_scheme_names(&conn, &p.site)?.unwrap_or_default();
+        Ok(Some((token, p, names)))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+    .map_err(|e| match e.downcast::<crate::accounts::Refusal>() {
+        Ok(r) => ApiError::BadRequest(r.0),
+        Err(e) => ApiError::Internal(e),
+    })?;
+    let Some((token, p, (site_name, scheme_name))) = result else {
+        st.guards.enrol_ip.fail(&ip);
+        st.guards.enrol_all.fail("all");
+        return Err(ApiError::Forbidden(
+            "this enrolment code is not valid: codes work once, within 15 minutes; ask your coordinator for a new one"
+                .into(),
+        ));
+    };
+    let device = DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name };
+    Ok((axum::http::StatusCode::CREATED, Json(Enrolled { token, device })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -44,6 +44,10 @@ pub enum Cmd {
     Stats {
         reply: tokio::sync::oneshot::Sender<HubStats>,
     },
+    /// A tablet's credential was revoked: close its connections now and refuse new ones.
+    Revoke {
+        device: String,
+    },
     /// A server-side change to a stored document; answered once it is durable.
     Edit {
         doc: signpost_shared::ids::DocumentId,
@@ -74,6 +78,7 @@ impl Hub {
         let conn = store.connect()?;
         let storage_id = store.storage_id()?;
         let relay = Relay::new(storage_id.as_str().into(), storage_id.clone(), cfg.clone());
+        let revoked = crate::accounts::revoked_devices(&conn)?.into_iter().collect();
         let (tx, rx) = mpsc::channel(65_536);
         std::thread::Builder::new().name("relay".into()).spawn(move || {
             Driver {
@@ -85,6 +90,7 @@ impl Hub {
                 epoch: Instant::now(),
                 tickets: 0,
                 waiting: HashMap::new(),
+                revoked,
             }
             .run(rx)
         })?;
@@ -98,6 +104,12 @@ impl Hub {
     pub async fn send(&self, cmd: Cmd) {
         // The hub only stops with the process.
         let _ = self.tx.send(cmd).await;
+    }
+
+    /// Closes a revoked tablet's connections (the next batch, well within a second) and refuses
+    /// any it opens later, even one whose credential was checked just before the revocation.
+    pub async fn revoke(&self, device: String) {
+        self.send(Cmd::Revoke { device }).await;
     }
 
     /// Applies a server-side change to a document and waits until it is stored.
@@ -128,7 +140,12 @@ struct Driver {
     tickets: u64,
     /// Server-side edits waiting for their batch to commit.
     waiting: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Revoked tablets.
+    revoked: std::collections::HashSet<String>,
 }
+
+/// What a revoked tablet is told as its connection closes (the app looks for "revoked").
+pub const REVOKED: &str = "this tablet's access was revoked by its coordinator";
 
 impl Driver {
     fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
@@ -154,9 +171,18 @@ impl Driver {
             let now = self.epoch.elapsed().as_millis() as u64;
             let out = match cmd {
                 Cmd::Connect { conn, principal, tx } => {
+                    if self.revoked.contains(&principal.device) {
+                        let _ = tx.try_send(Outbound::Close(REVOKED.into()));
+                        continue;
+                    }
                     self.relay.connect(conn, principal);
                     self.conns.insert(conn, tx);
                     continue;
+                }
+                Cmd::Revoke { device } => {
+                    let out = self.relay.drop_where(|p| p.device == device, REVOKED);
+                    self.revoked.insert(device);
+                    out
                 }
                 Cmd::Frame { conn, bytes } => self.relay.receive(conn, now, &bytes),
                 Cmd::Refuse { conn, reason } => self.relay.refuse(conn, &reason),
@@ -165,7 +191,17 @@ impl Driver {
                     self.conns.remove(&conn);
                     continue;
                 }
-                Cmd::Tick => self.relay.tick(now),
+                Cmd::Tick => {
+                    let mut out = self.relay.tick(now);
+                    // Revocations made elsewhere (the command line, another process) reach
+                    // live connections within a couple of ticks.
+                    for device in crate::accounts::revoked_devices(&tx)? {
+                        if self.revoked.insert(device.clone()) {
+                            out.append(self.relay.drop_where(|p| p.device == device, REVOKED));
+                        }
+                    }
+                    out
+                }
                 Cmd::Edit { doc, edit, reply } => {
                     self.tickets += 1;
                     self.waiting.insert(self.tickets, reply);

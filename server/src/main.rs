@@ -1,11 +1,14 @@
 //! `signpost`: the relay server and its administration commands.
 
+mod accounts;
 mod error;
 mod http;
 mod hub;
 mod seed;
 mod stats;
 mod store;
+mod throttle;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -15,7 +18,15 @@ const ADMIN_HELP: &str = "Administration (signpost admin --help):
   admin create-scheme --data DIR NAME               create a scheme and its agency directory; prints its id
   admin create-site --data DIR --scheme ID NAME     create a site (desk) in a scheme; prints its id
   admin issue-device-token --data DIR --site ID     issue a tablet credential for a site; prints the token
-  admin issue-admin-token --data DIR                issue an administrator credential; prints the token";
+  admin issue-admin-token --data DIR                issue an administrator credential; prints the token
+  admin create-user --data DIR --role ROLE [--scheme ID] EMAIL
+                                                    create a coordinator (one scheme), national or admin
+                                                    account; prints a one-time set-password code
+  admin reset-password --data DIR EMAIL             end an account's password; prints a new set-password code
+  admin revoke-device --data DIR --scheme ID DEVICE revoke a tablet (its open connection closes too)
+
+Tablets are usually enrolled from the web pages (/manage): a coordinator creates a one-time code
+for a site and types it into the tablet.";
 
 #[derive(Parser)]
 #[command(name = "signpost", version, about = "Signpost: offline-first referral recording for volunteer help desks", after_help = ADMIN_HELP)]
@@ -27,32 +38,39 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay: WebSocket sync at /sync, JSON API at /api/v1, the tablet app at /.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Data folder (created on first start).
-        #[arg(long)]
-        data: PathBuf,
-        /// Create a demo scheme, site and credentials if missing, and print them.
-        #[arg(long)]
-        demo: bool,
-        /// Folder of the built tablet app to serve at `/`.
-        #[arg(long)]
-        static_dir: Option<PathBuf>,
-        /// How commits reach the disk: `full` survives power loss, `normal` a killed process.
-        #[arg(long, value_enum, default_value = "full")]
-        sync: store::Sync,
-        /// Seconds a document may sit unused before it leaves memory.
-        #[arg(long, default_value_t = 60)]
-        idle_secs: u64,
-        /// Largest WebSocket message accepted, in bytes.
-        #[arg(long, default_value_t = 8 << 20)]
-        max_message_bytes: usize,
-    },
+    Serve(ServeArgs),
     /// Administration commands. Run them on the server machine; they write to the data folder.
     #[command(subcommand)]
     Admin(Admin),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data folder (created on first start).
+    #[arg(long)]
+    data: PathBuf,
+    /// Create a demo scheme, site and credentials if missing, and print them.
+    #[arg(long)]
+    demo: bool,
+    /// Folder of the built tablet app to serve at `/`.
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
+    /// How commits reach the disk: `full` survives power loss, `normal` a killed process.
+    #[arg(long, value_enum, default_value = "full")]
+    sync: store::Sync,
+    /// Seconds a document may sit unused before it leaves memory.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    max_message_bytes: usize,
+    /// The relay is reached through a TLS proxy: mark cookies `Secure`. (A proxy that sends
+    /// `X-Forwarded-Proto: https` gets them marked anyway.)
+    #[arg(long)]
+    behind_tls: bool,
 }
 
 #[derive(Subcommand)]
@@ -83,13 +101,39 @@ enum Admin {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Create a web account; prints a one-time code for /set-password?code=… (valid 3 days).
+    CreateUser {
+        #[arg(long)]
+        data: PathBuf,
+        /// coordinator (of one scheme), national (statistics only) or admin.
+        #[arg(long)]
+        role: String,
+        /// The coordinator's scheme.
+        #[arg(long)]
+        scheme: Option<String>,
+        email: String,
+    },
+    /// End an account's password and sessions; prints a new one-time set-password code.
+    ResetPassword {
+        #[arg(long)]
+        data: PathBuf,
+        email: String,
+    },
+    /// Revoke a tablet. A running relay closes its connection within seconds.
+    RevokeDevice {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        scheme: String,
+        device: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Command::Admin(cmd) => admin(cmd),
-        Command::Serve { listen, data, demo, static_dir, sync, idle_secs, max_message_bytes } => {
+        Command::Serve(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signpost=info".into()),
@@ -97,7 +141,7 @@ fn main() -> std::process::ExitCode {
                 .with_writer(std::io::stderr)
                 .init();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(serve(listen, data, demo, static_dir, sync, idle_secs, max_message_bytes))
+            rt.block_on(serve(args))
         }
     };
     match result {
@@ -116,20 +160,37 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
         Admin::CreateSite { data, scheme, name } => store::create_site(&open(&data)?.connect()?, &scheme, &name)?,
         Admin::IssueDeviceToken { data, site } => store::issue_device_token(&open(&data)?.connect()?, &site)?,
         Admin::IssueAdminToken { data } => store::issue_admin_token(&open(&data)?.connect()?)?,
+        Admin::CreateUser { data, role, scheme, email } => {
+            let role = accounts::Role::parse(&role, scheme)?;
+            let (user, code) = accounts::create_user(&open(&data)?.connect()?, &email, &role, "command line")?;
+            eprintln!(
+                "Created {} ({}). Open /set-password?code=<code> on the relay to choose a password:",
+                user.email,
+                role.name()
+            );
+            code
+        }
+        Admin::ResetPassword { data, email } => {
+            let conn = open(&data)?.connect()?;
+            let email = accounts::normalise_email(&email)?;
+            let user = accounts::users(&conn, None)?.into_iter().find(|u| u.email == email);
+            let user = user.ok_or_else(|| anyhow::anyhow!("no account for {email}"))?;
+            accounts::reset_password(&conn, &user.id, "command line")?.1
+        }
+        Admin::RevokeDevice { data, scheme, device } => {
+            let conn = open(&data)?.connect()?;
+            if !accounts::revoke_device(&conn, &scheme, &device, "command line")? {
+                anyhow::bail!("scheme {scheme:?} has no unrevoked tablet {device:?}");
+            }
+            format!("revoked {device}")
+        }
     };
     println!("{out}");
     Ok(())
 }
 
-async fn serve(
-    listen: SocketAddr,
-    data: PathBuf,
-    demo: bool,
-    static_dir: Option<PathBuf>,
-    sync: store::Sync,
-    idle_secs: u64,
-    max_message_bytes: usize,
-) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs { listen, data, demo, static_dir, sync, idle_secs, max_message_bytes, behind_tls } = args;
     let store = store::Store::open(&data, sync)?;
     let cfg = signpost_shared::relay::Config { max_message_bytes, idle_ms: idle_secs * 1000, ..Default::default() };
     let hub = hub::Hub::start(&store, cfg)?;
@@ -141,7 +202,7 @@ async fn serve(
             ticker.send(hub::Cmd::Tick).await;
         }
     });
-    let state = http::AppState { store: store.clone(), hub, max_message_bytes };
+    let state = http::AppState { store: store.clone(), hub, max_message_bytes, behind_tls, guards: Default::default() };
     let app = http::router(state, static_dir);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -152,6 +213,9 @@ async fn serve(
         println!("Demo site:     {}", c.site);
         println!("Tablet token:  {}", c.device_token);
         println!("Admin token:   {}", c.admin_token);
+        for (email, role, password) in &c.accounts {
+            println!("Sign in ({role}): {email} / {password}");
+        }
     }
     // Machine-readable line that tests and tools wait for.
     println!("signpost listening on http://{addr}");
@@ -166,7 +230,9 @@ async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 

@@ -60,21 +60,48 @@ pub struct DemoCredentials {
     pub site: String,
     pub device_token: String,
     pub admin_token: String,
+    /// Web sign-ins: (email, role, password).
+    #[serde(default)]
+    pub accounts: Vec<(String, String, String)>,
+}
+
+/// Demo sign-ins for each role, with random passwords.
+fn demo_accounts(conn: &mut rusqlite::Connection, scheme: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    use crate::accounts::{self, Role};
+    let mut out = Vec::new();
+    for (email, role) in [
+        ("coordinator@demo.signpost.example", Role::Coordinator { scheme: scheme.to_owned() }),
+        ("national@demo.signpost.example", Role::National),
+        ("admin@demo.signpost.example", Role::Admin),
+    ] {
+        let (_, code) = accounts::create_user(conn, email, &role, "demo set-up")?;
+        let password = store::random_token("", 12);
+        accounts::set_password(conn, &code, &password)?;
+        out.push((email.to_owned(), role.name().to_owned(), password));
+    }
+    Ok(out)
 }
 
 /// Creates the demo scheme, site and credentials on first start and returns them (kept in the
 /// data folder so that every start can print them).
 pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
     let file = dir.join("demo-credentials.json");
-    if let Ok(bytes) = std::fs::read(&file) {
-        return Ok(serde_json::from_slice(&bytes)?);
-    }
     let mut conn = store.connect()?;
+    if let Ok(bytes) = std::fs::read(&file) {
+        let mut creds: DemoCredentials = serde_json::from_slice(&bytes)?;
+        if creds.accounts.is_empty() {
+            // A data folder from before web sign-in: add the demo accounts.
+            creds.accounts = demo_accounts(&mut conn, &creds.scheme)?;
+            std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
+        }
+        return Ok(creds);
+    }
     let scheme = create_scheme(&mut conn, "Demo Court Help Desk Scheme")?;
     let site = store::create_site(&conn, &scheme, "Example Magistrates' Court")?;
     let creds = DemoCredentials {
         device_token: store::issue_device_token(&conn, &site)?,
         admin_token: store::issue_admin_token(&conn)?,
+        accounts: demo_accounts(&mut conn, &scheme)?,
         scheme,
         site,
     };

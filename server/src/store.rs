@@ -13,7 +13,7 @@ use signpost_shared::relay::{Meta, Principal, StoredDoc, Write};
 use signpost_shared::schema::{DocKind, EntryKey, Header};
 use std::path::{Path, PathBuf};
 
-const SCHEMA: &str = r#"
+pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS schemes (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -141,6 +141,8 @@ impl Store {
         let store = Store { path: dir.join("signpost.sqlite3"), sync, readers: Default::default() };
         let conn = store.connect()?;
         conn.execute_batch(SCHEMA).context("cannot create the database schema")?;
+        conn.execute_batch(crate::accounts::SCHEMA).context("cannot create the database schema")?;
+        crate::accounts::migrate(&conn).context("cannot update the database schema")?;
         Ok(store)
     }
 
@@ -229,16 +231,21 @@ pub fn scheme_exists(conn: &Connection, scheme: &str) -> anyhow::Result<bool> {
 
 /// Issues a device credential for a site. Only the token's hash is stored.
 pub fn issue_device_token(conn: &Connection, site: &str) -> anyhow::Result<String> {
+    Ok(issue_device_token_labelled(conn, site, "")?.0)
+}
+
+/// Issues a device credential for a site with a name people recognise ("Tablet by the door").
+pub fn issue_device_token_labelled(conn: &Connection, site: &str, label: &str) -> anyhow::Result<(String, Principal)> {
     let scheme: Option<String> =
         conn.query_row("SELECT scheme_id FROM sites WHERE id = ?1", [site], |r| r.get(0)).optional()?;
     let Some(scheme) = scheme else { anyhow::bail!("no site with id {site:?}") };
     let token = random_token("spd_", 32);
     let device = random_id("dev");
     conn.execute(
-        "INSERT INTO tokens(hash, kind, subject, scheme_id, site_id, created_at) VALUES (?1, 'device', ?2, ?3, ?4, ?5)",
-        params![hash_token(&token), device, scheme, site, now_ms()],
+        "INSERT INTO tokens(hash, kind, subject, scheme_id, site_id, created_at, label) VALUES (?1, 'device', ?2, ?3, ?4, ?5, ?6)",
+        params![hash_token(&token), device, scheme, site, now_ms(), (!label.is_empty()).then_some(label)],
     )?;
-    Ok(token)
+    Ok((token, Principal { device, scheme, site: site.to_owned() }))
 }
 
 pub fn issue_admin_token(conn: &Connection) -> anyhow::Result<String> {

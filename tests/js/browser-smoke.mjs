@@ -67,16 +67,16 @@ try {
   await page.getByRole("button", { name: "Continue" }).click()
   await page.locator("#error-summary").waitFor()
   check(await page.locator("#error-summary").evaluate((el) => el === document.activeElement), "error summary has focus")
-  check((await page.locator(".govuk-error-message").innerText()).includes("Enter the tablet credential"), "field error message")
+  check((await page.locator(".govuk-error-message").innerText()).includes("Enter the enrolment code"), "field error message")
   await axe("set-up with an error")
 
   // A well-formed credential the relay does not know.
-  await page.getByLabel("Tablet credential").fill("spd_" + "x".repeat(43))
+  await page.getByLabel("Enrolment code").fill("spd_" + "x".repeat(43))
   await page.getByRole("button", { name: "Continue" }).click()
   await page.getByText("This credential is not recognised").first().waitFor()
 
   // The real one: the desk screen, named after the site, goes online.
-  await page.getByLabel("Tablet credential").fill(token)
+  await page.getByLabel("Enrolment code").fill(token)
   await page.getByRole("button", { name: "Continue" }).click()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
   await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
@@ -143,7 +143,7 @@ try {
   const pageB = await contextB.newPage()
   pageB.on("pageerror", (e) => errors.push(String(e)))
   await pageB.goto(url)
-  await pageB.getByLabel("Tablet credential").fill(token2)
+  await pageB.getByLabel("Enrolment code").fill(token2)
   await pageB.getByRole("button", { name: "Continue" }).click()
   await pageB.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
   await pageB.locator("tr.referral-row").nth(2).waitFor({ timeout: 10000 })

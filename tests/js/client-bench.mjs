@@ -51,7 +51,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
   const page = await context.newPage()
   await page.goto(url)
-  await page.getByLabel("Tablet credential").fill(token)
+  await page.getByLabel("Enrolment code").fill(token)
   await page.getByRole("button", { name: "Continue" }).click()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
   for (let i = 0; i < saves; i++) {
@@ -74,7 +74,7 @@ try {
   const ctx2 = await browser.newContext({ viewport: { width: 768, height: 1024 } })
   const p2 = await ctx2.newPage()
   await p2.goto(url)
-  await p2.getByLabel("Tablet credential").fill(token)
+  await p2.getByLabel("Enrolment code").fill(token)
   await p2.getByRole("button", { name: "Continue" }).click()
   await p2.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
   await p2.evaluate(() => navigator.serviceWorker.ready)

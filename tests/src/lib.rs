@@ -273,3 +273,166 @@ where
     }
     false
 }
+
+/// A response as sent: status, headers (names in lower case) and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The value a `Set-Cookie` gives `name`, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| {
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The value of the first `<input name="…" value="…">` with this name.
+    pub fn form_value(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle)? + needle.len();
+        Some(self.body[start..].split('"').next()?.to_owned())
+    }
+}
+
+/// Any HTTP/1.1 request over a TCP socket: `headers` are sent as given, `form` as
+/// `application/x-www-form-urlencoded`.
+pub async fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> anyhow::Result<Reply> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.strip_prefix("http://").context("http URL")?.trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    let body = form
+        .map(|f| f.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&"))
+        .unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if form.is_some() {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    s.write_all(format!("{head}\r\n{body}").as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").context("HTTP response")?;
+    let mut lines = head.lines();
+    let status: u16 = lines.next().and_then(|l| l.split_whitespace().nth(1)).context("status line")?.parse()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    Ok(Reply { status, headers, body })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A browser-like visitor of the web pages: keeps its cookies.
+#[derive(Clone, Default)]
+pub struct Visitor {
+    pub cookies: Vec<(String, String)>,
+}
+
+impl Visitor {
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep(&mut self, r: &Reply) {
+        for c in r.set_cookies() {
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let Some((k, v)) = pair.split_once('=') else { continue };
+            self.cookies.retain(|(n, _)| n != k.trim());
+            if !attrs.to_ascii_lowercase().contains("max-age=0") && !v.trim().is_empty() {
+                self.cookies.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+    }
+
+    pub async fn get(&mut self, base: &str, path: &str) -> anyhow::Result<Reply> {
+        let cookie = self.cookie_header();
+        let r = request(base, "GET", path, &[("Cookie", &cookie)], None).await?;
+        self.keep(&r);
+        Ok(r)
+    }
+
+    pub async fn post(&mut self, base: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Reply> {
+        let cookie = self.cookie_header();
+        let r = request(base, "POST", path, &[("Cookie", &cookie)], Some(form)).await?;
+        self.keep(&r);
+        Ok(r)
+    }
+
+    /// Sets a password with a one-time code, then signs in; returns the session's CSRF token.
+    pub async fn set_password_and_sign_in(
+        &mut self,
+        base: &str,
+        email: &str,
+        code: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let page = self.get(base, &format!("/set-password?code={code}")).await?;
+        let csrf = page.form_value("csrf").context("set-password form")?;
+        let r = self
+            .post(
+                base,
+                "/set-password",
+                &[("csrf", &csrf), ("code", code), ("password", password), ("confirm", password)],
+            )
+            .await?;
+        if r.status != 303 {
+            bail!("set-password answered {}: {}", r.status, r.body);
+        }
+        self.sign_in(base, email, password).await
+    }
+
+    pub async fn sign_in(&mut self, base: &str, email: &str, password: &str) -> anyhow::Result<String> {
+        let page = self.get(base, "/sign-in").await?;
+        let csrf = page.form_value("csrf").context("sign-in form")?;
+        let r = self.post(base, "/sign-in", &[("csrf", &csrf), ("email", email), ("password", password)]).await?;
+        if r.status != 303 {
+            bail!("sign-in answered {}: {}", r.status, r.body);
+        }
+        let home = self.get(base, "/manage").await?;
+        let home = if home.status == 303 {
+            let to = home.header("location").context("redirect")?.to_owned();
+            self.get(base, &to).await?
+        } else {
+            home
+        };
+        home.form_value("csrf").context("signed-in page has a CSRF token")
+    }
+}

@@ -78,3 +78,48 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
 }
+
+#[tokio::test]
+async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing_its_entries() {
+    let dist = workspace().join("client/dist");
+    assert!(dist.join("signpost_client_bg.wasm").exists(), "the tablet app is not built: run `cargo xtask test`");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dist_arg = dist.to_string_lossy().into_owned();
+    let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    let email = "coordinator@example.org";
+    let code =
+        signpost_tests::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
+            .unwrap();
+    let out = Command::new("node")
+        .arg("browser-enrol.mjs")
+        .current_dir(workspace().join("tests/js"))
+        .env("SIGNPOST_URL", &server.url)
+        .env("SCHEME", &fx.scheme)
+        .env("SITE_NAME", "Court A")
+        .env("COORD_EMAIL", email)
+        .env("SET_PASSWORD_CODE", &code)
+        .env("ADMIN_TOKEN", &fx.admin)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-enrol.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    eprintln!("enrolment and revocation: {report}");
+    assert_eq!(report["kept"], true, "{report}");
+    assert_eq!(report["resent"], true, "{report}");
+    assert!(report["liveRevocationMs"].as_u64().is_some_and(|ms| ms < 5000), "{report}");
+    for screen in [
+        "create your password",
+        "create your password with an error",
+        "sign in",
+        "sign in with an error",
+        "scheme",
+        "enrolment code",
+        "tablet revoked",
+    ] {
+        assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
+    }
+}

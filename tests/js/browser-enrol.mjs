@@ -1,0 +1,193 @@
+// Browser check of enrolment and revocation, in headless Debian Chromium driven by playwright-core:
+// a coordinator chooses a password and signs in (web pages), adds a volunteer and creates an
+// enrolment code; a tablet enrols with it and logs a referral; the tablet logs another while
+// offline; the coordinator revokes it. A second tablet, online when revoked, shows it within 5 s;
+// the first shows it when it reconnects and still holds its unsynced entry; enrolled again with a
+// new code, it sends that entry. axe-core (WCAG 2.x A/AA) runs on every page, at 768 px wide.
+//
+// Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, ADMIN_TOKEN.
+import { chromium } from "playwright-core"
+import { createRequire } from "node:module"
+
+const require = createRequire(import.meta.url)
+const env = (k) => {
+  const v = process.env[k]
+  if (!v) throw new Error(`missing environment variable ${k}`)
+  return v
+}
+const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
+const password = "correct horse battery staple"
+
+async function counted() {
+  const day = new Date().toISOString().slice(0, 10)
+  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${day}&to=${day}`, { headers: { authorization: `Bearer ${adminToken}` } })
+  return (await res.json()).referrals
+}
+async function until(what, f, ms = 15000) {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await f()) return
+    if (Date.now() > end) throw new Error(`browser check failed: timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+function check(cond, what) {
+  if (!cond) throw new Error(`browser check failed: ${what}`)
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+})
+const report = { screens: {} }
+const pages = []
+try {
+  const viewport = { width: 768, height: 1024 }
+  const errors = []
+  async function newPage(context) {
+    const p = await context.newPage()
+    p.on("pageerror", (e) => errors.push(String(e)))
+    pages.push(p)
+    return p
+  }
+  async function axe(p, name) {
+    await p.addScriptTag({ path: require.resolve("axe-core/axe.min.js") })
+    const result = await p.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
+    const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)
+    report.screens[name] = { violations }
+    check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
+  }
+
+  // The coordinator chooses a password and signs in.
+  // bypassCSP: the pages forbid scripts; axe-core is injected as one.
+  const coord = await newPage(await browser.newContext({ viewport, bypassCSP: true }))
+  await coord.goto(`${url}/set-password?code=${encodeURIComponent(setPasswordCode)}`)
+  await axe(coord, "create your password")
+  await coord.getByLabel("Password", { exact: true }).fill("too short")
+  await coord.getByLabel("Confirm password").fill("too short")
+  await coord.getByRole("button", { name: "Save password" }).click()
+  await coord.getByText("The password must be 12 characters or more").first().waitFor()
+  await axe(coord, "create your password with an error")
+  await coord.getByLabel("Password", { exact: true }).fill(password)
+  await coord.getByLabel("Confirm password").fill(password)
+  await coord.getByRole("button", { name: "Save password" }).click()
+  await coord.getByText("Your password is set").waitFor()
+  await axe(coord, "sign in")
+  await coord.getByLabel("Email address").fill(email)
+  await coord.getByLabel("Password").fill("wrong password entirely")
+  await coord.getByRole("button", { name: "Sign in" }).click()
+  await coord.getByText("Enter a correct email address and password").first().waitFor()
+  await axe(coord, "sign in with an error")
+  await coord.getByLabel("Email address").fill(email)
+  await coord.getByLabel("Password").fill(password)
+  await coord.getByRole("button", { name: "Sign in" }).click()
+  await coord.getByRole("heading", { name: "Sites and tablets" }).waitFor()
+  await coord.getByLabel("Volunteer's name").fill("Ann E.")
+  await coord.getByRole("button", { name: "Add volunteer" }).click()
+  await coord.locator("#roster", { hasText: "Ann E." }).waitFor()
+  await axe(coord, "scheme")
+
+  async function newCode() {
+    await coord.goto(`${url}/manage/schemes/${scheme}`)
+    await coord.getByRole("button", { name: `Create an enrolment code for ${siteName}` }).click()
+    const code = (await coord.locator("#enrolment-code").innerText()).trim()
+    check(/^[A-Z2-9]{4}-[A-Z2-9]{4}$/.test(code), `a code like ABCD-EFGH (${code})`)
+    return code
+  }
+  const code = await newCode()
+  await axe(coord, "enrolment code")
+
+  // The tablet enrols: a mistyped code first, then the real one.
+  const tabletContext = await browser.newContext({ viewport })
+  let tablet = await newPage(tabletContext)
+  await tablet.goto(url)
+  await tablet.getByLabel("Enrolment code").fill("ZZZZ-ZZZZ")
+  await tablet.getByRole("button", { name: "Continue" }).click()
+  await tablet.getByText("This enrolment code is not valid").first().waitFor()
+  await tablet.getByLabel("Enrolment code").fill(code.toLowerCase())
+  await tablet.getByLabel("Name for this tablet (optional)").fill("Front desk")
+  await tablet.getByRole("button", { name: "Continue" }).click()
+  await tablet.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
+  await tablet.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
+  await tablet.getByLabel("Ann E.").waitFor({ timeout: 10000 })
+
+  async function logReferral(p, agency) {
+    await p.getByLabel("Victim", { exact: true }).check()
+    await p.getByLabel("Housing or accommodation").check()
+    await p.getByLabel("Agency signposted to").selectOption("other")
+    await p.getByLabel("Other agency's name").fill(agency)
+    await p.getByLabel("Information given").check()
+    await p.getByRole("button", { name: "Save referral" }).click()
+    await p.locator("tr.referral-row", { hasText: agency }).waitFor()
+  }
+  await logReferral(tablet, "Citizens Advice")
+  await until("the first referral to be counted", async () => (await counted()) === 1)
+
+  // Offline: one more, which waits to sync.
+  await tablet.evaluate(() => navigator.serviceWorker.ready)
+  await tabletContext.setOffline(true)
+  await tablet.reload()
+  await tablet.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
+  await logReferral(tablet, "Food bank")
+  check((await tablet.locator("#sync-detail").innerText()).includes("1 entry waiting to sync"), "one entry waits")
+
+  // A second tablet, online.
+  const code2 = await newCode()
+  const other = await newPage(await browser.newContext({ viewport }))
+  await other.goto(url)
+  await other.getByLabel("Enrolment code").fill(code2)
+  await other.getByLabel("Name for this tablet (optional)").fill("Back office")
+  await other.getByRole("button", { name: "Continue" }).click()
+  await other.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
+
+  // The coordinator revokes both.
+  await coord.goto(`${url}/manage/schemes/${scheme}`)
+  await coord.locator("#tablets", { hasText: "Front desk" }).waitFor()
+  await coord.getByRole("button", { name: "Revoke Front desk" }).click()
+  await coord.locator("#tablets tr", { hasText: "Front desk" }).getByText("Revoked").waitFor()
+  const revokedAt = Date.now()
+  await coord.getByRole("button", { name: "Revoke Back office" }).click()
+  await other.locator("#sync-state", { hasText: "Access removed" }).waitFor({ timeout: 5000 })
+  report.liveRevocationMs = Date.now() - revokedAt
+  await other.locator("#revoked").waitFor()
+  await axe(other, "tablet revoked")
+
+  // The first tablet comes back online: refused, told so, the unsynced entry kept.
+  await tabletContext.setOffline(false)
+  await tablet.reload()
+  await tablet.locator("#sync-state", { hasText: "Access removed" }).waitFor({ timeout: 15000 })
+  const banner = await tablet.locator("#revoked").innerText()
+  check(banner.includes("1 entry saved on this tablet has not been sent"), `the banner counts the kept entry: ${banner}`)
+  check((await tablet.locator("tr.referral-row", { hasText: "Food bank" }).count()) === 1, "the unsynced entry is still listed")
+  check((await counted()) === 1, "the revoked tablet's entry did not reach the relay")
+  report.kept = true
+
+  // Enrolled again with a new code: the kept entry is sent.
+  const code3 = await newCode()
+  await tablet.getByRole("button", { name: "Enrol again" }).click()
+  await tablet.getByLabel("Enrolment code").fill(code3)
+  await tablet.getByRole("button", { name: "Continue" }).click()
+  await tablet.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
+  await until("the kept entry to be counted after enrolling again", async () => (await counted()) === 2)
+  report.resent = true
+
+  // The coordinator signs out.
+  await coord.goto(`${url}/manage/schemes/${scheme}`)
+  await coord.getByRole("button", { name: "Sign out" }).click()
+  await coord.getByRole("heading", { name: "Sign in to Signpost" }).waitFor()
+  await coord.goto(`${url}/manage/schemes/${scheme}`)
+  await coord.getByRole("heading", { name: "Sign in to Signpost" }).waitFor()
+
+  check(errors.length === 0, `page errors: ${errors.join("; ")}`)
+  report.ok = true
+} catch (e) {
+  for (const p of pages) {
+    const shown = await p.evaluate(() => document.body.innerText).catch(() => "(closed)")
+    console.error(`--- ${p.url()} showed:\n${shown.slice(0, 2000)}`)
+  }
+  console.error(e.stack)
+  throw e
+} finally {
+  await browser.close()
+}
+console.log(JSON.stringify(report))
