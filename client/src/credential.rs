@@ -76,7 +76,7 @@ pub fn check(input: &str) -> Result<Entered, &'static str> {
         }
         return Ok(Entered::Credential(t.to_owned()));
     }
-    let code: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>().to_uppercase();
+    let code: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>().to_ascii_uppercase();
     if code.chars().count() != 8 {
         return Err("The enrolment code must be 8 characters, like ABCD-EFGH");
     }

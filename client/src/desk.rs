@@ -824,14 +824,11 @@ fn roster(p: &RosterProps) -> Html {
     let error = use_state(|| None::<String>);
     let form = use_node_ref();
     let c = p.ctx.0.clone();
-    let volunteers: Vec<schema::Volunteer> = {
+    let (volunteers, pin_required): (Vec<schema::Volunteer>, bool) = {
         let peer = c.rep.peer.borrow();
-        peer.doc(&c.directory)
-            .map(schema::read_volunteers)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| v.active)
-            .collect()
+        let dir = peer.doc(&c.directory);
+        let all = dir.map(schema::read_volunteers).unwrap_or_default();
+        (all.into_iter().filter(|v| v.active).collect(), dir.is_some_and(schema::read_pin_required))
     };
     let name_of = |id: &str| {
         volunteers.iter().find(|v| v.id == id).map(|v| v.name.clone()).unwrap_or_else(|| "A volunteer".into())
@@ -884,18 +881,34 @@ fn roster(p: &RosterProps) -> Html {
         None => {
             let today = c.today;
             let onsubmit = {
-                let (form, error) = (form.clone(), error.clone());
-                let names: Vec<(String, String)> = volunteers.iter().map(|v| (v.id.clone(), v.name.clone())).collect();
+                let (form, error, roster) = (form.clone(), error.clone(), volunteers.clone());
                 Callback::from(move |e: SubmitEvent| {
                     e.prevent_default();
-                    let chosen = form
-                        .cast::<web_sys::HtmlFormElement>()
-                        .and_then(|f| web_sys::FormData::new_with_form(&f).ok())
-                        .and_then(|d| d.get("volunteer").as_string());
-                    let Some((id, name)) = chosen.and_then(|c| names.iter().find(|(id, _)| *id == c).cloned()) else {
+                    let data =
+                        form.cast::<web_sys::HtmlFormElement>().and_then(|f| web_sys::FormData::new_with_form(&f).ok());
+                    let field = |k: &str| data.as_ref().and_then(|d| d.get(k).as_string()).unwrap_or_default();
+                    let chosen = field("volunteer");
+                    let Some(v) = roster.iter().find(|v| v.id == chosen) else {
                         error.set(Some("Select your name".into()));
                         return;
                     };
+                    if pin_required {
+                        let pin = field("pin");
+                        let problem = if v.pin.is_none() {
+                            Some("You do not have a PIN yet. Ask your coordinator to set one")
+                        } else if !schema::valid_pin(pin.trim()) {
+                            Some("Enter your PIN: 4 digits")
+                        } else if !schema::pin_matches(v, pin.trim()) {
+                            Some("The PIN is not right. Try again")
+                        } else {
+                            None
+                        };
+                        if let Some(p) = problem {
+                            error.set(Some(p.into()));
+                            return;
+                        }
+                    }
+                    let (id, name) = (v.id.clone(), v.name.clone());
                     let start = now_ms();
                     let d = OnDesk {
                         volunteer: id.clone(),
@@ -929,6 +942,14 @@ fn roster(p: &RosterProps) -> Html {
                                 }) }
                             </div>
                         </fieldset>
+                        if pin_required {
+                            <div class="govuk-form-group govuk-!-margin-top-6 govuk-!-margin-bottom-0">
+                                <label class="govuk-label govuk-label--s" for="pin">{ "Your PIN" }</label>
+                                <div class="govuk-hint" id="pin-hint">{ "4 digits, from your coordinator" }</div>
+                                <input class="govuk-input govuk-input--width-4" id="pin" name="pin" type="password"
+                                    inputmode="numeric" autocomplete="off" maxlength="4" aria-describedby="pin-hint" />
+                            </div>
+                        }
                     </div>
                     <button type="submit" class="govuk-button">{ "Start shift" }</button>
                 </form>

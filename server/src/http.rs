@@ -368,7 +368,7 @@ async fn add_volunteer(
     if !exists {
         return Err(ApiError::NotFound(format!("no scheme with id {scheme:?}")));
     }
-    let v = signpost_shared::schema::Volunteer { id: store::random_id("vol"), name, active: true };
+    let v = signpost_shared::schema::Volunteer { id: store::random_id("vol"), name, active: true, pin: None };
     let out = VolunteerOut { id: v.id.clone(), name: v.name.clone(), active: v.active };
     let write: signpost_shared::relay::Edit =
         Box::new(move |tx| signpost_shared::schema::write_volunteer(tx, &v).map_err(|e| e.to_string()));

@@ -43,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/tablets/{device}/revoke", post(revoke_tablet))
         .route("/manage/schemes/{scheme}/volunteers", post(add_volunteer))
         .route("/manage/schemes/{scheme}/volunteers/{volunteer}/active", post(set_volunteer_active))
+        .route("/manage/schemes/{scheme}/volunteers/{volunteer}/pin", post(set_volunteer_pin))
+        .route("/manage/schemes/{scheme}/pin-setting", post(set_pin_required))
         .route("/manage/schemes/{scheme}/coordinators", post(invite_coordinator))
 }
 
@@ -107,6 +109,7 @@ fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) ->
                 title { (title) " – Signpost" }
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 link rel="stylesheet" href="/app.css";
+                link rel="stylesheet" href="/manage.css";
             }
             body class="govuk-template__body" {
                 a href="#main-content" class="govuk-skip-link" { "Skip to main content" }
@@ -783,6 +786,7 @@ async fn audit_page(State(st): State<AppState>, jar: CookieJar, Query(q): Query<
 
 struct SchemeView {
     name: String,
+    pin_required: bool,
     sites: Vec<(String, String)>,
     devices: Vec<Device>,
     volunteers: Vec<Volunteer>,
@@ -798,6 +802,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
     let sites = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(Some(SchemeView {
         name,
+        pin_required: schema::read_pin_required(&directory(conn, scheme)?),
         sites,
         devices: accounts::devices(conn, scheme)?,
         volunteers: roster(conn, scheme)?,
@@ -805,14 +810,20 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
     }))
 }
 
-/// The scheme's roster as stored (the directory document).
-fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Volunteer>> {
-    let Some(stored) = store::load_doc(conn, &schema::directory_id(scheme))? else { return Ok(Vec::new()) };
+/// The scheme's directory document as stored.
+fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::Automerge> {
     let mut doc = automerge::Automerge::new();
-    for c in &stored.chunks {
-        doc.load_incremental(c)?;
+    if let Some(stored) = store::load_doc(conn, &schema::directory_id(scheme))? {
+        for c in &stored.chunks {
+            doc.load_incremental(c)?;
+        }
     }
-    Ok(schema::read_volunteers(&doc))
+    Ok(doc)
+}
+
+/// The scheme's roster as stored.
+fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Volunteer>> {
+    Ok(schema::read_volunteers(&directory(conn, scheme)?))
 }
 
 async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): Path<String>) -> WebResult {
@@ -899,10 +910,31 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
         }
         h2 class="govuk-heading-m" { "Volunteer roster" }
         p class="govuk-body" { "Volunteers pick their name on the desk's tablet to start a shift. Changes reach the tablets when they next sync." }
+        form method="post" action=(format!("/manage/schemes/{scheme}/pin-setting")) {
+            input type="hidden" name="csrf" value=(csrf);
+            div class="govuk-form-group" {
+                fieldset class="govuk-fieldset" aria-describedby="pin-hint" {
+                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Do volunteers enter a PIN to start a shift?" }
+                    div class="govuk-hint" id="pin-hint" { "On a shared tablet, a 4-digit PIN stops one volunteer starting a shift as another. You set each volunteer's PIN below and tell them it." }
+                    div class="govuk-radios govuk-radios--inline" {
+                        div class="govuk-radios__item" {
+                            input class="govuk-radios__input" id="pin-required" name="required" type="radio" value="yes" checked[view.pin_required];
+                            label class="govuk-label govuk-radios__label" for="pin-required" { "Yes" }
+                        }
+                        div class="govuk-radios__item" {
+                            input class="govuk-radios__input" id="pin-not-required" name="required" type="radio" value="no" checked[!view.pin_required];
+                            label class="govuk-label govuk-radios__label" for="pin-not-required" { "No" }
+                        }
+                    }
+                }
+            }
+            button type="submit" class="govuk-button govuk-button--secondary" { "Save PIN setting" }
+        }
         table class="govuk-table" id="roster" {
             thead class="govuk-table__head" { tr class="govuk-table__row" {
                 th scope="col" class="govuk-table__header" { "Name" }
                 th scope="col" class="govuk-table__header" { "Status" }
+                th scope="col" class="govuk-table__header" { "PIN" }
             } }
             tbody class="govuk-table__body" {
                 @for v in &view.volunteers {
@@ -917,6 +949,21 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                                 button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
                                     @if v.active { "Take off the roster" } @else { "Put back on the roster" }
                                     span class="govuk-visually-hidden" { " " (v.name) }
+                                }
+                            }
+                        }
+                        td class="govuk-table__cell" {
+                            form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/pin", v.id)) {
+                                input type="hidden" name="csrf" value=(csrf);
+                                @let field = format!("pin-{}", v.id);
+                                label class="govuk-label" for=(field) {
+                                    @if v.pin.is_some() { "New PIN" } @else { "PIN (not set)" }
+                                    span class="govuk-visually-hidden" { " for " (v.name) }
+                                }
+                                input class="govuk-input govuk-input--width-4" id=(field) name="pin" type="text" inputmode="numeric" autocomplete="off" maxlength="4";
+                                " "
+                                button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
+                                    "Set PIN" span class="govuk-visually-hidden" { " for " (v.name) }
                                 }
                             }
                         }
@@ -1039,7 +1086,7 @@ async fn add_volunteer(
 ) -> WebResult {
     let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &scheme)?;
-    let v = Volunteer { id: store::random_id("vol"), name: checked_volunteer_name(&f.name)?, active: true };
+    let v = Volunteer { id: store::random_id("vol"), name: checked_volunteer_name(&f.name)?, active: true, pin: None };
     write_volunteer(&st, &s, &scheme, v, "volunteer added").await?;
     Ok(see_other(&format!("/manage/schemes/{scheme}")))
 }
@@ -1120,4 +1167,72 @@ async fn invite_coordinator(
     let (role, actor, email) = (Role::Coordinator { scheme: scheme.clone() }, s.user.actor(), f.email);
     let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
     Ok(link_page(&s, &headers, "Coordinator invited", &user.email, &code, &format!("/manage/schemes/{scheme}")))
+}
+
+#[derive(Deserialize)]
+struct PinForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pin: String,
+}
+
+async fn set_volunteer_pin(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(p): Path<SchemeVolunteer>,
+    Form(f): Form<PinForm>,
+) -> WebResult {
+    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
+    managed(&s, &p.scheme)?;
+    let pin = f.pin.trim();
+    if !schema::valid_pin(pin) {
+        return Err(WebError::BadRequest("Enter a PIN of 4 digits, like 0472".into()));
+    }
+    let sc = p.scheme.clone();
+    let current = db(&st.store, move |c| roster(c, &sc)).await?;
+    let Some(mut v) = current.into_iter().find(|v| v.id == p.volunteer) else {
+        return Err(WebError::NotFound("This scheme has no such volunteer.".into()));
+    };
+    v.pin = Some(schema::pin_check(&v.id, pin, &store::random_id("salt")));
+    write_volunteer(&st, &s, &p.scheme, v, "volunteer PIN set").await?;
+    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
+}
+
+#[derive(Deserialize)]
+struct RequiredForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    required: String,
+}
+
+async fn set_pin_required(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(scheme): Path<String>,
+    Form(f): Form<RequiredForm>,
+) -> WebResult {
+    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
+    managed(&s, &scheme)?;
+    let required = match f.required.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => return Err(WebError::BadRequest("Select whether volunteers enter a PIN".into())),
+    };
+    let (sc, actor) = (scheme.clone(), s.user.actor());
+    db(&st.store, move |c| {
+        if !store::scheme_exists(c, &sc)? {
+            return Err(Refusal("There is no such scheme.".into()).into());
+        }
+        let detail = if required { "PIN required to start a shift" } else { "no PIN to start a shift" };
+        accounts::audit(c, &actor, "roster setting changed", Some(&sc), detail)
+    })
+    .await?;
+    let write: signpost_shared::relay::Edit =
+        Box::new(move |tx| schema::write_pin_required(tx, required).map_err(|e| e.to_string()));
+    st.hub.edit(schema::directory_id(&scheme), write).await.map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?;
+    Ok(see_other(&format!("/manage/schemes/{scheme}")))
 }

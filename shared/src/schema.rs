@@ -655,6 +655,48 @@ pub struct Volunteer {
     pub id: String,
     pub name: String,
     pub active: bool,
+    /// The check value of the volunteer's 4-digit PIN (see [`pin_check`]), if one is set.
+    #[serde(skip)]
+    pub pin: Option<String>,
+}
+
+/// Directory root key: whether volunteers must enter their PIN to start a shift.
+pub const PIN_REQUIRED_KEY: &str = "setting:volunteer-pin";
+
+/// Whether a PIN is four digits.
+pub fn valid_pin(pin: &str) -> bool {
+    pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The value stored for a volunteer's PIN: `<salt>:<sha-256 of salt, volunteer id and PIN>`.
+///
+/// A PIN only stops one volunteer starting a shift as another on a shared tablet; it is not a
+/// secret from someone holding the directory document (10,000 PINs are quickly tried), which is
+/// why it is salted and hashed but not stretched.
+pub fn pin_check(volunteer: &str, pin: &str, salt: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in ["signpost-pin", salt, volunteer, pin] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{salt}:{hex}")
+}
+
+/// Whether `pin` is the volunteer's PIN.
+pub fn pin_matches(v: &Volunteer, pin: &str) -> bool {
+    let Some(stored) = &v.pin else { return false };
+    let Some((salt, _)) = stored.split_once(':') else { return false };
+    valid_pin(pin) && pin_check(&v.id, pin, salt) == *stored
+}
+
+pub fn write_pin_required<T: Transactable>(tx: &mut T, required: bool) -> Result<(), automerge::AutomergeError> {
+    put_if_changed(tx, &ROOT, PIN_REQUIRED_KEY, Some(ScalarValue::Boolean(required)))
+}
+
+pub fn read_pin_required<R: ReadDoc>(doc: &R) -> bool {
+    matches!(doc.get(ROOT, PIN_REQUIRED_KEY), Ok(Some((Value::Scalar(s), _))) if s.as_bool() == Some(true))
 }
 
 pub fn write_volunteer<T: Transactable>(tx: &mut T, v: &Volunteer) -> Result<(), automerge::AutomergeError> {
@@ -665,6 +707,7 @@ pub fn write_volunteer<T: Transactable>(tx: &mut T, v: &Volunteer) -> Result<(),
     };
     put_if_changed(tx, &obj, "name", Some(ScalarValue::Str(v.name.as_str().into())))?;
     put_if_changed(tx, &obj, "active", Some(ScalarValue::Boolean(v.active)))?;
+    put_if_changed(tx, &obj, "pin", v.pin.as_deref().map(|p| ScalarValue::Str(p.into())))?;
     Ok(())
 }
 
@@ -676,7 +719,12 @@ pub fn read_volunteers<R: ReadDoc>(doc: &R) -> Vec<Volunteer> {
             let id = key.strip_prefix(VOLUNTEER_PREFIX)?.to_owned();
             let obj = entry_obj(doc, &key, "volunteer").ok()??;
             let f = Fields::read(doc, &obj);
-            Some(Volunteer { id, name: f.str("name").ok()??, active: f.bool("active").ok()?.unwrap_or(true) })
+            Some(Volunteer {
+                id,
+                name: f.str("name").ok()??,
+                active: f.bool("active").ok()?.unwrap_or(true),
+                pin: f.str("pin").ok().flatten(),
+            })
         })
         .collect();
     out.sort_by(|a, b| b.active.cmp(&a.active).then_with(|| a.name.cmp(&b.name)));
@@ -789,11 +837,35 @@ mod tests {
     }
 
     #[test]
+    fn pins_are_four_digits_checked_against_a_salted_hash() {
+        let check = pin_check("vol-1", "0420", "s4lt");
+        let mut v = Volunteer { id: "vol-1".into(), name: "Ann".into(), active: true, pin: Some(check.clone()) };
+        assert!(pin_matches(&v, "0420"));
+        assert!(!pin_matches(&v, "0421"));
+        assert!(!pin_matches(&v, "420"), "four digits");
+        assert_ne!(pin_check("vol-2", "0420", "s4lt"), check, "bound to the volunteer");
+        assert!(!check.contains("0420"));
+        v.pin = None;
+        assert!(!pin_matches(&v, "0420"), "no PIN set: nothing matches");
+        assert!(valid_pin("0000") && !valid_pin("00a0") && !valid_pin("00000"));
+        let mut doc = AutoCommit::new();
+        assert!(!read_pin_required(&doc));
+        write_pin_required(&mut doc, true).unwrap();
+        assert!(read_pin_required(&doc));
+        v.pin = Some(check);
+        write_volunteer(&mut doc, &v).unwrap();
+        assert_eq!(read_volunteers(&doc), vec![v.clone()]);
+        v.pin = None;
+        write_volunteer(&mut doc, &v).unwrap();
+        assert_eq!(read_volunteers(&doc)[0].pin, None, "a PIN can be removed");
+    }
+
+    #[test]
     fn roster_round_trips_and_sorts() {
         let mut doc = AutoCommit::new();
         write_header(&mut doc, &Header::directory("sc")).unwrap();
         for (id, name, active) in [("v2", "Bea", true), ("v1", "Ann", false), ("v3", "Cal", true)] {
-            write_volunteer(&mut doc, &Volunteer { id: id.into(), name: name.into(), active }).unwrap();
+            write_volunteer(&mut doc, &Volunteer { id: id.into(), name: name.into(), active, pin: None }).unwrap();
         }
         let names: Vec<String> = read_volunteers(&doc).into_iter().map(|v| v.name).collect();
         assert_eq!(names, ["Bea", "Cal", "Ann"]);

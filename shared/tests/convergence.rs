@@ -392,7 +392,7 @@ fn a_server_edit_reaches_devices_that_have_the_document_and_is_stored() {
     let id = net.seed(Header::directory("sc"), |_| {});
     net.join(1, principal("t1", "sc", "site-a"));
     net.find(1, id);
-    let ann = schema::Volunteer { id: "v1".into(), name: "Ann".into(), active: true };
+    let ann = schema::Volunteer { id: "v1".into(), name: "Ann".into(), active: true, pin: None };
     let v = ann.clone();
     let out =
         net.relay.edit(id, 7, Box::new(move |tx| schema::write_volunteer(tx, &v).map_err(|e| e.to_string())), net.now);

@@ -1,6 +1,7 @@
 // Browser check of enrolment and revocation, in headless Debian Chromium driven by playwright-core:
-// a coordinator chooses a password and signs in (web pages), adds a volunteer and creates an
-// enrolment code; a tablet enrols with it and logs a referral; the tablet logs another while
+// a coordinator chooses a password and signs in (web pages), adds a volunteer, asks for PINs and
+// sets hers, and creates an enrolment code; a tablet enrols with it, the volunteer starts her
+// shift with her PIN (a wrong one is refused) and logs a referral; the tablet logs another while
 // offline; the coordinator revokes it. A second tablet, online when revoked, shows it within 5 s;
 // the first shows it when it reconnects and still holds its unsynced entry; enrolled again with a
 // new code, it sends that entry. axe-core (WCAG 2.x A/AA) runs on every page, at 768 px wide.
@@ -85,6 +86,12 @@ try {
   await coord.getByLabel("Volunteer's name").fill("Ann E.")
   await coord.getByRole("button", { name: "Add volunteer" }).click()
   await coord.locator("#roster", { hasText: "Ann E." }).waitFor()
+  // Volunteers enter a PIN to start a shift; Ann's is 0472.
+  await coord.getByLabel("Yes").check()
+  await coord.getByRole("button", { name: "Save PIN setting" }).click()
+  await coord.getByLabel("PIN (not set) for Ann E.").fill("0472")
+  await coord.getByRole("button", { name: "Set PIN for Ann E." }).click()
+  await coord.getByLabel("New PIN for Ann E.").waitFor()
   await axe(coord, "scheme")
 
   async function newCode() {
@@ -110,6 +117,15 @@ try {
   await tablet.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
   await tablet.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
   await tablet.getByLabel("Ann E.").waitFor({ timeout: 10000 })
+  await tablet.getByLabel("Your PIN").waitFor({ timeout: 10000 })
+  await tablet.getByLabel("Ann E.").check()
+  await tablet.getByLabel("Your PIN").fill("1234")
+  await tablet.getByRole("button", { name: "Start shift" }).click()
+  await tablet.getByText("The PIN is not right").waitFor()
+  await tablet.getByLabel("Your PIN").fill("0472")
+  await tablet.getByRole("button", { name: "Start shift" }).click()
+  await tablet.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor()
+  report.pin = true
 
   async function logReferral(p, agency) {
     await p.getByLabel("Victim", { exact: true }).check()

@@ -436,3 +436,54 @@ impl Visitor {
         home.form_value("csrf").context("signed-in page has a CSRF token")
     }
 }
+
+/// A signed-in person of the web pages: cookies and the session's CSRF token.
+#[derive(Clone)]
+pub struct Signed {
+    pub v: Visitor,
+    pub csrf: String,
+}
+
+impl Signed {
+    /// Creates an account with `signpost admin create-user`, sets its password through the
+    /// set-password page and signs in.
+    pub async fn create(server: &Server, role: &str, scheme: Option<&str>, email: &str) -> anyhow::Result<Signed> {
+        let mut args = vec!["create-user", "--role", role];
+        if let Some(s) = scheme {
+            args.extend(["--scheme", s]);
+        }
+        args.push(email);
+        let code = admin(&server.data, &args)?;
+        let mut v = Visitor::default();
+        let csrf = v.set_password_and_sign_in(&server.url, email, &code, "a long enough password").await?;
+        Ok(Signed { v, csrf })
+    }
+
+    /// Creates a one-time enrolment code for a site (the coordinator's button).
+    pub async fn enrolment_code(&mut self, server: &Server, scheme: &str, site: &str) -> anyhow::Result<String> {
+        let path = format!("/manage/schemes/{scheme}/sites/{site}/enrolment-code");
+        let r = self.v.post(&server.url, &path, &[("csrf", &self.csrf)]).await?;
+        if r.status != 200 {
+            bail!("creating an enrolment code answered {}: {}", r.status, r.body);
+        }
+        let marker = "id=\"enrolment-code\">";
+        let start = r.body.find(marker).context("the code on the page")? + marker.len();
+        Ok(r.body[start..start + 9].to_owned())
+    }
+
+    /// A tablet credential for a site, obtained the way tablets get one: a code, then
+    /// `POST /api/v1/enrol`.
+    pub async fn enrol_tablet(&mut self, server: &Server, scheme: &str, site: &str) -> anyhow::Result<String> {
+        let code = self.enrolment_code(server, scheme, site).await?;
+        let (status, body) = enrol(server, &code).await?;
+        if status != 201 {
+            bail!("enrolment answered {status}: {body}");
+        }
+        Ok(body["token"].as_str().context("token")?.to_owned())
+    }
+}
+
+/// `POST /api/v1/enrol` with a code.
+pub async fn enrol(server: &Server, code: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+    server.post("/api/v1/enrol", None, serde_json::json!({ "code": code, "name": "Test tablet" })).await
+}

@@ -109,6 +109,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     assert_eq!(report["ok"], true, "{report}");
     eprintln!("enrolment and revocation: {report}");
     assert_eq!(report["kept"], true, "{report}");
+    assert_eq!(report["pin"], true, "{report}");
     assert_eq!(report["resent"], true, "{report}");
     assert!(report["liveRevocationMs"].as_u64().is_some_and(|ms| ms < 5000), "{report}");
     for screen in [
@@ -122,4 +123,20 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
+}
+
+/// The download budget (≤550 KB gzip for wasm + js + css), checked on the files the relay
+/// serves as they are. A size, not a timing: the same build gives the same bytes.
+#[test]
+fn the_tablet_app_download_stays_within_550_kb_gzip() {
+    let dist = workspace().join("client/dist");
+    let sizes: Vec<(String, u64)> = ["signpost_client_bg.wasm.gz", "signpost_client.js.gz", "app.css.gz"]
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(dist.join(f)).unwrap_or_else(|e| panic!("{f}: {e}; run `cargo xtask test`"));
+            (f.to_string(), meta.len())
+        })
+        .collect();
+    let total: u64 = sizes.iter().map(|(_, n)| n).sum();
+    assert!(total <= 550_000, "the tablet app is {total} bytes gzip, over the 550 KB budget: {sizes:?}");
 }

@@ -3,7 +3,7 @@
 //! The Node side (`tests/js/interop.mjs`) writes referrals per docs/schema.md and checks what
 //! each credential can see; this side checks that the statistics count what it wrote.
 
-use signpost_tests::{eventually, referral_count, workspace, Server};
+use signpost_tests::{eventually, referral_count, workspace, Server, Signed};
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,6 +15,12 @@ async fn automerge_repo_javascript_peers_sync_through_the_relay() {
         "the JavaScript peers are not installed: run `cargo xtask test` (it installs them in tests/js)"
     );
     let (server, fx) = Server::start_fresh(&[]).unwrap();
+    // Credentials as tablets get them: a coordinator's one-time codes, exchanged at /api/v1/enrol.
+    let mut coordinator =
+        Signed::create(&server, "coordinator", Some(&fx.scheme), "coordinator@example.org").await.unwrap();
+    let token_a1 = coordinator.enrol_tablet(&server, &fx.scheme, &fx.site_a).await.unwrap();
+    let token_a2 = coordinator.enrol_tablet(&server, &fx.scheme, &fx.site_a).await.unwrap();
+    let token_b = coordinator.enrol_tablet(&server, &fx.scheme, &fx.site_b).await.unwrap();
     let day = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
     let out = Command::new("node")
         .arg("interop.mjs")
@@ -23,9 +29,9 @@ async fn automerge_repo_javascript_peers_sync_through_the_relay() {
         .env("SCHEME", &fx.scheme)
         .env("SITE_A", &fx.site_a)
         .env("DAY", &day)
-        .env("TOKEN_A1", &fx.token_a1)
-        .env("TOKEN_A2", &fx.token_a2)
-        .env("TOKEN_B", &fx.token_b)
+        .env("TOKEN_A1", &token_a1)
+        .env("TOKEN_A2", &token_a2)
+        .env("TOKEN_B", &token_b)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 use signpost_shared::schema::{self, Header};
 use signpost_sim::{sync_url, Tablet};
-use signpost_tests::{admin, request, Reply, Server, Visitor};
+use signpost_tests::{admin, request, Reply, Server, Signed, Visitor};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -35,37 +35,16 @@ struct World {
     revoked_token: String,
 }
 
-#[derive(Clone)]
-struct Signed {
-    v: Visitor,
-    csrf: String,
-}
-
 async fn account(server: &Server, role: &str, scheme: Option<&str>, email: &str) -> Signed {
-    let mut args = vec!["create-user", "--role", role];
-    if let Some(s) = scheme {
-        args.extend(["--scheme", s]);
-    }
-    args.push(email);
-    let code = admin(&server.data, &args).unwrap();
-    let mut v = Visitor::default();
-    let csrf = v.set_password_and_sign_in(&server.url, email, &code, "a long enough password").await.unwrap();
-    Signed { v, csrf }
+    Signed::create(server, role, scheme, email).await.unwrap()
 }
 
 async fn enrol_code(server: &Server, who: &mut Signed, scheme: &str, site: &str) -> String {
-    let r = who
-        .v
-        .post(&server.url, &format!("/manage/schemes/{scheme}/sites/{site}/enrolment-code"), &[("csrf", &who.csrf)])
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
-    let start = r.body.find("id=\"enrolment-code\">").unwrap() + "id=\"enrolment-code\">".len();
-    r.body[start..start + 9].to_owned()
+    who.enrolment_code(server, scheme, site).await.unwrap()
 }
 
 async fn enrol(server: &Server, code: &str) -> (u16, serde_json::Value) {
-    server.post("/api/v1/enrol", None, serde_json::json!({ "code": code, "name": "Test tablet" })).await.unwrap()
+    signpost_tests::enrol(server, code).await.unwrap()
 }
 
 async fn world() -> World {
@@ -427,6 +406,32 @@ async fn every_attempt_in_the_security_table_is_refused_and_changes_nothing() {
             ),
             status: 403,
             says: "your own scheme",
+        },
+        Row {
+            name: "scheme-A coordinator sets a scheme-X volunteer's PIN",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{x}/volunteers/vol-any/pin"),
+                vec![("pin", "1234".into())],
+            ),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "scheme-A coordinator changes scheme X's PIN setting",
+            attempt: web_form(CoordA, format!("/manage/schemes/{x}/pin-setting"), vec![("required", "no".into())]),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "a PIN that is not 4 digits",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{a}/volunteers/vol-any/pin"),
+                vec![("pin", "12a4".into())],
+            ),
+            status: 400,
+            says: "4 digits",
         },
         Row {
             name: "scheme-X coordinator opens scheme A",

@@ -190,19 +190,13 @@ fn build_client() -> anyhow::Result<PathBuf> {
         .args(["-o", "dist/signpost_client.js"])
         .current_dir(&client))?;
     run(Command::new("npx")
-        .args([
-            "sass",
-            "--load-path=node_modules",
-            "--style=compressed",
-            "--no-source-map",
-            "styles/app.scss",
-            "dist/app.css",
-        ])
+        .args(["sass", "--load-path=node_modules", "--style=compressed", "--no-source-map"])
+        .args(["styles/app.scss:dist/app.css", "styles/manage.scss:dist/manage.css"])
         .current_dir(&client))?;
     for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
         std::fs::copy(client.join("static").join(f), dist.join(f))?;
     }
-    for f in ["signpost_client_bg.wasm", "signpost_client.js", "app.css"] {
+    for f in ["signpost_client_bg.wasm", "signpost_client.js", "app.css", "manage.css"] {
         precompress(&dist.join(f))?;
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
