@@ -249,16 +249,35 @@ fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
     Ok(())
 }
 
-/// The signed-in person, if the form carries their session's CSRF token.
-async fn signed_form(st: &AppState, jar: &CookieJar, headers: &HeaderMap, csrf: &str) -> Result<Session, WebError> {
-    same_origin(headers)?;
-    let s = signed_in(st, jar).await?;
-    if !same(&s.csrf, csrf) {
-        return Err(WebError::Forbidden(
-            "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
-        ));
+/// A form from a signed-in person whose CSRF token matched: every handler that changes anything
+/// takes its form through this, so none can forget the checks. In order: the form's origin, the
+/// session (else to the sign-in page), the token, then the fields.
+pub struct SignedForm<T>(pub Session, pub T);
+
+/// A form with no fields but its CSRF token.
+#[derive(Deserialize)]
+struct Nothing {}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for SignedForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, WebError> {
+        let (parts, body) = req.into_parts();
+        same_origin(&parts.headers)?;
+        let s = signed_in(st, &CookieJar::from_headers(&parts.headers)).await?;
+        let bytes = axum::body::to_bytes(body, 64 << 10)
+            .await
+            .map_err(|_| WebError::BadRequest("The form is too large.".into()))?;
+        let token: CsrfOnly = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfOnly { csrf: String::new() });
+        if !same(&s.csrf, &token.csrf) {
+            return Err(WebError::Forbidden(
+                "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
+            ));
+        }
+        let fields = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::BadRequest(format!("The form could not be read: {e}")))?;
+        Ok(SignedForm(s, fields))
     }
-    Ok(s)
 }
 
 fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
@@ -415,13 +434,7 @@ struct CsrfOnly {
     csrf: String,
 }
 
-async fn sign_out(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Form(f): Form<CsrfOnly>,
-) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
+async fn sign_out(State(st): State<AppState>, jar: CookieJar, SignedForm(s, _): SignedForm<Nothing>) -> WebResult {
     let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     db(&st.store, move |c| {
         accounts::end_session(c, &token)?;
@@ -657,18 +670,10 @@ async fn national_home(st: &AppState, s: &Session) -> WebResult {
 #[derive(Deserialize)]
 struct NameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
-async fn create_scheme(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Form(f): Form<NameForm>,
-) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
+async fn create_scheme(State(st): State<AppState>, SignedForm(s, f): SignedForm<NameForm>) -> WebResult {
     admin_only(&s)?;
     let name = f.name;
     let id = db(&st.store, move |c| {
@@ -682,8 +687,6 @@ async fn create_scheme(
 
 #[derive(Deserialize)]
 struct InviteForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -713,10 +716,8 @@ fn link_page(s: &Session, headers: &HeaderMap, title: &str, who: &str, code: &st
 async fn invite_user(
     State(st): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
-    Form(f): Form<InviteForm>,
+    SignedForm(s, f): SignedForm<InviteForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     admin_only(&s)?;
     let role = Role::parse(&f.role, Some(f.scheme.clone()).filter(|x| !x.is_empty()))
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
@@ -733,11 +734,9 @@ struct UserPath {
 async fn reset_password(
     State(st): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
     Path(p): Path<UserPath>,
-    Form(f): Form<CsrfOnly>,
+    SignedForm(s, _): SignedForm<Nothing>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     admin_only(&s)?;
     let actor = s.user.actor();
     let (user, code) = db(&st.store, move |c| accounts::reset_password(c, &p.user, &actor)).await?;
@@ -1004,12 +1003,9 @@ struct SchemeSite {
 
 async fn create_site(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(scheme): Path<String>,
-    Form(f): Form<NameForm>,
+    SignedForm(s, f): SignedForm<NameForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &scheme)?;
     let sc = scheme.clone();
     db(&st.store, move |c| {
@@ -1022,12 +1018,9 @@ async fn create_site(
 
 async fn enrolment_code(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(p): Path<SchemeSite>,
-    Form(f): Form<CsrfOnly>,
+    SignedForm(s, _): SignedForm<Nothing>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &p.scheme)?;
     let (scheme, site, actor) = (p.scheme.clone(), p.site.clone(), s.user.actor());
     let (code, site_name) = db(&st.store, move |c| {
@@ -1061,12 +1054,9 @@ struct SchemeDevice {
 
 async fn revoke_tablet(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(p): Path<SchemeDevice>,
-    Form(f): Form<CsrfOnly>,
+    SignedForm(s, _): SignedForm<Nothing>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &p.scheme)?;
     let (scheme, device, actor) = (p.scheme.clone(), p.device.clone(), s.user.actor());
     let revoked = db(&st.store, move |c| accounts::revoke_device(c, &scheme, &device, &actor)).await?;
@@ -1079,12 +1069,9 @@ async fn revoke_tablet(
 
 async fn add_volunteer(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(scheme): Path<String>,
-    Form(f): Form<NameForm>,
+    SignedForm(s, f): SignedForm<NameForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &scheme)?;
     let v = Volunteer { id: store::random_id("vol"), name: checked_volunteer_name(&f.name)?, active: true, pin: None };
     write_volunteer(&st, &s, &scheme, v, "volunteer added").await?;
@@ -1122,19 +1109,14 @@ struct SchemeVolunteer {
 #[derive(Deserialize)]
 struct ActiveForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     active: String,
 }
 
 async fn set_volunteer_active(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(p): Path<SchemeVolunteer>,
-    Form(f): Form<ActiveForm>,
+    SignedForm(s, f): SignedForm<ActiveForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &p.scheme)?;
     let sc = p.scheme.clone();
     let current = db(&st.store, move |c| roster(c, &sc)).await?;
@@ -1150,19 +1132,15 @@ async fn set_volunteer_active(
 #[derive(Deserialize)]
 struct EmailForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
 }
 
 async fn invite_coordinator(
     State(st): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
     Path(scheme): Path<String>,
-    Form(f): Form<EmailForm>,
+    SignedForm(s, f): SignedForm<EmailForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &scheme)?;
     let (role, actor, email) = (Role::Coordinator { scheme: scheme.clone() }, s.user.actor(), f.email);
     let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
@@ -1172,19 +1150,14 @@ async fn invite_coordinator(
 #[derive(Deserialize)]
 struct PinForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     pin: String,
 }
 
 async fn set_volunteer_pin(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(p): Path<SchemeVolunteer>,
-    Form(f): Form<PinForm>,
+    SignedForm(s, f): SignedForm<PinForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &p.scheme)?;
     let pin = f.pin.trim();
     if !schema::valid_pin(pin) {
@@ -1203,19 +1176,14 @@ async fn set_volunteer_pin(
 #[derive(Deserialize)]
 struct RequiredForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     required: String,
 }
 
 async fn set_pin_required(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
     Path(scheme): Path<String>,
-    Form(f): Form<RequiredForm>,
+    SignedForm(s, f): SignedForm<RequiredForm>,
 ) -> WebResult {
-    let s = signed_form(&st, &jar, &headers, &f.csrf).await?;
     managed(&s, &scheme)?;
     let required = match f.required.as_str() {
         "yes" => true,
