@@ -1118,14 +1118,26 @@ async fn set_volunteer_active(
     SignedForm(s, f): SignedForm<ActiveForm>,
 ) -> WebResult {
     managed(&s, &p.scheme)?;
+    let active = f.active == "true";
+    let action = if active { "volunteer put back on the roster" } else { "volunteer taken off the roster" };
+    update_volunteer(&st, &s, &p, action, |v| v.active = active).await
+}
+
+/// Changes one volunteer of a scheme's roster, then back to the scheme's page.
+async fn update_volunteer(
+    st: &AppState,
+    s: &Session,
+    p: &SchemeVolunteer,
+    action: &str,
+    change: impl FnOnce(&mut Volunteer),
+) -> WebResult {
     let sc = p.scheme.clone();
     let current = db(&st.store, move |c| roster(c, &sc)).await?;
     let Some(mut v) = current.into_iter().find(|v| v.id == p.volunteer) else {
         return Err(WebError::NotFound("This scheme has no such volunteer.".into()));
     };
-    v.active = f.active == "true";
-    let action = if v.active { "volunteer put back on the roster" } else { "volunteer taken off the roster" };
-    write_volunteer(&st, &s, &p.scheme, v, action).await?;
+    change(&mut v);
+    write_volunteer(st, s, &p.scheme, v, action).await?;
     Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
 }
 
@@ -1159,18 +1171,14 @@ async fn set_volunteer_pin(
     SignedForm(s, f): SignedForm<PinForm>,
 ) -> WebResult {
     managed(&s, &p.scheme)?;
-    let pin = f.pin.trim();
-    if !schema::valid_pin(pin) {
+    let pin = f.pin.trim().to_owned();
+    if !schema::valid_pin(&pin) {
         return Err(WebError::BadRequest("Enter a PIN of 4 digits, like 0472".into()));
     }
-    let sc = p.scheme.clone();
-    let current = db(&st.store, move |c| roster(c, &sc)).await?;
-    let Some(mut v) = current.into_iter().find(|v| v.id == p.volunteer) else {
-        return Err(WebError::NotFound("This scheme has no such volunteer.".into()));
-    };
-    v.pin = Some(schema::pin_check(&v.id, pin, &store::random_id("salt")));
-    write_volunteer(&st, &s, &p.scheme, v, "volunteer PIN set").await?;
-    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
+    update_volunteer(&st, &s, &p, "volunteer PIN set", |v| {
+        v.pin = Some(schema::pin_check(&v.id, &pin, &store::random_id("salt")))
+    })
+    .await
 }
 
 #[derive(Deserialize)]

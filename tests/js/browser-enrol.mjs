@@ -7,15 +7,8 @@
 // new code, it sends that entry. axe-core (WCAG 2.x A/AA) runs on every page, at 768 px wide.
 //
 // Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, ADMIN_TOKEN.
-import { chromium } from "playwright-core"
-import { createRequire } from "node:module"
+import { axe as runAxe, check, env, launch } from "./browser.mjs"
 
-const require = createRequire(import.meta.url)
-const env = (k) => {
-  const v = process.env[k]
-  if (!v) throw new Error(`missing environment variable ${k}`)
-  return v
-}
 const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
 const password = "correct horse battery staple"
 
@@ -32,14 +25,7 @@ async function until(what, f, ms = 15000) {
     await new Promise((r) => setTimeout(r, 100))
   }
 }
-function check(cond, what) {
-  if (!cond) throw new Error(`browser check failed: ${what}`)
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-})
+const browser = await launch()
 const report = { screens: {} }
 const pages = []
 try {
@@ -51,13 +37,7 @@ try {
     pages.push(p)
     return p
   }
-  async function axe(p, name) {
-    await p.addScriptTag({ path: require.resolve("axe-core/axe.min.js") })
-    const result = await p.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
-    const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)
-    report.screens[name] = { violations }
-    check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
-  }
+  const axe = (p, name) => runAxe(p, name, report)
 
   // The coordinator chooses a password and signs in.
   // bypassCSP: the pages forbid scripts; axe-core is injected as one.

@@ -15,16 +15,9 @@
 //
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
 // SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
-import { chromium } from "playwright-core"
-import { createRequire } from "node:module"
 import { readFileSync, writeFileSync } from "node:fs"
+import { axe as runAxe, check, env, launch } from "./browser.mjs"
 
-const require = createRequire(import.meta.url)
-const env = (k) => {
-  const v = process.env[k]
-  if (!v) throw new Error(`missing environment variable ${k}`)
-  return v
-}
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const token2 = env("TOKEN2")
 
@@ -35,14 +28,7 @@ async function summary() {
 }
 const counted = async () => (await summary()).referrals
 
-function check(cond, what) {
-  if (!cond) throw new Error(`browser check failed: ${what}`)
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-})
+const browser = await launch()
 const report = { screens: {} }
 let page
 try {
@@ -51,13 +37,7 @@ try {
   const errors = []
   page.on("pageerror", (e) => errors.push(String(e)))
 
-  async function axe(name) {
-    await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") })
-    const result = await page.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
-    const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`)
-    report.screens[name] = { violations }
-    check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
-  }
+  const axe = (name) => runAxe(page, name, report)
 
   await page.goto(url)
   await page.getByRole("heading", { name: "Set up this tablet" }).waitFor({ timeout: 20000 })

@@ -8,7 +8,7 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, DIST, FIXTURE (JSON from `signpost-bench
 // client-fixture`), SAVES (default 200).
-import { chromium } from "playwright-core"
+import { launch } from "./browser.mjs"
 import { readFileSync } from "node:fs"
 import http from "node:http"
 
@@ -41,10 +41,7 @@ const q = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-})
+const browser = await launch()
 const result = { bytes_gzip: await download("gzip"), bytes_br: await download("br") }
 try {
   // Saves.

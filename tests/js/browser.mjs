@@ -1,0 +1,33 @@
+// What the browser scripts share: Debian's Chromium launched headless for this machine's closed
+// network, checks that fail with a clear message, and axe-core runs.
+import { chromium } from "playwright-core"
+import { createRequire } from "node:module"
+
+const require = createRequire(import.meta.url)
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  })
+}
+
+export function env(k) {
+  const v = process.env[k]
+  if (!v) throw new Error(`missing environment variable ${k}`)
+  return v
+}
+
+export function check(cond, what) {
+  if (!cond) throw new Error(`browser check failed: ${what}`)
+}
+
+// Runs axe-core (WCAG 2.x A and AA) on the page, records the result under `name` in
+// `report.screens` and fails on any violation.
+export async function axe(page, name, report) {
+  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") })
+  const result = await page.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
+  const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)
+  report.screens[name] = { violations }
+  check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
+}
