@@ -1,6 +1,7 @@
 //! `signpost`: the relay server and its administration commands.
 
 mod accounts;
+mod dashboard;
 mod error;
 mod http;
 mod hub;

@@ -95,8 +95,19 @@ fn vocab_label<T: Copy>(from_code: fn(&str) -> Option<T>, label: fn(T) -> &'stat
 /// One scan of the period's referrals and one of their categories, aggregated here: cheaper than
 /// a GROUP BY query per breakdown, which would read the same rows once per breakdown.
 pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Summary> {
+    summary_of(conn, scheme, None, from, to)
+}
+
+/// [`summary`] for one site of the scheme, or all of them.
+pub fn summary_of(
+    conn: &Connection,
+    scheme: &str,
+    site: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<Summary> {
     let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
-    let args = params![scheme, f, t];
+    let args = params![scheme, f, t, site];
     let (mut referrals, mut voided) = (0i64, 0i64);
     let (mut by_day, mut by_site, mut by_agency, mut by_help, mut by_helped) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default());
@@ -104,7 +115,7 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
     {
         let mut stmt = conn.prepare_cached(
             "SELECT day, site_id, agency_kind, agency, help, helped, voided, volunteer FROM referral_facts
-             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3",
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
         )?;
         let mut rows = stmt.query(args)?;
         while let Some(r) = rows.next()? {
@@ -136,7 +147,7 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
         let mut stmt = conn.prepare_cached(
             "SELECT c.doc_id, c.id, c.category, c.pathway FROM referral_facts r
              JOIN referral_categories c ON c.doc_id = r.doc_id AND c.id = r.id
-             WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND r.voided = 0",
+             WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR r.site_id = ?4) AND r.voided = 0",
         )?;
         let mut rows = stmt.query(args)?;
         let mut current: (String, String) = Default::default();
@@ -158,13 +169,15 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
     let invalid_entries: i64 =
         conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
     let (shifts, volunteer_minutes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(minutes), 0) FROM shift_facts WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3",
+        "SELECT COUNT(*), COALESCE(SUM(minutes), 0) FROM shift_facts
+         WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
         args,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT volunteer FROM shift_facts WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3",
+            "SELECT DISTINCT volunteer FROM shift_facts
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
         )?;
         let mut rows = stmt.query(args)?;
         while let Some(r) = rows.next()? {

@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/manage/users", post(invite_user))
         .route("/manage/users/{user}/reset-password", post(reset_password))
         .route("/manage/schemes/{scheme}", get(scheme_page))
+        .route("/manage/schemes/{scheme}/dashboard", get(crate::dashboard::page))
+        .route("/manage/schemes/{scheme}/dashboard.csv", get(crate::dashboard::csv))
         .route("/manage/schemes/{scheme}/sites", post(create_site))
         .route("/manage/schemes/{scheme}/sites/{site}/enrolment-code", post(enrolment_code))
         .route("/manage/schemes/{scheme}/tablets/{device}/revoke", post(revoke_tablet))
@@ -97,10 +99,10 @@ impl IntoResponse for WebError {
     }
 }
 
-type WebResult = Result<Response, WebError>;
+pub type WebResult = Result<Response, WebError>;
 
 /// A full HTML page with security headers.
-fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) -> Response {
+pub fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) -> Response {
     let doc = html! {
         (DOCTYPE)
         html lang="en-GB" class="govuk-template" {
@@ -210,7 +212,7 @@ fn cookie(st: &AppState, headers: &HeaderMap, name: &'static str, value: String)
 }
 
 /// Runs database work off the async threads, on a connection of its own.
-async fn db<T: Send + 'static>(
+pub async fn db<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, WebError> {
@@ -227,7 +229,7 @@ async fn current(st: &AppState, jar: &CookieJar) -> Result<Option<Session>, WebE
     Ok(found.map(|(user, csrf)| Session { user, csrf }))
 }
 
-async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<Session, WebError> {
+pub async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<Session, WebError> {
     current(st, jar).await?.ok_or(WebError::SignIn)
 }
 
@@ -280,7 +282,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Si
     }
 }
 
-fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
+pub fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
     if s.user.role.manages(scheme) {
         Ok(())
     } else {
@@ -810,7 +812,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
 }
 
 /// The scheme's directory document as stored.
-fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::Automerge> {
+pub fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::Automerge> {
     let mut doc = automerge::Automerge::new();
     if let Some(stored) = store::load_doc(conn, &schema::directory_id(scheme))? {
         for c in &stored.chunks {
@@ -843,6 +845,7 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
     let body = html! {
         span class="govuk-caption-l" { "Scheme" }
         h1 class="govuk-heading-l" { (view.name) }
+        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { "Impact: referrals, volunteer hours and more" } }
         h2 class="govuk-heading-m" { "Sites and tablets" }
         p class="govuk-body" { "To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes." }
         table class="govuk-table" id="sites" {

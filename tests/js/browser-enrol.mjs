@@ -167,6 +167,20 @@ try {
   await until("the kept entry to be counted after enrolling again", async () => (await counted()) === 2)
   report.resent = true
 
+  // The coordinator's dashboard shows both referrals, as a chart and a table, and as CSV.
+  await coord.goto(`${url}/manage/schemes/${scheme}`)
+  await coord.getByRole("link", { name: "Impact: referrals, volunteer hours and more" }).click()
+  await coord.getByRole("heading", { name: "Impact" }).waitFor()
+  const headline = await coord.locator("#headline tbody tr", { hasText: "Referrals" }).first().locator("td").first().innerText()
+  check(headline.trim() === "2", `the dashboard counts 2 referrals (${headline})`)
+  check((await coord.locator("#table-by-site").innerText()).includes(siteName), "referrals by site name the site")
+  check((await coord.locator("svg#chart-by-site, svg[aria-labelledby^='chart-by_site']").count()) === 1, "a chart of referrals by site")
+  await axe(coord, "dashboard")
+  const csvHref = await coord.getByRole("link", { name: "Download these figures (CSV)" }).getAttribute("href")
+  const csvText = await coord.evaluate((h) => fetch(h).then((r) => r.text()), csvHref)
+  check(csvText.split("\r\n")[1].startsWith("referrals,2,"), `the CSV agrees with the screen: ${csvText}`)
+  report.dashboard = { referrals: 2 }
+
   // The coordinator signs out.
   await coord.goto(`${url}/manage/schemes/${scheme}`)
   await coord.getByRole("button", { name: "Sign out" }).click()

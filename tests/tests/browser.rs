@@ -110,6 +110,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     eprintln!("enrolment and revocation: {report}");
     assert_eq!(report["kept"], true, "{report}");
     assert_eq!(report["pin"], true, "{report}");
+    assert_eq!(report["dashboard"]["referrals"], 2, "{report}");
     assert_eq!(report["resent"], true, "{report}");
     assert!(report["liveRevocationMs"].as_u64().is_some_and(|ms| ms < 5000), "{report}");
     for screen in [
@@ -120,6 +121,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
         "scheme",
         "enrolment code",
         "tablet revoked",
+        "dashboard",
     ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
