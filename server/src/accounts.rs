@@ -41,11 +41,14 @@ CREATE TRIGGER IF NOT EXISTS audit_log_append_only_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
-/// Columns added to tables of the first release.
+/// Columns added to tables of the first release, added to older databases when they open.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
-    let has_label: bool = conn.prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'label'")?.exists([])?;
-    if !has_label {
-        conn.execute_batch("ALTER TABLE tokens ADD COLUMN label TEXT")?;
+    for (table, column) in [("tokens", "label"), ("schemes", "region"), ("schemes", "scheme_type")] {
+        let present: bool =
+            conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?.exists([column])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+        }
     }
     Ok(())
 }

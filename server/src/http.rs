@@ -26,6 +26,8 @@ pub struct AppState {
     /// Cookies are marked `Secure` (the relay is reached through a TLS proxy).
     pub behind_tls: bool,
     pub guards: std::sync::Arc<Guards>,
+    /// Disclosure control of national figures.
+    pub disclosure: signpost_shared::disclosure::Policy,
 }
 
 /// Failure counters against guessing passwords and enrolment codes.
@@ -80,6 +82,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         .route("/health", get(health))
         .route("/device", get(device))
         .route("/enrol", axum::routing::post(enrol))
+        .route("/national", get(crate::national::api))
         .route("/stats/summary", get(stats_summary))
         .route("/schemes/{scheme}/volunteers", axum::routing::post(add_volunteer))
         .route("/openapi.json", get(openapi))

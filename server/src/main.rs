@@ -5,6 +5,7 @@ mod dashboard;
 mod error;
 mod http;
 mod hub;
+mod national;
 mod seed;
 mod stats;
 mod store;
@@ -72,6 +73,9 @@ struct ServeArgs {
     /// `X-Forwarded-Proto: https` gets them marked anyway.)
     #[arg(long)]
     behind_tls: bool,
+    /// National figures: counts below this are suppressed (5 or more).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
+    disclosure_threshold: u64,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +84,14 @@ enum Admin {
     CreateScheme {
         #[arg(long)]
         data: PathBuf,
+        /// Region, for national figures: north-east, north-west, yorkshire-humber, east-midlands,
+        /// west-midlands, east-of-england, london, south-east, south-west or wales.
+        #[arg(long, value_parser = parse_region)]
+        region: Option<signpost_shared::vocab::Region>,
+        /// Kind of scheme: court-help-desk, community-advice-desk, prison-chaplaincy,
+        /// community-chaplaincy or other.
+        #[arg(long = "type", value_parser = parse_scheme_type)]
+        kind: Option<signpost_shared::vocab::SchemeType>,
         name: String,
     },
     /// Create a site (a desk) in a scheme; prints only the new site id.
@@ -130,6 +142,14 @@ enum Admin {
     },
 }
 
+fn parse_region(s: &str) -> Result<signpost_shared::vocab::Region, String> {
+    signpost_shared::vocab::Region::from_code(s).ok_or_else(|| format!("unknown region {s:?}"))
+}
+
+fn parse_scheme_type(s: &str) -> Result<signpost_shared::vocab::SchemeType, String> {
+    signpost_shared::vocab::SchemeType::from_code(s).ok_or_else(|| format!("unknown scheme type {s:?}"))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -157,7 +177,12 @@ fn main() -> std::process::ExitCode {
 fn admin(cmd: Admin) -> anyhow::Result<()> {
     let open = |data: &PathBuf| store::Store::open(data, store::Sync::Full);
     let out = match cmd {
-        Admin::CreateScheme { data, name } => seed::create_scheme(&mut open(&data)?.connect()?, &name)?,
+        Admin::CreateScheme { data, region, kind, name } => {
+            let mut conn = open(&data)?.connect()?;
+            let id = seed::create_scheme(&mut conn, &name)?;
+            store::set_scheme_profile(&conn, &id, region, kind)?;
+            id
+        }
         Admin::CreateSite { data, scheme, name } => store::create_site(&open(&data)?.connect()?, &scheme, &name)?,
         Admin::IssueDeviceToken { data, site } => store::issue_device_token(&open(&data)?.connect()?, &site)?,
         Admin::IssueAdminToken { data } => store::issue_admin_token(&open(&data)?.connect()?)?,
@@ -191,7 +216,19 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let ServeArgs { listen, data, demo, static_dir, sync, idle_secs, max_message_bytes, behind_tls } = args;
+    let ServeArgs {
+        listen,
+        data,
+        demo,
+        static_dir,
+        sync,
+        idle_secs,
+        max_message_bytes,
+        behind_tls,
+        disclosure_threshold,
+    } = args;
+    let disclosure =
+        signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
     let store = store::Store::open(&data, sync)?;
     let cfg = signpost_shared::relay::Config { max_message_bytes, idle_ms: idle_secs * 1000, ..Default::default() };
     let hub = hub::Hub::start(&store, cfg)?;
@@ -203,7 +240,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ticker.send(hub::Cmd::Tick).await;
         }
     });
-    let state = http::AppState { store: store.clone(), hub, max_message_bytes, behind_tls, guards: Default::default() };
+    let state = http::AppState {
+        store: store.clone(),
+        hub,
+        max_message_bytes,
+        behind_tls,
+        guards: Default::default(),
+        disclosure,
+    };
     let app = http::router(state, static_dir);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

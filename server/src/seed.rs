@@ -97,6 +97,8 @@ pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
         return Ok(creds);
     }
     let scheme = create_scheme(&mut conn, "Demo Court Help Desk Scheme")?;
+    use signpost_shared::vocab::{Region, SchemeType};
+    store::set_scheme_profile(&conn, &scheme, Some(Region::London), Some(SchemeType::CourtHelpDesk))?;
     let site = store::create_site(&conn, &scheme, "Example Magistrates' Court")?;
     let creds = DemoCredentials {
         device_token: store::issue_device_token(&conn, &site)?,

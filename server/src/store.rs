@@ -213,6 +213,23 @@ pub fn create_site(conn: &Connection, scheme: &str, name: &str) -> anyhow::Resul
     Ok(id)
 }
 
+/// Where a scheme works and what kind it is, for the national figures.
+pub fn set_scheme_profile(
+    conn: &Connection,
+    scheme: &str,
+    region: Option<signpost_shared::vocab::Region>,
+    kind: Option<signpost_shared::vocab::SchemeType>,
+) -> anyhow::Result<()> {
+    let n = conn.execute(
+        "UPDATE schemes SET region = ?2, scheme_type = ?3 WHERE id = ?1",
+        params![scheme, region.map(|r| r.code()), kind.map(|k| k.code())],
+    )?;
+    if n == 0 {
+        anyhow::bail!("no scheme with id {scheme:?}");
+    }
+    Ok(())
+}
+
 fn checked_name(name: &str) -> anyhow::Result<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {

@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/set-password", get(set_password_page).post(set_password))
         .route("/manage", get(home))
         .route("/manage/audit", get(audit_page))
+        .route("/manage/national", get(crate::national::page))
+        .route("/manage/national.csv", get(crate::national::csv))
         .route("/manage/schemes", post(create_scheme))
         .route("/manage/users", post(invite_user))
         .route("/manage/users/{user}/reset-password", post(reset_password))
@@ -541,7 +543,7 @@ async fn home(State(st): State<AppState>, jar: CookieJar) -> WebResult {
     match s.user.role.clone() {
         Role::Coordinator { scheme } => Ok(see_other(&format!("/manage/schemes/{scheme}"))),
         Role::Admin => admin_home(&st, &s).await,
-        Role::National => national_home(&st, &s).await,
+        Role::National => Ok(see_other("/manage/national")),
     }
 }
 
@@ -585,6 +587,18 @@ async fn admin_home(st: &AppState, s: &Session) -> WebResult {
             div class="govuk-form-group" {
                 label class="govuk-label" for="scheme-name" { "New scheme's name" }
                 input class="govuk-input govuk-!-width-two-thirds" id="scheme-name" name="name" type="text";
+            }
+            div class="govuk-form-group" {
+                label class="govuk-label" for="scheme-region" { "Region" }
+                select class="govuk-select" id="scheme-region" name="region" {
+                    @for r in signpost_shared::vocab::Region::ALL { option value=(r.code()) { (r.label()) } }
+                }
+            }
+            div class="govuk-form-group" {
+                label class="govuk-label" for="scheme-type" { "Kind of scheme" }
+                select class="govuk-select" id="scheme-type" name="scheme_type" {
+                    @for t in signpost_shared::vocab::SchemeType::ALL { option value=(t.code()) { (t.label()) } }
+                }
             }
             button type="submit" class="govuk-button govuk-button--secondary" { "Create scheme" }
         }
@@ -641,32 +655,12 @@ async fn admin_home(st: &AppState, s: &Session) -> WebResult {
             }
             button type="submit" class="govuk-button govuk-button--secondary" { "Invite" }
         }
-        p class="govuk-body" { a class="govuk-link" href="/manage/audit" { "Audit log" } }
-    };
-    Ok(page(StatusCode::OK, "Administration", Some(s), body))
-}
-
-/// National reviewers see aggregates only: totals over every scheme, no rows about anyone.
-async fn national_home(st: &AppState, s: &Session) -> WebResult {
-    let (referrals, minutes, schemes): (i64, i64, i64) = db(&st.store, |c| {
-        Ok(c.query_row(
-            "SELECT (SELECT COUNT(*) FROM referral_facts WHERE voided = 0),
-                    (SELECT COALESCE(SUM(minutes), 0) FROM shift_facts),
-                    (SELECT COUNT(*) FROM schemes)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?)
-    })
-    .await?;
-    let body = html! {
-        h1 class="govuk-heading-l" { "National volunteering statistics" }
-        dl class="govuk-summary-list" {
-            div class="govuk-summary-list__row" { dt class="govuk-summary-list__key" { "Schemes" } dd class="govuk-summary-list__value" { (schemes) } }
-            div class="govuk-summary-list__row" { dt class="govuk-summary-list__key" { "Referrals recorded" } dd class="govuk-summary-list__value" { (referrals) } }
-            div class="govuk-summary-list__row" { dt class="govuk-summary-list__key" { "Volunteer hours" } dd class="govuk-summary-list__value" { (minutes / 60) } }
+        p class="govuk-body" {
+            a class="govuk-link" href="/manage/audit" { "Audit log" } " · "
+            a class="govuk-link" href="/manage/national" { "National statistics" }
         }
     };
-    Ok(page(StatusCode::OK, "National statistics", Some(s), body))
+    Ok(page(StatusCode::OK, "Administration", Some(s), body))
 }
 
 #[derive(Deserialize)]
@@ -675,11 +669,27 @@ struct NameForm {
     name: String,
 }
 
-async fn create_scheme(State(st): State<AppState>, SignedForm(s, f): SignedForm<NameForm>) -> WebResult {
+#[derive(Deserialize)]
+struct SchemeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    scheme_type: String,
+}
+
+async fn create_scheme(State(st): State<AppState>, SignedForm(s, f): SignedForm<SchemeForm>) -> WebResult {
     admin_only(&s)?;
+    use signpost_shared::vocab::{Region, SchemeType};
+    let region =
+        Region::from_code(&f.region).ok_or_else(|| WebError::BadRequest("Select the scheme's region".into()))?;
+    let kind = SchemeType::from_code(&f.scheme_type)
+        .ok_or_else(|| WebError::BadRequest("Select the kind of scheme".into()))?;
     let name = f.name;
     let id = db(&st.store, move |c| {
         let id = crate::seed::create_scheme(c, &name).map_err(|e| Refusal(e.to_string()))?;
+        store::set_scheme_profile(c, &id, Some(region), Some(kind))?;
         accounts::audit(c, &s.user.actor(), "scheme created", Some(&id), &name)?;
         Ok(id)
     })

@@ -119,6 +119,33 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where a scheme works, for national figures: the English regions and Wales.
+    Region {
+        NorthEast = "north-east", "North East";
+        NorthWest = "north-west", "North West";
+        YorkshireHumber = "yorkshire-humber", "Yorkshire and the Humber";
+        EastMidlands = "east-midlands", "East Midlands";
+        WestMidlands = "west-midlands", "West Midlands";
+        EastOfEngland = "east-of-england", "East of England";
+        London = "london", "London";
+        SouthEast = "south-east", "South East";
+        SouthWest = "south-west", "South West";
+        Wales = "wales", "Wales";
+    }
+}
+
+vocabulary! {
+    /// What kind of volunteering a scheme organises.
+    SchemeType {
+        CourtHelpDesk = "court-help-desk", "Court help desk";
+        CommunityAdviceDesk = "community-advice-desk", "Community advice desk at a magistrates' court";
+        PrisonChaplaincy = "prison-chaplaincy", "Prison chaplaincy";
+        CommunityChaplaincy = "community-chaplaincy", "Community chaplaincy";
+        Other = "other", "Other volunteer scheme";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,10 @@
 // the first shows it when it reconnects and still holds its unsynced entry; enrolled again with a
 // new code, it sends that entry. axe-core (WCAG 2.x A/AA) runs on every page, at 768 px wide.
 //
-// Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, ADMIN_TOKEN.
+// Then a national reviewer signs in to the national tables and is refused a scheme's page.
+//
+// Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, NATIONAL_EMAIL,
+// NATIONAL_CODE, ADMIN_TOKEN.
 import { axe as runAxe, check, env, launch } from "./browser.mjs"
 
 const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
@@ -180,6 +183,22 @@ try {
   const csvText = await coord.evaluate((h) => fetch(h).then((r) => r.text()), csvHref)
   check(csvText.split("\r\n")[1].startsWith("referrals,2,"), `the CSV agrees with the screen: ${csvText}`)
   report.dashboard = { referrals: 2 }
+
+  // A national reviewer sees the national tables, disclosure control applied, and nothing else.
+  const nationalPage = await newPage(await browser.newContext({ viewport, bypassCSP: true }))
+  await nationalPage.goto(`${url}/set-password?code=${encodeURIComponent(env("NATIONAL_CODE"))}`)
+  await nationalPage.getByLabel("Password", { exact: true }).fill(password)
+  await nationalPage.getByLabel("Confirm password").fill(password)
+  await nationalPage.getByRole("button", { name: "Save password" }).click()
+  await nationalPage.getByLabel("Email address").fill(env("NATIONAL_EMAIL"))
+  await nationalPage.getByLabel("Password").fill(password)
+  await nationalPage.getByRole("button", { name: "Sign in" }).click()
+  await nationalPage.getByRole("heading", { name: "National volunteering statistics" }).waitFor()
+  await nationalPage.locator("#referrals-by-region").waitFor()
+  await axe(nationalPage, "national statistics")
+  await nationalPage.goto(`${url}/manage/schemes/${scheme}`)
+  await nationalPage.getByText("You can only manage your own scheme").waitFor()
+  report.national = true
 
   // The coordinator signs out.
   await coord.goto(`${url}/manage/schemes/${scheme}`)

@@ -90,6 +90,8 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     let code =
         signpost_tests::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
             .unwrap();
+    let national = "national@example.org";
+    let national_code = signpost_tests::admin(&server.data, &["create-user", "--role", "national", national]).unwrap();
     let out = Command::new("node")
         .arg("browser-enrol.mjs")
         .current_dir(workspace().join("tests/js"))
@@ -98,6 +100,8 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
         .env("SITE_NAME", "Court A")
         .env("COORD_EMAIL", email)
         .env("SET_PASSWORD_CODE", &code)
+        .env("NATIONAL_EMAIL", national)
+        .env("NATIONAL_CODE", &national_code)
         .env("ADMIN_TOKEN", &fx.admin)
         .env("CHROMIUM", &chromium)
         .output()
@@ -111,6 +115,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     assert_eq!(report["kept"], true, "{report}");
     assert_eq!(report["pin"], true, "{report}");
     assert_eq!(report["dashboard"]["referrals"], 2, "{report}");
+    assert_eq!(report["national"], true, "{report}");
     assert_eq!(report["resent"], true, "{report}");
     assert!(report["liveRevocationMs"].as_u64().is_some_and(|ms| ms < 5000), "{report}");
     for screen in [
@@ -122,6 +127,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
         "enrolment code",
         "tablet revoked",
         "dashboard",
+        "national statistics",
     ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }

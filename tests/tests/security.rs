@@ -440,6 +440,24 @@ async fn every_attempt_in_the_security_table_is_refused_and_changes_nothing() {
             says: "your own scheme",
         },
         Row {
+            name: "coordinator opens the national statistics",
+            attempt: web(CoordA, "GET", "/manage/national".into(), Valid),
+            status: 403,
+            says: "national reviewers",
+        },
+        Row {
+            name: "coordinator reads another scheme's dashboard",
+            attempt: web(CoordA, "GET", format!("/manage/schemes/{x}/dashboard"), Valid),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "national reviewer reads a scheme's dashboard",
+            attempt: web(National, "GET", format!("/manage/schemes/{a}/dashboard.csv?view=by_site"), Valid),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
             name: "coordinator opens the audit log",
             attempt: web(CoordA, "GET", "/manage/audit".into(), Valid),
             status: 403,

@@ -1,0 +1,431 @@
+//! The national view: volunteers, volunteer hours and referrals across every scheme, by region
+//! and by kind of scheme, for a calendar quarter against the quarter before. Every figure passes
+//! through [`signpost_shared::disclosure`] once, in [`national`]; the page, the JSON API and the
+//! CSV all print that one result, so they cannot disagree.
+//!
+//! Against differencing, the view offers fixed breakdowns for fixed periods only (whole calendar
+//! quarters, no free dates or filters), and the region and scheme-type tables of one measure are
+//! protected together (they share the national total).
+
+use crate::http::AppState;
+use crate::web::{self, Session, WebError, WebResult};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use chrono::{Datelike, NaiveDate};
+use maud::html;
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use signpost_shared::disclosure::{self, Cell, Policy, Published, Table};
+use signpost_shared::vocab::{Region, SchemeType};
+use std::collections::HashMap;
+
+/// A calendar quarter, written `2026-Q3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quarter {
+    pub year: i32,
+    pub q: u32,
+}
+
+impl Quarter {
+    pub fn parse(s: &str) -> Option<Quarter> {
+        let (y, q) = s.trim().split_once("-Q")?;
+        let (year, q) = (y.parse().ok()?, q.parse().ok()?);
+        (1..=4).contains(&q).then_some(Quarter { year, q })
+    }
+
+    pub fn containing(d: NaiveDate) -> Quarter {
+        Quarter { year: d.year(), q: d.month0() / 3 + 1 }
+    }
+
+    pub fn previous(self) -> Quarter {
+        if self.q == 1 {
+            Quarter { year: self.year - 1, q: 4 }
+        } else {
+            Quarter { year: self.year, q: self.q - 1 }
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, (self.q - 1) * 3 + 1, 1).expect("a quarter's first day")
+    }
+
+    pub fn last_day(self) -> NaiveDate {
+        let next = if self.q == 4 {
+            Quarter { year: self.year + 1, q: 1 }
+        } else {
+            Quarter { year: self.year, q: self.q + 1 }
+        };
+        next.first_day().pred_opt().expect("a quarter's last day")
+    }
+
+    pub fn code(self) -> String {
+        format!("{}-Q{}", self.year, self.q)
+    }
+
+    pub fn label(self) -> String {
+        format!("{} to {}", self.first_day().format("%-d %B %Y"), self.last_day().format("%-d %B %Y"))
+    }
+}
+
+/// The figures of one scheme in one period.
+#[derive(Clone, Copy, Default, Debug)]
+struct Figures {
+    volunteers: u64,
+    hours: u64,
+    referrals: u64,
+}
+
+struct SchemeFigures {
+    region: String,
+    kind: String,
+    figures: Figures,
+}
+
+fn per_scheme(conn: &Connection, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Vec<SchemeFigures>> {
+    let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+    let mut by: HashMap<String, SchemeFigures> = HashMap::new();
+    let mut stmt =
+        conn.prepare("SELECT id, COALESCE(region, 'not-set'), COALESCE(scheme_type, 'not-set') FROM schemes")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        by.insert(r.get(0)?, SchemeFigures { region: r.get(1)?, kind: r.get(2)?, figures: Figures::default() });
+    }
+    let mut add = |sql: &str, set: fn(&mut Figures, u64)| -> anyhow::Result<()> {
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query(params![f, t])?;
+        while let Some(r) = rows.next()? {
+            if let Some(s) = by.get_mut(&r.get::<_, String>(0)?) {
+                set(&mut s.figures, r.get::<_, i64>(1)?.max(0) as u64);
+            }
+        }
+        Ok(())
+    };
+    add(
+        "SELECT scheme_id, COUNT(*) FROM referral_facts WHERE voided = 0 AND day BETWEEN ?1 AND ?2 GROUP BY scheme_id",
+        |x, n| x.referrals = n,
+    )?;
+    add(
+        "SELECT scheme_id, COALESCE(SUM(minutes), 0) / 60 FROM shift_facts WHERE day BETWEEN ?1 AND ?2 GROUP BY scheme_id",
+        |x, n| x.hours = n,
+    )?;
+    add(
+        "SELECT scheme_id, COUNT(DISTINCT volunteer) FROM (
+             SELECT scheme_id, volunteer FROM shift_facts WHERE day BETWEEN ?1 AND ?2
+             UNION SELECT scheme_id, volunteer FROM referral_facts
+             WHERE day BETWEEN ?1 AND ?2 AND voided = 0 AND volunteer IS NOT NULL
+         ) GROUP BY scheme_id",
+        |x, n| x.volunteers = n,
+    )?;
+    Ok(by.into_values().collect())
+}
+
+const MEASURES: [(&str, &str); 3] =
+    [("volunteers", "Active volunteers"), ("hours", "Volunteer hours"), ("referrals", "Referrals")];
+
+fn value(f: &Figures, measure: &str) -> u64 {
+    match measure {
+        "volunteers" => f.volunteers,
+        "hours" => f.hours,
+        _ => f.referrals,
+    }
+}
+
+fn region_label(code: &str) -> String {
+    Region::from_code(code).map(|r| r.label().to_owned()).unwrap_or_else(|| "Region not recorded".into())
+}
+
+fn kind_label(code: &str) -> String {
+    SchemeType::from_code(code).map(|k| k.label().to_owned()).unwrap_or_else(|| "Kind not recorded".into())
+}
+
+/// One quarter of one measure: by region and by kind of scheme (protected together: they share
+/// the national total).
+#[derive(Serialize, Debug, Clone)]
+pub struct Breakdowns {
+    pub by_region: Published,
+    pub by_scheme_type: Published,
+}
+
+/// One measure, this quarter and the one before. Each quarter is protected on its own: they are
+/// different people and periods, and no figure adds them up.
+#[derive(Serialize, Debug, Clone)]
+pub struct Measure {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub quarter: Breakdowns,
+    pub previous: Breakdowns,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct National {
+    pub quarter: String,
+    pub previous_quarter: String,
+    pub policy: Policy,
+    /// Suppressed counts read `"suppressed"` here and `[c]` on screen and in CSV.
+    pub measures: Vec<Measure>,
+}
+
+fn breakdowns(set: &[SchemeFigures], measure: &str, column: &str, policy: &Policy) -> Breakdowns {
+    let table = |key: fn(&SchemeFigures) -> &str, codes: Vec<String>, label: fn(&str) -> String| {
+        let mut counts: Vec<Vec<u64>> = vec![vec![0]; codes.len()];
+        for s in set {
+            if let Some(i) = codes.iter().position(|c| c == key(s)) {
+                counts[i][0] += value(&s.figures, measure);
+            }
+        }
+        Table { rows: codes.iter().map(|c| label(c)).collect(), cols: vec![column.to_owned()], counts }
+    };
+    let regions = Region::ALL.iter().map(|r| r.code().to_owned()).chain(["not-set".to_owned()]).collect();
+    let kinds = SchemeType::ALL.iter().map(|k| k.code().to_owned()).chain(["not-set".to_owned()]).collect();
+    let by_region = table(|s| &s.region, regions, region_label);
+    let by_type = table(|s| &s.kind, kinds, kind_label);
+    let mut p = disclosure::protect_linked(&[by_region, by_type], policy).into_iter();
+    Breakdowns { by_region: p.next().expect("two tables"), by_scheme_type: p.next().expect("two tables") }
+}
+
+/// The national figures for a quarter, disclosure control applied.
+pub fn national(conn: &Connection, quarter: Quarter, policy: &Policy) -> anyhow::Result<National> {
+    let prev = quarter.previous();
+    let now = per_scheme(conn, quarter.first_day(), quarter.last_day())?;
+    let before = per_scheme(conn, prev.first_day(), prev.last_day())?;
+    let measures = MEASURES
+        .iter()
+        .map(|&(key, name)| Measure {
+            key,
+            name,
+            quarter: breakdowns(&now, key, &quarter.code(), policy),
+            previous: breakdowns(&before, key, &prev.code(), policy),
+        })
+        .collect();
+    Ok(National { quarter: quarter.code(), previous_quarter: prev.code(), policy: *policy, measures })
+}
+
+/// Rows of a breakdown for both quarters: (group, this quarter, previous quarter), the national
+/// total last.
+fn side_by_side<'a>(now: &'a Published, before: &'a Published) -> Vec<(&'a str, Cell, Cell)> {
+    let mut out: Vec<(&str, Cell, Cell)> =
+        now.rows.iter().zip(&now.cells).zip(&before.cells).map(|((name, a), b)| (name.as_str(), a[0], b[0])).collect();
+    out.push(("England and Wales", now.col_totals[0], before.col_totals[0]));
+    out
+}
+
+#[derive(Deserialize, Default)]
+pub struct QuarterQuery {
+    quarter: Option<String>,
+}
+
+/// The quarters on offer: the last eight complete ones, newest first.
+fn quarters(today: NaiveDate) -> Vec<Quarter> {
+    let mut q = Quarter::containing(today).previous();
+    (0..8)
+        .map(|_| {
+            let out = q;
+            q = q.previous();
+            out
+        })
+        .collect()
+}
+
+fn chosen(q: &QuarterQuery) -> Result<Quarter, WebError> {
+    let offered = quarters(chrono::Utc::now().date_naive());
+    match q.quarter.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(offered[0]),
+        Some(s) => Quarter::parse(s).filter(|q| offered.contains(q)).ok_or_else(|| {
+            WebError::BadRequest(format!("Choose one of the last eight complete quarters, like {}", offered[0].code()))
+        }),
+    }
+}
+
+/// National figures are for national reviewers and administrators.
+fn allowed(s: &Session) -> Result<(), WebError> {
+    use crate::accounts::Role;
+    match s.user.role {
+        Role::National | Role::Admin => Ok(()),
+        Role::Coordinator { .. } => Err(WebError::Forbidden("National figures are for national reviewers.".into())),
+    }
+}
+
+async fn load(st: &AppState, q: Quarter) -> Result<National, WebError> {
+    let policy = st.disclosure;
+    web::db(&st.store, move |c| national(c, q, &policy)).await
+}
+
+fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
+    let rows = side_by_side(now, before);
+    let last = rows.len() - 1;
+    html! {
+        table class="govuk-table" id=(id) {
+            caption class="govuk-table__caption govuk-table__caption--s" { (caption) }
+            thead class="govuk-table__head" { tr class="govuk-table__row" {
+                th scope="col" class="govuk-table__header" { "" }
+                th scope="col" class="govuk-table__header govuk-table__header--numeric" { (n.quarter) }
+                th scope="col" class="govuk-table__header govuk-table__header--numeric" { (n.previous_quarter) }
+            } }
+            tbody class="govuk-table__body" {
+                @for (i, (name, a, b)) in rows.iter().enumerate() {
+                    tr class="govuk-table__row" {
+                        th scope="row" class="govuk-table__header" { (name) }
+                        @if i == last {
+                            td class="govuk-table__cell govuk-table__cell--numeric" { strong { (a.text()) } }
+                            td class="govuk-table__cell govuk-table__cell--numeric" { strong { (b.text()) } }
+                        } @else {
+                            td class="govuk-table__cell govuk-table__cell--numeric" { (a.text()) }
+                            td class="govuk-table__cell govuk-table__cell--numeric" { (b.text()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn trend(now: &Published, before: &Published) -> String {
+    match (now.col_totals[0].count(), before.col_totals[0].count()) {
+        (Some(a), Some(b)) if b > 0 => {
+            let pct = (a as f64 - b as f64) / b as f64 * 100.0;
+            if pct.abs() < 0.5 {
+                "no change on the previous quarter".into()
+            } else {
+                format!("{}{:.0}% on the previous quarter", if pct > 0.0 { "+" } else { "−" }, pct.abs())
+            }
+        }
+        _ => "no comparison (figures suppressed)".into(),
+    }
+}
+
+pub async fn page(State(st): State<AppState>, jar: CookieJar, Query(q): Query<QuarterQuery>) -> WebResult {
+    let s = web::signed_in(&st, &jar).await?;
+    allowed(&s)?;
+    let quarter = chosen(&q)?;
+    let n = load(&st, quarter).await?;
+    let offered = quarters(chrono::Utc::now().date_naive());
+    let body = html! {
+        h1 class="govuk-heading-l" { "National volunteering statistics" }
+        p class="govuk-body" { (quarter.label()) ", compared with the quarter before." }
+        form method="get" action="/manage/national" {
+            div class="govuk-form-group" {
+                label class="govuk-label" for="quarter" { "Quarter" }
+                select class="govuk-select" id="quarter" name="quarter" {
+                    @for o in &offered { option value=(o.code()) selected[*o == quarter] { (o.code()) } }
+                }
+            }
+            button type="submit" class="govuk-button govuk-button--secondary" { "Show" }
+        }
+        div class="govuk-inset-text" {
+            "To protect individuals, counts below " (n.policy.threshold) " are not shown (" (disclosure::MARKER)
+            "), nor any count from which one could be worked out; other counts are rounded to the nearest " (n.policy.round_to) "."
+        }
+        @for m in &n.measures {
+            h2 class="govuk-heading-m" id=(m.key) { (m.name) }
+            p class="govuk-body" {
+                "England and Wales: " strong { (m.quarter.by_region.col_totals[0].text()) } ", "
+                (trend(&m.quarter.by_region, &m.previous.by_region)) "."
+            }
+            (table_markup(&format!("{}-by-region", m.key), &format!("{} by region", m.name), &n, &m.quarter.by_region, &m.previous.by_region))
+            (table_markup(&format!("{}-by-scheme-type", m.key), &format!("{} by kind of scheme", m.name), &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
+        }
+        p class="govuk-body" {
+            a class="govuk-link" href=(format!("/manage/national.csv?quarter={}", quarter.code())) download { "Download these tables (CSV)" }
+            " · "
+            a class="govuk-link" href=(format!("/api/v1/national?quarter={}", quarter.code())) { "The same as JSON" }
+        }
+    };
+    Ok(web::page(StatusCode::OK, "National statistics", Some(&s), body))
+}
+
+pub async fn csv(
+    State(st): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<QuarterQuery>,
+) -> Result<Response, WebError> {
+    let s = web::signed_in(&st, &jar).await?;
+    allowed(&s)?;
+    let quarter = chosen(&q)?;
+    let n = load(&st, quarter).await?;
+    let line = |f: &[&str]| {
+        let mut l = f.iter().map(|x| crate::dashboard::csv_field(x)).collect::<Vec<_>>().join(",");
+        l.push_str("\r\n");
+        l
+    };
+    let mut out = line(&["measure", "breakdown", "group", &n.quarter, &n.previous_quarter]);
+    for m in &n.measures {
+        for (breakdown, now, before) in [
+            ("region", &m.quarter.by_region, &m.previous.by_region),
+            ("kind of scheme", &m.quarter.by_scheme_type, &m.previous.by_scheme_type),
+        ] {
+            for (name, a, b) in side_by_side(now, before) {
+                out.push_str(&line(&[m.name, breakdown, name, &a.text(), &b.text()]));
+            }
+        }
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"signpost-national-{}.csv\"", n.quarter)),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/national?quarter=2026-Q3`: for a national reviewer's or administrator's
+/// session, or an administrator credential.
+pub async fn api(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<QuarterQuery>,
+) -> Result<Json<National>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let bearer_admin = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(v) => {
+            let token = v.trim_start_matches("Bearer ").trim().to_owned();
+            let store = st.store.clone();
+            let cred = tokio::task::spawn_blocking(move || crate::store::check_token(&*store.reader()?, &token))
+                .await
+                .map_err(|e| anyhow::anyhow!(e))??;
+            match cred {
+                Some(crate::store::Credential::Admin) => true,
+                Some(_) => return Err(ApiError::Forbidden("national figures need a national reviewer".into())),
+                None => return Err(ApiError::Unauthorized("the credential is not valid (unknown or revoked)".into())),
+            }
+        }
+        None => false,
+    };
+    if !bearer_admin {
+        let s = web::signed_in(&st, &jar)
+            .await
+            .map_err(|_| ApiError::Unauthorized("sign in as a national reviewer".into()))?;
+        allowed(&s).map_err(|_| ApiError::Forbidden("national figures are for national reviewers".into()))?;
+    }
+    let quarter = chosen(&q).map_err(|e| match e {
+        WebError::BadRequest(m) => ApiError::BadRequest(m),
+        _ => ApiError::BadRequest("bad quarter".into()),
+    })?;
+    let n = load(&st, quarter).await.map_err(|e| match e {
+        WebError::Internal(e) => ApiError::Internal(e),
+        _ => ApiError::Internal(anyhow::anyhow!("national figures failed")),
+    })?;
+    Ok(Json(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_parse_and_step_back() {
+        let q = Quarter::parse("2026-Q1").unwrap();
+        assert_eq!(q.first_day().to_string(), "2026-01-01");
+        assert_eq!(q.last_day().to_string(), "2026-03-31");
+        assert_eq!(q.previous().code(), "2025-Q4");
+        assert_eq!(Quarter::parse("2026-Q5"), None);
+        assert_eq!(Quarter::containing(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).code(), "2026-Q4");
+        let offered = quarters(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
+        assert_eq!(offered.len(), 8);
+        assert_eq!(offered[0].code(), "2026-Q3", "complete quarters only");
+    }
+}

@@ -1,0 +1,175 @@
+//! The national view against the real relay: referrals and shifts written by simulated tablets in
+//! three schemes, the figures counted independently here from what was written, and the JSON
+//! API, the CSV and the page compared with that ground truth and with each other, disclosure
+//! control applied (threshold 10, rounding to 5).
+
+use chrono::{Datelike, NaiveDate};
+use signpost_shared::schema::{self, AgencyRef, Header, Referral, Shift};
+use signpost_shared::vocab::{Category, HelpKind, Helped};
+use signpost_sim::Tablet;
+use signpost_tests::{admin, request, Server, Signed};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+/// The last complete calendar quarter and the one before: (first day, last day) each.
+fn quarters() -> ((NaiveDate, String), (NaiveDate, String)) {
+    let today = chrono::Utc::now().date_naive();
+    let q0 = today.month0() / 3;
+    let (y, q) = if q0 == 0 { (today.year() - 1, 4) } else { (today.year(), q0) };
+    let (py, pq) = if q == 1 { (y - 1, 4) } else { (y, q - 1) };
+    let first = |y: i32, q: u32| NaiveDate::from_ymd_opt(y, (q - 1) * 3 + 1, 1).unwrap();
+    ((first(y, q), format!("{y}-Q{q}")), (first(py, pq), format!("{py}-Q{pq}")))
+}
+
+fn referral(id: &str, volunteer: &str) -> Referral {
+    Referral {
+        id: id.into(),
+        recorded_at_ms: 1_764_000_000_000,
+        volunteer: Some(volunteer.into()),
+        helped: Helped::Witness,
+        age_band: None,
+        categories: [Category::Housing].into(),
+        agency: AgencyRef::Other("Food bank".into()),
+        help: HelpKind::Information,
+        follow_up: false,
+        notes: None,
+        void: None,
+    }
+}
+
+struct Scheme {
+    region: &'static str,
+    kind: &'static str,
+    /// (referrals, distinct volunteers, shift hours) this quarter and the quarter before.
+    now: (usize, usize, i64),
+    before: (usize, usize, i64),
+}
+
+fn round5(n: u64) -> u64 {
+    (n + 2) / 5 * 5
+}
+
+#[tokio::test]
+async fn national_figures_match_the_ground_truth_with_disclosure_control_everywhere() {
+    let (server, _fx) = Server::start_fresh(&[]).unwrap();
+    let ((q_start, q_code), (p_start, p_code)) = quarters();
+    let schemes = [
+        Scheme { region: "london", kind: "court-help-desk", now: (23, 4, 30), before: (12, 2, 11) },
+        Scheme { region: "wales", kind: "prison-chaplaincy", now: (4, 1, 3), before: (30, 5, 40) },
+        Scheme { region: "london", kind: "prison-chaplaincy", now: (15, 3, 16), before: (0, 0, 0) },
+    ];
+    // Ground truth by (measure, breakdown, group, quarter), computed from what is written.
+    let mut truth: HashMap<(String, String, String, String), u64> = HashMap::new();
+    for (n, s) in schemes.iter().enumerate() {
+        let id =
+            admin(&server.data, &["create-scheme", "--region", s.region, "--type", s.kind, &format!("Scheme {n}")])
+                .unwrap();
+        let site = admin(&server.data, &["create-site", "--scheme", &id, "Desk"]).unwrap();
+        let token = admin(&server.data, &["issue-device-token", "--site", &site]).unwrap();
+        let mut tablet = Tablet::connect(&server.url, &token, "tablet").await.unwrap();
+        for ((referrals, volunteers, hours), start, code) in [(s.now, q_start, &q_code), (s.before, p_start, &p_code)] {
+            let day = start + chrono::Duration::days(10);
+            let d = tablet.open_day(&Header::desk_day(&id, &site, day)).await.unwrap();
+            for r in 0..referrals {
+                let v = format!("vol-{}", r % volunteers.max(1));
+                tablet
+                    .change(d, |tx| schema::write_referral(tx, &referral(&format!("{code}-{r}"), &v)).unwrap())
+                    .await
+                    .unwrap();
+            }
+            if hours > 0 {
+                let start_ms = day.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp_millis();
+                let shift = Shift {
+                    id: format!("{code}-s"),
+                    volunteer: "vol-0".into(),
+                    start_ms,
+                    end_ms: Some(start_ms + hours * 3_600_000),
+                };
+                tablet.change(d, |tx| schema::write_shift(tx, &shift).unwrap()).await.unwrap();
+            }
+            tablet.synced(d, T).await.unwrap();
+            let region = signpost_shared::vocab::Region::from_code(s.region).unwrap().label().to_owned();
+            let kind = signpost_shared::vocab::SchemeType::from_code(s.kind).unwrap().label().to_owned();
+            let vols = if referrals > 0 { volunteers as u64 } else { 0 };
+            // Shifts count at most 16 hours each.
+            for (measure, value) in [
+                ("Referrals", referrals as u64),
+                ("Active volunteers", vols),
+                ("Volunteer hours", hours.min(16) as u64),
+            ] {
+                for (breakdown, group) in [
+                    ("region", region.clone()),
+                    ("kind of scheme", kind.clone()),
+                    ("region", "England and Wales".into()),
+                    ("kind of scheme", "England and Wales".into()),
+                ] {
+                    *truth.entry((measure.into(), breakdown.into(), group, code.clone())).or_default() += value;
+                }
+            }
+        }
+    }
+    let mut national = Signed::create(&server, "national", None, "national@example.org").await.unwrap();
+
+    // The API, signed in as a national reviewer.
+    let cookie = national.v.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    let api = request(&server.url, "GET", &format!("/api/v1/national?quarter={q_code}"), &[("Cookie", &cookie)], None)
+        .await
+        .unwrap();
+    assert_eq!(api.status, 200, "{}", api.body);
+    let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    // The CSV and the page.
+    let csv = national.v.get(&server.url, &format!("/manage/national.csv?quarter={q_code}")).await.unwrap();
+    assert_eq!(csv.status, 200);
+    let page = national.v.get(&server.url, &format!("/manage/national?quarter={q_code}")).await.unwrap();
+    assert_eq!(page.status, 200);
+
+    let mut checked = 0;
+    for line in csv.body.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (measure, breakdown, group) = (f[0], f[1], f[2]);
+        for (col, code) in [(3, &q_code), (4, &p_code)] {
+            let t = truth.get(&(measure.into(), breakdown.into(), group.into(), code.clone())).copied().unwrap_or(0);
+            let shown = f[col];
+            if t > 0 && t < 10 {
+                assert_eq!(shown, "[c]", "{measure} / {group} / {code}: {t} must be suppressed");
+            }
+            if shown != "[c]" {
+                assert_eq!(shown.parse::<u64>().unwrap(), round5(t), "{measure} / {group} / {code}: true value {t}");
+            }
+            // The API says the same.
+            let m = json["measures"].as_array().unwrap().iter().find(|m| m["name"] == measure).unwrap();
+            let quarter = if col == 3 { &m["quarter"] } else { &m["previous"] };
+            let table = if breakdown == "region" { &quarter["by_region"] } else { &quarter["by_scheme_type"] };
+            let api_cell = if group == "England and Wales" {
+                table["col_totals"][0].clone()
+            } else {
+                let i = table["rows"].as_array().unwrap().iter().position(|r| r == group).unwrap();
+                table["cells"][i][0].clone()
+            };
+            let api_text = if api_cell == "suppressed" { "[c]".to_owned() } else { api_cell.to_string() };
+            assert_eq!(api_text, shown, "API and CSV agree on {measure} / {group} / {code}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3 * 2 * 2 * 2, "{checked} figures checked");
+    // Nationally, referrals this quarter: 23 + 4 + 15 = 42 → 40; Wales alone (4) suppressed, and so
+    // London, which the national total would give away.
+    assert!(csv.body.contains(&format!("Referrals,region,England and Wales,40,40")), "{}", csv.body);
+    assert!(csv.body.contains("Referrals,region,Wales,[c],30"), "{}", csv.body);
+    assert!(csv.body.contains("Referrals,region,London,[c],10"), "{}", csv.body);
+    // The page shows the same figures (the national total line for referrals).
+    assert!(page.body.contains("England and Wales: <strong>40</strong>"), "page agrees");
+
+    // Only national reviewers and administrators; never a coordinator or a tablet.
+    let scheme0 = admin(&server.data, &["create-scheme", "Another"]).unwrap();
+    let coordinator = Signed::create(&server, "coordinator", Some(&scheme0), "c@example.org").await.unwrap();
+    let cookie = coordinator.v.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    let r = request(&server.url, "GET", "/manage/national", &[("Cookie", &cookie)], None).await.unwrap();
+    assert_eq!(r.status, 403);
+    let r = request(&server.url, "GET", "/api/v1/national", &[("Cookie", &cookie)], None).await.unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(&server.url, "GET", "/api/v1/national", &[], None).await.unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+}
