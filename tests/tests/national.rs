@@ -156,7 +156,7 @@ async fn national_figures_match_the_ground_truth_with_disclosure_control_everywh
     assert!(checked >= 3 * 2 * 2 * 2, "{checked} figures checked");
     // Nationally, referrals this quarter: 23 + 4 + 15 = 42 → 40; Wales alone (4) suppressed, and so
     // London, which the national total would give away.
-    assert!(csv.body.contains(&format!("Referrals,region,England and Wales,40,40")), "{}", csv.body);
+    assert!(csv.body.contains("Referrals,region,England and Wales,40,40"), "{}", csv.body);
     assert!(csv.body.contains("Referrals,region,Wales,[c],30"), "{}", csv.body);
     assert!(csv.body.contains("Referrals,region,London,[c],10"), "{}", csv.body);
     // The page shows the same figures (the national total line for referrals).
