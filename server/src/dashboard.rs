@@ -371,6 +371,13 @@ pub async fn page(
         p class="govuk-body-s" {
             "A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted."
         }
+        h2 class="govuk-heading-m" { "Every referral in this period" }
+        p class="govuk-body" {
+            "One line per referral, without notes. Downloads are recorded in the audit log. "
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals.csv?{}", query_string(&p, site.as_deref(), None))) download {
+                "Download the referrals (CSV, " (now.referrals) " lines)"
+            }
+        }
     };
     Ok(web::page(StatusCode::OK, &format!("Impact – {}", d.name), Some(&s), body))
 }
@@ -442,6 +449,182 @@ pub async fn csv(
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
         out,
+    )
+        .into_response())
+}
+
+/// Writes the CSV of a period's referrals, one line at a time, to `out`. No notes, ever.
+fn referral_rows(
+    conn: &rusqlite::Connection,
+    scheme: &str,
+    site: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    names: &Names,
+    mut out: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
+    out(csv_line(&[
+        "day",
+        "site",
+        "recorded at (UTC)",
+        "volunteer",
+        "who was helped",
+        "age band",
+        "issue categories",
+        "agency",
+        "kind of help",
+        "follow-up needed",
+    ])
+    .as_bytes())?;
+    let mut stmt = conn.prepare(
+        "SELECT r.doc_id, r.id, r.day, r.site_id, r.recorded_at, r.volunteer, r.helped, r.age_band, r.agency_kind,
+                r.agency, r.help, r.follow_up, c.category
+         FROM referral_facts r LEFT JOIN referral_categories c ON c.doc_id = r.doc_id AND c.id = r.id
+         WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR r.site_id = ?4) AND r.voided = 0
+         ORDER BY r.day, r.doc_id, r.id",
+    )?;
+    let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+    let mut rows = stmt.query(rusqlite::params![scheme, f, t, site])?;
+    // Categories of a referral arrive on consecutive rows; a line is written when the next starts.
+    let mut pending: Option<(String, Vec<String>, Vec<String>)> = None; // (key, fields, categories)
+    let flush = |p: Option<(String, Vec<String>, Vec<String>)>, out: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>| {
+        if let Some((_, mut fields, cats)) = p {
+            fields.insert(6, cats.join("; "));
+            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+            out(csv_line(&refs).as_bytes())?;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    while let Some(r) = rows.next()? {
+        let key = format!("{}/{}", r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?);
+        let category: Option<String> = r.get(12)?;
+        let label = |c: Option<String>| c.map(|c| Category::from_code(&c).map(|x| x.label().to_owned()).unwrap_or(c));
+        if pending.as_ref().is_some_and(|(k, _, _)| *k == key) {
+            if let (Some((_, _, cats)), Some(c)) = (pending.as_mut(), label(category)) {
+                cats.push(c);
+            }
+            continue;
+        }
+        flush(pending.take(), &mut out)?;
+        let site_id: String = r.get(3)?;
+        let recorded: i64 = r.get(4)?;
+        let volunteer: Option<String> = r.get(5)?;
+        let helped: String = r.get(6)?;
+        let age: Option<String> = r.get(7)?;
+        let (agency_kind, agency): (String, String) = (r.get(8)?, r.get(9)?);
+        let help: String = r.get(10)?;
+        let follow_up: bool = r.get(11)?;
+        let fields = vec![
+            r.get::<_, String>(2)?,
+            names.sites.get(&site_id).cloned().unwrap_or(site_id),
+            chrono::DateTime::from_timestamp_millis(recorded)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            volunteer.map(|v| names.volunteers.get(&v).cloned().unwrap_or(v)).unwrap_or_default(),
+            Helped::from_code(&helped).map(|h| h.label().to_owned()).unwrap_or(helped),
+            age.map(|a| AgeBand::from_code(&a).map(|x| x.label().to_owned()).unwrap_or(a)).unwrap_or_default(),
+            if agency_kind == "other" {
+                format!("Other: {agency}")
+            } else {
+                names.agencies.get(&agency).cloned().unwrap_or(agency)
+            },
+            HelpKind::from_code(&help).map(|h| h.label().to_owned()).unwrap_or(help),
+            if follow_up { "yes".into() } else { "no".into() },
+        ];
+        pending = Some((key, fields, label(category).into_iter().collect()));
+    }
+    flush(pending, &mut out)?;
+    Ok(())
+}
+
+/// Names for the ids facts carry.
+#[derive(Default)]
+struct Names {
+    sites: HashMap<String, String>,
+    volunteers: HashMap<String, String>,
+    agencies: HashMap<String, String>,
+}
+
+fn names(conn: &rusqlite::Connection, scheme: &str) -> anyhow::Result<Names> {
+    let mut stmt = conn.prepare("SELECT id, name FROM sites WHERE scheme_id = ?1")?;
+    let sites = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let dir = web::directory(conn, scheme)?;
+    Ok(Names {
+        sites,
+        volunteers: signpost_shared::schema::read_volunteers(&dir).into_iter().map(|v| (v.id, v.name)).collect(),
+        agencies: signpost_shared::schema::read_agencies(&dir).into_iter().map(|a| (a.id, a.name)).collect(),
+    })
+}
+
+/// Every referral of the period as CSV (individual-level: audited). Streamed from one read
+/// snapshot in constant memory; the length is counted first (a pass that writes nothing) and sent
+/// as `Content-Length`, so the browser shows the download's progress.
+pub async fn referrals_csv(
+    State(st): State<AppState>,
+    jar: CookieJar,
+    Path(scheme): Path<String>,
+    Query(f): Query<Filter>,
+) -> Result<Response, WebError> {
+    let s = web::signed_in(&st, &jar).await?;
+    web::managed(&s, &scheme)?;
+    let p = period(&f, chrono::Utc::now().date_naive())?;
+    let site = f.site.clone().filter(|x| !x.is_empty());
+    let (length_tx, length_rx) = tokio::sync::oneshot::channel::<anyhow::Result<u64>>();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(8);
+    let (store, sc, actor) = (st.store.clone(), scheme.clone(), s.user.actor());
+    tokio::task::spawn_blocking(move || {
+        let run = || -> anyhow::Result<()> {
+            let mut conn = store.connect()?;
+            if !crate::store::scheme_exists(&conn, &sc)? {
+                anyhow::bail!(crate::accounts::Refusal("There is no such scheme.".into()));
+            }
+            let detail =
+                format!("{} to {}{}", p.from, p.to, site.as_deref().map(|s| format!(", site {s}")).unwrap_or_default());
+            crate::accounts::audit(&conn, &actor, "exported individual referrals (CSV)", Some(&sc), &detail)?;
+            // One snapshot for both passes: what is counted is what is sent.
+            let snapshot = conn.transaction()?;
+            let n = names(&snapshot, &sc)?;
+            let mut total = 0u64;
+            referral_rows(&snapshot, &sc, site.as_deref(), p.from, p.to, &n, |b| {
+                total += b.len() as u64;
+                Ok(())
+            })?;
+            let _ = length_tx.send(Ok(total));
+            let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+            referral_rows(&snapshot, &sc, site.as_deref(), p.from, p.to, &n, |b| {
+                buf.extend_from_slice(b);
+                if buf.len() >= 60 << 10 {
+                    let chunk = axum::body::Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(64 << 10)));
+                    tx.blocking_send(Ok(chunk)).map_err(|_| anyhow::anyhow!("the download was cancelled"))?;
+                }
+                Ok(())
+            })?;
+            if !buf.is_empty() {
+                let _ = tx.blocking_send(Ok(axum::body::Bytes::from(buf)));
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            tracing::warn!(error = %e, "referral export stopped");
+        }
+    });
+    let total = match length_rx.await {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => return Err(WebError::from(e)),
+        // The task ended before counting: it failed (logged) or the scheme does not exist.
+        Err(_) => return Err(WebError::NotFound("There is no such scheme, or the export failed; try again.".into())),
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let name = format!("signpost-{scheme}-referrals-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CONTENT_LENGTH, total.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        axum::body::Body::from_stream(stream),
     )
         .into_response())
 }

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}", get(scheme_page))
         .route("/manage/schemes/{scheme}/dashboard", get(crate::dashboard::page))
         .route("/manage/schemes/{scheme}/dashboard.csv", get(crate::dashboard::csv))
+        .route("/manage/schemes/{scheme}/referrals.csv", get(crate::dashboard::referrals_csv))
         .route("/manage/schemes/{scheme}/sites", post(create_site))
         .route("/manage/schemes/{scheme}/sites/{site}/enrolment-code", post(enrolment_code))
         .route("/manage/schemes/{scheme}/tablets/{device}/revoke", post(revoke_tablet))
