@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, scheme_id TEXT, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS equality_answers (
+    scheme_id TEXT NOT NULL, volunteer_id TEXT NOT NULL, answers TEXT NOT NULL, submitted_at INTEGER NOT NULL,
+    PRIMARY KEY (scheme_id, volunteer_id)
+);
 CREATE TRIGGER IF NOT EXISTS audit_log_append_only_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_append_only_delete BEFORE DELETE ON audit_log
@@ -446,6 +450,41 @@ pub fn revoked_devices(conn: &Connection) -> anyhow::Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT subject FROM tokens WHERE kind = 'device' AND revoked_at IS NOT NULL")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Equality monitoring answers (special-category data: never in a document, never shown singly).
+
+/// Stores a volunteer's answers, replacing earlier ones.
+pub fn store_equality(
+    conn: &Connection,
+    scheme: &str,
+    volunteer: &str,
+    answers: &signpost_shared::equality::Answers,
+) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO equality_answers(scheme_id, volunteer_id, answers, submitted_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(scheme_id, volunteer_id) DO UPDATE SET answers = excluded.answers, submitted_at = excluded.submitted_at",
+        params![scheme, volunteer, serde_json::to_string(answers)?, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Which volunteers of a scheme have given answers, and when (never the answers themselves).
+pub fn equality_given(conn: &Connection, scheme: &str) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+    let mut stmt = conn.prepare("SELECT volunteer_id, submitted_at FROM equality_answers WHERE scheme_id = ?1")?;
+    let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes a volunteer's answers on request. `false` if there were none.
+pub fn withdraw_equality(conn: &Connection, scheme: &str, volunteer: &str, actor: &str) -> anyhow::Result<bool> {
+    let n =
+        conn.execute("DELETE FROM equality_answers WHERE scheme_id = ?1 AND volunteer_id = ?2", [scheme, volunteer])?;
+    if n > 0 {
+        audit(conn, actor, "equality answers withdrawn", Some(scheme), &format!("volunteer {volunteer}"))?;
+    }
+    Ok(n > 0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,8 +58,8 @@ impl Default for Guards {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, device, enrol, stats_summary, add_volunteer),
-    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, Enrolment, Enrolled, NewVolunteer, VolunteerOut)),
+    paths(health, device, enrol, equality, stats_summary, add_volunteer),
+    components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, Enrolment, Enrolled, EqualityForm, NewVolunteer, VolunteerOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -83,6 +83,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         .route("/device", get(device))
         .route("/enrol", axum::routing::post(enrol))
         .route("/national", get(crate::national::api))
+        .route("/equality", axum::routing::post(equality))
         .route("/stats/summary", get(stats_summary))
         .route("/schemes/{scheme}/volunteers", axum::routing::post(add_volunteer))
         .route("/openapi.json", get(openapi))
@@ -318,6 +319,62 @@ async fn enrol(
     };
     let device = DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name };
     Ok((axum::http::StatusCode::CREATED, Json(Enrolled { token, device })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct EqualityForm {
+    /// The volunteer's roster id (they fill the form in under their own roster entry).
+    volunteer: String,
+    /// Question → answer code, for the questions answered; every question accepts
+    /// `prefer-not-to-say`. Questions: age, sex, ethnic_group, religion, disability,
+    /// sexual_orientation.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    answers: signpost_shared::equality::Answers,
+}
+
+/// A volunteer's equality-monitoring answers, sent by their desk's tablet. Stored on the server
+/// only; replaces earlier answers; never shown singly.
+#[utoipa::path(
+    post,
+    path = "/api/v1/equality",
+    request_body = EqualityForm,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored"),
+        (status = 400, body = ErrorBody, description = "Malformed body or an unknown question or answer"),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a tablet credential"),
+        (status = 404, body = ErrorBody, description = "The volunteer is not on the tablet's scheme's roster"),
+    )
+)]
+async fn equality(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<EqualityForm>, axum::extract::rejection::JsonRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Credential::Device(p) = authenticate(&st, presented_token(&headers, &TokenQuery::default())).await? else {
+        return Err(ApiError::Forbidden("equality answers come from a desk's tablet".into()));
+    };
+    let Json(form) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{}; expected {{\"volunteer\": \"vol-…\", \"answers\": {{\"sex\": \"female\", …}}}}",
+            e.body_text()
+        ))
+    })?;
+    form.answers.check().map_err(ApiError::BadRequest)?;
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let conn = store.connect()?;
+        let on_roster = crate::web::roster(&conn, &p.scheme)?.iter().any(|v| v.id == form.volunteer && v.active);
+        if !on_roster {
+            return Err(ApiError::NotFound("that volunteer is not on this scheme's roster".into()));
+        }
+        crate::accounts::store_equality(&conn, &p.scheme, &form.volunteer, &form.answers)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))??;
+    Ok(axum::http::StatusCode::CREATED)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -166,6 +166,95 @@ pub struct National {
     pub policy: Policy,
     /// Suppressed counts read `"suppressed"` here and `[c]` on screen and in CSV.
     pub measures: Vec<Measure>,
+    /// Volunteers on the rosters now, by equality-monitoring question and kind of scheme.
+    pub diversity: Vec<Diversity>,
+}
+
+/// One equality question: declared answers by kind of scheme (rows) and answer group (columns),
+/// with each row's declaration rate. A row where fewer than `policy.min_declared` of the
+/// volunteers declared is withheld; so is the whole table when that holds nationally.
+#[derive(Serialize, Debug, Clone)]
+pub struct Diversity {
+    pub question: &'static str,
+    pub text: &'static str,
+    pub table: Published,
+    /// Per row, then nationally: the share of volunteers who declared, in whole percent;
+    /// `None` where the group is smaller than the threshold.
+    pub declared_percent: Vec<Option<u32>>,
+    pub national_declared_percent: Option<u32>,
+    pub withheld: Vec<bool>,
+    pub national_withheld: bool,
+}
+
+/// Active roster volunteers and their answers, per kind of scheme.
+fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity>> {
+    use signpost_shared::equality::{self, Answers, QUESTIONS};
+    let kinds: Vec<String> =
+        SchemeType::ALL.iter().map(|k| k.code().to_owned()).chain(["not-set".to_owned()]).collect();
+    let mut volunteers = vec![0u64; kinds.len()];
+    let mut answers: Vec<(usize, Answers)> = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, COALESCE(scheme_type, 'not-set') FROM schemes")?;
+    let schemes: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut given = conn.prepare("SELECT volunteer_id, answers FROM equality_answers WHERE scheme_id = ?1")?;
+    for (scheme, kind) in schemes {
+        let k = kinds.iter().position(|c| *c == kind).unwrap_or(kinds.len() - 1);
+        let active: std::collections::HashSet<String> =
+            web::roster(conn, &scheme)?.into_iter().filter(|v| v.active).map(|v| v.id).collect();
+        volunteers[k] += active.len() as u64;
+        let rows = given.query_map([&scheme], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (vol, json) = row?;
+            if active.contains(&vol) {
+                answers.push((k, serde_json::from_str(&json).unwrap_or_default()));
+            }
+        }
+    }
+    let percent = |declared: u64, people: u64| {
+        (people >= policy.threshold).then(|| ((declared as f64 / people as f64) * 100.0).round() as u32)
+    };
+    Ok(QUESTIONS
+        .iter()
+        .map(|q| {
+            let groups = equality::groups(q.key);
+            let mut counts = vec![vec![0u64; groups.len()]; kinds.len()];
+            for (k, a) in &answers {
+                if let Some(g) = a.declared(q.key).and_then(|v| equality::group_of(q.key, v)) {
+                    if let Some(j) = groups.iter().position(|x| *x == g) {
+                        counts[*k][j] += 1;
+                    }
+                }
+            }
+            let declared: Vec<u64> = counts.iter().map(|r| r.iter().sum()).collect();
+            let (all_declared, all_people) = (declared.iter().sum::<u64>(), volunteers.iter().sum::<u64>());
+            let national_withheld = !policy.declaration_sufficient(all_declared, all_people);
+            let withheld: Vec<bool> = declared
+                .iter()
+                .zip(&volunteers)
+                .map(|(d, n)| national_withheld || (*n > 0 && !policy.declaration_sufficient(*d, *n)))
+                .collect();
+            let table = Table {
+                rows: kinds.iter().map(|c| kind_label(c)).collect(),
+                cols: groups.iter().map(|g| g.to_string()).collect(),
+                counts,
+            };
+            let mut table = disclosure::protect_withholding(&table, policy, &withheld);
+            if national_withheld {
+                for c in table.col_totals.iter_mut().chain([&mut table.total]) {
+                    *c = Cell::Suppressed(disclosure::Suppressed::Marker);
+                }
+            }
+            Diversity {
+                question: q.key,
+                text: q.text,
+                table,
+                declared_percent: declared.iter().zip(&volunteers).map(|(d, n)| percent(*d, *n)).collect(),
+                national_declared_percent: percent(all_declared, all_people),
+                withheld,
+                national_withheld,
+            }
+        })
+        .collect())
 }
 
 fn breakdowns(set: &[SchemeFigures], measure: &str, column: &str, policy: &Policy) -> Breakdowns {
@@ -200,7 +289,13 @@ pub fn national(conn: &Connection, quarter: Quarter, policy: &Policy) -> anyhow:
             previous: breakdowns(&before, key, &prev.code(), policy),
         })
         .collect();
-    Ok(National { quarter: quarter.code(), previous_quarter: prev.code(), policy: *policy, measures })
+    Ok(National {
+        quarter: quarter.code(),
+        previous_quarter: prev.code(),
+        policy: *policy,
+        measures,
+        diversity: diversity(conn, policy)?,
+    })
 }
 
 /// Rows of a breakdown for both quarters: (group, this quarter, previous quarter), the national
@@ -282,6 +377,44 @@ fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: 
     }
 }
 
+fn percent_text(p: Option<u32>, withheld: bool) -> String {
+    match (p, withheld) {
+        (_, true) => {
+            format!("withheld ({})", p.map(|p| format!("{p}%")).unwrap_or_else(|| disclosure::MARKER.to_owned()))
+        }
+        (Some(p), false) => format!("{p}%"),
+        (None, false) => disclosure::MARKER.to_owned(),
+    }
+}
+
+fn diversity_markup(d: &Diversity) -> maud::Markup {
+    let t = &d.table;
+    html! {
+        table class="govuk-table" id=(format!("diversity-{}", d.question.replace('_', "-"))) {
+            caption class="govuk-table__caption govuk-table__caption--s" { (d.text) }
+            thead class="govuk-table__head" { tr class="govuk-table__row" {
+                th scope="col" class="govuk-table__header" { "" }
+                @for c in &t.cols { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
+                th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Declared" }
+            } }
+            tbody class="govuk-table__body" {
+                @for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
+                    tr class="govuk-table__row" {
+                        th scope="row" class="govuk-table__header" { (name) }
+                        @for c in row { td class="govuk-table__cell govuk-table__cell--numeric" { (c.text()) } }
+                        td class="govuk-table__cell govuk-table__cell--numeric" { (percent_text(d.declared_percent[i], d.withheld[i])) }
+                    }
+                }
+                tr class="govuk-table__row" {
+                    th scope="row" class="govuk-table__header" { "England and Wales" }
+                    @for c in &t.col_totals { td class="govuk-table__cell govuk-table__cell--numeric" { strong { (c.text()) } } }
+                    td class="govuk-table__cell govuk-table__cell--numeric" { strong { (percent_text(d.national_declared_percent, d.national_withheld)) } }
+                }
+            }
+        }
+    }
+}
+
 fn trend(now: &Published, before: &Published) -> String {
     match (now.col_totals[0].count(), before.col_totals[0].count()) {
         (Some(a), Some(b)) if b > 0 => {
@@ -327,6 +460,15 @@ pub async fn page(State(st): State<AppState>, jar: CookieJar, Query(q): Query<Qu
             (table_markup(&format!("{}-by-region", m.key), &format!("{} by region", m.name), &n, &m.quarter.by_region, &m.previous.by_region))
             (table_markup(&format!("{}-by-scheme-type", m.key), &format!("{} by kind of scheme", m.name), &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
         }
+        h2 class="govuk-heading-l" id="diversity" { "Volunteer diversity" }
+        p class="govuk-body" {
+            "Volunteers on the schemes' rosters now, from the voluntary equality-monitoring form, by kind of scheme. "
+            "Only declared answers are counted (not \"prefer not to say\" or unanswered). A group is withheld where fewer than "
+            ((n.policy.min_declared * 100.0).round()) "% of its volunteers declared."
+        }
+        @for d in &n.diversity {
+            (diversity_markup(d))
+        }
         p class="govuk-body" {
             a class="govuk-link" href=(format!("/manage/national.csv?quarter={}", quarter.code())) download { "Download these tables (CSV)" }
             " · "
@@ -359,6 +501,25 @@ pub async fn csv(
             for (name, a, b) in side_by_side(now, before) {
                 out.push_str(&line(&[m.name, breakdown, name, &a.text(), &b.text()]));
             }
+        }
+    }
+    out.push_str(&line(&["question", "kind of scheme", "answer group", "volunteers", "declared"]));
+    for d in &n.diversity {
+        let t = &d.table;
+        for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
+            for (col, c) in t.cols.iter().zip(row) {
+                out.push_str(&line(&[
+                    d.text,
+                    name,
+                    col,
+                    &c.text(),
+                    &percent_text(d.declared_percent[i], d.withheld[i]),
+                ]));
+            }
+        }
+        for (col, c) in t.cols.iter().zip(&t.col_totals) {
+            let pct = percent_text(d.national_declared_percent, d.national_withheld);
+            out.push_str(&line(&[d.text, "England and Wales", col, &c.text(), &pct]));
         }
     }
     Ok((

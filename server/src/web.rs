@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/volunteers", post(add_volunteer))
         .route("/manage/schemes/{scheme}/volunteers/{volunteer}/active", post(set_volunteer_active))
         .route("/manage/schemes/{scheme}/volunteers/{volunteer}/pin", post(set_volunteer_pin))
+        .route("/manage/schemes/{scheme}/volunteers/{volunteer}/equality/withdraw", post(withdraw_equality))
         .route("/manage/schemes/{scheme}/pin-setting", post(set_pin_required))
         .route("/manage/schemes/{scheme}/coordinators", post(invite_coordinator))
 }
@@ -798,6 +799,8 @@ async fn audit_page(State(st): State<AppState>, jar: CookieJar, Query(q): Query<
 
 struct SchemeView {
     name: String,
+    /// Volunteers who gave equality-monitoring answers, and when.
+    equality: std::collections::HashMap<String, i64>,
     pin_required: bool,
     sites: Vec<(String, String)>,
     devices: Vec<Device>,
@@ -814,6 +817,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
     let sites = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(Some(SchemeView {
         name,
+        equality: accounts::equality_given(conn, scheme)?,
         pin_required: schema::read_pin_required(&directory(conn, scheme)?),
         sites,
         devices: accounts::devices(conn, scheme)?,
@@ -834,7 +838,7 @@ pub fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::A
 }
 
 /// The scheme's roster as stored.
-fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Volunteer>> {
+pub fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Volunteer>> {
     Ok(schema::read_volunteers(&directory(conn, scheme)?))
 }
 
@@ -948,6 +952,7 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                 th scope="col" class="govuk-table__header" { "Name" }
                 th scope="col" class="govuk-table__header" { "Status" }
                 th scope="col" class="govuk-table__header" { "PIN" }
+                th scope="col" class="govuk-table__header" { "Equality monitoring" }
             } }
             tbody class="govuk-table__body" {
                 @for v in &view.volunteers {
@@ -979,6 +984,17 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                                     "Set PIN" span class="govuk-visually-hidden" { " for " (v.name) }
                                 }
                             }
+                        }
+                        td class="govuk-table__cell" {
+                            @if let Some(at) = view.equality.get(&v.id) {
+                                form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/equality/withdraw", v.id)) {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    "Given " (when(*at)) " "
+                                    button type="submit" class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" {
+                                        "Withdraw" span class="govuk-visually-hidden" { " " (v.name) "'s answers" }
+                                    }
+                                }
+                            } @else { "Not given" }
                         }
                     }
                 }
@@ -1225,4 +1241,19 @@ async fn set_pin_required(
         Box::new(move |tx| schema::write_pin_required(tx, required).map_err(|e| e.to_string()));
     st.hub.edit(schema::directory_id(&scheme), write).await.map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?;
     Ok(see_other(&format!("/manage/schemes/{scheme}")))
+}
+
+/// Deletes a volunteer's equality-monitoring answers at their request: gone from the store and
+/// from every figure from then on.
+async fn withdraw_equality(
+    State(st): State<AppState>,
+    Path(p): Path<SchemeVolunteer>,
+    SignedForm(s, _): SignedForm<Nothing>,
+) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let (sc, vol, actor) = (p.scheme.clone(), p.volunteer.clone(), s.user.actor());
+    if !db(&st.store, move |c| accounts::withdraw_equality(c, &sc, &vol, &actor)).await? {
+        return Err(WebError::NotFound("This volunteer has no equality-monitoring answers to withdraw.".into()));
+    }
+    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
 }

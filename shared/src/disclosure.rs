@@ -197,8 +197,23 @@ pub fn protect(t: &Table, policy: &Policy) -> Published {
 /// a total suppressed in one is suppressed in all. Otherwise one table would publish what
 /// another hides and the difference would give the hidden cells away.
 pub fn protect_linked(tables: &[Table], policy: &Policy) -> Vec<Published> {
+    protect_forced(tables, policy, &vec![Vec::new(); tables.len()])
+}
+
+/// [`protect`] with some rows withheld outright (their cells and total suppressed whatever their
+/// size: a group where too few declared an answer). The rest of the table is then protected so
+/// that the withheld rows cannot be worked out from it either.
+pub fn protect_withholding(t: &Table, policy: &Policy, withheld: &[bool]) -> Published {
+    protect_forced(std::slice::from_ref(t), policy, &[withheld.to_vec()]).remove(0)
+}
+
+fn protect_forced(tables: &[Table], policy: &Policy, withheld: &[Vec<bool>]) -> Vec<Published> {
     let ms: Vec<Vec<Vec<u64>>> = tables.iter().map(with_margins).collect();
-    let mut forced: Vec<Vec<Vec<bool>>> = ms.iter().map(|m| m.iter().map(|r| vec![false; r.len()]).collect()).collect();
+    let mut forced: Vec<Vec<Vec<bool>>> = ms
+        .iter()
+        .zip(withheld)
+        .map(|(m, w)| m.iter().enumerate().map(|(i, r)| vec![w.get(i).copied().unwrap_or(false); r.len()]).collect())
+        .collect();
     loop {
         // Suppress, then share the column totals' suppression between the tables, until stable.
         let masks = loop {
@@ -468,6 +483,15 @@ mod tests {
         assert_eq!(p.cells[1][0].count(), None);
         assert_eq!(p.total.count(), None, "the total equals the small count");
         assert_eq!(recoverable(&p), None);
+    }
+
+    #[test]
+    fn withheld_rows_are_hidden_and_cannot_be_worked_out_from_the_totals() {
+        let t = table(vec![vec![30, 40], vec![25, 35], vec![50, 60]]);
+        let p = protect_withholding(&t, &Policy::default(), &[false, true, false]);
+        assert!(p.cells[1].iter().all(|c| c.count().is_none()));
+        assert_eq!(p.row_totals[1].count(), None);
+        assert_eq!(recoverable(&p), None, "the column totals do not give the withheld row away");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! on the relay and in the browser, and makes every protocol path testable in-process.
 
 pub mod disclosure;
+pub mod equality;
 pub mod ids;
 pub mod peer;
 pub mod projection;
