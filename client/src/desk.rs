@@ -869,7 +869,15 @@ fn roster(p: &RosterProps) -> Html {
             html! {
                 <div class="govuk-inset-text" id="on-desk">
                     <p class="govuk-body">{ format!("{name} is on the desk since {}.", clock(d.start_ms)) }</p>
-                    <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" onclick={end}>{ "End shift" }</button>
+                    <div class="govuk-button-group govuk-!-margin-bottom-0">
+                        <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" onclick={end}>{ "End shift" }</button>
+                        // A page of its own (cached for offline use): answers never touch the
+                        // desk's documents.
+                        <a class="govuk-link" id="equality-link"
+                            href={format!("/equality?volunteer={}&name={}", d.volunteer, String::from(js_sys::encode_uri_component(&name)))}>
+                            { "Equality monitoring form (voluntary)" }
+                        </a>
+                    </div>
                 </div>
             }
         }

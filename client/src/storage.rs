@@ -34,8 +34,10 @@ pub struct Saved {
     pub sync: Option<Vec<u8>>,
 }
 
+/// What to tell the volunteer. (IndexedDB's own message would only add a browser's internals,
+/// and formatting it costs the download several kilobytes.)
 fn err(what: &str) -> impl Fn(idb::Error) -> String + '_ {
-    move |e| format!("{what}: {e}")
+    move |_| what.to_owned()
 }
 
 fn bytes_of(v: &JsValue) -> Option<Vec<u8>> {

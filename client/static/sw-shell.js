@@ -6,7 +6,7 @@
 // (they are in IndexedDB), so an update never touches local data.
 const VERSION = "BUILD_VERSION";
 const CACHE = `signpost-shell-${VERSION}`;
-const SHELL = ["/", "/index.html", "/app.css", "/signpost_client.js", "/signpost_client_bg.wasm", "/manifest.webmanifest", "/icon-192.png", "/icon-512.png", "/sw-shell.js"];
+const SHELL = ["/", "/index.html", "/app.css", "/signpost_client.js", "/signpost_client_bg.wasm", "/manifest.webmanifest", "/icon-192.png", "/icon-512.png", "/sw-shell.js", "/equality", "/equality.js", "/outbox.js"];
 
 self.addEventListener("install", (event) => {
   // `reload`: straight from the relay, never a stale copy from the HTTP cache.
@@ -28,6 +28,7 @@ self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/") || url.pathname === "/sync") {
     return;
   }
+  // The equality form is one page whatever the volunteer in its query.
   const path = url.pathname === "/" ? "/index.html" : url.pathname;
   event.respondWith(
     caches.match(path).then((hit) => hit || fetch(event.request)),

@@ -88,7 +88,7 @@ try {
   await axe(coord, "enrolment code")
 
   // The tablet enrols: a mistyped code first, then the real one.
-  const tabletContext = await browser.newContext({ viewport })
+  const tabletContext = await browser.newContext({ viewport, bypassCSP: true })
   let tablet = await newPage(tabletContext)
   await tablet.goto(url)
   await tablet.getByLabel("Enrolment code").fill("ZZZZ-ZZZZ")
@@ -109,6 +109,45 @@ try {
   await tablet.getByRole("button", { name: "Start shift" }).click()
   await tablet.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor()
   report.pin = true
+
+  // Ann fills in the equality-monitoring form: consent first; sent at once while online.
+  await tablet.getByRole("link", { name: "Equality monitoring form (voluntary)" }).click()
+  await tablet.getByRole("heading", { name: "Equality monitoring" }).waitFor()
+  check((await tablet.locator("#volunteer-name").innerText()) === "Ann E.", "the form is Ann's")
+  await axe(tablet, "equality form")
+  await tablet.getByLabel("Female").check()
+  await tablet.getByRole("button", { name: "Send my answers" }).click()
+  await tablet.locator("#consent-error").waitFor()
+  await tablet.getByLabel("I agree to my answers being used in this way").check()
+  await tablet.getByRole("button", { name: "Send my answers" }).click()
+  await tablet.getByRole("heading", { name: "Thank you" }).waitFor()
+  // Offline: kept on the tablet, then sent (and removed) once online again.
+  await tablet.evaluate(() => navigator.serviceWorker.ready)
+  await tabletContext.setOffline(true)
+  await tablet.reload()
+  await tablet.getByRole("heading", { name: "Equality monitoring" }).waitFor()
+  await tablet.getByLabel("Prefer not to say").first().check()
+  await tablet.getByLabel("I agree to my answers being used in this way").check()
+  await tablet.getByRole("button", { name: "Send my answers" }).click()
+  await tablet.getByText("Your answers will be sent when the tablet is online").waitFor()
+  const waiting = () =>
+    tablet.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const req = indexedDB.open("signpost")
+          req.onsuccess = () => {
+            const keys = req.result.transaction("meta").objectStore("meta").getAllKeys()
+            keys.onsuccess = () => resolve(keys.result.filter((k) => String(k).startsWith("equality:")).length)
+          }
+        }),
+    )
+  check((await waiting()) === 1, "the answers wait in the tablet's outbox")
+  await tabletContext.setOffline(false)
+  await tablet.reload()
+  await until("the outbox to empty once online", async () => (await waiting()) === 0)
+  report.equality = true
+  await tablet.goto(url)
+  await tablet.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor({ timeout: 10000 })
 
   async function logReferral(p, agency) {
     await p.getByLabel("Victim", { exact: true }).check()

@@ -114,10 +114,22 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     eprintln!("enrolment and revocation: {report}");
     assert_eq!(report["kept"], true, "{report}");
     assert_eq!(report["pin"], true, "{report}");
+    assert_eq!(report["equality"], true, "{report}");
     assert_eq!(report["dashboard"]["referrals"], 2, "{report}");
     assert_eq!(report["national"], true, "{report}");
     assert_eq!(report["resent"], true, "{report}");
     assert!(report["liveRevocationMs"].as_u64().is_some_and(|ms| ms < 5000), "{report}");
+    // Ann's answers are on the relay (the offline set replaced the first), and in no document.
+    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let answers: Vec<String> = conn
+        .prepare("SELECT answers FROM equality_answers")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].contains("prefer-not-to-say"), "{answers:?}");
     for screen in [
         "create your password",
         "create your password with an error",
@@ -128,6 +140,7 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
         "tablet revoked",
         "dashboard",
         "national statistics",
+        "equality form",
     ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }

@@ -193,7 +193,7 @@ fn build_client() -> anyhow::Result<PathBuf> {
         .args(["sass", "--load-path=node_modules", "--style=compressed", "--no-source-map"])
         .args(["styles/app.scss:dist/app.css", "styles/manage.scss:dist/manage.css"])
         .current_dir(&client))?;
-    for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
+    for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png", "equality.js", "outbox.js"] {
         std::fs::copy(client.join("static").join(f), dist.join(f))?;
     }
     for f in ["signpost_client_bg.wasm", "signpost_client.js", "app.css", "manage.css"] {
@@ -203,7 +203,7 @@ fn build_client() -> anyhow::Result<PathBuf> {
     for f in ["index.html", "app.css", "signpost_client.js", "signpost_client_bg.wasm"] {
         std::hash::Hash::hash(&std::fs::read(dist.join(f))?, &mut hasher);
     }
-    for f in ["sw.js", "sw-shell.js"] {
+    for f in ["sw.js", "sw-shell.js", "equality.js", "outbox.js"] {
         std::hash::Hash::hash(&std::fs::read(client.join("static").join(f))?, &mut hasher);
     }
     let version = format!("{:016x}", std::hash::Hasher::finish(&hasher));
