@@ -247,6 +247,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         behind_tls,
         guards: Default::default(),
         disclosure,
+        national_cache: Default::default(),
     };
     let app = http::router(state, static_dir);
     let listener =

@@ -343,9 +343,39 @@ fn allowed(s: &Session) -> Result<(), WebError> {
     }
 }
 
+/// National figures are recomputed at most this often: they are quarterly figures read by many,
+/// and one computation reads every scheme's roster (over a second with 500 schemes).
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The latest computation per quarter, with when it was made.
+pub type Cache = std::sync::Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, National)>>>;
+
+/// Figures from the cache; when they are older than [`FRESH_FOR`], readers still get them at
+/// once while one recomputation runs behind. Only a quarter never computed makes a reader wait.
 async fn load(st: &AppState, q: Quarter) -> Result<National, WebError> {
+    let cached = st.national_cache.lock().expect("cache").get(&q.code()).cloned();
+    match cached {
+        Some((at, n)) if at.elapsed() < FRESH_FOR => Ok(n),
+        Some((_, n)) => {
+            // Mark it fresh now so that only one reader starts the recomputation.
+            st.national_cache.lock().expect("cache").insert(q.code(), (std::time::Instant::now(), n.clone()));
+            let st = st.clone();
+            tokio::spawn(async move {
+                if let Err(e) = compute(&st, q).await {
+                    tracing::warn!(error = ?e, "national figures not refreshed");
+                }
+            });
+            Ok(n)
+        }
+        None => compute(st, q).await,
+    }
+}
+
+async fn compute(st: &AppState, q: Quarter) -> Result<National, WebError> {
     let policy = st.disclosure;
-    web::db(&st.store, move |c| national(c, q, &policy)).await
+    let n = web::db(&st.store, move |c| national(c, q, &policy)).await?;
+    st.national_cache.lock().expect("cache").insert(q.code(), (std::time::Instant::now(), n.clone()));
+    Ok(n)
 }
 
 fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {

@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS referral_facts (
     follow_up INTEGER NOT NULL, voided INTEGER NOT NULL,
     PRIMARY KEY (doc_id, id)
 );
-CREATE INDEX IF NOT EXISTS referral_facts_by_day ON referral_facts(scheme_id, day);
+-- Covers a scheme's period in export order (day, then referral), so an export streams without
+-- sorting. It replaces the first release's (scheme_id, day) index.
+CREATE INDEX IF NOT EXISTS referral_facts_by_scheme_day ON referral_facts(scheme_id, day, doc_id, id);
+DROP INDEX IF EXISTS referral_facts_by_day;
 CREATE TABLE IF NOT EXISTS referral_categories (
     doc_id TEXT NOT NULL, id TEXT NOT NULL, category TEXT NOT NULL, pathway TEXT NOT NULL,
     PRIMARY KEY (doc_id, id, category)
@@ -139,10 +142,15 @@ impl Store {
     pub fn open(dir: &Path, sync: Sync) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
         let store = Store { path: dir.join("signpost.sqlite3"), sync, readers: Default::default() };
-        let conn = store.connect()?;
-        conn.execute_batch(SCHEMA).context("cannot create the database schema")?;
-        conn.execute_batch(crate::accounts::SCHEMA).context("cannot create the database schema")?;
-        crate::accounts::migrate(&conn).context("cannot update the database schema")?;
+        let mut conn = store.connect()?;
+        // One immediate transaction: the write lock is taken (waiting its turn) before anything
+        // is read, so that commands started together on a new data folder do not trip over
+        // each other creating it.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA).context("cannot create the database schema")?;
+        tx.execute_batch(crate::accounts::SCHEMA).context("cannot create the database schema")?;
+        crate::accounts::migrate(&tx).context("cannot update the database schema")?;
+        tx.commit()?;
         Ok(store)
     }
 

@@ -11,6 +11,10 @@
 //! - `coldstart`: restart with D stored documents: time to serving and memory.
 //! - `client`: the tablet app in headless Chromium: bytes downloaded, save → durable in
 //!   IndexedDB, cold start offline with 5,000 stored referrals.
+//! - `stats`: 500 schemes, 10,000 volunteers, 1,000,000 referrals: dashboard and national query
+//!   times, and the CSV export of 1,000,000 referrals (time, memory).
+
+mod stats;
 
 use anyhow::{bail, Context};
 use automerge::Automerge;
@@ -32,7 +36,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Args {
-    /// Which benchmarks: model, ingest, catchup, coldstart, or all.
+    /// Which benchmarks: model, ingest, catchup, coldstart, client, stats, or all.
     #[arg(default_value = "all")]
     which: String,
     #[arg(long, default_value_t = 1000)]
@@ -286,6 +290,11 @@ impl Proc {
         (ticks(11) + ticks(12)) / 100.0
     }
 
+    /// Anonymous resident memory (heap and stacks, not the mapped database file) in MiB.
+    fn anon_mib(&self) -> f64 {
+        anon_mib(self.pid())
+    }
+
     /// Peak and current resident memory in MiB, from /proc.
     fn memory_mib(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -300,6 +309,17 @@ impl Proc {
         };
         (field("VmHWM:"), field("VmRSS:"))
     }
+}
+
+fn anon_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 fn signpost_bin() -> PathBuf {
@@ -408,6 +428,74 @@ async fn http_get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Val
     let text = String::from_utf8_lossy(&buf);
     let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
     Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// A raw HTTP/1.1 request: (status, head, body bytes).
+async fn raw(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.strip_prefix("http://").context("url")?;
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").context("end of head")? + 4;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    Ok((status, head, buf[split..].to_vec()))
+}
+
+async fn http_post_json(url: &str, path: &str, token: &str, body: &serde_json::Value) -> anyhow::Result<u16> {
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    Ok(raw(url, "POST", path, &headers, &body.to_string()).await?.0)
+}
+
+/// `GET` with a cookie: (status, body bytes).
+async fn http_get_cookie(url: &str, path: &str, cookie: &str) -> anyhow::Result<(u16, usize)> {
+    let (status, _, body) = raw(url, "GET", path, &[("Cookie", cookie)], "").await?;
+    Ok((status, body.len()))
+}
+
+/// Sets a password with a one-time code and signs in, as a browser would; returns the session
+/// cookie (`name=value`).
+async fn sign_in_with_code(url: &str, email: &str, code: &str) -> anyhow::Result<String> {
+    fn cookie(head: &str, name: &str) -> Option<String> {
+        head.lines().filter_map(|l| l.strip_prefix("set-cookie: ")).find_map(|c| {
+            let pair = c.split(';').next()?;
+            pair.starts_with(&format!("{name}=")).then(|| pair.to_owned())
+        })
+    }
+    fn csrf(body: &[u8]) -> Option<String> {
+        let b = String::from_utf8_lossy(body);
+        let start = b.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+        Some(b[start..].split('"').next()?.to_owned())
+    }
+    let password = "a long enough password";
+    let (_, head, body) = raw(url, "GET", &format!("/set-password?code={code}"), &[], "").await?;
+    let (form, token) = (cookie(&head, "signpost_form").context("form cookie")?, csrf(&body).context("csrf")?);
+    let form_body = format!("csrf={token}&code={code}&password=a+long+enough+password&confirm=a+long+enough+password");
+    let headers = [("Cookie", form.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    raw(url, "POST", "/set-password", &headers, &form_body).await?;
+    let (_, head, body) = raw(url, "GET", "/sign-in", &[], "").await?;
+    let (form, token) = (cookie(&head, "signpost_form").context("form cookie")?, csrf(&body).context("csrf")?);
+    let form_body = format!("csrf={token}&email={}&password={}", email.replace('@', "%40"), password.replace(' ', "+"));
+    let headers = [("Cookie", form.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = raw(url, "POST", "/sign-in", &headers, &form_body).await?;
+    anyhow::ensure!(status == 303, "sign-in answered {status}");
+    cookie(&head, "signpost_session").context("session cookie")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -801,6 +889,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || args.which == "client" {
         client_bench(&mut out)?;
+    }
+    if all || args.which == "stats" {
+        stats::stats_bench(&mut out)?;
     }
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
