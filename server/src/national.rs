@@ -228,10 +228,14 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
             let declared: Vec<u64> = counts.iter().map(|r| r.iter().sum()).collect();
             let (all_declared, all_people) = (declared.iter().sum::<u64>(), volunteers.iter().sum::<u64>());
             let national_withheld = !policy.declaration_sufficient(all_declared, all_people);
+            // Withheld: too few declared, or a group so small that even its zeros would say
+            // something about the few people in it.
             let withheld: Vec<bool> = declared
                 .iter()
                 .zip(&volunteers)
-                .map(|(d, n)| national_withheld || (*n > 0 && !policy.declaration_sufficient(*d, *n)))
+                .map(|(d, n)| {
+                    national_withheld || (*n > 0 && (!policy.group_published(*n) || !policy.declaration_sufficient(*d, *n)))
+                })
                 .collect();
             let table = Table {
                 rows: kinds.iter().map(|c| kind_label(c)).collect(),

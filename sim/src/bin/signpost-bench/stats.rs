@@ -181,7 +181,9 @@ pub fn stats_bench(out: &mut serde_json::Map<String, serde_json::Value>) -> anyh
             get(&url, "/api/v1/national", &admin_token).await?;
             national.record(t.elapsed().as_micros() as u64)?;
         }
+        let freshness = freshness(&url, &data, &schemes[0], &admin_token).await?;
         anyhow::Ok(json!({
+            "stored_to_visible_while_ingesting": freshness,
             "schemes": SCHEMES,
             "volunteers": SCHEMES * VOLUNTEERS_PER_SCHEME,
             "referrals": REFERRALS,
@@ -196,6 +198,75 @@ pub fn stats_bench(out: &mut serde_json::Map<String, serde_json::Value>) -> anyh
     out.insert("stats".into(), result);
     out.insert("export".into(), export_bench(&rt)?);
     Ok(())
+}
+
+/// While a tablet stores 1,000 referrals a second (batches of 10 every 10 ms, for 10 s), a
+/// reader polls the scheme's figures every 20 ms: for each batch, the time from the relay's
+/// acknowledgement (stored) to the first poll that counts it.
+async fn freshness(
+    url: &str,
+    data: &Path,
+    (scheme, sites): &(String, Vec<String>),
+    admin_token: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let token = admin(data, &["issue-device-token", "--site", &sites[0]])?;
+    let today = chrono::Utc::now().date_naive();
+    let path = format!("/api/v1/stats/summary?scheme={scheme}&from={today}&to={today}");
+    let count = |url: String, path: String, token: String| async move {
+        let body = super::http_get_json(&format!("{url}{path}"), &token).await?;
+        body["referrals"].as_u64().context("referrals")
+    };
+    let base = count(url.to_owned(), path.clone(), admin_token.to_owned()).await?;
+    let polls: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u64)>>> = Default::default();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (polls, stop, url, path, token) = (polls.clone(), stop.clone(), url.to_owned(), path.clone(), admin_token.to_owned());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = count(url.clone(), path.clone(), token.clone()).await {
+                    polls.lock().unwrap().push((Instant::now(), n));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut tablet = signpost_sim::Tablet::connect(url, &token, "fresh").await?;
+    let d = tablet.open_day(&signpost_shared::schema::Header::desk_day(scheme, &sites[0], today)).await?;
+    let mut stored: Vec<(Instant, u64)> = Vec::new();
+    let started = Instant::now();
+    for batch in 0..1000u64 {
+        let due = started + std::time::Duration::from_millis(batch * 10);
+        tokio::time::sleep_until(due.into()).await;
+        tablet
+            .change(d, |tx| {
+                for i in 0..10 {
+                    let r = super::referral(format!("fresh-{batch}-{i}"));
+                    signpost_shared::schema::write_referral(tx, &r).expect("write");
+                }
+            })
+            .await?;
+        tablet.synced(d, std::time::Duration::from_secs(10)).await?;
+        stored.push((Instant::now(), base + (batch + 1) * 10));
+    }
+    let rate = 10_000.0 / started.elapsed().as_secs_f64();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    poller.await?;
+    let polls = polls.lock().unwrap().clone();
+    let mut h = Histogram::<u64>::new(3)?;
+    for (at, want) in &stored {
+        if let Some((seen, _)) = polls.iter().find(|(t, n)| t >= at && *n >= *want) {
+            h.record(seen.duration_since(*at).as_micros() as u64)?;
+        }
+    }
+    Ok(json!({
+        "referrals_per_second": rate,
+        "batches": stored.len(),
+        "measured": h.len(),
+        "p50_ms": q(&h, 0.5),
+        "p99_ms": q(&h, 0.99),
+        "max_ms": q(&h, 1.0),
+    }))
 }
 
 /// One scheme holding 1,000,000 referrals, exported as CSV by its coordinator.
