@@ -101,9 +101,7 @@ async fn load(st: &AppState, s: &Session, scheme: &str, f: &Filter) -> Result<(L
         let name: Option<String> =
             c.query_row("SELECT name FROM schemes WHERE id = ?1", [&sc], |r| r.get(0)).optional()?;
         let Some(name) = name else { return Ok(None) };
-        let mut stmt = c.prepare("SELECT id, name FROM sites WHERE scheme_id = ?1 ORDER BY name")?;
-        let sites: Vec<(String, String)> =
-            stmt.query_map([&sc], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let sites = crate::store::sites_of(c, &sc)?;
         if site.as_ref().is_some_and(|s| !sites.iter().any(|(id, _)| id == s)) {
             return Err(crate::accounts::Refusal("There is no such site in this scheme.".into()).into());
         }
@@ -392,7 +390,24 @@ pub fn csv_field(v: &str) -> String {
     }
 }
 
-fn csv_line(fields: &[&str]) -> String {
+/// A CSV file to download; `length` when known up front (the browser then shows progress).
+pub fn csv_download(name: &str, body: axum::body::Body, length: Option<u64>) -> Response {
+    let mut res = (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(n) = length {
+        res.headers_mut().insert(header::CONTENT_LENGTH, n.into());
+    }
+    res
+}
+
+pub fn csv_line(fields: &[&str]) -> String {
     let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
     line.push_str("\r\n");
     line
@@ -442,15 +457,7 @@ pub async fn csv(
         other => return Err(WebError::BadRequest(format!("There is no view called {other:?}"))),
     }
     let name = format!("signpost-{scheme}-{view}-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv_download(&name, out.into(), None))
 }
 
 /// Writes the CSV of a period's referrals, one line at a time, to `out`. No notes, ever.
@@ -547,8 +554,7 @@ struct Names {
 }
 
 fn names(conn: &rusqlite::Connection, scheme: &str) -> anyhow::Result<Names> {
-    let mut stmt = conn.prepare("SELECT id, name FROM sites WHERE scheme_id = ?1")?;
-    let sites = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let sites = crate::store::sites_of(conn, scheme)?.into_iter().collect();
     let dir = web::directory(conn, scheme)?;
     Ok(Names {
         sites,
@@ -617,16 +623,7 @@ pub async fn referrals_csv(
     };
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let name = format!("signpost-{scheme}-referrals-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::CONTENT_LENGTH, total.to_string()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        axum::body::Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(csv_download(&name, axum::body::Body::from_stream(stream), Some(total)))
 }
 
 #[cfg(test)]

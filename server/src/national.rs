@@ -11,7 +11,7 @@ use crate::http::AppState;
 use crate::web::{self, Session, WebError, WebResult};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{Datelike, NaiveDate};
@@ -234,7 +234,8 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
                 .iter()
                 .zip(&volunteers)
                 .map(|(d, n)| {
-                    national_withheld || (*n > 0 && (!policy.group_published(*n) || !policy.declaration_sufficient(*d, *n)))
+                    national_withheld
+                        || (*n > 0 && (!policy.group_published(*n) || !policy.declaration_sufficient(*d, *n)))
                 })
                 .collect();
             let table = Table {
@@ -521,11 +522,7 @@ pub async fn csv(
     allowed(&s)?;
     let quarter = chosen(&q)?;
     let n = load(&st, quarter).await?;
-    let line = |f: &[&str]| {
-        let mut l = f.iter().map(|x| crate::dashboard::csv_field(x)).collect::<Vec<_>>().join(",");
-        l.push_str("\r\n");
-        l
-    };
+    let line = crate::dashboard::csv_line;
     let mut out = line(&["measure", "breakdown", "group", &n.quarter, &n.previous_quarter]);
     for m in &n.measures {
         for (breakdown, now, before) in [
@@ -556,14 +553,7 @@ pub async fn csv(
             out.push_str(&line(&[d.text, "England and Wales", col, &c.text(), &pct]));
         }
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"signpost-national-{}.csv\"", n.quarter)),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(crate::dashboard::csv_download(&format!("signpost-national-{}.csv", n.quarter), out.into(), None))
 }
 
 /// `GET /api/v1/national?quarter=2026-Q3`: for a national reviewer's or administrator's

@@ -184,11 +184,8 @@ pub fn summary_of(
             volunteers.insert(r.get(0)?);
         }
     }
-    let site_names: std::collections::HashMap<String, String> = {
-        let mut stmt = conn.prepare_cached("SELECT id, name FROM sites WHERE scheme_id = ?1")?;
-        let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let site_names: std::collections::HashMap<String, String> =
+        crate::store::sites_of(conn, scheme)?.into_iter().collect();
     let volunteer_hours = volunteer_minutes as f64 / 60.0;
     Ok(Summary {
         scheme: scheme.to_owned(),

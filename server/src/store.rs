@@ -307,6 +307,13 @@ pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Cred
     }))
 }
 
+/// A scheme's sites as (id, name), by name.
+pub fn sites_of(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM sites WHERE scheme_id = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The names of a site and its scheme.
 pub fn site_and_scheme_names(conn: &Connection, site: &str) -> anyhow::Result<Option<(String, String)>> {
     Ok(conn

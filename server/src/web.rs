@@ -824,8 +824,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
     let name: Option<String> =
         conn.query_row("SELECT name FROM schemes WHERE id = ?1", [scheme], |r| r.get(0)).optional()?;
     let Some(name) = name else { return Ok(None) };
-    let mut stmt = conn.prepare("SELECT id, name FROM sites WHERE scheme_id = ?1 ORDER BY name")?;
-    let sites = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let sites = store::sites_of(conn, scheme)?;
     Ok(Some(SchemeView {
         name,
         equality: accounts::equality_given(conn, scheme)?,

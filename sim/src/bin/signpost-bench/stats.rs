@@ -220,7 +220,8 @@ async fn freshness(
     let polls: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u64)>>> = Default::default();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
-        let (polls, stop, url, path, token) = (polls.clone(), stop.clone(), url.to_owned(), path.clone(), admin_token.to_owned());
+        let (polls, stop, url, path, token) =
+            (polls.clone(), stop.clone(), url.to_owned(), path.clone(), admin_token.to_owned());
         tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(n) = count(url.clone(), path.clone(), token.clone()).await {
