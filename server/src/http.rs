@@ -59,7 +59,7 @@ impl Default for Guards {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, device, enrol, equality, stats_summary, add_volunteer),
+    paths(health, device, enrol, equality, stats_summary, add_volunteer, crate::national::api),
     components(schemas(Summary, stats::Count, ErrorBody, Health, HubStats, DeviceInfo, Enrolment, Enrolled, EqualityForm, NewVolunteer, VolunteerOut)),
     modifiers(&BearerAuth)
 )]

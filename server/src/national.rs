@@ -556,8 +556,21 @@ pub async fn csv(
     Ok(crate::dashboard::csv_download(&format!("signpost-national-{}.csv", n.quarter), out.into(), None))
 }
 
-/// `GET /api/v1/national?quarter=2026-Q3`: for a national reviewer's or administrator's
-/// session, or an administrator credential.
+/// National figures for a calendar quarter (default: the last complete one), disclosure control
+/// applied: the same tables as the national page and its CSV. For a national reviewer's or
+/// administrator's session, or an administrator credential.
+#[utoipa::path(
+    get,
+    path = "/api/v1/national",
+    params(("quarter" = Option<String>, Query, description = "A quarter like 2026-Q3, one of the last eight complete ones")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Measures by region and kind of scheme for the quarter and the one before, and diversity tables; suppressed counts read \"suppressed\""),
+        (status = 400, body = crate::error::ErrorBody, description = "A quarter not on offer"),
+        (status = 401, body = crate::error::ErrorBody, description = "Not signed in and no valid credential"),
+        (status = 403, body = crate::error::ErrorBody, description = "Not a national reviewer or administrator"),
+    )
+)]
 pub async fn api(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -720,10 +720,17 @@ struct InviteForm {
     scheme: String,
 }
 
-fn link_page(s: &Session, headers: &HeaderMap, title: &str, who: &str, code: &str, back: &str) -> Response {
+fn link_page(
+    st: &AppState,
+    s: &Session,
+    headers: &HeaderMap,
+    title: &str,
+    who: &str,
+    code: &str,
+    back: &str,
+) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let scheme =
-        if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") { "https" } else { "http" };
+    let scheme = if secure(st, headers) { "https" } else { "http" };
     let link = format!("{scheme}://{host}/set-password?code={code}");
     let body = html! {
         div class="govuk-panel govuk-panel--confirmation" {
@@ -748,7 +755,7 @@ async fn invite_user(
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let (email, actor) = (f.email, s.user.actor());
     let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
-    Ok(link_page(&s, &headers, "Account created", &user.email, &code, "/manage"))
+    Ok(link_page(&st, &s, &headers, "Account created", &user.email, &code, "/manage"))
 }
 
 #[derive(Deserialize)]
@@ -765,7 +772,7 @@ async fn reset_password(
     admin_only(&s)?;
     let actor = s.user.actor();
     let (user, code) = db(&st.store, move |c| accounts::reset_password(c, &p.user, &actor)).await?;
-    Ok(link_page(&s, &headers, "Password reset", &user.email, &code, "/manage"))
+    Ok(link_page(&st, &s, &headers, "Password reset", &user.email, &code, "/manage"))
 }
 
 #[derive(Deserialize)]
@@ -1196,7 +1203,7 @@ async fn invite_coordinator(
     managed(&s, &scheme)?;
     let (role, actor, email) = (Role::Coordinator { scheme: scheme.clone() }, s.user.actor(), f.email);
     let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
-    Ok(link_page(&s, &headers, "Coordinator invited", &user.email, &code, &format!("/manage/schemes/{scheme}")))
+    Ok(link_page(&st, &s, &headers, "Coordinator invited", &user.email, &code, &format!("/manage/schemes/{scheme}")))
 }
 
 #[derive(Deserialize)]
