@@ -28,6 +28,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     db = await openDb();
     if (navigator.onLine) await flush(db);
   } catch (_) {}
+  form.querySelector("button[type=submit]").disabled = false;
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);

@@ -1308,7 +1308,9 @@ async fn equality_page() -> Response {
                     div class="govuk-error-summary__body" { p class="govuk-body" { "This tablet refused to store them. Try again, or ask your coordinator." } }
                 }
             }
-            form id="equality-form" data-state novalidate {
+            // Until equality.js has taken over the form, nothing can be sent (and answers never
+            // travel in a URL).
+            form id="equality-form" data-state method="post" action="/equality" novalidate {
                 span class="govuk-caption-l" id="volunteer-name" {}
                 h1 class="govuk-heading-l" { "Equality monitoring" }
                 p class="govuk-body" { "This form is voluntary. Your answers show whether volunteering is open to everyone. They go to Signpost's server only, are never shown to anyone on their own, and are published only as totals too large to identify anyone. Your coordinator can delete them whenever you ask." }
@@ -1341,7 +1343,7 @@ async fn equality_page() -> Response {
                         }
                     }
                 }
-                button type="submit" class="govuk-button" { "Send my answers" }
+                button type="submit" class="govuk-button" disabled { "Send my answers" }
             }
             p class="govuk-body" { a class="govuk-link" href="/" { "Back to the desk" } }
         } }

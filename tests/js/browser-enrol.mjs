@@ -113,7 +113,7 @@ try {
   // Ann fills in the equality-monitoring form: consent first; sent at once while online.
   await tablet.getByRole("link", { name: "Equality monitoring form (voluntary)" }).click()
   await tablet.getByRole("heading", { name: "Equality monitoring" }).waitFor()
-  check((await tablet.locator("#volunteer-name").innerText()) === "Ann E.", "the form is Ann's")
+  await tablet.locator("#volunteer-name", { hasText: "Ann E." }).waitFor()
   await axe(tablet, "equality form")
   await tablet.getByLabel("Female").check()
   await tablet.getByRole("button", { name: "Send my answers" }).click()
