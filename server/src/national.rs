@@ -424,26 +424,29 @@ fn percent_text(p: Option<u32>, withheld: bool) -> String {
 
 fn diversity_markup(d: &Diversity) -> maud::Markup {
     let t = &d.table;
+    // Wide tables scroll on their own (focusable, named) rather than the page sideways.
     html! {
-        table class="govuk-table" id=(format!("diversity-{}", d.question.replace('_', "-"))) {
-            caption class="govuk-table__caption govuk-table__caption--s" { (d.text) }
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "" }
-                @for c in &t.cols { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Declared" }
-            } }
-            tbody class="govuk-table__body" {
-                @for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
-                    tr class="govuk-table__row" {
-                        th scope="row" class="govuk-table__header" { (name) }
-                        @for c in row { td class="govuk-table__cell govuk-table__cell--numeric" { (c.text()) } }
-                        td class="govuk-table__cell govuk-table__cell--numeric" { (percent_text(d.declared_percent[i], d.withheld[i])) }
+        div class="signpost-scroll" role="region" tabindex="0" aria-label=(d.text) {
+            table class="govuk-table" id=(format!("diversity-{}", d.question.replace('_', "-"))) {
+                caption class="govuk-table__caption govuk-table__caption--s" { (d.text) }
+                thead class="govuk-table__head" { tr class="govuk-table__row" {
+                    th scope="col" class="govuk-table__header" { "" }
+                    @for c in &t.cols { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
+                    th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Declared" }
+                } }
+                tbody class="govuk-table__body" {
+                    @for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
+                        tr class="govuk-table__row" {
+                            th scope="row" class="govuk-table__header" { (name) }
+                            @for c in row { td class="govuk-table__cell govuk-table__cell--numeric" { (c.text()) } }
+                            td class="govuk-table__cell govuk-table__cell--numeric" { (percent_text(d.declared_percent[i], d.withheld[i])) }
+                        }
                     }
-                }
-                tr class="govuk-table__row" {
-                    th scope="row" class="govuk-table__header" { "England and Wales" }
-                    @for c in &t.col_totals { td class="govuk-table__cell govuk-table__cell--numeric" { strong { (c.text()) } } }
-                    td class="govuk-table__cell govuk-table__cell--numeric" { strong { (percent_text(d.national_declared_percent, d.national_withheld)) } }
+                    tr class="govuk-table__row" {
+                        th scope="row" class="govuk-table__header" { "England and Wales" }
+                        @for c in &t.col_totals { td class="govuk-table__cell govuk-table__cell--numeric" { strong { (c.text()) } } }
+                        td class="govuk-table__cell govuk-table__cell--numeric" { strong { (percent_text(d.national_declared_percent, d.national_withheld)) } }
+                    }
                 }
             }
         }

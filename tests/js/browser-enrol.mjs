@@ -10,7 +10,7 @@
 //
 // Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, NATIONAL_EMAIL,
 // NATIONAL_CODE, ADMIN_TOKEN.
-import { axe as runAxe, check, env, launch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch } from "./browser.mjs"
 
 const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
 const password = "correct horse battery staple"
@@ -76,6 +76,7 @@ try {
   await coord.getByRole("button", { name: "Set PIN for Ann E." }).click()
   await coord.getByLabel("New PIN for Ann E.").waitFor()
   await axe(coord, "scheme")
+  await fitsWidth(coord, "the scheme page")
 
   async function newCode() {
     await coord.goto(`${url}/manage/schemes/${scheme}`)
@@ -115,6 +116,7 @@ try {
   await tablet.getByRole("heading", { name: "Equality monitoring" }).waitFor()
   await tablet.locator("#volunteer-name", { hasText: "Ann E." }).waitFor()
   await axe(tablet, "equality form")
+  await fitsWidth(tablet, "the equality form")
   await tablet.getByLabel("Female").check()
   await tablet.getByRole("button", { name: "Send my answers" }).click()
   await tablet.locator("#consent-error").waitFor()
@@ -218,6 +220,7 @@ try {
   check((await coord.locator("#table-by-site").innerText()).includes(siteName), "referrals by site name the site")
   check((await coord.locator("svg#chart-by-site, svg[aria-labelledby^='chart-by_site']").count()) === 1, "a chart of referrals by site")
   await axe(coord, "dashboard")
+  await fitsWidth(coord, "the dashboard")
   const csvHref = await coord.getByRole("link", { name: "Download these figures (CSV)" }).getAttribute("href")
   const csvText = await coord.evaluate((h) => fetch(h).then((r) => r.text()), csvHref)
   check(csvText.split("\r\n")[1].startsWith("referrals,2,"), `the CSV agrees with the screen: ${csvText}`)
@@ -235,6 +238,7 @@ try {
   await nationalPage.getByRole("heading", { name: "National volunteering statistics" }).waitFor()
   await nationalPage.locator("#referrals-by-region").waitFor()
   await axe(nationalPage, "national statistics")
+  await fitsWidth(nationalPage, "the national statistics")
   await nationalPage.goto(`${url}/manage/schemes/${scheme}`)
   await nationalPage.getByText("You can only manage your own scheme").waitFor()
   report.national = true

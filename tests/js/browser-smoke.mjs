@@ -16,7 +16,7 @@
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
 // SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
 import { readFileSync, writeFileSync } from "node:fs"
-import { axe as runAxe, check, env, launch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch } from "./browser.mjs"
 
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const token2 = env("TOKEN2")
@@ -67,6 +67,7 @@ try {
   await page.getByRole("button", { name: "Start shift" }).click()
   await page.locator("#on-desk", { hasText: "Ann E. is on the desk" }).waitFor()
   await axe("desk on shift")
+  await fitsWidth(page, "the desk")
 
   // The credential survives a reload.
   await page.reload()

@@ -31,3 +31,9 @@ export async function axe(page, name, report) {
   report.screens[name] = { violations }
   check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
 }
+
+// Fails if the page scrolls sideways (the screens must work at 768 px wide).
+export async function fitsWidth(page, name) {
+  const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  check(over <= 0, `${name} is ${over} px wider than the screen`)
+}
