@@ -447,8 +447,15 @@ pub fn revoke_device(conn: &Connection, scheme: &str, device: &str, actor: &str)
 
 /// Every revoked tablet (the relay refuses their connections even mid-handshake).
 pub fn revoked_devices(conn: &Connection) -> anyhow::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT subject FROM tokens WHERE kind = 'device' AND revoked_at IS NOT NULL")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+    revoked_since(conn, i64::MIN)
+}
+
+/// Tablets revoked at or after `since_ms`.
+pub fn revoked_since(conn: &Connection, since_ms: i64) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject FROM tokens WHERE kind = 'device' AND revoked_at IS NOT NULL AND revoked_at >= ?1",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

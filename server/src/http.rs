@@ -120,7 +120,7 @@ async fn health(State(st): State<AppState>) -> Json<Health> {
 
 /// The credential presented: `Authorization: Bearer …`, or a `token` query parameter (browsers
 /// and automerge-repo's WebSocket adapter cannot set headers on a WebSocket).
-fn presented_token(headers: &HeaderMap, query: &TokenQuery) -> Option<String> {
+pub(crate) fn presented_token(headers: &HeaderMap, query: &TokenQuery) -> Option<String> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_owned());
@@ -129,7 +129,7 @@ fn presented_token(headers: &HeaderMap, query: &TokenQuery) -> Option<String> {
     query.token.clone()
 }
 
-async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential, ApiError> {
+pub(crate) async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential, ApiError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::Unauthorized(
             "a credential is required: send `Authorization: Bearer <token>` or `?token=<token>`".into(),
@@ -143,7 +143,7 @@ async fn authenticate(st: &AppState, token: Option<String>) -> Result<Credential
 }
 
 #[derive(Deserialize, Default)]
-struct TokenQuery {
+pub(crate) struct TokenQuery {
     token: Option<String>,
 }
 
@@ -417,10 +417,9 @@ async fn add_volunteer(
     }
     let Json(body) =
         body.map_err(|e| ApiError::BadRequest(format!("{}; expected {{\"name\": \"…\"}}", e.body_text())))?;
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+    let Some(name) = signpost_shared::schema::volunteer_name(&body.name) else {
         return Err(ApiError::BadRequest("a name must be 1 to 80 printable characters".into()));
-    }
+    };
     let store = st.store.clone();
     let s2 = scheme.clone();
     let exists = tokio::task::spawn_blocking(move || store::scheme_exists(&*store.reader()?, &s2))

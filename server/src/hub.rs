@@ -91,6 +91,7 @@ impl Hub {
                 tickets: 0,
                 waiting: HashMap::new(),
                 revoked,
+                revocations_read_at: crate::store::now_ms(),
             }
             .run(rx)
         })?;
@@ -142,7 +143,12 @@ struct Driver {
     waiting: HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// Revoked tablets.
     revoked: std::collections::HashSet<String>,
+    /// When revocations were last read from the store (ms since the epoch).
+    revocations_read_at: i64,
 }
+
+/// How far back each tick reads revocations before the previous read.
+const REVOCATION_LOOK_BACK_MS: i64 = 10_000;
 
 /// What a revoked tablet is told as its connection closes (the app looks for "revoked").
 pub const REVOKED: &str = "this tablet's access was revoked by its coordinator";
@@ -194,8 +200,11 @@ impl Driver {
                 Cmd::Tick => {
                     let mut out = self.relay.tick(now);
                     // Revocations made elsewhere (the command line, another process) reach
-                    // live connections within a couple of ticks.
-                    for device in crate::accounts::revoked_devices(&tx)? {
+                    // live connections within a couple of ticks. Only recent ones are read; the
+                    // look-back covers a revocation committed a little after its timestamp.
+                    let since = self.revocations_read_at - REVOCATION_LOOK_BACK_MS;
+                    self.revocations_read_at = crate::store::now_ms();
+                    for device in crate::accounts::revoked_since(&tx, since)? {
                         if self.revoked.insert(device.clone()) {
                             out.append(self.relay.drop_where(|p| p.device == device, REVOKED));
                         }

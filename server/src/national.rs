@@ -10,7 +10,7 @@
 use crate::http::AppState;
 use crate::web::{self, Session, WebError, WebResult};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
@@ -581,19 +581,11 @@ pub async fn api(
     Query(q): Query<QuarterQuery>,
 ) -> Result<Json<National>, crate::error::ApiError> {
     use crate::error::ApiError;
-    let bearer_admin = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(v) => {
-            let token = v.trim_start_matches("Bearer ").trim().to_owned();
-            let store = st.store.clone();
-            let cred = tokio::task::spawn_blocking(move || crate::store::check_token(&*store.reader()?, &token))
-                .await
-                .map_err(|e| anyhow::anyhow!(e))??;
-            match cred {
-                Some(crate::store::Credential::Admin) => true,
-                Some(_) => return Err(ApiError::Forbidden("national figures need a national reviewer".into())),
-                None => return Err(ApiError::Unauthorized("the credential is not valid (unknown or revoked)".into())),
-            }
-        }
+    let bearer_admin = match crate::http::presented_token(&headers, &Default::default()) {
+        Some(token) => match crate::http::authenticate(&st, Some(token)).await? {
+            crate::store::Credential::Admin => true,
+            _ => return Err(ApiError::Forbidden("national figures need a national reviewer".into())),
+        },
         None => false,
     };
     if !bearer_admin {

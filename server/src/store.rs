@@ -79,7 +79,8 @@ pub struct Store {
     readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
 }
 
-/// Readers kept open between requests (each keeps its page cache warm).
+/// Connections kept open between requests (each keeps its page cache warm). Named readers, they
+/// also serve the web pages' small writes (accounts, codes), which SQLite serialises.
 const MAX_IDLE_READERS: usize = 8;
 
 pub struct Reader {
@@ -91,6 +92,12 @@ impl std::ops::Deref for Reader {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until dropped")
     }
 }
 

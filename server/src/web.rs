@@ -226,16 +226,19 @@ fn cookie(st: &AppState, headers: &HeaderMap, name: &'static str, value: String)
         .build()
 }
 
-/// Runs database work off the async threads, on a connection of its own.
+/// Runs database work off the async threads, on a pooled connection.
 pub async fn db<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, WebError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&mut store.connect()?))
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?
-        .map_err(WebError::from)
+    tokio::task::spawn_blocking(move || {
+        let mut conn = store.reader()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?
+    .map_err(WebError::from)
 }
 
 async fn current(st: &AppState, jar: &CookieJar) -> Result<Option<Session>, WebError> {
@@ -1125,12 +1128,9 @@ async fn add_volunteer(
     Ok(see_other(&format!("/manage/schemes/{scheme}")))
 }
 
-pub fn checked_volunteer_name(name: &str) -> Result<String, WebError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(WebError::BadRequest("Enter the volunteer's name: 1 to 80 characters".into()));
-    }
-    Ok(name.to_owned())
+fn checked_volunteer_name(name: &str) -> Result<String, WebError> {
+    schema::volunteer_name(name)
+        .ok_or_else(|| WebError::BadRequest("Enter the volunteer's name: 1 to 80 characters".into()))
 }
 
 async fn write_volunteer(st: &AppState, s: &Session, scheme: &str, v: Volunteer, action: &str) -> Result<(), WebError> {

@@ -660,6 +660,13 @@ pub struct Volunteer {
     pub pin: Option<String>,
 }
 
+/// A roster name as stored: trimmed, 1 to 80 characters, no control characters.
+pub fn volunteer_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let ok = !name.is_empty() && name.chars().count() <= 80 && !name.chars().any(char::is_control);
+    ok.then(|| name.to_owned())
+}
+
 /// Directory root key: whether volunteers must enter their PIN to start a shift.
 pub const PIN_REQUIRED_KEY: &str = "setting:volunteer-pin";
 
