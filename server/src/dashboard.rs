@@ -301,45 +301,26 @@ pub async fn page(
             }
             button type="submit" class="govuk-button govuk-button--secondary" { "Show" }
         }
-        table class="govuk-table" id="headline" {
-            caption class="govuk-table__caption govuk-table__caption--m" { "In this period" }
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Measure" }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { "This period" }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Previous period" }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Change" }
-            } }
-            tbody class="govuk-table__body" {
-                @for (what, a, b, c) in &headline {
-                    tr class="govuk-table__row" {
-                        th scope="row" class="govuk-table__header" { (what) }
-                        td class="govuk-table__cell govuk-table__cell--numeric" { (a) }
-                        td class="govuk-table__cell govuk-table__cell--numeric" { (b) }
-                        td class="govuk-table__cell govuk-table__cell--numeric" { (c) }
-                    }
-                }
-            }
-        }
+        (web::figures_table(
+            "headline",
+            Some(("In this period", "m")),
+            &["Measure", "This period", "Previous period", "Change"],
+            &headline.iter().map(|(w, a, b, c)| (w.to_string(), vec![a.clone(), b.clone(), c.clone()])).collect::<Vec<_>>(),
+            false,
+        ))
         p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { "Download these figures (CSV)" } }
         h2 class="govuk-heading-m" { "Referrals over time" }
         (column_chart("over-time", "Referrals over time", &series))
         details class="govuk-details" {
             summary class="govuk-details__summary" { span class="govuk-details__summary-text" { "Referrals over time as a table" } }
             div class="govuk-details__text" {
-                table class="govuk-table" id="over-time-table" {
-                    thead class="govuk-table__head" { tr class="govuk-table__row" {
-                        th scope="col" class="govuk-table__header" { "Period" }
-                        th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Referrals" }
-                    } }
-                    tbody class="govuk-table__body" {
-                        @for (label, n) in &series {
-                            tr class="govuk-table__row" {
-                                td class="govuk-table__cell" { (label) }
-                                td class="govuk-table__cell govuk-table__cell--numeric" { (n) }
-                            }
-                        }
-                    }
-                }
+                (web::figures_table(
+                    "over-time-table",
+                    None,
+                    &["Period", "Referrals"],
+                    &series.iter().map(|(label, n)| (label.clone(), vec![n.to_string()])).collect::<Vec<_>>(),
+                    false,
+                ))
             }
         }
         p class="govuk-body" { a class="govuk-link" href=(csv("over_time")) download { "Download referrals over time (CSV)" } }
@@ -347,23 +328,13 @@ pub async fn page(
             @let r = rows(breakdown(now, view), breakdown(before, view));
             h2 class="govuk-heading-m" id=(view.replace('_', "-")) { (title) }
             (bar_chart(&format!("chart-{view}"), title, &r))
-            table class="govuk-table" id=(format!("table-{}", view.replace('_', "-"))) {
-                caption class="govuk-table__caption govuk-table__caption--s" { (title) ", as a table" }
-                thead class="govuk-table__head" { tr class="govuk-table__row" {
-                    th scope="col" class="govuk-table__header" { "" }
-                    th scope="col" class="govuk-table__header govuk-table__header--numeric" { "This period" }
-                    th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Previous period" }
-                } }
-                tbody class="govuk-table__body" {
-                    @for (_, label, a, b) in &r {
-                        tr class="govuk-table__row" {
-                            th scope="row" class="govuk-table__header" { (label) }
-                            td class="govuk-table__cell govuk-table__cell--numeric" { (a) }
-                            td class="govuk-table__cell govuk-table__cell--numeric" { (b) }
-                        }
-                    }
-                }
-            }
+            (web::figures_table(
+                &format!("table-{}", view.replace('_', "-")),
+                Some((&format!("{title}, as a table"), "s")),
+                &["", "This period", "Previous period"],
+                &r.iter().map(|(_, label, a, b)| (label.clone(), vec![a.to_string(), b.to_string()])).collect::<Vec<_>>(),
+                false,
+            ))
             p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (title.to_lowercase()) " (CSV)" } }
         }
         p class="govuk-body-s" {

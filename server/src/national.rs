@@ -384,32 +384,9 @@ async fn compute(st: &AppState, q: Quarter) -> Result<National, WebError> {
 }
 
 fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
-    let rows = side_by_side(now, before);
-    let last = rows.len() - 1;
-    html! {
-        table class="govuk-table" id=(id) {
-            caption class="govuk-table__caption govuk-table__caption--s" { (caption) }
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "" }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { (n.quarter) }
-                th scope="col" class="govuk-table__header govuk-table__header--numeric" { (n.previous_quarter) }
-            } }
-            tbody class="govuk-table__body" {
-                @for (i, (name, a, b)) in rows.iter().enumerate() {
-                    tr class="govuk-table__row" {
-                        th scope="row" class="govuk-table__header" { (name) }
-                        @if i == last {
-                            td class="govuk-table__cell govuk-table__cell--numeric" { strong { (a.text()) } }
-                            td class="govuk-table__cell govuk-table__cell--numeric" { strong { (b.text()) } }
-                        } @else {
-                            td class="govuk-table__cell govuk-table__cell--numeric" { (a.text()) }
-                            td class="govuk-table__cell govuk-table__cell--numeric" { (b.text()) }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let rows: Vec<(String, Vec<String>)> =
+        side_by_side(now, before).into_iter().map(|(name, a, b)| (name.to_owned(), vec![a.text(), b.text()])).collect();
+    web::figures_table(id, Some((caption, "s")), &["", &n.quarter, &n.previous_quarter], &rows, true)
 }
 
 fn percent_text(p: Option<u32>, withheld: bool) -> String {
@@ -424,31 +401,26 @@ fn percent_text(p: Option<u32>, withheld: bool) -> String {
 
 fn diversity_markup(d: &Diversity) -> maud::Markup {
     let t = &d.table;
+    let columns: Vec<&str> = std::iter::once("").chain(t.cols.iter().map(String::as_str)).chain(["Declared"]).collect();
+    let mut rows: Vec<(String, Vec<String>)> = t
+        .rows
+        .iter()
+        .zip(&t.cells)
+        .enumerate()
+        .map(|(i, (name, row))| {
+            let mut values: Vec<String> = row.iter().map(Cell::text).collect();
+            values.push(percent_text(d.declared_percent[i], d.withheld[i]));
+            (name.clone(), values)
+        })
+        .collect();
+    let mut national: Vec<String> = t.col_totals.iter().map(Cell::text).collect();
+    national.push(percent_text(d.national_declared_percent, d.national_withheld));
+    rows.push(("England and Wales".to_owned(), national));
+    let id = format!("diversity-{}", d.question.replace('_', "-"));
     // Wide tables scroll on their own (focusable, named) rather than the page sideways.
     html! {
         div class="signpost-scroll" role="region" tabindex="0" aria-label=(d.text) {
-            table class="govuk-table" id=(format!("diversity-{}", d.question.replace('_', "-"))) {
-                caption class="govuk-table__caption govuk-table__caption--s" { (d.text) }
-                thead class="govuk-table__head" { tr class="govuk-table__row" {
-                    th scope="col" class="govuk-table__header" { "" }
-                    @for c in &t.cols { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
-                    th scope="col" class="govuk-table__header govuk-table__header--numeric" { "Declared" }
-                } }
-                tbody class="govuk-table__body" {
-                    @for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
-                        tr class="govuk-table__row" {
-                            th scope="row" class="govuk-table__header" { (name) }
-                            @for c in row { td class="govuk-table__cell govuk-table__cell--numeric" { (c.text()) } }
-                            td class="govuk-table__cell govuk-table__cell--numeric" { (percent_text(d.declared_percent[i], d.withheld[i])) }
-                        }
-                    }
-                    tr class="govuk-table__row" {
-                        th scope="row" class="govuk-table__header" { "England and Wales" }
-                        @for c in &t.col_totals { td class="govuk-table__cell govuk-table__cell--numeric" { strong { (c.text()) } } }
-                        td class="govuk-table__cell govuk-table__cell--numeric" { strong { (percent_text(d.national_declared_percent, d.national_withheld)) } }
-                    }
-                }
-            }
+            (web::figures_table(&id, Some((d.text, "s")), &columns, &rows, true))
         }
     }
 }

@@ -201,6 +201,43 @@ fn error_summary(errors: &[(&str, String)]) -> Markup {
     }
 }
 
+/// A table of figures in the GOV.UK pattern: a column of row names, then numeric columns; the
+/// last row in bold when `total_last`. `columns` names every column, the names' column first.
+pub fn figures_table(
+    id: &str,
+    caption: Option<(&str, &str)>,
+    columns: &[&str],
+    rows: &[(String, Vec<String>)],
+    total_last: bool,
+) -> Markup {
+    let last = rows.len().saturating_sub(1);
+    html! {
+        table class="govuk-table" id=(id) {
+            @if let Some((text, size)) = caption {
+                caption class=(format!("govuk-table__caption govuk-table__caption--{size}")) { (text) }
+            }
+            thead class="govuk-table__head" { tr class="govuk-table__row" {
+                @for (i, c) in columns.iter().enumerate() {
+                    @if i == 0 { th scope="col" class="govuk-table__header" { (c) } }
+                    @else { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
+                }
+            } }
+            tbody class="govuk-table__body" {
+                @for (i, (name, values)) in rows.iter().enumerate() {
+                    tr class="govuk-table__row" {
+                        th scope="row" class="govuk-table__header" { (name) }
+                        @for v in values {
+                            td class="govuk-table__cell govuk-table__cell--numeric" {
+                                @if total_last && i == last { strong { (v) } } @else { (v) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%d %b %Y %H:%M UTC").to_string()).unwrap_or_default()
 }
