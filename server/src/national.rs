@@ -193,21 +193,21 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
         SchemeType::ALL.iter().map(|k| k.code().to_owned()).chain(["not-set".to_owned()]).collect();
     let mut volunteers = vec![0u64; kinds.len()];
     let mut answers: Vec<(usize, Answers)> = Vec::new();
-    let mut stmt = conn.prepare("SELECT id, COALESCE(scheme_type, 'not-set') FROM schemes")?;
-    let schemes: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    let mut given = conn.prepare("SELECT volunteer_id, answers FROM equality_answers WHERE scheme_id = ?1")?;
-    for (scheme, kind) in schemes {
+    // Active roster volunteers (as projected from the directory documents) with their answers,
+    // if they gave any.
+    let mut stmt = conn.prepare(
+        "SELECT COALESCE(s.scheme_type, 'not-set'), e.answers FROM roster_facts r
+         JOIN schemes s ON s.id = r.scheme_id
+         LEFT JOIN equality_answers e ON e.scheme_id = r.scheme_id AND e.volunteer_id = r.volunteer_id
+         WHERE r.active = 1",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
         let k = kinds.iter().position(|c| *c == kind).unwrap_or(kinds.len() - 1);
-        let active: std::collections::HashSet<String> =
-            web::roster(conn, &scheme)?.into_iter().filter(|v| v.active).map(|v| v.id).collect();
-        volunteers[k] += active.len() as u64;
-        let rows = given.query_map([&scheme], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (vol, json) = row?;
-            if active.contains(&vol) {
-                answers.push((k, serde_json::from_str(&json).unwrap_or_default()));
-            }
+        volunteers[k] += 1;
+        if let Some(json) = r.get::<_, Option<String>>(1)? {
+            answers.push((k, serde_json::from_str(&json).unwrap_or_default()));
         }
     }
     let percent = |declared: u64, people: u64| {

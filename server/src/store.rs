@@ -8,7 +8,7 @@ use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 use signpost_shared::ids::DocumentId;
-use signpost_shared::projection::{Fact, Projection};
+use signpost_shared::projection::{self, Fact, Projection, Roster};
 use signpost_shared::relay::{Meta, Principal, StoredDoc, Write};
 use signpost_shared::schema::{DocKind, EntryKey, Header};
 use std::path::{Path, PathBuf};
@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS shift_facts (
     PRIMARY KEY (doc_id, id)
 );
 CREATE INDEX IF NOT EXISTS shift_facts_by_day ON shift_facts(scheme_id, day);
+CREATE TABLE IF NOT EXISTS roster_facts (
+    scheme_id TEXT NOT NULL, volunteer_id TEXT NOT NULL, active INTEGER NOT NULL,
+    PRIMARY KEY (scheme_id, volunteer_id)
+);
 CREATE TABLE IF NOT EXISTS invalid_entries (
     doc_id TEXT NOT NULL, key TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL,
     reason TEXT NOT NULL, PRIMARY KEY (doc_id, key)
@@ -157,6 +161,7 @@ impl Store {
         tx.execute_batch(SCHEMA).context("cannot create the database schema")?;
         tx.execute_batch(crate::accounts::SCHEMA).context("cannot create the database schema")?;
         crate::accounts::migrate(&tx).context("cannot update the database schema")?;
+        project_stored_rosters(&tx).context("cannot project the stored rosters")?;
         tx.commit()?;
         Ok(store)
     }
@@ -391,7 +396,46 @@ pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
             append_chunk(tx, doc, snapshot)?;
         }
         Write::Project { doc, projection } => project(tx, doc, projection)?,
+        Write::Roster { roster, .. } => project_roster(tx, roster)?,
     }
+    Ok(())
+}
+
+fn project_roster(tx: &Transaction<'_>, r: &Roster) -> anyhow::Result<()> {
+    tx.prepare_cached("DELETE FROM roster_facts WHERE scheme_id = ?1")?.execute([&r.scheme])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO roster_facts(scheme_id, volunteer_id, active) VALUES (?1, ?2, ?3)")?;
+    for (volunteer, active) in &r.volunteers {
+        insert.execute(params![r.scheme, volunteer, active])?;
+    }
+    Ok(())
+}
+
+/// Rosters stored before they were projected as they change are projected once, from their
+/// directory documents; a setting records that it is done.
+fn project_stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    const DONE: &str = "rosters_projected";
+    if tx.prepare("SELECT 1 FROM settings WHERE key = ?1")?.exists([DONE])? {
+        return Ok(());
+    }
+    let ids: Vec<String> = tx
+        .prepare("SELECT id FROM documents WHERE kind = ?1")?
+        .query_map([DocKind::Directory.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        let Ok(id) = id.parse::<DocumentId>() else { continue };
+        let Some(StoredDoc { meta: Meta::Doc(header), chunks }) = load_doc(tx, &id)? else { continue };
+        let mut doc = automerge::Automerge::new();
+        if let Err(e) = chunks.iter().try_for_each(|c| doc.load_incremental(c).map(|_| ())) {
+            // Its roster is projected when the relay next stores a change to it.
+            tracing::warn!(document = %id, error = %e, "a stored directory document does not load");
+            continue;
+        }
+        if let Some(roster) = projection::project_roster(&doc, &header) {
+            project_roster(tx, &roster)?;
+        }
+    }
+    tx.execute("INSERT INTO settings(key, value) VALUES (?1, '1')", [DONE])?;
     Ok(())
 }
 
@@ -494,4 +538,47 @@ pub fn create_server_doc(conn: &mut Connection, id: &DocumentId, header: &Header
     apply_write(&tx, &Write::Create { doc: *id, meta: Meta::Doc(header.clone()), chunk: bytes.to_vec() })?;
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signpost_shared::schema::{self, Volunteer};
+
+    fn roster_rows(conn: &Connection) -> Vec<(String, String, bool)> {
+        let mut stmt = conn.prepare("SELECT scheme_id, volunteer_id, active FROM roster_facts ORDER BY 2").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    /// A database whose directories were stored before rosters were projected gets them
+    /// projected when it is next opened, once.
+    #[test]
+    fn stored_rosters_are_projected_once_when_opened() {
+        let dir = std::env::temp_dir().join(format!("signpost-rosters-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = Store::open(&dir, Sync::Normal).unwrap();
+        let mut conn = st.connect().unwrap();
+        let scheme = create_scheme(&conn, "S").unwrap();
+        let header = Header::directory(&scheme);
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &header).unwrap();
+        for (id, active) in [("v1", true), ("v2", false)] {
+            let v = Volunteer { id: id.into(), name: id.into(), active, pin: None };
+            schema::write_volunteer(&mut tx, &v).unwrap();
+        }
+        tx.commit();
+        create_server_doc(&mut conn, &header.well_known_id(), &header, &doc.save()).unwrap();
+        // As a database from before the projection: no rows, no record of having done it.
+        conn.execute_batch("DELETE FROM roster_facts; DELETE FROM settings WHERE key = 'rosters_projected';").unwrap();
+
+        Store::open(&dir, Sync::Normal).unwrap();
+        let want = vec![(scheme.clone(), "v1".to_owned(), true), (scheme.clone(), "v2".to_owned(), false)];
+        assert_eq!(roster_rows(&conn), want);
+        // Once: a later open leaves the rows to the relay's projection.
+        conn.execute("DELETE FROM roster_facts WHERE volunteer_id = 'v2'", []).unwrap();
+        Store::open(&dir, Sync::Normal).unwrap();
+        assert_eq!(roster_rows(&conn).len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -2,7 +2,7 @@
 //! their ids, so that writing the same facts twice is a no-op (idempotent upserts) and an edit
 //! replaces the row. Free-text notes never become facts.
 
-use crate::schema::{self, AgencyRef, EntryKey, Header, SchemaError};
+use crate::schema::{self, AgencyRef, DocKind, EntryKey, Header, SchemaError};
 use crate::vocab::{AgeBand, Category, HelpKind, Helped};
 use automerge::{Automerge, Prop, ReadDoc};
 use chrono::NaiveDate;
@@ -75,6 +75,23 @@ pub fn project<R: ReadDoc>(doc: &R, header: &Header, keys: impl IntoIterator<Ite
     let (Some(site), Some(date)) = (header.site.clone(), header.date) else { return None };
     let facts = keys.into_iter().map(|k| fact(doc, date, k)).collect();
     Some(Projection { scheme: header.scheme.clone(), site, date, facts })
+}
+
+/// A scheme's roster as its directory document has it now: each volunteer's id and whether they
+/// are active. Names stay in the document; the figures need only who is on the roster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    pub scheme: String,
+    pub volunteers: Vec<(String, bool)>,
+}
+
+/// The roster of a directory document, whole (rosters are small and rarely edited, so each
+/// change replaces it). Returns `None` for other document kinds.
+pub fn project_roster<R: ReadDoc>(doc: &R, header: &Header) -> Option<Roster> {
+    (header.kind == DocKind::Directory).then(|| Roster {
+        scheme: header.scheme.clone(),
+        volunteers: schema::read_volunteers(doc).into_iter().map(|v| (v.id, v.active)).collect(),
+    })
 }
 
 /// Projects every entry of a desk-day document.

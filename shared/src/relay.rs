@@ -14,7 +14,7 @@
 //! from storage: storage only ever holds checked content.
 
 use crate::ids::{DocumentId, PeerId};
-use crate::projection::{self, Projection};
+use crate::projection::{self, Projection, Roster};
 use crate::schema::{self, DocKind, Header};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
@@ -85,6 +85,8 @@ pub enum Write {
     Compact { doc: DocumentId, snapshot: Vec<u8> },
     /// Statistics facts to upsert.
     Project { doc: DocumentId, projection: Projection },
+    /// A scheme's roster as it now stands, replacing the one stored.
+    Roster { doc: DocumentId, roster: Roster },
 }
 
 #[derive(Default, Debug)]
@@ -612,6 +614,9 @@ impl Relay {
             };
             if let Some(projection) = projection.filter(|p| !p.facts.is_empty()) {
                 out.writes.push(Write::Project { doc: doc_id, projection });
+            }
+            if let Some(roster) = projection::project_roster(&live.doc, h) {
+                out.writes.push(Write::Roster { doc: doc_id, roster });
             }
         }
         if live.appends >= self.cfg.compact_after {

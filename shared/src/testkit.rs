@@ -32,6 +32,8 @@ impl Device {
 pub struct Store {
     pub docs: HashMap<DocumentId, StoredDoc>,
     pub facts: BTreeMap<String, Fact>,
+    /// Each scheme's roster as last projected: volunteer id and whether active.
+    pub rosters: BTreeMap<String, Vec<(String, bool)>>,
     pub writes: usize,
     pub bytes_written: usize,
 }
@@ -60,6 +62,9 @@ impl Store {
                     };
                     self.facts.insert(key, f);
                 }
+            }
+            Write::Roster { roster, .. } => {
+                self.rosters.insert(roster.scheme, roster.volunteers);
             }
         }
     }

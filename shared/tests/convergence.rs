@@ -400,7 +400,19 @@ fn a_server_edit_reaches_devices_that_have_the_document_and_is_stored() {
     net.handle(out);
     net.run();
     assert_eq!(schema::read_volunteers(net.peer(1).doc(&id).unwrap()), vec![ann.clone()], "the tablet received it");
-    assert_eq!(schema::read_volunteers(&net.store.load(&id)), vec![ann], "and it is stored");
+    assert_eq!(schema::read_volunteers(&net.store.load(&id)), vec![ann.clone()], "and it is stored");
+    assert_eq!(net.store.rosters["sc"], vec![("v1".to_owned(), true)], "and projected for the figures");
+    // Leaving the roster replaces the projection; the id stays, marked inactive.
+    let left = schema::Volunteer { active: false, ..ann };
+    let out = net.relay.edit(
+        id,
+        9,
+        Box::new(move |tx| schema::write_volunteer(tx, &left).map_err(|e| e.to_string())),
+        net.now,
+    );
+    net.handle(out);
+    net.run();
+    assert_eq!(net.store.rosters["sc"], vec![("v1".to_owned(), false)]);
     // Editing a document that does not exist is an error, and stores nothing.
     let writes = net.store.writes;
     let missing = DocumentId::random([1; 16]);
