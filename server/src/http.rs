@@ -28,7 +28,6 @@ pub struct AppState {
     pub guards: std::sync::Arc<Guards>,
     /// Disclosure control of national figures.
     pub disclosure: signpost_shared::disclosure::Policy,
-    pub national_cache: crate::national::Cache,
 }
 
 /// Failure counters against guessing passwords and enrolment codes.

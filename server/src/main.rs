@@ -3,6 +3,7 @@
 mod accounts;
 mod dashboard;
 mod error;
+mod figures;
 mod http;
 mod hub;
 mod national;
@@ -247,7 +248,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         behind_tls,
         guards: Default::default(),
         disclosure,
-        national_cache: Default::default(),
     };
     let app = http::router(state, static_dir);
     let listener =

@@ -16,11 +16,10 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{Datelike, NaiveDate};
 use maud::html;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use signpost_shared::disclosure::{self, Cell, Policy, Published, Table};
 use signpost_shared::vocab::{Region, SchemeType};
-use std::collections::HashMap;
 
 /// A calendar quarter, written `2026-Q3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,13 +69,7 @@ impl Quarter {
     }
 }
 
-/// The figures of one scheme in one period.
-#[derive(Clone, Copy, Default, Debug)]
-struct Figures {
-    volunteers: u64,
-    hours: u64,
-    referrals: u64,
-}
+use crate::figures::Figures;
 
 struct SchemeFigures {
     region: String,
@@ -84,42 +77,11 @@ struct SchemeFigures {
     figures: Figures,
 }
 
-fn per_scheme(conn: &Connection, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Vec<SchemeFigures>> {
-    let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
-    let mut by: HashMap<String, SchemeFigures> = HashMap::new();
-    let mut stmt =
-        conn.prepare("SELECT id, COALESCE(region, 'not-set'), COALESCE(scheme_type, 'not-set') FROM schemes")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        by.insert(r.get(0)?, SchemeFigures { region: r.get(1)?, kind: r.get(2)?, figures: Figures::default() });
-    }
-    let mut add = |sql: &str, set: fn(&mut Figures, u64)| -> anyhow::Result<()> {
-        let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query(params![f, t])?;
-        while let Some(r) = rows.next()? {
-            if let Some(s) = by.get_mut(&r.get::<_, String>(0)?) {
-                set(&mut s.figures, r.get::<_, i64>(1)?.max(0) as u64);
-            }
-        }
-        Ok(())
-    };
-    add(
-        "SELECT scheme_id, COUNT(*) FROM referral_facts WHERE voided = 0 AND day BETWEEN ?1 AND ?2 GROUP BY scheme_id",
-        |x, n| x.referrals = n,
-    )?;
-    add(
-        "SELECT scheme_id, COALESCE(SUM(minutes), 0) / 60 FROM shift_facts WHERE day BETWEEN ?1 AND ?2 GROUP BY scheme_id",
-        |x, n| x.hours = n,
-    )?;
-    add(
-        "SELECT scheme_id, COUNT(DISTINCT volunteer) FROM (
-             SELECT scheme_id, volunteer FROM shift_facts WHERE day BETWEEN ?1 AND ?2
-             UNION SELECT scheme_id, volunteer FROM referral_facts
-             WHERE day BETWEEN ?1 AND ?2 AND voided = 0 AND volunteer IS NOT NULL
-         ) GROUP BY scheme_id",
-        |x, n| x.volunteers = n,
-    )?;
-    Ok(by.into_values().collect())
+fn per_scheme(conn: &Connection, quarter: Quarter) -> anyhow::Result<Vec<SchemeFigures>> {
+    Ok(crate::figures::per_scheme(conn, &quarter.code())?
+        .into_iter()
+        .map(|(_, region, kind, figures)| SchemeFigures { region, kind, figures })
+        .collect())
 }
 
 const MEASURES: [(&str, &str); 3] =
@@ -283,8 +245,8 @@ fn breakdowns(set: &[SchemeFigures], measure: &str, column: &str, policy: &Polic
 /// The national figures for a quarter, disclosure control applied.
 pub fn national(conn: &Connection, quarter: Quarter, policy: &Policy) -> anyhow::Result<National> {
     let prev = quarter.previous();
-    let now = per_scheme(conn, quarter.first_day(), quarter.last_day())?;
-    let before = per_scheme(conn, prev.first_day(), prev.last_day())?;
+    let now = per_scheme(conn, quarter)?;
+    let before = per_scheme(conn, prev)?;
     let measures = MEASURES
         .iter()
         .map(|&(key, name)| Measure {
@@ -348,39 +310,12 @@ fn allowed(s: &Session) -> Result<(), WebError> {
     }
 }
 
-/// National figures are recomputed at most this often: they are quarterly figures read by many,
-/// and one computation reads every scheme's roster (over a second with 500 schemes).
-const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The latest computation per quarter, with when it was made.
-pub type Cache = std::sync::Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, National)>>>;
-
-/// Figures from the cache; when they are older than [`FRESH_FOR`], readers still get them at
-/// once while one recomputation runs behind. Only a quarter never computed makes a reader wait.
+/// The quarter's national figures, computed for each reader from the quarterly tables (a few
+/// milliseconds at national scale), so they are never stale: a withdrawal or a new referral
+/// shows at once.
 async fn load(st: &AppState, q: Quarter) -> Result<National, WebError> {
-    let cached = st.national_cache.lock().expect("cache").get(&q.code()).cloned();
-    match cached {
-        Some((at, n)) if at.elapsed() < FRESH_FOR => Ok(n),
-        Some((_, n)) => {
-            // Mark it fresh now so that only one reader starts the recomputation.
-            st.national_cache.lock().expect("cache").insert(q.code(), (std::time::Instant::now(), n.clone()));
-            let st = st.clone();
-            tokio::spawn(async move {
-                if let Err(e) = compute(&st, q).await {
-                    tracing::warn!(error = ?e, "national figures not refreshed");
-                }
-            });
-            Ok(n)
-        }
-        None => compute(st, q).await,
-    }
-}
-
-async fn compute(st: &AppState, q: Quarter) -> Result<National, WebError> {
     let policy = st.disclosure;
-    let n = web::db(&st.store, move |c| national(c, q, &policy)).await?;
-    st.national_cache.lock().expect("cache").insert(q.code(), (std::time::Instant::now(), n.clone()));
-    Ok(n)
+    web::db(&st.store, move |c| national(c, q, &policy)).await
 }
 
 fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {

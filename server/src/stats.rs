@@ -232,7 +232,8 @@ mod tests {
         let sites: Vec<String> =
             (0..3).map(|i| store::create_site(&conn, &scheme, &format!("Site {i}")).unwrap()).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        // Ten days across the end of a quarter.
+        let day0 = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
         // Truth: the latest version of every referral, keyed as the store keys them.
         let mut truth: BTreeMap<(String, String), ReferralFact> = BTreeMap::new();
         let mut shifts: BTreeMap<(String, String), ShiftFact> = BTreeMap::new();
@@ -325,6 +326,31 @@ mod tests {
             .chain(in_period.iter().map(|x| x.volunteer.clone()))
             .collect();
         assert_eq!(s.active_volunteers, vols.len() as i64);
+
+        // The quarterly figures the national view reads, kept by triggers through all of the
+        // above, against the same truth.
+        for (quarter, first, last) in
+            [("2026-Q1", (2026, 1, 1), (2026, 3, 31)), ("2026-Q2", (2026, 4, 1), (2026, 6, 30))]
+        {
+            let day = |(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let within = |d: NaiveDate| d >= day(first) && d <= day(last);
+            let referrals: Vec<&ReferralFact> = truth.values().filter(|r| within(r.date) && !r.voided).collect();
+            let shifts: Vec<&ShiftFact> = shifts.values().filter(|x| within(x.date)).collect();
+            let volunteers: BTreeSet<String> = referrals
+                .iter()
+                .filter_map(|r| r.volunteer.clone())
+                .chain(shifts.iter().map(|x| x.volunteer.clone()))
+                .collect();
+            let want = crate::figures::Figures {
+                referrals: referrals.len() as u64,
+                hours: shifts.iter().map(|x| x.minutes()).sum::<i64>() as u64 / 60,
+                volunteers: volunteers.len() as u64,
+            };
+            assert!(want.referrals > 0, "the test covers {quarter}");
+            let got = crate::figures::per_scheme(&conn, quarter).unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].3, want, "{quarter}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

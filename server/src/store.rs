@@ -161,6 +161,7 @@ impl Store {
         tx.execute_batch(SCHEMA).context("cannot create the database schema")?;
         tx.execute_batch(crate::accounts::SCHEMA).context("cannot create the database schema")?;
         crate::accounts::migrate(&tx).context("cannot update the database schema")?;
+        crate::figures::create(&tx).context("cannot create the quarterly figures")?;
         project_stored_rosters(&tx).context("cannot project the stored rosters")?;
         tx.commit()?;
         Ok(store)

@@ -1309,8 +1309,6 @@ async fn withdraw_equality(
     if !db(&st.store, move |c| accounts::withdraw_equality(c, &sc, &vol, &actor)).await? {
         return Err(WebError::NotFound("This volunteer has no equality-monitoring answers to withdraw.".into()));
     }
-    // Out of every figure from now on, not after the national figures' next refresh.
-    st.national_cache.lock().expect("cache").clear();
     Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
 }
 

@@ -107,12 +107,18 @@ fn snapshot(data: &Path) -> String {
         .unwrap();
     for t in tables {
         out.push_str(&format!("## {t}\n"));
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).unwrap();
+        // Every row, in a fixed order (some tables have no rowid).
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();
+        let mut lines = Vec::new();
         while let Some(row) = rows.next().unwrap() {
             let cells: Vec<String> = (0..n).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            out.push_str(&cells.join(" | "));
+            lines.push(cells.join(" | "));
+        }
+        lines.sort();
+        for l in lines {
+            out.push_str(&l);
             out.push('\n');
         }
     }
