@@ -87,14 +87,11 @@ fn schema() -> String {
 /// Creates the tables and triggers; on a database whose facts were stored before them, counts
 /// those facts once.
 pub fn create(tx: &Transaction<'_>) -> anyhow::Result<()> {
-    const DONE: &str = "quarter_figures_counted";
     tx.execute_batch(&schema())?;
-    if tx.prepare("SELECT 1 FROM settings WHERE key = ?1")?.exists([DONE])? {
-        return Ok(());
-    }
     let (rq, sq) = (quarter_of("r.day"), quarter_of("s.day"));
-    tx.execute_batch(&format!(
-        "DELETE FROM quarter_figures;
+    crate::store::once(tx, "quarter_figures_counted", || {
+        Ok(tx.execute_batch(&format!(
+            "DELETE FROM quarter_figures;
          DELETE FROM quarter_volunteers;
          INSERT INTO quarter_figures(scheme_id, quarter, referrals, minutes)
              SELECT scheme_id, quarter, SUM(referrals), SUM(minutes) FROM (
@@ -110,9 +107,8 @@ pub fn create(tx: &Transaction<'_>) -> anyhow::Result<()> {
                  UNION ALL
                  SELECT s.scheme_id, {sq}, s.volunteer FROM shift_facts s
              ) GROUP BY scheme_id, quarter, volunteer;"
-    ))?;
-    tx.execute("INSERT INTO settings(key, value) VALUES (?1, '1')", [DONE])?;
-    Ok(())
+        ))?)
+    })
 }
 
 /// One scheme's figures in one quarter.
@@ -123,9 +119,19 @@ pub struct Figures {
     pub referrals: u64,
 }
 
-/// Every scheme's figures in the quarter (`2026-Q3`): (scheme, region, kind of scheme, figures);
-/// schemes without a region or kind are `not-set`.
-pub fn per_scheme(conn: &Connection, quarter: &str) -> anyhow::Result<Vec<(String, String, String, Figures)>> {
+/// One scheme's figures with what the national view groups them by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemeFigures {
+    pub scheme: String,
+    /// A region code, or `not-set`.
+    pub region: String,
+    /// A kind-of-scheme code, or `not-set`.
+    pub kind: String,
+    pub figures: Figures,
+}
+
+/// Every scheme's figures in the quarter (`2026-Q3`).
+pub fn per_scheme(conn: &Connection, quarter: &str) -> anyhow::Result<Vec<SchemeFigures>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, COALESCE(s.region, 'not-set'), COALESCE(s.scheme_type, 'not-set'),
                 COALESCE(f.referrals, 0), COALESCE(f.minutes, 0) / 60,
@@ -134,7 +140,12 @@ pub fn per_scheme(conn: &Connection, quarter: &str) -> anyhow::Result<Vec<(Strin
     )?;
     let rows = stmt.query_map(params![quarter], |r| {
         let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, Figures { referrals: n(3)?, hours: n(4)?, volunteers: n(5)? }))
+        Ok(SchemeFigures {
+            scheme: r.get(0)?,
+            region: r.get(1)?,
+            kind: r.get(2)?,
+            figures: Figures { referrals: n(3)?, hours: n(4)?, volunteers: n(5)? },
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -249,15 +260,14 @@ pub(crate) mod tests {
         assert_eq!(kept(&conn), want);
         assert_eq!(recount(&conn), want);
         let mut figures = per_scheme(&conn, "2026-Q2").unwrap();
-        figures.sort_by(|x, y| x.0.cmp(&y.0));
-        let f = |referrals, hours, volunteers| Figures { referrals, hours, volunteers };
-        assert_eq!(
-            figures,
-            vec![
-                ("a".into(), "london".into(), "court-help-desk".into(), f(1, 0, 2)),
-                ("b".into(), "not-set".into(), "not-set".into(), f(0, 0, 0)),
-            ]
-        );
+        figures.sort_by(|x, y| x.scheme.cmp(&y.scheme));
+        let f = |scheme: &str, region: &str, kind: &str, referrals, hours, volunteers| SchemeFigures {
+            scheme: scheme.into(),
+            region: region.into(),
+            kind: kind.into(),
+            figures: Figures { referrals, hours, volunteers },
+        };
+        assert_eq!(figures, vec![f("a", "london", "court-help-desk", 1, 0, 2), f("b", "not-set", "not-set", 0, 0, 0)]);
     }
 
     /// Facts stored before the tables existed are counted once, when the store is next opened.

@@ -365,8 +365,7 @@ async fn equality(
     let store = st.store.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
         let conn = store.connect()?;
-        let on_roster = crate::web::roster(&conn, &p.scheme)?.iter().any(|v| v.id == form.volunteer && v.active);
-        if !on_roster {
+        if !crate::store::on_roster(&conn, &p.scheme, &form.volunteer)? {
             return Err(ApiError::NotFound("that volunteer is not on this scheme's roster".into()));
         }
         crate::accounts::store_equality(&conn, &p.scheme, &form.volunteer, &form.answers)?;

@@ -7,6 +7,7 @@
 //! quarters, no free dates or filters), and the region and scheme-type tables of one measure are
 //! protected together (they share the national total).
 
+use crate::figures::{per_scheme, Figures, SchemeFigures};
 use crate::http::AppState;
 use crate::web::{self, Session, WebError, WebResult};
 use axum::extract::{Query, State};
@@ -67,21 +68,6 @@ impl Quarter {
     pub fn label(self) -> String {
         format!("{} to {}", self.first_day().format("%-d %B %Y"), self.last_day().format("%-d %B %Y"))
     }
-}
-
-use crate::figures::Figures;
-
-struct SchemeFigures {
-    region: String,
-    kind: String,
-    figures: Figures,
-}
-
-fn per_scheme(conn: &Connection, quarter: Quarter) -> anyhow::Result<Vec<SchemeFigures>> {
-    Ok(crate::figures::per_scheme(conn, &quarter.code())?
-        .into_iter()
-        .map(|(_, region, kind, figures)| SchemeFigures { region, kind, figures })
-        .collect())
 }
 
 const MEASURES: [(&str, &str); 3] =
@@ -245,8 +231,8 @@ fn breakdowns(set: &[SchemeFigures], measure: &str, column: &str, policy: &Polic
 /// The national figures for a quarter, disclosure control applied.
 pub fn national(conn: &Connection, quarter: Quarter, policy: &Policy) -> anyhow::Result<National> {
     let prev = quarter.previous();
-    let now = per_scheme(conn, quarter)?;
-    let before = per_scheme(conn, prev)?;
+    let now = per_scheme(conn, &quarter.code())?;
+    let before = per_scheme(conn, &prev.code())?;
     let measures = MEASURES
         .iter()
         .map(|&(key, name)| Measure {

@@ -349,7 +349,7 @@ mod tests {
             assert!(want.referrals > 0, "the test covers {quarter}");
             let got = crate::figures::per_scheme(&conn, quarter).unwrap();
             assert_eq!(got.len(), 1);
-            assert_eq!(got[0].3, want, "{quarter}");
+            assert_eq!(got[0].figures, want, "{quarter}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

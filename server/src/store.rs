@@ -375,6 +375,16 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
     Ok(Some(StoredDoc { meta, chunks }))
 }
 
+/// A stored document, loaded into automerge.
+pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<(Meta, automerge::Automerge)>> {
+    let Some(stored) = load_doc(conn, id)? else { return Ok(None) };
+    let mut doc = automerge::Automerge::new();
+    for c in &stored.chunks {
+        doc.load_incremental(c).with_context(|| format!("document {id} does not load"))?;
+    }
+    Ok(Some((stored.meta, doc)))
+}
+
 /// Applies the relay's writes inside the caller's transaction.
 pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
     match w {
@@ -412,32 +422,46 @@ fn project_roster(tx: &Transaction<'_>, r: &Roster) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Rosters stored before they were projected as they change are projected once, from their
-/// directory documents; a setting records that it is done.
-fn project_stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
-    const DONE: &str = "rosters_projected";
-    if tx.prepare("SELECT 1 FROM settings WHERE key = ?1")?.exists([DONE])? {
+/// Runs a one-off step of bringing an older database up to date, unless a setting records that
+/// it was done; records it in the same transaction.
+pub fn once(tx: &Transaction<'_>, key: &str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if tx.prepare("SELECT 1 FROM settings WHERE key = ?1")?.exists([key])? {
         return Ok(());
     }
-    let ids: Vec<String> = tx
-        .prepare("SELECT id FROM documents WHERE kind = ?1")?
-        .query_map([DocKind::Directory.as_str()], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for id in ids {
-        let Ok(id) = id.parse::<DocumentId>() else { continue };
-        let Some(StoredDoc { meta: Meta::Doc(header), chunks }) = load_doc(tx, &id)? else { continue };
-        let mut doc = automerge::Automerge::new();
-        if let Err(e) = chunks.iter().try_for_each(|c| doc.load_incremental(c).map(|_| ())) {
-            // Its roster is projected when the relay next stores a change to it.
-            tracing::warn!(document = %id, error = %e, "a stored directory document does not load");
-            continue;
-        }
-        if let Some(roster) = projection::project_roster(&doc, &header) {
-            project_roster(tx, &roster)?;
-        }
-    }
-    tx.execute("INSERT INTO settings(key, value) VALUES (?1, '1')", [DONE])?;
+    step()?;
+    tx.execute("INSERT INTO settings(key, value) VALUES (?1, '1')", [key])?;
     Ok(())
+}
+
+/// Rosters stored before they were projected as they change are projected once, from their
+/// directory documents.
+fn project_stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    once(tx, "rosters_projected", || {
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM documents WHERE kind = ?1")?
+            .query_map([DocKind::Directory.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in ids.iter().filter_map(|id| id.parse::<DocumentId>().ok()) {
+            match load_automerge(tx, &id) {
+                Ok(Some((Meta::Doc(header), doc))) => {
+                    if let Some(roster) = projection::project_roster(&doc, &header) {
+                        project_roster(tx, &roster)?;
+                    }
+                }
+                Ok(_) => {}
+                // Its roster is projected when the relay next stores a change to it.
+                Err(e) => tracing::warn!(document = %id, error = %e, "a stored directory document does not load"),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Whether the volunteer is on the scheme's roster and active, as last projected.
+pub fn on_roster(conn: &Connection, scheme: &str, volunteer: &str) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM roster_facts WHERE scheme_id = ?1 AND volunteer_id = ?2 AND active = 1")?
+        .exists([scheme, volunteer])?)
 }
 
 fn append_chunk(tx: &Transaction<'_>, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {

@@ -885,13 +885,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
 
 /// The scheme's directory document as stored.
 pub fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::Automerge> {
-    let mut doc = automerge::Automerge::new();
-    if let Some(stored) = store::load_doc(conn, &schema::directory_id(scheme))? {
-        for c in &stored.chunks {
-            doc.load_incremental(c)?;
-        }
-    }
-    Ok(doc)
+    Ok(store::load_automerge(conn, &schema::directory_id(scheme))?.map(|(_, doc)| doc).unwrap_or_default())
 }
 
 /// The scheme's roster as stored.
