@@ -2,6 +2,7 @@
 //! random bytes come in as arguments, effects go out as values. That keeps the same code running
 //! on the relay and in the browser, and makes every protocol path testable in-process.
 
+pub mod chunks;
 pub mod disclosure;
 pub mod equality;
 pub mod ids;

@@ -13,12 +13,13 @@
 //! breaks a rule was never written, so the relay drops the live copy and reloads the document
 //! from storage: storage only ever holds checked content.
 
+use crate::chunks;
 use crate::ids::{DocumentId, PeerId};
 use crate::projection::{self, Projection, Roster};
 use crate::schema::{self, DocKind, Header};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, Change, ReadDoc};
+use automerge::{Automerge, ReadDoc};
 use std::collections::{HashMap, HashSet};
 
 pub type ConnId = u64;
@@ -468,13 +469,19 @@ impl Relay {
                 return;
             }
         };
-        if let Some(bad) = msg.changes.iter().position(|raw| !chunk_is_valid(raw)) {
-            self.fail(
-                p.conn,
-                &format!("sync message for {doc_id} could not be applied: change {bad} is not valid automerge data"),
-                out,
-            );
-            return;
+        let mut carried = Vec::new();
+        for (i, raw) in msg.changes.iter().enumerate() {
+            match chunks::carried_changes(raw) {
+                Ok(hashes) => carried.extend(hashes),
+                Err(e) => {
+                    self.fail(
+                        p.conn,
+                        &format!("sync message for {doc_id} could not be applied: change {i} is not valid automerge data ({e})"),
+                        out,
+                    );
+                    return;
+                }
+            }
         }
         let access = match &live.meta {
             Some(meta) => access(&conn.principal, meta),
@@ -498,7 +505,7 @@ impl Relay {
             out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
             return;
         }
-        if access == Access::Read && brings_new_changes(&live.doc, &msg) {
+        if access == Access::Read && carried.iter().any(|h| live.doc.get_change_by_hash(h).is_none()) {
             self.fail(p.conn, &format!("this device may not change document {doc_id}"), out);
             return;
         }
@@ -696,18 +703,4 @@ impl Relay {
         out.close.push((conn, reason.to_owned()));
         self.disconnect(conn);
     }
-}
-
-/// Whether a chunk from a sync message is a well-formed change or document. Automerge skips
-/// chunks it cannot read, so without this check garbage would be accepted silently.
-fn chunk_is_valid(raw: &[u8]) -> bool {
-    Change::try_from(raw).is_ok() || Automerge::load(raw).is_ok()
-}
-
-/// Whether a sync message carries any change the document lacks.
-fn brings_new_changes(doc: &Automerge, msg: &sync::Message) -> bool {
-    msg.changes.iter().any(|raw| match Change::try_from(raw) {
-        Ok(c) => doc.get_change_by_hash(&c.hash()).is_none(),
-        Err(_) => true,
-    })
 }

@@ -7,7 +7,7 @@ use crate::ids::DocumentId;
 use crate::peer::{Event, Peer};
 use crate::projection::Fact;
 use crate::relay::{Config, ConnId, Principal, Relay, StoredDoc, Write};
-use crate::schema::{self, Header, Referral};
+use crate::schema::{self, EntryKey, Header, Referral};
 use crate::wire::Message;
 use automerge::sync;
 use automerge::{Automerge, ReadDoc};
@@ -31,7 +31,8 @@ impl Device {
 #[derive(Default)]
 pub struct Store {
     pub docs: HashMap<DocumentId, StoredDoc>,
-    pub facts: BTreeMap<String, Fact>,
+    /// Facts keyed exactly as the server's tables key them: (document, entry's root key).
+    pub facts: BTreeMap<(DocumentId, String), Fact>,
     /// Each scheme's roster as last projected: volunteer id and whether active.
     pub rosters: BTreeMap<String, Vec<(String, bool)>>,
     pub writes: usize,
@@ -53,14 +54,20 @@ impl Store {
             Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
             Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
             Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
-            Write::Project { projection, .. } => {
+            Write::Project { doc, projection } => {
                 for f in projection.facts {
                     let key = match &f {
-                        Fact::Referral(r) => format!("r/{}", r.id),
-                        Fact::Shift(s) => format!("s/{}", s.id),
-                        Fact::Invalid { key, .. } | Fact::Removed(key) => format!("{key:?}"),
+                        Fact::Referral(r) => EntryKey::Referral(r.id.clone()),
+                        Fact::Shift(s) => EntryKey::Shift(s.id.clone()),
+                        Fact::Invalid { key, .. } | Fact::Removed(key) => key.clone(),
                     };
-                    self.facts.insert(key, f);
+                    // As the server does: the entry's row is replaced by what the document says
+                    // now, and a removed entry leaves no row.
+                    let key = (doc, key.root_key());
+                    match f {
+                        Fact::Removed(_) => self.facts.remove(&key),
+                        f => self.facts.insert(key, f),
+                    };
                 }
             }
             Write::Roster { roster, .. } => {
@@ -79,6 +86,11 @@ impl Store {
 
     pub fn counted_referrals(&self) -> usize {
         self.facts.values().filter(|f| matches!(f, Fact::Referral(r) if !r.voided)).count()
+    }
+
+    /// The fact stored for an entry of a document (`referral:<id>` or `shift:<id>`).
+    pub fn fact(&self, doc: DocumentId, root_key: &str) -> Option<&Fact> {
+        self.facts.get(&(doc, root_key.to_owned()))
     }
 }
 
@@ -287,6 +299,26 @@ impl Net {
 
     pub fn peer(&self, conn: ConnId) -> &Peer {
         &self.devices[&conn].peer
+    }
+
+    /// The device loses its network: its socket closes and the relay forgets the connection.
+    pub fn go_offline(&mut self, conn: ConnId) {
+        let d = self.devices.get_mut(&conn).expect("known device");
+        d.peer.on_close();
+        d.closed.get_or_insert_with(|| "offline".into());
+        self.relay.disconnect(conn);
+    }
+
+    /// The device (with everything it holds) connects again as connection `new`, joins, and
+    /// syncs until the network settles.
+    pub fn reconnect(&mut self, old: ConnId, new: ConnId, principal: Principal) {
+        let mut d = self.devices.remove(&old).expect("known device");
+        d.closed = None;
+        d.inbox.clear();
+        self.relay.connect(new, principal);
+        let join = d.peer.on_open();
+        self.devices.insert(new, d);
+        self.raw(new, join);
     }
 
     pub fn closed(&self, conn: ConnId) -> String {

@@ -91,9 +91,40 @@ fn offline_edits_of_one_entry_merge_after_reconnect() {
         let merged = schema::read_referral(net.peer(c).doc(&d).unwrap(), "r1").unwrap().unwrap();
         assert_eq!((merged.help, merged.follow_up), (HelpKind::Referred, true), "tablet {c}");
     }
-    match &net.store.facts["r/r1"] {
+    match net.store.fact(d, "referral:r1").expect("projected") {
         Fact::Referral(f) => assert!(f.help == HelpKind::Referred && f.follow_up),
         other => panic!("{other:?}"),
+    }
+}
+
+/// A tablet that synced some entries and then logged several with no connection sends them all
+/// on reconnecting. automerge packs several changes into one chunk of a sync message; the relay
+/// once refused such chunks, locking the tablet out of its day.
+#[test]
+fn entries_logged_offline_after_a_sync_are_accepted_on_reconnect() {
+    for synced in [1usize, 2, 3, 6, 10, 20] {
+        for offline in 1usize..=8 {
+            let mut net = Net::new(Config::default());
+            let p = principal("t1", "sc", "site-a");
+            net.join(1, p.clone());
+            let d = net.open_day(1, "sc", "site-a", date());
+            for i in 0..synced {
+                net.log(1, d, &referral(&format!("on-{i}")));
+            }
+            assert!(net.peer(1).is_synced(&d));
+            net.go_offline(1);
+            for i in 0..offline {
+                let mut r = referral(&format!("off-{i}"));
+                r.follow_up = true;
+                net.device(1).peer.change(d, |tx| schema::write_referral(tx, &r).unwrap()).unwrap();
+            }
+            net.reconnect(1, 2, p);
+            let case = format!("{synced} synced, then {offline} offline");
+            assert!(net.devices[&2].closed.is_none(), "{case}: refused: {}", net.closed(2));
+            assert!(net.peer(2).is_synced(&d), "{case}: not synced");
+            assert_eq!(net.store.counted_referrals(), synced + offline, "{case}");
+            assert_eq!(entries(&net.store.load(&d)).len(), synced + offline, "{case}");
+        }
     }
 }
 
