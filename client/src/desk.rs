@@ -6,11 +6,12 @@ use crate::connection::{Connection, Status};
 use crate::credential::Setup;
 use crate::replica::{Replica, META_SETUP};
 use automerge::Automerge;
+use chrono::NaiveDate;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::Event;
 use signpost_shared::schema::{self, AgencyRef, EntryKey, Header, Referral, Shift};
 use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -21,7 +22,9 @@ struct Ctx {
     setup: Setup,
     rep: Replica,
     conn: RefCell<Option<Connection>>,
-    today: DocumentId,
+    /// The day the desk is on and its document. It follows the tablet's clock: a desk left open
+    /// past midnight files what comes next under the new day.
+    day: Cell<(NaiveDate, DocumentId)>,
     directory: DocumentId,
 }
 
@@ -53,13 +56,45 @@ impl Ctx {
         Ok(())
     }
 
-    /// Referrals (not shifts) whose latest edits the relay has not acknowledged.
+    /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     fn waiting(&self) -> usize {
-        self.rep.waiting_referrals(&self.today)
+        self.rep.unsynced_docs().iter().map(|d| self.rep.waiting_referrals(d)).sum()
+    }
+
+    /// The document of the day it is now on the tablet's clock, created here (and sent, when
+    /// connected) if the day has just begun.
+    fn today(&self) -> DocumentId {
+        let date = today();
+        let (on, id) = self.day.get();
+        if on == date {
+            return id;
+        }
+        let header = Header::desk_day(&self.setup.scheme, &self.setup.site, date);
+        let id = header.well_known_id();
+        if self.rep.peer.borrow().doc(&id).is_none() {
+            let doc = day_document(&header);
+            let out = self.rep.peer.borrow_mut().insert(id, doc, None);
+            if let Some(conn) = self.conn.borrow().as_ref() {
+                conn.deliver(out);
+            }
+        }
+        self.day.set((date, id));
+        id
     }
 }
 
-fn today() -> chrono::NaiveDate {
+/// A new desk-day document: its header only.
+fn day_document(header: &Header) -> Automerge {
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    // Cannot fail on an empty document. (No `expect`: formatting automerge's error would add
+    // to the download.)
+    let _ = schema::write_header(&mut tx, header);
+    tx.commit();
+    doc
+}
+
+fn today() -> NaiveDate {
     let d = js_sys::Date::new_0();
     chrono::NaiveDate::from_ymd_opt(d.get_full_year() as i32, d.get_month() + 1, d.get_date()).expect("valid date")
 }
@@ -137,17 +172,28 @@ async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     let rep = Replica::open(&format!("tablet-{}", random_suffix())).await?;
     // Background sync runs in the service worker, which cannot read the page's local storage.
     rep.store.set_meta(META_SETUP, Some(&setup.encode())).await?;
-    let header = Header::desk_day(&setup.scheme, &setup.site, today());
+    let date = today();
+    let header = Header::desk_day(&setup.scheme, &setup.site, date);
     let today = header.well_known_id();
     let directory = schema::directory_id(&setup.scheme);
-    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), today, directory });
-    if ctx.rep.peer.borrow().doc(&today).is_none() {
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        schema::write_header(&mut tx, &header).map_err(|e| e.to_string())?;
-        tx.commit();
-        let _ = ctx.rep.peer.borrow_mut().insert(today, doc, None);
-        ctx.persist(today).await?;
+    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), day: Cell::new((date, today)), directory });
+    // (A look for the type field, not a full header read: that would add to the download.)
+    let has_header = ctx.rep.peer.borrow().doc(&today).map(|d| {
+        use automerge::ReadDoc;
+        d.get(automerge::ROOT, "type").ok().flatten().is_some()
+    });
+    match has_header {
+        None => {
+            let _ = ctx.rep.peer.borrow_mut().insert(today, day_document(&header), None);
+            ctx.persist(today).await?;
+        }
+        // Only part of a damaged day loaded: give what is written now its header again (the same
+        // values, so it merges with the relay's copy).
+        Some(false) => {
+            let _ = ctx.rep.peer.borrow_mut().try_change(today, |tx| schema::write_header(tx, &header));
+            ctx.persist(today).await?;
+        }
+        Some(true) => {}
     }
     if ctx.rep.peer.borrow().doc(&directory).is_none() {
         let _ = ctx.rep.peer.borrow_mut().find(directory);
@@ -168,7 +214,8 @@ pub fn desk(props: &DeskProps) -> Html {
     let status = use_state(|| Status::Connecting);
     let version = use_state(|| 0u32);
     let last_synced = use_state(|| None::<i64>);
-    let editing = use_state(|| None::<String>);
+    // The entry being corrected: its document (the day it was logged) and id.
+    let editing = use_state(|| None::<(DocumentId, String)>);
     let notice = use_state(|| None::<String>);
     let persistent = use_state(|| None::<bool>);
     {
@@ -236,6 +283,28 @@ pub fn desk(props: &DeskProps) -> Html {
             }
         });
     }
+    {
+        // The desk follows the clock: past midnight it shows and files under the new day, even
+        // if nobody touches the tablet.
+        let version = version.clone();
+        let weak = (*ctx).as_ref().map(Rc::downgrade);
+        use_effect_with((*ctx).as_ref().map(|c| Rc::as_ptr(c) as usize), move |_| {
+            if let Some(weak) = weak {
+                // Ends by itself once the desk (and so its context) is gone.
+                wasm_bindgen_futures::spawn_local(async move {
+                    loop {
+                        gloo_timers::future::TimeoutFuture::new(20_000).await;
+                        let Some(c) = weak.upgrade() else { return };
+                        let before = c.day.get().0;
+                        c.today();
+                        if c.day.get().0 != before {
+                            version.set(*version + 1);
+                        }
+                    }
+                });
+            }
+        });
+    }
     let Some(c) = (*ctx).clone() else {
         return match (*failure).clone() {
             Some(e) => html! {
@@ -257,15 +326,16 @@ pub fn desk(props: &DeskProps) -> Html {
     };
     let on_edit = {
         let (editing, notice) = (editing.clone(), notice.clone());
-        Callback::from(move |id: Option<String>| {
+        Callback::from(move |entry: Option<(DocumentId, String)>| {
             notice.set(None);
-            editing.set(id);
+            editing.set(entry);
             scroll_to("log-heading");
         })
     };
-    let current = (*editing)
-        .as_ref()
-        .and_then(|id| c.rep.peer.borrow().doc(&c.today).and_then(|d| schema::read_referral(d, id).ok().flatten()));
+    let current = (*editing).as_ref().and_then(|(doc, id)| {
+        let r = c.rep.peer.borrow().doc(doc).and_then(|d| schema::read_referral(d, id).ok().flatten());
+        r.map(|r| (*doc, r))
+    });
     html! {
         <>
             <h1 class="govuk-heading-l">
@@ -304,6 +374,15 @@ pub fn desk(props: &DeskProps) -> Html {
                     </div>
                 </div>
             }
+            if !c.rep.damaged().is_empty() {
+                <div class="govuk-warning-text" id="damaged-warning">
+                    <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
+                    <strong class="govuk-warning-text__text">
+                        <span class="govuk-visually-hidden">{ "Warning" }</span>
+                        { "Some entries saved on this tablet could not be read back. They are kept as they were. Do not remove this tablet's set-up or clear the browser's data; tell your coordinator. Entries that reached Signpost before are safe and come back when the tablet syncs." }
+                    </strong>
+                </div>
+            }
             <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             if let Some(msg) = (*notice).clone() {
                 <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
@@ -316,7 +395,7 @@ pub fn desk(props: &DeskProps) -> Html {
                 </div>
             }
             <LogReferral
-                key={current.as_ref().map(|r| r.id.clone()).unwrap_or_else(|| "new".into())}
+                key={current.as_ref().map(|(_, r)| r.id.clone()).unwrap_or_else(|| "new".into())}
                 ctx={CtxRef(c.clone())}
                 editing={current.clone()}
                 on_saved={bump}
@@ -400,8 +479,8 @@ fn scroll_to(id: &str) {
 #[derive(Properties, PartialEq)]
 struct FormProps {
     ctx: CtxRef,
-    /// The entry being corrected, if any; otherwise a new referral.
-    editing: Option<Referral>,
+    /// The entry being corrected, with the document it is in, if any; otherwise a new referral.
+    editing: Option<(DocumentId, Referral)>,
     /// Called with what to tell the volunteer once the change is durable on the tablet.
     on_saved: Callback<String>,
     on_cancel: Callback<()>,
@@ -492,6 +571,14 @@ fn log_referral(p: &FormProps) -> Html {
             if help.is_none() {
                 errs.push(("help", "Select the kind of help given".into()));
             }
+            let follow_up = match get("follow-up").as_deref() {
+                Some("yes") => Some(true),
+                Some("no") => Some(false),
+                _ => {
+                    errs.push(("follow-up", "Select whether follow-up is needed".into()));
+                    None
+                }
+            };
             let notes = get("notes");
             if notes.as_ref().is_some_and(|n| n.chars().count() > schema::MAX_NOTES_CHARS) {
                 errs.push(("notes", format!("Notes must be {} characters or fewer", schema::MAX_NOTES_CHARS)));
@@ -502,7 +589,7 @@ fn log_referral(p: &FormProps) -> Html {
                 return;
             }
             let (id, recorded_at_ms, volunteer) = match &editing {
-                Some(r) => (r.id.clone(), r.recorded_at_ms, r.volunteer.clone()),
+                Some((_, r)) => (r.id.clone(), r.recorded_at_ms, r.volunteer.clone()),
                 None => (format!("{}-{}", now_ms(), random_suffix()), now_ms(), load_on_desk().map(|d| d.volunteer)),
             };
             let referral = Referral {
@@ -514,16 +601,17 @@ fn log_referral(p: &FormProps) -> Html {
                 categories,
                 agency: agency.expect("checked"),
                 help: help.expect("checked"),
-                follow_up: get("follow-up").as_deref() == Some("yes"),
+                follow_up: follow_up.expect("checked"),
                 notes,
                 void: None,
             };
-            let today = ctx.today;
+            // A correction goes to the day the entry was logged; a new entry to today.
+            let doc = editing.as_ref().map(|(doc, _)| *doc).unwrap_or_else(|| ctx.today());
             let correcting = editing.is_some();
             let (errors, on_saved, ctx, el) = (errors.clone(), on_saved.clone(), ctx.clone(), el.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let written = ctx
-                    .commit(today, |tx| {
+                    .commit(doc, |tx| {
                         if correcting {
                             schema::correct_referral(tx, &referral)
                         } else {
@@ -545,13 +633,13 @@ fn log_referral(p: &FormProps) -> Html {
         })
     };
     let err = |k: &str| errors.iter().find(|(f, _)| *f == k).map(|(_, m)| m.clone());
-    let e = p.editing.as_ref();
+    let e = p.editing.as_ref().map(|(_, r)| r);
     // The form is uncontrolled: what the volunteer ticks survives any re-render (a sync status
     // change, say). A correction's current values are put in once, when the form appears.
     {
         let (form, editing) = (form.clone(), p.editing.clone());
         use_effect_with((), move |_| {
-            if let (Some(el), Some(r)) = (form.cast::<web_sys::HtmlFormElement>(), editing) {
+            if let (Some(el), Some((_, r))) = (form.cast::<web_sys::HtmlFormElement>(), editing) {
                 prefill(&el, &r);
             }
         });
@@ -580,7 +668,9 @@ fn log_referral(p: &FormProps) -> Html {
                 <div class="govuk-form-group">
                     <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
                     <select class="govuk-select" id="age-band" name="age-band">
-                        <option value="">{ "Not asked" }</option>
+                        // `selected`: the browser would otherwise show whichever option it inserted
+                        // first, and a volunteer who never touched the list would record it.
+                        <option value="" selected=true>{ "Not asked" }</option>
                         { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
                     </select>
                 </div>
@@ -610,7 +700,7 @@ fn log_referral(p: &FormProps) -> Html {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
                     <select class="govuk-select" id="agency" name="agency">
-                        <option value="">{ "Select an agency" }</option>
+                        <option value="" selected=true>{ "Select an agency" }</option>
                         { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
                         <option value="other">{ "Other (type its name below)" }</option>
                     </select>
@@ -623,7 +713,7 @@ fn log_referral(p: &FormProps) -> Html {
                     <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
                 </div>
                 { radios("help", "Kind of help", help, err("help").as_deref()) }
-                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], None) }
+                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], err("follow-up").as_deref()) }
                 <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
                     <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
                     <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
@@ -643,8 +733,8 @@ fn log_referral(p: &FormProps) -> Html {
                     }
                 </div>
             </form>
-            if let Some(r) = e {
-                <VoidReferral ctx={p.ctx.clone()} id={r.id.clone()} on_saved={p.on_saved.clone()} />
+            if let Some((doc, r)) = p.editing.as_ref() {
+                <VoidReferral ctx={p.ctx.clone()} doc={*doc} id={r.id.clone()} on_saved={p.on_saved.clone()} />
             }
         </section>
     }
@@ -687,16 +777,17 @@ fn prefill(form: &web_sys::HtmlFormElement, r: &Referral) {
 struct LogProps {
     ctx: CtxRef,
     version: u32,
-    on_edit: Callback<String>,
+    on_edit: Callback<(DocumentId, String)>,
 }
 
 #[function_component(TodaysLog)]
 fn todays_log(p: &LogProps) -> Html {
     let c = &p.ctx.0;
+    let today = c.today();
     let peer = c.rep.peer.borrow();
     let agencies = peer.doc(&c.directory).map(schema::read_agencies).unwrap_or_default();
     let mut rows: Vec<Referral> = peer
-        .doc(&c.today)
+        .doc(&today)
         .map(|doc| {
             schema::entry_keys(doc)
                 .into_iter()
@@ -745,7 +836,7 @@ fn todays_log(p: &LogProps) -> Html {
                                 <td class="govuk-table__cell">
                                     if r.void.is_none() {
                                         <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0"
-                                            onclick={{ let (id, cb) = (r.id.clone(), p.on_edit.clone()); move |_: MouseEvent| cb.emit(id.clone()) }}>
+                                            onclick={{ let (id, cb) = (r.id.clone(), p.on_edit.clone()); move |_: MouseEvent| cb.emit((today, id.clone())) }}>
                                             { "Change" }
                                             <span class="govuk-visually-hidden">{ format!(" the referral logged at {}", clock(r.recorded_at_ms)) }</span>
                                         </button>
@@ -763,6 +854,7 @@ fn todays_log(p: &LogProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct VoidProps {
     ctx: CtxRef,
+    doc: DocumentId,
     id: String,
     on_saved: Callback<String>,
 }
@@ -773,8 +865,8 @@ fn void_referral(p: &VoidProps) -> Html {
     let reason = use_node_ref();
     let error = use_state(|| None::<String>);
     let onsubmit = {
-        let (reason, error, ctx, id, on_saved) =
-            (reason.clone(), error.clone(), p.ctx.0.clone(), p.id.clone(), p.on_saved.clone());
+        let (reason, error, ctx, doc, id, on_saved) =
+            (reason.clone(), error.clone(), p.ctx.0.clone(), p.doc, p.id.clone(), p.on_saved.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let text =
@@ -783,10 +875,9 @@ fn void_referral(p: &VoidProps) -> Html {
                 error.set(Some("Enter why this referral is void (at most 200 characters)".into()));
                 return;
             }
-            let today = ctx.today;
             let (error, ctx, on_saved, id) = (error.clone(), ctx.clone(), on_saved.clone(), id.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match ctx.commit(today, |tx| schema::void_referral(tx, &id, &text, now_ms())).await {
+                match ctx.commit(doc, |tx| schema::void_referral(tx, &id, &text, now_ms())).await {
                     Ok(()) => on_saved.emit(format!("Referral voided at {}", clock(now_ms()))),
                     Err(msg) => error.set(Some(msg)),
                 }
@@ -887,9 +978,8 @@ fn roster(p: &RosterProps) -> Html {
             </div>
         },
         None => {
-            let today = c.today;
             let onsubmit = {
-                let (form, error, roster) = (form.clone(), error.clone(), volunteers.clone());
+                let (form, error, roster, c) = (form.clone(), error.clone(), volunteers.clone(), c.clone());
                 Callback::from(move |e: SubmitEvent| {
                     e.prevent_default();
                     let data =
@@ -918,6 +1008,7 @@ fn roster(p: &RosterProps) -> Html {
                     }
                     let (id, name) = (v.id.clone(), v.name.clone());
                     let start = now_ms();
+                    let today = c.today();
                     let d = OnDesk {
                         volunteer: id.clone(),
                         shift: format!("{start}-{}", random_suffix()),

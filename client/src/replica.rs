@@ -2,9 +2,9 @@
 //! the service worker's background sync both work through this one type, so that what is stored
 //! and how is decided in one place.
 
-use crate::storage::{LocalStore, COMPACT_AFTER};
-use automerge::{Automerge, ChangeHash};
+use crate::storage::LocalStore;
 use signpost_shared::ids::DocumentId;
+use signpost_shared::local::{self, Save};
 use signpost_shared::peer::Peer;
 use signpost_shared::projection::touched_keys;
 use signpost_shared::schema::EntryKey;
@@ -20,9 +20,10 @@ pub const META_LAST_SYNCED: &str = "last-synced";
 pub struct Replica {
     pub store: LocalStore,
     pub peer: Rc<RefCell<Peer>>,
-    /// Per document: the heads already in local storage and how many change records follow its
-    /// base. Knowing them, a save appends only what is new.
-    stored: RefCell<HashMap<DocumentId, (Vec<ChangeHash>, u32)>>,
+    /// Per document: what local storage already holds. Knowing it, a save appends only what is
+    /// new.
+    stored: RefCell<HashMap<DocumentId, local::Stored>>,
+    damaged: Vec<DocumentId>,
     /// When the relay last acknowledged everything, as last written to storage.
     last_synced: Cell<Option<i64>>,
 }
@@ -32,65 +33,60 @@ pub struct Replica {
 const LAST_SYNCED_EVERY_MS: i64 = 60_000;
 
 impl Replica {
-    /// Opens local storage and loads every stored document into a new peer.
+    /// Opens local storage and loads every stored document into a new peer. A document some of
+    /// whose records do not load is used as far as it loads and listed in [`Replica::damaged`];
+    /// its records are kept and never saved over ([`local`]).
     pub async fn open(peer_name: &str) -> Result<Replica, String> {
         let store = LocalStore::open().await?;
         let mut peer = Peer::new(peer_name.into());
         let mut stored = HashMap::new();
+        let mut damaged = Vec::new();
         for saved in store.load_all().await? {
-            let mut doc = Automerge::new();
-            if saved.chunks.iter().all(|c| doc.load_incremental(c).is_ok()) {
-                stored.insert(saved.id, (doc.get_heads(), saved.chunks.len() as u32 - 1));
-                let _ = peer.insert(saved.id, doc, saved.sync.as_deref());
+            let loaded = local::load(&saved.chunks);
+            if !loaded.damaged_records.is_empty() {
+                damaged.push(saved.id);
             }
+            stored.insert(saved.id, loaded.stored);
+            let _ = peer.insert(saved.id, loaded.doc, saved.sync.as_deref());
         }
         let last_synced = store.meta(META_LAST_SYNCED).await?.and_then(|t| t.parse().ok());
         Ok(Replica {
             store,
             peer: Rc::new(RefCell::new(peer)),
             stored: RefCell::new(stored),
+            damaged,
             last_synced: Cell::new(last_synced),
         })
     }
 
+    /// Documents on this tablet some of whose stored records cannot be read.
+    pub fn damaged(&self) -> &[DocumentId] {
+        &self.damaged
+    }
+
     /// Persists what is new in a document, with its sync state; durable when this returns `Ok`.
     pub async fn persist(&self, id: DocumentId) -> Result<(), String> {
-        enum Plan {
-            Whole(Vec<u8>),
-            Append(u32, Vec<u8>),
-            SyncOnly,
-        }
-        let (plan, heads, sync) = {
+        let (save, next, sync) = {
             let peer = self.peer.borrow();
             let Some(doc) = peer.doc(&id) else { return Ok(()) };
-            let heads = doc.get_heads();
-            if heads.is_empty() {
-                return Ok(());
-            }
-            let plan = match self.stored.borrow().get(&id) {
-                Some((stored, _)) if *stored == heads => Plan::SyncOnly,
-                Some((stored, n)) if *n < COMPACT_AFTER => Plan::Append(n + 1, doc.save_after(stored)),
-                _ => Plan::Whole(doc.save()),
-            };
-            (plan, heads, peer.saved_state(&id))
+            let stored = self.stored.borrow();
+            let save = local::plan(doc, stored.get(&id));
+            let next = local::after(doc, stored.get(&id), &save);
+            (save, next, peer.saved_state(&id))
         };
-        let n = match plan {
-            Plan::Whole(bytes) => {
-                self.store.save_whole(&id, &bytes, sync.as_deref()).await?;
-                0
-            }
-            Plan::Append(n, bytes) => {
-                self.store.append(&id, n, &bytes, sync.as_deref()).await?;
-                n
-            }
-            Plan::SyncOnly => {
-                if let Some(s) = sync {
+        match &save {
+            Save::Whole(bytes) => self.store.save_whole(&id, bytes, sync.as_deref()).await?,
+            Save::Append(n, bytes) => self.store.append(&id, *n, bytes, sync.as_deref()).await?,
+            Save::Nothing => {
+                if let Some(s) = sync.filter(|_| next.is_some()) {
                     self.store.save_sync(&id, &s).await?;
                 }
                 return Ok(());
             }
-        };
-        self.stored.borrow_mut().insert(id, (heads, n));
+        }
+        if let Some(next) = next {
+            self.stored.borrow_mut().insert(id, next);
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! changes made after the base, in order), `sync` (document id → sync state) and `meta` (small
 //! strings: the tablet's set-up for background sync, when it last synced). A save appends
 //! only what is new, so its cost follows the change, not the day's document; after
-//! [`COMPACT_AFTER`] appends the document is saved whole again and its changes are dropped, in one
+//! `signpost_shared::local::COMPACT_AFTER` appends the document is saved whole again and its changes are dropped, in one
 //! transaction. A write is durable when the IndexedDB transaction reports `complete`; only then
 //! does the app send the change or tell the volunteer it is saved.
 
@@ -20,8 +20,6 @@ const DOCS: &str = "docs";
 const CHANGES: &str = "changes";
 const SYNC: &str = "sync";
 const META: &str = "meta";
-/// Appended change records per document before it is saved whole again.
-pub const COMPACT_AFTER: u32 = 64;
 
 pub struct LocalStore {
     db: Database,

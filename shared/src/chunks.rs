@@ -62,6 +62,23 @@ pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
     Ok(hashes)
 }
 
+/// Checks only that `raw` is a sequence of complete chunks of known types (their headers and
+/// lengths), without parsing their content: cheap enough for every record a tablet loads.
+pub fn check_framing(raw: &[u8]) -> Result<(), ChunkError> {
+    if raw.is_empty() {
+        return Err(ChunkError::Empty);
+    }
+    let mut at = 0;
+    while at < raw.len() {
+        let (kind, end) = header(raw, at)?;
+        if !matches!(kind, DOCUMENT | CHANGE | COMPRESSED_CHANGE) {
+            return Err(ChunkError::UnsupportedType(at, kind));
+        }
+        at = end;
+    }
+    Ok(())
+}
+
 /// Reads the header of the chunk starting at `at`: its type and where it ends.
 fn header(raw: &[u8], at: usize) -> Result<(u8, usize), ChunkError> {
     let rest = &raw[at..];

@@ -6,6 +6,7 @@ pub mod chunks;
 pub mod disclosure;
 pub mod equality;
 pub mod ids;
+pub mod local;
 pub mod peer;
 pub mod projection;
 pub mod relay;

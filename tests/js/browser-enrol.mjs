@@ -157,6 +157,7 @@ try {
     await p.getByLabel("Agency signposted to").selectOption("other")
     await p.getByLabel("Other agency's name").fill(agency)
     await p.getByLabel("Information given").check()
+    await p.locator("#follow-up").check()
     await p.getByRole("button", { name: "Save referral" }).click()
     await p.locator("tr.referral-row", { hasText: agency }).waitFor()
   }

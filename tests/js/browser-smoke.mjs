@@ -77,10 +77,14 @@ try {
   // Large tap targets: every button at least 44 px high.
   const small = await page.$$eval("button", (bs) => bs.filter((b) => b.getBoundingClientRect().height < 44).length)
   check(small === 0, `${small} buttons are under 44 px high`)
-  // The log form: validation first.
+  // The log form starts with no answer given: nothing a volunteer did not choose is recorded.
+  check((await page.locator("#age-band").inputValue()) === "", "age band starts as not asked")
+  check((await page.locator("#agency").inputValue()) === "", "agency starts unselected")
+  // Validation first.
   await page.getByRole("button", { name: "Save referral" }).click()
   await page.locator("#error-summary").waitFor()
   check((await page.locator("#error-summary").innerText()).includes("Select who was helped"), "form errors listed")
+  check((await page.locator("#error-summary").innerText()).includes("Select whether follow-up is needed"), "follow-up must be answered")
   await axe("log form with errors")
 
   // Offline: the app shell comes from the service worker, entries go to IndexedDB.
@@ -95,9 +99,11 @@ try {
     await page.getByLabel("Agency signposted to").selectOption("other")
     await page.getByLabel("Other agency's name").fill(`Food bank ${i}`)
     await page.getByLabel("Signposted (contact details given)").check()
+    await page.locator("#follow-up").check()
     await page.getByRole("button", { name: "Save referral" }).click()
     await page.locator("#saved-message").waitFor()
     await page.locator("tr.referral-row").nth(i - 1).waitFor()
+    check((await page.locator("#age-band").inputValue()) === "" && (await page.locator("#agency").inputValue()) === "", "the form is empty again after saving")
   }
   check((await page.locator("#sync-detail").innerText()).includes("3 entries waiting to sync"), "three waiting")
   check((await counted()) === 0, "nothing reached the relay while offline")
@@ -179,6 +185,7 @@ try {
   await page.getByLabel("Agency signposted to").selectOption("other")
   await page.getByLabel("Other agency's name").fill("Food bank 4")
   await page.getByLabel("Information given").check()
+  await page.locator("#follow-up").check()
   await page.getByRole("button", { name: "Save referral" }).click()
   await page.locator("tr.referral-row", { hasText: "Food bank 4" }).waitFor()
   const cacheBefore = await page.evaluate(async () => (await caches.keys()).join())
@@ -216,6 +223,7 @@ try {
   await page.getByLabel("Agency signposted to").selectOption("other")
   await page.getByLabel("Other agency's name").fill("Food bank 5")
   await page.getByLabel("Information given").check()
+  await page.locator("#follow-up").check()
   await page.getByRole("button", { name: "Save referral" }).click()
   await page.locator("tr.referral-row", { hasText: "Food bank 5" }).waitFor()
   check((await page.locator("#sync-detail").innerText()).includes("1 entry waiting to sync"), "the entry waits to sync")

@@ -58,6 +58,7 @@ try {
       document.querySelector("#agency").value = "other"
       document.querySelector("#agency-other").value = "Bench agency"
       document.querySelector("#help").checked = true
+      document.querySelector("#follow-up").checked = true
     })
     await page.evaluate(() => document.querySelector("form button[type=submit]").click())
     await page.waitForFunction((n) => performance.getEntriesByName("signpost:save-durable").length >= n, i + 1)
