@@ -204,6 +204,10 @@ pub fn users(conn: &Connection, scheme: Option<&str>) -> anyhow::Result<Vec<User
 /// Creates an account and returns it with a one-time set-password code.
 pub fn create_user(conn: &Connection, email: &str, role: &Role, actor: &str) -> anyhow::Result<(User, String)> {
     let email = normalise_email(email)?;
+    crate::store::immediate(conn, |conn| create_user_in(conn, email, role, actor))
+}
+
+fn create_user_in(conn: &Connection, email: String, role: &Role, actor: &str) -> anyhow::Result<(User, String)> {
     if let Some(scheme) = role.scheme() {
         if !crate::store::scheme_exists(conn, scheme)? {
             return refuse(format!("There is no scheme with id {scheme:?}"));
@@ -243,12 +247,14 @@ pub fn issue_password_code(conn: &Connection, user_id: &str) -> anyhow::Result<S
 /// Resets a password: the account's password and sessions stop working and a new set-password
 /// code is returned.
 pub fn reset_password(conn: &Connection, user_id: &str, actor: &str) -> anyhow::Result<(User, String)> {
-    let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
-    conn.execute("UPDATE users SET password_hash = NULL WHERE id = ?1", [user_id])?;
-    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-    let code = issue_password_code(conn, user_id)?;
-    audit(conn, actor, "password reset", user.role.scheme(), &user.email)?;
-    Ok((user, code))
+    crate::store::immediate(conn, |conn| {
+        let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
+        conn.execute("UPDATE users SET password_hash = NULL WHERE id = ?1", [user_id])?;
+        conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+        let code = issue_password_code(conn, user_id)?;
+        audit(conn, actor, "password reset", user.role.scheme(), &user.email)?;
+        Ok((user, code))
+    })
 }
 
 /// The account a set-password code is for, if the code is valid now.
@@ -276,8 +282,16 @@ pub fn set_password(conn: &mut Connection, code: &str, password: &str) -> anyhow
     };
     check_password(password, &user.email)?;
     let hash = hash_password(password)?;
-    let tx = conn.transaction()?;
-    tx.execute("UPDATE password_codes SET used_at = ?1 WHERE hash = ?2", params![now_ms(), hash_token(code)])?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // The code is used up only if nobody used it meanwhile (two requests with one code: one wins).
+    let now = now_ms();
+    let used = tx.execute(
+        "UPDATE password_codes SET used_at = ?1 WHERE hash = ?2 AND user_id = ?3 AND used_at IS NULL AND expires_at > ?1",
+        params![now, hash_token(code), user.id],
+    )?;
+    if used != 1 {
+        return refuse("This link has expired or has already been used. Ask an administrator for a new one");
+    }
     tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;
     tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&user.id])?;
     audit(&tx, &user.actor(), "password set", user.role.scheme(), "")?;
@@ -358,11 +372,13 @@ pub fn create_enrol_code(conn: &Connection, site: &str, actor: &str) -> anyhow::
     }
     let code: String = buf.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
     let now = now_ms();
-    conn.execute(
-        "INSERT INTO enrol_codes(hash, site_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hash_token(&code), site, actor, now, now + ENROL_CODE_MS],
-    )?;
-    audit(conn, actor, "enrolment code created", Some(&scheme), &format!("site {site}"))?;
+    crate::store::immediate(conn, |conn| {
+        conn.execute(
+            "INSERT INTO enrol_codes(hash, site_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![hash_token(&code), site, actor, now, now + ENROL_CODE_MS],
+        )?;
+        audit(conn, actor, "enrolment code created", Some(&scheme), &format!("site {site}"))
+    })?;
     Ok(format!("{}-{}", &code[..4], &code[4..]))
 }
 
@@ -377,7 +393,7 @@ pub fn redeem_enrol_code(
     if label.chars().count() > 60 || label.chars().any(char::is_control) {
         return refuse("The tablet's name must be 60 characters or fewer");
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = now_ms();
     let site: Option<String> = tx
         .query_row(
@@ -411,13 +427,18 @@ pub struct Device {
     pub site_name: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the relay last synced with it.
+    pub last_synced_at: Option<i64>,
+    /// The last time the relay refused something of it, and why.
+    pub refused: Option<(i64, String)>,
 }
 
 /// A scheme's tablets, newest first.
 pub fn devices(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Device>> {
     let mut stmt = conn.prepare(
-        "SELECT t.subject, COALESCE(t.label, ''), t.site_id, s.name, t.created_at, t.revoked_at
-         FROM tokens t JOIN sites s ON s.id = t.site_id
+        "SELECT t.subject, COALESCE(t.label, ''), t.site_id, s.name, t.created_at, t.revoked_at,
+                a.last_synced_at, a.refused_at, a.refusal
+         FROM tokens t JOIN sites s ON s.id = t.site_id LEFT JOIN device_activity a ON a.device = t.subject
          WHERE t.kind = 'device' AND t.scheme_id = ?1 ORDER BY t.created_at DESC",
     )?;
     let rows = stmt.query_map([scheme], |r| {
@@ -428,6 +449,11 @@ pub fn devices(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Device>> {
             site_name: r.get(3)?,
             created_at: r.get(4)?,
             revoked_at: r.get(5)?,
+            last_synced_at: r.get(6)?,
+            refused: match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<String>>(8)?) {
+                (Some(at), Some(why)) => Some((at, why)),
+                _ => None,
+            },
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -435,14 +461,16 @@ pub fn devices(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Device>> {
 
 /// Revokes a tablet of a scheme. `false` if the scheme has no such (unrevoked) tablet.
 pub fn revoke_device(conn: &Connection, scheme: &str, device: &str, actor: &str) -> anyhow::Result<bool> {
-    let n = conn.execute(
-        "UPDATE tokens SET revoked_at = ?1 WHERE kind = 'device' AND subject = ?2 AND scheme_id = ?3 AND revoked_at IS NULL",
-        params![now_ms(), device, scheme],
-    )?;
-    if n > 0 {
-        audit(conn, actor, "tablet revoked", Some(scheme), &format!("tablet {device}"))?;
-    }
-    Ok(n > 0)
+    crate::store::immediate(conn, |conn| {
+        let n = conn.execute(
+            "UPDATE tokens SET revoked_at = ?1 WHERE kind = 'device' AND subject = ?2 AND scheme_id = ?3 AND revoked_at IS NULL",
+            params![now_ms(), device, scheme],
+        )?;
+        if n > 0 {
+            audit(conn, actor, "tablet revoked", Some(scheme), &format!("tablet {device}"))?;
+        }
+        Ok(n > 0)
+    })
 }
 
 /// Every revoked tablet (the relay refuses their connections even mid-handshake).

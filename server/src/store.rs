@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS roster_facts (
     scheme_id TEXT NOT NULL, volunteer_id TEXT NOT NULL, active INTEGER NOT NULL,
     PRIMARY KEY (scheme_id, volunteer_id)
 );
+-- What the relay last saw of each tablet: when it last synced with it, and the last time it
+-- refused something of it (with the reason), for the coordinator's list of tablets.
+CREATE TABLE IF NOT EXISTS device_activity (
+    device TEXT PRIMARY KEY, last_synced_at INTEGER, refused_at INTEGER, refusal TEXT
+);
 CREATE TABLE IF NOT EXISTS invalid_entries (
     doc_id TEXT NOT NULL, key TEXT NOT NULL, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL,
     reason TEXT NOT NULL, PRIMARY KEY (doc_id, key)
@@ -386,7 +391,7 @@ pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Opti
 }
 
 /// Applies the relay's writes inside the caller's transaction.
-pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
+pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
     match w {
         Write::Create { doc, meta, chunk } => {
             let (kind, scheme, site, day) = meta_columns(meta);
@@ -412,7 +417,7 @@ pub fn apply_write(tx: &Transaction<'_>, w: &Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn project_roster(tx: &Transaction<'_>, r: &Roster) -> anyhow::Result<()> {
+fn project_roster(tx: &Connection, r: &Roster) -> anyhow::Result<()> {
     tx.prepare_cached("DELETE FROM roster_facts WHERE scheme_id = ?1")?.execute([&r.scheme])?;
     let mut insert =
         tx.prepare_cached("INSERT OR REPLACE INTO roster_facts(scheme_id, volunteer_id, active) VALUES (?1, ?2, ?3)")?;
@@ -420,6 +425,41 @@ fn project_roster(tx: &Transaction<'_>, r: &Roster) -> anyhow::Result<()> {
         insert.execute(params![r.scheme, volunteer, active])?;
     }
     Ok(())
+}
+
+/// Records that the relay synced with a tablet at `at_ms`.
+pub fn note_synced(conn: &Connection, device: &str, at_ms: i64) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO device_activity(device, last_synced_at) VALUES (?1, ?2)
+         ON CONFLICT(device) DO UPDATE SET last_synced_at = excluded.last_synced_at",
+    )?
+    .execute(params![device, at_ms])?;
+    Ok(())
+}
+
+/// Records that the relay refused something of a tablet at `at_ms`, and why.
+pub fn note_refused(conn: &Connection, device: &str, at_ms: i64, reason: &str) -> anyhow::Result<()> {
+    let reason: String = reason.chars().take(200).collect();
+    conn.prepare_cached(
+        "INSERT INTO device_activity(device, refused_at, refusal) VALUES (?1, ?2, ?3)
+         ON CONFLICT(device) DO UPDATE SET refused_at = excluded.refused_at, refusal = excluded.refusal",
+    )?
+    .execute(params![device, at_ms, reason])?;
+    Ok(())
+}
+
+/// Runs `f` as one IMMEDIATE transaction: all of its writes or none, holding the write lock
+/// from the start, so that a read followed by a write never collides with another writer (it
+/// waits its turn, up to the busy timeout, instead of failing). Inside a transaction already,
+/// `f` simply runs in it.
+pub fn immediate<T>(conn: &Connection, f: impl FnOnce(&Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let t = f(&tx)?;
+    tx.commit()?;
+    Ok(t)
 }
 
 /// Runs a one-off step of bringing an older database up to date, unless a setting records that
@@ -464,13 +504,13 @@ pub fn on_roster(conn: &Connection, scheme: &str, volunteer: &str) -> anyhow::Re
         .exists([scheme, volunteer])?)
 }
 
-fn append_chunk(tx: &Transaction<'_>, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
+fn append_chunk(tx: &Connection, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
     tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?
         .execute(params![doc.to_string(), chunk])?;
     Ok(())
 }
 
-fn project(tx: &Transaction<'_>, doc: &DocumentId, p: &Projection) -> anyhow::Result<()> {
+fn project(tx: &Connection, doc: &DocumentId, p: &Projection) -> anyhow::Result<()> {
     let doc = doc.to_string();
     let day = p.date.format("%Y-%m-%d").to_string();
     for f in &p.facts {

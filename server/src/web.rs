@@ -474,11 +474,13 @@ async fn sign_in(
     let old = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
     let u2 = user.clone();
     let (token, _) = db(&st.store, move |c| {
-        if let Some(old) = old {
-            accounts::end_session(c, &old)?;
-        }
-        accounts::audit(c, &u2.actor(), "signed in", None, "")?;
-        accounts::create_session(c, &u2)
+        store::immediate(c, |c| {
+            if let Some(old) = old {
+                accounts::end_session(c, &old)?;
+            }
+            accounts::audit(c, &u2.actor(), "signed in", None, "")?;
+            accounts::create_session(c, &u2)
+        })
     })
     .await?;
     let jar = jar.remove(Cookie::build(FORM_COOKIE).path("/")).add(cookie(&st, &headers, SESSION_COOKIE, token));
@@ -951,6 +953,7 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                     th scope="col" class="govuk-table__header" { "Tablet" }
                     th scope="col" class="govuk-table__header" { "Site" }
                     th scope="col" class="govuk-table__header" { "Enrolled" }
+                    th scope="col" class="govuk-table__header" { "Last synced" }
                     th scope="col" class="govuk-table__header" { "Status" }
                 } }
                 tbody class="govuk-table__body" {
@@ -960,6 +963,16 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                             td class="govuk-table__cell" { (label) }
                             td class="govuk-table__cell" { (d.site_name) }
                             td class="govuk-table__cell" { (when(d.created_at)) }
+                            td class="govuk-table__cell" {
+                                @match d.last_synced_at { Some(at) => (when(at)), None => "Never" }
+                                // A refusal in the last week, later than the last good sync, is a
+                                // problem to act on: the tablet is holding entries it cannot send.
+                                @if let Some((at, why)) = d.refused.as_ref().filter(|(at, _)| *at > store::now_ms() - 7 * 86_400_000 && d.last_synced_at.is_none_or(|s| *at >= s)) {
+                                    p class="govuk-body-s govuk-!-margin-bottom-0 signpost-refused" {
+                                        strong class="govuk-tag govuk-tag--red" { "Refused" } " " (when(*at)) ": " (why)
+                                    }
+                                }
+                            }
                             td class="govuk-table__cell" {
                                 @if let Some(at) = d.revoked_at { strong class="govuk-tag govuk-tag--grey" { "Revoked" } " " (when(at)) }
                                 @else {

@@ -90,6 +90,20 @@ pub enum Write {
     Roster { doc: DocumentId, roster: Roster },
 }
 
+impl Write {
+    /// The document this write is for.
+    pub fn doc(&self) -> &DocumentId {
+        match self {
+            Write::Create { doc, .. }
+            | Write::SetMeta { doc, .. }
+            | Write::Append { doc, .. }
+            | Write::Compact { doc, .. }
+            | Write::Project { doc, .. }
+            | Write::Roster { doc, .. } => doc,
+        }
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct Output {
     /// Documents to load; answer each with [`Relay::loaded`].
@@ -170,7 +184,13 @@ struct Live {
 }
 
 enum Slot {
-    Loading { queue: Vec<Op>, states: HashMap<ConnId, sync::State> },
+    /// Waiting for the store. `resync`: once loaded, send every subscribed connection a fresh
+    /// sync message (the live copy was forgotten, see [`Relay::forget`]).
+    Loading {
+        queue: Vec<Op>,
+        states: HashMap<ConnId, sync::State>,
+        resync: bool,
+    },
     Ready(Box<Live>),
 }
 
@@ -240,7 +260,7 @@ impl Relay {
                 Some(Slot::Ready(live)) => {
                     live.states.remove(&conn);
                 }
-                Some(Slot::Loading { queue, states }) => {
+                Some(Slot::Loading { queue, states, .. }) => {
                     queue.retain(|op| !matches!(op, Op::Sync(p) if p.conn == conn));
                     states.remove(&conn);
                 }
@@ -341,7 +361,7 @@ impl Relay {
     /// The store's answer to a [`Output::load`] request.
     pub fn loaded(&mut self, doc_id: DocumentId, stored: Option<StoredDoc>, now: u64) -> Output {
         let mut out = Output::default();
-        let Some(Slot::Loading { queue, states }) = self.docs.remove(&doc_id) else { return out };
+        let Some(Slot::Loading { queue, states, resync }) = self.docs.remove(&doc_id) else { return out };
         let mut live = Live { doc: Automerge::new(), meta: None, states, last_used: now, appends: 0, bytes: 0 };
         if let Some(stored) = stored {
             let mut doc = Automerge::new();
@@ -370,6 +390,33 @@ impl Relay {
                 Op::Edit(ticket, edit) => self.apply_edit(doc_id, ticket, edit, now, &mut out),
             }
         }
+        if resync {
+            self.fan_out(doc_id, &mut out);
+        }
+        out
+    }
+
+    /// The driver could not store what the last input asked for: forgets the live copies of
+    /// these documents (they may hold changes that never reached storage) and reloads them.
+    /// Every other connection syncing them starts afresh with the stored copy (what they were
+    /// sent since is not trusted), so nothing unstored is ever announced and nobody waits for a
+    /// reply to a message that was dropped. The connection whose input failed is closed by the
+    /// caller ([`Relay::refuse`]) so that its device sends its changes again.
+    pub fn forget(&mut self, docs: impl IntoIterator<Item = DocumentId>) -> Output {
+        let mut out = Output::default();
+        for id in docs {
+            let fresh: HashMap<ConnId, sync::State> = self
+                .subs
+                .get(&id)
+                .map(|s| s.iter().filter(|c| self.conns.contains_key(c)).map(|c| (*c, sync::State::new())).collect())
+                .unwrap_or_default();
+            let queue = match self.docs.remove(&id) {
+                Some(Slot::Loading { queue, .. }) => queue,
+                Some(Slot::Ready(_)) | None => Vec::new(),
+            };
+            self.docs.insert(id, Slot::Loading { queue, states: fresh, resync: true });
+            out.load.push(id);
+        }
         out
     }
 
@@ -379,7 +426,10 @@ impl Relay {
         let mut out = Output::default();
         match self.docs.get_mut(&doc_id) {
             None => {
-                self.docs.insert(doc_id, Slot::Loading { queue: vec![Op::Edit(ticket, edit)], states: HashMap::new() });
+                self.docs.insert(
+                    doc_id,
+                    Slot::Loading { queue: vec![Op::Edit(ticket, edit)], states: HashMap::new(), resync: false },
+                );
                 out.load.push(doc_id);
             }
             Some(Slot::Loading { queue, .. }) => queue.push(Op::Edit(ticket, edit)),
@@ -450,7 +500,8 @@ impl Relay {
         }
         match self.docs.get_mut(&doc_id) {
             None => {
-                self.docs.insert(doc_id, Slot::Loading { queue: vec![Op::Sync(p)], states: HashMap::new() });
+                self.docs
+                    .insert(doc_id, Slot::Loading { queue: vec![Op::Sync(p)], states: HashMap::new(), resync: false });
                 out.load.push(doc_id);
             }
             Some(Slot::Loading { queue, .. }) => queue.push(Op::Sync(p)),
@@ -657,7 +708,7 @@ impl Relay {
     fn reload(&mut self, doc_id: DocumentId, out: &mut Output) {
         if let Some(Slot::Ready(live)) = self.docs.remove(&doc_id) {
             let states = live.states.into_iter().filter(|(c, _)| self.conns.contains_key(c)).collect();
-            self.docs.insert(doc_id, Slot::Loading { queue: Vec::new(), states });
+            self.docs.insert(doc_id, Slot::Loading { queue: Vec::new(), states, resync: false });
             out.load.push(doc_id);
         }
     }

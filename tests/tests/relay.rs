@@ -337,3 +337,93 @@ async fn app_files_are_served_from_their_precompressed_copies() {
     assert!(!head.contains("content-encoding"), "{head}");
     assert_eq!(body, js);
 }
+
+/// Another process writing to the database (the web pages, an admin command) never makes the
+/// relay drop its connections: the relay's batch takes the write lock first and waits its turn.
+/// A write that fails (here a trigger plays a full disk for one document) refuses only the
+/// tablet that needed it; the other keeps syncing, and the refused one sends everything again
+/// once storage works.
+#[tokio::test]
+async fn other_writers_and_a_failing_write_affect_only_the_connection_that_needed_it() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let db = server.data.join("signpost.sqlite3");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A writer that keeps committing small transactions, each holding the lock a little while.
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.busy_timeout(Duration::from_secs(10)).unwrap();
+            let mut commits = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('test-writer', ?1)", [commits])
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+                conn.execute_batch("COMMIT").unwrap();
+                commits += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            commits
+        })
+    };
+    let a_day = Header::desk_day(&fx.scheme, &fx.site_a, day());
+    let b_day = Header::desk_day(&fx.scheme, &fx.site_b, day());
+    let mut a = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
+    let mut b = Tablet::connect(&server.url, &fx.token_b, "tablet-b").await.unwrap();
+    let da = a.open_day(&a_day).await.unwrap();
+    let db_id = b.open_day(&b_day).await.unwrap();
+    for i in 0..60 {
+        a.change(da, |tx| schema::write_referral(tx, &referral(&format!("a{i}"))).unwrap()).await.unwrap();
+        b.change(db_id, |tx| schema::write_referral(tx, &referral(&format!("b{i}"))).unwrap()).await.unwrap();
+        if i % 3 == 0 {
+            // Admin commands (other processes) write too.
+            signpost_tests::admin(&server.data, &["create-site", "--scheme", &fx.scheme, &format!("Site {i}")])
+                .unwrap();
+        }
+        a.synced(da, T).await.unwrap_or_else(|e| panic!("tablet a, referral {i}: {e}"));
+        b.synced(db_id, T).await.unwrap_or_else(|e| panic!("tablet b, referral {i}: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 10, "the other writer committed while the tablets synced");
+    assert!(a.closed.is_none() && b.closed.is_none());
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 120);
+
+    // Storage fails for b's document only.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks WHEN NEW.doc_id = '{db_id}'
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+    ))
+    .unwrap();
+    b.change(db_id, |tx| schema::write_referral(tx, &referral("b-refused")).unwrap()).await.unwrap();
+    let refused = b.synced(db_id, T).await.unwrap_err().to_string();
+    assert!(refused.contains("could not store"), "{refused}");
+    for i in 0..5 {
+        a.change(da, |tx| schema::write_referral(tx, &referral(&format!("a-more{i}"))).unwrap()).await.unwrap();
+        a.synced(da, T).await.unwrap();
+    }
+    assert!(a.closed.is_none(), "the other tablet was not disturbed");
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 125);
+    // The coordinator's list of tablets shows the refusal against b, and a's last sync.
+    let activity = |site: &str| -> (Option<i64>, Option<String>) {
+        conn.query_row(
+            "SELECT a.last_synced_at, a.refusal FROM device_activity a JOIN tokens t ON t.subject = a.device
+             WHERE t.site_id = ?1",
+            [site],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (b_synced, b_refusal) = activity(&fx.site_b);
+    assert!(b_synced.is_some() && b_refusal.as_deref().is_some_and(|r| r.contains("could not store")), "{b_refusal:?}");
+    let (a_synced, a_refusal) = activity(&fx.site_a);
+    assert!(a_synced.is_some() && a_refusal.is_none());
+
+    // Storage works again: b reconnects and sends what was refused.
+    conn.execute_batch("DROP TRIGGER full_disk").unwrap();
+    let mut b = Tablet::connect_with(&server.url, &fx.token_b, b.disconnect().await).await.unwrap();
+    b.synced(db_id, T).await.unwrap();
+    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 126);
+}
