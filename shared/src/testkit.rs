@@ -88,6 +88,21 @@ impl Store {
         self.facts.values().filter(|f| matches!(f, Fact::Referral(r) if !r.voided)).count()
     }
 
+    /// Panics if the relay's frame announces heads this store does not hold: the relay's
+    /// durability rule, checked on every delivery.
+    pub fn check_announced(&self, frame: &[u8]) {
+        if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
+            let m = sync::Message::decode(&data).unwrap();
+            if m.heads.is_empty() {
+                return;
+            }
+            let stored = self.load(&document_id);
+            for h in &m.heads {
+                assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
+            }
+        }
+    }
+
     /// The fact stored for an entry of a document (`referral:<id>` or `shift:<id>`).
     pub fn fact(&self, doc: DocumentId, root_key: &str) -> Option<&Fact> {
         self.facts.get(&(doc, root_key.to_owned()))
@@ -178,16 +193,7 @@ impl Net {
     }
 
     pub fn check_announced_heads_are_durable(&self, frame: &[u8]) {
-        if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
-            let m = sync::Message::decode(&data).unwrap();
-            if m.heads.is_empty() {
-                return;
-            }
-            let stored = self.store.load(&document_id);
-            for h in &m.heads {
-                assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
-            }
-        }
+        self.store.check_announced(frame);
     }
 
     /// Delivers messages until nothing moves.
