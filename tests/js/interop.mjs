@@ -114,6 +114,33 @@ const r = got["referral:js-1"]
 check(r.helped.toString() === "victim" && r.categories.housing === true, "the referral's fields survive the round trip")
 seen.readBack = true
 
+// 2b. The pattern that once locked tablets out: a client synced some entries, then made several
+//     changes with no connection, then reconnected. automerge sends the missing changes packed
+//     into one chunk; the relay must take them.
+for (let i = 0; i < 6; i++) {
+  handle.change((d) => {
+    d[`referral:js-on-${i}`] = referral(`js-on-${i}`, { categories: { "mental-health": true } })
+  })
+}
+await waitFor(15000, async () => {
+  const o = await findOutcome(reader, url, 2000)
+  return o.found && o.doc["referral:js-on-5"]
+}, "the online referrals reach the relay")
+const offlineRepo = new Repo({ network: [], sharePolicy: async () => true })
+repos.push(offlineRepo)
+const offline = offlineRepo.import(A.save(handle.doc()), { docId: interpretAsDocumentId(url.replace("automerge:", "")) })
+for (let i = 0; i < 3; i++) {
+  offline.change((d) => {
+    d[`referral:js-off-${i}`] = referral(`js-off-${i}`, { categories: { "mental-health": true }, followUp: true })
+  })
+}
+offlineRepo.networkSubsystem.addNetworkAdapter(new WebSocketClientAdapter(syncUrl(env("TOKEN_A1")), 200))
+await waitFor(15000, async () => {
+  const o = await findOutcome(reader, url, 2000)
+  return o.found && o.doc["referral:js-off-2"]
+}, "the changes made offline reach the relay after reconnecting")
+seen.offlineChangesAccepted = true
+
 // 3. Another site's credential: unavailable, never content.
 const otherSite = repo(env("TOKEN_B"))
 const b = await findOutcome(otherSite, url, 5000)
