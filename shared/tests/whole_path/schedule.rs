@@ -1,0 +1,168 @@
+//! The random steps of a schedule: what volunteers, networks, batteries, clocks and coordinators
+//! do.
+
+use crate::world::World;
+use rand::Rng;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::schema::{self, AgencyRef, EntryKey, Referral, Shift, Volunteer};
+use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
+use std::collections::BTreeSet;
+
+impl World {
+    pub(crate) fn text(&mut self, max: usize) -> String {
+        const PIECES: &[&str] =
+            &["Citizens Advice", "Llŷr's café", "naïve – ünïcode", "😀 food bank", "  padded  ", "Ysbyty Gwynedd", "x"];
+        let n = self.rng.random_range(1..=3);
+        let s: Vec<&str> = (0..n).map(|_| PIECES[self.rng.random_range(0..PIECES.len())]).collect();
+        s.join(" ").chars().take(max).collect::<String>().trim().to_owned()
+    }
+
+    pub(crate) fn random_referral(&mut self, id: String) -> Referral {
+        let r = &mut self.rng;
+        let mut categories = BTreeSet::new();
+        while categories.is_empty() || r.random_bool(0.3) {
+            categories.insert(Category::ALL[r.random_range(0..Category::ALL.len())]);
+        }
+        let helped = Helped::ALL[r.random_range(0..Helped::ALL.len())];
+        let age_band = r.random_bool(0.5).then(|| AgeBand::ALL[r.random_range(0..AgeBand::ALL.len())]);
+        let help = HelpKind::ALL[r.random_range(0..HelpKind::ALL.len())];
+        let follow_up = r.random_bool(0.5);
+        let volunteer = r.random_bool(0.7).then(|| format!("vol-{}", r.random_range(0..3)));
+        let directory_agency = r.random_bool(0.5);
+        let with_notes = r.random_bool(0.4);
+        let recorded_at_ms = 1_767_139_200_000 + r.random_range(0..86_400_000);
+        let agency = if directory_agency {
+            AgencyRef::Directory(format!("agency-{}", self.rng.random_range(0..4)))
+        } else {
+            AgencyRef::Other(self.text(schema::MAX_TEXT_CHARS))
+        };
+        let notes = with_notes.then(|| self.text(schema::MAX_NOTES_CHARS));
+        Referral {
+            id,
+            recorded_at_ms,
+            volunteer,
+            helped,
+            age_band,
+            categories,
+            agency,
+            help,
+            follow_up,
+            notes,
+            void: None,
+        }
+    }
+
+    /// One random thing happens.
+    pub(crate) fn step(&mut self) {
+        let i = self.rng.random_range(0..self.tablets.len());
+        match self.rng.random_range(0..100) {
+            0..=29 => {
+                let doc = self.today(i);
+                let id = self.id("r");
+                let r = self.random_referral(id);
+                self.commit(i, doc, |tx| schema::write_referral(tx, &r).unwrap());
+                self.note(i, doc, &r);
+            }
+            30..=39 => {
+                // Correct a referral this tablet holds (any day it has).
+                let Some((doc, old)) = self.pick_referral(i) else { return };
+                let mut r = self.random_referral(old.id.clone());
+                r.recorded_at_ms = old.recorded_at_ms;
+                r.volunteer = old.volunteer.clone();
+                self.commit(i, doc, |tx| schema::correct_referral(tx, &r).unwrap());
+                let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &r.id).unwrap().unwrap();
+                self.note(i, doc, &r);
+            }
+            40..=43 => {
+                let Some((doc, old)) = self.pick_referral(i) else { return };
+                let reason = self.text(schema::MAX_TEXT_CHARS);
+                let at = self.now as i64;
+                self.commit(i, doc, |tx| schema::void_referral(tx, &old.id, &reason, at).unwrap());
+                let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &old.id).unwrap().unwrap();
+                self.note(i, doc, &r);
+            }
+            44..=49 => match self.tablets[i].shift.take() {
+                None => {
+                    let doc = self.today(i);
+                    let s = Shift {
+                        id: self.id("s"),
+                        volunteer: format!("vol-{}", self.rng.random_range(0..3)),
+                        start_ms: 1_767_139_200_000 + self.now as i64,
+                        end_ms: None,
+                    };
+                    self.commit(i, doc, |tx| schema::write_shift(tx, &s).unwrap());
+                    self.note_key(i, doc, EntryKey::Shift(s.id.clone()));
+                    self.tablets[i].shift = Some((doc, s));
+                }
+                Some((doc, mut s)) => {
+                    // Ends in the document where it started, even past midnight.
+                    s.end_ms = Some(s.start_ms + self.rng.random_range(-60_000..20 * 3_600_000));
+                    self.commit(i, doc, |tx| schema::write_shift(tx, &s).unwrap());
+                }
+            },
+            50..=61 => self.offline(i),
+            62..=75 => self.online(i),
+            76..=79 => self.restart(i),
+            80 => self.kill_relay(),
+            81 => self.date = self.date.succ_opt().unwrap(),
+            82..=84 => {
+                // A coordinator edits the roster (a server-side edit through the relay).
+                self.tickets += 1;
+                let vol = Volunteer {
+                    id: format!("vol-{}", self.tickets + 10),
+                    name: self.text(60),
+                    active: true,
+                    pin: None,
+                };
+                let out = self.relay.edit(
+                    self.directory,
+                    self.tickets,
+                    Box::new(move |tx| schema::write_volunteer(tx, &vol).map_err(|e| e.to_string())),
+                    self.now,
+                );
+                self.handle(out);
+            }
+            85..=87 => {
+                self.now += 50;
+                let out = self.relay.tick(self.now);
+                self.handle(out);
+            }
+            _ => {
+                let n = self.rng.random_range(1..40);
+                self.deliver(n);
+            }
+        }
+    }
+
+    pub(crate) fn pick_referral(&mut self, i: usize) -> Option<(DocumentId, Referral)> {
+        let peer = &self.tablets[i].peer;
+        let mut all = Vec::new();
+        for doc in self.tablets[i].disk.keys() {
+            let Some(d) = peer.doc(doc) else { continue };
+            for k in schema::entry_keys(d) {
+                if let EntryKey::Referral(id) = k {
+                    if let Ok(Some(r)) = schema::read_referral(d, &id) {
+                        if r.void.is_none() {
+                            all.push((*doc, r));
+                        }
+                    }
+                }
+            }
+        }
+        if all.is_empty() {
+            return None;
+        }
+        let k = self.rng.random_range(0..all.len());
+        Some(all.swap_remove(k))
+    }
+
+    pub(crate) fn note(&mut self, i: usize, doc: DocumentId, r: &Referral) {
+        let e = self.ledger.entries.entry((doc, EntryKey::Referral(r.id.clone()).root_key())).or_default();
+        e.0.insert(i);
+        e.1 = Some(r.clone());
+    }
+
+    pub(crate) fn note_key(&mut self, i: usize, doc: DocumentId, key: EntryKey) {
+        self.ledger.entries.entry((doc, key.root_key())).or_default().0.insert(i);
+    }
+}

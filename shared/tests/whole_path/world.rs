@@ -1,0 +1,322 @@
+//! The simulated world of a schedule: tablets that keep their documents as the app does, the
+//! relay core with its in-memory store, and the network between them.
+
+use automerge::{ActorId, Automerge};
+use chrono::NaiveDate;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use signpost_shared::ids::DocumentId;
+use signpost_shared::local::{self, Records};
+use signpost_shared::peer::{Event, Peer};
+use signpost_shared::relay::{Config, ConnId, Output, Principal, Relay};
+use signpost_shared::schema::{self, Header, Referral, Shift, Volunteer};
+use signpost_shared::testkit::Store;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+const SCHEME: &str = "scheme-1";
+
+/// What a tablet keeps on the device for one document.
+#[derive(Default, Clone)]
+pub(crate) struct Disk {
+    pub(crate) records: Records,
+    pub(crate) sync: Option<Vec<u8>>,
+}
+
+pub(crate) struct Tablet {
+    pub(crate) site: String,
+    pub(crate) device: String,
+    pub(crate) peer: Peer,
+    /// The connection while online.
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) inbox: VecDeque<Vec<u8>>,
+    pub(crate) disk: BTreeMap<DocumentId, Disk>,
+    /// A shift running on this tablet: its document and entry.
+    pub(crate) shift: Option<(DocumentId, Shift)>,
+    /// What the relay said when it refused something (never expected).
+    pub(crate) refused: Vec<String>,
+    pub(crate) restarts: u32,
+}
+
+/// The last value each tablet wrote to an entry, to compare with what the relay stored.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    /// (document, root key) → the tablets that wrote it, and the last referral written.
+    pub(crate) entries: BTreeMap<(DocumentId, String), (BTreeSet<usize>, Option<Referral>)>,
+}
+
+pub(crate) struct World {
+    pub(crate) rng: StdRng,
+    pub(crate) relay: Relay,
+    pub(crate) store: Store,
+    pub(crate) to_relay: VecDeque<(ConnId, Vec<u8>)>,
+    pub(crate) tablets: Vec<Tablet>,
+    pub(crate) next_conn: ConnId,
+    pub(crate) now: u64,
+    pub(crate) date: NaiveDate,
+    pub(crate) ledger: Ledger,
+    pub(crate) directory: DocumentId,
+    pub(crate) tickets: u64,
+    pub(crate) edits_ok: u32,
+    pub(crate) relay_restarts: u32,
+    pub(crate) next_id: u64,
+}
+
+pub(crate) fn new_relay(n: u32) -> Relay {
+    // Small compaction and idle limits so that compaction and eviction happen within a schedule.
+    let cfg = Config { compact_after: 6, idle_ms: 40, ..Config::default() };
+    Relay::new(format!("relay-{n}").as_str().into(), "storage-1".into(), cfg)
+}
+
+impl Tablet {
+    pub(crate) fn principal(&self) -> Principal {
+        Principal { device: self.device.clone(), scheme: SCHEME.into(), site: self.site.clone() }
+    }
+
+    /// The actor the tablet writes as in this run of the app: new at every start, as in the
+    /// browser, but derived from the schedule rather than drawn at random, so that a seed
+    /// replays the same changes.
+    pub(crate) fn actor(&self) -> ActorId {
+        ActorId::from(format!("{}-{}", self.device, self.restarts).as_bytes())
+    }
+
+    /// Saves what is new in a document on the device, as the app does before it sends.
+    pub(crate) fn persist(&mut self, id: DocumentId) {
+        let Some(doc) = self.peer.doc(&id) else { return };
+        let disk = self.disk.entry(id).or_default();
+        disk.records.save(doc);
+        disk.sync = self.peer.saved_state(&id);
+    }
+}
+
+impl World {
+    pub(crate) fn new(seed: u64) -> World {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut store = Store::default();
+        // The scheme's directory, written by an admin command before any tablet exists.
+        let dir_header = Header::directory(SCHEME);
+        let directory = dir_header.well_known_id();
+        let mut doc = Automerge::new().with_actor(ActorId::from(b"admin-command".as_slice()));
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &dir_header).unwrap();
+        for v in 0..3 {
+            let vol = Volunteer { id: format!("vol-{v}"), name: format!("Volunteer {v}"), active: true, pin: None };
+            schema::write_volunteer(&mut tx, &vol).unwrap();
+        }
+        tx.commit();
+        store.apply(signpost_shared::relay::Write::Create {
+            doc: directory,
+            meta: signpost_shared::relay::Meta::Doc(dir_header),
+            chunk: doc.save(),
+        });
+        let desks = rng.random_range(1..=3);
+        let mut tablets = Vec::new();
+        for d in 0..desks {
+            for t in 0..rng.random_range(1..=3) {
+                tablets.push(Tablet {
+                    site: format!("site-{d}"),
+                    device: format!("tablet-{d}-{t}"),
+                    peer: Peer::new(format!("tablet-{d}-{t}-0").as_str().into()),
+                    conn: None,
+                    inbox: VecDeque::new(),
+                    disk: BTreeMap::new(),
+                    shift: None,
+                    refused: Vec::new(),
+                    restarts: 0,
+                });
+            }
+        }
+        World {
+            rng,
+            relay: new_relay(0),
+            store,
+            to_relay: VecDeque::new(),
+            tablets,
+            next_conn: 1,
+            now: 1_000,
+            date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            ledger: Ledger::default(),
+            directory,
+            tickets: 0,
+            edits_ok: 0,
+            relay_restarts: 0,
+            next_id: 0,
+        }
+    }
+
+    /// Carries out the relay's output as the server does: writes first, then sends.
+    pub(crate) fn handle(&mut self, out: Output) {
+        let mut pending = vec![out];
+        while let Some(out) = pending.pop() {
+            for w in out.writes {
+                self.store.apply(w);
+            }
+            for (conn, frame) in out.sends {
+                self.store.check_announced(&frame);
+                if let Some(t) = self.tablets.iter_mut().find(|t| t.conn == Some(conn)) {
+                    t.inbox.push_back(frame);
+                }
+            }
+            for (conn, reason) in out.close {
+                if let Some(i) = self.tablets.iter().position(|t| t.conn == Some(conn)) {
+                    self.tablets[i].refused.push(reason);
+                    self.offline(i);
+                }
+            }
+            if let Some(p) = out.problems.first() {
+                panic!("relay problem: {p}");
+            }
+            for (_, result) in out.edited {
+                match result {
+                    Ok(()) => self.edits_ok += 1,
+                    Err(e) => panic!("a server-side edit failed: {e}"),
+                }
+            }
+            for id in out.load {
+                let stored = self.store.docs.get(&id).cloned();
+                pending.push(self.relay.loaded(id, stored, self.now));
+            }
+        }
+    }
+
+    pub(crate) fn send(&mut self, i: usize, frames: Vec<Vec<u8>>) {
+        if let Some(c) = self.tablets[i].conn {
+            self.to_relay.extend(frames.into_iter().map(|f| (c, f)));
+        }
+    }
+
+    pub(crate) fn offline(&mut self, i: usize) {
+        let t = &mut self.tablets[i];
+        if let Some(c) = t.conn.take() {
+            t.peer.on_close();
+            t.inbox.clear();
+            // Frames still in flight are lost with the connection.
+            self.to_relay.retain(|(conn, _)| *conn != c);
+            self.relay.disconnect(c);
+        }
+    }
+
+    pub(crate) fn online(&mut self, i: usize) {
+        if self.tablets[i].conn.is_some() {
+            return;
+        }
+        let c = self.next_conn;
+        self.next_conn += 1;
+        let p = self.tablets[i].principal();
+        self.relay.connect(c, p);
+        let t = &mut self.tablets[i];
+        t.conn = Some(c);
+        let join = t.peer.on_open();
+        self.to_relay.push_back((c, join));
+        // The app asks for the scheme's directory once it is connected, if it lacks it.
+        if self.tablets[i].peer.doc(&self.directory).is_none_or(|d| d.get_heads().is_empty()) {
+            let out = self.tablets[i].peer.find(self.directory);
+            self.send(i, out.sends);
+        }
+    }
+
+    /// The tablet's app is closed (or the battery dies) and opened again: everything in memory
+    /// is gone; it comes back from what the device stored.
+    pub(crate) fn restart(&mut self, i: usize) {
+        self.offline(i);
+        let t = &mut self.tablets[i];
+        t.restarts += 1;
+        let mut peer = Peer::new(format!("{}-{}", t.device, t.restarts).as_str().into());
+        let actor = t.actor();
+        for (id, disk) in &t.disk {
+            let loaded = local::load(&disk.records.records);
+            assert!(loaded.damaged_records.is_empty(), "tablet storage damaged: {:?}", loaded.damaged_records);
+            assert_eq!(Some(&loaded.stored), disk.records.stored.as_ref(), "stored state survives a restart");
+            let _ = peer.insert(*id, loaded.doc.with_actor(actor.clone()), disk.sync.as_deref());
+        }
+        t.peer = peer;
+    }
+
+    pub(crate) fn kill_relay(&mut self) {
+        for i in 0..self.tablets.len() {
+            self.offline(i);
+        }
+        self.to_relay.clear();
+        self.relay_restarts += 1;
+        self.relay = new_relay(self.relay_restarts);
+    }
+
+    /// Delivers up to `n` frames, picking at random which side moves.
+    pub(crate) fn deliver(&mut self, n: usize) {
+        for _ in 0..n {
+            let busy: Vec<usize> = (0..self.tablets.len()).filter(|i| !self.tablets[*i].inbox.is_empty()).collect();
+            let to_relay = !self.to_relay.is_empty() && (busy.is_empty() || self.rng.random_bool(0.5));
+            if to_relay {
+                let (c, f) = self.to_relay.pop_front().unwrap();
+                self.now += 1;
+                let out = self.relay.receive(c, self.now, &f);
+                self.handle(out);
+            } else if let Some(&i) = busy.get(self.rng.random_range(0..busy.len().max(1))) {
+                let f = self.tablets[i].inbox.pop_front().unwrap();
+                let out = self.tablets[i].peer.receive(&f).expect("relay frames decode");
+                let mut touched = BTreeSet::new();
+                for e in &out.events {
+                    match e {
+                        Event::Changed(d) | Event::Synced(d) => {
+                            touched.insert(*d);
+                        }
+                        Event::RelayError(m) => self.tablets[i].refused.push(m.clone()),
+                        _ => {}
+                    }
+                }
+                for d in touched {
+                    self.tablets[i].persist(d);
+                }
+                self.send(i, out.sends);
+            } else {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn settle(&mut self) {
+        for _ in 0..200 {
+            if self.to_relay.is_empty() && self.tablets.iter().all(|t| t.inbox.is_empty()) {
+                return;
+            }
+            self.deliver(10_000);
+        }
+        panic!("the network did not settle");
+    }
+
+    pub(crate) fn id(&mut self, what: &str) -> String {
+        self.next_id += 1;
+        format!("{what}-{}-{}", self.next_id, self.rng.random_range(0..1_000_000u32))
+    }
+
+    /// Today's document on the tablet, created as the app creates it.
+    pub(crate) fn today(&mut self, i: usize) -> DocumentId {
+        let header = Header::desk_day(SCHEME, &self.tablets[i].site, self.date);
+        let id = header.well_known_id();
+        if self.tablets[i].peer.doc(&id).is_none_or(|d| schema::read_header(d).is_err()) {
+            let mut doc = Automerge::new().with_actor(self.tablets[i].actor());
+            let mut tx = doc.transaction();
+            schema::write_header(&mut tx, &header).unwrap();
+            tx.commit();
+            let out = if self.tablets[i].peer.doc(&id).is_some() {
+                self.tablets[i].peer.change(id, |tx| schema::write_header(tx, &header).unwrap()).unwrap().1
+            } else {
+                self.tablets[i].peer.insert(id, doc, None)
+            };
+            self.tablets[i].persist(id);
+            self.send(i, out.sends);
+        }
+        id
+    }
+
+    /// Records a local change durably, then sends it (the app's order).
+    pub(crate) fn commit(
+        &mut self,
+        i: usize,
+        doc: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) {
+        let (_, out) = self.tablets[i].peer.change(doc, f).unwrap();
+        self.tablets[i].persist(doc);
+        self.send(i, out.sends);
+    }
+}
