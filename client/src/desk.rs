@@ -61,25 +61,43 @@ impl Ctx {
         self.rep.unsynced_docs().iter().map(|d| self.rep.waiting_referrals(d)).sum()
     }
 
-    /// The document of the day it is now on the tablet's clock, created here (and sent, when
-    /// connected) if the day has just begun.
+    /// The document of the day it is now on the tablet's clock, opened here if the day has just
+    /// begun.
     fn today(&self) -> DocumentId {
         let date = today();
         let (on, id) = self.day.get();
         if on == date {
             return id;
         }
-        let header = Header::desk_day(&self.setup.scheme, &self.setup.site, date);
-        let id = header.well_known_id();
-        if self.rep.peer.borrow().doc(&id).is_none() {
-            let doc = day_document(&header);
-            let out = self.rep.peer.borrow_mut().insert(id, doc, None);
-            if let Some(conn) = self.conn.borrow().as_ref() {
-                conn.deliver(out);
-            }
-        }
+        let (id, _) = self.open_day(date);
         self.day.set((date, id));
         id
+    }
+
+    /// Opens a day's document: created on this tablet if it has none, or given its header again
+    /// if only part of a damaged copy loaded (the same values, so it merges with the relay's
+    /// copy); sent at once when connected. `true` if it changed here.
+    fn open_day(&self, date: NaiveDate) -> (DocumentId, bool) {
+        let header = Header::desk_day(&self.setup.scheme, &self.setup.site, date);
+        let id = header.well_known_id();
+        // (A look for the type field, not a full header read: that would add to the download.)
+        let has_header = self.rep.peer.borrow().doc(&id).map(|d| {
+            use automerge::ReadDoc;
+            d.get(automerge::ROOT, "type").ok().flatten().is_some()
+        });
+        let out = match has_header {
+            None => Some(self.rep.peer.borrow_mut().insert(id, day_document(&header), None)),
+            Some(false) => {
+                let mut peer = self.rep.peer.borrow_mut();
+                peer.try_change(id, |tx| schema::write_header(tx, &header)).ok().and_then(Result::ok).map(|((), o)| o)
+            }
+            Some(true) => None,
+        };
+        let changed = out.is_some();
+        if let (Some(out), Some(conn)) = (out, self.conn.borrow().as_ref()) {
+            conn.deliver(out);
+        }
+        (id, changed)
     }
 }
 
@@ -173,27 +191,12 @@ async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     // Background sync runs in the service worker, which cannot read the page's local storage.
     rep.store.set_meta(META_SETUP, Some(&setup.encode())).await?;
     let date = today();
-    let header = Header::desk_day(&setup.scheme, &setup.site, date);
-    let today = header.well_known_id();
     let directory = schema::directory_id(&setup.scheme);
-    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), day: Cell::new((date, today)), directory });
-    // (A look for the type field, not a full header read: that would add to the download.)
-    let has_header = ctx.rep.peer.borrow().doc(&today).map(|d| {
-        use automerge::ReadDoc;
-        d.get(automerge::ROOT, "type").ok().flatten().is_some()
-    });
-    match has_header {
-        None => {
-            let _ = ctx.rep.peer.borrow_mut().insert(today, day_document(&header), None);
-            ctx.persist(today).await?;
-        }
-        // Only part of a damaged day loaded: give what is written now its header again (the same
-        // values, so it merges with the relay's copy).
-        Some(false) => {
-            let _ = ctx.rep.peer.borrow_mut().try_change(today, |tx| schema::write_header(tx, &header));
-            ctx.persist(today).await?;
-        }
-        Some(true) => {}
+    let id = Header::desk_day(&setup.scheme, &setup.site, date).well_known_id();
+    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), day: Cell::new((date, id)), directory });
+    let (today, changed) = ctx.open_day(date);
+    if changed {
+        ctx.persist(today).await?;
     }
     if ctx.rep.peer.borrow().doc(&directory).is_none() {
         let _ = ctx.rep.peer.borrow_mut().find(directory);
@@ -344,13 +347,7 @@ pub fn desk(props: &DeskProps) -> Html {
             </h1>
             <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
             if *persistent == Some(false) {
-                <div class="govuk-warning-text" id="storage-warning">
-                    <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
-                    <strong class="govuk-warning-text__text">
-                        <span class="govuk-visually-hidden">{ "Warning" }</span>
-                        { "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long." }
-                    </strong>
-                </div>
+                { warning("storage-warning", "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long.") }
             }
             if *status == Status::Revoked {
                 <div class="govuk-notification-banner" role="region" aria-labelledby="revoked-title" id="revoked">
@@ -375,13 +372,7 @@ pub fn desk(props: &DeskProps) -> Html {
                 </div>
             }
             if !c.rep.damaged().is_empty() {
-                <div class="govuk-warning-text" id="damaged-warning">
-                    <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
-                    <strong class="govuk-warning-text__text">
-                        <span class="govuk-visually-hidden">{ "Warning" }</span>
-                        { "Some entries saved on this tablet could not be read back. They are kept as they were. Do not remove this tablet's set-up or clear the browser's data; tell your coordinator. Entries that reached Signpost before are safe and come back when the tablet syncs." }
-                    </strong>
-                </div>
+                { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept as they were. Do not remove this tablet's set-up or clear the browser's data; tell your coordinator. Entries that reached Signpost before are safe and come back when the tablet syncs.") }
             }
             <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             if let Some(msg) = (*notice).clone() {
@@ -466,6 +457,19 @@ fn sync_state(p: &SyncStateProps) -> Html {
             <p class="govuk-body govuk-!-margin-top-2" id="sync-detail">
                 { waiting } { " " } { line.unwrap_or_default() }
             </p>
+        </div>
+    }
+}
+
+/// The GOV.UK warning text pattern.
+fn warning(id: &'static str, text: &'static str) -> Html {
+    html! {
+        <div class="govuk-warning-text" id={id}>
+            <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
+            <strong class="govuk-warning-text__text">
+                <span class="govuk-visually-hidden">{ "Warning" }</span>
+                { text }
+            </strong>
         </div>
     }
 }

@@ -433,6 +433,15 @@ pub struct Device {
     pub refused: Option<(i64, String)>,
 }
 
+impl Device {
+    /// A refusal in the last week, later than the tablet's last good sync: a problem for its
+    /// coordinator to act on (the tablet holds entries it cannot send).
+    pub fn recent_refusal(&self, now_ms: i64) -> Option<&(i64, String)> {
+        const WEEK_MS: i64 = 7 * 86_400_000;
+        self.refused.as_ref().filter(|(at, _)| *at > now_ms - WEEK_MS && self.last_synced_at.is_none_or(|s| *at >= s))
+    }
+}
+
 /// A scheme's tablets, newest first.
 pub fn devices(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Device>> {
     let mut stmt = conn.prepare(

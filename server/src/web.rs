@@ -965,9 +965,7 @@ async fn scheme_page(State(st): State<AppState>, jar: CookieJar, Path(scheme): P
                             td class="govuk-table__cell" { (when(d.created_at)) }
                             td class="govuk-table__cell" {
                                 @match d.last_synced_at { Some(at) => (when(at)), None => "Never" }
-                                // A refusal in the last week, later than the last good sync, is a
-                                // problem to act on: the tablet is holding entries it cannot send.
-                                @if let Some((at, why)) = d.refused.as_ref().filter(|(at, _)| *at > store::now_ms() - 7 * 86_400_000 && d.last_synced_at.is_none_or(|s| *at >= s)) {
+                                @if let Some((at, why)) = d.recent_refusal(store::now_ms()) {
                                     p class="govuk-body-s govuk-!-margin-bottom-0 signpost-refused" {
                                         strong class="govuk-tag govuk-tag--red" { "Refused" } " " (when(*at)) ": " (why)
                                     }

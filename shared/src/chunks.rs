@@ -38,26 +38,15 @@ pub enum ChunkError {
 /// in order. A whole document counts as all of its changes. Refuses anything that is not a
 /// sequence of complete, valid chunks.
 pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
-    if raw.is_empty() {
-        return Err(ChunkError::Empty);
-    }
     let mut hashes = Vec::new();
-    let mut at = 0;
-    while at < raw.len() {
-        let (kind, end) = header(raw, at)?;
-        let chunk = &raw[at..end];
-        match kind {
-            CHANGE | COMPRESSED_CHANGE => {
-                let c = Change::try_from(chunk).map_err(|e| ChunkError::Invalid(at, e.to_string()))?;
-                hashes.push(c.hash());
-            }
-            DOCUMENT => {
-                let doc = Automerge::load(chunk).map_err(|e| ChunkError::Invalid(at, e.to_string()))?;
-                hashes.extend(doc.get_changes(&[]).iter().map(|c| c.hash()));
-            }
-            other => return Err(ChunkError::UnsupportedType(at, other)),
+    for (at, kind, chunk) in split(raw)? {
+        let invalid = |e: &dyn std::fmt::Display| ChunkError::Invalid(at, e.to_string());
+        if kind == DOCUMENT {
+            let doc = Automerge::load(chunk).map_err(|e| invalid(&e))?;
+            hashes.extend(doc.get_changes(&[]).iter().map(|c| c.hash()));
+        } else {
+            hashes.push(Change::try_from(chunk).map_err(|e| invalid(&e))?.hash());
         }
-        at = end;
     }
     Ok(hashes)
 }
@@ -65,18 +54,28 @@ pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
 /// Checks only that `raw` is a sequence of complete chunks of known types (their headers and
 /// lengths), without parsing their content: cheap enough for every record a tablet loads.
 pub fn check_framing(raw: &[u8]) -> Result<(), ChunkError> {
+    split(raw).map(|_| ())
+}
+
+/// One chunk of a byte string: where it starts, its type, its bytes.
+type Piece<'a> = (usize, u8, &'a [u8]);
+
+/// Splits `raw` into its chunks by their headers.
+fn split(raw: &[u8]) -> Result<Vec<Piece<'_>>, ChunkError> {
     if raw.is_empty() {
         return Err(ChunkError::Empty);
     }
+    let mut out = Vec::new();
     let mut at = 0;
     while at < raw.len() {
         let (kind, end) = header(raw, at)?;
         if !matches!(kind, DOCUMENT | CHANGE | COMPRESSED_CHANGE) {
             return Err(ChunkError::UnsupportedType(at, kind));
         }
+        out.push((at, kind, &raw[at..end]));
         at = end;
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Reads the header of the chunk starting at `at`: its type and where it ends.

@@ -89,6 +89,30 @@ pub fn after(doc: &Automerge, stored: Option<&Stored>, save: &Save) -> Option<St
     }
 }
 
+/// One document's records kept in memory exactly as a tablet keeps them on the device: what the
+/// simulated tablets of the tests use in place of IndexedDB.
+#[derive(Clone, Debug, Default)]
+pub struct Records {
+    pub records: Vec<Vec<u8>>,
+    pub stored: Option<Stored>,
+}
+
+impl Records {
+    /// Saves what is new in `doc`, as the app does.
+    pub fn save(&mut self, doc: &Automerge) {
+        let save = plan(doc, self.stored.as_ref());
+        match &save {
+            Save::Whole(b) => self.records = vec![b.clone()],
+            Save::Append(n, b) => {
+                assert_eq!(*n as usize, self.records.len(), "records are numbered in order");
+                self.records.push(b.clone());
+            }
+            Save::Nothing => {}
+        }
+        self.stored = after(doc, self.stored.as_ref(), &save);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,72 +125,52 @@ mod tests {
         tx.commit();
     }
 
-    /// Writes the document as a tablet would after each change, returning the records.
-    fn save_all(doc: &Automerge, records: &mut Vec<Vec<u8>>, stored: &mut Option<Stored>) {
-        let save = plan(doc, stored.as_ref());
-        match &save {
-            Save::Whole(b) => *records = vec![b.clone()],
-            Save::Append(n, b) => {
-                assert_eq!(*n as usize, records.len());
-                records.push(b.clone())
-            }
-            Save::Nothing => {}
+    /// A document with `n` changes, saved after each as a tablet would.
+    fn saved_after_each(n: u32) -> (Automerge, Records) {
+        let (mut doc, mut records) = (Automerge::new(), Records::default());
+        for i in 0..n {
+            put(&mut doc, &format!("k{i}"));
+            records.save(&doc);
+            assert!(records.records.len() as u32 <= COMPACT_AFTER + 1);
         }
-        *stored = after(doc, stored.as_ref(), &save);
+        (doc, records)
     }
 
     #[test]
     fn records_round_trip_and_compact() {
-        let mut doc = Automerge::new();
-        let (mut records, mut stored) = (Vec::new(), None);
-        for i in 0..150 {
-            put(&mut doc, &format!("k{i}"));
-            save_all(&doc, &mut records, &mut stored);
-            assert!(records.len() as u32 <= COMPACT_AFTER + 1);
-        }
-        let back = load(&records);
+        let (doc, saved) = saved_after_each(150);
+        let back = load(&saved.records);
         assert!(back.damaged_records.is_empty());
         assert_eq!(back.doc.get_heads(), doc.get_heads());
-        assert_eq!(back.stored, stored.unwrap());
+        assert_eq!(Some(back.stored), saved.stored);
     }
 
     /// A damaged document keeps its unreadable bytes: new changes are appended, never saved
     /// whole over them, however many follow.
     #[test]
     fn a_damaged_document_is_never_overwritten() {
-        let mut doc = Automerge::new();
-        let (mut records, mut stored) = (Vec::new(), None);
-        for i in 0..5 {
-            put(&mut doc, &format!("k{i}"));
-            save_all(&doc, &mut records, &mut stored);
-        }
-        let mut bad = records.clone();
-        bad[0] = vec![0x85, 0x6f, 0x4a, 0x83, 9, 9, 9, 9, 0, 3, 1, 2, 3];
-        let back = load(&bad);
+        let (_, mut saved) = saved_after_each(5);
+        saved.records[0] = vec![0x85, 0x6f, 0x4a, 0x83, 9, 9, 9, 9, 0, 3, 1, 2, 3];
+        let bad = saved.records[0].clone();
+        let back = load(&saved.records);
         assert!(!back.damaged_records.is_empty());
         assert!(back.stored.damaged);
-        let (mut doc, mut stored) = (back.doc, Some(back.stored));
-        let mut records = bad.clone();
+        let (mut doc, mut saved) = (back.doc, Records { records: saved.records, stored: Some(back.stored) });
         for i in 0..(COMPACT_AFTER + 10) {
             put(&mut doc, &format!("new{i}"));
-            save_all(&doc, &mut records, &mut stored);
+            saved.save(&doc);
         }
-        assert_eq!(records[0], bad[0], "the unreadable base is kept as it was");
-        let again = load(&records);
+        assert_eq!(saved.records[0], bad, "the unreadable base is kept as it was");
+        let again = load(&saved.records);
         assert_eq!(again.damaged_records, vec![0]);
         assert!(again.doc.get(ROOT, "new0").unwrap().is_some(), "what came after is all there");
     }
 
     #[test]
     fn one_bad_record_does_not_hide_the_others() {
-        let mut doc = Automerge::new();
-        let (mut records, mut stored) = (Vec::new(), None);
-        for i in 0..4 {
-            put(&mut doc, &format!("k{i}"));
-            save_all(&doc, &mut records, &mut stored);
-        }
-        records.insert(2, b"not automerge".to_vec());
-        let back = load(&records);
+        let (doc, mut saved) = saved_after_each(4);
+        saved.records.insert(2, b"not automerge".to_vec());
+        let back = load(&saved.records);
         assert!(!back.damaged_records.is_empty());
         assert_eq!(back.doc.get_heads(), doc.get_heads(), "every good record still loaded");
     }

@@ -20,7 +20,7 @@ use crate::schema::{self, DocKind, Header};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ReadDoc};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub type ConnId = u64;
 
@@ -113,6 +113,9 @@ pub struct Output {
     pub sends: Vec<(ConnId, Vec<u8>)>,
     /// Connections to close after their sends, with the reason.
     pub close: Vec<(ConnId, String)>,
+    /// Which of those closes are refusals (the relay would not take what the device sent), as
+    /// opposed to a peer that left or reported an error of its own.
+    pub refused: Vec<ConnId>,
     /// Things an operator should know (stored data that failed to load).
     pub problems: Vec<String>,
     /// Outcomes of server-side edits, by ticket; report them once the writes are committed.
@@ -125,6 +128,7 @@ impl Output {
         self.writes.append(&mut other.writes);
         self.sends.append(&mut other.sends);
         self.close.append(&mut other.close);
+        self.refused.append(&mut other.refused);
         self.problems.append(&mut other.problems);
         self.edited.append(&mut other.edited);
     }
@@ -202,10 +206,12 @@ pub struct Relay {
     docs: HashMap<DocumentId, Slot>,
     /// Connections that sync each document. Outlives eviction, so a reloaded document still
     /// reaches every device that has it open.
-    subs: HashMap<DocumentId, HashSet<ConnId>>,
+    /// Ordered, so that the same inputs give the same outputs in the same order (a failing
+    /// randomized schedule replays exactly from its seed).
+    subs: HashMap<DocumentId, BTreeSet<ConnId>>,
     /// Connections waiting for a document that does not exist yet. automerge-repo peers expect
     /// to be sent a document they were told is unavailable once it appears.
-    wanted: HashMap<DocumentId, HashSet<ConnId>>,
+    wanted: HashMap<DocumentId, BTreeSet<ConnId>>,
 }
 
 impl Relay {
@@ -367,14 +373,8 @@ impl Relay {
             let mut doc = Automerge::new();
             for chunk in &stored.chunks {
                 if let Err(e) = doc.load_incremental(chunk) {
+                    self.refuse_queue(queue, &mut out);
                     out.problems.push(format!("document {doc_id} failed to load: {e}"));
-                    // Refuse to serve (and so to overwrite) a document we cannot read.
-                    for op in queue {
-                        match op {
-                            Op::Sync(p) => self.fail(p.conn, "this document cannot be served right now", &mut out),
-                            Op::Edit(ticket, _) => out.edited.push((ticket, Err("the document cannot be read".into()))),
-                        }
-                    }
                     return out;
                 }
             }
@@ -394,6 +394,27 @@ impl Relay {
             self.fan_out(doc_id, &mut out);
         }
         out
+    }
+
+    /// The store could not read a document it was asked for: what waited for it is refused, and
+    /// the next use asks for it again.
+    pub fn load_failed(&mut self, doc_id: DocumentId, reason: &str) -> Output {
+        let mut out = Output::default();
+        if let Some(Slot::Loading { queue, .. }) = self.docs.remove(&doc_id) {
+            self.refuse_queue(queue, &mut out);
+        }
+        out.problems.push(format!("document {doc_id} could not be read: {reason}"));
+        out
+    }
+
+    /// Refuses to serve (and so to overwrite) a document that cannot be read.
+    fn refuse_queue(&mut self, queue: Vec<Op>, out: &mut Output) {
+        for op in queue {
+            match op {
+                Op::Sync(p) => self.fail(p.conn, "this document cannot be served right now", out),
+                Op::Edit(ticket, _) => out.edited.push((ticket, Err("the document cannot be read".into()))),
+            }
+        }
     }
 
     /// The driver could not store what the last input asked for: forgets the live copies of
@@ -752,6 +773,7 @@ impl Relay {
     fn fail(&mut self, conn: ConnId, reason: &str, out: &mut Output) {
         out.sends.push((conn, Message::Error { message: reason.to_owned() }.encode()));
         out.close.push((conn, reason.to_owned()));
+        out.refused.push(conn);
         self.disconnect(conn);
     }
 }
