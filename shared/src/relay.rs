@@ -431,14 +431,34 @@ impl Relay {
                 .get(&id)
                 .map(|s| s.iter().filter(|c| self.conns.contains_key(c)).map(|c| (*c, sync::State::new())).collect())
                 .unwrap_or_default();
-            let queue = match self.docs.remove(&id) {
-                Some(Slot::Loading { queue, .. }) => queue,
-                Some(Slot::Ready(_)) | None => Vec::new(),
+            let (queue, stranded) = match self.docs.remove(&id) {
+                Some(Slot::Loading { queue, .. }) => (queue, false),
+                Some(Slot::Ready(live)) => (Vec::new(), holds_stranded_changes(&live)),
+                None => (Vec::new(), false),
             };
             self.docs.insert(id, Slot::Loading { queue, states: fresh, resync: true });
             out.load.push(id);
+            if stranded {
+                self.restart_subscribers(id, &mut out);
+            }
         }
         out
+    }
+
+    /// The live copy just dropped held changes still waiting for their dependencies, which the
+    /// devices that sent them will never send again on this connection (automerge remembers
+    /// what it sent). Their connections close (not a refusal); on reconnecting they sync afresh
+    /// and send everything the relay lacks.
+    fn restart_subscribers(&mut self, doc_id: DocumentId, out: &mut Output) {
+        let conns: Vec<ConnId> = self
+            .subs
+            .get(&doc_id)
+            .map(|s| s.iter().copied().filter(|c| self.conns.contains_key(c)).collect())
+            .unwrap_or_default();
+        for conn in conns {
+            out.close.push((conn, "the relay restarted this document's sync; reconnect to continue".into()));
+            self.disconnect(conn);
+        }
     }
 
     /// Applies a server-side change to an existing document (loading it first if needed). The
@@ -501,7 +521,8 @@ impl Relay {
             .docs
             .iter()
             .filter_map(|(id, s)| match s {
-                Slot::Ready(l) if now.saturating_sub(l.last_used) >= idle => Some(*id),
+                // A document holding stranded changes stays until their dependencies arrive.
+                Slot::Ready(l) if now.saturating_sub(l.last_used) >= idle && !holds_stranded_changes(l) => Some(*id),
                 _ => None,
             })
             .collect();
@@ -728,9 +749,13 @@ impl Relay {
     /// Other connections keep their sync states: nothing refused was ever sent to them.
     fn reload(&mut self, doc_id: DocumentId, out: &mut Output) {
         if let Some(Slot::Ready(live)) = self.docs.remove(&doc_id) {
+            let stranded = holds_stranded_changes(&live);
             let states = live.states.into_iter().filter(|(c, _)| self.conns.contains_key(c)).collect();
             self.docs.insert(doc_id, Slot::Loading { queue: Vec::new(), states, resync: false });
             out.load.push(doc_id);
+            if stranded {
+                self.restart_subscribers(doc_id, out);
+            }
         }
     }
 
@@ -776,4 +801,11 @@ impl Relay {
         out.refused.push(conn);
         self.disconnect(conn);
     }
+}
+
+/// Whether a live copy holds changes that automerge has queued because their dependencies have
+/// not arrived. Dropping such a copy would lose them for good on the sending device's current
+/// connection: automerge never sends a change twice on one sync state, even when asked for it.
+fn holds_stranded_changes(live: &Live) -> bool {
+    !live.doc.get_missing_deps(&[]).is_empty()
 }

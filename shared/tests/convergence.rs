@@ -480,3 +480,72 @@ fn a_revoked_device_is_disconnected_and_others_are_not() {
     assert!(net.peer(2).is_synced(&d));
     assert_eq!(net.relay.connections(), 1);
 }
+
+/// Sends the relay, as device `conn`, a sync message carrying only `change` (whose dependency
+/// the relay lacks): automerge queues it until the dependency arrives.
+fn send_without_dependency(net: &mut Net, conn: ConnId, doc: DocumentId, change: &automerge::Change) {
+    let mut msg = sync::Message::decode(
+        &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
+    )
+    .unwrap();
+    msg.heads = vec![change.hash()];
+    msg.changes = vec![change.raw_bytes().to_vec()].into();
+    let frame = Message::Sync {
+        sender_id: format!("tablet-{conn}").as_str().into(),
+        target_id: net.relay.peer_id().clone(),
+        document_id: doc,
+        data: msg.encode(),
+    }
+    .encode();
+    net.raw(conn, frame);
+}
+
+/// Two changes made offline on a tablet's copy of the day: the first, and one that depends on it.
+fn two_dependent_changes(net: &mut Net, doc: DocumentId) -> (automerge::Change, automerge::Change) {
+    let mut copy = net.store.load(&doc).fork();
+    for id in ["w", "x"] {
+        let mut tx = copy.transaction();
+        schema::write_referral(&mut tx, &referral(id)).unwrap();
+        tx.commit();
+    }
+    let heads = net.store.load(&doc).get_heads();
+    let new = copy.get_changes(&heads);
+    (new[0].clone(), new[1].clone())
+}
+
+/// A document holding a change whose dependency has not arrived is not evicted when idle: the
+/// device that sent it never sends it again on that connection, so dropping it would lose it.
+#[test]
+fn a_document_waiting_for_a_dependency_stays_in_memory() {
+    let mut net = Net::new(Config { idle_ms: 100, ..Config::default() });
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    let (w, x) = two_dependent_changes(&mut net, d);
+    send_without_dependency(&mut net, 1, d, &x);
+    net.now += 1_000;
+    let out = net.relay.tick(net.now);
+    net.handle(out);
+    assert_eq!(net.relay.live_docs(), 1, "the waiting change was kept");
+    send_without_dependency(&mut net, 1, d, &w);
+    assert!(net.devices[&1].closed.is_none(), "{}", net.closed(1));
+    assert_eq!(entries(&net.store.load(&d)), vec!["referral:w", "referral:x"], "both arrived and were stored");
+}
+
+/// When the relay drops a live copy that holds such a change (another device's change was
+/// refused), the devices syncing it are asked to reconnect, which makes them send it again.
+#[test]
+fn dropping_a_document_with_waiting_changes_restarts_its_devices() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.open_day(2, "sc", "site-a", date());
+    let (_, x) = two_dependent_changes(&mut net, d);
+    send_without_dependency(&mut net, 1, d, &x);
+    net.change(2, d, |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "site", "site-b").unwrap();
+    });
+    assert!(net.closed(2).contains("never change"), "{}", net.closed(2));
+    assert!(net.closed(1).contains("reconnect"), "the waiting change's device restarts: {:?}", net.closed(1));
+}

@@ -13,7 +13,7 @@
 //!   (nothing missing, nothing counted twice), and the counted referrals equal a recount;
 //! - the relay refused nobody.
 //!
-//! `SIGNPOST_SCHEDULES=N` runs N schedules (default 1,000); `SIGNPOST_SEED=S` runs one. A failure
+//! `SIGNPOST_SCHEDULES=N` runs N schedules (default 1,000) from seed `SIGNPOST_FIRST_SEED` (0); `SIGNPOST_SEED=S` runs one. A failure
 //! prints its seed.
 
 mod check;
@@ -54,8 +54,9 @@ fn random_schedules_lose_nothing_count_once_and_converge() {
     let seeds: Vec<u64> = match std::env::var("SIGNPOST_SEED") {
         Ok(s) => vec![s.parse().expect("SIGNPOST_SEED is a number")],
         Err(_) => {
-            let n = std::env::var("SIGNPOST_SCHEDULES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000);
-            (0..n).collect()
+            let var = |k: &str, default: u64| std::env::var(k).ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+            let first = var("SIGNPOST_FIRST_SEED", 0);
+            (first..first + var("SIGNPOST_SCHEDULES", 1_000)).collect()
         }
     };
     let (mut entries, mut relay_restarts, mut tablet_restarts, mut edits) = (0, 0, 0, 0);

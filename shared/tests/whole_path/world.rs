@@ -274,13 +274,13 @@ impl World {
     }
 
     pub(crate) fn settle(&mut self) {
-        for _ in 0..200 {
+        for _ in 0..20 {
             if self.to_relay.is_empty() && self.tablets.iter().all(|t| t.inbox.is_empty()) {
                 return;
             }
             self.deliver(10_000);
         }
-        panic!("the network did not settle");
+        panic!("the network did not settle: 200,000 frames and the relay and tablets still exchange messages");
     }
 
     pub(crate) fn id(&mut self, what: &str) -> String {
