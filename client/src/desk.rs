@@ -372,7 +372,7 @@ pub fn desk(props: &DeskProps) -> Html {
                 </div>
             }
             if !c.rep.damaged().is_empty() {
-                { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept as they were. Do not remove this tablet's set-up or clear the browser's data; tell your coordinator. Entries that reached Signpost before are safe and come back when the tablet syncs.") }
+                { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.") }
             }
             <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             if let Some(msg) = (*notice).clone() {

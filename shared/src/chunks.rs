@@ -39,7 +39,8 @@ pub enum ChunkError {
 /// sequence of complete, valid chunks.
 pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
     let mut hashes = Vec::new();
-    for (at, kind, chunk) in split(raw)? {
+    for piece in split(raw) {
+        let (at, kind, chunk) = piece?;
         let invalid = |e: &dyn std::fmt::Display| ChunkError::Invalid(at, e.to_string());
         if kind == DOCUMENT {
             let doc = Automerge::load(chunk).map_err(|e| invalid(&e))?;
@@ -54,28 +55,32 @@ pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
 /// Checks only that `raw` is a sequence of complete chunks of known types (their headers and
 /// lengths), without parsing their content: cheap enough for every record a tablet loads.
 pub fn check_framing(raw: &[u8]) -> Result<(), ChunkError> {
-    split(raw).map(|_| ())
+    split(raw).try_for_each(|piece| piece.map(|_| ()))
 }
 
 /// One chunk of a byte string: where it starts, its type, its bytes.
 type Piece<'a> = (usize, u8, &'a [u8]);
 
-/// Splits `raw` into its chunks by their headers.
-fn split(raw: &[u8]) -> Result<Vec<Piece<'_>>, ChunkError> {
-    if raw.is_empty() {
-        return Err(ChunkError::Empty);
-    }
-    let mut out = Vec::new();
+/// Splits `raw` into its chunks by their headers, stopping at the first error. (An iterator, not
+/// a list: the tablet app runs this on every record it loads.)
+fn split(raw: &[u8]) -> impl Iterator<Item = Result<Piece<'_>, ChunkError>> {
     let mut at = 0;
-    while at < raw.len() {
-        let (kind, end) = header(raw, at)?;
-        if !matches!(kind, DOCUMENT | CHANGE | COMPRESSED_CHANGE) {
-            return Err(ChunkError::UnsupportedType(at, kind));
+    let mut failed = raw.is_empty().then_some(ChunkError::Empty);
+    std::iter::from_fn(move || {
+        if let Some(e) = failed.take() {
+            at = raw.len();
+            return Some(Err(e));
         }
-        out.push((at, kind, &raw[at..end]));
-        at = end;
-    }
-    Ok(out)
+        if at >= raw.len() {
+            return None;
+        }
+        let piece = header(raw, at).and_then(|(kind, end)| match kind {
+            DOCUMENT | CHANGE | COMPRESSED_CHANGE => Ok((at, kind, &raw[at..end])),
+            other => Err(ChunkError::UnsupportedType(at, other)),
+        });
+        at = piece.as_ref().map_or(raw.len(), |(start, _, bytes)| start + bytes.len());
+        Some(piece)
+    })
 }
 
 /// Reads the header of the chunk starting at `at`: its type and where it ends.
