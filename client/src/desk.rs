@@ -58,7 +58,7 @@ impl Ctx {
 
     /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     fn waiting(&self) -> usize {
-        self.rep.unsynced_docs().iter().map(|d| self.rep.waiting_referrals(d)).sum()
+        self.rep.waiting_total()
     }
 
     /// The document of the day it is now on the tablet's clock, opened here if the day has just

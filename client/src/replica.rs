@@ -24,9 +24,13 @@ pub struct Replica {
     /// new.
     stored: RefCell<HashMap<DocumentId, local::Stored>>,
     damaged: Vec<DocumentId>,
+    /// Per document: (its heads, the heads the relay acknowledged) and the referrals waiting then.
+    waiting: RefCell<HashMap<DocumentId, (WaitingKey, usize)>>,
     /// When the relay last acknowledged everything, as last written to storage.
     last_synced: Cell<Option<i64>>,
 }
+
+type WaitingKey = (Vec<automerge::ChangeHash>, Vec<automerge::ChangeHash>);
 
 /// The stored "last synced" time is shown to the minute: writing it more often than this would
 /// only compete with saves for IndexedDB.
@@ -55,6 +59,7 @@ impl Replica {
             peer: Rc::new(RefCell::new(peer)),
             stored: RefCell::new(stored),
             damaged,
+            waiting: RefCell::default(),
             last_synced: Cell::new(last_synced),
         })
     }
@@ -106,10 +111,37 @@ impl Replica {
     }
 
     /// Referrals (not shifts) in a document whose latest edits the relay has not acknowledged.
+    /// Counted again only when the document or what the relay acknowledged changed: the desk
+    /// shows the total on every render, and a tablet may hold many unsynced days.
     pub fn waiting_referrals(&self, id: &DocumentId) -> usize {
         let peer = self.peer.borrow();
         let Some(doc) = peer.doc(id) else { return 0 };
-        touched_keys(doc, &peer.unacknowledged(id)).iter().filter(|k| matches!(k, EntryKey::Referral(_))).count()
+        if peer.is_synced(id) {
+            return 0;
+        }
+        let key = (doc.get_heads(), peer.acknowledged_heads(id).to_vec());
+        if let Some((k, n)) = self.waiting.borrow().get(id) {
+            if *k == key {
+                return *n;
+            }
+        }
+        let referrals =
+            |keys: &mut dyn Iterator<Item = EntryKey>| keys.filter(|k| matches!(k, EntryKey::Referral(_))).count();
+        // Nothing of it acknowledged (a day logged offline): every entry waits, and listing the
+        // entries is far cheaper than reading every change.
+        let n = if key.1.is_empty() {
+            referrals(&mut signpost_shared::schema::entry_keys(doc).into_iter())
+        } else {
+            referrals(&mut touched_keys(doc, &peer.unacknowledged(id)).into_iter())
+        };
+        self.waiting.borrow_mut().insert(*id, (key, n));
+        n
+    }
+
+    /// Referrals waiting to sync in every document on the tablet.
+    pub fn waiting_total(&self) -> usize {
+        let ids = self.peer.borrow().doc_ids();
+        ids.iter().map(|id| self.waiting_referrals(id)).sum()
     }
 
     /// Documents holding local changes the relay has not acknowledged.

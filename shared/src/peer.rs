@@ -166,6 +166,11 @@ impl Peer {
         self.docs.get(id).is_some_and(|d| relay_has_all(&d.doc, &d.state))
     }
 
+    /// The heads both sides are known to share: what the relay has acknowledged of a document.
+    pub fn acknowledged_heads(&self, id: &DocumentId) -> &[ChangeHash] {
+        self.docs.get(id).map_or(&[], |d| d.state.shared_heads.as_slice())
+    }
+
     /// Changes of a document that the relay has not acknowledged yet.
     pub fn unacknowledged(&self, id: &DocumentId) -> Vec<automerge::Change> {
         match self.docs.get(id) {
