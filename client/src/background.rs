@@ -78,7 +78,7 @@ pub async fn background_sync() -> Result<u32, JsValue> {
         &setup.token,
         rep.peer.clone(),
         // One attempt: if the relay cannot be reached, the browser schedules the next.
-        Callback::from(move |s: Status| g.set(g.get() || matches!(s, Status::Offline { .. } | Status::Revoked))),
+        Callback::from(move |s: Status| g.set(g.get() || !matches!(s, Status::Online | Status::Connecting))),
         Callback::from(move |e: Event| match e {
             Event::Ready { .. } => r.set(true),
             Event::Changed(id) => a.borrow_mut().push((id, false)),

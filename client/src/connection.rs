@@ -18,6 +18,11 @@ pub enum Status {
     Offline {
         retry_in_s: u32,
     },
+    /// The relay refused what this tablet sent on its last connections (at least twice in a
+    /// row, with no acknowledgement since). Entries stay on the tablet; it keeps trying.
+    Refused {
+        retry_in_s: u32,
+    },
     /// The relay no longer accepts this tablet's credential (its coordinator revoked it). No
     /// more attempts; local data is kept.
     Revoked,
@@ -37,6 +42,10 @@ struct Inner {
     peer: Rc<RefCell<Peer>>,
     ws: Option<WebSocket>,
     attempt: u32,
+    /// Connections in a row that the relay ended with an error (it refused something), and
+    /// whether the current one got an error. An acknowledgement resets the count.
+    refusals: u32,
+    refused_now: bool,
     /// Bumped by every (re)connection attempt; a scheduled retry only runs if still current.
     generation: u32,
     stopped: bool,
@@ -98,6 +107,8 @@ impl Connection {
             peer,
             ws: None,
             attempt: 0,
+            refusals: 0,
+            refused_now: false,
             generation: 0,
             stopped: false,
             on_status,
@@ -129,6 +140,17 @@ impl Connection {
             }
         });
         let _ = window.add_event_listener_with_callback("online", retry_now.as_ref().unchecked_ref());
+        // The browser says the network is gone: a socket that looks open would only say
+        // "online" until it times out.
+        let me = self.clone();
+        let gone = Closure::<dyn FnMut()>::new(move || {
+            let ws = me.0.borrow().ws.clone();
+            if let Some(ws) = ws {
+                let _ = ws.close();
+            }
+        });
+        let _ = window.add_event_listener_with_callback("offline", gone.as_ref().unchecked_ref());
+        gone.forget();
         if let Some(doc) = window.document() {
             let _ = doc.add_event_listener_with_callback("visibilitychange", retry_now.as_ref().unchecked_ref());
         }
@@ -164,7 +186,9 @@ impl Connection {
         self.0.borrow_mut().generation += 1;
         self.0.borrow_mut().opened = false;
         let url = self.0.borrow().url.clone();
-        self.0.borrow().on_status.emit(Status::Connecting);
+        if self.0.borrow().refusals < 2 {
+            self.0.borrow().on_status.emit(Status::Connecting);
+        }
         let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
             Err(_) => return self.retry_later(),
@@ -186,8 +210,21 @@ impl Connection {
             let result = peer.borrow_mut().receive(&bytes);
             match result {
                 Ok(out) => {
-                    if out.events.iter().any(|e| matches!(e, Event::Ready { .. })) {
-                        me.0.borrow().on_status.emit(Status::Online);
+                    // While refused, the status stays "not syncing" until the relay
+                    // acknowledges something again, rather than flickering to "online".
+                    for e in &out.events {
+                        let refused = me.0.borrow().refusals >= 2;
+                        match e {
+                            Event::Ready { .. } if !refused => me.0.borrow().on_status.emit(Status::Online),
+                            Event::RelayError(_) => me.0.borrow_mut().refused_now = true,
+                            Event::Synced(_) => {
+                                me.0.borrow_mut().refusals = 0;
+                                if refused {
+                                    me.0.borrow().on_status.emit(Status::Online);
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                     me.deliver(out);
                 }
@@ -203,7 +240,13 @@ impl Connection {
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
             let peer = me.0.borrow().peer.clone();
             peer.borrow_mut().on_close();
-            me.0.borrow_mut().ws = None;
+            {
+                let mut inner = me.0.borrow_mut();
+                inner.ws = None;
+                if std::mem::take(&mut inner.refused_now) {
+                    inner.refusals += 1;
+                }
+            }
             if me.0.borrow().stopped {
                 return;
             }
@@ -242,8 +285,15 @@ impl Connection {
             inner.attempt += 1;
             inner.attempt
         };
-        let wait = backoff_s(attempt - 1);
-        self.0.borrow().on_status.emit(Status::Offline { retry_in_s: wait });
+        // Refused again and again: back off as if the relay were unreachable.
+        let refusals = self.0.borrow().refusals;
+        let wait = backoff_s((attempt - 1).max(refusals));
+        let status = if refusals >= 2 {
+            Status::Refused { retry_in_s: wait }
+        } else {
+            Status::Offline { retry_in_s: wait }
+        };
+        self.0.borrow().on_status.emit(status);
         let me = self.clone();
         let generation = self.0.borrow().generation;
         wasm_bindgen_futures::spawn_local(async move {

@@ -264,7 +264,7 @@ pub fn desk(props: &DeskProps) -> Html {
                         let on_status = Callback::from(move |st: Status| {
                             // Entries waiting and no connection: the service worker sends them
                             // when the network returns, even if the app is closed by then.
-                            if matches!(st, Status::Offline { .. }) && weak.upgrade().is_some_and(|c| c.waiting() > 0) {
+                            if matches!(st, Status::Offline { .. } | Status::Refused { .. }) && weak.upgrade().is_some_and(|c| c.waiting() > 0) {
                                 background::request();
                             }
                             s.set(st)
@@ -371,6 +371,9 @@ pub fn desk(props: &DeskProps) -> Html {
                     </div>
                 </div>
             }
+            if matches!(*status, Status::Refused { .. }) {
+                { warning("refused-warning", "Signpost's server keeps refusing entries from this tablet. They are kept here: keep working, do not remove this tablet's set-up, and tell your coordinator, who can see this tablet's problem in the list of tablets.") }
+            }
             if !c.rep.damaged().is_empty() {
                 { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.") }
             }
@@ -442,7 +445,12 @@ fn sync_state(p: &SyncStateProps) -> Html {
         Status::Offline { retry_in_s } => (
             "govuk-tag govuk-tag--grey",
             "Offline",
-            Some(format!("You can keep working. Trying to connect again in {retry_in_s} seconds.")),
+            Some(format!("You can keep working. Trying to connect again in {}.", seconds(*retry_in_s))),
+        ),
+        Status::Refused { retry_in_s } => (
+            "govuk-tag govuk-tag--red",
+            "Not syncing",
+            Some(format!("Trying again in {}.", seconds(*retry_in_s))),
         ),
         Status::Revoked => ("govuk-tag govuk-tag--red", "Access removed", Some("Not syncing.".to_owned())),
     };
@@ -459,6 +467,10 @@ fn sync_state(p: &SyncStateProps) -> Html {
             </p>
         </div>
     }
+}
+
+fn seconds(n: u32) -> String {
+    format!("{n} second{}", if n == 1 { "" } else { "s" })
 }
 
 /// The GOV.UK warning text pattern.

@@ -52,6 +52,7 @@ pub enum Cmd {
     Edit {
         doc: signpost_shared::ids::DocumentId,
         edit: signpost_shared::relay::Edit,
+        record: Option<Record>,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
 }
@@ -61,6 +62,10 @@ pub struct HubStats {
     pub connections: usize,
     pub live_documents: usize,
 }
+
+/// A write stored in the same transaction as an edit, and only if the edit is applied: the
+/// audit row of a coordinator's roster change, say.
+pub type Record = Box<dyn FnOnce(&rusqlite::Connection) -> anyhow::Result<()> + Send>;
 
 /// What a revoked tablet is told as its connection closes (the app looks for "revoked").
 pub const REVOKED: &str = "this tablet's access was revoked by its coordinator";
@@ -107,8 +112,19 @@ impl Hub {
         doc: signpost_shared::ids::DocumentId,
         edit: signpost_shared::relay::Edit,
     ) -> Result<(), String> {
+        self.edit_recorded(doc, edit, None).await
+    }
+
+    /// As [`Hub::edit`], with `record` written in the same transaction once the edit applies:
+    /// both are stored or neither.
+    pub async fn edit_recorded(
+        &self,
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+        record: Option<Record>,
+    ) -> Result<(), String> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.send(Cmd::Edit { doc, edit, reply }).await;
+        self.send(Cmd::Edit { doc, edit, record, reply }).await;
         rx.await.unwrap_or_else(|_| Err("the relay stopped".into()))
     }
 

@@ -179,10 +179,7 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
     let open = |data: &PathBuf| store::Store::open(data, store::Sync::Full);
     let out = match cmd {
         Admin::CreateScheme { data, region, kind, name } => {
-            let mut conn = open(&data)?.connect()?;
-            let id = seed::create_scheme(&mut conn, &name)?;
-            store::set_scheme_profile(&conn, &id, region, kind)?;
-            id
+            seed::create_scheme(&open(&data)?.connect()?, &name, region, kind)?
         }
         Admin::CreateSite { data, scheme, name } => store::create_site(&open(&data)?.connect()?, &scheme, &name)?,
         Admin::IssueDeviceToken { data, site } => store::issue_device_token(&open(&data)?.connect()?, &site)?,

@@ -3,7 +3,7 @@
 use crate::store::{self, Store};
 use rusqlite::Connection;
 use signpost_shared::schema::{self, Agency, Header};
-use signpost_shared::vocab::Category;
+use signpost_shared::vocab::{Category, Region, SchemeType};
 use std::path::Path;
 
 /// National organisations every new scheme's directory starts with. Coordinators add their
@@ -39,19 +39,28 @@ fn starter_agencies() -> Vec<Agency> {
     ]
 }
 
-/// Creates a scheme with its agency directory document. Returns the scheme id.
-pub fn create_scheme(conn: &mut Connection, name: &str) -> anyhow::Result<String> {
-    let scheme = store::create_scheme(conn, name)?;
-    let header = Header::directory(&scheme);
-    let mut doc = automerge::Automerge::new();
-    let mut tx = doc.transaction();
-    schema::write_header(&mut tx, &header)?;
-    for a in starter_agencies() {
-        schema::write_agency(&mut tx, &a)?;
-    }
-    tx.commit();
-    store::create_server_doc(conn, &header.well_known_id(), &header, &doc.save())?;
-    Ok(scheme)
+/// Creates a scheme, its profile and its agency directory document in one transaction (the
+/// caller's, if it has one): a scheme never exists without its directory. Returns its id.
+pub fn create_scheme(
+    conn: &Connection,
+    name: &str,
+    region: Option<Region>,
+    kind: Option<SchemeType>,
+) -> anyhow::Result<String> {
+    store::immediate(conn, |conn| {
+        let scheme = store::create_scheme(conn, name)?;
+        store::set_scheme_profile(conn, &scheme, region, kind)?;
+        let header = Header::directory(&scheme);
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &header)?;
+        for a in starter_agencies() {
+            schema::write_agency(&mut tx, &a)?;
+        }
+        tx.commit();
+        store::create_server_doc(conn, &header.well_known_id(), &header, &doc.save())?;
+        Ok(scheme)
+    })
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -96,9 +105,8 @@ pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
         }
         return Ok(creds);
     }
-    let scheme = create_scheme(&mut conn, "Demo Court Help Desk Scheme")?;
-    use signpost_shared::vocab::{Region, SchemeType};
-    store::set_scheme_profile(&conn, &scheme, Some(Region::London), Some(SchemeType::CourtHelpDesk))?;
+    let scheme =
+        create_scheme(&conn, "Demo Court Help Desk Scheme", Some(Region::London), Some(SchemeType::CourtHelpDesk))?;
     let site = store::create_site(&conn, &scheme, "Example Magistrates' Court")?;
     let creds = DemoCredentials {
         device_token: store::issue_device_token(&conn, &site)?,
@@ -109,4 +117,28 @@ pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
     };
     std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
     Ok(creds)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{self, Store};
+
+    /// A scheme whose directory cannot be stored is not created at all.
+    #[test]
+    fn a_scheme_is_created_with_its_directory_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("signpost-seed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let conn = Store::open(&dir, store::Sync::Normal).unwrap().connect().unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        assert!(super::create_scheme(&conn, "S", None, None).is_err());
+        let schemes: i64 = conn.query_row("SELECT count(*) FROM schemes", [], |r| r.get(0)).unwrap();
+        assert_eq!(schemes, 0, "no scheme without its directory");
+        conn.execute_batch("DROP TRIGGER full_disk").unwrap();
+        let id = super::create_scheme(&conn, "S", None, None).unwrap();
+        assert!(store::load_doc(&conn, &signpost_shared::schema::directory_id(&id)).unwrap().is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

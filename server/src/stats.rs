@@ -99,7 +99,23 @@ pub fn summary(conn: &Connection, scheme: &str, from: NaiveDate, to: NaiveDate) 
 }
 
 /// [`summary`] for one site of the scheme, or all of them.
+///
+/// Its queries read one snapshot (a read transaction): a batch the relay commits meanwhile
+/// shows in every figure or in none, so the breakdowns always add up to the totals.
 pub fn summary_of(
+    conn: &Connection,
+    scheme: &str,
+    site: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<Summary> {
+    let snapshot = conn.unchecked_transaction()?;
+    let summary = read_summary(&snapshot, scheme, site, from, to)?;
+    snapshot.commit()?;
+    Ok(summary)
+}
+
+fn read_summary(
     conn: &Connection,
     scheme: &str,
     site: Option<&str>,
@@ -219,6 +235,62 @@ mod tests {
     use signpost_shared::relay::Write;
     use signpost_shared::schema::AgencyRef;
     use std::collections::{BTreeMap, BTreeSet};
+
+    /// The relay commits referrals (one category each) while summaries are read on another
+    /// connection: every summary's breakdown by category adds up to its total.
+    #[test]
+    fn a_summary_reads_one_snapshot_while_the_relay_commits() {
+        let dir = std::env::temp_dir().join(format!("signpost-snapshot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = Store::open(&dir, store::Sync::Normal).unwrap();
+        let mut conn = st.connect().unwrap();
+        let scheme = store::create_scheme(&conn, "S").unwrap();
+        let site = store::create_site(&conn, &scheme, "Site").unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
+        let doc = signpost_shared::schema::desk_day_id(&site, date);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (stop, scheme) = (stop.clone(), scheme.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 20_000 {
+                    n += 1;
+                    let fact = ReferralFact {
+                        id: format!("r{n}"),
+                        date,
+                        recorded_at_ms: 0,
+                        volunteer: None,
+                        helped: Helped::Victim,
+                        age_band: None,
+                        categories: vec![Category::Housing],
+                        agency: AgencyRef::Other("Food bank".into()),
+                        help: HelpKind::Information,
+                        follow_up: false,
+                        voided: false,
+                    };
+                    let p = Projection { scheme: scheme.clone(), site: site.clone(), date, facts: vec![Fact::Referral(fact)] };
+                    let tx = conn.transaction().unwrap();
+                    store::apply_write(&tx, &Write::Project { doc, projection: p }).unwrap();
+                    tx.commit().unwrap();
+                }
+                n
+            })
+        };
+        let reader = st.connect().unwrap();
+        let mut reads = 0;
+        while reads < 300 {
+            let s = summary(&reader, &scheme, date, date).unwrap();
+            let by_category: i64 = s.by_issue_category.iter().map(|c| c.count).sum();
+            if by_category != s.referrals {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!("read {reads}: {} referrals but {by_category} by category", s.referrals);
+            }
+            reads += 1;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(writer.join().unwrap() > 10, "the relay committed while summaries were read");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// Random referrals and shifts (with re-projections, edits and voids) go through the real
     /// write path; every figure of the summary must equal a count made independently here.

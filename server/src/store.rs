@@ -598,11 +598,8 @@ fn project(tx: &Connection, doc: &DocumentId, p: &Projection) -> anyhow::Result<
 }
 
 /// Stores a document written on the server side (such as a new scheme's directory).
-pub fn create_server_doc(conn: &mut Connection, id: &DocumentId, header: &Header, bytes: &[u8]) -> anyhow::Result<()> {
-    let tx = conn.transaction()?;
-    apply_write(&tx, &Write::Create { doc: *id, meta: Meta::Doc(header.clone()), chunk: bytes.to_vec() })?;
-    tx.commit()?;
-    Ok(())
+pub fn create_server_doc(conn: &Connection, id: &DocumentId, header: &Header, bytes: &[u8]) -> anyhow::Result<()> {
+    immediate(conn, |tx| apply_write(tx, &Write::Create { doc: *id, meta: Meta::Doc(header.clone()), chunk: bytes.to_vec() }))
 }
 
 #[cfg(test)]
@@ -622,7 +619,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("signpost-rosters-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let st = Store::open(&dir, Sync::Normal).unwrap();
-        let mut conn = st.connect().unwrap();
+        let conn = st.connect().unwrap();
         let scheme = create_scheme(&conn, "S").unwrap();
         let header = Header::directory(&scheme);
         let mut doc = automerge::Automerge::new();
@@ -633,7 +630,7 @@ mod tests {
             schema::write_volunteer(&mut tx, &v).unwrap();
         }
         tx.commit();
-        create_server_doc(&mut conn, &header.well_known_id(), &header, &doc.save()).unwrap();
+        create_server_doc(&conn, &header.well_known_id(), &header, &doc.save()).unwrap();
         // As a database from before the projection: no rows, no record of having done it.
         conn.execute_batch("DELETE FROM roster_facts; DELETE FROM settings WHERE key = 'rosters_projected';").unwrap();
 

@@ -21,6 +21,7 @@ use maud::{html, Markup, DOCTYPE};
 use rusqlite::Connection;
 use serde::Deserialize;
 use signpost_shared::schema::{self, Volunteer};
+use signpost_shared::relay::Edit;
 use std::net::SocketAddr;
 
 pub const SESSION_COOKIE: &str = "signpost_session";
@@ -743,10 +744,12 @@ async fn create_scheme(State(st): State<AppState>, SignedForm(s, f): SignedForm<
         .ok_or_else(|| WebError::BadRequest("Select the kind of scheme".into()))?;
     let name = f.name;
     let id = db(&st.store, move |c| {
-        let id = crate::seed::create_scheme(c, &name).map_err(|e| Refusal(e.to_string()))?;
-        store::set_scheme_profile(c, &id, Some(region), Some(kind))?;
-        accounts::audit(c, &s.user.actor(), "scheme created", Some(&id), &name)?;
-        Ok(id)
+        store::immediate(c, |c| {
+            let id = crate::seed::create_scheme(c, &name, Some(region), Some(kind))
+                .map_err(|e| Refusal(e.to_string()))?;
+            accounts::audit(c, &s.user.actor(), "scheme created", Some(&id), &name)?;
+            Ok(id)
+        })
     })
     .await?;
     Ok(see_other(&format!("/manage/schemes/{id}")))
@@ -1176,17 +1179,38 @@ fn checked_volunteer_name(name: &str) -> Result<String, WebError> {
 }
 
 async fn write_volunteer(st: &AppState, s: &Session, scheme: &str, v: Volunteer, action: &str) -> Result<(), WebError> {
-    let (sc, actor, detail, action) = (scheme.to_owned(), s.user.actor(), v.id.clone(), action.to_owned());
-    db(&st.store, move |c| {
-        if !store::scheme_exists(c, &sc)? {
-            return Err(Refusal("There is no such scheme.".into()).into());
+    let detail = v.id.clone();
+    let write: Edit = Box::new(move |tx| schema::write_volunteer(tx, &v).map_err(|e| e.to_string()));
+    edit_roster(st, s, scheme, action, detail, write).await
+}
+
+/// What a roster edit answers when the volunteer is not on the roster it finds.
+const NO_SUCH_VOLUNTEER: &str = "no such volunteer";
+
+/// Changes a scheme's roster through the relay, with its audit row in the same transaction:
+/// the row is written only if the edit is stored, and the edit reads the roster it changes
+/// inside the relay, so two coordinators editing at once do not undo each other.
+async fn edit_roster(
+    st: &AppState,
+    s: &Session,
+    scheme: &str,
+    action: &str,
+    detail: String,
+    write: Edit,
+) -> Result<(), WebError> {
+    let sc = scheme.to_owned();
+    if !db(&st.store, move |c| store::scheme_exists(c, &sc)).await? {
+        return Err(WebError::NotFound("There is no such scheme.".into()));
+    }
+    let (sc, actor, action) = (scheme.to_owned(), s.user.actor(), action.to_owned());
+    let record: crate::hub::Record = Box::new(move |c| accounts::audit(c, &actor, &action, Some(&sc), &detail));
+    st.hub.edit_recorded(schema::directory_id(scheme), write, Some(record)).await.map_err(|e| {
+        if e == NO_SUCH_VOLUNTEER {
+            WebError::NotFound("This scheme has no such volunteer.".into())
+        } else {
+            WebError::Internal(anyhow::anyhow!(e))
         }
-        accounts::audit(c, &actor, &action, Some(&sc), &detail)
     })
-    .await?;
-    let write: signpost_shared::relay::Edit =
-        Box::new(move |tx| schema::write_volunteer(tx, &v).map_err(|e| e.to_string()));
-    st.hub.edit(schema::directory_id(scheme), write).await.map_err(|e| WebError::Internal(anyhow::anyhow!(e)))
 }
 
 #[derive(Deserialize)]
@@ -1209,24 +1233,26 @@ async fn set_volunteer_active(
     managed(&s, &p.scheme)?;
     let active = f.active == "true";
     let action = if active { "volunteer put back on the roster" } else { "volunteer taken off the roster" };
-    update_volunteer(&st, &s, &p, action, |v| v.active = active).await
+    update_volunteer(&st, &s, &p, action, move |v| v.active = active).await
 }
 
-/// Changes one volunteer of a scheme's roster, then back to the scheme's page.
+/// Changes one volunteer of a scheme's roster as the relay holds it, then back to the
+/// scheme's page.
 async fn update_volunteer(
     st: &AppState,
     s: &Session,
     p: &SchemeVolunteer,
     action: &str,
-    change: impl FnOnce(&mut Volunteer),
+    change: impl FnOnce(&mut Volunteer) + Send + 'static,
 ) -> WebResult {
-    let sc = p.scheme.clone();
-    let current = db(&st.store, move |c| roster(c, &sc)).await?;
-    let Some(mut v) = current.into_iter().find(|v| v.id == p.volunteer) else {
-        return Err(WebError::NotFound("This scheme has no such volunteer.".into()));
-    };
-    change(&mut v);
-    write_volunteer(st, s, &p.scheme, v, action).await?;
+    let id = p.volunteer.clone();
+    let write: Edit = Box::new(move |tx| {
+        let found = schema::read_volunteers(&*tx).into_iter().find(|v| v.id == id);
+        let mut v = found.ok_or_else(|| NO_SUCH_VOLUNTEER.to_owned())?;
+        change(&mut v);
+        schema::write_volunteer(tx, &v).map_err(|e| e.to_string())
+    });
+    edit_roster(st, s, &p.scheme, action, p.volunteer.clone(), write).await?;
     Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
 }
 
@@ -1264,7 +1290,7 @@ async fn set_volunteer_pin(
     if !schema::valid_pin(&pin) {
         return Err(WebError::BadRequest("Enter a PIN of 4 digits, like 0472".into()));
     }
-    update_volunteer(&st, &s, &p, "volunteer PIN set", |v| {
+    update_volunteer(&st, &s, &p, "volunteer PIN set", move |v| {
         v.pin = Some(schema::pin_check(&v.id, &pin, &store::random_id("salt")))
     })
     .await
@@ -1287,18 +1313,9 @@ async fn set_pin_required(
         "no" => false,
         _ => return Err(WebError::BadRequest("Select whether volunteers enter a PIN".into())),
     };
-    let (sc, actor) = (scheme.clone(), s.user.actor());
-    db(&st.store, move |c| {
-        if !store::scheme_exists(c, &sc)? {
-            return Err(Refusal("There is no such scheme.".into()).into());
-        }
-        let detail = if required { "PIN required to start a shift" } else { "no PIN to start a shift" };
-        accounts::audit(c, &actor, "roster setting changed", Some(&sc), detail)
-    })
-    .await?;
-    let write: signpost_shared::relay::Edit =
-        Box::new(move |tx| schema::write_pin_required(tx, required).map_err(|e| e.to_string()));
-    st.hub.edit(schema::directory_id(&scheme), write).await.map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?;
+    let detail = if required { "PIN required to start a shift" } else { "no PIN to start a shift" };
+    let write: Edit = Box::new(move |tx| schema::write_pin_required(tx, required).map_err(|e| e.to_string()));
+    edit_roster(&st, &s, &scheme, "roster setting changed", detail.into(), write).await?;
     Ok(see_other(&format!("/manage/schemes/{scheme}")))
 }
 

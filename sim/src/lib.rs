@@ -2,7 +2,7 @@
 //! tokio WebSocket. Tests and the benchmark use it to act as many tablets at once; it holds no
 //! protocol logic of its own.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::bail;
 use futures_util::{SinkExt, StreamExt};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{self, Event, Peer};
@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub mod process;
+pub mod random;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -22,6 +25,18 @@ pub fn sync_url(base: &str, token: Option<&str>) -> String {
         None => format!("{}/sync", ws.trim_end_matches('/')),
     }
 }
+
+/// The relay sent nothing matching in time.
+#[derive(Debug)]
+pub struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("timed out waiting for the relay")
+    }
+}
+
+impl std::error::Error for TimedOut {}
 
 pub struct Tablet {
     pub peer: Peer,
@@ -43,15 +58,45 @@ impl Tablet {
     }
 
     /// Reconnects an existing peer (with its documents) on a new socket.
-    pub async fn connect_with(base: &str, token: &str, mut peer: Peer) -> anyhow::Result<Tablet> {
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(sync_url(base, Some(token)), None, true)
-            .await
-            .context("WebSocket connect to /sync")?;
+    pub async fn connect_with(base: &str, token: &str, peer: Peer) -> anyhow::Result<Tablet> {
+        Self::try_connect(base, token, peer).await.map_err(|(_, e)| e)
+    }
+
+    /// As [`Tablet::connect_with`], but a failed attempt hands the peer back, as a tablet whose
+    /// relay is unreachable keeps its documents and tries again later.
+    pub async fn try_connect(base: &str, token: &str, mut peer: Peer) -> Result<Tablet, (Peer, anyhow::Error)> {
+        let ws = match tokio_tungstenite::connect_async_with_config(sync_url(base, Some(token)), None, true).await {
+            Ok((ws, _)) => ws,
+            Err(e) => return Err((peer, anyhow::Error::new(e).context("WebSocket connect to /sync"))),
+        };
         let join = peer.on_open();
         let mut t = Tablet { peer, ws, events: vec![], closed: None, bytes_sent: 0, bytes_received: 0, frames_sent: 0 };
-        t.send_frame(join).await?;
-        t.until(Duration::from_secs(10), |e| matches!(e, Event::Ready { .. })).await?;
-        Ok(t)
+        let ready = async {
+            t.send_frame(join).await?;
+            t.until(Duration::from_secs(10), |e| matches!(e, Event::Ready { .. })).await
+        };
+        match ready.await {
+            Ok(_) => Ok(t),
+            Err(e) => {
+                let closed = t.closed.take();
+                let e = match closed {
+                    Some(reason) => e.context(reason),
+                    None => e,
+                };
+                Err((t.disconnect().await, e))
+            }
+        }
+    }
+
+    /// Handles whatever the relay sends for `d`, and returns the events seen (taking them out
+    /// of [`Tablet::events`]). `Err` when the connection ended; the peer is still usable through
+    /// [`Tablet::disconnect`].
+    pub async fn run_for(&mut self, d: Duration) -> anyhow::Result<Vec<Event>> {
+        match self.pump(d, |_| false, |_| false).await {
+            Err(e) if e.is::<TimedOut>() => Ok(std::mem::take(&mut self.events)),
+            Err(e) => Err(e),
+            Ok(_) => Ok(std::mem::take(&mut self.events)),
+        }
     }
 
     /// Gives the peer back (closing the socket), to reconnect later.
@@ -94,7 +139,7 @@ impl Tablet {
         loop {
             let next = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
-                .map_err(|_| anyhow!("timed out waiting for the relay"))?;
+                .map_err(|_| anyhow::Error::new(TimedOut))?;
             match next {
                 Some(Ok(WsMessage::Binary(b))) => {
                     self.bytes_received += b.len();
@@ -160,10 +205,16 @@ impl Tablet {
 
     /// Waits until the relay has acknowledged every local change of the document.
     pub async fn synced(&mut self, id: DocumentId, timeout: Duration) -> anyhow::Result<()> {
-        if self.peer.is_synced(&id) {
+        self.wait_until(timeout, |p| p.is_synced(&id)).await
+    }
+
+    /// Handles the relay's frames until the peer's state satisfies `cond` (checked first);
+    /// tests wait on a condition rather than for a fixed time.
+    pub async fn wait_until(&mut self, timeout: Duration, cond: impl Fn(&Peer) -> bool) -> anyhow::Result<()> {
+        if cond(&self.peer) {
             return Ok(());
         }
-        self.pump(timeout, |_| false, |p| p.is_synced(&id)).await.map(|_| ())
+        self.pump(timeout, |_| false, cond).await.map(|_| ())
     }
 
     /// Asks the relay for a document; `Ok(true)` once content arrived, `Ok(false)` if unavailable.

@@ -5,6 +5,13 @@ import { createRequire } from "node:module"
 
 const require = createRequire(import.meta.url)
 
+// A script that stalls (a browser that never answers) fails instead of holding up the test run;
+// every script needs far less than this.
+setTimeout(() => {
+  console.error("the browser script took over 5 minutes: stopped")
+  process.exit(1)
+}, 300_000).unref()
+
 export function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

@@ -4,8 +4,13 @@
 use signpost_tests::{workspace, Server};
 use std::process::Command;
 
+/// One browser at a time: several headless Chromiums side by side on a two-core machine make
+/// page loads slow enough to time out.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
+    let _one = ONE_BROWSER.lock().await;
     let dist = workspace().join("client/dist");
     assert!(
         dist.join("signpost_client_bg.wasm").exists(),
@@ -81,6 +86,7 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
 
 #[tokio::test]
 async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing_its_entries() {
+    let _one = ONE_BROWSER.lock().await;
     let dist = workspace().join("client/dist");
     assert!(dist.join("signpost_client_bg.wasm").exists(), "the tablet app is not built: run `cargo xtask test`");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -144,6 +150,84 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     ] {
         assert_eq!(report["screens"][screen]["violations"], serde_json::json!([]), "{screen}: {report}");
     }
+}
+
+/// The browser soak (`tests/js/browser-soak.mjs`): random taps through the real screens with a
+/// seeded schedule (`SIGNPOST_BROWSER_SEED`, `SIGNPOST_BROWSER_STEPS`), offline and online,
+/// reloads, closing and reopening, midnight; whenever the tablet says everything is synced the
+/// relay's figures equal what the app saved. Then the database fails the tablet's writes (as a
+/// full disk): the tablet says it is not syncing and what to do, the coordinator's list shows
+/// the refusal, and once writes work again everything arrives.
+#[tokio::test]
+async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
+    let _one = ONE_BROWSER.lock().await;
+    use std::io::{BufRead, BufReader, Write};
+    let dist = workspace().join("client/dist");
+    assert!(dist.join("signpost_client_bg.wasm").exists(), "the tablet app is not built: run `cargo xtask test`");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dist_arg = dist.to_string_lossy().into_owned();
+    let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    let (status, body) = server
+        .post(&format!("/api/v1/schemes/{}/volunteers", fx.scheme), Some(&fx.admin), serde_json::json!({ "name": "Ann E." }))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let seed = std::env::var("SIGNPOST_BROWSER_SEED").unwrap_or_else(|_| "1".into());
+    let steps = std::env::var("SIGNPOST_BROWSER_STEPS").unwrap_or_else(|_| "70".into());
+    let mut node = Command::new("node")
+        .arg("browser-soak.mjs")
+        .current_dir(workspace().join("tests/js"))
+        .env("SIGNPOST_URL", &server.url)
+        .env("TOKEN", &fx.token_a1)
+        .env("SITE_NAME", "Court A")
+        .env("SCHEME", &fx.scheme)
+        .env("ADMIN_TOKEN", &fx.admin)
+        .env("CHROMIUM", &chromium)
+        .env("SEED", &seed)
+        .env("STEPS", &steps)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run node");
+    let mut to_node = node.stdin.take().unwrap();
+    let from_node = BufReader::new(node.stdout.take().unwrap());
+    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut last = String::new();
+    for line in from_node.lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            // Every write of a document chunk fails, as on a full disk.
+            "REFUSE" => {
+                assert_eq!(refusals(&db), 0, "nothing was refused during the soak");
+                db.execute_batch(
+                    "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+                )
+                .unwrap()
+            }
+            "ACCEPT" => {
+                assert_eq!(refusals(&db), 1, "the coordinator's list of tablets shows the refusal");
+                db.execute_batch("DROP TRIGGER full_disk").unwrap();
+            }
+            _ => {
+                last = line;
+                continue;
+            }
+        }
+        writeln!(to_node, "go").unwrap();
+    }
+    let status = node.wait().unwrap();
+    assert!(status.success(), "browser-soak.mjs failed (seed {seed}); its report: {last}");
+    let report: serde_json::Value = serde_json::from_str(&last).expect("JSON report");
+    eprintln!("browser soak: {report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["syncedChecks"].as_u64().unwrap() >= 2, "{report}");
+    assert!(report["saved"]["referrals"].as_u64().unwrap() >= 5, "{report}");
+}
+
+fn refusals(db: &rusqlite::Connection) -> i64 {
+    db.query_row("SELECT count(*) FROM device_activity WHERE refused_at IS NOT NULL", [], |r| r.get(0)).unwrap()
 }
 
 /// The download budget (≤550 KB gzip for wasm + js + css), checked on the files the relay

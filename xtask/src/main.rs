@@ -268,6 +268,14 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The randomized whole-path schedules against the real relay binary for `--minutes N`
+/// (default 10): see `sim/src/bin/signpost-soak`.
+fn soak(args: &[String]) -> anyhow::Result<()> {
+    run(cargo().args(["build", "--locked", "--release", "-p", "signpost", "-p", "signpost-sim"]))?;
+    run(Command::new(root().join("target/release/signpost-soak")).current_dir(root()).args(args))?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
@@ -278,9 +286,10 @@ fn main() -> std::process::ExitCode {
         "test" => test(rest),
         "start" => start(rest),
         "bench" => bench(rest),
+        "soak" => soak(rest),
         "build-client" => build_client().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <start|test|bench> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  build-client  build the tablet app into client/dist");
+            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };

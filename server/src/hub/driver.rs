@@ -41,8 +41,9 @@ struct Core {
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
     epoch: Instant,
     tickets: u64,
-    /// Server-side edits waiting for their batch to commit.
-    waiting: HashMap<u64, Reply>,
+    /// Server-side edits waiting for their batch to commit, with what is recorded beside each
+    /// (an audit row) in the same savepoint once the edit is applied.
+    waiting: HashMap<u64, (Reply, Option<super::Record>)>,
     /// Revoked tablets.
     revoked: HashSet<String>,
     /// When revocations were last read from the store (ms since the epoch).
@@ -112,6 +113,11 @@ impl Driver {
             let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|mut sp| {
                 sp.set_drop_behavior(DropBehavior::Rollback);
                 carry_out(&mut core.relay, &sp, out, now, &mut done, &mut touched)?;
+                for (ticket, _) in done.edited.iter().filter(|(_, result)| result.is_ok()) {
+                    if let Some(record) = core.waiting.get_mut(ticket).and_then(|(_, r)| r.take()) {
+                        record(&sp)?;
+                    }
+                }
                 sp.commit()?;
                 Ok(())
             });
@@ -147,7 +153,7 @@ impl Driver {
                 out.append(core.recover(&cause, touched));
             }
             for (ticket, _) in std::mem::take(&mut sends.edited) {
-                if let Some(reply) = core.waiting.remove(&ticket) {
+                if let Some((reply, _)) = core.waiting.remove(&ticket) {
                     let _ = reply.send(Err(format!("{NOT_STORED}; try again")));
                 }
             }
@@ -161,7 +167,7 @@ impl Driver {
             return;
         }
         for (ticket, result) in std::mem::take(&mut sends.edited) {
-            if let Some(reply) = core.waiting.remove(&ticket) {
+            if let Some((reply, _)) = core.waiting.remove(&ticket) {
                 let _ = reply.send(result);
             }
         }
@@ -208,9 +214,9 @@ impl Core {
                     return None;
                 }
             },
-            Cmd::Edit { doc, edit, reply } => {
+            Cmd::Edit { doc, edit, record, reply } => {
                 self.tickets += 1;
-                self.waiting.insert(self.tickets, reply);
+                self.waiting.insert(self.tickets, (reply, record));
                 (Cause::Edit(self.tickets), self.relay.edit(doc, self.tickets, edit, now))
             }
             Cmd::Stats { reply } => {
@@ -264,7 +270,7 @@ impl Core {
         let mut out = match cause {
             Cause::Conn(conn) => self.relay.refuse(*conn, &format!("{NOT_STORED}; reconnecting sends it again")),
             Cause::Edit(ticket) => {
-                if let Some(reply) = self.waiting.remove(ticket) {
+                if let Some((reply, _)) = self.waiting.remove(ticket) {
                     let _ = reply.send(Err(format!("{NOT_STORED}; try again")));
                 }
                 Output::default()

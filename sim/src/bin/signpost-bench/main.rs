@@ -323,16 +323,11 @@ fn anon_mib(pid: u32) -> f64 {
 }
 
 fn signpost_bin() -> PathBuf {
-    root().join("target/release/signpost")
+    signpost_sim::process::signpost_bin(&root())
 }
 
 fn admin(data: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out =
-        Command::new(signpost_bin()).arg("admin").arg(args[0]).arg("--data").arg(data).args(&args[1..]).output()?;
-    if !out.status.success() {
-        bail!("admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    signpost_sim::process::admin(&signpost_bin(), data, args)
 }
 
 /// (scheme id, [(site id, tablet token)], administrator token)

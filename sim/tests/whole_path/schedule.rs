@@ -4,52 +4,16 @@
 use crate::world::World;
 use rand::Rng;
 use signpost_shared::ids::DocumentId;
-use signpost_shared::schema::{self, AgencyRef, EntryKey, Referral, Shift, Volunteer};
-use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
-use std::collections::BTreeSet;
+use signpost_shared::schema::{self, EntryKey, Referral, Shift, Volunteer};
 
 impl World {
     pub(crate) fn text(&mut self, max: usize) -> String {
-        const PIECES: &[&str] =
-            &["Citizens Advice", "Llŷr's café", "naïve – ünïcode", "😀 food bank", "  padded  ", "Ysbyty Gwynedd", "x"];
-        let n = self.rng.random_range(1..=3);
-        let s: Vec<&str> = (0..n).map(|_| PIECES[self.rng.random_range(0..PIECES.len())]).collect();
-        s.join(" ").chars().take(max).collect::<String>().trim().to_owned()
+        signpost_sim::random::text(&mut self.rng, max)
     }
 
     pub(crate) fn random_referral(&mut self, id: String) -> Referral {
-        let r = &mut self.rng;
-        let mut categories = BTreeSet::new();
-        while categories.is_empty() || r.random_bool(0.3) {
-            categories.insert(Category::ALL[r.random_range(0..Category::ALL.len())]);
-        }
-        let helped = Helped::ALL[r.random_range(0..Helped::ALL.len())];
-        let age_band = r.random_bool(0.5).then(|| AgeBand::ALL[r.random_range(0..AgeBand::ALL.len())]);
-        let help = HelpKind::ALL[r.random_range(0..HelpKind::ALL.len())];
-        let follow_up = r.random_bool(0.5);
-        let volunteer = r.random_bool(0.7).then(|| format!("vol-{}", r.random_range(0..3)));
-        let directory_agency = r.random_bool(0.5);
-        let with_notes = r.random_bool(0.4);
-        let recorded_at_ms = 1_767_139_200_000 + r.random_range(0..86_400_000);
-        let agency = if directory_agency {
-            AgencyRef::Directory(format!("agency-{}", self.rng.random_range(0..4)))
-        } else {
-            AgencyRef::Other(self.text(schema::MAX_TEXT_CHARS))
-        };
-        let notes = with_notes.then(|| self.text(schema::MAX_NOTES_CHARS));
-        Referral {
-            id,
-            recorded_at_ms,
-            volunteer,
-            helped,
-            age_band,
-            categories,
-            agency,
-            help,
-            follow_up,
-            notes,
-            void: None,
-        }
+        let roster: Vec<String> = (0..3).map(|v| format!("vol-{v}")).collect();
+        signpost_sim::random::referral(&mut self.rng, id, &roster)
     }
 
     /// One random thing happens.

@@ -61,7 +61,7 @@ fn random_schedules_lose_nothing_count_once_and_converge() {
     };
     let (mut entries, mut relay_restarts, mut tablet_restarts, mut edits) = (0, 0, 0, 0);
     for seed in &seeds {
-        let again = format!("re-run alone: SIGNPOST_SEED={seed} cargo test -p signpost-shared --test whole_path");
+        let again = format!("re-run alone: SIGNPOST_SEED={seed} cargo test -p signpost-sim --test whole_path");
         match std::panic::catch_unwind(|| run(*seed)) {
             Ok(Ok(s)) => {
                 if seeds.len() == 1 {
