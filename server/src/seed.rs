@@ -126,8 +126,8 @@ mod tests {
     /// A scheme whose directory cannot be stored is not created at all.
     #[test]
     fn a_scheme_is_created_with_its_directory_or_not_at_all() {
-        let dir = std::env::temp_dir().join(format!("signpost-seed-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let conn = Store::open(&dir, store::Sync::Normal).unwrap().connect().unwrap();
         conn.execute_batch(
             "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
@@ -139,6 +139,5 @@ mod tests {
         conn.execute_batch("DROP TRIGGER full_disk").unwrap();
         let id = super::create_scheme(&conn, "S", None, None).unwrap();
         assert!(store::load_doc(&conn, &signpost_shared::schema::directory_id(&id)).unwrap().is_some());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -240,8 +240,8 @@ mod tests {
     /// connection: every summary's breakdown by category adds up to its total.
     #[test]
     fn a_summary_reads_one_snapshot_while_the_relay_commits() {
-        let dir = std::env::temp_dir().join(format!("signpost-snapshot-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let st = Store::open(&dir, store::Sync::Normal).unwrap();
         let mut conn = st.connect().unwrap();
         let scheme = store::create_scheme(&conn, "S").unwrap();
@@ -289,15 +289,14 @@ mod tests {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(writer.join().unwrap() > 10, "the relay committed while summaries were read");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Random referrals and shifts (with re-projections, edits and voids) go through the real
     /// write path; every figure of the summary must equal a count made independently here.
     #[test]
     fn summary_matches_an_independent_count() {
-        let dir = std::env::temp_dir().join(format!("signpost-stats-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let st = Store::open(&dir, store::Sync::Normal).unwrap();
         let mut conn = st.connect().unwrap();
         let scheme = store::create_scheme(&conn, "S").unwrap();
@@ -423,6 +422,5 @@ mod tests {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].figures, want, "{quarter}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -616,8 +616,8 @@ mod tests {
     /// projected when it is next opened, once.
     #[test]
     fn stored_rosters_are_projected_once_when_opened() {
-        let dir = std::env::temp_dir().join(format!("signpost-rosters-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let st = Store::open(&dir, Sync::Normal).unwrap();
         let conn = st.connect().unwrap();
         let scheme = create_scheme(&conn, "S").unwrap();
@@ -641,6 +641,5 @@ mod tests {
         conn.execute("DELETE FROM roster_facts WHERE volunteer_id = 'v2'", []).unwrap();
         Store::open(&dir, Sync::Normal).unwrap();
         assert_eq!(roster_rows(&conn).len(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,6 +32,11 @@ function random() {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 const pick = (xs) => xs[Math.floor(random() * xs.length)]
+// A referral of the day's log that is not void: [name, entry], or undefined.
+function pickOpen(day) {
+  const open = [...ledger.entries()].filter(([, r]) => r.day === day && !r.voided)
+  return open.length === 0 ? undefined : pick(open)
+}
 
 const HELPED = ["defendant", "defendant-family-friend", "victim", "witness", "prisoner", "prisoner-family", "other-court-user"]
 const HELP = ["information", "signposted", "referred", "accompanied"]
@@ -152,9 +157,9 @@ try {
       if (offline) savedOffline = true
     } else if (x < 0.47) {
       // Correct a referral of today's log.
-      const mine = [...ledger.entries()].filter(([, r]) => r.day === day && !r.voided)
-      if (mine.length === 0) continue
-      const [name, r] = pick(mine)
+      const picked = pickOpen(day)
+      if (!picked) continue
+      const [name, r] = picked
       what = "correct"
       await rowOf(name).getByRole("button", { name: /Change/ }).click()
       await page.getByRole("heading", { name: /Correct the referral/ }).waitFor()
@@ -166,9 +171,9 @@ try {
       await page.locator("#saved-message", { hasText: "corrected" }).waitFor()
       if (offline) savedOffline = true
     } else if (x < 0.55) {
-      const mine = [...ledger.entries()].filter(([, r]) => r.day === day && !r.voided)
-      if (mine.length === 0) continue
-      const [name, r] = pick(mine)
+      const picked = pickOpen(day)
+      if (!picked) continue
+      const [name, r] = picked
       what = "void"
       await rowOf(name).getByRole("button", { name: /Change/ }).click()
       await page.getByLabel("Why is it void?").fill("Logged twice")

@@ -77,35 +77,15 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub data: PathBuf,
-    _tmp: Option<tempdir::TempDir>,
-}
-
-pub mod tempdir {
-    /// A temporary folder removed on drop.
-    pub struct TempDir(pub std::path::PathBuf);
-    impl TempDir {
-        pub fn new() -> std::io::Result<TempDir> {
-            let mut bytes = [0u8; 8];
-            rand::fill(&mut bytes);
-            let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let p = std::env::temp_dir().join(format!("signpost-test-{name}"));
-            std::fs::create_dir_all(&p)?;
-            Ok(TempDir(p))
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// A fresh data folder with a [`Fixture`], and a relay serving it.
     pub fn start_fresh(extra: &[&str]) -> anyhow::Result<(Server, Fixture)> {
-        let tmp = tempdir::TempDir::new()?;
-        let fx = Fixture::create(&tmp.0)?;
-        let mut s = Server::start(&tmp.0, extra)?;
+        let tmp = tempfile::Builder::new().prefix("signpost-test-").tempdir()?;
+        let fx = Fixture::create(tmp.path())?;
+        let mut s = Server::start(tmp.path(), extra)?;
         s._tmp = Some(tmp);
         Ok((s, fx))
     }

@@ -8,9 +8,8 @@ use std::process::Command;
 /// page loads slow enough to time out.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[tokio::test]
-async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
-    let _one = ONE_BROWSER.lock().await;
+/// The built app's folder and the Chromium to drive, both checked to exist.
+fn app_and_chromium() -> (std::path::PathBuf, String) {
     let dist = workspace().join("client/dist");
     assert!(
         dist.join("signpost_client_bg.wasm").exists(),
@@ -21,16 +20,26 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         std::path::Path::new(&chromium).exists(),
         "Chromium is missing: run `cargo xtask test` (it installs Debian's chromium)"
     );
+    (dist, chromium)
+}
+
+/// A fresh relay serving the built app from `dist`.
+fn serving(dist: &std::path::Path) -> (Server, signpost_tests::Fixture) {
+    Server::start_fresh(&["--static-dir", &dist.to_string_lossy()]).unwrap()
+}
+
+#[tokio::test]
+async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
     // The relay serves a copy, so that the test can publish a new release into it.
-    let served = std::env::temp_dir().join(format!("signpost-app-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&served);
-    std::fs::create_dir_all(&served).unwrap();
+    let served_dir = tempfile::Builder::new().prefix("signpost-app-").tempdir().unwrap();
+    let served = served_dir.path().to_path_buf();
     for entry in std::fs::read_dir(&dist).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), served.join(entry.file_name())).unwrap();
     }
-    let dist_arg = served.to_string_lossy().into_owned();
-    let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    let (server, fx) = serving(&served);
     for name in ["Ann E.", "Bo F."] {
         let (status, body) = server
             .post(
@@ -64,7 +73,6 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
     assert_eq!(report["merged"], true, "{report}");
     assert_eq!(report["voided"], true, "{report}");
     assert_ne!(report["updated"]["cacheBefore"], report["updated"]["cacheAfter"], "{report}");
-    let _ = std::fs::remove_dir_all(&served);
     assert_eq!(report["shift"]["shifts"], 1, "{report}");
     assert_eq!(
         report["backgroundSync"]["after"].as_u64(),
@@ -87,11 +95,8 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
 #[tokio::test]
 async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing_its_entries() {
     let _one = ONE_BROWSER.lock().await;
-    let dist = workspace().join("client/dist");
-    assert!(dist.join("signpost_client_bg.wasm").exists(), "the tablet app is not built: run `cargo xtask test`");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
     let email = "coordinator@example.org";
     let code =
         signpost_tests::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
@@ -162,11 +167,8 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
 async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
     let _one = ONE_BROWSER.lock().await;
     use std::io::{BufRead, BufReader, Write};
-    let dist = workspace().join("client/dist");
-    assert!(dist.join("signpost_client_bg.wasm").exists(), "the tablet app is not built: run `cargo xtask test`");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let (server, fx) = Server::start_fresh(&["--static-dir", &dist_arg]).unwrap();
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
     let (status, body) = server
         .post(&format!("/api/v1/schemes/{}/volunteers", fx.scheme), Some(&fx.admin), serde_json::json!({ "name": "Ann E." }))
         .await

@@ -310,13 +310,13 @@ async fn raw_get(url: &str, path: &str, accept: &str) -> (String, Vec<u8>) {
 
 #[tokio::test]
 async fn app_files_are_served_from_their_precompressed_copies() {
-    let dir = signpost_tests::tempdir::TempDir::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let js = b"export const x = 1;\n".repeat(100);
-    std::fs::write(dir.0.join("app.js"), &js).unwrap();
+    std::fs::write(dir.path().join("app.js"), &js).unwrap();
     // Marked copies: the relay must send these bytes, not compress the file itself.
-    std::fs::write(dir.0.join("app.js.gz"), b"precompressed gzip").unwrap();
-    std::fs::write(dir.0.join("app.js.br"), b"precompressed brotli").unwrap();
-    let static_dir = dir.0.to_string_lossy().into_owned();
+    std::fs::write(dir.path().join("app.js.gz"), b"precompressed gzip").unwrap();
+    std::fs::write(dir.path().join("app.js.br"), b"precompressed brotli").unwrap();
+    let static_dir = dir.path().to_string_lossy().into_owned();
     let (server, _fx) = Server::start_fresh(&["--static-dir", &static_dir]).unwrap();
     let (head, body) = raw_get(&server.url, "/app.js", "gzip").await;
     assert!(head.contains("content-encoding: gzip"), "{head}");
