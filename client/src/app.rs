@@ -1,93 +1,9 @@
-//! Screens, following the GOV.UK Design System patterns.
+//! The app's frame (GOV.UK header and footer) around its two screens: setting up the tablet,
+//! and the desk.
 
 use crate::credential::{self, Setup};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::HtmlInputElement;
+use crate::setup::SetUp;
 use yew::prelude::*;
-
-#[derive(Debug, PartialEq)]
-enum CheckError {
-    Refused,
-    CodeRefused,
-    TooManyCodes,
-    Unreachable,
-}
-
-impl CheckError {
-    fn message(&self) -> &'static str {
-        match self {
-            CheckError::Refused => "This credential is not recognised. Check it with your coordinator",
-            CheckError::CodeRefused => {
-                "This enrolment code is not valid. A code works once, within 15 minutes: ask your coordinator for a new one"
-            }
-            CheckError::TooManyCodes => {
-                "Too many wrong codes were entered. Wait 15 minutes, then ask your coordinator for a new code"
-            }
-            CheckError::Unreachable => "Signpost could not be reached. Check the tablet is online and try again",
-        }
-    }
-}
-
-async fn fetch_json(req: web_sys::Request) -> Result<(u16, JsValue), CheckError> {
-    let window = web_sys::window().ok_or(CheckError::Unreachable)?;
-    let resp = JsFuture::from(window.fetch_with_request(&req)).await.map_err(|_| CheckError::Unreachable)?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| CheckError::Unreachable)?;
-    let json = match resp.json() {
-        Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::NULL),
-        Err(_) => JsValue::NULL,
-    };
-    Ok((resp.status(), json))
-}
-
-fn setup_from(token: String, json: &JsValue) -> Setup {
-    let field = |k: &str| js_sys::Reflect::get(json, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-    Setup {
-        token,
-        scheme: field("scheme"),
-        site: field("site"),
-        site_name: field("site_name"),
-        scheme_name: field("scheme_name"),
-    }
-}
-
-/// Asks the relay who a credential belongs to (`GET /api/v1/device`).
-async fn check_with_relay(token: &str) -> Result<Setup, CheckError> {
-    let init = web_sys::RequestInit::new();
-    let headers = web_sys::Headers::new().map_err(|_| CheckError::Unreachable)?;
-    headers.set("Authorization", &format!("Bearer {token}")).map_err(|_| CheckError::Refused)?;
-    init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init("/api/v1/device", &init).map_err(|_| CheckError::Unreachable)?;
-    match fetch_json(req).await? {
-        (200, json) => Ok(setup_from(token.to_owned(), &json)),
-        (401 | 403, _) => Err(CheckError::Refused),
-        _ => Err(CheckError::Unreachable),
-    }
-}
-
-/// Exchanges an enrolment code for this tablet's credential (`POST /api/v1/enrol`).
-async fn enrol(code: &str, name: &str) -> Result<Setup, CheckError> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    let headers = web_sys::Headers::new().map_err(|_| CheckError::Unreachable)?;
-    headers.set("Content-Type", "application/json").map_err(|_| CheckError::Unreachable)?;
-    init.set_headers(&headers);
-    let body = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&body, &"code".into(), &code.into());
-    let _ = js_sys::Reflect::set(&body, &"name".into(), &name.into());
-    let body = js_sys::JSON::stringify(&body).map_err(|_| CheckError::Unreachable)?;
-    init.set_body(&body);
-    let req = web_sys::Request::new_with_str_and_init("/api/v1/enrol", &init).map_err(|_| CheckError::Unreachable)?;
-    match fetch_json(req).await? {
-        (201, json) => {
-            let token = js_sys::Reflect::get(&json, &"token".into()).ok().and_then(|v| v.as_string());
-            Ok(setup_from(token.ok_or(CheckError::Unreachable)?, &json))
-        }
-        (400 | 403, _) => Err(CheckError::CodeRefused),
-        (429, _) => Err(CheckError::TooManyCodes),
-        _ => Err(CheckError::Unreachable),
-    }
-}
 
 #[function_component(App)]
 pub fn app() -> Html {
@@ -103,8 +19,8 @@ pub fn app() -> Html {
             setup.set(None);
             // Background sync must stop using the credential too.
             wasm_bindgen_futures::spawn_local(async {
-                if let Ok(store) = crate::storage::LocalStore::open().await {
-                    let _ = store.set_meta(crate::replica::META_SETUP, None).await;
+                if let Ok(store) = crate::sync::storage::LocalStore::open().await {
+                    let _ = store.set_meta(crate::sync::replica::META_SETUP, None).await;
                 }
             });
         })
@@ -139,123 +55,4 @@ pub fn app() -> Html {
             </footer>
         </>
     }
-}
-
-pub fn random_suffix() -> String {
-    // The browser's crypto source (through getrandom), in pages and service workers alike.
-    automerge::ActorId::random().to_hex_string()[..16].to_owned()
-}
-
-#[derive(Properties, PartialEq)]
-struct SetUpProps {
-    on_set: Callback<Setup>,
-}
-
-#[function_component(SetUp)]
-fn set_up(props: &SetUpProps) -> Html {
-    let input = use_node_ref();
-    let name = use_node_ref();
-    let error = use_state(|| None::<String>);
-    let busy = use_state(|| false);
-    let onsubmit = {
-        let (input, name, error, busy, on_set) =
-            (input.clone(), name.clone(), error.clone(), busy.clone(), props.on_set.clone());
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            if *busy {
-                return;
-            }
-            let value = input.cast::<HtmlInputElement>().map(|i| i.value()).unwrap_or_default();
-            let label = name.cast::<HtmlInputElement>().map(|i| i.value()).unwrap_or_default();
-            let entered = match credential::check(&value) {
-                Ok(t) => t,
-                Err(msg) => {
-                    error.set(Some(msg.to_owned()));
-                    focus_error_summary();
-                    return;
-                }
-            };
-            busy.set(true);
-            let (error, busy, on_set) = (error.clone(), busy.clone(), on_set.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let asked = match entered {
-                    credential::Entered::Code(code) => enrol(&code, label.trim()).await,
-                    credential::Entered::Credential(token) => check_with_relay(&token).await,
-                };
-                let result = match asked {
-                    Ok(setup) => credential::save(&setup).map(|_| setup),
-                    Err(e) => Err(e.message().to_owned()),
-                };
-                busy.set(false);
-                match result {
-                    Ok(setup) => on_set.emit(setup),
-                    Err(msg) => {
-                        error.set(Some(msg));
-                        focus_error_summary();
-                    }
-                }
-            });
-        })
-    };
-    let group_class = classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"));
-    let input_class = classes!("govuk-input", "govuk-input--width-10", error.is_some().then_some("govuk-input--error"));
-    html! {
-        <div class="govuk-grid-row">
-            <div class="govuk-grid-column-two-thirds">
-                if let Some(msg) = (*error).clone() {
-                    <div class="govuk-error-summary" data-module="govuk-error-summary" id="error-summary" tabindex="-1">
-                        <div role="alert">
-                            <h2 class="govuk-error-summary__title">{ "There is a problem" }</h2>
-                            <div class="govuk-error-summary__body">
-                                <ul class="govuk-list govuk-error-summary__list">
-                                    <li><a href="#enrolment-code">{ msg }</a></li>
-                                </ul>
-                            </div>
-                        </div>
-                    </div>
-                }
-                <h1 class="govuk-heading-l">{ "Set up this tablet" }</h1>
-                <p class="govuk-body">{ "Your coordinator creates an enrolment code for this desk on Signpost's website. You only need to do this once on each tablet." }</p>
-                <form onsubmit={onsubmit} novalidate=true>
-                    <div class={group_class}>
-                        <label class="govuk-label govuk-label--m" for="enrolment-code">{ "Enrolment code" }</label>
-                        <div id="enrolment-code-hint" class="govuk-hint">
-                            { "8 characters, like ABCD-EFGH. A code works once, within 15 minutes. An administrator may give you a tablet credential starting spd_ instead: enter that here." }
-                        </div>
-                        if let Some(msg) = (*error).clone() {
-                            <p id="enrolment-code-error" class="govuk-error-message">
-                                <span class="govuk-visually-hidden">{ "Error: " }</span>{ msg }
-                            </p>
-                        }
-                        <input ref={input} class={input_class} id="enrolment-code" name="enrolment-code" type="text"
-                            autocomplete="off" spellcheck="false" autocapitalize="characters"
-                            aria-describedby={ if error.is_some() { "enrolment-code-hint enrolment-code-error" } else { "enrolment-code-hint" } } />
-                    </div>
-                    <div class="govuk-form-group">
-                        <label class="govuk-label" for="tablet-name">{ "Name for this tablet (optional)" }</label>
-                        <div id="tablet-name-hint" class="govuk-hint">{ "So your coordinator can tell tablets apart, for example Front desk" }</div>
-                        <input ref={name} class="govuk-input govuk-!-width-one-half" id="tablet-name" name="tablet-name" type="text"
-                            autocomplete="off" maxlength="60" aria-describedby="tablet-name-hint" />
-                    </div>
-                    <button type="submit" class="govuk-button" data-module="govuk-button" disabled={*busy}>
-                        { if *busy { "Checking…" } else { "Continue" } }
-                    </button>
-                </form>
-            </div>
-        </div>
-    }
-}
-
-pub fn focus_error_summary() {
-    // After the summary renders: move focus to it, as the GOV.UK pattern asks.
-    gloo_timers::callback::Timeout::new(0, || {
-        if let Some(el) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("error-summary"))
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-        {
-            let _ = el.focus();
-        }
-    })
-    .forget();
 }

@@ -1,13 +1,13 @@
 //! The Signpost tablet app. Everything about documents and the sync protocol comes from
 //! `signpost-shared`; this crate only holds screens and browser IO.
 
+// Layers, each importing only those below it: app → {setup, desk} → {ui, sync} → credential.
 mod app;
-mod background;
-mod connection;
 mod credential;
 mod desk;
-mod replica;
-mod storage;
+mod setup;
+mod sync;
+mod ui;
 
 fn main() {
     // The service worker loads this module too, for background sync: no page to render there.

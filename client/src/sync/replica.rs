@@ -2,7 +2,7 @@
 //! the service worker's background sync both work through this one type, so that what is stored
 //! and how is decided in one place.
 
-use crate::storage::LocalStore;
+use crate::sync::storage::LocalStore;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::local::{self, Save};
 use signpost_shared::peer::Peer;

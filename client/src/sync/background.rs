@@ -9,10 +9,10 @@
 //! storage at the same time: both hold the Web Lock `signpost-local-data` while they do (see
 //! `index.html` and `sw.js`).
 
-use crate::app::random_suffix;
-use crate::connection::{Connection, Status};
+use super::random_suffix;
+use crate::sync::connection::{Connection, Status};
 use crate::credential::Setup;
-use crate::replica::{Replica, META_SETUP};
+use crate::sync::replica::{Replica, META_SETUP};
 use js_sys::{Function, Promise, Reflect};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::Event;

@@ -1,0 +1,153 @@
+//! The desk's context, shared by its components: the set-up, the replica of documents, the
+//! connection, and the day the desk is on (it follows the tablet's clock).
+
+use crate::credential::Setup;
+use crate::sync::background;
+use crate::sync::connection::Connection;
+use crate::sync::random_suffix;
+use crate::sync::replica::{Replica, META_SETUP};
+use automerge::Automerge;
+use chrono::NaiveDate;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::schema::{self, Header};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// Everything the desk needs once local storage is open.
+pub(super) struct Ctx {
+    pub(super) setup: Setup,
+    pub(super) rep: Replica,
+    pub(super) conn: RefCell<Option<Connection>>,
+    /// The day the desk is on and its document. It follows the tablet's clock: a desk left open
+    /// past midnight files what comes next under the new day.
+    pub(super) day: Cell<(NaiveDate, DocumentId)>,
+    pub(super) directory: DocumentId,
+}
+
+impl Ctx {
+    pub(super) async fn persist(&self, id: DocumentId) -> Result<(), String> {
+        self.rep.persist(id).await
+    }
+
+    /// Records a local change all or nothing, makes it durable on the tablet, and only then sends
+    /// it. The error is what to tell the volunteer.
+    pub(super) async fn commit(
+        &self,
+        doc: DocumentId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<(), String> {
+        let out = match self.rep.peer.borrow_mut().try_change(doc, f) {
+            Ok(Ok(((), out))) => out,
+            _ => return Err("The change could not be recorded. Try again.".into()),
+        };
+        self.persist(doc).await.map_err(|e| {
+            format!("The change could not be stored on this tablet ({e}). Keep the app open and try again.")
+        })?;
+        if !self.rep.peer.borrow().is_connected() {
+            background::request();
+        }
+        if let Some(conn) = self.conn.borrow().as_ref() {
+            conn.deliver(out);
+        }
+        Ok(())
+    }
+
+    /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
+    pub(super) fn waiting(&self) -> usize {
+        self.rep.waiting_total()
+    }
+
+    /// The document of the day it is now on the tablet's clock, opened here if the day has just
+    /// begun.
+    pub(super) fn today(&self) -> DocumentId {
+        let date = today();
+        let (on, id) = self.day.get();
+        if on == date {
+            return id;
+        }
+        let (id, _) = self.open_day(date);
+        self.day.set((date, id));
+        id
+    }
+
+    /// Opens a day's document: created on this tablet if it has none, or given its header again
+    /// if only part of a damaged copy loaded (the same values, so it merges with the relay's
+    /// copy); sent at once when connected. `true` if it changed here.
+    pub(super) fn open_day(&self, date: NaiveDate) -> (DocumentId, bool) {
+        let header = Header::desk_day(&self.setup.scheme, &self.setup.site, date);
+        let id = header.well_known_id();
+        // (A look for the type field, not a full header read: that would add to the download.)
+        let has_header = self.rep.peer.borrow().doc(&id).map(|d| {
+            use automerge::ReadDoc;
+            d.get(automerge::ROOT, "type").ok().flatten().is_some()
+        });
+        let out = match has_header {
+            None => Some(self.rep.peer.borrow_mut().insert(id, day_document(&header), None)),
+            Some(false) => {
+                let mut peer = self.rep.peer.borrow_mut();
+                peer.try_change(id, |tx| schema::write_header(tx, &header)).ok().and_then(Result::ok).map(|((), o)| o)
+            }
+            Some(true) => None,
+        };
+        let changed = out.is_some();
+        if let (Some(out), Some(conn)) = (out, self.conn.borrow().as_ref()) {
+            conn.deliver(out);
+        }
+        (id, changed)
+    }
+}
+
+/// A new desk-day document: its header only.
+pub(super) fn day_document(header: &Header) -> Automerge {
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    // Cannot fail on an empty document. (No `expect`: formatting automerge's error would add
+    // to the download.)
+    let _ = schema::write_header(&mut tx, header);
+    tx.commit();
+    doc
+}
+
+pub(super) fn today() -> NaiveDate {
+    let d = js_sys::Date::new_0();
+    chrono::NaiveDate::from_ymd_opt(d.get_full_year() as i32, d.get_month() + 1, d.get_date()).expect("valid date")
+}
+
+/// Asks the browser to keep this site's data even when space runs low. `Some(false)`: the browser
+/// said no, and may evict entries that have not synced.
+pub(super) async fn ask_persistent_storage() -> Option<bool> {
+    let storage = web_sys::window()?.navigator().storage();
+    let already = wasm_bindgen_futures::JsFuture::from(storage.persisted().ok()?).await.ok()?.as_bool();
+    if already == Some(true) {
+        return Some(true);
+    }
+    wasm_bindgen_futures::JsFuture::from(storage.persist().ok()?).await.ok()?.as_bool()
+}
+
+pub(super) async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
+    let rep = Replica::open(&format!("tablet-{}", random_suffix())).await?;
+    // Background sync runs in the service worker, which cannot read the page's local storage.
+    rep.store.set_meta(META_SETUP, Some(&setup.encode())).await?;
+    let date = today();
+    let directory = schema::directory_id(&setup.scheme);
+    let id = Header::desk_day(&setup.scheme, &setup.site, date).well_known_id();
+    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), day: Cell::new((date, id)), directory });
+    let (today, changed) = ctx.open_day(date);
+    if changed {
+        ctx.persist(today).await?;
+    }
+    if ctx.rep.peer.borrow().doc(&directory).is_none() {
+        let _ = ctx.rep.peer.borrow_mut().find(directory);
+    }
+    Ok(ctx)
+}
+
+/// Shared context handed to child components (compared by identity).
+#[derive(Clone)]
+pub(super) struct CtxRef(pub(super) Rc<Ctx>);
+
+impl PartialEq for CtxRef {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}

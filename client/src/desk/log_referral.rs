@@ -1,0 +1,280 @@
+//! The form that logs a referral, or corrects one (filled from the entry).
+
+use super::context::CtxRef;
+use super::roster::load_on_desk;
+use super::todays_log::VoidReferral;
+use crate::sync::random_suffix;
+use crate::ui::*;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::schema::{self, AgencyRef, Referral};
+use signpost_shared::vocab::{AgeBand, Category, HelpKind, Helped};
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub(super) struct FormProps {
+    pub(super) ctx: CtxRef,
+    /// The entry being corrected, with the document it is in, if any; otherwise a new referral.
+    pub(super) editing: Option<(DocumentId, Referral)>,
+    /// Called with what to tell the volunteer once the change is durable on the tablet.
+    pub(super) on_saved: Callback<String>,
+    pub(super) on_cancel: Callback<()>,
+}
+
+#[function_component(LogReferral)]
+pub(super) fn log_referral(p: &FormProps) -> Html {
+    let errors = use_state(Vec::<(&'static str, String)>::new);
+    let form = use_node_ref();
+    let agencies = {
+        let peer = p.ctx.0.rep.peer.borrow();
+        peer.doc(&p.ctx.0.directory).map(schema::read_agencies).unwrap_or_default()
+    };
+    let onsubmit = {
+        let (errors, form, ctx, on_saved) = (errors.clone(), form.clone(), p.ctx.0.clone(), p.on_saved.clone());
+        let editing = p.editing.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            mark("signpost:save-start");
+            let Some(el) = form.cast::<web_sys::HtmlFormElement>() else { return };
+            let Ok(data) = web_sys::FormData::new_with_form(&el) else { return };
+            let get = |k: &str| data.get(k).as_string().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            let mut errs: Vec<(&'static str, String)> = Vec::new();
+            let helped = get("helped").and_then(|h| Helped::from_code(&h));
+            if helped.is_none() {
+                errs.push(("helped", "Select who was helped".into()));
+            }
+            let categories: std::collections::BTreeSet<Category> = data
+                .get_all("category")
+                .iter()
+                .filter_map(|v| v.as_string())
+                .filter_map(|c| Category::from_code(&c))
+                .collect();
+            if categories.is_empty() {
+                errs.push(("category", "Select at least one thing they needed help with".into()));
+            }
+            let agency = match get("agency").as_deref() {
+                Some("other") => match get("agency-other") {
+                    Some(o) if o.chars().count() <= schema::MAX_TEXT_CHARS => Some(AgencyRef::Other(o)),
+                    Some(_) => {
+                        errs.push((
+                            "agency-other",
+                            format!("The agency's name must be {} characters or fewer", schema::MAX_TEXT_CHARS),
+                        ));
+                        None
+                    }
+                    None => {
+                        errs.push(("agency-other", "Enter the name of the agency".into()));
+                        None
+                    }
+                },
+                Some(a) => Some(AgencyRef::Directory(a.to_owned())),
+                None => {
+                    errs.push(("agency", "Select the agency they were signposted to".into()));
+                    None
+                }
+            };
+            let help = get("help").and_then(|h| HelpKind::from_code(&h));
+            if help.is_none() {
+                errs.push(("help", "Select the kind of help given".into()));
+            }
+            let follow_up = match get("follow-up").as_deref() {
+                Some("yes") => Some(true),
+                Some("no") => Some(false),
+                _ => {
+                    errs.push(("follow-up", "Select whether follow-up is needed".into()));
+                    None
+                }
+            };
+            let notes = get("notes");
+            if notes.as_ref().is_some_and(|n| n.chars().count() > schema::MAX_NOTES_CHARS) {
+                errs.push(("notes", format!("Notes must be {} characters or fewer", schema::MAX_NOTES_CHARS)));
+            }
+            if !errs.is_empty() {
+                errors.set(errs);
+                focus_error_summary();
+                return;
+            }
+            let (id, recorded_at_ms, volunteer) = match &editing {
+                Some((_, r)) => (r.id.clone(), r.recorded_at_ms, r.volunteer.clone()),
+                None => (format!("{}-{}", now_ms(), random_suffix()), now_ms(), load_on_desk().map(|d| d.volunteer)),
+            };
+            let referral = Referral {
+                id,
+                recorded_at_ms,
+                volunteer,
+                helped: helped.expect("checked"),
+                age_band: get("age-band").and_then(|a| AgeBand::from_code(&a)),
+                categories,
+                agency: agency.expect("checked"),
+                help: help.expect("checked"),
+                follow_up: follow_up.expect("checked"),
+                notes,
+                void: None,
+            };
+            // A correction goes to the day the entry was logged; a new entry to today.
+            let doc = editing.as_ref().map(|(doc, _)| *doc).unwrap_or_else(|| ctx.today());
+            let correcting = editing.is_some();
+            let (errors, on_saved, ctx, el) = (errors.clone(), on_saved.clone(), ctx.clone(), el.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let written = ctx
+                    .commit(doc, |tx| {
+                        if correcting {
+                            schema::correct_referral(tx, &referral)
+                        } else {
+                            schema::write_referral(tx, &referral)
+                        }
+                    })
+                    .await;
+                match written {
+                    Ok(()) => {
+                        measure("signpost:save-durable", "signpost:save-start");
+                        errors.set(vec![]);
+                        let what = if correcting { "Referral corrected" } else { "Referral saved" };
+                        el.reset();
+                        on_saved.emit(format!("{what} at {}", clock(now_ms())));
+                    }
+                    Err(msg) => errors.set(vec![("helped", msg)]),
+                }
+            });
+        })
+    };
+    let err = |k: &str| errors.iter().find(|(f, _)| *f == k).map(|(_, m)| m.clone());
+    let e = p.editing.as_ref().map(|(_, r)| r);
+    // The form is uncontrolled: what the volunteer ticks survives any re-render (a sync status
+    // change, say). A correction's current values are put in once, when the form appears.
+    {
+        let (form, editing) = (form.clone(), p.editing.clone());
+        use_effect_with((), move |_| {
+            if let (Some(el), Some((_, r))) = (form.cast::<web_sys::HtmlFormElement>(), editing) {
+                prefill(&el, &r);
+            }
+        });
+    }
+    let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), h.label())).collect();
+    let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), h.label())).collect();
+    html! {
+        <section aria-labelledby="log-heading">
+            if !errors.is_empty() {
+                <div class="govuk-error-summary" id="error-summary" tabindex="-1">
+                    <div role="alert">
+                        <h2 class="govuk-error-summary__title">{ "There is a problem" }</h2>
+                        <div class="govuk-error-summary__body">
+                            <ul class="govuk-list govuk-error-summary__list">
+                                { for errors.iter().map(|(f, m)| html! { <li><a href={format!("#{f}")}>{ m.clone() }</a></li> }) }
+                            </ul>
+                        </div>
+                    </div>
+                </div>
+            }
+            <h2 class="govuk-heading-m" id="log-heading">
+                { match e { Some(r) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)), None => "Log a referral".into() } }
+            </h2>
+            <form ref={form} onsubmit={onsubmit} novalidate=true>
+                { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
+                <div class="govuk-form-group">
+                    <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
+                    <select class="govuk-select" id="age-band" name="age-band">
+                        // `selected`: the browser would otherwise show whichever option it inserted
+                        // first, and a volunteer who never touched the list would record it.
+                        <option value="" selected=true>{ "Not asked" }</option>
+                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
+                    </select>
+                </div>
+                <div class={classes!("govuk-form-group", err("category").map(|_| "govuk-form-group--error"))} id="category-group">
+                    <fieldset class="govuk-fieldset" aria-describedby="category-hint">
+                        <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ "What did they need help with?" }</legend>
+                        <div id="category-hint" class="govuk-hint">{ "Select all that apply." }</div>
+                        if let Some(e) = err("category") {
+                            <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                        }
+                        <div class="govuk-checkboxes" data-module="govuk-checkboxes">
+                            { for Category::ALL.iter().enumerate().map(|(i, c)| {
+                                let id = if i == 0 { "category".to_owned() } else { format!("category-{}", c.code()) };
+                                html! {
+                                    <div class="govuk-checkboxes__item">
+                                        <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()} />
+                                        <label class="govuk-label govuk-checkboxes__label" for={id}>{ c.label() }</label>
+                                    </div>
+                                }
+                            }) }
+                        </div>
+                    </fieldset>
+                </div>
+                <div class={classes!("govuk-form-group", err("agency").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label govuk-label--s" for="agency">{ "Agency signposted to" }</label>
+                    if let Some(e) = err("agency") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <select class="govuk-select" id="agency" name="agency">
+                        <option value="" selected=true>{ "Select an agency" }</option>
+                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
+                        <option value="other">{ "Other (type its name below)" }</option>
+                    </select>
+                </div>
+                <div class={classes!("govuk-form-group", err("agency-other").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label" for="agency-other">{ "Other agency's name" }</label>
+                    if let Some(e) = err("agency-other") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
+                </div>
+                { radios("help", "Kind of help", help, err("help").as_deref()) }
+                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], err("follow-up").as_deref()) }
+                <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
+                    <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
+                    <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
+                    if let Some(e) = err("notes") {
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    }
+                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint" />
+                </div>
+                <div class="govuk-button-group">
+                    <button type="submit" class="govuk-button" data-module="govuk-button">
+                        { if e.is_some() { "Save correction" } else { "Save referral" } }
+                    </button>
+                    if e.is_some() {
+                        <button type="button" class="govuk-button govuk-button--secondary" onclick={p.on_cancel.reform(|_: MouseEvent| ())}>
+                            { "Cancel" }
+                        </button>
+                    }
+                </div>
+            </form>
+            if let Some((doc, r)) = p.editing.as_ref() {
+                <VoidReferral ctx={p.ctx.clone()} doc={*doc} id={r.id.clone()} on_saved={p.on_saved.clone()} />
+            }
+        </section>
+    }
+}
+
+pub(super) fn prefill(form: &web_sys::HtmlFormElement, r: &Referral) {
+    let set = |selector: String, f: &dyn Fn(&web_sys::Element)| {
+        if let Ok(Some(el)) = form.query_selector(&selector) {
+            f(&el);
+        }
+    };
+    let check = |el: &web_sys::Element| {
+        if let Some(i) = el.dyn_ref::<web_sys::HtmlInputElement>() {
+            i.set_checked(true);
+        }
+    };
+    let value = |v: String| {
+        move |el: &web_sys::Element| {
+            let _ = js_sys::Reflect::set(el, &"value".into(), &v.clone().into());
+        }
+    };
+    set(format!("input[name=helped][value=\"{}\"]", r.helped.code()), &check);
+    set(format!("input[name=help][value=\"{}\"]", r.help.code()), &check);
+    set(format!("input[name=follow-up][value=\"{}\"]", if r.follow_up { "yes" } else { "no" }), &check);
+    for c in &r.categories {
+        set(format!("input[name=category][value=\"{}\"]", c.code()), &check);
+    }
+    set("#age-band".into(), &value(r.age_band.map(|a| a.code().to_owned()).unwrap_or_default()));
+    match &r.agency {
+        AgencyRef::Directory(a) => set("#agency".into(), &value(a.clone())),
+        AgencyRef::Other(o) => {
+            set("#agency".into(), &value("other".into()));
+            set("#agency-other".into(), &value(o.clone()));
+        }
+    }
+    set("#notes".into(), &value(r.notes.clone().unwrap_or_default()));
+}

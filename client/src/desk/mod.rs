@@ -1,0 +1,234 @@
+//! The desk screen: sync state, who is on the desk, log a referral, today's desk log. This
+//! module holds the desk's context (its replica, connection and day) and the screen that puts
+//! the components together; each component is a file below it.
+
+mod context;
+mod log_referral;
+mod roster;
+mod sync_state;
+mod todays_log;
+
+use crate::credential::Setup;
+use crate::sync::background;
+use crate::sync::connection::{Connection, Status};
+use crate::ui::*;
+use context::{ask_persistent_storage, open, Ctx, CtxRef};
+use log_referral::LogReferral;
+use roster::Roster;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::peer::Event;
+use signpost_shared::schema::{self};
+use std::cell::RefCell;
+use std::rc::Rc;
+use sync_state::SyncState;
+use todays_log::TodaysLog;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct DeskProps {
+    pub setup: Setup,
+    pub on_forget: Callback<()>,
+}
+
+#[function_component(Desk)]
+pub fn desk(props: &DeskProps) -> Html {
+    let ctx = use_state(|| None::<Rc<Ctx>>);
+    let failure = use_state(|| None::<String>);
+    let status = use_state(|| Status::Connecting);
+    let version = use_state(|| 0u32);
+    let last_synced = use_state(|| None::<i64>);
+    // The entry being corrected: its document (the day it was logged) and id.
+    let editing = use_state(|| None::<(DocumentId, String)>);
+    let notice = use_state(|| None::<String>);
+    let persistent = use_state(|| None::<bool>);
+    {
+        let persistent = persistent.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move { persistent.set(ask_persistent_storage().await) });
+        });
+    }
+    {
+        let (ctx, failure, status, version, last_synced) =
+            (ctx.clone(), failure.clone(), status.clone(), version.clone(), last_synced.clone());
+        use_effect_with(props.setup.clone(), move |setup: &Setup| {
+            let setup = setup.clone();
+            let holder: Rc<RefCell<Option<Rc<Ctx>>>> = Rc::default();
+            let h = holder.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match open(setup.clone()).await {
+                    Err(e) => failure.set(Some(e)),
+                    Ok(c) => {
+                        last_synced.set(c.rep.last_synced());
+                        let weak = Rc::downgrade(&c);
+                        let on_event = Callback::from(move |e: Event| {
+                            let Some(c) = weak.upgrade() else { return };
+                            match e {
+                                Event::Changed(id) | Event::Synced(id) => {
+                                    let synced_at = matches!(e, Event::Synced(_)).then(now_ms);
+                                    if synced_at.is_some() {
+                                        last_synced.set(synced_at);
+                                    }
+                                    let v = version.clone();
+                                    wasm_bindgen_futures::spawn_local(async move {
+                                        let _ = c.persist(id).await;
+                                        if let Some(t) = synced_at {
+                                            let _ = c.rep.note_synced(t).await;
+                                        }
+                                        v.set(*v + 1);
+                                    });
+                                }
+                                _ => {}
+                            }
+                        });
+                        let (s, weak) = (status.clone(), Rc::downgrade(&c));
+                        let on_status = Callback::from(move |st: Status| {
+                            // Entries waiting and no connection: the service worker sends them
+                            // when the network returns, even if the app is closed by then.
+                            if matches!(st, Status::Offline { .. } | Status::Refused { .. }) && weak.upgrade().is_some_and(|c| c.waiting() > 0) {
+                                background::request();
+                            }
+                            s.set(st)
+                        });
+                        let conn = Connection::start(&setup.token, c.rep.peer.clone(), on_status, on_event);
+                        *c.conn.borrow_mut() = Some(conn);
+                        *h.borrow_mut() = Some(c.clone());
+                        ctx.set(Some(c));
+                        mark("signpost:desk-ready");
+                    }
+                }
+            });
+            move || {
+                if let Some(c) = holder.borrow().as_ref() {
+                    if let Some(conn) = c.conn.borrow().as_ref() {
+                        conn.stop();
+                    }
+                }
+            }
+        });
+    }
+    {
+        // The desk follows the clock: past midnight it shows and files under the new day, even
+        // if nobody touches the tablet.
+        let version = version.clone();
+        let weak = (*ctx).as_ref().map(Rc::downgrade);
+        use_effect_with((*ctx).as_ref().map(|c| Rc::as_ptr(c) as usize), move |_| {
+            if let Some(weak) = weak {
+                // Ends by itself once the desk (and so its context) is gone.
+                wasm_bindgen_futures::spawn_local(async move {
+                    loop {
+                        gloo_timers::future::TimeoutFuture::new(20_000).await;
+                        let Some(c) = weak.upgrade() else { return };
+                        let before = c.day.get().0;
+                        c.today();
+                        if c.day.get().0 != before {
+                            version.set(*version + 1);
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let Some(c) = (*ctx).clone() else {
+        return match (*failure).clone() {
+            Some(e) => html! {
+                <div class="govuk-error-summary" role="alert">
+                    <h2 class="govuk-error-summary__title">{ "Signpost cannot store entries on this tablet" }</h2>
+                    <div class="govuk-error-summary__body"><p class="govuk-body">{ e }</p></div>
+                </div>
+            },
+            None => html! { <p class="govuk-body">{ "Opening the desk log…" }</p> },
+        };
+    };
+    let bump = {
+        let (version, editing, notice) = (version.clone(), editing.clone(), notice.clone());
+        Callback::from(move |msg: String| {
+            editing.set(None);
+            notice.set(Some(msg));
+            version.set(*version + 1)
+        })
+    };
+    let on_edit = {
+        let (editing, notice) = (editing.clone(), notice.clone());
+        Callback::from(move |entry: Option<(DocumentId, String)>| {
+            notice.set(None);
+            editing.set(entry);
+            scroll_to("log-heading");
+        })
+    };
+    let current = (*editing).as_ref().and_then(|(doc, id)| {
+        let r = c.rep.peer.borrow().doc(doc).and_then(|d| schema::read_referral(d, id).ok().flatten());
+        r.map(|r| (*doc, r))
+    });
+    html! {
+        <>
+            <h1 class="govuk-heading-l">
+                { c.setup.site_name.clone() }
+                <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
+            </h1>
+            <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
+            if *persistent == Some(false) {
+                { warning("storage-warning", "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long.") }
+            }
+            if *status == Status::Revoked {
+                <div class="govuk-notification-banner" role="region" aria-labelledby="revoked-title" id="revoked">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="revoked-title">{ "Important" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading">{ "This tablet's access to Signpost has been removed" }</p>
+                        <p class="govuk-body">
+                            { "Your coordinator revoked it, for example because it was reported lost. " }
+                            { match c.waiting() {
+                                0 => "Everything saved on this tablet had already been sent.".to_owned(),
+                                1 => "1 entry saved on this tablet has not been sent. It is kept here: nothing is deleted.".to_owned(),
+                                n => format!("{n} entries saved on this tablet have not been sent. They are kept here: nothing is deleted."),
+                            } }
+                        </p>
+                        <p class="govuk-body">{ "To send them, ask your coordinator for a new enrolment code for this desk, then choose Enrol again." }</p>
+                        <button type="button" class="govuk-button" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
+                            { "Enrol again" }
+                        </button>
+                    </div>
+                </div>
+            }
+            if matches!(*status, Status::Refused { .. }) {
+                { warning("refused-warning", "Signpost's server keeps refusing entries from this tablet. They are kept here: keep working, do not remove this tablet's set-up, and tell your coordinator, who can see this tablet's problem in the list of tablets.") }
+            }
+            if !c.rep.damaged().is_empty() {
+                { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.") }
+            }
+            <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
+            if let Some(msg) = (*notice).clone() {
+                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
+                    </div>
+                </div>
+            }
+            <LogReferral
+                key={current.as_ref().map(|(_, r)| r.id.clone()).unwrap_or_else(|| "new".into())}
+                ctx={CtxRef(c.clone())}
+                editing={current.clone()}
+                on_saved={bump}
+                on_cancel={on_edit.reform(|_| None)}
+            />
+            <TodaysLog ctx={CtxRef(c.clone())} version={*version} on_edit={on_edit.reform(Some)} />
+            <details class="govuk-details">
+                <summary class="govuk-details__summary">
+                    <span class="govuk-details__summary-text">{ "Tablet settings" }</span>
+                </summary>
+                <div class="govuk-details__text">
+                    <p class="govuk-body">
+                        { "Remove the set-up only if this tablet is leaving the desk. Entries already saved stay on the tablet." }
+                    </p>
+                    <button type="button" class="govuk-button govuk-button--warning" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
+                        { "Remove this tablet's set-up" }
+                    </button>
+                </div>
+            </details>
+        </>
+    }
+}
