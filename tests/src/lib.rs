@@ -167,9 +167,17 @@ impl Drop for Server {
     }
 }
 
-/// A minimal HTTP/1.1 GET over a TCP socket (keeps the test crate free of an HTTP client).
+/// The harness's HTTP client: redirects are not followed (tests look at them) and bodies are
+/// not decompressed. A new one per request: each test runs its own tokio runtime, and a pooled
+/// connection must not outlive the runtime that opened it.
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).pool_max_idle_per_host(0).build()?)
+}
+
+/// A GET with an optional bearer credential: (status, the body as JSON, or as a JSON string
+/// when it is not JSON).
 pub async fn http_get(url: &str, token: Option<&str>) -> anyhow::Result<(u16, serde_json::Value)> {
-    http(url, "GET", token, None).await
+    http(url, reqwest::Method::GET, token, None).await
 }
 
 /// A JSON POST, as [`http_get`].
@@ -178,54 +186,27 @@ pub async fn http_post(
     token: Option<&str>,
     body: &serde_json::Value,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
-    http(url, "POST", token, Some(body)).await
+    http(url, reqwest::Method::POST, token, Some(body)).await
 }
 
 async fn http(
     url: &str,
-    method: &str,
+    method: reqwest::Method,
     token: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").context("http URL")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut s = tokio::net::TcpStream::connect(host).await?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let content = if body.is_empty() {
-        String::new()
-    } else {
-        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
-    };
-    s.write_all(
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{content}Connection: close\r\n\r\n{body}")
-            .as_bytes(),
-    )
-    .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let status: u16 = text.split_whitespace().nth(1).context("status line")?.parse()?;
-    let (head, body) = text.split_once("\r\n\r\n").context("HTTP response")?;
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    let mut req = client()?.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("Content-Type", "application/json").body(b.to_string());
+    }
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    let body = r.text().await?;
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
     Ok((status, json))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// Today's stats for a scheme via the API.
@@ -289,8 +270,7 @@ impl Reply {
     }
 }
 
-/// Any HTTP/1.1 request over a TCP socket: `headers` are sent as given, `form` as
-/// `application/x-www-form-urlencoded`.
+/// Any request: `headers` are sent as given, `form` as `application/x-www-form-urlencoded`.
 pub async fn request(
     base: &str,
     method: &str,
@@ -298,35 +278,23 @@ pub async fn request(
     headers: &[(&str, &str)],
     form: Option<&[(&str, &str)]>,
 ) -> anyhow::Result<Reply> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = base.strip_prefix("http://").context("http URL")?.trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(host).await?;
-    let body = form
-        .map(|f| f.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&"))
-        .unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let mut req = client()?.request(reqwest::Method::from_bytes(method.as_bytes())?, url);
     for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
-    if form.is_some() {
-        head.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+    if let Some(f) = form {
+        let body = f.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        req = req.header("Content-Type", "application/x-www-form-urlencoded").body(body);
     }
-    s.write_all(format!("{head}\r\n{body}").as_bytes()).await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").context("HTTP response")?;
-    let mut lines = head.lines();
-    let status: u16 = lines.next().and_then(|l| l.split_whitespace().nth(1)).context("status line")?.parse()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    let headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let body = r.text().await?;
     Ok(Reply { status, headers, body })
 }
 
