@@ -408,89 +408,56 @@ fn start_js_server(data: &Path) -> anyhow::Result<Proc> {
     Ok(Proc { child, url })
 }
 
-async fn http_get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").context("url")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut s = tokio::net::TcpStream::connect(host).await?;
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
-    Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+/// An HTTP client that shows redirects instead of following them. One per call: the benchmarks
+/// run several tokio runtimes, and a pooled connection must not outlive its runtime.
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).pool_max_idle_per_host(0).build()?)
 }
 
-/// A raw HTTP/1.1 request: (status, head, body bytes).
-async fn raw(
-    url: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> anyhow::Result<(u16, String, Vec<u8>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = url.strip_prefix("http://").context("url")?;
-    let mut s = tokio::net::TcpStream::connect(host).await?;
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").context("end of head")? + 4;
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    Ok((status, head, buf[split..].to_vec()))
+async fn http_get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
+    let r = http()?.get(url).bearer_auth(token).send().await?;
+    Ok(r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 async fn http_post_json(url: &str, path: &str, token: &str, body: &serde_json::Value) -> anyhow::Result<u16> {
-    let auth = format!("Bearer {token}");
-    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
-    Ok(raw(url, "POST", path, &headers, &body.to_string()).await?.0)
+    Ok(http()?.post(format!("{url}{path}")).bearer_auth(token).json(body).send().await?.status().as_u16())
 }
 
 /// `GET` with a cookie: (status, body bytes).
 async fn http_get_cookie(url: &str, path: &str, cookie: &str) -> anyhow::Result<(u16, usize)> {
-    let (status, _, body) = raw(url, "GET", path, &[("Cookie", cookie)], "").await?;
-    Ok((status, body.len()))
+    let r = http()?.get(format!("{url}{path}")).header("Cookie", cookie).send().await?;
+    let status = r.status().as_u16();
+    Ok((status, r.bytes().await?.len()))
 }
 
 /// Sets a password with a one-time code and signs in, as a browser would; returns the session
 /// cookie (`name=value`).
 async fn sign_in_with_code(url: &str, email: &str, code: &str) -> anyhow::Result<String> {
-    fn cookie(head: &str, name: &str) -> Option<String> {
-        head.lines().filter_map(|l| l.strip_prefix("set-cookie: ")).find_map(|c| {
+    fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+        r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
             let pair = c.split(';').next()?;
             pair.starts_with(&format!("{name}=")).then(|| pair.to_owned())
         })
     }
-    fn csrf(body: &[u8]) -> Option<String> {
-        let b = String::from_utf8_lossy(body);
-        let start = b.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-        Some(b[start..].split('"').next()?.to_owned())
+    fn csrf(body: &str) -> Option<String> {
+        let start = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+        Some(body[start..].split('"').next()?.to_owned())
+    }
+    /// A form page: its form cookie and CSRF token.
+    async fn form(url: &str, path: &str) -> anyhow::Result<(String, String)> {
+        let r = http()?.get(format!("{url}{path}")).send().await?;
+        let form = cookie(&r, "signpost_form").context("form cookie")?;
+        Ok((form, csrf(&r.text().await?).context("csrf")?))
     }
     let password = "a long enough password";
-    let (_, head, body) = raw(url, "GET", &format!("/set-password?code={code}"), &[], "").await?;
-    let (form, token) = (cookie(&head, "signpost_form").context("form cookie")?, csrf(&body).context("csrf")?);
-    let form_body = format!("csrf={token}&code={code}&password=a+long+enough+password&confirm=a+long+enough+password");
-    let headers = [("Cookie", form.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
-    raw(url, "POST", "/set-password", &headers, &form_body).await?;
-    let (_, head, body) = raw(url, "GET", "/sign-in", &[], "").await?;
-    let (form, token) = (cookie(&head, "signpost_form").context("form cookie")?, csrf(&body).context("csrf")?);
-    let form_body = format!("csrf={token}&email={}&password={}", email.replace('@', "%40"), password.replace(' ', "+"));
-    let headers = [("Cookie", form.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
-    let (status, head, _) = raw(url, "POST", "/sign-in", &headers, &form_body).await?;
-    anyhow::ensure!(status == 303, "sign-in answered {status}");
-    cookie(&head, "signpost_session").context("session cookie")
+    let (form_cookie, token) = form(url, &format!("/set-password?code={code}")).await?;
+    let fields = [("csrf", token.as_str()), ("code", code), ("password", password), ("confirm", password)];
+    http()?.post(format!("{url}/set-password")).header("Cookie", form_cookie).form(&fields).send().await?;
+    let (form_cookie, token) = form(url, "/sign-in").await?;
+    let fields = [("csrf", token.as_str()), ("email", email), ("password", password)];
+    let r = http()?.post(format!("{url}/sign-in")).header("Cookie", form_cookie).form(&fields).send().await?;
+    anyhow::ensure!(r.status().as_u16() == 303, "sign-in answered {}", r.status());
+    cookie(&r, "signpost_session").context("session cookie")
 }
 
 // ---------------------------------------------------------------------------------------------
