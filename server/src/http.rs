@@ -134,10 +134,7 @@ pub(crate) async fn authenticate(st: &AppState, token: Option<String>) -> Result
             "a credential is required: send `Authorization: Bearer <token>` or `?token=<token>`".into(),
         ));
     };
-    let store = st.store.clone();
-    let cred = tokio::task::spawn_blocking(move || store::check_token(&*store.reader()?, &token))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))??;
+    let cred = store::blocking(&st.store, move |c| store::check_token(c, &token)).await?;
     cred.ok_or_else(|| ApiError::Unauthorized("the credential is not valid (unknown or revoked)".into()))
 }
 
@@ -238,11 +235,8 @@ async fn device(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<D
     let Credential::Device(p) = authenticate(&st, presented_token(&headers, &TokenQuery::default())).await? else {
         return Err(ApiError::Forbidden("this endpoint is for device credentials".into()));
     };
-    let store = st.store.clone();
     let site = p.site.clone();
-    let names = tokio::task::spawn_blocking(move || store::site_and_scheme_names(&*store.reader()?, &site))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))??;
+    let names = store::blocking(&st.store, move |c| store::site_and_scheme_names(c, &site)).await?;
     let (site_name, scheme_name) =
         names.ok_or_else(|| ApiError::NotFound("the site of this credential no longer exists".into()))?;
     Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
@@ -295,16 +289,13 @@ async fn enrol(
             "too many wrong enrolment codes; wait 15 minutes, then ask your coordinator for a new code".into(),
         ));
     }
-    let store = st.store.clone();
     let (code, name) = (body.code, body.name);
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut conn = store.connect()?;
-        let Some((token, p)) = crate::accounts::redeem_enrol_code(&mut conn, &code, &name)? else { return Ok(None) };
-        let names = store::site_and_scheme_names(&conn, &p.site)?.unwrap_or_default();
+    let result = store::blocking(&st.store, move |conn| -> anyhow::Result<_> {
+        let Some((token, p)) = crate::accounts::redeem_enrol_code(conn, &code, &name)? else { return Ok(None) };
+        let names = store::site_and_scheme_names(conn, &p.site)?.unwrap_or_default();
         Ok(Some((token, p, names)))
     })
     .await
-    .map_err(|e| anyhow::anyhow!(e))?
     .map_err(|e| match e.downcast::<crate::accounts::Refusal>() {
         Ok(r) => ApiError::BadRequest(r.0),
         Err(e) => ApiError::Internal(e),
@@ -362,17 +353,14 @@ async fn equality(
         ))
     })?;
     form.answers.check().map_err(ApiError::BadRequest)?;
-    let store = st.store.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let conn = store.connect()?;
-        if !crate::store::on_roster(&conn, &p.scheme, &form.volunteer)? {
+    store::blocking(&st.store, move |conn| -> Result<(), ApiError> {
+        if !crate::store::on_roster(conn, &p.scheme, &form.volunteer)? {
             return Err(ApiError::NotFound("that volunteer is not on this scheme's roster".into()));
         }
-        crate::accounts::store_equality(&conn, &p.scheme, &form.volunteer, &form.answers)?;
+        crate::accounts::store_equality(conn, &p.scheme, &form.volunteer, &form.answers)?;
         Ok(())
     })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))??;
+    .await?;
     Ok(axum::http::StatusCode::CREATED)
 }
 
@@ -418,11 +406,8 @@ async fn add_volunteer(
     let Some(name) = signpost_shared::schema::volunteer_name(&body.name) else {
         return Err(ApiError::BadRequest("a name must be 1 to 80 printable characters".into()));
     };
-    let store = st.store.clone();
     let s2 = scheme.clone();
-    let exists = tokio::task::spawn_blocking(move || store::scheme_exists(&*store.reader()?, &s2))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))??;
+    let exists = store::blocking(&st.store, move |c| store::scheme_exists(c, &s2)).await?;
     if !exists {
         return Err(ApiError::NotFound(format!("no scheme with id {scheme:?}")));
     }
@@ -474,15 +459,12 @@ async fn stats_summary(
     let Query(q) =
         query.map_err(|e| ApiError::BadRequest(format!("{}; expected scheme, from and to", e.body_text())))?;
     let (from, to) = stats::parse_period(&q.from, &q.to)?;
-    let store = st.store.clone();
-    let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ApiError> {
-        let conn = store.reader()?;
-        if !store::scheme_exists(&conn, &q.scheme)? {
+    let summary = store::blocking(&st.store, move |conn| -> Result<Summary, ApiError> {
+        if !store::scheme_exists(conn, &q.scheme)? {
             return Err(ApiError::NotFound(format!("no scheme with id {:?}", q.scheme)));
         }
-        Ok(stats::summary(&conn, &q.scheme, from, to)?)
+        Ok(stats::summary(conn, &q.scheme, from, to)?)
     })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))??;
+    .await?;
     Ok(Json(summary))
 }

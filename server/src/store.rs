@@ -448,6 +448,23 @@ pub fn note_refused(conn: &Connection, device: &str, at_ms: i64, reason: &str) -
     Ok(())
 }
 
+/// Runs database work off the async threads (tokio's blocking pool) on a pooled connection:
+/// the one way handlers reach SQLite. `E` is the caller's error type; a failure to get a
+/// connection or a panicked task becomes one of its internal errors.
+pub async fn blocking<T, E>(store: &Store, f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<anyhow::Error> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = store.reader().map_err(E::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| E::from(anyhow::anyhow!("database work stopped: {e}")))?
+}
+
 /// Runs `f` as one IMMEDIATE transaction: all of its writes or none, holding the write lock
 /// from the start, so that a read followed by a write never collides with another writer (it
 /// waits its turn, up to the busy timeout, instead of failing). Inside a transaction already,

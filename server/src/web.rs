@@ -269,14 +269,7 @@ pub async fn db<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, WebError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = store.reader()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?
-    .map_err(WebError::from)
+    store::blocking(store, f).await.map_err(WebError::from)
 }
 
 async fn current(st: &AppState, jar: &CookieJar) -> Result<Option<Session>, WebError> {

@@ -23,6 +23,21 @@ fn app_and_chromium() -> (std::path::PathBuf, String) {
     (dist, chromium)
 }
 
+/// `node <script>` in tests/js, told where the relay is and the fixture's scheme, first tablet
+/// credential, site and administrator credential.
+fn node(script: &str, server: &Server, fx: &signpost_tests::Fixture, chromium: &str) -> Command {
+    let mut c = Command::new("node");
+    c.arg(script)
+        .current_dir(workspace().join("tests/js"))
+        .env("SIGNPOST_URL", &server.url)
+        .env("TOKEN", &fx.token_a1)
+        .env("SITE_NAME", "Court A")
+        .env("SCHEME", &fx.scheme)
+        .env("ADMIN_TOKEN", &fx.admin)
+        .env("CHROMIUM", chromium);
+    c
+}
+
 /// A fresh relay serving the built app from `dist`.
 fn serving(dist: &std::path::Path) -> (Server, signpost_tests::Fixture) {
     Server::start_fresh(&["--static-dir", &dist.to_string_lossy()]).unwrap()
@@ -51,16 +66,8 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
             .unwrap();
         assert_eq!(status, 201, "{body}");
     }
-    let out = Command::new("node")
-        .arg("browser-smoke.mjs")
-        .current_dir(workspace().join("tests/js"))
-        .env("SIGNPOST_URL", &server.url)
-        .env("TOKEN", &fx.token_a1)
+    let out = node("browser-smoke.mjs", &server, &fx, &chromium)
         .env("TOKEN2", &fx.token_a2)
-        .env("SITE_NAME", "Court A")
-        .env("SCHEME", &fx.scheme)
-        .env("ADMIN_TOKEN", &fx.admin)
-        .env("CHROMIUM", &chromium)
         .env("STATIC_DIR", &served)
         .output()
         .expect("run node");
@@ -103,18 +110,11 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
             .unwrap();
     let national = "national@example.org";
     let national_code = signpost_tests::admin(&server.data, &["create-user", "--role", "national", national]).unwrap();
-    let out = Command::new("node")
-        .arg("browser-enrol.mjs")
-        .current_dir(workspace().join("tests/js"))
-        .env("SIGNPOST_URL", &server.url)
-        .env("SCHEME", &fx.scheme)
-        .env("SITE_NAME", "Court A")
+    let out = node("browser-enrol.mjs", &server, &fx, &chromium)
         .env("COORD_EMAIL", email)
         .env("SET_PASSWORD_CODE", &code)
         .env("NATIONAL_EMAIL", national)
         .env("NATIONAL_CODE", &national_code)
-        .env("ADMIN_TOKEN", &fx.admin)
-        .env("CHROMIUM", &chromium)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -176,15 +176,7 @@ async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
     assert_eq!(status, 201, "{body}");
     let seed = std::env::var("SIGNPOST_BROWSER_SEED").unwrap_or_else(|_| "1".into());
     let steps = std::env::var("SIGNPOST_BROWSER_STEPS").unwrap_or_else(|_| "70".into());
-    let mut node = Command::new("node")
-        .arg("browser-soak.mjs")
-        .current_dir(workspace().join("tests/js"))
-        .env("SIGNPOST_URL", &server.url)
-        .env("TOKEN", &fx.token_a1)
-        .env("SITE_NAME", "Court A")
-        .env("SCHEME", &fx.scheme)
-        .env("ADMIN_TOKEN", &fx.admin)
-        .env("CHROMIUM", &chromium)
+    let mut node = node("browser-soak.mjs", &server, &fx, &chromium)
         .env("SEED", &seed)
         .env("STEPS", &steps)
         .stdin(std::process::Stdio::piped())
