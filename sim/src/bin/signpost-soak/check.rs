@@ -1,7 +1,7 @@
 //! After the soak: the relay's database, read directly, against what the tablets saved and an
 //! independent projection of the stored documents.
 
-use crate::tablet::Report;
+use crate::report::Report;
 use anyhow::Context;
 use automerge::{Automerge, ReadDoc};
 use rusqlite::Connection;

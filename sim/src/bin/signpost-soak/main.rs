@@ -13,6 +13,7 @@
 //! `target/soak/last.json`; the exit status is non-zero on any finding.
 
 mod check;
+mod report;
 mod tablet;
 
 use anyhow::{bail, Context};
@@ -177,21 +178,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     let findings = check::check(&data.join("signpost.sqlite3"), &reports)?;
-    let mut totals = tablet::Counts::default();
+    let mut totals = report::Counts::default();
     for r in &reports {
-        let c = &r.counts;
-        totals.logged += c.logged;
-        totals.corrected += c.corrected;
-        totals.voided += c.voided;
-        totals.shifts += c.shifts;
-        totals.offline_spells += c.offline_spells;
-        totals.offline_changes += c.offline_changes;
-        totals.restarts += c.restarts;
-        totals.connects += c.connects;
-        totals.failed_connects += c.failed_connects;
-        for (k, v) in &c.closes {
-            *totals.closes.entry(k.clone()).or_default() += v;
-        }
+        totals.add(&r.counts);
     }
     let unexpected = writers.unexpected.lock().unwrap().clone();
     let out = json!({

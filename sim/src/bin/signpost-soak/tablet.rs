@@ -3,7 +3,7 @@
 //! and runs shifts with random values, loses its connection, is closed and reopened from what
 //! it stored, and crosses midnight, against whatever state the relay is in.
 
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge};
 use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -11,6 +11,7 @@ use signpost_shared::ids::DocumentId;
 use signpost_shared::local::{self, Records};
 use signpost_shared::peer::{Event, Output, Peer};
 use signpost_shared::schema::{self, EntryKey, Header, Referral, Shift};
+use crate::report::{reason_kind, Counts, Report};
 use signpost_sim::Tablet;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,34 +50,6 @@ pub struct Plan {
     pub barrier: Arc<tokio::sync::Barrier>,
     /// How long a tablet may take to get everything acknowledged once the load stops.
     pub settle: Duration,
-}
-
-#[derive(Default, Debug, Clone)]
-pub struct Counts {
-    pub logged: u64,
-    pub corrected: u64,
-    pub voided: u64,
-    pub shifts: u64,
-    pub offline_spells: u64,
-    pub offline_changes: u64,
-    pub restarts: u64,
-    pub connects: u64,
-    pub failed_connects: u64,
-    /// Why connections ended, as the tablet saw it.
-    pub closes: BTreeMap<String, u64>,
-}
-
-/// What a tablet did and holds at the end.
-pub struct Report {
-    pub name: String,
-    /// Every entry it saved: (document, root key) → the referral as it last wrote it (`None` for
-    /// shifts).
-    pub ledger: BTreeMap<(DocumentId, String), Option<Referral>>,
-    /// Its final heads of every document it holds.
-    pub heads: BTreeMap<DocumentId, Vec<ChangeHash>>,
-    pub counts: Counts,
-    /// Documents it could not get acknowledged at the end, and why.
-    pub problems: Vec<String>,
 }
 
 #[derive(Default)]
@@ -401,16 +374,5 @@ impl Actor {
             self.report.heads.insert(id, heads);
         }
         self.down("done".into()).await;
-    }
-}
-
-/// Groups close reasons: the relay going away is one kind whatever the socket error says.
-fn reason_kind(why: &str) -> String {
-    let w = why.to_ascii_lowercase();
-    if w.contains("reset") || w.contains("eof") || w.contains("ended") || w.contains("broken pipe") || w.contains("failed")
-    {
-        "the relay went away".into()
-    } else {
-        why.chars().take(80).collect()
     }
 }
