@@ -1,20 +1,16 @@
 //! `signpost`: the relay server and its administration commands.
 
-mod accounts;
-mod dashboard;
-mod error;
-mod figures;
-mod http;
-mod hub;
-mod national;
-mod seed;
-mod stats;
-mod store;
+mod api;
+mod auth;
+mod relay;
+mod serve;
+mod state;
 mod throttle;
 mod web;
 
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
+use signpost_domain::db::{Store, Sync};
+use signpost_domain::{accounts, schemes, tablets};
 use std::path::PathBuf;
 
 const ADMIN_HELP: &str = "Administration (signpost admin --help):
@@ -41,42 +37,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay: WebSocket sync at /sync, JSON API at /api/v1, the tablet app at /.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Administration commands. Run them on the server machine; they write to the data folder.
     #[command(subcommand)]
     Admin(Admin),
-}
-
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Data folder (created on first start).
-    #[arg(long)]
-    data: PathBuf,
-    /// Create a demo scheme, site and credentials if missing, and print them.
-    #[arg(long)]
-    demo: bool,
-    /// Folder of the built tablet app to serve at `/`.
-    #[arg(long)]
-    static_dir: Option<PathBuf>,
-    /// How commits reach the disk: `full` survives power loss, `normal` a killed process.
-    #[arg(long, value_enum, default_value = "full")]
-    sync: store::Sync,
-    /// Seconds a document may sit unused before it leaves memory.
-    #[arg(long, default_value_t = 60)]
-    idle_secs: u64,
-    /// Largest WebSocket message accepted, in bytes.
-    #[arg(long, default_value_t = 8 << 20)]
-    max_message_bytes: usize,
-    /// The relay is reached through a TLS proxy: mark cookies `Secure`. (A proxy that sends
-    /// `X-Forwarded-Proto: https` gets them marked anyway.)
-    #[arg(long)]
-    behind_tls: bool,
-    /// National figures: counts below this are suppressed (5 or more).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
-    disclosure_threshold: u64,
 }
 
 #[derive(Subcommand)]
@@ -163,7 +127,7 @@ fn main() -> std::process::ExitCode {
                 .with_writer(std::io::stderr)
                 .init();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(serve(args))
+            rt.block_on(serve::run(args))
         }
     };
     match result {
@@ -176,14 +140,14 @@ fn main() -> std::process::ExitCode {
 }
 
 fn admin(cmd: Admin) -> anyhow::Result<()> {
-    let open = |data: &PathBuf| store::Store::open(data, store::Sync::Full);
+    let open = |data: &PathBuf| Store::open(data, Sync::Full);
     let out = match cmd {
         Admin::CreateScheme { data, region, kind, name } => {
-            seed::create_scheme(&open(&data)?.connect()?, &name, region, kind)?
+            schemes::create_scheme(&open(&data)?.connect()?, &name, region, kind)?
         }
-        Admin::CreateSite { data, scheme, name } => store::create_site(&open(&data)?.connect()?, &scheme, &name)?,
-        Admin::IssueDeviceToken { data, site } => store::issue_device_token(&open(&data)?.connect()?, &site)?,
-        Admin::IssueAdminToken { data } => store::issue_admin_token(&open(&data)?.connect()?)?,
+        Admin::CreateSite { data, scheme, name } => schemes::create_site(&open(&data)?.connect()?, &scheme, &name)?,
+        Admin::IssueDeviceToken { data, site } => tablets::issue_device_token(&open(&data)?.connect()?, &site)?,
+        Admin::IssueAdminToken { data } => tablets::issue_admin_token(&open(&data)?.connect()?)?,
         Admin::CreateUser { data, role, scheme, email } => {
             let role = accounts::Role::parse(&role, scheme)?;
             let (user, code) = accounts::create_user(&open(&data)?.connect()?, &email, &role, "command line")?;
@@ -203,7 +167,7 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
         }
         Admin::RevokeDevice { data, scheme, device } => {
             let conn = open(&data)?.connect()?;
-            if !accounts::revoke_device(&conn, &scheme, &device, "command line")? {
+            if !tablets::revoke_device(&conn, &scheme, &device, "command line")? {
                 anyhow::bail!("scheme {scheme:?} has no unrevoked tablet {device:?}");
             }
             format!("revoked {device}")
@@ -211,74 +175,4 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
     };
     println!("{out}");
     Ok(())
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let ServeArgs {
-        listen,
-        data,
-        demo,
-        static_dir,
-        sync,
-        idle_secs,
-        max_message_bytes,
-        behind_tls,
-        disclosure_threshold,
-    } = args;
-    let disclosure =
-        signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
-    let store = store::Store::open(&data, sync)?;
-    let cfg = signpost_shared::relay::Config { max_message_bytes, idle_ms: idle_secs * 1000, ..Default::default() };
-    let hub = hub::Hub::start(&store, cfg)?;
-    let ticker = hub.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            every.tick().await;
-            ticker.send(hub::Cmd::Tick).await;
-        }
-    });
-    let state = http::AppState {
-        store: store.clone(),
-        hub,
-        max_message_bytes,
-        behind_tls,
-        guards: Default::default(),
-        disclosure,
-    };
-    let app = http::router(state, static_dir);
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
-    if demo {
-        let c = seed::demo(&store, &data)?;
-        println!("Demo scheme:   {}", c.scheme);
-        println!("Demo site:     {}", c.site);
-        println!("Tablet token:  {}", c.device_token);
-        println!("Admin token:   {}", c.admin_token);
-        for (email, role, password) in &c.accounts {
-            println!("Sign in ({role}): {email} / {password}");
-        }
-    }
-    // Machine-readable line that tests and tools wait for.
-    println!("signpost listening on http://{addr}");
-    use std::io::Write;
-    std::io::stdout().flush()?;
-    tracing::info!(%addr, "serving");
-    // Sync frames are small and latency-bound: send them at once rather than let Nagle's algorithm
-    // hold them for a delayed acknowledgement.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
-}
-
-async fn shutdown() {
-    let _ = tokio::signal::ctrl_c().await;
 }

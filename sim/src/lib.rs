@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub mod process;
 pub mod random;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -137,9 +136,8 @@ impl Tablet {
     ) -> anyhow::Result<Option<Event>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .map_err(|_| anyhow::Error::new(TimedOut))?;
+            let next =
+                tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| anyhow::Error::new(TimedOut))?;
             match next {
                 Some(Ok(WsMessage::Binary(b))) => {
                     self.bytes_received += b.len();

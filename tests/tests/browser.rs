@@ -1,7 +1,7 @@
 //! The tablet app in headless Chromium (Debian's, driven by playwright-core) against the real
 //! relay serving the built app: `tests/js/browser-smoke.mjs` does the clicking.
 
-use signpost_tests::{workspace, Server};
+use signpost_harness::{workspace, Server};
 use std::process::Command;
 
 /// One browser at a time: several headless Chromiums side by side on a two-core machine make
@@ -25,7 +25,7 @@ fn app_and_chromium() -> (std::path::PathBuf, String) {
 
 /// `node <script>` in tests/js, told where the relay is and the fixture's scheme, first tablet
 /// credential, site and administrator credential.
-fn node(script: &str, server: &Server, fx: &signpost_tests::Fixture, chromium: &str) -> Command {
+fn node(script: &str, server: &Server, fx: &signpost_harness::Fixture, chromium: &str) -> Command {
     let mut c = Command::new("node");
     c.arg(script)
         .current_dir(workspace().join("tests/js"))
@@ -39,7 +39,7 @@ fn node(script: &str, server: &Server, fx: &signpost_tests::Fixture, chromium: &
 }
 
 /// A fresh relay serving the built app from `dist`.
-fn serving(dist: &std::path::Path) -> (Server, signpost_tests::Fixture) {
+fn serving(dist: &std::path::Path) -> (Server, signpost_harness::Fixture) {
     Server::start_fresh(&["--static-dir", &dist.to_string_lossy()]).unwrap()
 }
 
@@ -106,10 +106,11 @@ async fn a_coordinator_enrols_a_tablet_with_a_code_and_revokes_it_without_losing
     let (server, fx) = serving(&dist);
     let email = "coordinator@example.org";
     let code =
-        signpost_tests::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
             .unwrap();
     let national = "national@example.org";
-    let national_code = signpost_tests::admin(&server.data, &["create-user", "--role", "national", national]).unwrap();
+    let national_code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "national", national]).unwrap();
     let out = node("browser-enrol.mjs", &server, &fx, &chromium)
         .env("COORD_EMAIL", email)
         .env("SET_PASSWORD_CODE", &code)
@@ -170,7 +171,11 @@ async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
     let (status, body) = server
-        .post(&format!("/api/v1/schemes/{}/volunteers", fx.scheme), Some(&fx.admin), serde_json::json!({ "name": "Ann E." }))
+        .post(
+            &format!("/api/v1/schemes/{}/volunteers", fx.scheme),
+            Some(&fx.admin),
+            serde_json::json!({ "name": "Ann E." }),
+        )
         .await
         .unwrap();
     assert_eq!(status, 201, "{body}");

@@ -2,10 +2,10 @@
 //! line each, no notes, the exact length announced up front (the browser's progress bar), and an
 //! audit entry for the download.
 
+use signpost_harness::{request, Server, Signed};
 use signpost_shared::schema::{self, AgencyRef, Header, Referral};
 use signpost_shared::vocab::{Category, HelpKind, Helped};
 use signpost_sim::Tablet;
-use signpost_tests::{request, Server, Signed};
 use std::time::Duration;
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! The Node side (`tests/js/interop.mjs`) writes referrals per docs/schema.md and checks what
 //! each credential can see; this side checks that the statistics count what it wrote.
 
-use signpost_tests::{eventually, referral_count, workspace, Server, Signed};
+use signpost_harness::{eventually, referral_count, workspace, Server, Signed};
 use std::process::Command;
 use std::time::Duration;
 

@@ -4,10 +4,10 @@
 //! control applied (threshold 10, rounding to 5).
 
 use chrono::{Datelike, NaiveDate};
+use signpost_harness::{admin, request, Server, Signed};
 use signpost_shared::schema::{self, AgencyRef, Header, Referral, Shift};
 use signpost_shared::vocab::{Category, HelpKind, Helped};
 use signpost_sim::Tablet;
-use signpost_tests::{admin, request, Server, Signed};
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -2,11 +2,11 @@
 
 use chrono::NaiveDate;
 use futures_util::{SinkExt, StreamExt};
+use signpost_harness::{referral_count, Server};
 use signpost_shared::schema::{self, AgencyRef, Header, Referral};
 use signpost_shared::vocab::{Category, HelpKind, Helped};
 use signpost_shared::wire::Message;
 use signpost_sim::{sync_url, Tablet};
-use signpost_tests::{referral_count, Server};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
@@ -269,7 +269,8 @@ async fn kill_9_during_traffic_loses_no_acknowledged_referral() {
     // Killed while traffic flows: once twenty referrals are acknowledged.
     let mut acked = Vec::new();
     while acked.len() < 20 {
-        let id = tokio::time::timeout(T, ack_rx.recv()).await.expect("referrals are acknowledged").expect("writers run");
+        let id =
+            tokio::time::timeout(T, ack_rx.recv()).await.expect("referrals are acknowledged").expect("writers run");
         acked.push(id);
     }
     server.kill();
@@ -284,7 +285,8 @@ async fn kill_9_during_traffic_loses_no_acknowledged_referral() {
     let mut reader = Tablet::connect(&server.url, &fx.token_a1, "reader").await.unwrap();
     let d = header.well_known_id();
     assert!(reader.find(d, T).await.unwrap());
-    let holds = |p: &signpost_shared::peer::Peer, id: &String| schema::read_referral(p.doc(&d).unwrap(), id).unwrap().is_some();
+    let holds =
+        |p: &signpost_shared::peer::Peer, id: &String| schema::read_referral(p.doc(&d).unwrap(), id).unwrap().is_some();
     let _ = reader.wait_until(T, |p| acked.iter().all(|id| holds(p, id))).await;
     let missing: Vec<&String> = acked.iter().filter(|id| !holds(&reader.peer, id)).collect();
     assert!(missing.is_empty(), "{} acknowledged referrals lost: {missing:?}", missing.len());
@@ -369,7 +371,7 @@ async fn other_writers_and_a_failing_write_affect_only_the_connection_that_neede
         b.change(db_id, |tx| schema::write_referral(tx, &referral(&format!("b{i}"))).unwrap()).await.unwrap();
         if i % 3 == 0 {
             // Admin commands (other processes) write too.
-            signpost_tests::admin(&server.data, &["create-site", "--scheme", &fx.scheme, &format!("Site {i}")])
+            signpost_harness::admin(&server.data, &["create-site", "--scheme", &fx.scheme, &format!("Site {i}")])
                 .unwrap();
         }
         a.synced(da, T).await.unwrap_or_else(|e| panic!("tablet a, referral {i}: {e}"));

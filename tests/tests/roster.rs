@@ -2,9 +2,9 @@
 //! applied to the roster as the relay holds it, so none undoes another, and its audit row is
 //! written with the edit or not at all.
 
+use signpost_harness::{Server, Signed};
 use signpost_shared::schema;
 use signpost_sim::Tablet;
-use signpost_tests::{Server, Signed};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -20,7 +20,8 @@ async fn concurrent_roster_edits_all_apply_and_are_audited_only_when_stored() {
     let mut ids = Vec::new();
     for i in 0..12 {
         let path = format!("/api/v1/schemes/{}/volunteers", fx.scheme);
-        let (status, v) = server.post(&path, Some(&fx.admin), serde_json::json!({ "name": format!("V {i}") })).await.unwrap();
+        let (status, v) =
+            server.post(&path, Some(&fx.admin), serde_json::json!({ "name": format!("V {i}") })).await.unwrap();
         assert_eq!(status, 201, "{v}");
         ids.push(v["id"].as_str().unwrap().to_owned());
     }
@@ -76,15 +77,45 @@ async fn concurrent_roster_edits_all_apply_and_are_audited_only_when_stored() {
     assert_eq!(audit_rows(&db, "volunteer put back on the roster"), 1);
 }
 
+/// A volunteer added through the JSON API is audited like one added on the pages, in the same
+/// transaction as the change: no row when the change is not stored.
+#[tokio::test]
+async fn volunteers_added_through_the_api_are_audited_with_the_change() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let path = format!("/api/v1/schemes/{}/volunteers", fx.scheme);
+    let (status, v) = server.post(&path, Some(&fx.admin), serde_json::json!({ "name": "Ann B" })).await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    db.busy_timeout(T).unwrap();
+    let (actor, scheme, detail): (String, String, String) = db
+        .query_row("SELECT actor, scheme_id, detail FROM audit_log WHERE action = 'volunteer added'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((actor.as_str(), scheme.as_str()), ("administrator credential", fx.scheme.as_str()));
+    assert!(detail.contains(v["id"].as_str().unwrap()), "{detail}");
+
+    let dir = schema::directory_id(&fx.scheme);
+    db.execute_batch(&format!(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks WHEN NEW.doc_id = '{dir}'
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+    ))
+    .unwrap();
+    let (status, body) = server.post(&path, Some(&fx.admin), serde_json::json!({ "name": "Cy D" })).await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(audit_rows(&db, "volunteer added"), 1, "a change that was not stored is not audited");
+}
+
 /// A one-time set-password code used by several requests at once sets one password: exactly
 /// one request succeeds, and only its password signs in.
 #[tokio::test]
 async fn a_set_password_code_works_once_even_for_concurrent_requests() {
-    use signpost_tests::Visitor;
+    use signpost_harness::Visitor;
     let (server, fx) = Server::start_fresh(&[]).unwrap();
     let email = "race@example.org";
-    let code = signpost_tests::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
-        .unwrap();
+    let code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
+            .unwrap();
     // Each visitor has the form open with its own CSRF token; then all submit together.
     let mut ready = Vec::new();
     for i in 0..8 {

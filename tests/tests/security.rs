@@ -6,9 +6,9 @@
 //! browser would (cookies, forms, CSRF tokens); tablets are simulated automerge-repo peers.
 
 use chrono::NaiveDate;
+use signpost_harness::{admin, request, Reply, Server, Signed, Visitor};
 use signpost_shared::schema::{self, Header};
 use signpost_sim::{sync_url, Tablet};
-use signpost_tests::{admin, request, Reply, Server, Signed, Visitor};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ async fn enrol_code(server: &Server, who: &mut Signed, scheme: &str, site: &str)
 }
 
 async fn enrol(server: &Server, code: &str) -> (u16, serde_json::Value) {
-    signpost_tests::enrol(server, code).await.unwrap()
+    signpost_harness::enrol(server, code).await.unwrap()
 }
 
 async fn world() -> World {

@@ -6,6 +6,8 @@
 //! - `bench`: run the benchmarks and print their results (see BENCHMARKS.md)
 //! - `build-client`: build the tablet app into `client/dist`
 
+mod layers;
+
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -288,6 +290,7 @@ fn main() -> std::process::ExitCode {
         "bench" => bench(rest),
         "soak" => soak(rest),
         "build-client" => build_client().map(|_| ()),
+        "layers" => layers::run(&rest.first().map(PathBuf::from).unwrap_or_else(root)),
         _ => {
             eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });

@@ -84,7 +84,9 @@ pub fn desk(props: &DeskProps) -> Html {
                         let on_status = Callback::from(move |st: Status| {
                             // Entries waiting and no connection: the service worker sends them
                             // when the network returns, even if the app is closed by then.
-                            if matches!(st, Status::Offline { .. } | Status::Refused { .. }) && weak.upgrade().is_some_and(|c| c.waiting() > 0) {
+                            if matches!(st, Status::Offline { .. } | Status::Refused { .. })
+                                && weak.upgrade().is_some_and(|c| c.waiting() > 0)
+                            {
                                 background::request();
                             }
                             s.set(st)

@@ -29,11 +29,9 @@ pub(super) fn sync_state(p: &SyncStateProps) -> Html {
             "Offline",
             Some(format!("You can keep working. Trying to connect again in {}.", seconds(*retry_in_s))),
         ),
-        Status::Refused { retry_in_s } => (
-            "govuk-tag govuk-tag--red",
-            "Not syncing",
-            Some(format!("Trying again in {}.", seconds(*retry_in_s))),
-        ),
+        Status::Refused { retry_in_s } => {
+            ("govuk-tag govuk-tag--red", "Not syncing", Some(format!("Trying again in {}.", seconds(*retry_in_s))))
+        }
         Status::Revoked => ("govuk-tag govuk-tag--red", "Access removed", Some("Not syncing.".to_owned())),
     };
     let waiting = if p.waiting == 0 && !matches!(p.status, Status::Online) {

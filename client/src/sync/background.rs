@@ -10,8 +10,8 @@
 //! `index.html` and `sw.js`).
 
 use super::random_suffix;
-use crate::sync::connection::{Connection, Status};
 use crate::credential::Setup;
+use crate::sync::connection::{Connection, Status};
 use crate::sync::replica::{Replica, META_SETUP};
 use js_sys::{Function, Promise, Reflect};
 use signpost_shared::ids::DocumentId;

@@ -288,11 +288,8 @@ impl Connection {
         // Refused again and again: back off as if the relay were unreachable.
         let refusals = self.0.borrow().refusals;
         let wait = backoff_s((attempt - 1).max(refusals));
-        let status = if refusals >= 2 {
-            Status::Refused { retry_in_s: wait }
-        } else {
-            Status::Offline { retry_in_s: wait }
-        };
+        let status =
+            if refusals >= 2 { Status::Refused { retry_in_s: wait } } else { Status::Offline { retry_in_s: wait } };
         self.0.borrow().on_status.emit(status);
         let me = self.clone();
         let generation = self.0.borrow().generation;

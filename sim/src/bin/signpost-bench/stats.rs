@@ -138,7 +138,7 @@ pub fn stats_bench(out: &mut serde_json::Map<String, serde_json::Value>) -> anyh
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(async {
         // Rosters: 20 volunteers per scheme through the API (into the directory documents).
-        let url = relay.url.clone();
+        let url = relay.url().to_owned();
         let mut tasks = Vec::new();
         for chunk in schemes.chunks(SCHEMES / 8) {
             let (url, token, chunk) = (url.clone(), admin_token.clone(), chunk.to_vec());
@@ -296,11 +296,11 @@ fn export_bench(rt: &tokio::runtime::Runtime) -> anyhow::Result<serde_json::Valu
         })
     };
     let result = rt.block_on(async {
-        let cookie = super::sign_in_with_code(&relay.url, "c@example.org", &code).await?;
+        let cookie = super::sign_in_with_code(&relay.url(), "c@example.org", &code).await?;
         let from = last - Days::days(400);
         let path = format!("/manage/schemes/{scheme}/referrals.csv?from={from}&to={last}");
         let t = Instant::now();
-        let (status, bytes) = super::http_get_cookie(&relay.url, &path, &cookie).await?;
+        let (status, bytes) = super::http_get_cookie(&relay.url(), &path, &cookie).await?;
         anyhow::ensure!(status == 200, "export answered {status}");
         anyhow::Ok((t.elapsed(), bytes))
     })?;

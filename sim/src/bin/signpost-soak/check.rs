@@ -135,7 +135,11 @@ pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
             Some(_) => {}
         }
     }
-    f.miscounted.extend(got.keys().filter(|k| !expect.contains_key(*k)).map(|k| format!("referral {k:?} counted twice or not in its document")));
+    f.miscounted.extend(
+        got.keys()
+            .filter(|k| !expect.contains_key(*k))
+            .map(|k| format!("referral {k:?} counted twice or not in its document")),
+    );
     let ids: Vec<(String, u32)> = conn
         .prepare("SELECT id, count(*) FROM referral_facts GROUP BY id HAVING count(*) > 1")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -146,16 +150,11 @@ pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     if stored_shifts != shifts {
-        f.miscounted.push(format!(
-            "shifts: {} counted, {} in the documents",
-            stored_shifts.len(),
-            shifts.len()
-        ));
+        f.miscounted.push(format!("shifts: {} counted, {} in the documents", stored_shifts.len(), shifts.len()));
     }
 
     // (A relay from before refusals were recorded has no such table; its log says.)
-    let recorded: bool =
-        conn.prepare("SELECT 1 FROM sqlite_master WHERE name = 'device_activity'")?.exists([])?;
+    let recorded: bool = conn.prepare("SELECT 1 FROM sqlite_master WHERE name = 'device_activity'")?.exists([])?;
     if recorded {
         let refused: Vec<(String, String)> = conn
             .prepare("SELECT device, coalesce(refusal, '') FROM device_activity WHERE refused_at IS NOT NULL")?

@@ -21,7 +21,7 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use signpost_sim::process::{admin, signpost_bin, Server};
+use signpost_harness::process::{admin, release_binary as signpost_bin, Log, Relay as Server};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let listen = format!("127.0.0.1:{port}");
     let relay_args = ["--idle-secs", "3"];
-    let server = Server::start(&bin, &data, &listen, &relay_args, Some(&log))?;
+    let server = Server::start(&bin, &data, &listen, &relay_args, Log::Append(&log))?;
     let url = server.url.clone();
     let server = Arc::new(Mutex::new(Some(server)));
 
@@ -115,7 +115,11 @@ fn main() -> anyhow::Result<()> {
         }
 
         let started = Instant::now();
-        let clock = tablet::Clock { started, day: Duration::from_secs(args.day_secs), first: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap() };
+        let clock = tablet::Clock {
+            started,
+            day: Duration::from_secs(args.day_secs),
+            first: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let n = args.desks * args.tablets_per_desk;
         let barrier = Arc::new(tokio::sync::Barrier::new(n));
@@ -143,21 +147,35 @@ fn main() -> anyhow::Result<()> {
         let writers = Arc::new(Writers::default());
         let kills = Arc::new(AtomicU64::new(0));
         let killer = tokio::task::spawn_blocking({
-            let (server, stop, kills, bin, data) = (server.clone(), stop.clone(), kills.clone(), bin.clone(), data.clone());
+            let (server, stop, kills, bin, data) =
+                (server.clone(), stop.clone(), kills.clone(), bin.clone(), data.clone());
             let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1));
             let every = args.kill_every_secs;
             move || kill_loop(&mut rng, every, &server, &stop, &kills, &bin, &data, &listen, &relay_args, &log)
         });
-        let api = tokio::spawn(api_writer(http.clone(), url.clone(), scheme.clone(), admin_token.clone(), writers.clone(), stop.clone(), seed));
+        let api = tokio::spawn(api_writer(
+            http.clone(),
+            url.clone(),
+            scheme.clone(),
+            admin_token.clone(),
+            writers.clone(),
+            stop.clone(),
+            seed,
+        ));
         let cli = tokio::task::spawn_blocking({
-            let (writers, stop, bin, data, scheme) = (writers.clone(), stop.clone(), bin.clone(), data.clone(), scheme.clone());
+            let (writers, stop, bin, data, scheme) =
+                (writers.clone(), stop.clone(), bin.clone(), data.clone(), scheme.clone());
             move || admin_writer(&bin, &data, &scheme, &writers, &stop)
         });
 
         let load = Duration::from_secs_f64(args.minutes * 60.0);
         while started.elapsed() < load {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            eprintln!("soak: {:>4.0} s, {} relay kills", started.elapsed().as_secs_f64(), kills.load(Ordering::Relaxed));
+            eprintln!(
+                "soak: {:>4.0} s, {} relay kills",
+                started.elapsed().as_secs_f64(),
+                kills.load(Ordering::Relaxed)
+            );
         }
         stop.store(true, Ordering::Relaxed);
         killer.await??;
@@ -251,7 +269,7 @@ fn kill_loop(
         std::thread::sleep(Duration::from_millis(rng.random_range(0..2_000)));
         let mut tries = 0;
         let s = loop {
-            match Server::start(bin, data, listen, extra, Some(log)) {
+            match Server::start(bin, data, listen, extra, Log::Append(log)) {
                 Ok(s) => break s,
                 Err(e) if tries < 20 => {
                     tries += 1;
@@ -310,7 +328,11 @@ fn admin_writer(bin: &Path, data: &Path, scheme: &str, w: &Writers, stop: &Atomi
         let result = match n % 3 {
             0 => admin(bin, data, &["create-site", "--scheme", scheme, &format!("Extra desk {n}")])
                 .and_then(|site| admin(bin, data, &["issue-device-token", "--site", &site])),
-            1 => admin(bin, data, &["create-user", "--role", "coordinator", "--scheme", scheme, &format!("c{n}@example.org")]),
+            1 => admin(
+                bin,
+                data,
+                &["create-user", "--role", "coordinator", "--scheme", scheme, &format!("c{n}@example.org")],
+            ),
             _ => admin(bin, data, &["reset-password", &format!("c{}@example.org", n - 1)]),
         };
         match result {

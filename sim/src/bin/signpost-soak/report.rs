@@ -54,7 +54,11 @@ impl Counts {
 /// Groups close reasons: the relay going away is one kind whatever the socket error says.
 pub fn reason_kind(why: &str) -> String {
     let w = why.to_ascii_lowercase();
-    if w.contains("reset") || w.contains("eof") || w.contains("ended") || w.contains("broken pipe") || w.contains("failed")
+    if w.contains("reset")
+        || w.contains("eof")
+        || w.contains("ended")
+        || w.contains("broken pipe")
+        || w.contains("failed")
     {
         "the relay went away".into()
     } else {

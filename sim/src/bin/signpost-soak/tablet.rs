@@ -3,6 +3,7 @@
 //! and runs shifts with random values, loses its connection, is closed and reopened from what
 //! it stored, and crosses midnight, against whatever state the relay is in.
 
+use crate::report::{reason_kind, Counts, Report};
 use automerge::{ActorId, Automerge};
 use chrono::NaiveDate;
 use rand::rngs::StdRng;
@@ -11,7 +12,6 @@ use signpost_shared::ids::DocumentId;
 use signpost_shared::local::{self, Records};
 use signpost_shared::peer::{Event, Output, Peer};
 use signpost_shared::schema::{self, EntryKey, Header, Referral, Shift};
-use crate::report::{reason_kind, Counts, Report};
 use signpost_sim::Tablet;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

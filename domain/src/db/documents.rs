@@ -1,0 +1,221 @@
+//! Documents as stored: each an ordered list of automerge chunks, and the statistics facts
+//! projected from them (referrals, shifts, rosters), written in the relay's transactions.
+
+use super::immediate;
+use crate::util::now_ms;
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use signpost_shared::ids::DocumentId;
+use signpost_shared::projection::{self, Fact, Projection, Roster};
+use signpost_shared::relay::{Meta, StoredDoc, Write};
+use signpost_shared::schema::{DocKind, EntryKey, Header};
+
+fn meta_columns(meta: &Meta) -> (&'static str, String, Option<String>, Option<String>) {
+    match meta {
+        Meta::Draft { scheme, site } => ("draft", scheme.clone(), Some(site.clone()), None),
+        Meta::Doc(h) => {
+            (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string()))
+        }
+    }
+}
+
+pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<StoredDoc>> {
+    let key = id.to_string();
+    let meta = conn
+        .query_row("SELECT kind, scheme_id, site_id, day FROM documents WHERE id = ?1", [&key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((kind, scheme, site, day)) = meta else { return Ok(None) };
+    let meta = if kind == "draft" {
+        Meta::Draft { scheme, site: site.unwrap_or_default() }
+    } else {
+        let kind = DocKind::parse(&kind).with_context(|| format!("document {key} has unknown kind {kind}"))?;
+        let date = day.map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")).transpose()?;
+        Meta::Doc(Header { kind, scheme, site, date })
+    };
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredDoc { meta, chunks }))
+}
+
+/// A stored document, loaded into automerge.
+pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<(Meta, automerge::Automerge)>> {
+    let Some(stored) = load_doc(conn, id)? else { return Ok(None) };
+    let mut doc = automerge::Automerge::new();
+    for c in &stored.chunks {
+        doc.load_incremental(c).with_context(|| format!("document {id} does not load"))?;
+    }
+    Ok(Some((stored.meta, doc)))
+}
+
+/// Applies the relay's writes inside the caller's transaction.
+pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
+    match w {
+        Write::Create { doc, meta, chunk } => {
+            let (kind, scheme, site, day) = meta_columns(meta);
+            tx.prepare_cached(
+                "INSERT INTO documents(id, kind, scheme_id, site_id, day, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![doc.to_string(), kind, scheme, site, day, now_ms()])?;
+            append_chunk(tx, doc, chunk)?;
+        }
+        Write::SetMeta { doc, meta } => {
+            let (kind, scheme, site, day) = meta_columns(meta);
+            tx.prepare_cached("UPDATE documents SET kind = ?2, scheme_id = ?3, site_id = ?4, day = ?5 WHERE id = ?1")?
+                .execute(params![doc.to_string(), kind, scheme, site, day])?;
+        }
+        Write::Append { doc, chunk } => append_chunk(tx, doc, chunk)?,
+        Write::Compact { doc, snapshot } => {
+            tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([doc.to_string()])?;
+            append_chunk(tx, doc, snapshot)?;
+        }
+        Write::Project { doc, projection } => project(tx, doc, projection)?,
+        Write::Roster { roster, .. } => project_roster(tx, roster)?,
+    }
+    Ok(())
+}
+
+fn project_roster(tx: &Connection, r: &Roster) -> anyhow::Result<()> {
+    tx.prepare_cached("DELETE FROM roster_facts WHERE scheme_id = ?1")?.execute([&r.scheme])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO roster_facts(scheme_id, volunteer_id, active) VALUES (?1, ?2, ?3)")?;
+    for (volunteer, active) in &r.volunteers {
+        insert.execute(params![r.scheme, volunteer, active])?;
+    }
+    Ok(())
+}
+
+/// Whether the volunteer is on the scheme's roster and active, as last projected.
+pub fn on_roster(conn: &Connection, scheme: &str, volunteer: &str) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM roster_facts WHERE scheme_id = ?1 AND volunteer_id = ?2 AND active = 1")?
+        .exists([scheme, volunteer])?)
+}
+
+fn append_chunk(tx: &Connection, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
+    tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?
+        .execute(params![doc.to_string(), chunk])?;
+    Ok(())
+}
+
+fn project(tx: &Connection, doc: &DocumentId, p: &Projection) -> anyhow::Result<()> {
+    let doc = doc.to_string();
+    let day = p.date.format("%Y-%m-%d").to_string();
+    for f in &p.facts {
+        let key = match f {
+            Fact::Referral(r) => EntryKey::Referral(r.id.clone()),
+            Fact::Shift(s) => EntryKey::Shift(s.id.clone()),
+            Fact::Invalid { key, .. } | Fact::Removed(key) => key.clone(),
+        };
+        // Start from nothing for this entry, then write what the document says now. Replaying
+        // the same projection leaves the same rows: idempotent.
+        match &key {
+            EntryKey::Referral(id) => {
+                tx.prepare_cached("DELETE FROM referral_facts WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
+                tx.prepare_cached("DELETE FROM referral_categories WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
+            }
+            EntryKey::Shift(id) => {
+                tx.prepare_cached("DELETE FROM shift_facts WHERE doc_id = ?1 AND id = ?2")?
+                    .execute(params![doc, id])?;
+            }
+        }
+        tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1 AND key = ?2")?
+            .execute(params![doc, key.root_key()])?;
+        match f {
+            Fact::Referral(r) => {
+                let (agency_kind, agency) = match &r.agency {
+                    signpost_shared::schema::AgencyRef::Directory(a) => ("directory", a.as_str()),
+                    signpost_shared::schema::AgencyRef::Other(o) => ("other", o.as_str()),
+                };
+                tx.prepare_cached(
+                    "INSERT INTO referral_facts(doc_id, id, scheme_id, site_id, day, recorded_at, volunteer, helped, age_band, agency_kind, agency, help, follow_up, voided)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    doc,
+                    r.id,
+                    p.scheme,
+                    p.site,
+                    day,
+                    r.recorded_at_ms,
+                    r.volunteer,
+                    r.helped.code(),
+                    r.age_band.map(|a| a.code()),
+                    agency_kind,
+                    agency,
+                    r.help.code(),
+                    r.follow_up,
+                    r.voided
+                ])?;
+                for c in &r.categories {
+                    tx.prepare_cached(
+                        "INSERT INTO referral_categories(doc_id, id, category, pathway) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![doc, r.id, c.code(), c.pathway().code()])?;
+                }
+            }
+            Fact::Shift(s) => {
+                tx.prepare_cached(
+                    "INSERT INTO shift_facts(doc_id, id, scheme_id, site_id, day, volunteer, start_ms, end_ms, minutes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    doc,
+                    s.id,
+                    p.scheme,
+                    p.site,
+                    day,
+                    s.volunteer,
+                    s.start_ms,
+                    s.end_ms,
+                    s.minutes()
+                ])?;
+            }
+            Fact::Invalid { reason, .. } => {
+                tx.prepare_cached(
+                    "INSERT INTO invalid_entries(doc_id, key, scheme_id, site_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![doc, key.root_key(), p.scheme, p.site, reason])?;
+            }
+            Fact::Removed(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Stores a document written on the server side (such as a new scheme's directory).
+pub fn create_server_doc(conn: &Connection, id: &DocumentId, header: &Header, bytes: &[u8]) -> anyhow::Result<()> {
+    immediate(conn, |tx| {
+        apply_write(tx, &Write::Create { doc: *id, meta: Meta::Doc(header.clone()), chunk: bytes.to_vec() })
+    })
+}
+
+/// Rosters stored before they were projected as they change are projected from their
+/// directory documents (a step of [`super::migrations`]).
+pub(super) fn project_stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    let ids: Vec<String> = tx
+        .prepare("SELECT id FROM documents WHERE kind = ?1")?
+        .query_map([DocKind::Directory.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids.iter().filter_map(|id| id.parse::<DocumentId>().ok()) {
+        match load_automerge(tx, &id) {
+            Ok(Some((Meta::Doc(header), doc))) => {
+                if let Some(roster) = projection::project_roster(&doc, &header) {
+                    project_roster(tx, &roster)?;
+                }
+            }
+            Ok(_) => {}
+            // Its roster is projected when the relay next stores a change to it.
+            Err(e) => tracing::warn!(document = %id, error = %e, "a stored directory document does not load"),
+        }
+    }
+    Ok(())
+}

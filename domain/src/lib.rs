@@ -1,0 +1,29 @@
+//! Signpost's data and rules, below the HTTP surfaces of the relay (`signpost` crate).
+//!
+//! Layers, each importing only those before it:
+//! - [`util`]: the clock, random ids and secrets, token hashes;
+//! - [`db`]: the SQLite file, its pool of connections, [`db::migrations`] and the stored
+//!   documents with the facts projected from them ([`db::documents`]);
+//! - [`error`]: [`Refusal`], the one error a person can act on;
+//! - [`audit`], then [`schemes`], then [`accounts`], [`tablets`], [`equality`], [`stats`],
+//!   [`figures`], [`export`], then [`national`] and [`seed`]: the domain, one module per kind of
+//!   thing, each holding its own SQL.
+//!
+//! Nothing here knows about HTTP: callers decide who may do what; these functions keep the data
+//! consistent (scheme scoping is in their SQL as well) and say why they refuse.
+
+pub mod accounts;
+pub mod audit;
+pub mod db;
+pub mod equality;
+pub mod error;
+pub mod export;
+pub mod figures;
+pub mod national;
+pub mod schemes;
+pub mod seed;
+pub mod stats;
+pub mod tablets;
+pub mod util;
+
+pub use error::{refuse, Refusal};

@@ -1,0 +1,194 @@
+//! Schemes and their sites (desks): creation, names, where a scheme works and what kind it is,
+//! and a new scheme's agency directory.
+
+use crate::db::{documents, immediate};
+use crate::util::{now_ms, random_id};
+use rusqlite::{params, Connection, OptionalExtension};
+use signpost_shared::schema::{self, Agency, Header};
+use signpost_shared::vocab::{Category, Region, SchemeType};
+
+fn insert_scheme(conn: &Connection, name: &str) -> anyhow::Result<String> {
+    let name = checked_name(name)?;
+    let id = random_id("sch");
+    conn.execute("INSERT INTO schemes(id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_ms()])?;
+    Ok(id)
+}
+
+pub fn create_site(conn: &Connection, scheme: &str, name: &str) -> anyhow::Result<String> {
+    let name = checked_name(name)?;
+    if !exists(conn, "SELECT 1 FROM schemes WHERE id = ?1", scheme)? {
+        anyhow::bail!("no scheme with id {scheme:?}");
+    }
+    let id = random_id("site");
+    conn.execute(
+        "INSERT INTO sites(id, scheme_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, scheme, name, now_ms()],
+    )?;
+    Ok(id)
+}
+
+/// Where a scheme works and what kind it is, for the national figures.
+pub fn set_scheme_profile(
+    conn: &Connection,
+    scheme: &str,
+    region: Option<signpost_shared::vocab::Region>,
+    kind: Option<signpost_shared::vocab::SchemeType>,
+) -> anyhow::Result<()> {
+    let n = conn.execute(
+        "UPDATE schemes SET region = ?2, scheme_type = ?3 WHERE id = ?1",
+        params![scheme, region.map(|r| r.code()), kind.map(|k| k.code())],
+    )?;
+    if n == 0 {
+        anyhow::bail!("no scheme with id {scheme:?}");
+    }
+    Ok(())
+}
+
+fn checked_name(name: &str) -> anyhow::Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        anyhow::bail!("a name must be 1 to 120 printable characters");
+    }
+    Ok(name)
+}
+
+fn exists(conn: &Connection, sql: &str, arg: &str) -> anyhow::Result<bool> {
+    Ok(conn.query_row(sql, [arg], |_| Ok(())).optional()?.is_some())
+}
+
+pub fn scheme_exists(conn: &Connection, scheme: &str) -> anyhow::Result<bool> {
+    exists(conn, "SELECT 1 FROM schemes WHERE id = ?1", scheme)
+}
+/// A scheme's sites as (id, name), by name.
+pub fn sites_of(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM sites WHERE scheme_id = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The names of a site and its scheme.
+pub fn site_and_scheme_names(conn: &Connection, site: &str) -> anyhow::Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT s.name, c.name FROM sites s JOIN schemes c ON c.id = s.scheme_id WHERE s.id = ?1",
+            [site],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// National organisations every new scheme's directory starts with. Coordinators add their
+/// local agencies on top.
+fn starter_agencies() -> Vec<Agency> {
+    use Category::*;
+    let a = |id: &str, name: &str, cats: &[Category]| Agency {
+        id: id.into(),
+        name: name.into(),
+        phone: None,
+        website: None,
+        categories: cats.iter().copied().collect(),
+    };
+    vec![
+        a(
+            "citizens-advice",
+            "Citizens Advice",
+            &[DebtBenefitsFinance, Housing, EmploymentTrainingEducation, LegalAdvice],
+        ),
+        a("shelter", "Shelter", &[Housing]),
+        a("stepchange", "StepChange Debt Charity", &[DebtBenefitsFinance, FinesPayments]),
+        a("samaritans", "Samaritans", &[MentalHealth]),
+        a("mind", "Mind", &[MentalHealth]),
+        a("frank", "FRANK", &[DrugsAlcohol]),
+        a("domestic-abuse-helpline", "National Domestic Abuse Helpline", &[DomesticAbuse]),
+        a("victim-support", "Victim Support", &[VictimWitnessSupport]),
+        a("witness-service", "Witness Service", &[VictimWitnessSupport, CourtProcess]),
+        a("law-centres", "Law Centres Network", &[LegalAdvice, Immigration]),
+        a("jobcentre-plus", "Jobcentre Plus", &[EmploymentTrainingEducation, DebtBenefitsFinance]),
+        a("national-careers-service", "National Careers Service", &[EmploymentTrainingEducation]),
+        a("family-lives", "Family Lives", &[ChildrenFamilies]),
+        a("pact", "Prison Advice and Care Trust", &[ChildrenFamilies, CourtProcess]),
+    ]
+}
+
+/// Creates a scheme, its profile and its agency directory document in one transaction (the
+/// caller's, if it has one): a scheme never exists without its directory. Returns its id.
+pub fn create_scheme(
+    conn: &Connection,
+    name: &str,
+    region: Option<Region>,
+    kind: Option<SchemeType>,
+) -> anyhow::Result<String> {
+    immediate(conn, |conn| {
+        let scheme = insert_scheme(conn, name)?;
+        set_scheme_profile(conn, &scheme, region, kind)?;
+        let header = Header::directory(&scheme);
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &header)?;
+        for a in starter_agencies() {
+            schema::write_agency(&mut tx, &a)?;
+        }
+        tx.commit();
+        documents::create_server_doc(conn, &header.well_known_id(), &header, &doc.save())?;
+        Ok(scheme)
+    })
+}
+
+/// A scheme's name, if there is such a scheme.
+pub fn name_of(conn: &Connection, scheme: &str) -> anyhow::Result<Option<String>> {
+    Ok(conn.query_row("SELECT name FROM schemes WHERE id = ?1", [scheme], |r| r.get(0)).optional()?)
+}
+
+/// Whether the site belongs to the scheme.
+pub fn site_in_scheme(conn: &Connection, scheme: &str, site: &str) -> anyhow::Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM sites WHERE id = ?1 AND scheme_id = ?2")?.exists([site, scheme])?)
+}
+
+/// A scheme in the administrator's list.
+pub struct SchemeRow {
+    pub id: String,
+    pub name: String,
+    pub sites: i64,
+}
+
+/// Every scheme with how many sites it has, by name.
+pub fn all(conn: &Connection) -> anyhow::Result<Vec<SchemeRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT c.id, c.name, (SELECT COUNT(*) FROM sites s WHERE s.scheme_id = c.id) FROM schemes c ORDER BY c.name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok(SchemeRow { id: r.get(0)?, name: r.get(1)?, sites: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The scheme's directory document as stored (agencies, roster, settings).
+pub fn directory(conn: &Connection, scheme: &str) -> anyhow::Result<automerge::Automerge> {
+    Ok(documents::load_automerge(conn, &schema::directory_id(scheme))?.map(|(_, doc)| doc).unwrap_or_default())
+}
+
+/// The scheme's roster as stored.
+pub fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<schema::Volunteer>> {
+    Ok(schema::read_volunteers(&directory(conn, scheme)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{self, documents, Store};
+
+    /// A scheme whose directory cannot be stored is not created at all.
+    #[test]
+    fn a_scheme_is_created_with_its_directory_or_not_at_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let conn = Store::open(&dir, db::Sync::Normal).unwrap().connect().unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON doc_chunks BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        assert!(super::create_scheme(&conn, "S", None, None).is_err());
+        let schemes: i64 = conn.query_row("SELECT count(*) FROM schemes", [], |r| r.get(0)).unwrap();
+        assert_eq!(schemes, 0, "no scheme without its directory");
+        conn.execute_batch("DROP TRIGGER full_disk").unwrap();
+        let id = super::create_scheme(&conn, "S", None, None).unwrap();
+        assert!(documents::load_doc(&conn, &signpost_shared::schema::directory_id(&id)).unwrap().is_some());
+    }
+}

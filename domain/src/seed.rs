@@ -1,0 +1,65 @@
+//! The demo data set: a scheme, a site, credentials and one account of each role, made on a
+//! new data folder by `signpost serve --demo`.
+
+use crate::accounts::{self, Role};
+use crate::db::Store;
+use crate::schemes::{create_scheme, create_site};
+use crate::tablets::{issue_admin_token, issue_device_token};
+use crate::util::random_token;
+use signpost_shared::vocab::{Region, SchemeType};
+use std::path::Path;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DemoCredentials {
+    pub scheme: String,
+    pub site: String,
+    pub device_token: String,
+    pub admin_token: String,
+    /// Web sign-ins: (email, role, password).
+    #[serde(default)]
+    pub accounts: Vec<(String, String, String)>,
+}
+
+/// Demo sign-ins for each role, with random passwords.
+fn demo_accounts(conn: &mut rusqlite::Connection, scheme: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for (email, role) in [
+        ("coordinator@demo.signpost.example", Role::Coordinator { scheme: scheme.to_owned() }),
+        ("national@demo.signpost.example", Role::National),
+        ("admin@demo.signpost.example", Role::Admin),
+    ] {
+        let (_, code) = accounts::create_user(conn, email, &role, "demo set-up")?;
+        let password = random_token("", 12);
+        accounts::set_password(conn, &code, &password)?;
+        out.push((email.to_owned(), role.name().to_owned(), password));
+    }
+    Ok(out)
+}
+
+/// Creates the demo scheme, site and credentials on first start and returns them (kept in the
+/// data folder so that every start can print them).
+pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
+    let file = dir.join("demo-credentials.json");
+    let mut conn = store.connect()?;
+    if let Ok(bytes) = std::fs::read(&file) {
+        let mut creds: DemoCredentials = serde_json::from_slice(&bytes)?;
+        if creds.accounts.is_empty() {
+            // A data folder from before web sign-in: add the demo accounts.
+            creds.accounts = demo_accounts(&mut conn, &creds.scheme)?;
+            std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
+        }
+        return Ok(creds);
+    }
+    let scheme =
+        create_scheme(&conn, "Demo Court Help Desk Scheme", Some(Region::London), Some(SchemeType::CourtHelpDesk))?;
+    let site = create_site(&conn, &scheme, "Example Magistrates' Court")?;
+    let creds = DemoCredentials {
+        device_token: issue_device_token(&conn, &site)?,
+        admin_token: issue_admin_token(&conn)?,
+        accounts: demo_accounts(&mut conn, &scheme)?,
+        scheme,
+        site,
+    };
+    std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
+    Ok(creds)
+}

@@ -1,0 +1,132 @@
+//! The real relay as a child process: which binary, its administration commands, and a relay
+//! that is started on 127.0.0.1, waited for until it says where it listens, and can be killed
+//! (SIGKILL, no goodbye) and started again on the same data folder, as a power cut or an
+//! out-of-memory kill would do.
+
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ sits in the workspace").to_path_buf()
+}
+
+/// The release build of the relay in a checkout (benchmarks and the soak build it first).
+pub fn release_binary(root: &Path) -> PathBuf {
+    root.join("target/release/signpost")
+}
+
+/// The debug build of the relay: `SIGNPOST_BIN` if set, else built once from this workspace.
+pub fn debug_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SIGNPOST_BIN") {
+            return PathBuf::from(p);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "signpost"])
+            .current_dir(workspace())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building signpost failed");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+        target.join("debug").join("signpost")
+    })
+    .clone()
+}
+
+/// Runs `signpost admin <args[0]> --data <data> <args[1..]>` and returns what it printed.
+pub fn admin(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .arg("admin")
+        .arg(args[0])
+        .arg("--data")
+        .arg(data)
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("run {} admin", bin.display()))?;
+    if !out.status.success() {
+        bail!("signpost admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// Where a relay's log goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Log<'a> {
+    /// To this process's standard error (tests: shown with a failure).
+    Inherit,
+    Discard,
+    /// Appended to a file (the soak keeps one log across restarts).
+    Append(&'a Path),
+}
+
+/// A running relay. Dropping it kills the process.
+pub struct Relay {
+    child: Child,
+    pub url: String,
+}
+
+impl Relay {
+    /// Starts `signpost serve --listen <listen> --data <data> <extra>` (`127.0.0.1:0` for any
+    /// free port) and waits, up to 30 s, until it says where it listens.
+    pub fn start(bin: &Path, data: &Path, listen: &str, extra: &[&str], log: Log<'_>) -> anyhow::Result<Relay> {
+        let stderr = match log {
+            Log::Inherit => Stdio::inherit(),
+            Log::Discard => Stdio::null(),
+            Log::Append(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+        };
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "signpost=warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the relay's output to its end, so that it never blocks writing it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("signpost listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => Ok(Relay { child, url }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                bail!("signpost did not start listening within 30 s ({status})")
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to finish anything in flight.
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,154 @@
+//! What tablets ask of the API besides sync: who they are, enrolment with a one-time code, and
+//! a volunteer's equality-monitoring answers.
+
+use super::auth::Tablet;
+use super::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use signpost_domain::db::{self, documents, Store};
+use signpost_domain::{equality, schemes, tablets};
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeviceInfo {
+    device: String,
+    scheme: String,
+    scheme_name: String,
+    site: String,
+    site_name: String,
+}
+
+/// Which site and scheme a device credential belongs to (the tablet's set-up screen shows it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/device",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DeviceInfo),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a device credential"),
+    )
+)]
+pub async fn device(State(store): State<Store>, Tablet(p): Tablet) -> Result<Json<DeviceInfo>, ApiError> {
+    let site = p.site.clone();
+    let names = db::blocking(&store, move |c| schemes::site_and_scheme_names(c, &site)).await?;
+    let (site_name, scheme_name) =
+        names.ok_or_else(|| ApiError::NotFound("the site of this credential no longer exists".into()))?;
+    Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Enrolment {
+    /// The one-time code a coordinator created for the site, such as `ABCD-EFGH` (case, spaces
+    /// and dashes do not matter).
+    code: String,
+    /// A name for this tablet that the coordinator will recognise in the list of tablets.
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Enrolled {
+    /// The tablet's credential for `/sync` and `/api/v1/device`. Shown once; only its hash is
+    /// stored.
+    token: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    device: DeviceInfo,
+}
+
+/// Exchanges a one-time enrolment code for a tablet credential.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrol",
+    request_body = Enrolment,
+    responses(
+        (status = 201, body = Enrolled),
+        (status = 400, body = ErrorBody, description = "Malformed body"),
+        (status = 403, body = ErrorBody, description = "Unknown, expired or used code"),
+        (status = 429, body = ErrorBody, description = "Too many wrong codes; wait"),
+    )
+)]
+pub async fn enrol(
+    State(st): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Result<Json<Enrolment>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<Enrolled>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::BadRequest(format!("{}; expected {{\"code\": \"ABCD-EFGH\", \"name\": \"…\"}}", e.body_text()))
+    })?;
+    let ip = format!("ip:{}", peer.ip());
+    // Throttled before the code is even looked at: a blocked guesser learns nothing.
+    if st.guards.enrol_ip.blocked(&ip) || st.guards.enrol_all.blocked("all") {
+        return Err(ApiError::TooManyRequests(
+            "too many wrong enrolment codes; wait 15 minutes, then ask your coordinator for a new code".into(),
+        ));
+    }
+    let (code, name) = (body.code, body.name);
+    let result = db::blocking(&st.store, move |conn| -> anyhow::Result<_> {
+        let Some((token, p)) = tablets::redeem_enrol_code(conn, &code, &name)? else { return Ok(None) };
+        let names = schemes::site_and_scheme_names(conn, &p.site)?.unwrap_or_default();
+        Ok(Some((token, p, names)))
+    })
+    .await?;
+    let Some((token, p, (site_name, scheme_name))) = result else {
+        st.guards.enrol_ip.fail(&ip);
+        st.guards.enrol_all.fail("all");
+        return Err(ApiError::Forbidden(
+            "this enrolment code is not valid: codes work once, within 15 minutes; ask your coordinator for a new one"
+                .into(),
+        ));
+    };
+    let device = DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name };
+    Ok((axum::http::StatusCode::CREATED, Json(Enrolled { token, device })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct EqualityForm {
+    /// The volunteer's roster id (they fill the form in under their own roster entry).
+    volunteer: String,
+    /// Question → answer code, for the questions answered; every question accepts
+    /// `prefer-not-to-say`. Questions: age, sex, ethnic_group, religion, disability,
+    /// sexual_orientation.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    answers: signpost_shared::equality::Answers,
+}
+
+/// A volunteer's equality-monitoring answers, sent by their desk's tablet. Stored on the server
+/// only; replaces earlier answers; never shown singly.
+#[utoipa::path(
+    post,
+    path = "/api/v1/equality",
+    request_body = EqualityForm,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored"),
+        (status = 400, body = ErrorBody, description = "Malformed body or an unknown question or answer"),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a tablet credential"),
+        (status = 404, body = ErrorBody, description = "The volunteer is not on the tablet's scheme's roster"),
+    )
+)]
+pub async fn equality(
+    State(store): State<Store>,
+    Tablet(p): Tablet,
+    body: Result<Json<EqualityForm>, axum::extract::rejection::JsonRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Json(form) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{}; expected {{\"volunteer\": \"vol-…\", \"answers\": {{\"sex\": \"female\", …}}}}",
+            e.body_text()
+        ))
+    })?;
+    form.answers.check().map_err(ApiError::BadRequest)?;
+    db::blocking(&store, move |conn| -> Result<(), ApiError> {
+        if !documents::on_roster(conn, &p.scheme, &form.volunteer)? {
+            return Err(ApiError::NotFound("that volunteer is not on this scheme's roster".into()));
+        }
+        equality::store_equality(conn, &p.scheme, &form.volunteer, &form.answers)?;
+        Ok(())
+    })
+    .await?;
+    Ok(axum::http::StatusCode::CREATED)
+}

@@ -1,0 +1,45 @@
+//! Who is asking, as the request presents it: a bearer credential (tablets, administrator
+//! tokens) or a session cookie (people signed in to the web pages), looked up in the store.
+//! Each surface wraps these in extractors with its own rejection: [`crate::api::auth`] for the
+//! JSON API and sync, [`crate::web::session`] for the pages. What a role may do is decided by the
+//! extractor a handler takes, and, for schemes, by [`signpost_domain::accounts::Role::manages`].
+
+use axum::http::{header, HeaderMap};
+use axum_extra::extract::cookie::CookieJar;
+use signpost_domain::accounts::{self, User};
+use signpost_domain::db::{self, Store};
+use signpost_domain::tablets::{self, Credential};
+
+pub const SESSION_COOKIE: &str = "signpost_session";
+/// Double-submit token for the sign-in and set-password forms (there is no session yet).
+pub const FORM_COOKIE: &str = "signpost_form";
+
+/// The credential presented: `Authorization: Bearer …`, or a `token` query parameter (browsers
+/// and automerge-repo's WebSocket adapter cannot set headers on a WebSocket).
+pub fn presented_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(t.trim().to_owned());
+        }
+    }
+    query_token.map(str::to_owned)
+}
+
+/// The credential a token stands for; `None` for an unknown or revoked one.
+pub async fn credential(store: &Store, token: String) -> anyhow::Result<Option<Credential>> {
+    db::blocking(store, move |c| tablets::check_token(c, &token)).await
+}
+
+/// A person signed in to the web pages, and their session's CSRF token (every form they send
+/// must carry it).
+pub struct Session {
+    pub user: User,
+    pub csrf: String,
+}
+
+/// The signed-in person of the session cookie.
+pub async fn session(store: &Store, jar: &CookieJar) -> anyhow::Result<Option<Session>> {
+    let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else { return Ok(None) };
+    let found = db::blocking(store, move |c| accounts::session(c, &token)).await?;
+    Ok(found.map(|(user, csrf)| Session { user, csrf }))
+}

@@ -1,0 +1,380 @@
+//! The relay thread: takes commands in batches, hands them to the [`Relay`] core and carries out
+//! what it asks for against SQLite, then sends.
+//!
+//! A batch runs in one IMMEDIATE transaction, so it holds the write lock from its start: a writer
+//! elsewhere (the web pages, an admin command) makes it wait its turn (busy timeout) instead of
+//! failing a read-then-write upgrade at once. Each command runs under its own savepoint: a command
+//! whose writes fail is rolled back alone and affects only its own connection (or edit), and the
+//! rest of the batch goes on.
+
+use super::{Cmd, HubStats, Outbound, REVOKED};
+use rusqlite::{Connection, DropBehavior, TransactionBehavior};
+use signpost_domain::db::documents;
+use signpost_domain::tablets;
+use signpost_domain::util::now_ms;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::relay::{ConnId, Output, Relay};
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+const MAX_BATCH: usize = 2048;
+
+/// How often a tablet's "last synced" time is written while it syncs.
+const ACTIVITY_EVERY_MS: i64 = 60_000;
+
+/// How far back each tick reads revocations before the previous read.
+const REVOCATION_LOOK_BACK_MS: i64 = 10_000;
+
+/// What a device or an edit is told when its change could not be stored.
+const NOT_STORED: &str = "the relay could not store this change";
+
+type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// The writing connection and everything else, apart so that a transaction on the one can be
+/// open while the other changes.
+pub(super) struct Driver {
+    db: Connection,
+    core: Core,
+}
+
+struct Core {
+    relay: Relay,
+    conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    epoch: Instant,
+    tickets: u64,
+    /// Server-side edits waiting for their batch to commit, with what is recorded beside each
+    /// (an audit row) in the same savepoint once the edit is applied.
+    waiting: HashMap<u64, (Reply, Option<super::Record>)>,
+    /// Revoked tablets.
+    revoked: HashSet<String>,
+    /// When revocations were last read from the store (ms since the epoch).
+    revocations_read_at: i64,
+    /// Each connection's tablet, and when its last sync was recorded (at most once a minute).
+    devices: HashMap<ConnId, (String, i64)>,
+}
+
+/// Who asked for a command's writes: whom to refuse if they cannot be stored.
+enum Cause {
+    Conn(ConnId),
+    Edit(u64),
+    None,
+}
+
+impl Driver {
+    pub(super) fn new(db: Connection, relay: Relay, revoked: HashSet<String>) -> Driver {
+        let core = Core {
+            relay,
+            conns: HashMap::new(),
+            epoch: Instant::now(),
+            tickets: 0,
+            waiting: HashMap::new(),
+            revoked,
+            revocations_read_at: now_ms(),
+            devices: HashMap::new(),
+        };
+        Driver { db, core }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(batch);
+        }
+    }
+
+    fn run_batch(&mut self, batch: Vec<Cmd>) {
+        let core = &mut self.core;
+        let mut tx = match self.db.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(error = %e, "storage is busy or failing; refusing this batch's changes");
+                let mut out = Output::default();
+                for cmd in batch {
+                    core.without_storage(cmd, &mut out);
+                }
+                core.dispatch(out);
+                return;
+            }
+        };
+        tx.set_drop_behavior(DropBehavior::Rollback);
+        let mut sends = Output::default();
+        // Every command that wrote, with what it touched, in case the commit fails.
+        let mut written: Vec<(Cause, Vec<DocumentId>)> = Vec::new();
+        for cmd in batch {
+            let now = core.now();
+            let Some((cause, out)) = core.start(cmd, Some(&tx), now) else { continue };
+            let mut done = Output::default();
+            let mut touched = Vec::new();
+            let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|mut sp| {
+                sp.set_drop_behavior(DropBehavior::Rollback);
+                carry_out(&mut core.relay, &sp, out, now, &mut done, &mut touched)?;
+                for (ticket, _) in done.edited.iter().filter(|(_, result)| result.is_ok()) {
+                    if let Some(record) = core.waiting.get_mut(ticket).and_then(|(_, r)| r.take()) {
+                        record(&sp)?;
+                    }
+                }
+                sp.commit()?;
+                Ok(())
+            });
+            match result {
+                Ok(()) => {
+                    // "Last synced" means the relay took what the tablet sent, not only that it
+                    // heard from it: a tablet refused again and again is not syncing.
+                    if let Cause::Conn(conn) = cause {
+                        if !done.refused.contains(&conn) {
+                            core.note_activity(&tx, conn);
+                        }
+                    }
+                    if !touched.is_empty() {
+                        written.push((cause, touched));
+                    }
+                    sends.append(done);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "storage failed; refusing the change that needed it");
+                    let recovered = core.recover(&cause, touched);
+                    sends.append(reload(&mut core.relay, &tx, recovered, now));
+                }
+            }
+        }
+        core.note_refusals(&tx, &sends);
+        if let Err(e) = tx.commit() {
+            // Nothing of this batch is stored: refuse every command that wrote and forget what
+            // they changed; their devices reconnect and send the changes again. Messages that
+            // announced any of it are never sent.
+            tracing::error!(error = %e, "storage failed at commit; refusing this batch's changes");
+            let mut out = Output { close: std::mem::take(&mut sends.close), ..Output::default() };
+            for (cause, touched) in written {
+                out.append(core.recover(&cause, touched));
+            }
+            for (ticket, _) in std::mem::take(&mut sends.edited) {
+                if let Some((reply, _)) = core.waiting.remove(&ticket) {
+                    let _ = reply.send(Err(format!("{NOT_STORED}; try again")));
+                }
+            }
+            let loads = Output { load: std::mem::take(&mut out.load), ..Output::default() };
+            if let Ok(tx) = self.db.transaction() {
+                let now = core.now();
+                out.append(reload(&mut core.relay, &tx, loads, now));
+                let _ = tx.commit();
+            }
+            core.dispatch(out);
+            return;
+        }
+        for (ticket, result) in std::mem::take(&mut sends.edited) {
+            if let Some((reply, _)) = core.waiting.remove(&ticket) {
+                let _ = reply.send(result);
+            }
+        }
+        core.dispatch(sends);
+    }
+}
+
+impl Core {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Hands a command to the relay. `None`: the command is done (it needed no storage). Without
+    /// storage (`db` is `None`) a tick does nothing.
+    fn start(&mut self, cmd: Cmd, db: Option<&Connection>, now: u64) -> Option<(Cause, Output)> {
+        Some(match cmd {
+            Cmd::Connect { conn, principal, tx } => {
+                if self.revoked.contains(&principal.device) {
+                    let _ = tx.try_send(Outbound::Close(REVOKED.into()));
+                } else {
+                    self.devices.insert(conn, (principal.device.clone(), 0));
+                    self.relay.connect(conn, principal);
+                    self.conns.insert(conn, tx);
+                }
+                return None;
+            }
+            Cmd::Revoke { device } => {
+                let out = self.relay.drop_where(|p| p.device == device, REVOKED);
+                self.revoked.insert(device);
+                (Cause::None, out)
+            }
+            Cmd::Frame { conn, bytes } => (Cause::Conn(conn), self.relay.receive(conn, now, &bytes)),
+            Cmd::Refuse { conn, reason } => (Cause::None, self.relay.refuse(conn, &reason)),
+            Cmd::Disconnect { conn } => {
+                self.relay.disconnect(conn);
+                self.conns.remove(&conn);
+                self.devices.remove(&conn);
+                return None;
+            }
+            Cmd::Tick => match self.tick(db?, now) {
+                Ok(out) => (Cause::None, out),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading revocations failed");
+                    return None;
+                }
+            },
+            Cmd::Edit { doc, edit, record, reply } => {
+                self.tickets += 1;
+                self.waiting.insert(self.tickets, (reply, record));
+                (Cause::Edit(self.tickets), self.relay.edit(doc, self.tickets, edit, now))
+            }
+            Cmd::Stats { reply } => {
+                let _ = reply
+                    .send(HubStats { connections: self.relay.connections(), live_documents: self.relay.live_docs() });
+                return None;
+            }
+        })
+    }
+
+    /// A command when storage cannot be used at all: changes from tablets are refused (they
+    /// reconnect and send again) and edits answered with an error; the rest goes on as usual.
+    fn without_storage(&mut self, cmd: Cmd, out: &mut Output) {
+        const BUSY: &str = "the relay cannot store data right now";
+        match cmd {
+            Cmd::Frame { conn, .. } => {
+                out.append(self.relay.refuse(conn, &format!("{BUSY}; reconnecting sends it again")))
+            }
+            Cmd::Edit { reply, .. } => {
+                let _ = reply.send(Err(format!("{BUSY}; try again")));
+            }
+            cmd => {
+                let now = self.now();
+                if let Some((_, o)) = self.start(cmd, None, now) {
+                    out.append(o);
+                }
+            }
+        }
+    }
+
+    /// Revocations made elsewhere (the command line, another process) reach live connections
+    /// within a couple of ticks. Only recent ones are read; the look-back covers a revocation
+    /// committed a little after its timestamp.
+    fn tick(&mut self, db: &Connection, now: u64) -> anyhow::Result<Output> {
+        let since = self.revocations_read_at - REVOCATION_LOOK_BACK_MS;
+        let revoked = tablets::revoked_since(db, since)?;
+        self.revocations_read_at = now_ms();
+        let mut out = self.relay.tick(now);
+        for device in revoked {
+            if self.revoked.insert(device.clone()) {
+                out.append(self.relay.drop_where(|p| p.device == device, REVOKED));
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a command's writes failed: its connection is refused (the device reconnects and
+    /// sends again), its edit is answered with an error, and the documents it touched are
+    /// reloaded from storage. Returns what the relay needs carried out for that.
+    fn recover(&mut self, cause: &Cause, touched: Vec<DocumentId>) -> Output {
+        let mut out = match cause {
+            Cause::Conn(conn) => self.relay.refuse(*conn, &format!("{NOT_STORED}; reconnecting sends it again")),
+            Cause::Edit(ticket) => {
+                if let Some((reply, _)) = self.waiting.remove(ticket) {
+                    let _ = reply.send(Err(format!("{NOT_STORED}; try again")));
+                }
+                Output::default()
+            }
+            Cause::None => Output::default(),
+        };
+        out.append(self.relay.forget(touched));
+        out
+    }
+
+    /// Records, at most once a minute per tablet, that the relay synced with it.
+    fn note_activity(&mut self, db: &Connection, conn: ConnId) {
+        let now = now_ms();
+        let Some((device, at)) = self.devices.get_mut(&conn) else { return };
+        if now - *at < ACTIVITY_EVERY_MS {
+            return;
+        }
+        if let Err(e) = tablets::note_synced(db, device, now) {
+            tracing::warn!(error = %e, "recording a tablet's last sync failed");
+        }
+        *at = now;
+    }
+
+    /// Records what the relay refused of which tablet, for its coordinator to see.
+    fn note_refusals(&self, db: &Connection, out: &Output) {
+        let now = now_ms();
+        for (conn, reason) in out.close.iter().filter(|(c, _)| out.refused.contains(c)) {
+            if let Some((device, _)) = self.devices.get(conn) {
+                if let Err(e) = tablets::note_refused(db, device, now, reason) {
+                    tracing::warn!(error = %e, "recording a refusal failed");
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, out: Output) {
+        let mut slow = Vec::new();
+        for (conn, frame) in out.sends {
+            if let Some(tx) = self.conns.get(&conn) {
+                if tx.try_send(Outbound::Frame(frame)).is_err() {
+                    slow.push(conn);
+                }
+            }
+        }
+        for (conn, reason) in out.close {
+            if let Some(tx) = self.conns.remove(&conn) {
+                tracing::info!(conn, reason = %reason, "closing connection");
+                let _ = tx.try_send(Outbound::Close(reason));
+            }
+        }
+        for conn in slow {
+            self.relay.disconnect(conn);
+            if let Some(tx) = self.conns.remove(&conn) {
+                tracing::warn!(conn, "peer is not reading its messages; disconnecting");
+                let _ = tx.try_send(Outbound::Close("too many unread messages".into()));
+            }
+        }
+    }
+}
+
+/// Applies writes and answers loads (through the open transaction or savepoint), keeping the
+/// messages. `touched` collects every document written or loaded, also when a write fails. A
+/// document that cannot be read is refused to whoever waited for it ([`Relay::load_failed`]),
+/// so no document is ever left waiting for a load.
+fn carry_out(
+    relay: &mut Relay,
+    db: &Connection,
+    out: Output,
+    now: u64,
+    sends: &mut Output,
+    touched: &mut Vec<DocumentId>,
+) -> anyhow::Result<()> {
+    let mut queue = vec![out];
+    while let Some(mut out) = queue.pop() {
+        for w in &out.writes {
+            touched.push(*w.doc());
+            documents::apply_write(db, w)?;
+        }
+        for p in &out.problems {
+            tracing::error!(problem = %p, "relay");
+        }
+        for id in std::mem::take(&mut out.load) {
+            touched.push(id);
+            queue.push(match documents::load_doc(db, &id) {
+                Ok(stored) => relay.loaded(id, stored, now),
+                Err(e) => relay.load_failed(id, &e.to_string()),
+            });
+        }
+        out.writes.clear();
+        sends.append(out);
+    }
+    touched.sort();
+    touched.dedup();
+    Ok(())
+}
+
+/// Carries out a recovery (its loads, and any writes they bring) after a failure. If storage
+/// fails again, what was read so far is kept; documents not read are refused by the relay.
+fn reload(relay: &mut Relay, db: &Connection, out: Output, now: u64) -> Output {
+    let mut done = Output::default();
+    if let Err(e) = carry_out(relay, db, out, now, &mut done, &mut Vec::new()) {
+        tracing::error!(error = %e, "storage failed again while recovering");
+    }
+    done
+}

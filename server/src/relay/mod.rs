@@ -1,0 +1,136 @@
+//! The relay driver: one thread owns the [`Relay`] state machine and the writing SQLite
+//! connection, and carries out what the relay asks for.
+//!
+//! Commands from all connections are taken in batches. A batch runs inside one SQLite
+//! transaction (loads read through it, so they see the batch's own writes); after the commit,
+//! and only then, the batch's messages go out. That is group commit: one disk sync for many
+//! changes, and no peer ever hears of heads that are not yet durable.
+
+mod driver;
+
+use driver::Driver;
+use signpost_domain::db::Store;
+use signpost_shared::relay::{Config, ConnId, Principal, Relay};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What a connection task receives from the hub.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Vec<u8>),
+    Close(String),
+}
+
+pub enum Cmd {
+    Connect {
+        conn: ConnId,
+        principal: Principal,
+        tx: mpsc::Sender<Outbound>,
+    },
+    Frame {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// The transport failed for this connection (for example an oversized frame).
+    Refuse {
+        conn: ConnId,
+        reason: String,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Tick,
+    Stats {
+        reply: tokio::sync::oneshot::Sender<HubStats>,
+    },
+    /// A tablet's credential was revoked: close its connections now and refuse new ones.
+    Revoke {
+        device: String,
+    },
+    /// A server-side change to a stored document; answered once it is durable.
+    Edit {
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+        record: Option<Record>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct HubStats {
+    pub connections: usize,
+    pub live_documents: usize,
+}
+
+/// A write stored in the same transaction as an edit, and only if the edit is applied: the
+/// audit row of a coordinator's roster change, say.
+pub type Record = Box<dyn FnOnce(&rusqlite::Connection) -> anyhow::Result<()> + Send>;
+
+/// What a revoked tablet is told as its connection closes (the app looks for "revoked").
+pub const REVOKED: &str = "this tablet's access was revoked by its coordinator";
+
+/// Per-connection outbound queue length; a peer that lets this fill up is not reading and is
+/// disconnected rather than allowed to grow the relay's memory.
+pub const OUTBOUND_QUEUE: usize = 4096;
+
+#[derive(Clone)]
+pub struct Hub {
+    tx: mpsc::Sender<Cmd>,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl Hub {
+    pub fn start(store: &Store, cfg: Config) -> anyhow::Result<Hub> {
+        let conn = store.connect()?;
+        let storage_id = store.storage_id()?;
+        let relay = Relay::new(storage_id.as_str().into(), storage_id, cfg);
+        let revoked = signpost_domain::tablets::revoked_devices(&conn)?.into_iter().collect();
+        let (tx, rx) = mpsc::channel(65_536);
+        std::thread::Builder::new().name("relay".into()).spawn(move || Driver::new(conn, relay, revoked).run(rx))?;
+        Ok(Hub { tx, next_conn: Arc::new(AtomicU64::new(1)) })
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub async fn send(&self, cmd: Cmd) {
+        // The hub only stops with the process.
+        let _ = self.tx.send(cmd).await;
+    }
+
+    /// Closes a revoked tablet's connections (the next batch, well within a second) and refuses
+    /// any it opens later, even one whose credential was checked just before the revocation.
+    pub async fn revoke(&self, device: String) {
+        self.send(Cmd::Revoke { device }).await;
+    }
+
+    /// Applies a server-side change to a document and waits until it is stored.
+    pub async fn edit(
+        &self,
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+    ) -> Result<(), String> {
+        self.edit_recorded(doc, edit, None).await
+    }
+
+    /// As [`Hub::edit`], with `record` written in the same transaction once the edit applies:
+    /// both are stored or neither.
+    pub async fn edit_recorded(
+        &self,
+        doc: signpost_shared::ids::DocumentId,
+        edit: signpost_shared::relay::Edit,
+        record: Option<Record>,
+    ) -> Result<(), String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Cmd::Edit { doc, edit, record, reply }).await;
+        rx.await.unwrap_or_else(|_| Err("the relay stopped".into()))
+    }
+
+    pub async fn stats(&self) -> Option<HubStats> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Cmd::Stats { reply }).await;
+        rx.await.ok()
+    }
+}

@@ -1,0 +1,139 @@
+//! `signpost serve`: the relay's parts put together — the store, the relay thread, the router
+//! of both surfaces and the tablet app's files — and served until Ctrl-C.
+
+use crate::relay::{Cmd, Hub};
+use crate::state::AppState;
+use crate::{api, web};
+use axum::Router;
+use signpost_domain::db::{Store, Sync};
+use signpost_domain::seed;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data folder (created on first start).
+    #[arg(long)]
+    data: PathBuf,
+    /// Create a demo scheme, site and credentials if missing, and print them.
+    #[arg(long)]
+    demo: bool,
+    /// Folder of the built tablet app to serve at `/`.
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
+    /// How commits reach the disk: `full` survives power loss, `normal` a killed process.
+    #[arg(long, value_enum, default_value = "full")]
+    sync: Durability,
+    /// Seconds a document may sit unused before it leaves memory.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    max_message_bytes: usize,
+    /// The relay is reached through a TLS proxy: mark cookies `Secure`. (A proxy that sends
+    /// `X-Forwarded-Proto: https` gets them marked anyway.)
+    #[arg(long)]
+    behind_tls: bool,
+    /// National figures: counts below this are suppressed (5 or more).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
+    disclosure_threshold: u64,
+}
+
+/// How commits reach the disk (`--sync`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
+impl From<Durability> for Sync {
+    fn from(d: Durability) -> Sync {
+        match d {
+            Durability::Full => Sync::Full,
+            Durability::Normal => Sync::Normal,
+        }
+    }
+}
+
+/// Both surfaces and, given a folder, the tablet app's files for every other path.
+pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
+    let mut app = api::router().merge(web::router());
+    if let Some(dir) = static_dir {
+        // The app shell is fetched once per release (the service worker keeps it). The build
+        // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
+        // without one is compressed on the fly. Either way ~1.5 MB becomes ~0.55 MB.
+        let files = tower::ServiceBuilder::new()
+            .layer(tower_http::compression::CompressionLayer::new())
+            .service(tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip());
+        app = app.fallback_service(files);
+    }
+    app.with_state(state)
+}
+
+/// Runs the relay until Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        listen,
+        data,
+        demo,
+        static_dir,
+        sync,
+        idle_secs,
+        max_message_bytes,
+        behind_tls,
+        disclosure_threshold,
+    } = args;
+    let disclosure =
+        signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
+    let store = Store::open(&data, sync.into())?;
+    let cfg = signpost_shared::relay::Config { max_message_bytes, idle_ms: idle_secs * 1000, ..Default::default() };
+    let hub = Hub::start(&store, cfg)?;
+    let ticker = hub.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            ticker.send(Cmd::Tick).await;
+        }
+    });
+    let state =
+        AppState { store: store.clone(), hub, max_message_bytes, behind_tls, guards: Default::default(), disclosure };
+    let app = router(state, static_dir);
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        let c = seed::demo(&store, &data)?;
+        println!("Demo scheme:   {}", c.scheme);
+        println!("Demo site:     {}", c.site);
+        println!("Tablet token:  {}", c.device_token);
+        println!("Admin token:   {}", c.admin_token);
+        for (email, role, password) in &c.accounts {
+            println!("Sign in ({role}): {email} / {password}");
+        }
+    }
+    // Machine-readable line that tests and tools wait for.
+    println!("signpost listening on http://{addr}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "serving");
+    // Sync frames are small and latency-bound: send them at once rather than let Nagle's algorithm
+    // hold them for a delayed acknowledgement.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}

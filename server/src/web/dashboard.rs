@@ -1,0 +1,486 @@
+//! The coordinator's impact dashboard: one scheme over a period, optionally one site, against the
+//! period just before; charts as SVG with the same figures in a table beside each, and every view
+//! as CSV. Only aggregates: the figures come from [`signpost_domain::stats`]. The one
+//! individual-level download, every referral of a period, streams from
+//! [`signpost_domain::export`] and is audited.
+
+use super::csv::{csv_download, csv_line};
+use super::error::{WebError, WebResult};
+use super::layout;
+use super::session::{self as web, Session};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{Datelike, Duration, NaiveDate};
+use maud::{html, Markup};
+use serde::Deserialize;
+use signpost_domain::stats::{self, Count, Summary};
+use signpost_domain::{audit, export, schemes, Refusal};
+use std::collections::HashMap;
+
+#[derive(Deserialize, Default)]
+pub struct Filter {
+    from: Option<String>,
+    to: Option<String>,
+    site: Option<String>,
+    view: Option<String>,
+}
+
+/// The period asked for (the last 30 days by default) and the one of equal length before it.
+pub(super) struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+    before_from: NaiveDate,
+    before_to: NaiveDate,
+}
+
+fn period(f: &Filter, today: NaiveDate) -> Result<Period, WebError> {
+    let parse = |v: &Option<String>, what: &str, default: NaiveDate| match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| WebError::BadRequest(format!("The {what} date must be a real date, like 2026-11-01"))),
+    };
+    let to = parse(&f.to, "end", today)?;
+    let from = parse(&f.from, "start", to - Duration::days(29))?;
+    if from > to {
+        return Err(WebError::BadRequest("The start date must be the same as or before the end date".into()));
+    }
+    if (to - from).num_days() > stats::MAX_RANGE_DAYS {
+        return Err(WebError::BadRequest("The period can be at most 10 years".into()));
+    }
+    let days = (to - from).num_days() + 1;
+    Ok(Period { from, to, before_from: from - Duration::days(days), before_to: from - Duration::days(1) })
+}
+
+/// The breakdowns a dashboard shows, each one view (and one CSV).
+const VIEWS: &[(&str, &str)] = &[
+    ("by_site", "Referrals by site"),
+    ("by_issue_category", "Referrals by issue category"),
+    ("by_pathway", "Referrals by NOMS pathway"),
+    ("by_agency", "Referrals by agency signposted to"),
+    ("by_kind_of_help", "Referrals by kind of help"),
+    ("by_who_helped", "Referrals by who was helped"),
+];
+
+fn breakdown<'a>(s: &'a Summary, view: &str) -> &'a [Count] {
+    match view {
+        "by_site" => &s.by_site,
+        "by_issue_category" => &s.by_issue_category,
+        "by_pathway" => &s.by_pathway,
+        "by_agency" => &s.by_agency,
+        "by_kind_of_help" => &s.by_kind_of_help,
+        _ => &s.by_who_helped,
+    }
+}
+
+/// Rows of a breakdown: (key, label, this period, previous period), this period's order first.
+fn rows(now: &[Count], before: &[Count]) -> Vec<(String, String, i64, i64)> {
+    let prev: HashMap<&str, i64> = before.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    let mut out: Vec<(String, String, i64, i64)> = now
+        .iter()
+        .map(|c| (c.key.clone(), c.label.clone(), c.count, prev.get(c.key.as_str()).copied().unwrap_or(0)))
+        .collect();
+    for c in before {
+        if !now.iter().any(|n| n.key == c.key) {
+            out.push((c.key.clone(), c.label.clone(), 0, c.count));
+        }
+    }
+    out
+}
+
+pub(super) struct Loaded {
+    name: String,
+    sites: Vec<(String, String)>,
+    now: Summary,
+    before: Summary,
+}
+
+async fn load(st: &AppState, s: &Session, scheme: &str, f: &Filter) -> Result<(Loaded, Period), WebError> {
+    web::managed(s, scheme)?;
+    let p = period(f, chrono::Utc::now().date_naive())?;
+    let site = f.site.clone().filter(|x| !x.is_empty());
+    let (sc, from, to, bf, bt) = (scheme.to_owned(), p.from, p.to, p.before_from, p.before_to);
+    let loaded = web::db(&st.store, move |c| {
+        let Some(name) = schemes::name_of(c, &sc)? else { return Ok(None) };
+        let sites = schemes::sites_of(c, &sc)?;
+        if site.as_ref().is_some_and(|s| !sites.iter().any(|(id, _)| id == s)) {
+            return Err(Refusal("There is no such site in this scheme.".into()).into());
+        }
+        let mut now = stats::summary_of(c, &sc, site.as_deref(), from, to)?;
+        let mut before = stats::summary_of(c, &sc, site.as_deref(), bf, bt)?;
+        // Agencies by name, from the scheme's directory.
+        let agencies: HashMap<String, String> = signpost_shared::schema::read_agencies(&schemes::directory(c, &sc)?)
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+        for s in [&mut now, &mut before] {
+            for c in s.by_agency.iter_mut() {
+                if let Some(n) = agencies.get(&c.key) {
+                    c.label = n.clone();
+                }
+            }
+        }
+        Ok(Some(Loaded { name, sites, now, before }))
+    })
+    .await?
+    .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+    Ok((loaded, p))
+}
+
+fn change(now: f64, before: f64) -> String {
+    if before == 0.0 {
+        return if now == 0.0 { "no change".into() } else { "new this period".into() };
+    }
+    let pct = (now - before) / before * 100.0;
+    if pct.abs() < 0.5 {
+        "no change".into()
+    } else {
+        format!("{}{:.0}%", if pct > 0.0 { "+" } else { "−" }, pct.abs())
+    }
+}
+
+fn hours(minutes: i64) -> String {
+    format!("{:.1}", minutes as f64 / 60.0)
+}
+
+/// Referrals over time, by day for up to 3 months, by week up to 2 years, else by month.
+fn over_time(s: &Summary) -> Vec<(String, i64)> {
+    let days = (s.to - s.from).num_days() + 1;
+    let per_day: HashMap<&str, i64> = s.by_day.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    let mut out: Vec<(String, i64)> = Vec::new();
+    let mut d = s.from;
+    while d <= s.to {
+        let (label, start) = if days <= 92 {
+            (d.format("%d %b").to_string(), d)
+        } else if days <= 730 {
+            let monday = d - Duration::days(d.weekday().num_days_from_monday() as i64);
+            (format!("w/c {}", monday.max(s.from).format("%d %b %Y")), monday)
+        } else {
+            (d.format("%b %Y").to_string(), d.with_day(1).unwrap_or(d))
+        };
+        let n = per_day.get(d.format("%Y-%m-%d").to_string().as_str()).copied().unwrap_or(0);
+        match out.last_mut() {
+            Some((l, c)) if *l == label => *c += n,
+            _ => out.push((label, n)),
+        }
+        let _ = start;
+        d += Duration::days(1);
+    }
+    out
+}
+
+/// A vertical bar chart (time series) as SVG, described for screen readers; the table beside it
+/// holds the same figures.
+fn column_chart(id: &str, title: &str, points: &[(String, i64)]) -> Markup {
+    let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+    let (w, h, pad) = (720.0, 220.0, 30.0);
+    let n = points.len().max(1) as f64;
+    let bw = (w - pad) / n;
+    let desc = format!("{} periods; highest {}; total {}", points.len(), max, points.iter().map(|p| p.1).sum::<i64>());
+    html! {
+        svg class="signpost-chart" role="img" aria-labelledby=(format!("{id}-title {id}-desc")) viewBox=(format!("0 0 {w} {}", h + 24.0)) width="100%" {
+            title id=(format!("{id}-title")) { (title) }
+            desc id=(format!("{id}-desc")) { (desc) }
+            line x1=(pad) y1=(h) x2=(w) y2=(h) stroke="#0b0c0c" {}
+            text x="0" y="12" font-size="12" fill="#0b0c0c" { (max) }
+            text x="0" y=(h) font-size="12" fill="#0b0c0c" { "0" }
+            @for (i, (label, v)) in points.iter().enumerate() {
+                @let bh = (*v as f64) / (max as f64) * (h - 10.0);
+                rect x=(format!("{:.1}", pad + i as f64 * bw + 1.0)) y=(format!("{:.1}", h - bh)) width=(format!("{:.1}", (bw - 2.0).max(1.0))) height=(format!("{:.1}", bh)) fill="#1d70b8" {
+                    title { (label) ": " (v) }
+                }
+            }
+            @if let (Some(first), Some(last)) = (points.first(), points.last()) {
+                text x=(pad) y=(h + 18.0) font-size="12" fill="#0b0c0c" { (first.0) }
+                text x=(w) y=(h + 18.0) font-size="12" fill="#0b0c0c" text-anchor="end" { (last.0) }
+            }
+        }
+    }
+}
+
+/// A horizontal bar chart of a breakdown as SVG.
+fn bar_chart(id: &str, title: &str, rows: &[(String, String, i64, i64)]) -> Markup {
+    let shown: Vec<&(String, String, i64, i64)> = rows.iter().filter(|r| r.2 > 0).take(12).collect();
+    let max = shown.iter().map(|r| r.2).max().unwrap_or(1).max(1);
+    let (label_w, bar_w, row_h) = (260.0, 400.0, 26.0);
+    let height = row_h * shown.len().max(1) as f64;
+    let desc = shown.iter().map(|r| format!("{}: {}", r.1, r.2)).collect::<Vec<_>>().join("; ");
+    html! {
+        svg class="signpost-chart" role="img" aria-labelledby=(format!("{id}-title {id}-desc")) viewBox=(format!("0 0 {} {height}", label_w + bar_w + 60.0)) width="100%" {
+            title id=(format!("{id}-title")) { (title) }
+            desc id=(format!("{id}-desc")) { (if desc.is_empty() { "No referrals in this period".to_owned() } else { desc }) }
+            @for (i, r) in shown.iter().enumerate() {
+                @let y = i as f64 * row_h;
+                @let bw = (r.2 as f64) / (max as f64) * bar_w;
+                text x=(label_w - 8.0) y=(y + 17.0) font-size="13" fill="#0b0c0c" text-anchor="end" {
+                    (r.1.chars().take(36).collect::<String>())
+                }
+                rect x=(label_w) y=(y + 4.0) width=(format!("{:.1}", bw.max(1.0))) height=(row_h - 8.0) fill="#1d70b8" {}
+                text x=(format!("{:.1}", label_w + bw + 6.0)) y=(y + 17.0) font-size="13" fill="#0b0c0c" { (r.2) }
+            }
+        }
+    }
+}
+
+fn query_string(p: &Period, site: Option<&str>, view: Option<&str>) -> String {
+    let mut q = format!("from={}&to={}", p.from.format("%Y-%m-%d"), p.to.format("%Y-%m-%d"));
+    if let Some(s) = site.filter(|s| !s.is_empty()) {
+        q.push_str(&format!("&site={s}"));
+    }
+    if let Some(v) = view {
+        q.push_str(&format!("&view={v}"));
+    }
+    q
+}
+
+pub async fn page(
+    State(st): State<AppState>,
+    s: Session,
+    Path(scheme): Path<String>,
+    Query(f): Query<Filter>,
+) -> WebResult {
+    let (d, p) = load(&st, &s, &scheme, &f).await?;
+    let site = f.site.clone().filter(|x| !x.is_empty());
+    let (now, before) = (&d.now, &d.before);
+    let per_hour =
+        |s: &Summary| s.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_else(|| "–".into());
+    let headline: Vec<(&str, String, String, String)> = vec![
+        (
+            "Referrals",
+            now.referrals.to_string(),
+            before.referrals.to_string(),
+            change(now.referrals as f64, before.referrals as f64),
+        ),
+        (
+            "Volunteer hours",
+            hours(now.volunteer_minutes),
+            hours(before.volunteer_minutes),
+            change(now.volunteer_minutes as f64, before.volunteer_minutes as f64),
+        ),
+        (
+            "Active volunteers",
+            now.active_volunteers.to_string(),
+            before.active_volunteers.to_string(),
+            change(now.active_volunteers as f64, before.active_volunteers as f64),
+        ),
+        (
+            "Referrals per volunteer hour",
+            per_hour(now),
+            per_hour(before),
+            change(now.referrals_per_volunteer_hour.unwrap_or(0.0), before.referrals_per_volunteer_hour.unwrap_or(0.0)),
+        ),
+    ];
+    let series = over_time(now);
+    let csv = |view: &str| {
+        format!("/manage/schemes/{scheme}/dashboard.csv?{}", query_string(&p, site.as_deref(), Some(view)))
+    };
+    let site_name = site.as_ref().and_then(|id| d.sites.iter().find(|(i, _)| i == id)).map(|(_, n)| n.clone());
+    let body = html! {
+        span class="govuk-caption-l" { (d.name) }
+        h1 class="govuk-heading-l" { "Impact" }
+        p class="govuk-body" {
+            (p.from.format("%d %B %Y")) " to " (p.to.format("%d %B %Y"))
+            @if let Some(n) = &site_name { ", " (n) } @else { ", all sites" }
+            ", compared with " (p.before_from.format("%d %B %Y")) " to " (p.before_to.format("%d %B %Y")) "."
+        }
+        form method="get" action=(format!("/manage/schemes/{scheme}/dashboard")) class="govuk-!-margin-bottom-6" {
+            div class="govuk-form-group" {
+                label class="govuk-label" for="from" { "From" }
+                input class="govuk-input govuk-input--width-10" id="from" name="from" type="date" value=(p.from.format("%Y-%m-%d"));
+            }
+            div class="govuk-form-group" {
+                label class="govuk-label" for="to" { "To" }
+                input class="govuk-input govuk-input--width-10" id="to" name="to" type="date" value=(p.to.format("%Y-%m-%d"));
+            }
+            div class="govuk-form-group" {
+                label class="govuk-label" for="site" { "Site" }
+                select class="govuk-select" id="site" name="site" {
+                    option value="" selected[site.is_none()] { "All sites" }
+                    @for (id, name) in &d.sites { option value=(id) selected[site.as_deref() == Some(id.as_str())] { (name) } }
+                }
+            }
+            button type="submit" class="govuk-button govuk-button--secondary" { "Show" }
+        }
+        (layout::figures_table(
+            "headline",
+            Some(("In this period", "m")),
+            &["Measure", "This period", "Previous period", "Change"],
+            &headline.iter().map(|(w, a, b, c)| (w.to_string(), vec![a.clone(), b.clone(), c.clone()])).collect::<Vec<_>>(),
+            false,
+        ))
+        p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { "Download these figures (CSV)" } }
+        h2 class="govuk-heading-m" { "Referrals over time" }
+        (column_chart("over-time", "Referrals over time", &series))
+        details class="govuk-details" {
+            summary class="govuk-details__summary" { span class="govuk-details__summary-text" { "Referrals over time as a table" } }
+            div class="govuk-details__text" {
+                (layout::figures_table(
+                    "over-time-table",
+                    None,
+                    &["Period", "Referrals"],
+                    &series.iter().map(|(label, n)| (label.clone(), vec![n.to_string()])).collect::<Vec<_>>(),
+                    false,
+                ))
+            }
+        }
+        p class="govuk-body" { a class="govuk-link" href=(csv("over_time")) download { "Download referrals over time (CSV)" } }
+        @for (view, title) in VIEWS {
+            @let r = rows(breakdown(now, view), breakdown(before, view));
+            h2 class="govuk-heading-m" id=(view.replace('_', "-")) { (title) }
+            (bar_chart(&format!("chart-{view}"), title, &r))
+            (layout::figures_table(
+                &format!("table-{}", view.replace('_', "-")),
+                Some((&format!("{title}, as a table"), "s")),
+                &["", "This period", "Previous period"],
+                &r.iter().map(|(_, label, a, b)| (label.clone(), vec![a.to_string(), b.to_string()])).collect::<Vec<_>>(),
+                false,
+            ))
+            p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (title.to_lowercase()) " (CSV)" } }
+        }
+        p class="govuk-body-s" {
+            "A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted."
+        }
+        h2 class="govuk-heading-m" { "Every referral in this period" }
+        p class="govuk-body" {
+            "One line per referral, without notes. Downloads are recorded in the audit log. "
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals.csv?{}", query_string(&p, site.as_deref(), None))) download {
+                "Download the referrals (CSV, " (now.referrals) " lines)"
+            }
+        }
+    };
+    Ok(layout::page(StatusCode::OK, &format!("Impact – {}", d.name), Some(&s), body))
+}
+
+pub async fn csv(
+    State(st): State<AppState>,
+    s: Session,
+    Path(scheme): Path<String>,
+    Query(f): Query<Filter>,
+) -> Result<Response, WebError> {
+    let (d, p) = load(&st, &s, &scheme, &f).await?;
+    let view = f.view.clone().unwrap_or_else(|| "headline".into());
+    let (now, before) = (&d.now, &d.before);
+    let mut out = String::new();
+    let period = format!("{} to {}", p.from.format("%Y-%m-%d"), p.to.format("%Y-%m-%d"));
+    let previous = format!("{} to {}", p.before_from.format("%Y-%m-%d"), p.before_to.format("%Y-%m-%d"));
+    match view.as_str() {
+        "headline" => {
+            out.push_str(&csv_line(&["measure", &period, &previous]));
+            for (m, a, b) in [
+                ("referrals", now.referrals.to_string(), before.referrals.to_string()),
+                ("volunteer hours", hours(now.volunteer_minutes), hours(before.volunteer_minutes)),
+                ("active volunteers", now.active_volunteers.to_string(), before.active_volunteers.to_string()),
+                (
+                    "referrals per volunteer hour",
+                    now.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_default(),
+                    before.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_default(),
+                ),
+            ] {
+                out.push_str(&csv_line(&[m, &a, &b]));
+            }
+        }
+        "over_time" => {
+            out.push_str(&csv_line(&["period", "referrals"]));
+            for (label, n) in over_time(now) {
+                out.push_str(&csv_line(&[&label, &n.to_string()]));
+            }
+        }
+        v if VIEWS.iter().any(|(k, _)| *k == v) => {
+            out.push_str(&csv_line(&["code", "name", &period, &previous]));
+            for (key, label, a, b) in rows(breakdown(now, v), breakdown(before, v)) {
+                out.push_str(&csv_line(&[&key, &label, &a.to_string(), &b.to_string()]));
+            }
+        }
+        other => return Err(WebError::BadRequest(format!("There is no view called {other:?}"))),
+    }
+    let name = format!("signpost-{scheme}-{view}-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
+    Ok(csv_download(&name, out.into(), None))
+}
+
+/// Every referral of the period as CSV (individual-level: audited). Streamed from one read
+/// snapshot in constant memory; the length is counted first (a pass that writes nothing) and sent
+/// as `Content-Length`, so the browser shows the download's progress.
+pub async fn referrals_csv(
+    State(st): State<AppState>,
+    s: Session,
+    Path(scheme): Path<String>,
+    Query(f): Query<Filter>,
+) -> Result<Response, WebError> {
+    web::managed(&s, &scheme)?;
+    let p = period(&f, chrono::Utc::now().date_naive())?;
+    let site = f.site.clone().filter(|x| !x.is_empty());
+    let (length_tx, length_rx) = tokio::sync::oneshot::channel::<anyhow::Result<u64>>();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(8);
+    let (store, sc, actor) = (st.store.clone(), scheme.clone(), s.user.actor());
+    tokio::task::spawn_blocking(move || {
+        let run = || -> anyhow::Result<()> {
+            let mut conn = store.connect()?;
+            if !schemes::scheme_exists(&conn, &sc)? {
+                anyhow::bail!(Refusal("There is no such scheme.".into()));
+            }
+            let detail =
+                format!("{} to {}{}", p.from, p.to, site.as_deref().map(|s| format!(", site {s}")).unwrap_or_default());
+            audit::audit(&conn, &actor, "exported individual referrals (CSV)", Some(&sc), &detail)?;
+            // One snapshot for both passes: what is counted is what is sent.
+            let snapshot = conn.transaction()?;
+            let n = export::names(&snapshot, &sc)?;
+            let mut total = 0u64;
+            export::referral_rows(&snapshot, &sc, site.as_deref(), p.from, p.to, &n, |row| {
+                total += csv_line(row).len() as u64;
+                Ok(())
+            })?;
+            let _ = length_tx.send(Ok(total));
+            let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+            export::referral_rows(&snapshot, &sc, site.as_deref(), p.from, p.to, &n, |row| {
+                buf.extend_from_slice(csv_line(row).as_bytes());
+                if buf.len() >= 60 << 10 {
+                    let chunk = axum::body::Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(64 << 10)));
+                    tx.blocking_send(Ok(chunk)).map_err(|_| anyhow::anyhow!("the download was cancelled"))?;
+                }
+                Ok(())
+            })?;
+            if !buf.is_empty() {
+                let _ = tx.blocking_send(Ok(axum::body::Bytes::from(buf)));
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            tracing::warn!(error = %e, "referral export stopped");
+        }
+    });
+    let total = match length_rx.await {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => return Err(WebError::from(e)),
+        // The task ended before counting: it failed (logged) or the scheme does not exist.
+        Err(_) => return Err(WebError::NotFound("There is no such scheme, or the export failed; try again.".into())),
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let name = format!("signpost-{scheme}-referrals-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
+    Ok(csv_download(&name, axum::body::Body::from_stream(stream), Some(total)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_default_to_30_days_and_compare_with_the_one_before() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let p = period(&Filter::default(), today).unwrap();
+        assert_eq!((p.from.to_string(), p.to.to_string()), ("2026-10-27".into(), "2026-11-25".into()));
+        assert_eq!((p.before_from.to_string(), p.before_to.to_string()), ("2026-09-27".into(), "2026-10-26".into()));
+        let bad = Filter { from: Some("2026-12-01".into()), ..Filter::default() };
+        assert!(period(&bad, today).is_err());
+        let bad = Filter { from: Some("1 Nov".into()), ..Filter::default() };
+        assert!(period(&bad, today).is_err());
+    }
+
+    #[test]
+    fn changes_read_as_people_say_them() {
+        assert_eq!(change(110.0, 100.0), "+10%");
+        assert_eq!(change(90.0, 100.0), "−10%");
+        assert_eq!(change(5.0, 0.0), "new this period");
+        assert_eq!(change(0.0, 0.0), "no change");
+    }
+}

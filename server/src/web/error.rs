@@ -1,0 +1,63 @@
+//! The one error type of the web pages: a page in the service's frame that says what went
+//! wrong and what to do, or (not signed in) the way to the sign-in page. A domain [`Refusal`]
+//! is a 400 page with its reason; anything else a 500 page (and a log line).
+
+use super::layout::page;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use signpost_domain::Refusal;
+
+#[derive(Debug)]
+pub enum WebError {
+    /// Not signed in: go to the sign-in page.
+    SignIn,
+    BadRequest(String),
+    Forbidden(String),
+    NotFound(String),
+    TooMany(String),
+    Internal(anyhow::Error),
+}
+
+impl From<Refusal> for WebError {
+    fn from(r: Refusal) -> WebError {
+        WebError::BadRequest(r.0)
+    }
+}
+
+impl From<anyhow::Error> for WebError {
+    fn from(e: anyhow::Error) -> WebError {
+        match e.downcast::<Refusal>() {
+            Ok(r) => WebError::BadRequest(r.0),
+            Err(e) => WebError::Internal(e),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            WebError::SignIn => return Redirect::to("/sign-in").into_response(),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "There is a problem", m),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "You cannot do this", m),
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Page not found", m),
+            WebError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m),
+            WebError::Internal(e) => {
+                tracing::error!(error = %e, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sorry, there is a problem with the service",
+                    "Try again later. If it keeps happening, tell your administrator.".to_owned(),
+                )
+            }
+        };
+        let body = html! {
+            h1 class="govuk-heading-l" { (title) }
+            p class="govuk-body" id="error-message" { (message) }
+            p class="govuk-body" { a class="govuk-link" href="/manage" { "Go to the start page" } }
+        };
+        page(status, title, None, body)
+    }
+}
+
+pub type WebResult = Result<Response, WebError>;

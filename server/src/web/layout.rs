@@ -1,0 +1,154 @@
+//! The page frame (GOV.UK template, security headers) and the pieces pages share: error
+//! summaries, tables of figures, dates.
+
+use crate::auth::Session;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, DOCTYPE};
+use signpost_domain::accounts::Role;
+
+/// A full HTML page with security headers.
+pub fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) -> Response {
+    page_with(status, title, who, main, None)
+}
+
+/// [`page`] with one script of the app's own (the only page that has one is the tablet's
+/// equality-monitoring form).
+pub fn page_with(
+    status: StatusCode,
+    title: &str,
+    who: Option<&Session>,
+    main: Markup,
+    script: Option<&str>,
+) -> Response {
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en-GB" class="govuk-template" {
+            head {
+                meta charset="utf-8";
+                title { (title) " – Signpost" }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                link rel="stylesheet" href="/app.css";
+                link rel="stylesheet" href="/manage.css";
+                @if let Some(src) = script { script type="module" src=(src) {} }
+            }
+            body class="govuk-template__body" {
+                a href="#main-content" class="govuk-skip-link" { "Skip to main content" }
+                header class="govuk-header" {
+                    div class="govuk-header__container govuk-width-container" {
+                        div class="govuk-header__logo" {
+                            span class="govuk-header__link govuk-header__link--homepage" {
+                                span class="govuk-header__logotype-text" { "Signpost" }
+                            }
+                        }
+                    }
+                }
+                div class="govuk-width-container" {
+                    @if let Some(s) = who {
+                        form method="post" action="/sign-out" class="govuk-!-margin-top-2" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            p class="govuk-body-s govuk-!-margin-bottom-0" {
+                                "Signed in as " strong { (s.user.email) } " (" (role_label(&s.user.role)) ") "
+                                button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" { "Sign out" }
+                            }
+                        }
+                    }
+                    main class="govuk-main-wrapper" id="main-content" { (main) }
+                }
+                footer class="govuk-footer" {
+                    div class="govuk-width-container" {
+                        p class="govuk-body-s" { "Signpost records referrals without names." }
+                    }
+                }
+            }
+        }
+    };
+    let mut res = (status, doc).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("header"));
+    // Nothing to other sites (the set-password link carries its code); same-origin forms keep
+    // their `Origin`, which [`same_origin`] checks.
+    h.insert(header::REFERRER_POLICY, "same-origin".parse().expect("header"));
+    h.insert(header::X_FRAME_OPTIONS, "DENY".parse().expect("header"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, "nosniff".parse().expect("header"));
+    let scripts = if script.is_some() { "'self'" } else { "'none'" };
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        format!("default-src 'self'; script-src {scripts}; frame-ancestors 'none'; form-action 'self'")
+            .parse()
+            .expect("header"),
+    );
+    res
+}
+
+pub fn role_label(role: &Role) -> &'static str {
+    match role {
+        Role::Coordinator { .. } => "coordinator",
+        Role::National => "national reviewer",
+        Role::Admin => "administrator",
+    }
+}
+
+pub fn error_summary(errors: &[(&str, String)]) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div class="govuk-error-summary" data-module="govuk-error-summary" {
+                div role="alert" {
+                    h2 class="govuk-error-summary__title" { "There is a problem" }
+                    div class="govuk-error-summary__body" {
+                        ul class="govuk-list govuk-error-summary__list" {
+                            @for (field, msg) in errors {
+                                li { a href=(format!("#{field}")) { (msg) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A table of figures in the GOV.UK pattern: a column of row names, then numeric columns; the
+/// last row in bold when `total_last`. `columns` names every column, the names' column first.
+pub fn figures_table(
+    id: &str,
+    caption: Option<(&str, &str)>,
+    columns: &[&str],
+    rows: &[(String, Vec<String>)],
+    total_last: bool,
+) -> Markup {
+    let last = rows.len().saturating_sub(1);
+    html! {
+        table class="govuk-table" id=(id) {
+            @if let Some((text, size)) = caption {
+                caption class=(format!("govuk-table__caption govuk-table__caption--{size}")) { (text) }
+            }
+            thead class="govuk-table__head" { tr class="govuk-table__row" {
+                @for (i, c) in columns.iter().enumerate() {
+                    @if i == 0 { th scope="col" class="govuk-table__header" { (c) } }
+                    @else { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
+                }
+            } }
+            tbody class="govuk-table__body" {
+                @for (i, (name, values)) in rows.iter().enumerate() {
+                    tr class="govuk-table__row" {
+                        th scope="row" class="govuk-table__header" { (name) }
+                        @for v in values {
+                            td class="govuk-table__cell govuk-table__cell--numeric" {
+                                @if total_last && i == last { strong { (v) } } @else { (v) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%d %b %Y %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}

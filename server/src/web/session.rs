@@ -1,0 +1,136 @@
+//! Sessions, CSRF and the forms they guard. Trust: a session cookie (`HttpOnly`,
+//! `SameSite=Strict`, `Secure` behind TLS) names the person; every state-changing form carries
+//! the session's CSRF token, checked before anything else, and a cross-site `Origin` is refused
+//! outright. A handler that takes a [`Session`] runs only for someone signed in; one that takes a
+//! [`SignedForm`] only for a form they sent from a Signpost page. What each role may do is checked
+//! per request with [`managed`] and [`admin_only`]; the domain keeps scheme scoping in its SQL
+//! as well.
+
+use super::error::WebError;
+use crate::auth::{self};
+use crate::state::AppState;
+use axum::http::{header, HeaderMap};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use rusqlite::Connection;
+use serde::Deserialize;
+use signpost_domain::accounts::Role;
+use signpost_domain::db::Store;
+
+pub use crate::auth::Session;
+
+pub fn secure(st: &AppState, headers: &HeaderMap) -> bool {
+    st.behind_tls || headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
+}
+
+pub fn cookie(st: &AppState, headers: &HeaderMap, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure(st, headers))
+        .path("/")
+        .build()
+}
+
+/// Runs database work off the async threads, on a pooled connection.
+pub async fn db<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, WebError> {
+    signpost_domain::db::blocking(store, f).await.map_err(WebError::from)
+}
+
+/// The signed-in person, if any.
+pub async fn current(st: &AppState, jar: &CookieJar) -> Result<Option<Session>, WebError> {
+    Ok(auth::session(&st.store, jar).await?)
+}
+
+/// A handler that takes a `Session` runs only for someone signed in; anyone else is sent to
+/// the sign-in page.
+impl axum::extract::FromRequestParts<AppState> for Session {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AppState) -> Result<Session, WebError> {
+        signed_in(st, &CookieJar::from_headers(&parts.headers)).await
+    }
+}
+
+pub async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<Session, WebError> {
+    current(st, jar).await?.ok_or(WebError::SignIn)
+}
+
+/// Constant-time comparison of secrets.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A form from another site is refused before anything else (SameSite=Strict already keeps the
+/// session cookie off it; this also covers the forms that need no session).
+pub fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
+    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST)) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = host.to_str().unwrap_or_default();
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+    if origin_host != host {
+        return Err(WebError::Forbidden("This form was sent from another website, so it was not accepted.".into()));
+    }
+    Ok(())
+}
+
+/// A form from a signed-in person whose CSRF token matched: every handler that changes anything
+/// takes its form through this, so none can forget the checks. In order: the form's origin, the
+/// session (else to the sign-in page), the token, then the fields.
+pub struct SignedForm<T>(pub Session, pub T);
+
+/// A form with no fields but its CSRF token.
+#[derive(Deserialize)]
+pub struct Nothing {}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for SignedForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, WebError> {
+        let (parts, body) = req.into_parts();
+        same_origin(&parts.headers)?;
+        let s = signed_in(st, &CookieJar::from_headers(&parts.headers)).await?;
+        let bytes = axum::body::to_bytes(body, 64 << 10)
+            .await
+            .map_err(|_| WebError::BadRequest("The form is too large.".into()))?;
+        let token: CsrfOnly = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfOnly { csrf: String::new() });
+        if !same(&s.csrf, &token.csrf) {
+            return Err(WebError::Forbidden(
+                "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
+            ));
+        }
+        let fields = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::BadRequest(format!("The form could not be read: {e}")))?;
+        Ok(SignedForm(s, fields))
+    }
+}
+
+pub fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
+    if s.user.role.manages(scheme) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden("You can only manage your own scheme.".into()))
+    }
+}
+
+pub fn admin_only(s: &Session) -> Result<(), WebError> {
+    if s.user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden("Only administrators can do this.".into()))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}

@@ -1,0 +1,246 @@
+//! Signing in and out, and setting a password from an invitation or reset link. Sign-in gets a
+//! fresh session (an earlier cookie is never promoted) and is throttled per email and per
+//! address.
+
+use super::error::{WebError, WebResult};
+use super::layout::{error_summary, page, see_other};
+use super::session::{cookie, current, db, same, same_origin, Nothing, SignedForm};
+use crate::auth::{FORM_COOKIE, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use maud::{html, Markup};
+use serde::Deserialize;
+use signpost_domain::accounts::{self};
+use signpost_domain::audit;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub(super) struct Notice {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn sign_in_form(csrf: &str, email: &str, error: Option<String>, notice: Option<&str>) -> Markup {
+    let errors: Vec<(&str, String)> = error.into_iter().map(|e| ("email", e)).collect();
+    html! {
+        div class="govuk-grid-row" { div class="govuk-grid-column-two-thirds" {
+            @if let Some(n) = notice {
+                div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="notice-title" {
+                    div class="govuk-notification-banner__header" {
+                        h2 class="govuk-notification-banner__title" id="notice-title" { "Success" }
+                    }
+                    div class="govuk-notification-banner__content" { p class="govuk-notification-banner__heading" { (n) } }
+                }
+            }
+            (error_summary(&errors))
+            h1 class="govuk-heading-l" { "Sign in to Signpost" }
+            form method="post" action="/sign-in" novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                div class=(if errors.is_empty() { "govuk-form-group" } else { "govuk-form-group govuk-form-group--error" }) {
+                    label class="govuk-label" for="email" { "Email address" }
+                    @if let Some((_, e)) = errors.first() {
+                        p class="govuk-error-message" id="email-error" { span class="govuk-visually-hidden" { "Error: " } (e) }
+                    }
+                    input class="govuk-input" id="email" name="email" type="email" autocomplete="email" spellcheck="false" value=(email);
+                }
+                div class="govuk-form-group" {
+                    label class="govuk-label" for="password" { "Password" }
+                    input class="govuk-input" id="password" name="password" type="password" autocomplete="current-password";
+                }
+                button type="submit" class="govuk-button" { "Sign in" }
+            }
+            p class="govuk-body" { "Forgotten your password? Ask your Signpost administrator to reset it." }
+        } }
+    }
+}
+
+/// A fresh double-submit token for a form shown before sign-in.
+fn form_token(st: &AppState, headers: &HeaderMap, jar: CookieJar) -> (CookieJar, String) {
+    let token = signpost_domain::util::random_token("", 24);
+    (jar.add(cookie(st, headers, FORM_COOKIE, token.clone())), token)
+}
+
+fn form_token_ok(jar: &CookieJar, sent: &str) -> Result<(), WebError> {
+    match jar.get(FORM_COOKIE) {
+        Some(c) if same(c.value(), sent) => Ok(()),
+        _ => Err(WebError::Forbidden(
+            "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
+        )),
+    }
+}
+
+pub(super) async fn sign_in_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(n): Query<Notice>,
+) -> WebResult {
+    if current(&st, &jar).await?.is_some() {
+        return Ok(see_other("/manage"));
+    }
+    let notice = n.done.as_deref().map(|_| "Your password is set. Sign in with it.");
+    let (jar, csrf) = form_token(&st, &headers, jar);
+    Ok((jar, page(StatusCode::OK, "Sign in", None, sign_in_form(&csrf, "", None, notice))).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct SignIn {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn sign_in(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
+) -> WebResult {
+    same_origin(&headers)?;
+    let Form(f) = form.map_err(|e| WebError::BadRequest(format!("The form could not be read: {}", e.body_text())))?;
+    form_token_ok(&jar, &f.csrf)?;
+    let email = f.email.trim().to_lowercase();
+    let (by_email, by_ip) = (format!("email:{email}"), format!("ip:{}", peer.ip()));
+    if st.guards.sign_in_email.blocked(&by_email) || st.guards.sign_in_ip.blocked(&by_ip) {
+        return Err(WebError::TooMany(
+            "There have been too many attempts to sign in. Wait 15 minutes, then try again.".into(),
+        ));
+    }
+    let (e2, p2) = (email.clone(), f.password.clone());
+    let user = if email.is_empty() || f.password.is_empty() {
+        None
+    } else {
+        db(&st.store, move |c| accounts::check_login(c, &e2, &p2)).await?
+    };
+    let Some(user) = user else {
+        st.guards.sign_in_email.fail(&by_email);
+        st.guards.sign_in_ip.fail(&by_ip);
+        let (jar, csrf) = form_token(&st, &headers, jar);
+        let body = sign_in_form(&csrf, &f.email, Some("Enter a correct email address and password".into()), None);
+        return Ok((jar, page(StatusCode::UNAUTHORIZED, "Sign in", None, body)).into_response());
+    };
+    st.guards.sign_in_email.clear(&by_email);
+    // Never carry a session over a sign-in: whatever cookie came with the form is ended.
+    let old = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let u2 = user.clone();
+    let (token, _) = db(&st.store, move |c| {
+        signpost_domain::db::immediate(c, |c| {
+            if let Some(old) = old {
+                accounts::end_session(c, &old)?;
+            }
+            audit::audit(c, &u2.actor(), "signed in", None, "")?;
+            accounts::create_session(c, &u2)
+        })
+    })
+    .await?;
+    let jar = jar.remove(Cookie::build(FORM_COOKIE).path("/")).add(cookie(&st, &headers, SESSION_COOKIE, token));
+    Ok((jar, see_other("/manage")).into_response())
+}
+
+pub(super) async fn sign_out(
+    State(st): State<AppState>,
+    jar: CookieJar,
+    SignedForm(s, _): SignedForm<Nothing>,
+) -> WebResult {
+    let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    db(&st.store, move |c| {
+        accounts::end_session(c, &token)?;
+        audit::audit(c, &s.user.actor(), "signed out", None, "")
+    })
+    .await?;
+    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), see_other("/sign-in")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct CodeQuery {
+    #[serde(default)]
+    code: String,
+}
+
+fn set_password_form(csrf: &str, code: &str, email: &str, error: Option<String>) -> Markup {
+    let errors: Vec<(&str, String)> = error.into_iter().map(|e| ("password", e)).collect();
+    html! {
+        div class="govuk-grid-row" { div class="govuk-grid-column-two-thirds" {
+            (error_summary(&errors))
+            h1 class="govuk-heading-l" { "Create your password" }
+            p class="govuk-body" { "For " strong { (email) } "." }
+            form method="post" action="/set-password" novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="code" value=(code);
+                div class=(if errors.is_empty() { "govuk-form-group" } else { "govuk-form-group govuk-form-group--error" }) {
+                    label class="govuk-label" for="password" { "Password" }
+                    div class="govuk-hint" id="password-hint" { "12 characters or more. Three random words make a strong password that is easy to remember." }
+                    @if let Some((_, e)) = errors.first() {
+                        p class="govuk-error-message" id="password-error" { span class="govuk-visually-hidden" { "Error: " } (e) }
+                    }
+                    input class="govuk-input" id="password" name="password" type="password" autocomplete="new-password" aria-describedby="password-hint";
+                }
+                div class="govuk-form-group" {
+                    label class="govuk-label" for="confirm" { "Confirm password" }
+                    input class="govuk-input" id="confirm" name="confirm" type="password" autocomplete="new-password";
+                }
+                button type="submit" class="govuk-button" { "Save password" }
+            }
+        } }
+    }
+}
+
+fn expired_link() -> WebError {
+    WebError::BadRequest("This link has expired or has already been used. Ask your administrator for a new one.".into())
+}
+
+pub(super) async fn set_password_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<CodeQuery>,
+) -> WebResult {
+    let code = q.code.clone();
+    let user = db(&st.store, move |c| accounts::password_code_user(c, &code)).await?.ok_or_else(expired_link)?;
+    let (jar, csrf) = form_token(&st, &headers, jar);
+    let body = set_password_form(&csrf, &q.code, &user.email, None);
+    Ok((jar, page(StatusCode::OK, "Create your password", None, body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct SetPassword {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(super) async fn set_password(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<SetPassword>,
+) -> WebResult {
+    same_origin(&headers)?;
+    form_token_ok(&jar, &f.csrf)?;
+    let code = f.code.clone();
+    let user = db(&st.store, move |c| accounts::password_code_user(c, &code)).await?.ok_or_else(expired_link)?;
+    let problem = if f.password != f.confirm {
+        Some("The passwords do not match".to_owned())
+    } else {
+        accounts::check_password(&f.password, &user.email).err().map(|e| e.to_string())
+    };
+    if let Some(p) = problem {
+        let body = set_password_form(&f.csrf, &f.code, &user.email, Some(p));
+        return Ok(page(StatusCode::BAD_REQUEST, "Create your password", None, body));
+    }
+    let (code, password) = (f.code, f.password);
+    db(&st.store, move |c| accounts::set_password(c, &code, &password)).await?;
+    Ok(see_other("/sign-in?done=password"))
+}
