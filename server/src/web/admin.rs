@@ -3,7 +3,7 @@
 
 use super::error::{WebError, WebResult};
 use super::layout::{page, role_label, see_other, when};
-use super::session::{admin_only, db, secure, Nothing, Session, SignedForm};
+use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -134,8 +134,7 @@ pub(super) struct SchemeForm {
     scheme_type: String,
 }
 
-pub(super) async fn create_scheme(State(st): State<AppState>, SignedForm(s, f): SignedForm<SchemeForm>) -> WebResult {
-    admin_only(&s)?;
+pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): AdminForm<SchemeForm>) -> WebResult {
     use signpost_shared::vocab::{Region, SchemeType};
     let region =
         Region::from_code(&f.region).ok_or_else(|| WebError::BadRequest("Select the scheme's region".into()))?;
@@ -191,9 +190,8 @@ pub(super) fn link_page(
 pub(super) async fn invite_user(
     State(st): State<AppState>,
     headers: HeaderMap,
-    SignedForm(s, f): SignedForm<InviteForm>,
+    AdminForm(s, f): AdminForm<InviteForm>,
 ) -> WebResult {
-    admin_only(&s)?;
     let role = Role::parse(&f.role, Some(f.scheme.clone()).filter(|x| !x.is_empty()))
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let (email, actor) = (f.email, s.user.actor());
@@ -210,9 +208,8 @@ pub(super) async fn reset_password(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(p): Path<UserPath>,
-    SignedForm(s, _): SignedForm<Nothing>,
+    AdminForm(s, _): AdminForm<Nothing>,
 ) -> WebResult {
-    admin_only(&s)?;
     let actor = s.user.actor();
     let (user, code) = db(&st.store, move |c| accounts::reset_password(c, &p.user, &actor)).await?;
     Ok(link_page(&st, &s, &headers, "Password reset", &user.email, &code, "/manage"))
@@ -223,8 +220,7 @@ pub(super) struct Before {
     before: Option<i64>,
 }
 
-pub(super) async fn audit_page(State(st): State<AppState>, s: Session, Query(q): Query<Before>) -> WebResult {
-    admin_only(&s)?;
+pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Query(q): Query<Before>) -> WebResult {
     let entries: Vec<AuditEntry> = db(&st.store, move |c| audit::audit_entries(c, 200, q.before)).await?;
     let body = html! {
         h1 class="govuk-heading-l" { "Audit log" }

@@ -4,6 +4,7 @@
 //! every form; every failure is an [`error::WebError`] page.
 
 mod admin;
+mod charts;
 mod csv;
 mod dashboard;
 mod equality;

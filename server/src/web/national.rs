@@ -4,14 +4,13 @@
 use super::csv::{csv_download, csv_line};
 use super::error::{WebError, WebResult};
 use super::layout::{self, figures_table};
-use super::session::{db, Session};
+use super::session::{db, Reviewer};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
-use signpost_domain::accounts::Role;
 use signpost_domain::national::{chosen, national, quarters, Diversity, National, Quarter};
 use signpost_shared::disclosure::{self, Cell, Published};
 
@@ -26,13 +25,6 @@ fn side_by_side<'a>(now: &'a Published, before: &'a Published) -> Vec<(&'a str, 
 #[derive(Deserialize, Default)]
 pub struct QuarterQuery {
     pub quarter: Option<String>,
-}
-/// National figures are for national reviewers and administrators.
-fn allowed(s: &Session) -> Result<(), WebError> {
-    match s.user.role {
-        Role::National | Role::Admin => Ok(()),
-        Role::Coordinator { .. } => Err(WebError::Forbidden("National figures are for national reviewers.".into())),
-    }
 }
 
 /// The quarter's national figures, computed for each reader from the quarterly tables (a few
@@ -99,8 +91,7 @@ fn trend(now: &Published, before: &Published) -> String {
     }
 }
 
-pub async fn page(State(st): State<AppState>, s: Session, Query(q): Query<QuarterQuery>) -> WebResult {
-    allowed(&s)?;
+pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Query<QuarterQuery>) -> WebResult {
     let quarter = chosen(q.quarter.as_deref(), chrono::Utc::now().date_naive())?;
     let n = load(&st, quarter).await?;
     let offered = quarters(chrono::Utc::now().date_naive());
@@ -147,8 +138,11 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(q): Query<Quarte
     Ok(layout::page(StatusCode::OK, "National statistics", Some(&s), body))
 }
 
-pub async fn csv(State(st): State<AppState>, s: Session, Query(q): Query<QuarterQuery>) -> Result<Response, WebError> {
-    allowed(&s)?;
+pub async fn csv(
+    State(st): State<AppState>,
+    Reviewer(_): Reviewer,
+    Query(q): Query<QuarterQuery>,
+) -> Result<Response, WebError> {
     let quarter = chosen(q.quarter.as_deref(), chrono::Utc::now().date_naive())?;
     let n = load(&st, quarter).await?;
     let line = csv_line;

@@ -3,7 +3,8 @@
 //! the session's CSRF token, checked before anything else, and a cross-site `Origin` is refused
 //! outright. A handler that takes a [`Session`] runs only for someone signed in; one that takes a
 //! [`SignedForm`] only for a form they sent from a Signpost page. What each role may do is checked
-//! per request with [`managed`] and [`admin_only`]; the domain keeps scheme scoping in its SQL
+//! per request by the extractor a handler takes ([`Admin`], [`AdminForm`], [`Reviewer`]) and, for
+//! a scheme in the path, [`managed`]; the domain keeps scheme scoping in its SQL
 //! as well.
 
 use super::error::WebError;
@@ -115,11 +116,52 @@ pub fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
     }
 }
 
-pub fn admin_only(s: &Session) -> Result<(), WebError> {
+fn admin_only(s: &Session) -> Result<(), WebError> {
     if s.user.role == Role::Admin {
         Ok(())
     } else {
         Err(WebError::Forbidden("Only administrators can do this.".into()))
+    }
+}
+
+/// An administrator, signed in: a handler that takes one runs for nobody else.
+pub struct Admin(pub Session);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AppState) -> Result<Admin, WebError> {
+        let s = Session::from_request_parts(parts, st).await?;
+        admin_only(&s)?;
+        Ok(Admin(s))
+    }
+}
+
+/// A [`SignedForm`] from an administrator (checked after the form's origin, session and token).
+pub struct AdminForm<T>(pub Session, pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for AdminForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, WebError> {
+        let SignedForm(s, fields) = SignedForm::from_request(req, st).await?;
+        admin_only(&s)?;
+        Ok(AdminForm(s, fields))
+    }
+}
+
+/// A national reviewer or an administrator, signed in: who may read national figures.
+pub struct Reviewer(pub Session);
+
+impl axum::extract::FromRequestParts<AppState> for Reviewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AppState) -> Result<Reviewer, WebError> {
+        let s = Session::from_request_parts(parts, st).await?;
+        match s.user.role {
+            Role::National | Role::Admin => Ok(Reviewer(s)),
+            Role::Coordinator { .. } => Err(WebError::Forbidden("National figures are for national reviewers.".into())),
+        }
     }
 }
 
