@@ -76,6 +76,11 @@ impl Server {
         Ok(Server { url: relay.url.clone(), relay: Some(relay), data: data.to_path_buf(), _tmp: None })
     }
 
+    /// The relay's process id (for its memory in `/proc`), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.relay.as_ref().map(Relay::pid)
+    }
+
     /// `kill -9`: no shutdown code runs.
     pub fn kill(&mut self) {
         if let Some(r) = self.relay.take() {

@@ -25,6 +25,24 @@ pub fn presented_token(headers: &HeaderMap, query_token: Option<&str>) -> Option
     query_token.map(str::to_owned)
 }
 
+/// The client's address: the peer's, or behind a trusted proxy the last address it appended to
+/// `X-Forwarded-For` (the ones before it are whatever the client claimed).
+pub fn client_ip(trust_forwarded_for: bool, peer: std::net::SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    if trust_forwarded_for {
+        let last = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .last();
+        if let Some(ip) = last {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
 /// The credential a token stands for; `None` for an unknown or revoked one.
 pub async fn credential(store: &Store, token: String) -> anyhow::Result<Option<Credential>> {
     db::blocking(store, move |c| tablets::check_token(c, &token)).await

@@ -37,6 +37,32 @@ pub struct ServeArgs {
     /// `X-Forwarded-Proto: https` gets them marked anyway.)
     #[arg(long)]
     behind_tls: bool,
+    /// The relay's proxy appends the client's address to `X-Forwarded-For`, and is the only way in:
+    /// throttles key on that address instead of the proxy's own.
+    #[arg(long)]
+    trust_forwarded_for: bool,
+    /// Sockets one tablet credential may hold open at once.
+    #[arg(long, default_value_t = 4)]
+    max_sockets_per_device: usize,
+    /// Seconds a new socket has to send its `join` before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    join_within_secs: f64,
+    /// Seconds between pings of a quiet socket; three unanswered and it is closed.
+    #[arg(long, default_value_t = 30.0)]
+    keepalive_secs: f64,
+    /// Largest document a tablet may build on the relay, in bytes once loaded (compressed parts
+    /// inflated); a sync message is held to the same bound before anything of it is inflated.
+    #[arg(long, default_value_t = 32 << 20)]
+    max_document_bytes: u64,
+    /// Largest document in rows (changes and operations), counted without expanding runs.
+    #[arg(long, default_value_t = 500_000)]
+    max_document_ops: u64,
+    /// Desk days taken for new documents: up to this many days before today…
+    #[arg(long, default_value_t = 400)]
+    days_back: i64,
+    /// …and up to this many after it.
+    #[arg(long, default_value_t = 2)]
+    days_ahead: i64,
     /// National figures: counts below this are suppressed (5 or more).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
     disclosure_threshold: u64,
@@ -60,7 +86,9 @@ impl From<Durability> for Sync {
 
 /// Both surfaces and, given a folder, the tablet app's files for every other path.
 pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
-    let mut app = api::router().merge(web::router());
+    // Every form and JSON body is small: 64 KiB is far more than any holds, and what a
+    // request can make the relay buffer.
+    let mut app = api::router().merge(web::router()).layer(axum::extract::DefaultBodyLimit::max(64 << 10));
     if let Some(dir) = static_dir {
         // The app shell is fetched once per release (the service worker keeps it). The build
         // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
@@ -84,12 +112,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         idle_secs,
         max_message_bytes,
         behind_tls,
+        trust_forwarded_for,
         disclosure_threshold,
+        days_back,
+        days_ahead,
+        max_document_bytes,
+        max_document_ops,
+        max_sockets_per_device,
+        join_within_secs,
+        keepalive_secs,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
     let store = Store::open(&data, sync.into())?;
-    let cfg = signpost_shared::relay::Config { max_message_bytes, idle_ms: idle_secs * 1000, ..Default::default() };
+    let cfg = signpost_shared::relay::Config {
+        max_message_bytes,
+        idle_ms: idle_secs * 1000,
+        days_back,
+        days_ahead,
+        max_document: signpost_shared::chunks::Limits { bytes: max_document_bytes, ops: max_document_ops },
+        ..Default::default()
+    };
     let hub = Hub::start(&store, cfg)?;
     let ticker = hub.clone();
     tokio::spawn(async move {
@@ -99,8 +142,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ticker.send(Cmd::Tick).await;
         }
     });
-    let state =
-        AppState { store: store.clone(), hub, max_message_bytes, behind_tls, guards: Default::default(), disclosure };
+    let state = AppState {
+        store: store.clone(),
+        hub,
+        max_message_bytes,
+        behind_tls,
+        guards: Default::default(),
+        disclosure,
+        trust_forwarded_for,
+        sockets: std::sync::Arc::new(crate::state::Sockets::new(
+            max_sockets_per_device,
+            std::time::Duration::from_secs_f64(join_within_secs),
+            std::time::Duration::from_secs_f64(keepalive_secs),
+        )),
+    };
     let app = router(state, static_dir);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -2,7 +2,7 @@
 //! take the parts they need (`State<Store>`, `State<Hub>`) through [`FromRef`].
 
 use crate::relay::Hub;
-use crate::throttle::Throttle;
+use crate::throttle::{Brake, Throttle};
 use axum::extract::FromRef;
 use signpost_domain::db::Store;
 
@@ -16,6 +16,54 @@ pub struct AppState {
     pub guards: std::sync::Arc<Guards>,
     /// Disclosure control of national figures.
     pub disclosure: signpost_shared::disclosure::Policy,
+    /// The relay sits behind a proxy it trusts to append the client's address to
+    /// `X-Forwarded-For` (otherwise the header is ignored: anyone can send it).
+    pub trust_forwarded_for: bool,
+    pub sockets: std::sync::Arc<Sockets>,
+}
+
+/// Tablets' sockets: how many one device may hold open, how soon a new one must join, and how
+/// often a quiet one is pinged (three unanswered and it is closed).
+pub struct Sockets {
+    pub per_device: usize,
+    pub join_within: std::time::Duration,
+    pub keepalive: std::time::Duration,
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Sockets {
+    pub fn new(per_device: usize, join_within: std::time::Duration, keepalive: std::time::Duration) -> Sockets {
+        Sockets { per_device, join_within, keepalive, open: Default::default() }
+    }
+
+    /// A place for one more socket of `device`; `None` when it holds as many as it may.
+    pub fn take(self: &std::sync::Arc<Self>, device: &str) -> Option<SocketPlace> {
+        let mut open = self.open.lock().expect("sockets");
+        let n = open.entry(device.to_owned()).or_default();
+        if *n >= self.per_device {
+            return None;
+        }
+        *n += 1;
+        Some(SocketPlace { sockets: self.clone(), device: device.to_owned() })
+    }
+}
+
+/// One open socket of a device; the place is given back when it is dropped.
+pub struct SocketPlace {
+    sockets: std::sync::Arc<Sockets>,
+    device: String,
+}
+
+impl Drop for SocketPlace {
+    fn drop(&mut self) {
+        let mut open = self.sockets.open.lock().expect("sockets");
+        if let Some(n) = open.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
 }
 
 impl FromRef<AppState> for Store {
@@ -30,27 +78,33 @@ impl FromRef<AppState> for Hub {
     }
 }
 
-/// Failure counters against guessing passwords and enrolment codes.
+/// What slows guessing of passwords and enrolment codes (see [`crate::throttle`]): limits on
+/// what belongs to the guesser, brakes on what is attacked.
 pub struct Guards {
-    /// Wrong passwords per email address.
-    pub sign_in_email: Throttle,
-    /// Wrong passwords per network address.
+    /// Sign-in attempts per address and account: a stranger elsewhere cannot use up a person's.
+    pub sign_in_pair: Throttle,
+    /// Sign-in attempts per address.
     pub sign_in_ip: Throttle,
-    /// Wrong enrolment codes per network address.
+    /// Each account's sign-ins, one at a time, slower after failures from anywhere.
+    pub sign_in_account: Brake,
+    /// Enrolment attempts per address.
     pub enrol_ip: Throttle,
-    /// Wrong enrolment codes from everywhere: with 31⁸ possible codes, 300 guesses per quarter
-    /// hour give a guesser about one chance in 10⁹ per live code.
-    pub enrol_all: Throttle,
+    /// Enrolment as a whole: past 300 wrong codes in a quarter hour, one attempt at a time,
+    /// 100 ms each — at most ten guesses a second for everyone together, about one chance in
+    /// 10⁸ per live code (31⁸ codes, 15 minutes each), and no one shut out.
+    pub enrol_all: Brake,
 }
 
 impl Default for Guards {
     fn default() -> Guards {
-        let quarter = std::time::Duration::from_secs(15 * 60);
+        use std::time::Duration;
+        let quarter = Duration::from_secs(15 * 60);
         Guards {
-            sign_in_email: Throttle::new(5, quarter),
+            sign_in_pair: Throttle::new(5, quarter),
             sign_in_ip: Throttle::new(50, quarter),
+            sign_in_account: Brake::new(5, Duration::from_secs(1), Duration::from_secs(5), quarter),
             enrol_ip: Throttle::new(10, quarter),
-            enrol_all: Throttle::new(300, quarter),
+            enrol_all: Brake::new(300, Duration::from_millis(100), Duration::from_millis(100), quarter),
         }
     }
 }

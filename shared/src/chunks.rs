@@ -32,6 +32,8 @@ pub enum ChunkError {
     Invalid(usize, String),
     #[error("no chunk")]
     Empty,
+    #[error("the chunk at offset {0} holds more than {1} {2} once loaded")]
+    TooLarge(usize, u64, &'static str),
 }
 
 /// The hashes of every change that `raw` (one entry of a sync message's change list) carries,
@@ -56,6 +58,255 @@ pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
 /// lengths), without parsing their content: cheap enough for every record a tablet loads.
 pub fn check_framing(raw: &[u8]) -> Result<(), ChunkError> {
     split(raw).try_for_each(|piece| piece.map(|_| ()))
+}
+
+/// What a byte string of chunks costs once loaded: its bytes with every compressed part
+/// inflated, and its rows (operations, and for a whole document its changes as well).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Weight {
+    pub bytes: u64,
+    pub ops: u64,
+}
+
+impl std::ops::AddAssign for Weight {
+    fn add_assign(&mut self, o: Weight) {
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.ops = self.ops.saturating_add(o.ops);
+    }
+}
+
+/// Bounds on what a byte string of chunks may cost once loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub bytes: u64,
+    pub ops: u64,
+}
+
+/// Measures `raw` (a sequence of chunks) without loading it: compressed parts are inflated with
+/// a bound (never more than `limits.bytes` in all) and run-length encoded columns are counted,
+/// not expanded. Refuses as soon as either bound is passed, so a few kilobytes that would
+/// inflate to gigabytes (a "compression bomb", or a run of a billion operations) cost
+/// milliseconds. Automerge inflates and expands everything it loads; this runs first.
+pub fn weigh(raw: &[u8], limits: Limits) -> Result<Weight, ChunkError> {
+    let mut total = Weight::default();
+    for piece in split(raw) {
+        let (at, kind, chunk) = piece?;
+        let body = &chunk[body_start(chunk)..];
+        let budget = Limits { bytes: limits.bytes.saturating_sub(total.bytes), ops: limits.ops };
+        let w = match kind {
+            DOCUMENT => weigh_document(body, budget),
+            CHANGE => weigh_change(body, budget),
+            _ => {
+                let inflated = inflate(body, budget.bytes).ok_or(ChunkError::TooLarge(at, limits.bytes, "bytes"))?;
+                weigh_change(&inflated, budget)
+            }
+        }
+        .map_err(|e| match e {
+            Cost::Bytes => ChunkError::TooLarge(at, limits.bytes, "bytes"),
+            Cost::Ops => ChunkError::TooLarge(at, limits.ops, "operations"),
+            Cost::Malformed => ChunkError::Invalid(at, "its columns cannot be read".into()),
+        })?;
+        total += w;
+        if total.bytes > limits.bytes {
+            return Err(ChunkError::TooLarge(at, limits.bytes, "bytes"));
+        }
+        if total.ops > limits.ops {
+            return Err(ChunkError::TooLarge(at, limits.ops, "operations"));
+        }
+    }
+    Ok(total)
+}
+
+/// Why a chunk could not be weighed.
+enum Cost {
+    Bytes,
+    Ops,
+    Malformed,
+}
+
+/// Where a chunk's body starts (after magic, checksum, type and length).
+fn body_start(chunk: &[u8]) -> usize {
+    let mut i = 9;
+    while chunk.get(i).is_some_and(|b| b & 0x80 != 0) {
+        i += 1;
+    }
+    i + 1
+}
+
+/// A reader of LEB128 numbers and byte runs.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn uleb(&mut self) -> Result<u64, Cost> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.b.get(self.at).ok_or(Cost::Malformed)?;
+            self.at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Cost::Malformed)
+    }
+
+    fn sleb(&mut self) -> Result<i64, Cost> {
+        let mut v: i64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *self.b.get(self.at).ok_or(Cost::Malformed)?;
+            self.at += 1;
+            if shift < 64 {
+                v |= i64::from(byte & 0x7f) << shift;
+            }
+            shift += 7;
+            if byte & 0x80 == 0 {
+                if shift < 64 && byte & 0x40 != 0 {
+                    v |= -1i64 << shift;
+                }
+                return Ok(v);
+            }
+            if shift > 70 {
+                return Err(Cost::Malformed);
+            }
+        }
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], Cost> {
+        let n = usize::try_from(n).map_err(|_| Cost::Malformed)?;
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(Cost::Malformed)?;
+        let out = &self.b[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn skip_prefixed(&mut self) -> Result<(), Cost> {
+        let n = self.uleb()?;
+        self.take(n).map(|_| ())
+    }
+
+    /// Column metadata: (spec, length) pairs.
+    fn columns(&mut self) -> Result<Vec<(u64, u64)>, Cost> {
+        let n = self.uleb()?;
+        if n > 64 {
+            return Err(Cost::Malformed);
+        }
+        (0..n).map(|_| Ok((self.uleb()?, self.uleb()?))).collect()
+    }
+}
+
+/// Inflates a raw deflate stream, giving up past `limit` bytes.
+fn inflate(data: &[u8], limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut d = flate2::read::DeflateDecoder::new(data).take(limit.saturating_add(1));
+    d.read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= limit).then_some(out)
+}
+
+fn weigh_document(body: &[u8], limits: Limits) -> Result<Weight, Cost> {
+    let mut c = Cursor { b: body, at: 0 };
+    let actors = c.uleb()?;
+    for _ in 0..actors {
+        c.skip_prefixed()?;
+    }
+    let heads = c.uleb()?;
+    c.take(heads.checked_mul(32).ok_or(Cost::Malformed)?)?;
+    let change_cols = c.columns()?;
+    let op_cols = c.columns()?;
+    let mut w = Weight { bytes: body.len() as u64, ops: 0 };
+    for cols in [change_cols, op_cols] {
+        w += weigh_columns(&mut c, &cols, Limits { bytes: limits.bytes.saturating_sub(w.bytes), ops: limits.ops })?;
+    }
+    Ok(w)
+}
+
+fn weigh_change(body: &[u8], limits: Limits) -> Result<Weight, Cost> {
+    let mut c = Cursor { b: body, at: 0 };
+    let deps = c.uleb()?;
+    c.take(deps.checked_mul(32).ok_or(Cost::Malformed)?)?;
+    c.skip_prefixed()?; // actor
+    c.uleb()?; // seq
+    c.uleb()?; // start op
+    c.sleb()?; // time
+    c.skip_prefixed()?; // message
+    let others = c.uleb()?;
+    for _ in 0..others {
+        c.skip_prefixed()?;
+    }
+    let cols = c.columns()?;
+    // The change itself is a row, as in a whole document's change columns: a document weighs
+    // the same as the changes it was made of.
+    let mut w = Weight { bytes: body.len() as u64, ops: 1 };
+    w += weigh_columns(&mut c, &cols, limits)?;
+    Ok(w)
+}
+
+/// The columns' data follows their metadata in order. Deflated columns count their inflated
+/// bytes; the rows of the longest column are the operations (or changes).
+fn weigh_columns(c: &mut Cursor<'_>, cols: &[(u64, u64)], limits: Limits) -> Result<Weight, Cost> {
+    let mut w = Weight::default();
+    for &(spec, len) in cols {
+        let data = c.take(len)?;
+        let inflated;
+        let data = if spec & 0b1000 != 0 {
+            inflated = inflate(data, limits.bytes.saturating_sub(w.bytes)).ok_or(Cost::Bytes)?;
+            w.bytes = w.bytes.saturating_add(inflated.len() as u64);
+            &inflated[..]
+        } else {
+            data
+        };
+        let rows = rows(data, spec & 0b111, limits.ops)?;
+        w.ops = w.ops.max(rows);
+        if w.bytes > limits.bytes {
+            return Err(Cost::Bytes);
+        }
+    }
+    Ok(w)
+}
+
+/// The rows a column holds, counted from its encoding (run-length runs are not expanded).
+fn rows(data: &[u8], kind: u64, limit: u64) -> Result<u64, Cost> {
+    let mut c = Cursor { b: data, at: 0 };
+    let mut n: u64 = 0;
+    while c.at < data.len() {
+        let add = match kind {
+            // Group, actor, integer, value metadata: RLE of unsigned LEB128.
+            0 | 1 | 2 | 6 => rle_run(&mut c, |c| c.uleb().map(|_| ()))?,
+            // Delta integers: RLE of signed LEB128.
+            3 => rle_run(&mut c, |c| c.sleb().map(|_| ()))?,
+            // Booleans: alternating run lengths.
+            4 => c.uleb()?,
+            // Strings: RLE of length-prefixed strings.
+            5 => rle_run(&mut c, |c| c.skip_prefixed())?,
+            // Raw values: bytes, counted by their metadata column.
+            _ => return Ok(0),
+        };
+        n = n.saturating_add(add);
+        if n > limit {
+            return Err(Cost::Ops);
+        }
+    }
+    Ok(n)
+}
+
+/// One run of a run-length encoded column: how many rows it stands for.
+fn rle_run(c: &mut Cursor<'_>, mut value: impl FnMut(&mut Cursor<'_>) -> Result<(), Cost>) -> Result<u64, Cost> {
+    let count = c.sleb()?;
+    match count {
+        0 => c.uleb(),
+        n if n > 0 => value(c).map(|_| n as u64),
+        n => {
+            let k = n.unsigned_abs();
+            for _ in 0..k {
+                value(c)?;
+            }
+            Ok(k)
+        }
+    }
 }
 
 /// One chunk of a byte string: where it starts, its type, its bytes.
@@ -186,5 +437,67 @@ mod tests {
             let cut = (x as usize >> 8) % (b.len() + 1);
             let _ = carried_changes(&b[..cut]);
         }
+    }
+
+    fn leb(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// A chunk of `kind` around `body` (the checksum is not checked by `weigh`).
+    fn chunk(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend([0, 0, 0, 0, kind]);
+        leb(body.len() as u64, &mut out);
+        out.extend(body);
+        out
+    }
+
+    const ROOMY: Limits = Limits { bytes: 64 << 20, ops: 1_000_000 };
+
+    #[test]
+    fn real_documents_and_changes_weigh_what_they_hold() {
+        let d = doc_with(300);
+        let whole = weigh(&d.save(), ROOMY).unwrap();
+        assert_eq!(whole.ops, 600, "a document's rows: 300 changes and their 300 operations");
+        let changes: Vec<u8> = d.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        assert_eq!(weigh(&changes, ROOMY).unwrap().ops, 600, "300 changes of one op each");
+        assert!(weigh(&d.save(), Limits { bytes: 64 << 20, ops: 599 }).is_err());
+    }
+
+    #[test]
+    fn a_compression_bomb_is_refused_before_it_inflates() {
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let bomb = chunk(COMPRESSED_CHANGE, &z.finish().unwrap());
+        assert!(bomb.len() < 100 << 10, "{} bytes", bomb.len());
+        let started = std::time::Instant::now();
+        let err = weigh(&bomb, Limits { bytes: 1 << 20, ops: 1_000_000 }).unwrap_err();
+        assert!(matches!(err, ChunkError::TooLarge(0, _, "bytes")), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_run_of_a_billion_operations_is_refused_uncounted() {
+        // A change whose action column is one run of 2^40 rows.
+        let mut body = vec![0]; // no deps
+        body.extend([1, 0xaa]); // actor
+        body.extend([1, 1, 0, 0, 0]); // seq, start op, time, message, other actors
+        let mut col = Vec::new();
+        leb(1 << 40, &mut col); // a positive count (fits as signed LEB: bit 6 of the last byte is 0)
+        col.push(4); // the value
+        body.extend([1, 0x42]);
+        leb(col.len() as u64, &mut body);
+        body.extend(&col);
+        let err = weigh(&chunk(CHANGE, &body), ROOMY).unwrap_err();
+        assert!(matches!(err, ChunkError::TooLarge(0, _, "operations")), "{err}");
     }
 }

@@ -66,6 +66,11 @@ impl Peer {
         &self.me
     }
 
+    /// The relay's peer id, once it has answered the join.
+    pub fn relay_id(&self) -> Option<&PeerId> {
+        self.relay.as_ref()
+    }
+
     pub fn is_connected(&self) -> bool {
         self.relay.is_some()
     }

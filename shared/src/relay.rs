@@ -20,6 +20,7 @@ use crate::schema::{self, DocKind, Header};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ReadDoc};
+use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub type ConnId = u64;
@@ -84,6 +85,9 @@ pub enum Write {
     Append { doc: DocumentId, chunk: Vec<u8> },
     /// Replace every stored chunk of the document with one snapshot.
     Compact { doc: DocumentId, snapshot: Vec<u8> },
+    /// Remove the document and every fact projected from it: content that squatted on another
+    /// site's well-known id, given up when that site's device claims it.
+    Discard { doc: DocumentId },
     /// Statistics facts to upsert.
     Project { doc: DocumentId, projection: Projection },
     /// A scheme's roster as it now stands, replacing the one stored.
@@ -98,6 +102,7 @@ impl Write {
             | Write::SetMeta { doc, .. }
             | Write::Append { doc, .. }
             | Write::Compact { doc, .. }
+            | Write::Discard { doc }
             | Write::Project { doc, .. }
             | Write::Roster { doc, .. } => doc,
         }
@@ -142,13 +147,34 @@ pub struct Config {
     pub idle_ms: u64,
     /// Compact a document's stored chunks into one snapshot after this many appends.
     pub compact_after: u32,
-    /// Largest draft (document without a Signpost header) a device may park on the relay.
+    /// Largest draft (document without a Signpost header) a device may park on the relay, in
+    /// bytes once inflated.
     pub max_draft_bytes: usize,
+    /// Largest document, and largest sync message, once loaded: bytes with compressed parts
+    /// inflated, and rows (changes and operations). Measured before automerge loads anything
+    /// ([`chunks::weigh`]); a stored document over it is not loaded.
+    pub max_document: chunks::Limits,
+    /// New desk days are taken for this many days before the relay's today…
+    pub days_back: i64,
+    /// …and this many after it (a tablet's clock a little ahead, a day begun in another
+    /// timezone). Older or later days, like 0001-01-01 or 9999-12-31, are refused: they would
+    /// change published quarters or sit outside every report.
+    pub days_ahead: i64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_message_bytes: 8 << 20, idle_ms: 60_000, compact_after: 64, max_draft_bytes: 256 << 10 }
+        Config {
+            max_message_bytes: 8 << 20,
+            idle_ms: 60_000,
+            compact_after: 64,
+            max_draft_bytes: 256 << 10,
+            // A desk's day is tens of kilobytes and a few thousand rows; a scheme's directory of
+            // thousands of volunteers and agencies a few megabytes.
+            max_document: chunks::Limits { bytes: 32 << 20, ops: 500_000 },
+            days_back: 400,
+            days_ahead: 2,
+        }
     }
 }
 
@@ -184,7 +210,8 @@ struct Live {
     states: HashMap<ConnId, sync::State>,
     last_used: u64,
     appends: u32,
-    bytes: usize,
+    /// What the stored document costs once loaded (see [`chunks::weigh`]).
+    weight: chunks::Weight,
 }
 
 enum Slot {
@@ -212,6 +239,9 @@ pub struct Relay {
     /// Connections waiting for a document that does not exist yet. automerge-repo peers expect
     /// to be sent a document they were told is unavailable once it appears.
     wanted: HashMap<DocumentId, BTreeSet<ConnId>>,
+    /// Today's date where the relay runs, for the window of desk days it takes new documents
+    /// for and the ids a device may claim ([`Relay::set_today`]; unset, neither is checked).
+    today: Option<NaiveDate>,
 }
 
 impl Relay {
@@ -224,7 +254,22 @@ impl Relay {
             docs: HashMap::new(),
             subs: HashMap::new(),
             wanted: HashMap::new(),
+            today: None,
         }
+    }
+
+    /// Tells the relay today's date (the driver does at start and every tick): time arrives as
+    /// an argument, as everywhere in this core.
+    pub fn set_today(&mut self, today: NaiveDate) {
+        self.today = Some(today);
+    }
+
+    /// Whether `id` is the well-known id of one of the device's own site's days in the window:
+    /// an id no one else may hold.
+    fn own_day_id(&self, p: &Principal, id: &DocumentId) -> bool {
+        let Some(today) = self.today else { return false };
+        (-self.cfg.days_back..=self.cfg.days_ahead)
+            .any(|k| schema::desk_day_id(&p.site, today + chrono::Duration::days(k)) == *id)
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -368,17 +413,33 @@ impl Relay {
     pub fn loaded(&mut self, doc_id: DocumentId, stored: Option<StoredDoc>, now: u64) -> Output {
         let mut out = Output::default();
         let Some(Slot::Loading { queue, states, resync }) = self.docs.remove(&doc_id) else { return out };
-        let mut live = Live { doc: Automerge::new(), meta: None, states, last_used: now, appends: 0, bytes: 0 };
+        let mut live =
+            Live { doc: Automerge::new(), meta: None, states, last_used: now, appends: 0, weight: Default::default() };
         if let Some(stored) = stored {
             let mut doc = Automerge::new();
             for chunk in &stored.chunks {
-                if let Err(e) = doc.load_incremental(chunk) {
+                // Weighed first: a stored chunk far too large to load (written before the relay
+                // weighed what it stores) is refused, not inflated. Twice the bound a write must
+                // keep, so that whatever was accepted always loads (a snapshot and the changes it
+                // replaced weigh nearly the same).
+                let m = self.cfg.max_document;
+                let bound = chunks::Limits { bytes: m.bytes.saturating_mul(2), ops: m.ops.saturating_mul(2) };
+                let weighed = chunks::weigh(chunk, bound).map_err(|e| e.to_string()).and_then(|w| {
+                    live.weight += w;
+                    let over = live.weight.bytes > bound.bytes || live.weight.ops > bound.ops;
+                    if over {
+                        Err(format!("it is larger than {} bytes or {} operations", bound.bytes, bound.ops))
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = weighed.and_then(|_| doc.load_incremental(chunk).map(|_| ()).map_err(|e| e.to_string()))
+                {
                     self.refuse_queue(queue, &mut out);
                     out.problems.push(format!("document {doc_id} failed to load: {e}"));
                     return out;
                 }
             }
-            live.bytes = stored.chunks.iter().map(Vec::len).sum();
             live.appends = stored.chunks.len() as u32;
             live.doc = doc;
             live.meta = Some(stored.meta);
@@ -562,6 +623,37 @@ impl Relay {
                 return;
             }
         };
+        let mut weight = chunks::Weight::default();
+        for (i, raw) in msg.changes.iter().enumerate() {
+            match chunks::weigh(raw, self.cfg.max_document) {
+                Ok(w) => weight += w,
+                Err(e @ chunks::ChunkError::TooLarge(..)) => {
+                    self.fail(
+                        p.conn,
+                        &format!("sync message for {doc_id} refused: change {i} is too large ({e})"),
+                        out,
+                    );
+                    return;
+                }
+                Err(e) => {
+                    let why = format!("change {i} is not valid automerge data ({e})");
+                    self.fail(p.conn, &format!("sync message for {doc_id} could not be applied: {why}"), out);
+                    return;
+                }
+            }
+            if weight.bytes > self.cfg.max_document.bytes || weight.ops > self.cfg.max_document.ops {
+                let limit = self.cfg.max_document;
+                self.fail(
+                    p.conn,
+                    &format!(
+                        "sync message for {doc_id} refused: too large (over {} bytes or {} operations once loaded)",
+                        limit.bytes, limit.ops
+                    ),
+                    out,
+                );
+                return;
+            }
+        }
         let mut carried = Vec::new();
         for (i, raw) in msg.changes.iter().enumerate() {
             match chunks::carried_changes(raw) {
@@ -582,6 +674,17 @@ impl Relay {
             None => Access::Write,
         };
         if access == Access::None {
+            // Content from another site at one of this device's own well-known ids (a draft, or
+            // a document whose header does not derive the id) squats on it: it gives way.
+            let squatting = match &live.meta {
+                Some(Meta::Draft { .. }) => true,
+                Some(Meta::Doc(h)) => h.well_known_id() != doc_id,
+                None => false,
+            };
+            if squatting && self.own_day_id(&conn.principal, &doc_id) {
+                self.discard(doc_id, out);
+                return self.on_sync(doc_id, p, now, out);
+            }
             out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
             return;
         }
@@ -666,6 +769,15 @@ impl Relay {
                     if access(principal, &meta) != Access::Write {
                         return Err("the document belongs to another site or scheme".into());
                     }
+                    if let (Some(today), DocKind::DeskDay, Some(date)) = (self.today, h.kind, h.date) {
+                        let days = (date - today).num_days();
+                        let (back, ahead) = (self.cfg.days_back, self.cfg.days_ahead);
+                        if !(-back..=ahead).contains(&days) {
+                            return Err(format!(
+                                "a desk's day must be within {back} days before today and {ahead} after it"
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -673,11 +785,28 @@ impl Relay {
         // only for the entries they touched.
         let newly_checked = header.is_some() && !matches!(live.meta, Some(Meta::Doc(_)));
         let new_changes = live.doc.get_changes(before);
-        let chunk = match live.meta {
+        let chunk: Vec<u8> = match live.meta {
             Some(_) => new_changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect(),
             None => live.doc.save(),
         };
-        live.bytes += chunk.len();
+        // Every bound is checked before anything is written: what is refused is never stored.
+        let added = chunks::weigh(&chunk, self.cfg.max_document).map_err(|e| e.to_string())?;
+        let mut weight = if live.meta.is_some() { live.weight } else { Default::default() };
+        weight += added;
+        if header.is_none() && weight.bytes > self.cfg.max_draft_bytes as u64 {
+            return Err(format!(
+                "a document without a Signpost header may hold at most {} bytes",
+                self.cfg.max_draft_bytes
+            ));
+        }
+        let limit = self.cfg.max_document;
+        if weight.bytes > limit.bytes || weight.ops > limit.ops {
+            return Err(format!(
+                "a document may hold at most {} bytes and {} operations once loaded",
+                limit.bytes, limit.ops
+            ));
+        }
+        live.weight = weight;
         match (&live.meta, &header) {
             (None, h) => {
                 let meta = match h {
@@ -699,12 +828,6 @@ impl Relay {
                 out.writes.push(Write::Append { doc: doc_id, chunk });
                 live.appends += 1;
             }
-        }
-        if matches!(live.meta, Some(Meta::Draft { .. })) && live.bytes > self.cfg.max_draft_bytes {
-            return Err(format!(
-                "a document without a Signpost header may hold at most {} bytes",
-                self.cfg.max_draft_bytes
-            ));
         }
         if let Some(h) = &header {
             let projection = if newly_checked {
@@ -743,6 +866,29 @@ impl Relay {
                 out.sends.push((*conn, msg.encode()));
             }
         }
+    }
+
+    /// Removes a document that squatted on another site's id: stored content and facts go,
+    /// every connection that synced it stops (their copies are theirs), and the id is free.
+    fn discard(&mut self, doc_id: DocumentId, out: &mut Output) {
+        out.writes.push(Write::Discard { doc: doc_id });
+        self.docs.remove(&doc_id);
+        for conn in self.subs.remove(&doc_id).into_iter().flatten() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.docs.remove(&doc_id);
+            }
+        }
+        self.docs.insert(
+            doc_id,
+            Slot::Ready(Box::new(Live {
+                doc: Automerge::new(),
+                meta: None,
+                states: HashMap::new(),
+                last_used: 0,
+                appends: 0,
+                weight: Default::default(),
+            })),
+        );
     }
 
     /// Forgets the live copy (which holds content that was refused) and reloads the stored one.

@@ -54,6 +54,10 @@ impl Store {
             Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
             Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
             Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
+            Write::Discard { doc } => {
+                self.docs.remove(&doc);
+                self.facts.retain(|(d, _), _| *d != doc);
+            }
             Write::Project { doc, projection } => {
                 for f in projection.facts {
                     let key = match &f {

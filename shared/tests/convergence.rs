@@ -549,3 +549,164 @@ fn dropping_a_document_with_waiting_changes_restarts_its_devices() {
     assert!(net.closed(2).contains("never change"), "{}", net.closed(2));
     assert!(net.closed(1).contains("reconnect"), "the waiting change's device restarts: {:?}", net.closed(1));
 }
+
+/// A sync frame for `d` carrying `changes` as they are (what a hostile client can send).
+fn frame_with(net: &Net, sender: &str, d: DocumentId, changes: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut msg = sync::Message::decode(
+        &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
+    )
+    .unwrap();
+    msg.changes = changes.into();
+    Message::Sync {
+        sender_id: sender.into(),
+        target_id: net.relay.peer_id().clone(),
+        document_id: d,
+        data: msg.encode(),
+    }
+    .encode()
+}
+
+/// A valid compressed change chunk (type 2) around `body`, checksum and all, as automerge
+/// reads it: the deflated body of a change.
+fn compressed_chunk(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(body).unwrap();
+    let deflated = z.finish().unwrap();
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut n = deflated.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { b } else { b | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(deflated);
+    out
+}
+
+#[test]
+fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("before"));
+    let stored = net.store.docs[&d].chunks.clone();
+    // 64 MiB of zeros deflates to about 64 KiB.
+    let bomb = compressed_chunk(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 100 << 10);
+    let started = std::time::Instant::now();
+    net.raw(2, frame_with(&net, "tablet-2", d, vec![bomb]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused in {:?}", started.elapsed());
+    assert!(net.closed(2).contains("too large"), "{}", net.closed(2));
+    assert_eq!(net.store.docs[&d].chunks, stored, "nothing of it stored");
+    // The desk's other tablet keeps syncing.
+    net.log(1, d, &referral("after"));
+    assert!(net.peer(1).is_synced(&d));
+    assert!(net.devices[&1].closed.is_none());
+}
+
+#[test]
+fn a_draft_over_its_cap_is_refused_and_never_stored() {
+    let mut net = Net::new(Config { max_draft_bytes: 4 << 10, ..Config::default() });
+    net.join(1, principal("t1", "sc", "site-a"));
+    let id = DocumentId::random([7; 16]);
+    let mut doc = automerge::AutoCommit::new();
+    use automerge::transaction::Transactable;
+    // Incompressible text, well over the cap, and no header.
+    let noise: String =
+        (0..20_000u32).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    doc.put(automerge::ROOT, "junk", noise).unwrap();
+    let out = net.device(1).peer.insert(id, doc.document().clone(), None);
+    net.send(1, out);
+    assert!(net.closed(1).contains("at most"), "{}", net.closed(1));
+    assert!(!net.store.docs.contains_key(&id), "a refused draft is not stored");
+}
+
+/// A document of `site`'s day inserted at `id` (which may be another site's id), and a referral.
+fn headed_at(net: &mut Net, conn: ConnId, id: DocumentId, site: &str, r: &str) {
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, &Header::desk_day("sc", site, date())).unwrap();
+    schema::write_referral(&mut tx, &referral(r)).unwrap();
+    tx.commit();
+    let out = net.device(conn).peer.insert(id, doc, None);
+    net.send(conn, out);
+}
+
+#[test]
+fn no_device_can_make_another_sites_day_unusable() {
+    for squat in ["draft", "headed"] {
+        let mut net = Net::new(Config::default());
+        net.relay.set_today(date());
+        net.join(1, principal("squatter", "sc", "site-b"));
+        net.join(2, principal("owner", "sc", "site-a"));
+        let id = Header::desk_day("sc", "site-a", date()).well_known_id();
+        match squat {
+            "draft" => {
+                let mut doc = automerge::AutoCommit::new();
+                doc.empty_change(Default::default());
+                let out = net.device(1).peer.insert(id, doc.document().clone(), None);
+                net.send(1, out);
+                assert!(matches!(net.store.docs[&id].meta, Meta::Draft { .. }), "{squat}");
+            }
+            _ => {
+                // Site B's header at site A's id, the way a randomly-named document would be.
+                headed_at(&mut net, 1, id, "site-b", "squat");
+                assert_eq!(net.store.counted_referrals(), 1, "{squat}");
+            }
+        }
+        // Site A's tablet opens its day: the squatter's content gives way, site A's is stored.
+        let d = net.open_day(2, "sc", "site-a", date());
+        assert_eq!(d, id);
+        net.log(2, d, &referral("mine"));
+        assert!(net.peer(2).is_synced(&d), "{squat}: the owner syncs its day");
+        match &net.store.docs[&id].meta {
+            Meta::Doc(h) => assert_eq!(h.site.as_deref(), Some("site-a"), "{squat}"),
+            other => panic!("{squat}: {other:?}"),
+        }
+        assert_eq!(net.store.counted_referrals(), 1, "{squat}: only the owner's referral is counted");
+        // The squatter cannot take it back: what it sends again changes nothing.
+        net.change(1, id, |tx| schema::write_referral(tx, &referral("again")).unwrap());
+        assert!(matches!(&net.store.docs[&id].meta, Meta::Doc(h) if h.site.as_deref() == Some("site-a")));
+        assert_eq!(net.store.counted_referrals(), 1, "{squat}");
+    }
+}
+
+#[test]
+fn a_document_at_a_random_id_is_still_taken() {
+    let mut net = Net::new(Config::default());
+    net.relay.set_today(date());
+    net.join(1, principal("t1", "sc", "site-a"));
+    let id = DocumentId::random([5; 16]);
+    headed_at(&mut net, 1, id, "site-a", "random");
+    assert!(matches!(net.store.docs[&id].meta, Meta::Doc(_)));
+    assert_eq!(net.store.counted_referrals(), 1);
+}
+
+#[test]
+fn desk_days_far_from_the_relays_today_are_refused() {
+    for (day, taken) in [
+        (NaiveDate::from_ymd_opt(1, 1, 1).unwrap(), false),
+        (NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), false),
+        (date() - chrono::Duration::days(401), false),
+        (date() - chrono::Duration::days(400), true),
+        (date() + chrono::Duration::days(2), true),
+        (date() + chrono::Duration::days(3), false),
+        (NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(), false),
+    ] {
+        let mut net = Net::new(Config::default());
+        net.relay.set_today(date());
+        net.join(1, principal("t1", "sc", "site-a"));
+        let d = net.open_day(1, "sc", "site-a", day);
+        net.log(1, d, &referral("r"));
+        assert_eq!(net.store.docs.contains_key(&d), taken, "{day}: {}", net.closed(1));
+        if !taken {
+            assert!(net.closed(1).contains("within 400 days"), "{day}: {}", net.closed(1));
+            assert_eq!(net.store.counted_referrals(), 0);
+        }
+    }
+}

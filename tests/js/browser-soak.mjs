@@ -41,7 +41,10 @@ function pickOpen(day) {
 const HELPED = ["defendant", "defendant-family-friend", "victim", "witness", "prisoner", "prisoner-family", "other-court-user"]
 const HELP = ["information", "signposted", "referred", "accompanied"]
 const CATEGORIES = ["Housing or accommodation", "Debt, benefits and finance", "Employment, training and education"]
-const FIRST_DAY = "2027-01-04"
+// The relay takes new desk days up to 400 days back and 2 ahead of its clock: the run starts
+// three weeks back (the browser's clock is set there) and moves on only at its midnights.
+const FIRST_DAY = new Date(Date.now() - 21 * 86400000).toISOString().slice(0, 10)
+const LAST_DAY = new Date(Date.now() + 86400000).toISOString().slice(0, 10)
 
 // The ledger: every referral the app saved, by its unique agency name.
 const ledger = new Map()
@@ -69,7 +72,7 @@ function expected() {
 }
 
 async function relayFigures() {
-  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${FIRST_DAY}&to=2027-01-10`, { headers: { authorization: `Bearer ${adminToken}` } })
+  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${FIRST_DAY}&to=${LAST_DAY}`, { headers: { authorization: `Bearer ${adminToken}` } })
   const s = await res.json()
   const counts = (xs) => Object.fromEntries(xs.map((c) => [c.key, c.count]))
   return { referrals: s.referrals, voided: s.voided, by_day: counts(s.by_day), by_kind_of_help: counts(s.by_kind_of_help), by_who_helped: counts(s.by_who_helped) }

@@ -10,11 +10,14 @@ use signpost_sim::{sync_url, Tablet};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
-const DAY: &str = "2026-11-24";
+/// A day a week ago: inside the window of days the relay takes (see `--days-back`).
+fn day_str() -> String {
+    day().format("%Y-%m-%d").to_string()
+}
 const T: Duration = Duration::from_secs(10);
 
 fn day() -> NaiveDate {
-    NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap()
+    chrono::Utc::now().date_naive() - chrono::Duration::days(7)
 }
 
 fn referral(id: &str) -> Referral {
@@ -66,6 +69,7 @@ async fn sync_refuses_missing_and_wrong_credentials_before_the_upgrade() {
 
 #[tokio::test]
 async fn a_desk_syncs_through_the_relay_and_the_referrals_are_counted() {
+    let day_s = day_str();
     let (server, fx) = Server::start_fresh(&[]).unwrap();
     let header = Header::desk_day(&fx.scheme, &fx.site_a, day());
     let mut a = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
@@ -82,9 +86,9 @@ async fn a_desk_syncs_through_the_relay_and_the_referrals_are_counted() {
     let four = |p: &signpost_shared::peer::Peer| schema::entry_keys(p.doc(&d).unwrap()).len() == 4;
     a.wait_until(T, four).await.expect("a holds all four referrals");
     b.wait_until(T, four).await.expect("b holds all four referrals");
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 4);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), 4);
     let (_, summary) = server
-        .get(&format!("/api/v1/stats/summary?scheme={}&from={DAY}&to={DAY}", fx.scheme), Some(&fx.admin))
+        .get(&format!("/api/v1/stats/summary?scheme={}&from={day_s}&to={day_s}", fx.scheme), Some(&fx.admin))
         .await
         .unwrap();
     assert_eq!(summary["by_pathway"].as_array().unwrap().len(), 2, "{summary}");
@@ -144,7 +148,7 @@ async fn bad_frames_get_a_protocol_error_and_a_closed_socket_while_others_keep_s
 
     good.change(d, |tx| schema::write_referral(tx, &referral("after-attacks")).unwrap()).await.unwrap();
     good.synced(d, T).await.unwrap();
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 1);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -170,20 +174,21 @@ async fn kill_9_loses_nothing_the_relay_announced() {
     for h in &announced {
         assert!(automerge::ReadDoc::get_change_by_hash(b.peer.doc(&d).unwrap(), h).is_some());
     }
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), N as i64);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), N as i64);
 }
 
 #[tokio::test]
 async fn the_api_answers_bad_requests_with_clear_json_errors() {
+    let day_s = day_str();
     let (server, fx) = Server::start_fresh(&[]).unwrap();
     let q = |s: &str| format!("/api/v1/stats/summary?{s}");
-    let ok = format!("scheme={}&from={DAY}&to={DAY}", fx.scheme);
+    let ok = format!("scheme={}&from={day_s}&to={day_s}", fx.scheme);
     let cases: Vec<(String, Option<&str>, u16, &str)> = vec![
         (q(&ok), None, 401, "credential"),
         (q(&ok), Some("spa_wrong"), 401, "not valid"),
         (q(&ok), Some(&fx.token_a1), 403, "administrator"),
-        (q(&format!("scheme={}&from=2026-13-01&to={DAY}", fx.scheme)), Some(&fx.admin), 400, "YYYY-MM-DD"),
-        (q(&format!("scheme={}&from={DAY}&to=2026-01-01", fx.scheme)), Some(&fx.admin), 400, "after"),
+        (q(&format!("scheme={}&from=2026-13-01&to={day_s}", fx.scheme)), Some(&fx.admin), 400, "YYYY-MM-DD"),
+        (q(&format!("scheme={}&from={day_s}&to=2026-01-01", fx.scheme)), Some(&fx.admin), 400, "after"),
         (q("scheme=nope&from=2026-01-01&to=2026-01-02"), Some(&fx.admin), 404, "no scheme"),
         (q("from=2026-01-01"), Some(&fx.admin), 400, "expected scheme"),
         ("/api/v1/nothing-here".into(), None, 404, "openapi"),
@@ -293,7 +298,7 @@ async fn kill_9_during_traffic_loses_no_acknowledged_referral() {
     // The relay counts exactly what it stored: acknowledged ones, and perhaps some stored
     // just before the kill whose acknowledgement never left.
     let stored = schema::entry_keys(reader.peer.doc(&d).unwrap()).len() as i64;
-    let counted = referral_count(&server, &fx, DAY).await.unwrap();
+    let counted = referral_count(&server, &fx, &day_str()).await.unwrap();
     assert_eq!(counted, stored, "the statistics count what is stored ({} acknowledged)", acked.len());
 }
 
@@ -380,7 +385,7 @@ async fn other_writers_and_a_failing_write_affect_only_the_connection_that_neede
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(writer.join().unwrap() > 10, "the other writer committed while the tablets synced");
     assert!(a.closed.is_none() && b.closed.is_none());
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 120);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), 120);
 
     // Storage fails for b's document only.
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -398,7 +403,7 @@ async fn other_writers_and_a_failing_write_affect_only_the_connection_that_neede
         a.synced(da, T).await.unwrap();
     }
     assert!(a.closed.is_none(), "the other tablet was not disturbed");
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 125);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), 125);
     // The coordinator's list of tablets shows the refusal against b, and a's last sync.
     let activity = |site: &str| -> (Option<i64>, Option<String>) {
         conn.query_row(
@@ -418,5 +423,5 @@ async fn other_writers_and_a_failing_write_affect_only_the_connection_that_neede
     conn.execute_batch("DROP TRIGGER full_disk").unwrap();
     let mut b = Tablet::connect_with(&server.url, &fx.token_b, b.disconnect().await).await.unwrap();
     b.synced(db_id, T).await.unwrap();
-    assert_eq!(referral_count(&server, &fx, DAY).await.unwrap(), 126);
+    assert_eq!(referral_count(&server, &fx, &day_str()).await.unwrap(), 126);
 }

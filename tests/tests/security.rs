@@ -5,7 +5,6 @@
 //! The relay runs as the real binary on 127.0.0.1; people sign in through the web pages as a
 //! browser would (cookies, forms, CSRF tokens); tablets are simulated automerge-repo peers.
 
-use chrono::NaiveDate;
 use signpost_harness::{admin, request, Reply, Server, Signed, Visitor};
 use signpost_shared::schema::{self, Header};
 use signpost_sim::{sync_url, Tablet};
@@ -233,7 +232,7 @@ async fn attempt(w: &mut World, a: &Attempt<'_>) -> (u16, String) {
             (status, body.to_string())
         }
         Attempt::FindOtherSite => {
-            let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+            let day = chrono::Utc::now().date_naive() - chrono::Duration::days(8);
             let other = Header::desk_day(&w.scheme_a, &w.site_b, day).well_known_id();
             // Site B has a document to steal.
             let mut b = Tablet::connect(&url, &w.token_b, "tablet-b").await.unwrap();
@@ -247,7 +246,7 @@ async fn attempt(w: &mut World, a: &Attempt<'_>) -> (u16, String) {
             (if found || !empty { 200 } else { 0 }, if found { "content".into() } else { "unavailable".into() })
         }
         Attempt::WriteClaimingOtherSite => {
-            let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+            let day = chrono::Utc::now().date_naive() - chrono::Duration::days(7);
             let mut a = Tablet::connect(&url, &w.token_a, "tablet-a").await.unwrap();
             let d = a.open_day(&Header::desk_day(&w.scheme_a, &w.site_b, day)).await.unwrap();
             let _ = a.change(d, |tx| schema::write_referral(tx, &referral()).unwrap()).await;
@@ -686,7 +685,7 @@ async fn a_revoked_tablet_is_cut_off_within_five_seconds_and_it_is_audited() {
     assert!(tablet.closed.as_deref().is_some_and(|c| c.contains("revoked")), "{:?}", tablet.closed);
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
     // Others keep syncing.
-    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(8);
     let d = other.open_day(&Header::desk_day(&a, &site_a, day)).await.unwrap();
     other.change(d, |tx| schema::write_referral(tx, &referral()).unwrap()).await.unwrap();
     other.synced(d, T).await.unwrap();
@@ -716,4 +715,235 @@ async fn a_revoked_tablet_is_cut_off_within_five_seconds_and_it_is_audited() {
         assert!(actions.iter().any(|a| a == want), "{want} missing from {actions:?}");
     }
     assert!(conn.execute("DELETE FROM audit_log", []).is_err(), "append-only");
+}
+
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// A compressed change chunk (type 2) whose body is `inflated` deflated: what automerge would
+/// inflate before reading it.
+fn compressed_chunk(inflated: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(inflated).unwrap();
+    let deflated = z.finish().unwrap();
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut n = deflated.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { b } else { b | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(deflated);
+    out
+}
+
+/// A tablet's sync message for `doc` carrying `changes` as they are, from its own peer id.
+fn raw_sync(t: &Tablet, doc: signpost_shared::ids::DocumentId, changes: Vec<Vec<u8>>) -> Vec<u8> {
+    use automerge::sync::{self, SyncDoc};
+    let mut msg = sync::Message::decode(
+        &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
+    )
+    .unwrap();
+    msg.changes = changes.into();
+    signpost_shared::wire::Message::Sync {
+        sender_id: t.peer.peer_id().clone(),
+        target_id: t.peer.relay_id().expect("joined").clone(),
+        document_id: doc,
+        data: msg.encode(),
+    }
+    .encode()
+}
+
+/// 131 KB that inflate to 16 × 8 MiB, sent by a tablet for its own day: refused before anything
+/// is inflated or stored, the relay's memory barely moves, and health and the desk's other tablet
+/// are answered at once.
+#[tokio::test]
+async fn a_compression_bomb_from_a_tablet_is_refused_and_nothing_stalls() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(7);
+    let mut good = Tablet::connect(&server.url, &fx.token_a1, "good").await.unwrap();
+    let d = good.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
+    good.synced(d, T).await.unwrap();
+    let pid = server.pid().unwrap();
+    let rss_before = rss_mib(pid);
+    let before = snapshot(&server.data);
+
+    let mut bad = Tablet::connect(&server.url, &fx.token_a2, "bad").await.unwrap();
+    let zeros = vec![0u8; 8 << 20];
+    let bomb = vec![compressed_chunk(&zeros); 16];
+    let frame = raw_sync(&bad, d, bomb);
+    assert!(frame.len() < 200 << 10, "{} bytes", frame.len());
+    bad.send_frame(frame).await.unwrap();
+    let asked = Instant::now();
+    let (status, _) = server.get("/api/v1/health", None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(asked.elapsed() < Duration::from_secs(1), "health answered in {:?}", asked.elapsed());
+    let closed = bad.until(T, |_| false).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    let said = format!("{closed} {:?}", bad.closed);
+    assert!(said.contains("too large"), "{said}");
+    assert_eq!(before, snapshot(&server.data), "nothing of the bomb is stored");
+    let grew = rss_mib(pid) - rss_before;
+    assert!(grew < 100.0, "the relay grew by {grew:.0} MiB");
+
+    let started = Instant::now();
+    good.change(d, |tx| schema::write_referral(tx, &referral()).unwrap()).await.unwrap();
+    good.synced(d, T).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "the other tablet synced in {:?}", started.elapsed());
+}
+
+/// A sign-in form's cookie and token, to post it as any client would.
+async fn sign_in_form(url: &str) -> (String, String) {
+    let page = request(url, "GET", "/sign-in", &[], None).await.unwrap();
+    (format!("signpost_form={}", page.cookie("signpost_form").unwrap()), page.form_value("csrf").unwrap())
+}
+
+async fn sign_in_from(url: &str, from: Option<&str>, email: &str, password: &str) -> u16 {
+    let (cookie, csrf) = sign_in_form(url).await;
+    let mut headers = vec![("Cookie", cookie.as_str())];
+    if let Some(ip) = from {
+        headers.push(("X-Forwarded-For", ip));
+    }
+    let form = [("csrf", csrf.as_str()), ("email", email), ("password", password)];
+    request(url, "POST", "/sign-in", &headers, Some(&form)).await.unwrap().status
+}
+
+/// Thirty wrong passwords at once from one address: five are checked, the rest refused, as if
+/// they had come one after another.
+#[tokio::test]
+async fn concurrent_guesses_are_counted_before_they_are_checked() {
+    let w = world().await;
+    let url = w.server.url.clone();
+    let guesses: Vec<_> = (0..30)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { sign_in_from(&url, None, "national@example.org", "wrong password!").await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 25, "{statuses:?}");
+}
+
+/// Behind a trusted proxy, strangers guessing from many addresses slow an account and
+/// enrolment down but lock no one out: the person signs in, the right code enrols a tablet. A
+/// client's own `X-Forwarded-For` is not believed without the flag.
+#[tokio::test]
+async fn strangers_cannot_lock_a_person_or_everyone_out() {
+    let (server, fx) = Server::start_fresh(&["--trust-forwarded-for"]).unwrap();
+    let url = server.url.clone();
+    let mut coord = Signed::create(&server, "coordinator", Some(&fx.scheme), "c@example.org").await.unwrap();
+    for i in 0..12 {
+        let stranger = format!("203.0.113.{i}");
+        assert_eq!(sign_in_from(&url, Some(&stranger), "c@example.org", "wrong password!").await, 401);
+    }
+    let started = Instant::now();
+    assert_eq!(sign_in_from(&url, Some("198.51.100.7"), "c@example.org", "a long enough password").await, 303);
+    assert!(started.elapsed() < Duration::from_secs(8), "slowed, not shut out: {:?}", started.elapsed());
+
+    let good = coord.enrolment_code(&server, &fx.scheme, &fx.site_a).await.unwrap();
+    let mut refused = 0;
+    for i in 0..320 {
+        // Eight wrong codes from each of forty addresses: under each address's limit.
+        let from = format!("192.0.2.{}", i / 8);
+        let body =
+            serde_json::json!({ "code": format!("ZZZZ-{:04}", 2222 + i % 7000).replace(['0', '1'], "2"), "name": "" });
+        let r = request_json(&url, "/api/v1/enrol", &from, &body).await;
+        refused += usize::from(r == 429);
+    }
+    assert_eq!(refused, 0, "no stranger's address went over its own limit");
+    let r =
+        request_json(&url, "/api/v1/enrol", "198.51.100.9", &serde_json::json!({ "code": good, "name": "Desk" })).await;
+    assert_eq!(r, 201, "the right code still enrols after 320 wrong ones");
+}
+
+async fn request_json(url: &str, path: &str, from: &str, body: &serde_json::Value) -> u16 {
+    let client = reqwest_client();
+    let r = client
+        .post(format!("{url}{path}"))
+        .header("X-Forwarded-For", from)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()
+}
+
+/// Without `--trust-forwarded-for`, a client's `X-Forwarded-For` is its own claim: changing it
+/// every time does not escape the limit on its real address.
+#[tokio::test]
+async fn a_forged_forwarded_for_is_not_believed() {
+    let w = world().await;
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses
+            .push(sign_in_from(&w.server.url, Some(&format!("203.0.113.{i}")), "national@example.org", "wrong!").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+}
+
+/// Sockets cost the relay until they close: one that never joins, and one that goes silent and
+/// answers no ping, are let go; one credential cannot hold more than its share open.
+#[tokio::test]
+async fn idle_silent_and_surplus_sockets_are_let_go() {
+    use futures_util::StreamExt;
+    let args = ["--join-within-secs", "1", "--keepalive-secs", "1", "--max-sockets-per-device", "2"];
+    let (server, fx) = Server::start_fresh(&args).unwrap();
+    let connections = || async {
+        let (_, h) = server.get("/api/v1/health", None).await.unwrap();
+        h["relay"]["connections"].as_u64().unwrap()
+    };
+
+    // Never joins: closed with a reason within the deadline.
+    let (mut mute, _) = tokio_tungstenite::connect_async(sync_url(&server.url, Some(&fx.token_a1))).await.unwrap();
+    let started = Instant::now();
+    let mut said = String::new();
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(T, mute.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Binary(b) = &msg {
+            if let Ok(signpost_shared::wire::Message::Error { message }) = signpost_shared::wire::Message::decode(b) {
+                said = message;
+            }
+        }
+        if msg.is_close() {
+            break;
+        }
+    }
+    assert!(said.contains("no join message"), "{said:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // Two tablets on one credential; a third socket is refused before the upgrade.
+    let first = Tablet::connect(&server.url, &fx.token_a2, "one").await.unwrap();
+    let _second = Tablet::connect(&server.url, &fx.token_a2, "two").await.unwrap();
+    let third = tokio_tungstenite::connect_async(sync_url(&server.url, Some(&fx.token_a2))).await;
+    let refused = format!("{:?}", third.err().expect("refused"));
+    assert!(refused.contains("429"), "{refused}");
+    // Sockets that go silent (these two stop reading, so they answer no ping) are let go, and
+    // their places are free again.
+    assert_eq!(connections().await, 2);
+    let held = (first, _second); // neither read nor closed from here on
+    let gone = signpost_harness::eventually(Duration::from_secs(10), || async { connections().await == 0 }).await;
+    assert!(gone, "silent sockets are still held");
+    assert!(Tablet::connect(&server.url, &fx.token_a2, "three").await.is_ok(), "their places are free");
+    drop(held);
 }

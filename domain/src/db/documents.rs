@@ -75,6 +75,15 @@ pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
             tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([doc.to_string()])?;
             append_chunk(tx, doc, snapshot)?;
         }
+        Write::Discard { doc } => {
+            let doc = doc.to_string();
+            for table in ["referral_categories", "referral_facts", "shift_facts"] {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?.execute([&doc])?;
+            }
+            tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1")?.execute([&doc])?;
+            tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([&doc])?;
+            tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?.execute([&doc])?;
+        }
         Write::Project { doc, projection } => project(tx, doc, projection)?,
         Write::Roster { roster, .. } => project_roster(tx, roster)?,
     }

@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use signpost_domain::tablets::Credential;
 use signpost_shared::relay::Principal;
+use std::time::{Duration, Instant};
 
 #[derive(Deserialize, Default)]
 pub struct TokenQuery {
@@ -37,20 +38,31 @@ pub async fn sync(
             "`/sync` is a WebSocket endpoint; connect with an automerge-repo client".into(),
         ));
     };
+    let Some(place) = st.sockets.take(&principal.device) else {
+        return Err(ApiError::TooManyRequests(format!(
+            "this tablet already has {} connections open; close the others (or wait for them to time out)",
+            st.sockets.per_device
+        )));
+    };
     let limit = st.max_message_bytes;
+    let (join_within, keepalive) = (st.sockets.join_within, st.sockets.keepalive);
     // Small socket buffers: a thousand idle tablets should not cost a thousand large buffers.
     Ok(ws
         .read_buffer_size(16 << 10)
         .write_buffer_size(16 << 10)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve_socket(st.hub, socket, principal))
+        .on_upgrade(move |socket| async move {
+            serve_socket(st.hub, socket, principal, join_within, keepalive).await;
+            drop(place);
+        })
         .into_response())
 }
 
-async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal) {
+async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal, join_within: Duration, keepalive: Duration) {
     let conn = hub.next_conn_id();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE);
+    let pinger = out_tx.clone();
     tracing::debug!(conn, device = %principal.device, "device connected");
     hub.send(Cmd::Connect { conn, principal, tx: out_tx }).await;
     let (mut sink, mut stream) = socket.split();
@@ -59,6 +71,11 @@ async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal) {
             match out {
                 Outbound::Frame(bytes) => {
                     if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outbound::Ping => {
+                    if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
                         break;
                     }
                 }
@@ -72,19 +89,53 @@ async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal) {
         }
         let _ = sink.close().await;
     });
-    while let Some(msg) = stream.next().await {
-        match msg {
-            Ok(WsMessage::Binary(b)) => hub.send(Cmd::Frame { conn, bytes: b.to_vec() }).await,
-            Ok(WsMessage::Text(t)) => hub.send(Cmd::Frame { conn, bytes: t.as_bytes().to_vec() }).await,
-            Ok(WsMessage::Close(_)) => break,
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => {}
-            Err(e) => {
-                hub.send(Cmd::Refuse { conn, reason: format!("transport error: {e}") }).await;
+    // A socket must say something (its `join`) soon after it opens, and a quiet one is pinged:
+    // one that neither speaks nor answers for three pings is a dead peer and is let go.
+    let join_deadline = tokio::time::sleep(join_within);
+    tokio::pin!(join_deadline);
+    let mut joined = false;
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(WsMessage::Binary(b))) => {
+                        joined = true;
+                        hub.send(Cmd::Frame { conn, bytes: b.to_vec() }).await
+                    }
+                    Some(Ok(WsMessage::Text(t))) => {
+                        joined = true;
+                        hub.send(Cmd::Frame { conn, bytes: t.as_bytes().to_vec() }).await
+                    }
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                    None | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(Err(e)) => {
+                        hub.send(Cmd::Refuse { conn, reason: format!("transport error: {e}") }).await;
+                        break;
+                    }
+                }
+            }
+            _ = &mut join_deadline, if !joined => {
+                let reason = format!("no join message within {} s of connecting", join_within.as_secs_f32());
+                hub.send(Cmd::Refuse { conn, reason }).await;
+                // The relay sends its reason and closes; the socket is held until the peer has
+                // read that (it closes too), a few seconds at most.
+                let _ = tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = stream.next().await {} }).await;
                 break;
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > keepalive * 3 {
+                    tracing::debug!(conn, "a silent socket let go");
+                    break;
+                }
+                let _ = pinger.try_send(Outbound::Ping);
             }
         }
     }
     hub.send(Cmd::Disconnect { conn }).await;
-    // Let the writer flush an error message and the close frame, but not hang on a dead peer.
+    drop(pinger); // the writer ends once no one can queue for it
+                  // Let the writer flush an error message and the close frame, but not hang on a dead peer.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
 }

@@ -73,18 +73,21 @@ pub struct Enrolled {
 pub async fn enrol(
     State(st): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Result<Json<Enrolment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(axum::http::StatusCode, Json<Enrolled>), ApiError> {
     let Json(body) = body.map_err(|e| {
         ApiError::BadRequest(format!("{}; expected {{\"code\": \"ABCD-EFGH\", \"name\": \"…\"}}", e.body_text()))
     })?;
-    let ip = format!("ip:{}", peer.ip());
-    // Throttled before the code is even looked at: a blocked guesser learns nothing.
-    if st.guards.enrol_ip.blocked(&ip) || st.guards.enrol_all.blocked("all") {
+    let ip = format!("ip:{}", crate::auth::client_ip(st.trust_forwarded_for, peer, &headers));
+    // Counted before the code is even looked at: a blocked guesser learns nothing, and a burst of
+    // guesses at once gets no more through than one after another.
+    let Some(attempt) = st.guards.enrol_ip.reserve(&ip) else {
         return Err(ApiError::TooManyRequests(
             "too many wrong enrolment codes; wait 15 minutes, then ask your coordinator for a new code".into(),
         ));
-    }
+    };
+    let turn = st.guards.enrol_all.turn("all").await;
     let (code, name) = (body.code, body.name);
     let result = db::blocking(&st.store, move |conn| -> anyhow::Result<_> {
         let Some((token, p)) = tablets::redeem_enrol_code(conn, &code, &name)? else { return Ok(None) };
@@ -93,13 +96,15 @@ pub async fn enrol(
     })
     .await?;
     let Some((token, p, (site_name, scheme_name))) = result else {
-        st.guards.enrol_ip.fail(&ip);
-        st.guards.enrol_all.fail("all");
+        turn.failed();
+        drop(attempt); // counted
         return Err(ApiError::Forbidden(
             "this enrolment code is not valid: codes work once, within 15 minutes; ask your coordinator for a new one"
                 .into(),
         ));
     };
+    attempt.release();
+    drop(turn);
     let device = DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name };
     Ok((axum::http::StatusCode::CREATED, Json(Enrolled { token, device })))
 }

@@ -256,6 +256,7 @@ impl Core {
         let since = self.revocations_read_at - REVOCATION_LOOK_BACK_MS;
         let revoked = tablets::revoked_since(db, since)?;
         self.revocations_read_at = now_ms();
+        self.relay.set_today(chrono::Utc::now().date_naive());
         let mut out = self.relay.tick(now);
         for device in revoked {
             if self.revoked.insert(device.clone()) {

@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 pub enum Outbound {
     Frame(Vec<u8>),
     Close(String),
+    /// A keep-alive ping (the socket's own, not the relay's).
+    Ping,
 }
 
 pub enum Cmd {
@@ -84,7 +86,8 @@ impl Hub {
     pub fn start(store: &Store, cfg: Config) -> anyhow::Result<Hub> {
         let conn = store.connect()?;
         let storage_id = store.storage_id()?;
-        let relay = Relay::new(storage_id.as_str().into(), storage_id, cfg);
+        let mut relay = Relay::new(storage_id.as_str().into(), storage_id, cfg);
+        relay.set_today(chrono::Utc::now().date_naive());
         let revoked = signpost_domain::tablets::revoked_devices(&conn)?.into_iter().collect();
         let (tx, rx) = mpsc::channel(65_536);
         std::thread::Builder::new().name("relay".into()).spawn(move || Driver::new(conn, relay, revoked).run(rx))?;

@@ -107,12 +107,16 @@ pub(super) async fn sign_in(
     let Form(f) = form.map_err(|e| WebError::BadRequest(format!("The form could not be read: {}", e.body_text())))?;
     form_token_ok(&jar, &f.csrf)?;
     let email = f.email.trim().to_lowercase();
-    let (by_email, by_ip) = (format!("email:{email}"), format!("ip:{}", peer.ip()));
-    if st.guards.sign_in_email.blocked(&by_email) || st.guards.sign_in_ip.blocked(&by_ip) {
-        return Err(WebError::TooMany(
-            "There have been too many attempts to sign in. Wait 15 minutes, then try again.".into(),
-        ));
-    }
+    let ip = crate::auth::client_ip(st.trust_forwarded_for, peer, &headers);
+    // No account has an address this long: the keys stay small whatever is sent.
+    let account: String = email.chars().take(254).collect();
+    let (by_pair, by_ip) = (format!("{ip} {account}"), format!("ip:{ip}"));
+    let too_many =
+        || WebError::TooMany("There have been too many attempts to sign in. Wait 15 minutes, then try again.".into());
+    // Counted before the password is checked; then the account's turn, slower after failures.
+    let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip) else { return Err(too_many()) };
+    let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair) else { return Err(too_many()) };
+    let turn = st.guards.sign_in_account.turn(&account).await;
     let (e2, p2) = (email.clone(), f.password.clone());
     let user = if email.is_empty() || f.password.is_empty() {
         None
@@ -120,13 +124,16 @@ pub(super) async fn sign_in(
         db(&st.store, move |c| accounts::check_login(c, &e2, &p2)).await?
     };
     let Some(user) = user else {
-        st.guards.sign_in_email.fail(&by_email);
-        st.guards.sign_in_ip.fail(&by_ip);
+        turn.failed();
+        drop((from_ip, from_pair)); // counted
         let (jar, csrf) = form_token(&st, &headers, jar);
         let body = sign_in_form(&csrf, &f.email, Some("Enter a correct email address and password".into()), None);
         return Ok((jar, page(StatusCode::UNAUTHORIZED, "Sign in", None, body)).into_response());
     };
-    st.guards.sign_in_email.clear(&by_email);
+    from_ip.release();
+    from_pair.release();
+    st.guards.sign_in_pair.clear(&by_pair);
+    drop(turn);
     // Never carry a session over a sign-in: whatever cookie came with the form is ended.
     let old = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
     let u2 = user.clone();

@@ -4,7 +4,8 @@ use super::*;
 
 pub(crate) fn client_fixture(scheme: &str, site: &str, days: u64, per_day: usize) -> serde_json::Value {
     use base64::Engine;
-    let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    // Days the relay takes: the last `days` before today.
+    let start = chrono::Utc::now().date_naive() - chrono::Days::new(days + 1);
     let docs: Vec<serde_json::Value> = (0..days)
         .map(|d| {
             let h = Header::desk_day(scheme, site, start + chrono::Days::new(d));

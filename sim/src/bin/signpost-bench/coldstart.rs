@@ -6,9 +6,15 @@ pub(crate) fn coldstart_bench(args: &Args, out: &mut serde_json::Map<String, ser
     let data = root().join("target/bench/coldstart");
     let writers = 50usize;
     let (scheme, sites, admin_token) = fixture(&data, writers)?;
-    let (server, _) = start_signpost(&data, &["--sync", "normal", "--idle-secs", "5"])?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let per = args.cold_docs.div_ceil(writers);
+    // Each writer's site gets `per` consecutive days ending before today: the relay is told to
+    // take that many days back (a desk keeps a document a day; a hundred thousand documents are
+    // years of them).
+    let base = chrono::Utc::now().date_naive() - chrono::Days::new(per as u64 + 1);
+    let back = (per + 2).to_string();
+    let relay_args = ["--sync", "normal", "--idle-secs", "5", "--days-back", back.as_str()];
+    let (server, _) = start_signpost(&data, &relay_args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     eprintln!("cold start: storing {} documents", per * writers);
     let seeded = Instant::now();
     rt.block_on(async {
@@ -17,7 +23,6 @@ pub(crate) fn coldstart_bench(args: &Args, out: &mut serde_json::Map<String, ser
             let (url, scheme) = (server.url().to_owned(), scheme.clone());
             tasks.push(tokio::spawn(async move {
                 let mut t = Tablet::connect(&url, &token, "seeder").await?;
-                let base = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
                 for d in 0..per {
                     let h = Header::desk_day(&scheme, &site, base + chrono::Days::new(d as u64));
                     let id = h.well_known_id();
@@ -40,11 +45,11 @@ pub(crate) fn coldstart_bench(args: &Args, out: &mut serde_json::Map<String, ser
     })?;
     let seed_s = seeded.elapsed().as_secs_f64();
     drop(server); // kill -9
-    let (server, to_listening) = start_signpost(&data, &["--sync", "normal", "--idle-secs", "5"])?;
+    let (server, to_listening) = start_signpost(&data, &relay_args)?;
     let (_, rss_start) = server.memory_mib();
     let (site, token) = &sites[0];
     let first = Instant::now();
-    let h = Header::desk_day(&scheme, site, NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+    let h = Header::desk_day(&scheme, site, base);
     let served = rt.block_on(async {
         let mut t = Tablet::connect(&server.url(), token, "reader").await?;
         let ok = t.find(h.well_known_id(), Duration::from_secs(10)).await?;
@@ -55,7 +60,6 @@ pub(crate) fn coldstart_bench(args: &Args, out: &mut serde_json::Map<String, ser
     let touched = Instant::now();
     let live = rt.block_on(async {
         let mut t = Tablet::connect(&server.url(), token, "reader").await?;
-        let base = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
         for d in 0..per.min(1000) {
             let id = Header::desk_day(&scheme, site, base + chrono::Days::new(d as u64)).well_known_id();
             t.find(id, Duration::from_secs(10)).await?;

@@ -70,7 +70,7 @@ fn root() -> PathBuf {
 }
 
 fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+    chrono::Utc::now().date_naive() - chrono::Days::new(7)
 }
 
 fn referral(id: String) -> Referral {

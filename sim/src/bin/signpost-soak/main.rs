@@ -71,6 +71,10 @@ fn root() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Soak days run faster than the relay's clock: they start far enough back that the last one
+    // is still no later than the relay's today (it takes new days only up to two days ahead).
+    let soak_days = (args.minutes * 60.0 / args.day_secs as f64).ceil() as u64 + 2;
+    let first_day = chrono::Utc::now().date_naive() - chrono::Days::new(soak_days);
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     eprintln!("soak: seed {seed} (re-run with --seed {seed}); {} minutes", args.minutes);
     let bin = args.relay.clone().unwrap_or_else(|| signpost_bin(&root()));
@@ -115,11 +119,7 @@ fn main() -> anyhow::Result<()> {
         }
 
         let started = Instant::now();
-        let clock = tablet::Clock {
-            started,
-            day: Duration::from_secs(args.day_secs),
-            first: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
-        };
+        let clock = tablet::Clock { started, day: Duration::from_secs(args.day_secs), first: first_day };
         let stop = Arc::new(AtomicBool::new(false));
         let n = args.desks * args.tablets_per_desk;
         let barrier = Arc::new(tokio::sync::Barrier::new(n));
@@ -207,7 +207,7 @@ fn main() -> anyhow::Result<()> {
         "final_sync_seconds": final_sync_secs,
         "desks": args.desks,
         "tablets": reports.len(),
-        "days": (last_day - chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap()).num_days() + 1,
+        "days": (last_day - first_day).num_days() + 1,
         "relay_kills": kills,
         "referrals_logged": totals.logged,
         "corrections": totals.corrected,
