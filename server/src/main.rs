@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod listen;
 mod relay;
 mod serve;
 mod state;

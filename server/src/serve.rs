@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// throttles key on that address instead of the proxy's own.
     #[arg(long)]
     trust_forwarded_for: bool,
+    /// The address people reach Signpost at, such as `https://signpost.example.org`: set-password
+    /// links are built on it (without it, on the address the administrator's browser used).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Seconds a request's headers may take to arrive before the connection is closed.
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout_secs: f64,
+    /// Connections open at once, WebSockets included; past it new ones are closed at once.
+    #[arg(long, default_value_t = 8192)]
+    max_connections: usize,
     /// Sockets one tablet credential may hold open at once.
     #[arg(long, default_value_t = 4)]
     max_sockets_per_device: usize,
@@ -93,12 +103,33 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         // The app shell is fetched once per release (the service worker keeps it). The build
         // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
         // without one is compressed on the fly. Either way ~1.5 MB becomes ~0.55 MB.
+        // The app's files are never framed by another site or read as another type than sent.
+        // (Its pages run inline start-up scripts, so a script policy waits for those to move.)
+        use axum::http::{header, HeaderValue};
+        use tower_http::set_header::SetResponseHeaderLayer as Set;
         let files = tower::ServiceBuilder::new()
+            .layer(Set::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+            .layer(Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            .layer(Set::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'none'"),
+            ))
             .layer(tower_http::compression::CompressionLayer::new())
             .service(tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip());
         app = app.fallback_service(files);
     }
-    app.with_state(state)
+    let behind_tls = state.behind_tls;
+    let app = app.with_state(state);
+    if behind_tls {
+        // Behind TLS, browsers are told to come back only over TLS.
+        let hsts = axum::http::HeaderValue::from_static("max-age=31536000");
+        app.layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
+    } else {
+        app
+    }
 }
 
 /// Runs the relay until Ctrl-C.
@@ -121,6 +152,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_sockets_per_device,
         join_within_secs,
         keepalive_secs,
+        public_url,
+        header_timeout_secs,
+        max_connections,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
@@ -150,6 +184,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         guards: Default::default(),
         disclosure,
         trust_forwarded_for,
+        public_url,
         sockets: std::sync::Arc::new(crate::state::Sockets::new(
             max_sockets_per_device,
             std::time::Duration::from_secs_f64(join_within_secs),
@@ -175,18 +210,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving");
-    // Sync frames are small and latency-bound: send them at once rather than let Nagle's algorithm
-    // hold them for a delayed acknowledgement.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
+    let limits = crate::listen::Limits {
+        header_timeout: std::time::Duration::from_secs_f64(header_timeout_secs),
+        max_connections,
+    };
+    crate::listen::serve(listener, app, limits, shutdown()).await
 }
 
 async fn shutdown() {

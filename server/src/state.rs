@@ -20,6 +20,9 @@ pub struct AppState {
     /// `X-Forwarded-For` (otherwise the header is ignored: anyone can send it).
     pub trust_forwarded_for: bool,
     pub sockets: std::sync::Arc<Sockets>,
+    /// Where people reach Signpost (`https://signpost.example.org`), for the links the pages
+    /// hand out.
+    pub public_url: Option<String>,
 }
 
 /// Tablets' sockets: how many one device may hold open, how soon a new one must join, and how

@@ -186,6 +186,9 @@ struct Conn {
     wanted: HashSet<DocumentId>,
 }
 
+/// The largest ephemeral message (presence, cursors) passed on between a desk's tablets.
+pub const MAX_EPHEMERAL_BYTES: usize = 64 << 10;
+
 /// How many not-yet-existing documents one connection may wait for.
 const MAX_WANTED_PER_CONN: usize = 1024;
 
@@ -914,14 +917,27 @@ impl Relay {
         data: Vec<u8>,
         out: &mut Output,
     ) {
-        // Only a connection that syncs the document (so passed its access check) may broadcast.
+        // Only a connection that syncs the document (so passed its access check) may broadcast,
+        // small messages only, and only to its own desk's tablets (a scheme's directory is
+        // synced by every site of the scheme: its ephemerals are not theirs to hear).
         let Some(subs) = self.subs.get(&doc_id) else { return };
         if !subs.contains(&from) {
             return;
         }
+        if data.len() > MAX_EPHEMERAL_BYTES {
+            let reason = format!("an ephemeral message may carry at most {MAX_EPHEMERAL_BYTES} bytes");
+            self.fail(from, &reason, out);
+            return;
+        }
+        let Some(subs) = self.subs.get(&doc_id) else { return };
+        let site = self.conns[&from].principal.site.clone();
         let sender = self.conns[&from].remote.clone().expect("subscribed connections have joined");
         for c in subs.iter().filter(|c| **c != from) {
-            if let Some(remote) = self.conns.get(c).and_then(|c| c.remote.clone()) {
+            let Some(conn) = self.conns.get(c) else { continue };
+            if conn.principal.site != site {
+                continue;
+            }
+            if let Some(remote) = conn.remote.clone() {
                 let m = Message::Ephemeral {
                     sender_id: sender.clone(),
                     target_id: remote,

@@ -710,3 +710,24 @@ fn desk_days_far_from_the_relays_today_are_refused() {
         }
     }
 }
+
+#[test]
+fn ephemerals_on_the_directory_stay_at_the_desk_and_large_ones_are_refused() {
+    let mut net = Net::new(Config::default());
+    let dir = net.seed(Header::directory("sc"), |_| {});
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    net.join(3, principal("t3", "sc", "site-b"));
+    for c in [1, 2, 3] {
+        net.find(c, dir);
+    }
+    let out = net.device(1).peer.ephemeral(dir, "s", 1, b"here".to_vec());
+    net.send(1, out);
+    let got = |n: &Net, c: ConnId| n.devices[&c].events.iter().any(|e| matches!(e, Event::Ephemeral { .. }));
+    assert!(got(&net, 2), "the desk's other tablet hears it");
+    assert!(!got(&net, 3), "another site's tablet, though it syncs the directory too, does not");
+    let out = net.device(1).peer.ephemeral(dir, "s", 2, vec![7; 65 << 10]);
+    net.send(1, out);
+    assert!(net.closed(1).contains("at most"), "{}", net.closed(1));
+    assert_eq!(net.devices[&2].events.iter().filter(|e| matches!(e, Event::Ephemeral { .. })).count(), 1);
+}

@@ -947,3 +947,124 @@ async fn idle_silent_and_surplus_sockets_are_let_go() {
     assert!(Tablet::connect(&server.url, &fx.token_a2, "three").await.is_ok(), "their places are free");
     drop(held);
 }
+
+/// A tablet floods its desk with ephemeral messages while the desk's other tablets read
+/// nothing: what waits for each is bounded in bytes, so the slow readers are let go rather than
+/// the relay's memory growing, and the relay keeps answering.
+#[tokio::test]
+async fn an_ephemeral_flood_to_slow_readers_is_bounded() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(7);
+    let mut loud = Tablet::connect(&server.url, &fx.token_a1, "loud").await.unwrap();
+    let d = loud.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
+    loud.synced(d, T).await.unwrap();
+    let mut slow = Vec::new();
+    for name in ["slow-1", "slow-2"] {
+        let mut t = Tablet::connect(&server.url, &fx.token_a2, name).await.unwrap();
+        assert!(t.find(d, T).await.unwrap());
+        slow.push(t); // never read again
+    }
+    let pid = server.pid().unwrap();
+    let rss_before = rss_mib(pid);
+    for i in 0..1_000u64 {
+        let out = loud.peer.ephemeral(d, "flood", i, vec![i as u8; 60 << 10]);
+        if loud.send(out).await.is_err() {
+            break;
+        }
+    }
+    let asked = Instant::now();
+    let (status, health) = server.get("/api/v1/health", None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(asked.elapsed() < Duration::from_secs(1), "health answered in {:?}", asked.elapsed());
+    let grew = rss_mib(pid) - rss_before;
+    assert!(grew < 100.0, "the relay grew by {grew:.0} MiB: {health}");
+    let gone = signpost_harness::eventually(T, || async {
+        let (_, h) = server.get("/api/v1/health", None).await.unwrap();
+        h["relay"]["connections"].as_u64() == Some(1)
+    })
+    .await;
+    assert!(gone, "the slow readers were let go");
+    drop(slow);
+}
+
+/// The app's files are never framed or sniffed; behind TLS browsers are told to stay on it; and
+/// a set-password link is built on the configured address, whatever `Host` a request claims.
+#[tokio::test]
+async fn files_headers_and_links_do_not_trust_the_request() {
+    let dist = signpost_harness::workspace().join("client/dist");
+    let args =
+        ["--behind-tls", "--public-url", "https://signpost.example.org/", "--static-dir", dist.to_str().unwrap()];
+    let (server, _fx) = Server::start_fresh(&args).unwrap();
+    let r = request(&server.url, "GET", "/index.html", &[], None).await.unwrap();
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert!(r.header("content-security-policy").unwrap_or_default().contains("frame-ancestors 'none'"));
+    assert!(r.header("strict-transport-security").is_some_and(|v| v.contains("max-age")));
+    let api = request(&server.url, "GET", "/api/v1/health", &[], None).await.unwrap();
+    assert!(api.header("strict-transport-security").is_some());
+
+    let admin = Signed::create(&server, "admin", None, "adm@example.org").await.unwrap();
+    let cookie = admin.v.cookie_header();
+    let form = [("csrf", admin.csrf.as_str()), ("email", "new@example.org"), ("role", "national"), ("scheme", "")];
+    let r =
+        request(&server.url, "POST", "/manage/users", &[("Cookie", &cookie), ("Host", "evil.example")], Some(&form))
+            .await
+            .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("https://signpost.example.org/set-password?code="), "{}", r.body);
+    assert!(!r.body.contains("evil.example"));
+}
+
+/// Three hundred clients that send their request headers a byte at a time (slowloris) are let go
+/// once the header deadline passes, and the relay answers others meanwhile.
+#[tokio::test]
+async fn half_written_requests_are_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, _fx) = Server::start_fresh(&["--header-timeout-secs", "1"]).unwrap();
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-A: ").await.unwrap();
+        slow.push(s);
+    }
+    let asked = Instant::now();
+    let (status, _) = server.get("/api/v1/health", None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered in {:?}", asked.elapsed());
+    // Each keeps trickling a byte; the relay closes them all the same.
+    for s in &mut slow {
+        let _ = s.write_all(b"a").await;
+    }
+    // All at once: each read ends (an answer, 408, or end of stream) when the relay lets go.
+    let reads = slow.into_iter().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            tokio::time::timeout(Duration::from_secs(4), s.read(&mut buf)).await.is_ok()
+        })
+    });
+    let mut closed = 0;
+    for r in reads.collect::<Vec<_>>() {
+        closed += usize::from(r.await.unwrap());
+    }
+    assert_eq!(closed, 300, "{closed} of 300 half-written requests were let go");
+}
+
+/// A tablet that closes its socket gets the close answered at once (the relay keeps nothing of
+/// the socket once its peer has gone).
+#[tokio::test]
+async fn a_closed_socket_is_answered_and_let_go() {
+    use futures_util::{SinkExt, StreamExt};
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(sync_url(&server.url, Some(&fx.token_a1))).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+    let started = Instant::now();
+    let mut answered = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+        if matches!(msg, Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_)) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered && started.elapsed() < Duration::from_secs(2), "close answered in {:?}", started.elapsed());
+}

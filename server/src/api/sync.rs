@@ -4,7 +4,7 @@
 use super::auth::authenticate;
 use super::error::ApiError;
 use crate::auth;
-use crate::relay::{Cmd, Hub, Outbound, OUTBOUND_QUEUE};
+use crate::relay::{Cmd, Hub, Outbound, Outlet, OUTBOUND_QUEUE};
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -62,15 +62,20 @@ pub async fn sync(
 async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal, join_within: Duration, keepalive: Duration) {
     let conn = hub.next_conn_id();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE);
-    let pinger = out_tx.clone();
+    let outlet = Outlet::new(out_tx.clone());
+    let pinger = out_tx;
     tracing::debug!(conn, device = %principal.device, "device connected");
-    hub.send(Cmd::Connect { conn, principal, tx: out_tx }).await;
+    let queued = outlet.queued();
+    hub.send(Cmd::Connect { conn, principal, tx: outlet }).await;
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
             match out {
                 Outbound::Frame(bytes) => {
-                    if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                    let len = bytes.len();
+                    let sent = sink.send(WsMessage::Binary(bytes.into())).await;
+                    queued.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
+                    if sent.is_err() {
                         break;
                     }
                 }

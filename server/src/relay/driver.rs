@@ -7,7 +7,7 @@
 //! whose writes fail is rolled back alone and affects only its own connection (or edit), and the
 //! rest of the batch goes on.
 
-use super::{Cmd, HubStats, Outbound, REVOKED};
+use super::{Cmd, HubStats, Outlet, REVOKED};
 use rusqlite::{Connection, DropBehavior, TransactionBehavior};
 use signpost_domain::db::documents;
 use signpost_domain::tablets;
@@ -40,7 +40,7 @@ pub(super) struct Driver {
 
 struct Core {
     relay: Relay,
-    conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    conns: HashMap<ConnId, Outlet>,
     epoch: Instant,
     tickets: u64,
     /// Server-side edits waiting for their batch to commit, with what is recorded beside each
@@ -188,7 +188,7 @@ impl Core {
         Some(match cmd {
             Cmd::Connect { conn, principal, tx } => {
                 if self.revoked.contains(&principal.device) {
-                    let _ = tx.try_send(Outbound::Close(REVOKED.into()));
+                    tx.close(REVOKED.into());
                 } else {
                     self.devices.insert(conn, (principal.device.clone(), 0));
                     self.relay.connect(conn, principal);
@@ -313,22 +313,23 @@ impl Core {
         let mut slow = Vec::new();
         for (conn, frame) in out.sends {
             if let Some(tx) = self.conns.get(&conn) {
-                if tx.try_send(Outbound::Frame(frame)).is_err() {
+                if !tx.frame(frame) {
                     slow.push(conn);
                 }
             }
         }
         for (conn, reason) in out.close {
             if let Some(tx) = self.conns.remove(&conn) {
-                tracing::info!(conn, reason = %reason, "closing connection");
-                let _ = tx.try_send(Outbound::Close(reason));
+                // `?`: a reason may quote what a tablet sent; escaped, it cannot forge log lines.
+                tracing::info!(conn, reason = ?reason, "closing connection");
+                tx.close(reason);
             }
         }
         for conn in slow {
             self.relay.disconnect(conn);
             if let Some(tx) = self.conns.remove(&conn) {
                 tracing::warn!(conn, "peer is not reading its messages; disconnecting");
-                let _ = tx.try_send(Outbound::Close("too many unread messages".into()));
+                tx.close("too many unread messages".into());
             }
         }
     }
@@ -353,7 +354,7 @@ fn carry_out(
             documents::apply_write(db, w)?;
         }
         for p in &out.problems {
-            tracing::error!(problem = %p, "relay");
+            tracing::error!(problem = ?p, "relay");
         }
         for id in std::mem::take(&mut out.load) {
             touched.push(id);

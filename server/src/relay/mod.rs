@@ -24,11 +24,54 @@ pub enum Outbound {
     Ping,
 }
 
+/// Where the relay's frames for one socket go: a bounded queue, bounded in frames
+/// ([`OUTBOUND_QUEUE`]) and in bytes ([`OUTBOUND_BYTES`]). A socket whose peer reads too slowly
+/// to keep within both is closed rather than let the relay's memory grow.
+#[derive(Clone)]
+pub struct Outlet {
+    tx: mpsc::Sender<Outbound>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Bytes queued to one socket at most: room for a full-sized sync message and then some.
+pub const OUTBOUND_BYTES: usize = 16 << 20;
+
+impl Outlet {
+    pub fn new(tx: mpsc::Sender<Outbound>) -> Outlet {
+        Outlet { tx, queued: Default::default() }
+    }
+
+    /// Queues a frame; `false` when the socket's queue is full (in frames or bytes).
+    pub fn frame(&self, frame: Vec<u8>) -> bool {
+        let len = frame.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > OUTBOUND_BYTES {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.try_send(Outbound::Frame(frame)).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Queues the closing of the socket, with its reason.
+    pub fn close(&self, reason: String) {
+        let _ = self.tx.try_send(Outbound::Close(reason));
+    }
+
+    /// The count the socket's writer takes sent bytes off (it must not hold the queue itself,
+    /// or the queue would never end).
+    pub fn queued(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.queued.clone()
+    }
+}
+
 pub enum Cmd {
     Connect {
         conn: ConnId,
         principal: Principal,
-        tx: mpsc::Sender<Outbound>,
+        tx: Outlet,
     },
     Frame {
         conn: ConnId,

@@ -171,9 +171,16 @@ pub(super) fn link_page(
     code: &str,
     back: &str,
 ) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let scheme = if secure(st, headers) { "https" } else { "http" };
-    let link = format!("{scheme}://{host}/set-password?code={code}");
+    // The configured address people reach Signpost at; without one, the address the
+    // administrator's own browser used.
+    let base = match &st.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("{}://{host}", if secure(st, headers) { "https" } else { "http" })
+        }
+    };
+    let link = format!("{base}/set-password?code={code}");
     let body = html! {
         div class="govuk-panel govuk-panel--confirmation" {
             h1 class="govuk-panel__title" { (title) }

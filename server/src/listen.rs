@@ -1,0 +1,68 @@
+//! The accept loop. `axum::serve` runs hyper without a timer, so a client that sends its request
+//! headers a byte at a time holds its connection (and a file descriptor) for ever; three hundred
+//! of them starved everyone else. Here hyper gets a timer: headers must arrive within a bound, or
+//! the connection is closed. And the connections open at once are capped: past the cap a new one
+//! is closed at once, before anything of it is read.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct Limits {
+    /// How long a request's headers may take to arrive.
+    pub header_timeout: Duration,
+    /// Connections open at once (WebSockets included).
+    pub max_connections: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let Ok(place) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%addr, "too many connections open; closing a new one");
+            continue;
+        };
+        // Sync frames are small and latency-bound: send them at once rather than let Nagle's
+        // algorithm hold them for a delayed acknowledgement.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+        let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::http::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(addr));
+            req.map(axum::body::Body::new)
+        });
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        tokio::spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
+            if let Err(e) = conn.await {
+                tracing::debug!(%addr, error = %e, "connection ended");
+            }
+            drop(place);
+        });
+    }
+}
