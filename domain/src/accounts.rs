@@ -291,12 +291,7 @@ pub fn end_session(conn: &Connection, token: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn db() -> (Connection, String, String) {
-        let conn = crate::db::memory().unwrap();
-        let scheme = crate::schemes::create_scheme(&conn, "S", None, None).unwrap();
-        let site = crate::schemes::create_site(&conn, &scheme, "Court A").unwrap();
-        (conn, scheme, site)
-    }
+    use crate::schemes::test_db as db;
 
     #[test]
     fn a_set_password_code_works_once_and_a_reset_ends_the_old_password() {

@@ -47,12 +47,7 @@ pub fn audit_entries(conn: &Connection, limit: u32, before: Option<i64>) -> anyh
 mod tests {
     use super::*;
 
-    fn db() -> (Connection, String, String) {
-        let conn = crate::db::memory().unwrap();
-        let scheme = crate::schemes::create_scheme(&conn, "S", None, None).unwrap();
-        let site = crate::schemes::create_site(&conn, &scheme, "Court A").unwrap();
-        (conn, scheme, site)
-    }
+    use crate::schemes::test_db as db;
 
     #[test]
     fn the_audit_log_cannot_be_changed() {

@@ -170,6 +170,16 @@ pub fn roster(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<schema::Vol
     Ok(schema::read_volunteers(&directory(conn, scheme)?))
 }
 
+/// A migrated database in memory with one scheme and one site: (connection, scheme, site), for
+/// the domain's tests.
+#[cfg(test)]
+pub(crate) fn test_db() -> (Connection, String, String) {
+    let conn = crate::db::memory().unwrap();
+    let scheme = create_scheme(&conn, "S", None, None).unwrap();
+    let site = create_site(&conn, &scheme, "Court A").unwrap();
+    (conn, scheme, site)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::db::{self, documents, Store};

@@ -246,12 +246,7 @@ pub fn note_refused(conn: &Connection, device: &str, at_ms: i64, reason: &str) -
 mod tests {
     use super::*;
 
-    fn db() -> (Connection, String, String) {
-        let conn = crate::db::memory().unwrap();
-        let scheme = crate::schemes::create_scheme(&conn, "S", None, None).unwrap();
-        let site = crate::schemes::create_site(&conn, &scheme, "Court A").unwrap();
-        (conn, scheme, site)
-    }
+    use crate::schemes::test_db as db;
 
     #[test]
     fn an_enrolment_code_works_once_and_only_before_it_expires() {

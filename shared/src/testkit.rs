@@ -335,3 +335,25 @@ impl Net {
         self.devices[&conn].closed.clone().unwrap_or_default()
     }
 }
+
+/// A compressed change chunk (type 2) whose body is `inflated`, deflated: what automerge would
+/// inflate before reading it (the checksum is not filled in). For tests of what a hostile client
+/// can send.
+pub fn compressed_chunk(inflated: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(inflated).expect("in memory");
+    let deflated = z.finish().expect("in memory");
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut n = deflated.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { b } else { b | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(deflated);
+    out
+}

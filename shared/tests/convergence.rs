@@ -566,27 +566,6 @@ fn frame_with(net: &Net, sender: &str, d: DocumentId, changes: Vec<Vec<u8>>) -> 
     .encode()
 }
 
-/// A valid compressed change chunk (type 2) around `body`, checksum and all, as automerge
-/// reads it: the deflated body of a change.
-fn compressed_chunk(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    z.write_all(body).unwrap();
-    let deflated = z.finish().unwrap();
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut n = deflated.len() as u64;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        out.push(if n == 0 { b } else { b | 0x80 });
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(deflated);
-    out
-}
-
 #[test]
 fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
     let mut net = Net::new(Config::default());
@@ -596,7 +575,7 @@ fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
     net.log(1, d, &referral("before"));
     let stored = net.store.docs[&d].chunks.clone();
     // 64 MiB of zeros deflates to about 64 KiB.
-    let bomb = compressed_chunk(&vec![0u8; 64 << 20]);
+    let bomb = signpost_shared::testkit::compressed_chunk(&vec![0u8; 64 << 20]);
     assert!(bomb.len() < 100 << 10);
     let started = std::time::Instant::now();
     net.raw(2, frame_with(&net, "tablet-2", d, vec![bomb]));

@@ -729,27 +729,6 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// A compressed change chunk (type 2) whose body is `inflated` deflated: what automerge would
-/// inflate before reading it.
-fn compressed_chunk(inflated: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    z.write_all(inflated).unwrap();
-    let deflated = z.finish().unwrap();
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut n = deflated.len() as u64;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        out.push(if n == 0 { b } else { b | 0x80 });
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(deflated);
-    out
-}
-
 /// A tablet's sync message for `doc` carrying `changes` as they are, from its own peer id.
 fn raw_sync(t: &Tablet, doc: signpost_shared::ids::DocumentId, changes: Vec<Vec<u8>>) -> Vec<u8> {
     use automerge::sync::{self, SyncDoc};
@@ -783,7 +762,7 @@ async fn a_compression_bomb_from_a_tablet_is_refused_and_nothing_stalls() {
 
     let mut bad = Tablet::connect(&server.url, &fx.token_a2, "bad").await.unwrap();
     let zeros = vec![0u8; 8 << 20];
-    let bomb = vec![compressed_chunk(&zeros); 16];
+    let bomb = vec![signpost_shared::testkit::compressed_chunk(&zeros); 16];
     let frame = raw_sync(&bad, d, bomb);
     assert!(frame.len() < 200 << 10, "{} bytes", frame.len());
     bad.send_frame(frame).await.unwrap();
