@@ -5,7 +5,7 @@
 //! - [`db`]: the SQLite file, its pool of connections, [`db::migrations`] and the stored
 //!   documents with the facts projected from them ([`db::documents`]);
 //! - [`error`]: [`Refusal`], the one error a person can act on;
-//! - [`audit`], then [`schemes`], then [`accounts`], [`tablets`], [`equality`], [`stats`],
+//! - [`audit`], then [`schemes`], then [`accounts`], [`admin_tokens`], [`tablets`], [`equality`], [`stats`],
 //!   [`figures`], [`export`], then [`national`] and [`seed`]: the domain, one module per kind of
 //!   thing, each holding its own SQL.
 //!
@@ -13,6 +13,7 @@
 //! consistent (scheme scoping is in their SQL as well) and say why they refuse.
 
 pub mod accounts;
+pub mod admin_tokens;
 pub mod audit;
 pub mod db;
 pub mod equality;

@@ -4,7 +4,7 @@
 use crate::accounts::{self, Role};
 use crate::db::Store;
 use crate::schemes::{create_scheme, create_site};
-use crate::tablets::{issue_admin_token, issue_device_token};
+use crate::tablets::issue_device_token;
 use crate::util::random_token;
 use signpost_shared::vocab::{Region, SchemeType};
 use std::path::Path;
@@ -55,7 +55,7 @@ pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
     let site = create_site(&conn, &scheme, "Example Magistrates' Court")?;
     let creds = DemoCredentials {
         device_token: issue_device_token(&conn, &site)?,
-        admin_token: issue_admin_token(&conn)?,
+        admin_token: crate::admin_tokens::issue(&conn, crate::admin_tokens::DEFAULT_DAYS, "demo")?.token,
         accounts: demo_accounts(&mut conn, &scheme)?,
         scheme,
         site,

@@ -37,23 +37,15 @@ pub fn issue_device_token_labelled(conn: &Connection, site: &str, label: &str) -
     Ok((token, Principal { device, scheme, site: site.to_owned() }))
 }
 
-pub fn issue_admin_token(conn: &Connection) -> anyhow::Result<String> {
-    let token = random_token("spa_", 32);
-    conn.execute(
-        "INSERT INTO tokens(hash, kind, subject, created_at) VALUES (?1, 'admin', ?2, ?3)",
-        params![hash_token(&token), random_id("adm"), now_ms()],
-    )?;
-    Ok(token)
-}
-
 pub fn check_token(conn: &Connection, token: &str) -> anyhow::Result<Option<Credential>> {
     if token.len() > 200 {
         return Ok(None);
     }
     let row = conn
         .query_row(
-            "SELECT kind, subject, scheme_id, site_id FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
-            [hash_token(token)],
+            "SELECT kind, subject, scheme_id, site_id FROM tokens
+             WHERE hash = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+            params![hash_token(token), now_ms()],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,

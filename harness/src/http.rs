@@ -246,3 +246,14 @@ impl Signed {
 pub async fn enrol(server: &Server, code: &str) -> anyhow::Result<(u16, serde_json::Value)> {
     server.post("/api/v1/enrol", None, serde_json::json!({ "code": code, "name": "Test tablet" })).await
 }
+
+/// A CSV download's records, read by a real CSV reader (fields unquoted, rows of any length).
+pub fn csv_records(body: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.expect("a CSV record").iter().map(str::to_owned).collect())
+        .collect()
+}

@@ -1,13 +1,16 @@
 //! The one test harness of the end-to-end tests (`tests/`), the soak and the benchmarks
 //! (`sim/`): the real `signpost` binary started on 127.0.0.1 with a fresh data folder
 //! ([`Server`], [`process::Relay`]), schemes, sites and credentials made through its admin
-//! commands ([`Fixture`]), and an HTTP client with cookies ([`http`]).
+//! commands ([`Fixture`]), an HTTP client with cookies ([`http`]), and the whole store as text
+//! to compare before and after an attack ([`store`]).
 
 pub mod http;
 pub mod process;
+pub mod store;
 
 pub use http::*;
 pub use process::workspace;
+pub use store::{rss_mib, snapshot};
 
 use anyhow::{bail, Context};
 use process::{Log, Relay};

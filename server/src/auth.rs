@@ -29,14 +29,9 @@ pub fn presented_token(headers: &HeaderMap, query_token: Option<&str>) -> Option
 /// `X-Forwarded-For` (the ones before it are whatever the client claimed).
 pub fn client_ip(trust_forwarded_for: bool, peer: std::net::SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
     if trust_forwarded_for {
-        let last = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
-            .last();
-        if let Some(ip) = last {
+        // Only the very last entry is the proxy's; an earlier one is never used in its place.
+        let last = headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok());
+        if let Some(ip) = last.and_then(|v| v.rsplit(',').next()).and_then(|a| a.trim().parse().ok()) {
             return ip;
         }
     }
@@ -60,4 +55,26 @@ pub async fn session(store: &Store, jar: &CookieJar) -> anyhow::Result<Option<Se
     let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else { return Ok(None) };
     let found = db::blocking(store, move |c| accounts::session(c, &token)).await?;
     Ok(found.map(|(user, csrf)| Session { user, csrf }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_proxys_own_entry_is_believed() {
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let ip = |trust: bool, values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            client_ip(trust, peer, &h).to_string()
+        };
+        assert_eq!(ip(false, &["203.0.113.9"]), "10.0.0.1", "not without the flag");
+        assert_eq!(ip(true, &["198.51.100.1, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(ip(true, &["198.51.100.1", "203.0.113.9"]), "203.0.113.9", "the last header line");
+        assert_eq!(ip(true, &["198.51.100.1, junk"]), "10.0.0.1", "never an earlier, client-claimed entry");
+        assert_eq!(ip(true, &[]), "10.0.0.1");
+    }
 }

@@ -11,14 +11,17 @@ mod web;
 
 use clap::{Parser, Subcommand};
 use signpost_domain::db::{Store, Sync};
-use signpost_domain::{accounts, schemes, tablets};
+use signpost_domain::{accounts, admin_tokens, schemes, tablets};
 use std::path::PathBuf;
 
 const ADMIN_HELP: &str = "Administration (signpost admin --help):
   admin create-scheme --data DIR NAME               create a scheme and its agency directory; prints its id
   admin create-site --data DIR --scheme ID NAME     create a site (desk) in a scheme; prints its id
   admin issue-device-token --data DIR --site ID     issue a tablet credential for a site; prints the token
-  admin issue-admin-token --data DIR                issue an administrator credential; prints the token
+  admin issue-admin-token --data DIR [--days N]     issue an administrator credential valid N days (90;
+                                                    at most 366); prints the token, its id on stderr
+  admin list-admin-tokens --data DIR                list administrator credentials: id, issued, expires, state
+  admin revoke-admin-token --data DIR ID            revoke an administrator credential at once
   admin create-user --data DIR --role ROLE [--scheme ID] EMAIL
                                                     create a coordinator (one scheme), national or admin
                                                     account; prints a one-time set-password code
@@ -75,10 +78,24 @@ enum Admin {
         #[arg(long)]
         site: String,
     },
-    /// Issue an administrator credential; prints only the token.
+    /// Issue an administrator credential; prints only the token (its id and expiry on stderr).
     IssueAdminToken {
         #[arg(long)]
         data: PathBuf,
+        /// Days it is valid for, 1 to 366.
+        #[arg(long, default_value_t = admin_tokens::DEFAULT_DAYS)]
+        days: u32,
+    },
+    /// List administrator credentials: id, when issued, when they expire, and whether valid.
+    ListAdminTokens {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Revoke an administrator credential by its id; it is refused from the next request.
+    RevokeAdminToken {
+        #[arg(long)]
+        data: PathBuf,
+        id: String,
     },
     /// Create a web account; prints a one-time code for /set-password?code=… (valid 3 days).
     CreateUser {
@@ -106,6 +123,11 @@ enum Admin {
         scheme: String,
         device: String,
     },
+}
+
+/// A time for a person at a terminal: UTC, to the minute.
+fn date_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
 fn parse_region(s: &str) -> Result<signpost_shared::vocab::Region, String> {
@@ -148,7 +170,37 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
         }
         Admin::CreateSite { data, scheme, name } => schemes::create_site(&open(&data)?.connect()?, &scheme, &name)?,
         Admin::IssueDeviceToken { data, site } => tablets::issue_device_token(&open(&data)?.connect()?, &site)?,
-        Admin::IssueAdminToken { data } => tablets::issue_admin_token(&open(&data)?.connect()?)?,
+        Admin::IssueAdminToken { data, days } => {
+            let t = admin_tokens::issue(&open(&data)?.connect()?, days, "command line")?;
+            eprintln!(
+                "Administrator token {} valid until {}; revoke it with `signpost admin revoke-admin-token {}`.",
+                t.id,
+                date_time(t.expires_at),
+                t.id
+            );
+            t.token
+        }
+        Admin::ListAdminTokens { data } => {
+            let now = signpost_domain::util::now_ms();
+            let tokens = admin_tokens::list(&open(&data)?.connect()?)?;
+            let mut out = format!("{:<16} {:<17} {:<17} state", "id", "issued", "expires");
+            for t in tokens {
+                let state = match (t.revoked_at, t.valid_at(now)) {
+                    (Some(at), _) => format!("revoked {}", date_time(at)),
+                    (None, true) => "valid".into(),
+                    (None, false) => "expired".into(),
+                };
+                let expires = t.expires_at.map(date_time).unwrap_or_else(|| "never".into());
+                out += &format!("\n{:<16} {:<17} {:<17} {state}", t.id, date_time(t.created_at), expires);
+            }
+            out
+        }
+        Admin::RevokeAdminToken { data, id } => {
+            if !admin_tokens::revoke(&open(&data)?.connect()?, &id, "command line")? {
+                anyhow::bail!("there is no unrevoked administrator token {id:?} (see list-admin-tokens)");
+            }
+            format!("revoked {id}")
+        }
         Admin::CreateUser { data, role, scheme, email } => {
             let role = accounts::Role::parse(&role, scheme)?;
             let (user, code) = accounts::create_user(&open(&data)?.connect()?, &email, &role, "command line")?;

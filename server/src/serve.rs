@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// …and up to this many after it.
     #[arg(long, default_value_t = 2)]
     days_ahead: i64,
+    /// Bytes one tablet may store in a day (new content, as stored); past it its syncs are
+    /// refused until the next day, and what it stored is kept.
+    #[arg(long, default_value_t = 32 << 20)]
+    device_bytes_per_day: u64,
+    /// Documents one tablet may create in a day (drafts included).
+    #[arg(long, default_value_t = 200)]
+    device_documents_per_day: u64,
     /// National figures: counts below this are suppressed (5 or more).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
     disclosure_threshold: u64,
@@ -155,6 +162,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url,
         header_timeout_secs,
         max_connections,
+        device_bytes_per_day,
+        device_documents_per_day,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
@@ -165,6 +174,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         days_back,
         days_ahead,
         max_document: signpost_shared::chunks::Limits { bytes: max_document_bytes, ops: max_document_ops },
+        device_allowance: signpost_shared::quota::Allowance {
+            bytes: device_bytes_per_day,
+            documents: device_documents_per_day,
+        },
         ..Default::default()
     };
     let hub = Hub::start(&store, cfg)?;

@@ -5,10 +5,12 @@
 pub mod chunks;
 pub mod disclosure;
 pub mod equality;
+pub mod fuzzing;
 pub mod ids;
 pub mod local;
 pub mod peer;
 pub mod projection;
+pub mod quota;
 pub mod relay;
 pub mod schema;
 pub mod testkit;

@@ -16,6 +16,7 @@
 use crate::chunks;
 use crate::ids::{DocumentId, PeerId};
 use crate::projection::{self, Projection, Roster};
+use crate::quota;
 use crate::schema::{self, DocKind, Header};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
@@ -92,6 +93,9 @@ pub enum Write {
     Project { doc: DocumentId, projection: Projection },
     /// A scheme's roster as it now stands, replacing the one stored.
     Roster { doc: DocumentId, roster: Roster },
+    /// What a device has stored on a day, now that it stored content in `doc` (replacing the
+    /// count stored for that device and day).
+    Usage { doc: DocumentId, device: String, day: NaiveDate, usage: quota::Usage },
 }
 
 impl Write {
@@ -104,7 +108,8 @@ impl Write {
             | Write::Compact { doc, .. }
             | Write::Discard { doc }
             | Write::Project { doc, .. }
-            | Write::Roster { doc, .. } => doc,
+            | Write::Roster { doc, .. }
+            | Write::Usage { doc, .. } => doc,
         }
     }
 }
@@ -160,6 +165,8 @@ pub struct Config {
     /// timezone). Older or later days, like 0001-01-01 or 9999-12-31, are refused: they would
     /// change published quarters or sit outside every report.
     pub days_ahead: i64,
+    /// What one device may store in a day ([`quota`]).
+    pub device_allowance: quota::Allowance,
 }
 
 impl Default for Config {
@@ -174,6 +181,7 @@ impl Default for Config {
             max_document: chunks::Limits { bytes: 32 << 20, ops: 500_000 },
             days_back: 400,
             days_ahead: 2,
+            device_allowance: quota::Allowance::default(),
         }
     }
 }
@@ -185,6 +193,9 @@ struct Conn {
     /// Documents this connection asked for before anyone stored them.
     wanted: HashSet<DocumentId>,
 }
+
+/// The device the server's own edits are made as: not held to a device's allowance.
+const SERVER_DEVICE: &str = "server";
 
 /// The largest ephemeral message (presence, cursors) passed on between a desk's tablets.
 pub const MAX_EPHEMERAL_BYTES: usize = 64 << 10;
@@ -245,6 +256,8 @@ pub struct Relay {
     /// Today's date where the relay runs, for the window of desk days it takes new documents
     /// for and the ids a device may claim ([`Relay::set_today`]; unset, neither is checked).
     today: Option<NaiveDate>,
+    /// What each connected device has stored today.
+    ledger: quota::Ledger,
 }
 
 impl Relay {
@@ -258,6 +271,7 @@ impl Relay {
             subs: HashMap::new(),
             wanted: HashMap::new(),
             today: None,
+            ledger: quota::Ledger::default(),
         }
     }
 
@@ -265,6 +279,21 @@ impl Relay {
     /// an argument, as everywhere in this core.
     pub fn set_today(&mut self, today: NaiveDate) {
         self.today = Some(today);
+        self.ledger.set_today(today);
+    }
+
+    pub fn today(&self) -> Option<NaiveDate> {
+        self.today
+    }
+
+    /// What storage says a device stored on `day`, read by the driver when the device connects.
+    pub fn note_usage(&mut self, device: &str, day: NaiveDate, usage: quota::Usage) {
+        self.ledger.note(device, day, usage);
+    }
+
+    /// What a device has stored today, as far as this relay knows.
+    pub fn usage(&self, device: &str) -> quota::Usage {
+        self.ledger.usage(device)
     }
 
     /// Whether `id` is the well-known id of one of the device's own site's days in the window:
@@ -295,6 +324,9 @@ impl Relay {
 
     pub fn disconnect(&mut self, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
+        if !self.conns.values().any(|o| o.principal.device == c.principal.device) {
+            self.ledger.forget(&c.principal.device);
+        }
         for d in c.wanted {
             if let Some(w) = self.wanted.get_mut(&d) {
                 w.remove(&conn);
@@ -563,7 +595,7 @@ impl Relay {
         tx.commit();
         // The server writes as the document's owner; the same checks keep the header fixed.
         let owner = Principal {
-            device: "server".into(),
+            device: SERVER_DEVICE.into(),
             scheme: header.scheme.clone(),
             site: header.site.clone().unwrap_or_default(),
         };
@@ -808,6 +840,15 @@ impl Relay {
                 "a document may hold at most {} bytes and {} operations once loaded",
                 limit.bytes, limit.ops
             ));
+        }
+        let created = u64::from(live.meta.is_none());
+        let charged = match principal.device.as_str() {
+            SERVER_DEVICE => None,
+            device => self.ledger.check(device, chunk.len() as u64, created, self.cfg.device_allowance)?,
+        };
+        if let (Some(usage), Some(day)) = (charged, self.ledger.today()) {
+            self.ledger.charge(&principal.device, usage);
+            out.writes.push(Write::Usage { doc: doc_id, device: principal.device.clone(), day, usage });
         }
         live.weight = weight;
         match (&live.meta, &header) {

@@ -37,6 +37,8 @@ pub struct Store {
     pub rosters: BTreeMap<String, Vec<(String, bool)>>,
     pub writes: usize,
     pub bytes_written: usize,
+    /// Each device's usage by day, as the server's `device_usage` table keeps it.
+    pub usage: BTreeMap<(String, chrono::NaiveDate), crate::quota::Usage>,
 }
 
 impl Store {
@@ -76,6 +78,9 @@ impl Store {
             }
             Write::Roster { roster, .. } => {
                 self.rosters.insert(roster.scheme, roster.volunteers);
+            }
+            Write::Usage { device, day, usage, .. } => {
+                self.usage.insert((device, day), usage);
             }
         }
     }
@@ -323,6 +328,8 @@ impl Net {
     /// syncs until the network settles.
     pub fn reconnect(&mut self, old: ConnId, new: ConnId, principal: Principal) {
         let mut d = self.devices.remove(&old).expect("known device");
+        // Its socket closed, whether it went offline or the relay closed it.
+        d.peer.on_close();
         d.closed = None;
         d.inbox.clear();
         self.relay.connect(new, principal);

@@ -605,6 +605,78 @@ fn a_draft_over_its_cap_is_refused_and_never_stored() {
     assert!(!net.store.docs.contains_key(&id), "a refused draft is not stored");
 }
 
+#[test]
+fn a_tablet_past_its_daily_allowance_is_refused_keeps_what_it_stored_and_others_sync() {
+    use signpost_shared::quota::{Allowance, Usage};
+    let allow = Allowance { bytes: 40 << 10, documents: 3 };
+    let mut net = Net::new(Config { device_allowance: allow, ..Config::default() });
+    net.relay.set_today(date());
+    net.join(1, principal("filler", "sc", "site-a"));
+    net.join(2, principal("neighbour", "sc", "site-a"));
+    // Documents: drafts until the count runs out.
+    let mut made = Vec::new();
+    for i in 0..5u8 {
+        let id = DocumentId::random([40 + i; 16]);
+        let mut doc = automerge::AutoCommit::new();
+        doc.empty_change(Default::default());
+        let out = net.device(1).peer.insert(id, doc.document().clone(), None);
+        net.send(1, out);
+        if net.devices[&1].closed.is_some() {
+            break;
+        }
+        made.push(id);
+    }
+    assert_eq!(made.len(), 3, "three documents a day");
+    assert!(net.closed(1).contains("3 new documents for today"), "{}", net.closed(1));
+    for id in &made {
+        assert!(net.store.docs.contains_key(id), "what it stored is kept");
+    }
+    assert_eq!(net.store.usage[&("filler".to_owned(), date())].documents, 3, "the count is stored with the content");
+    // Bytes: one day grown until the bytes run out; what was stored before stays.
+    net.reconnect(1, 3, principal("filler", "sc", "site-a"));
+    let d = net.open_day(2, "sc", "site-a", date());
+    net.find(3, d);
+    let noise = |seed: u32| -> String {
+        (0..6_000u32)
+            .map(|i| char::from(b'a' + (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+            .collect()
+    };
+    let mut round = 0;
+    while net.devices[&3].closed.is_none() {
+        round += 1;
+        assert!(round < 20, "the allowance never ran out");
+        let before = net.store.docs[&d].chunks.clone();
+        let n = noise(round);
+        net.change(3, d, move |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, format!("notes-{round}"), n).unwrap();
+        });
+        if net.devices[&3].closed.is_some() {
+            assert_eq!(net.store.docs[&d].chunks, before, "the change over the allowance is not stored");
+        }
+    }
+    assert!(net.closed(3).contains("bytes for today"), "{}", net.closed(3));
+    let used = net.store.usage[&("filler".to_owned(), date())];
+    assert!(used.bytes <= allow.bytes && used.bytes > allow.bytes / 2, "{used:?}");
+    // The desk's other tablet is not held to the filler's allowance.
+    net.log(2, d, &referral("neighbour's"));
+    assert!(net.peer(2).is_synced(&d));
+    assert!(net.devices[&2].closed.is_none());
+    // A restarted relay reads the count back: still refused today, taken tomorrow.
+    net.relay.note_usage("filler", date(), Usage { bytes: allow.bytes, documents: 0 });
+    net.reconnect(3, 4, principal("filler", "sc", "site-a"));
+    net.find(4, d);
+    net.change(4, d, |tx| schema::write_referral(tx, &referral("late")).unwrap());
+    assert!(net.closed(4).contains("bytes for today"), "{}", net.closed(4));
+    net.relay.set_today(date() + chrono::Duration::days(1));
+    net.reconnect(4, 5, principal("filler", "sc", "site-a"));
+    net.find(5, d);
+    net.change(5, d, |tx| schema::write_referral(tx, &referral("tomorrow")).unwrap());
+    assert!(net.devices[&5].closed.is_none(), "{}", net.closed(5));
+    // What was refused yesterday is still on the tablet, and goes with today's.
+    assert_eq!(net.store.counted_referrals(), 3, "neighbour's, late and tomorrow");
+}
+
 /// A document of `site`'s day inserted at `id` (which may be another site's id), and a referral.
 fn headed_at(net: &mut Net, conn: ConnId, id: DocumentId, site: &str, r: &str) {
     let mut doc = Automerge::new();

@@ -286,7 +286,7 @@ mod tests {
         std::fs::write(tmp.join("web/page.rs"), "fn f() { super::x::g(); }").unwrap();
         std::fs::write(tmp.join("web/x.rs"), "use super::page::f; use crate::a::A;").unwrap();
         let c = circles(&graph(tmp));
-        let names: BTreeSet<Vec<String>> = c.iter().map(|(_, l)| l.iter().cloned().collect()).collect();
+        let names: BTreeSet<Vec<String>> = c.iter().map(|(_, l)| l.to_vec()).collect();
         assert!(names.contains(&vec!["page".to_owned(), "x".to_owned()]), "{c:?}");
         assert!(names.contains(&vec!["a".to_owned(), "web".to_owned()]), "{c:?}");
     }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection::{self, Fact, Projection, Roster};
+use signpost_shared::quota::Usage;
 use signpost_shared::relay::{Meta, StoredDoc, Write};
 use signpost_shared::schema::{DocKind, EntryKey, Header};
 
@@ -86,8 +87,31 @@ pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
         }
         Write::Project { doc, projection } => project(tx, doc, projection)?,
         Write::Roster { roster, .. } => project_roster(tx, roster)?,
+        Write::Usage { device, day, usage, .. } => {
+            tx.prepare_cached(
+                "INSERT INTO device_usage(device, day, bytes, documents) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(device, day) DO UPDATE SET bytes = excluded.bytes, documents = excluded.documents",
+            )?
+            .execute(params![
+                device,
+                day.format("%Y-%m-%d").to_string(),
+                usage.bytes as i64,
+                usage.documents as i64
+            ])?;
+        }
     }
     Ok(())
+}
+
+/// What a device stored on `day`, as the relay recorded it.
+pub fn device_usage(conn: &Connection, device: &str, day: chrono::NaiveDate) -> anyhow::Result<Usage> {
+    Ok(conn
+        .prepare_cached("SELECT bytes, documents FROM device_usage WHERE device = ?1 AND day = ?2")?
+        .query_row(params![device, day.format("%Y-%m-%d").to_string()], |r| {
+            Ok(Usage { bytes: r.get::<_, i64>(0)? as u64, documents: r.get::<_, i64>(1)? as u64 })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 fn project_roster(tx: &Connection, r: &Roster) -> anyhow::Result<()> {

@@ -32,6 +32,8 @@ pub const STEPS: &[Step] = &[
     Step { name: "tablet names, scheme regions and kinds", run: added_columns },
     Step { name: "quarterly figures kept by triggers", run: quarter_figures },
     Step { name: "rosters projected from the stored directories", run: stored_rosters },
+    Step { name: "what each tablet stored each day", run: |tx| Ok(tx.execute_batch(DEVICE_USAGE)?) },
+    Step { name: "administrator tokens expire", run: admin_tokens_expire },
 ];
 
 /// The version a database has when every step has run.
@@ -69,6 +71,17 @@ pub fn run_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
 pub fn version(conn: &Connection) -> anyhow::Result<i64> {
     Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
 }
+
+/// The relay's count of what each device stored each day, for its daily allowance
+/// (`signpost_shared::quota`). Days before the current one are history; retention may drop them.
+const DEVICE_USAGE: &str = "
+    CREATE TABLE IF NOT EXISTS device_usage (
+        device TEXT NOT NULL,
+        day TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        documents INTEGER NOT NULL,
+        PRIMARY KEY (device, day)
+    ) WITHOUT ROWID;";
 
 const DOCUMENTS: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -269,8 +282,6 @@ fn schema() -> String {
     sql
 }
 
-/// Creates the tables and triggers; on a database whose facts were stored before them, counts
-
 /// Creates the tables and triggers; counts the facts stored before them, once.
 fn quarter_figures(tx: &Transaction<'_>) -> anyhow::Result<()> {
     tx.execute_batch(&schema())?;
@@ -301,6 +312,20 @@ fn quarter_figures(tx: &Transaction<'_>) -> anyhow::Result<()> {
 /// directory documents.
 fn stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
     once(tx, "rosters_projected", || super::documents::project_stored_rosters(tx))
+}
+
+/// Administrator tokens get an expiry date. Those issued before had none: they now expire 90
+/// days after the update, which gives their holders notice to issue new ones.
+fn admin_tokens_expire(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    // Written to find its work done, as the first steps are: tests replay every step.
+    if tx.prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'expires_at'")?.exists([])? {
+        return Ok(());
+    }
+    tx.execute_batch("ALTER TABLE tokens ADD COLUMN expires_at INTEGER")?;
+    const NOTICE_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+    let expires = crate::util::now_ms() + NOTICE_MS;
+    tx.execute("UPDATE tokens SET expires_at = ?1 WHERE kind = 'admin' AND revoked_at IS NULL", [expires])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -191,6 +191,7 @@ impl Core {
                     tx.close(REVOKED.into());
                 } else {
                     self.devices.insert(conn, (principal.device.clone(), 0));
+                    self.read_usage(db, &principal.device);
                     self.relay.connect(conn, principal);
                     self.conns.insert(conn, tx);
                 }
@@ -282,6 +283,16 @@ impl Core {
         };
         out.append(self.relay.forget(touched));
         out
+    }
+
+    /// Tells the relay what a connecting tablet stored today, so its daily allowance survives a
+    /// restart. Unread (no storage, or it failed), the relay counts from what it saw itself.
+    fn read_usage(&mut self, db: Option<&Connection>, device: &str) {
+        let (Some(db), Some(today)) = (db, self.relay.today()) else { return };
+        match documents::device_usage(db, device, today) {
+            Ok(usage) => self.relay.note_usage(device, today, usage),
+            Err(e) => tracing::warn!(error = %e, "reading a tablet's usage failed"),
+        }
     }
 
     /// Records, at most once a minute per tablet, that the relay synced with it.

@@ -1,20 +1,20 @@
-//! CSV downloads: one field and one line at a time (the referral export streams), and the
-//! response that makes a browser save the file. Written by hand because it is this small and
-//! the one rule that matters here is ours: a field is never read as a formula by a spreadsheet.
+//! CSV downloads: one line at a time (the referral export streams), and the response that makes
+//! a browser save the file. Lines are written by the `csv` crate with every field quoted, so a
+//! spreadsheet set to another separator (`;` in much of Europe) still reads each field whole;
+//! the rule that is ours is that no field is ever read as a formula.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-/// One CSV field: quoted where needed, and never read as a formula by a spreadsheet.
-pub fn csv_field(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v.to_owned() };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
+/// A field as written: one a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, a tab or
+/// a carriage return first) gets a leading apostrophe, which shows it as text.
+fn defused(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}").into()
     } else {
-        v
+        v.into()
     }
 }
-
 /// A CSV file to download; `length` when known up front (the browser then shows progress).
 pub fn csv_download(name: &str, body: axum::body::Body, length: Option<u64>) -> Response {
     let mut res = (
@@ -32,10 +32,16 @@ pub fn csv_download(name: &str, body: axum::body::Body, length: Option<u64>) -> 
     res
 }
 
+/// One CSV record, every field quoted, ended by CRLF.
 pub fn csv_line(fields: &[&str]) -> String {
-    let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
-    line.push_str("\r\n");
-    line
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .buffer_capacity(512)
+        .from_writer(Vec::with_capacity(128));
+    w.write_record(fields.iter().map(|f| defused(f).into_owned())).expect("writing to memory cannot fail");
+    let bytes = w.into_inner().expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("UTF-8 fields make a UTF-8 line")
 }
 
 #[cfg(test)]
@@ -43,11 +49,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("-5"), "'-5");
+    fn every_field_is_quoted_and_none_is_a_formula() {
+        assert_eq!(csv_line(&["plain", "a, b", "say \"hi\""]), "\"plain\",\"a, b\",\"say \"\"hi\"\"\"\r\n");
+        // A spreadsheet splitting on `;` still sees one field.
+        assert_eq!(csv_line(&["Citizens Advice; Shelter"]), "\"Citizens Advice; Shelter\"\r\n");
+        assert_eq!(
+            csv_line(&["=HYPERLINK(\"x\")", "-5", "+1", "@SUM(A1)"]),
+            "\"'=HYPERLINK(\"\"x\"\")\",\"'-5\",\"'+1\",\"'@SUM(A1)\"\r\n"
+        );
+        assert_eq!(csv_line(&["two\nlines", ""]), "\"two\nlines\",\"\"\r\n");
     }
 }

@@ -1,0 +1,50 @@
+//! What a test compares before and after an attack: the whole database as text, and the
+//! relay's resident memory.
+
+use std::path::Path;
+
+/// The whole database as text, table by table, row by row in a fixed order. Leaves out the
+/// relay's record of when it synced with or refused a tablet, which an attempt is meant to
+/// leave behind (it is what its coordinator sees).
+pub fn snapshot(data: &Path) -> String {
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("signpost.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("the relay's database opens");
+    let mut out = String::new();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'device_activity' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("the tables list");
+    for t in tables {
+        out.push_str(&format!("## {t}\n"));
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("a table reads");
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).expect("a table reads");
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().expect("a row reads") {
+            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", row.get_ref(i).expect("a cell"))).collect();
+            lines.push(cells.join(" | "));
+        }
+        // Some tables have no rowid: sorted, the order is the same every time.
+        lines.sort();
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Resident memory of a process, in MiB (0 when it cannot be read).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
