@@ -73,6 +73,15 @@ impl Server {
         Ok((s, fx))
     }
 
+    /// As [`Server::start_fresh`], with the relay's log appended to `log` (to read what it wrote).
+    pub fn start_fresh_logging(extra: &[&str], log: &Path) -> anyhow::Result<(Server, Fixture)> {
+        let tmp = tempfile::Builder::new().prefix("signpost-test-").tempdir()?;
+        let fx = Fixture::create(tmp.path())?;
+        let relay = spawn_logging(tmp.path(), extra, Log::Append(log))?;
+        let s = Server { url: relay.url.clone(), relay: Some(relay), data: tmp.path().to_path_buf(), _tmp: Some(tmp) };
+        Ok((s, fx))
+    }
+
     /// A relay on an existing data folder.
     pub fn start(data: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         let relay = spawn(data, extra)?;
@@ -116,10 +125,14 @@ impl Server {
 
 /// The debug build serving `data`, its log shown with the test's output.
 fn spawn(data: &Path, extra: &[&str]) -> anyhow::Result<Relay> {
+    spawn_logging(data, extra, Log::Inherit)
+}
+
+fn spawn_logging(data: &Path, extra: &[&str], log: Log<'_>) -> anyhow::Result<Relay> {
     // `normal` survives a killed process, which is what the tests do; a test may ask for `full`.
     let sync: &[&str] = if extra.contains(&"--sync") { &[] } else { &["--sync", "normal"] };
     let args: Vec<&str> = sync.iter().chain(extra).copied().collect();
-    Relay::start(&binary(), data, "127.0.0.1:0", &args, Log::Inherit)
+    Relay::start(&binary(), data, "127.0.0.1:0", &args, log)
 }
 
 /// Today's stats for a scheme via the API.

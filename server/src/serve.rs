@@ -101,6 +101,11 @@ impl From<Durability> for Sync {
     }
 }
 
+/// The tablet app's Content-Security-Policy.
+const APP_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+    form-action 'self'";
+
 /// Both surfaces and, given a folder, the tablet app's files for every other path.
 pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
     // Every form and JSON body is small: 64 KiB is far more than any holds, and what a
@@ -110,17 +115,15 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         // The app shell is fetched once per release (the service worker keeps it). The build
         // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
         // without one is compressed on the fly. Either way ~1.5 MB becomes ~0.55 MB.
-        // The app's files are never framed by another site or read as another type than sent.
-        // (Its pages run inline start-up scripts, so a script policy waits for those to move.)
+        // The app's files are never framed by another site or read as another type than sent,
+        // and the app runs only scripts from this origin (its start-up scripts are files, not
+        // inline) and talks only to it; `wasm-unsafe-eval` lets it compile its WebAssembly.
         use axum::http::{header, HeaderValue};
         use tower_http::set_header::SetResponseHeaderLayer as Set;
         let files = tower::ServiceBuilder::new()
             .layer(Set::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
             .layer(Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-            .layer(Set::if_not_present(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("frame-ancestors 'none'"),
-            ))
+            .layer(Set::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_POLICY)))
             .layer(tower_http::compression::CompressionLayer::new())
             .service(tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip());
         app = app.fallback_service(files);

@@ -5,6 +5,8 @@
 pub mod chunks;
 pub mod disclosure;
 pub mod equality;
+/// Fuzz targets (not part of the tablet app).
+#[cfg(not(target_arch = "wasm32"))]
 pub mod fuzzing;
 pub mod ids;
 pub mod local;

@@ -10,7 +10,7 @@
 //
 // Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, NATIONAL_EMAIL,
 // NATIONAL_CODE, ADMIN_TOKEN.
-import { axe as runAxe, check, env, fitsWidth, launch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch, watch } from "./browser.mjs"
 
 const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
 const password = "correct horse battery staple"
@@ -36,7 +36,7 @@ try {
   const errors = []
   async function newPage(context) {
     const p = await context.newPage()
-    p.on("pageerror", (e) => errors.push(String(e)))
+    watch(p, errors)
     pages.push(p)
     return p
   }
@@ -224,7 +224,8 @@ try {
   await fitsWidth(coord, "the dashboard")
   const csvHref = await coord.getByRole("link", { name: "Download these figures (CSV)" }).getAttribute("href")
   const csvText = await coord.evaluate((h) => fetch(h).then((r) => r.text()), csvHref)
-  check(csvText.split("\r\n")[1].startsWith("referrals,2,"), `the CSV agrees with the screen: ${csvText}`)
+  // Every field is quoted (a spreadsheet using ";" still reads each whole).
+  check(csvText.split("\r\n")[1].startsWith('"referrals","2",'), `the CSV agrees with the screen: ${csvText}`)
   report.dashboard = { referrals: 2 }
 
   // A national reviewer sees the national tables, disclosure control applied, and nothing else.

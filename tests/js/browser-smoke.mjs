@@ -16,7 +16,7 @@
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
 // SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
 import { readFileSync, writeFileSync } from "node:fs"
-import { axe as runAxe, check, env, fitsWidth, launch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch, watch } from "./browser.mjs"
 
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const token2 = env("TOKEN2")
@@ -35,7 +35,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
   page = await context.newPage()
   const errors = []
-  page.on("pageerror", (e) => errors.push(String(e)))
+  watch(page, errors)
 
   const axe = (name) => runAxe(page, name, report)
 
@@ -128,7 +128,7 @@ try {
   // A second tablet at the desk receives the day's entries.
   const contextB = await browser.newContext({ viewport: { width: 768, height: 1024 } })
   const pageB = await contextB.newPage()
-  pageB.on("pageerror", (e) => errors.push(String(e)))
+  watch(pageB, errors)
   await pageB.goto(url)
   await pageB.getByLabel("Enrolment code").fill(token2)
   await pageB.getByRole("button", { name: "Continue" }).click()
@@ -251,7 +251,7 @@ try {
   check(n === beforeClose + 1, `the service worker synced the entry with the app closed (count ${beforeClose} → ${n})`)
   await blank.close()
   page = await context.newPage()
-  page.on("pageerror", (e) => errors.push(String(e)))
+  watch(page, errors)
   await page.goto(url)
   await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 15000 })
   check((await page.locator("#sync-detail").innerText()).includes("Everything is saved on this tablet and synced"), "nothing waits after background sync")

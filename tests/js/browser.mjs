@@ -2,6 +2,7 @@
 // network, checks that fail with a clear message, and axe-core runs.
 import { chromium } from "playwright-core"
 import { createRequire } from "node:module"
+import { readFileSync } from "node:fs"
 
 const require = createRequire(import.meta.url)
 
@@ -32,7 +33,9 @@ export function check(cond, what) {
 // Runs axe-core (WCAG 2.x A and AA) on the page, records the result under `name` in
 // `report.screens` and fails on any violation.
 export async function axe(page, name, report) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") })
+  // Evaluated rather than added as a <script>: the app's Content-Security-Policy (scripts from
+  // its own origin only) would block an inline script, and must not be turned off to test it.
+  await page.evaluate(readFileSync(require.resolve("axe-core/axe.min.js"), "utf8"))
   const result = await page.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
   const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)
   report.screens[name] = { violations }
@@ -43,4 +46,13 @@ export async function axe(page, name, report) {
 export async function fitsWidth(page, name) {
   const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
   check(over <= 0, `${name} is ${over} px wider than the screen`)
+}
+
+// Collects what must never happen on a page: uncaught errors, and anything the page's
+// Content-Security-Policy blocked (the app must run whole under it).
+export function watch(page, errors) {
+  page.on("pageerror", (e) => errors.push(String(e)))
+  page.on("console", (m) => {
+    if (m.type() === "error" && m.text().includes("Content Security Policy")) errors.push(m.text())
+  })
 }

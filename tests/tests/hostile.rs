@@ -272,7 +272,10 @@ async fn files_headers_and_links_do_not_trust_the_request() {
     let r = request(&server.url, "GET", "/index.html", &[], None).await.unwrap();
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    assert!(r.header("content-security-policy").unwrap_or_default().contains("frame-ancestors 'none'"));
+    let csp = r.header("content-security-policy").unwrap_or_default().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "only this origin's scripts: {csp}");
+    assert!(!r.body.contains("<script>") && !r.body.contains("<script type=\"module\">"), "no inline script");
     assert!(r.header("strict-transport-security").is_some_and(|v| v.contains("max-age")));
     let api = request(&server.url, "GET", "/api/v1/health", &[], None).await.unwrap();
     assert!(api.header("strict-transport-security").is_some());
@@ -477,4 +480,134 @@ async fn administrator_tokens_expire_and_are_revoked_at_once() {
         signpost_harness::admin(&server.data, &["list-admin-tokens"]).unwrap().lines().map(str::to_owned).collect();
     assert!(listed[1].contains("revoked") && listed[2].ends_with("expired"), "{listed:?}");
     assert!(signpost_harness::admin(&server.data, &["issue-admin-token", "--days", "400"]).is_err(), "366 at most");
+}
+
+/// Text a device sends that reaches the relay's log (a message type it made up, carrying a line
+/// break and a forged log line) is escaped: it cannot start a line of its own.
+#[tokio::test]
+async fn text_from_a_device_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("relay.log");
+    let (server, fx) = Server::start_fresh_logging(&[], &log).unwrap();
+    let mut t = Tablet::connect(&server.url, &fx.token_a1, "forger").await.unwrap();
+    let kind = "x\nFORGED ERROR signpost: the relay was breached";
+    // A CBOR map {"type": kind}, written out by hand: no encoder would help forge it.
+    let mut frame = vec![0xa1, 0x64];
+    frame.extend(b"type");
+    frame.extend([0x78, kind.len() as u8]);
+    frame.extend(kind.as_bytes());
+    t.send_frame(frame).await.unwrap();
+    let _ = t.until(T, |_| false).await;
+    assert!(t.closed.as_deref().is_some_and(|c| c.contains("unknown message type")), "{:?}", t.closed);
+    let written = signpost_harness::eventually(T, || async {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("relay was breached")
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(written, "the refusal is logged: {text}");
+    assert!(!text.lines().any(|l| l.starts_with("FORGED")), "a forged line: {text}");
+    assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
+}
+
+/// A tablet of site B puts its content at site A's day (its well-known id) and at days far from
+/// today: the far days are refused and change nothing; site A's tablet still opens, fills and
+/// syncs its own day, and only site A's referral is counted there.
+#[tokio::test]
+async fn another_sites_day_and_far_dates_cannot_be_taken() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let mut squatter = Tablet::connect(&server.url, &fx.token_b, "squatter").await.unwrap();
+    let a_day = Header::desk_day(&fx.scheme, &fx.site_a, today).well_known_id();
+    let mut doc = automerge::Automerge::new();
+    let mut tx = doc.transaction();
+    schema::write_header(&mut tx, &Header::desk_day(&fx.scheme, &fx.site_b, today)).unwrap();
+    schema::write_referral(&mut tx, &referral()).unwrap();
+    tx.commit();
+    let out = squatter.peer.insert(a_day, doc, None);
+    squatter.send(out).await.unwrap();
+    squatter.synced(a_day, T).await.unwrap();
+
+    for far in [chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(), today - chrono::Duration::days(401)] {
+        let before = snapshot(&server.data);
+        let mut t = Tablet::connect(&server.url, &fx.token_b, "far").await.unwrap();
+        let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_b, far)).await.unwrap();
+        let e = t.synced(d, T).await.expect_err("refused");
+        assert!(format!("{e:#} {:?}", t.closed).contains("within 400 days"), "{far}: {e:#}");
+        assert_eq!(before, snapshot(&server.data), "{far}: nothing stored");
+    }
+
+    let mut owner = Tablet::connect(&server.url, &fx.token_a1, "owner").await.unwrap();
+    let started = Instant::now();
+    let d = owner.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+    assert_eq!(d, a_day);
+    let mine = signpost_shared::schema::Referral { id: "mine".into(), ..referral() };
+    owner.change(d, |tx| schema::write_referral(tx, &mine).unwrap()).await.unwrap();
+    owner.synced(d, T).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "the owner synced in {:?}", started.elapsed());
+    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let counted: Vec<(String, String)> = conn
+        .prepare("SELECT site_id, id FROM referral_facts WHERE doc_id = ?1")
+        .unwrap()
+        .query_map([a_day.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(counted, [(fx.site_a.clone(), "mine".to_owned())], "only the owner's referral counts at its day");
+}
+
+/// Anonymous clients sending huge form fields (200 sign-ins with a 1 MiB email, enrolments with
+/// a 1 MiB name) are refused before anything is read into memory: nothing is stored, the relay's
+/// memory barely moves, and health is answered within a second.
+#[tokio::test]
+async fn huge_form_fields_are_refused_before_they_cost_anything() {
+    let (server, _fx) = Server::start_fresh(&[]).unwrap();
+    let pid = server.pid().unwrap();
+    let rss_before = rss_mib(pid);
+    let before = snapshot(&server.data);
+    let (cookie, csrf) = sign_in_form(&server.url).await;
+    let email = "a".repeat(1 << 20) + "@example.org";
+    let client = reqwest_client();
+    for _ in 0..200 {
+        let r = client
+            .post(format!("{}/sign-in", server.url))
+            .header("Cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("email", email.as_str()), ("password", "wrong password!")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413);
+    }
+    let name = "n".repeat(1 << 20);
+    let body = serde_json::json!({ "code": "ABCD-EFGH", "name": name }).to_string();
+    let r = client
+        .post(format!("{}/api/v1/enrol", server.url))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let asked = Instant::now();
+    assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
+    assert!(asked.elapsed() < Duration::from_secs(1), "health answered in {:?}", asked.elapsed());
+    let grew = rss_mib(pid) - rss_before;
+    assert!(grew < 100.0, "the relay grew by {grew:.0} MiB");
+    assert_eq!(before, snapshot(&server.data));
+}
+
+/// A 1 MiB draft (no Signpost header) is refused at the draft cap and never stored.
+#[tokio::test]
+async fn a_draft_over_its_cap_is_never_stored() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let before = snapshot(&server.data);
+    let mut t = Tablet::connect(&server.url, &fx.token_a1, "parker").await.unwrap();
+    let noise: String =
+        (0..1u32 << 20).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    let id = signpost_shared::ids::DocumentId::random([3; 16]);
+    let out = t.peer.insert(id, draft(&noise), None);
+    t.send(out).await.unwrap();
+    let e = t.synced(id, T).await.expect_err("refused");
+    assert!(format!("{e:#} {:?}", t.closed).contains("without a Signpost header may hold at most"), "{e:#}");
+    assert_eq!(before, snapshot(&server.data));
+    assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
 }

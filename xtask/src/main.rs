@@ -5,6 +5,7 @@
 //! - `test`: install what the tests need and run every test
 //! - `bench`: run the benchmarks and print their results (see BENCHMARKS.md)
 //! - `build-client`: build the tablet app into `client/dist`
+//! - `fuzz`: coverage-guided fuzzing of the wire decoder or the relay core (nightly, cargo-fuzz)
 
 mod layers;
 
@@ -195,7 +196,16 @@ fn build_client() -> anyhow::Result<PathBuf> {
         .args(["sass", "--load-path=node_modules", "--style=compressed", "--no-source-map"])
         .args(["styles/app.scss:dist/app.css", "styles/manage.scss:dist/manage.css"])
         .current_dir(&client))?;
-    for f in ["index.html", "manifest.webmanifest", "icon-192.png", "icon-512.png", "equality.js", "outbox.js"] {
+    for f in [
+        "index.html",
+        "manifest.webmanifest",
+        "icon-192.png",
+        "icon-512.png",
+        "equality.js",
+        "outbox.js",
+        "body-class.js",
+        "start.js",
+    ] {
         std::fs::copy(client.join("static").join(f), dist.join(f))?;
     }
     for f in ["signpost_client_bg.wasm", "signpost_client.js", "app.css", "manage.css"] {
@@ -205,7 +215,7 @@ fn build_client() -> anyhow::Result<PathBuf> {
     for f in ["index.html", "app.css", "signpost_client.js", "signpost_client_bg.wasm"] {
         std::hash::Hash::hash(&std::fs::read(dist.join(f))?, &mut hasher);
     }
-    for f in ["sw.js", "sw-shell.js", "equality.js", "outbox.js"] {
+    for f in ["sw.js", "sw-shell.js", "equality.js", "outbox.js", "body-class.js", "start.js"] {
         std::hash::Hash::hash(&std::fs::read(client.join("static").join(f))?, &mut hasher);
     }
     let version = format!("{:016x}", std::hash::Hasher::finish(&hasher));
@@ -278,6 +288,54 @@ fn soak(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cargo-fuzz release the fuzz crate is run with.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// `fuzz <target> [runs] [--seconds S] [--no-sanitizer] [--minimize]`: runs a fuzz target of `fuzz/` coverage-guided on the
+/// nightly toolchain (installing it and cargo-fuzz when missing) from its corpus in
+/// `fuzz/corpus/<target>`, which it grows; `--minimize` then shrinks the corpus to the inputs
+/// that keep its coverage (what is committed). The normal suite replays the corpus on stable.
+fn fuzz(args: &[String]) -> anyhow::Result<()> {
+    let target = args.first().map(String::as_str).unwrap_or_default();
+    if !["wire", "relay"].contains(&target) {
+        bail!("usage: cargo xtask fuzz <wire|relay> [runs] [--seconds S] [--no-sanitizer] [--minimize]");
+    }
+    let runs: u64 = match args.get(1).filter(|a| !a.starts_with("--")) {
+        Some(n) => n.parse().context("runs must be a number")?,
+        None => 1_000_000,
+    };
+    let minimize = args.iter().any(|a| a == "--minimize");
+    // The relay target spends its time in automerge (safe Rust); without AddressSanitizer it
+    // runs about twenty times as many inputs in the same time.
+    let sanitizer: &[&str] = if args.iter().any(|a| a == "--no-sanitizer") { &["-s", "none"] } else { &[] };
+    let seconds = args.iter().position(|a| a == "--seconds").and_then(|i| args.get(i + 1));
+    let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
+    if !nightly.map(|o| o.status.success()).unwrap_or(false) {
+        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+    }
+    let fuzz_bin = Command::new("cargo").args(["fuzz", "--version"]).output();
+    if !fuzz_bin.map(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_FUZZ_VERSION)).unwrap_or(false) {
+        run(cargo().args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION]))?;
+    }
+    let dir = root().join("fuzz");
+    let corpus = format!("corpus/{target}");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["+nightly", "fuzz", "run", "-O"]).args(sanitizer).args([target, &corpus, "--"]);
+    cmd.arg(format!("-runs={runs}")).args(["-max_len=4096", "-print_final_stats=1"]);
+    if let Some(s) = seconds {
+        cmd.arg(format!("-max_total_time={s}"));
+    }
+    run(cmd.current_dir(&dir))?;
+    if minimize {
+        run(Command::new("cargo")
+            .args(["+nightly", "fuzz", "cmin", "-O"])
+            .args(sanitizer)
+            .args([target, &corpus])
+            .current_dir(&dir))?;
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
@@ -291,8 +349,9 @@ fn main() -> std::process::ExitCode {
         "soak" => soak(rest),
         "build-client" => build_client().map(|_| ()),
         "layers" => layers::run(&rest.first().map(PathBuf::from).unwrap_or_else(root)),
+        "fuzz" => fuzz(rest),
         _ => {
-            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist");
+            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist\n  fuzz   coverage-guided fuzzing (nightly, cargo-fuzz): fuzz <wire|relay> [runs] [--seconds S] [--no-sanitizer] [--minimize]");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };

@@ -19,6 +19,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A body over the 64 KiB every request is held to.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error")]
     Internal(anyhow::Error),
 }
@@ -52,6 +55,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -68,5 +72,14 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }
         res
+    }
+}
+
+/// A JSON body that could not be taken: too large (413), or not what was `expected` (400).
+pub fn json_rejected(e: axum::extract::rejection::JsonRejection, expected: &str) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("The request body is too large (64 KiB at most).".into())
+    } else {
+        ApiError::BadRequest(format!("{}; expected {expected}", e.body_text()))
     }
 }

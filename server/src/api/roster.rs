@@ -48,8 +48,7 @@ pub async fn add_volunteer(
     axum::extract::Path(scheme): axum::extract::Path<String>,
     body: Result<Json<NewVolunteer>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(axum::http::StatusCode, Json<VolunteerOut>), ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::BadRequest(format!("{}; expected {{\"name\": \"…\"}}", e.body_text())))?;
+    let Json(body) = body.map_err(|e| super::error::json_rejected(e, r#"{"name": "…"}"#))?;
     let Some(name) = signpost_shared::schema::volunteer_name(&body.name) else {
         return Err(ApiError::BadRequest("a name must be 1 to 80 printable characters".into()));
     };

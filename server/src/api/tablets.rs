@@ -76,9 +76,7 @@ pub async fn enrol(
     headers: axum::http::HeaderMap,
     body: Result<Json<Enrolment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(axum::http::StatusCode, Json<Enrolled>), ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::BadRequest(format!("{}; expected {{\"code\": \"ABCD-EFGH\", \"name\": \"…\"}}", e.body_text()))
-    })?;
+    let Json(body) = body.map_err(|e| super::error::json_rejected(e, r#"{"code": "ABCD-EFGH", "name": "…"}"#))?;
     let ip = format!("ip:{}", crate::auth::client_ip(st.trust_forwarded_for, peer, &headers));
     // Counted before the code is even looked at: a blocked guesser learns nothing, and a burst of
     // guesses at once gets no more through than one after another.
@@ -140,12 +138,8 @@ pub async fn equality(
     Tablet(p): Tablet,
     body: Result<Json<EqualityForm>, axum::extract::rejection::JsonRejection>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let Json(form) = body.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "{}; expected {{\"volunteer\": \"vol-…\", \"answers\": {{\"sex\": \"female\", …}}}}",
-            e.body_text()
-        ))
-    })?;
+    let Json(form) =
+        body.map_err(|e| super::error::json_rejected(e, r#"{"volunteer": "vol-…", "answers": {"sex": "female", …}}"#))?;
     form.answers.check().map_err(ApiError::BadRequest)?;
     db::blocking(&store, move |conn| -> Result<(), ApiError> {
         if !documents::on_roster(conn, &p.scheme, &form.volunteer)? {

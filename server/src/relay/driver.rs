@@ -332,7 +332,13 @@ impl Core {
         for (conn, reason) in out.close {
             if let Some(tx) = self.conns.remove(&conn) {
                 // `?`: a reason may quote what a tablet sent; escaped, it cannot forge log lines.
-                tracing::info!(conn, reason = ?reason, "closing connection");
+                // A refusal is worth an operator's notice; a tablet leaving is not.
+                let device = self.devices.get(&conn).map(|(d, _)| d.as_str()).unwrap_or_default();
+                if out.refused.contains(&conn) {
+                    tracing::warn!(conn, device, reason = ?reason, "refusing a tablet");
+                } else {
+                    tracing::info!(conn, reason = ?reason, "closing connection");
+                }
                 tx.close(reason);
             }
         }

@@ -16,6 +16,8 @@ pub enum WebError {
     Forbidden(String),
     NotFound(String),
     TooMany(String),
+    /// A form over the 64 KiB every request is held to.
+    TooLarge,
     Internal(anyhow::Error),
 }
 
@@ -42,6 +44,11 @@ impl IntoResponse for WebError {
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "You cannot do this", m),
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Page not found", m),
             WebError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m),
+            WebError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is too large",
+                "What was sent is far larger than any of Signpost's forms takes. Go back and try again.".to_owned(),
+            ),
             WebError::Internal(e) => {
                 tracing::error!(error = %e, "page failed");
                 (
@@ -57,6 +64,15 @@ impl IntoResponse for WebError {
             p class="govuk-body" { a class="govuk-link" href="/manage" { "Go to the start page" } }
         };
         page(status, title, None, body)
+    }
+}
+
+/// A form that could not be taken: too large (413), or not readable (400).
+pub fn form_rejected(e: axum::extract::rejection::FormRejection) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest(format!("The form could not be read: {}", e.body_text()))
     }
 }
 

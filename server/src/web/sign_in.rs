@@ -104,7 +104,7 @@ pub(super) async fn sign_in(
     form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> WebResult {
     same_origin(&headers)?;
-    let Form(f) = form.map_err(|e| WebError::BadRequest(format!("The form could not be read: {}", e.body_text())))?;
+    let Form(f) = form.map_err(super::error::form_rejected)?;
     form_token_ok(&jar, &f.csrf)?;
     let email = f.email.trim().to_lowercase();
     let ip = crate::auth::client_ip(st.trust_forwarded_for, peer, &headers);
