@@ -2,7 +2,8 @@
 //! headers a byte at a time holds its connection (and a file descriptor) for ever; three hundred
 //! of them starved everyone else. Here hyper gets a timer: headers must arrive within a bound, or
 //! the connection is closed. And the connections open at once are capped: past the cap a new one
-//! is closed at once, before anything of it is read.
+//! is closed at once, before anything of it is read. A request's body, too, must arrive whole
+//! within a bound ([`Deadline`]).
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -18,6 +19,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Connections open at once (WebSockets included).
     pub max_connections: usize,
+    /// How long a request's body may take to arrive, all of it.
+    pub body_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes.
@@ -51,9 +54,10 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
+        let body_timeout = limits.body_timeout;
         let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::http::Request<_>| {
             req.extensions_mut().insert(ConnectInfo(addr));
-            req.map(axum::body::Body::new)
+            req.map(|body| axum::body::Body::new(Deadline::new(axum::body::Body::new(body), body_timeout)))
         });
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
@@ -64,5 +68,50 @@ pub async fn serve(
             }
             drop(place);
         });
+    }
+}
+
+/// A request body that must arrive whole before a deadline, however it trickles. (tower-http's
+/// `RequestBodyTimeout` restarts its clock at every frame, so a client sending a byte every few
+/// seconds would hold its connection for ever.) Past the deadline reading the body fails, and
+/// the handler refuses the request as it would any body it cannot read.
+pub struct Deadline {
+    body: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Deadline {
+    pub fn new(body: axum::body::Body, within: Duration) -> Deadline {
+        Deadline { body, deadline: Box::pin(tokio::time::sleep(within)) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+struct TooSlow;
+
+impl http_body::Body for Deadline {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.body.is_end_stream() {
+            return std::task::Poll::Ready(None);
+        }
+        if std::future::Future::poll(self.deadline.as_mut(), cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(TooSlow))));
+        }
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

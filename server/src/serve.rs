@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Seconds a request's headers may take to arrive before the connection is closed.
     #[arg(long, default_value_t = 10.0)]
     header_timeout_secs: f64,
+    /// Seconds a request's body may take to arrive, all of it.
+    #[arg(long, default_value_t = 30.0)]
+    body_timeout_secs: f64,
     /// Connections open at once, WebSockets included; past it new ones are closed at once.
     #[arg(long, default_value_t = 8192)]
     max_connections: usize,
@@ -167,6 +170,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections,
         device_bytes_per_day,
         device_documents_per_day,
+        body_timeout_secs,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
@@ -229,6 +233,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let limits = crate::listen::Limits {
         header_timeout: std::time::Duration::from_secs_f64(header_timeout_secs),
         max_connections,
+        body_timeout: std::time::Duration::from_secs_f64(body_timeout_secs),
     };
     crate::listen::serve(listener, app, limits, shutdown()).await
 }

@@ -240,6 +240,7 @@ async fn an_ephemeral_flood_to_slow_readers_is_bounded() {
     }
     let pid = server.pid().unwrap();
     let rss_before = rss_mib(pid);
+    let before = snapshot(&server.data);
     for i in 0..1_000u64 {
         let out = loud.peer.ephemeral(d, "flood", i, vec![i as u8; 60 << 10]);
         if loud.send(out).await.is_err() {
@@ -258,6 +259,7 @@ async fn an_ephemeral_flood_to_slow_readers_is_bounded() {
     })
     .await;
     assert!(gone, "the slow readers were let go");
+    assert_eq!(before, snapshot(&server.data), "ephemerals store nothing");
     drop(slow);
 }
 
@@ -298,6 +300,7 @@ async fn files_headers_and_links_do_not_trust_the_request() {
 async fn half_written_requests_are_let_go() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (server, _fx) = Server::start_fresh(&["--header-timeout-secs", "1"]).unwrap();
+    let before = snapshot(&server.data);
     let addr = server.url.trim_start_matches("http://").to_owned();
     let mut slow = Vec::new();
     for _ in 0..300 {
@@ -325,6 +328,7 @@ async fn half_written_requests_are_let_go() {
         closed += usize::from(r.await.unwrap());
     }
     assert_eq!(closed, 300, "{closed} of 300 half-written requests were let go");
+    assert_eq!(before, snapshot(&server.data));
 }
 
 /// A tablet that closes its socket gets the close answered at once (the relay keeps nothing of
@@ -610,4 +614,51 @@ async fn a_draft_over_its_cap_is_never_stored() {
     assert!(format!("{e:#} {:?}", t.closed).contains("without a Signpost header may hold at most"), "{e:#}");
     assert_eq!(before, snapshot(&server.data));
     assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
+}
+
+/// Fifty clients that send their headers at once and then trickle the body a byte at a time are
+/// answered once the body deadline passes, however steadily they trickle; the relay answers
+/// others meanwhile and stores nothing.
+#[tokio::test]
+async fn trickled_bodies_are_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, _fx) = Server::start_fresh(&["--body-timeout-secs", "1"]).unwrap();
+    let before = snapshot(&server.data);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head =
+            "POST /api/v1/enrol HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+        s.write_all(head.as_bytes()).await.unwrap();
+        slow.push(s);
+    }
+    let asked = Instant::now();
+    assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered in {:?}", asked.elapsed());
+    let started = Instant::now();
+    let reads = slow.into_iter().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            // A byte every 200 ms: never quiet for long, never done.
+            loop {
+                tokio::select! {
+                    n = s.read(&mut buf) => return n.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned()).unwrap_or_default(),
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if s.write_all(b" ").await.is_err() {
+                            return String::new();
+                        }
+                    }
+                }
+            }
+        })
+    });
+    let mut answered = 0;
+    for r in reads.collect::<Vec<_>>() {
+        let said = tokio::time::timeout(Duration::from_secs(6), r).await.expect("let go").unwrap();
+        answered += usize::from(said.is_empty() || said.starts_with("HTTP/1.1 4"));
+    }
+    assert_eq!(answered, 50);
+    assert!(started.elapsed() < Duration::from_secs(6), "let go after {:?}", started.elapsed());
+    assert_eq!(before, snapshot(&server.data));
 }

@@ -291,14 +291,14 @@ fn soak(args: &[String]) -> anyhow::Result<()> {
 /// The cargo-fuzz release the fuzz crate is run with.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
-/// `fuzz <target> [runs] [--seconds S] [--no-sanitizer] [--minimize]`: runs a fuzz target of `fuzz/` coverage-guided on the
+/// `fuzz <target> [runs] [--seconds S] [--jobs N] [--no-sanitizer] [--minimize]`: runs a fuzz target of `fuzz/` coverage-guided on the
 /// nightly toolchain (installing it and cargo-fuzz when missing) from its corpus in
 /// `fuzz/corpus/<target>`, which it grows; `--minimize` then shrinks the corpus to the inputs
 /// that keep its coverage (what is committed). The normal suite replays the corpus on stable.
 fn fuzz(args: &[String]) -> anyhow::Result<()> {
     let target = args.first().map(String::as_str).unwrap_or_default();
     if !["wire", "relay"].contains(&target) {
-        bail!("usage: cargo xtask fuzz <wire|relay> [runs] [--seconds S] [--no-sanitizer] [--minimize]");
+        bail!("usage: cargo xtask fuzz <wire|relay> [runs] [--seconds S] [--jobs N] [--no-sanitizer] [--minimize]");
     }
     let runs: u64 = match args.get(1).filter(|a| !a.starts_with("--")) {
         Some(n) => n.parse().context("runs must be a number")?,
@@ -308,7 +308,11 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
     // The relay target spends its time in automerge (safe Rust); without AddressSanitizer it
     // runs about twenty times as many inputs in the same time.
     let sanitizer: &[&str] = if args.iter().any(|a| a == "--no-sanitizer") { &["-s", "none"] } else { &[] };
-    let seconds = args.iter().position(|a| a == "--seconds").and_then(|i| args.get(i + 1));
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    let seconds = value_of("--seconds");
+    // Several fuzzing processes sharing the corpus directory, one per core (each writes its
+    // log to fuzz/fuzz-<n>.log and runs `runs` inputs).
+    let jobs = value_of("--jobs");
     let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
     if !nightly.map(|o| o.status.success()).unwrap_or(false) {
         run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
@@ -324,6 +328,9 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
     cmd.arg(format!("-runs={runs}")).args(["-max_len=4096", "-print_final_stats=1"]);
     if let Some(s) = seconds {
         cmd.arg(format!("-max_total_time={s}"));
+    }
+    if let Some(j) = jobs {
+        cmd.arg(format!("-jobs={j}")).arg(format!("-workers={j}"));
     }
     run(cmd.current_dir(&dir))?;
     if minimize {
@@ -351,7 +358,7 @@ fn main() -> std::process::ExitCode {
         "layers" => layers::run(&rest.first().map(PathBuf::from).unwrap_or_else(root)),
         "fuzz" => fuzz(rest),
         _ => {
-            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist\n  fuzz   coverage-guided fuzzing (nightly, cargo-fuzz): fuzz <wire|relay> [runs] [--seconds S] [--no-sanitizer] [--minimize]");
+            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist\n  fuzz   coverage-guided fuzzing (nightly, cargo-fuzz): fuzz <wire|relay> [runs] [--seconds S] [--jobs N] [--no-sanitizer] [--minimize]");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };

@@ -15,176 +15,24 @@
 
 use crate::chunks;
 use crate::ids::{DocumentId, PeerId};
-use crate::projection::{self, Projection, Roster};
+use crate::projection;
 use crate::quota;
-use crate::schema::{self, DocKind, Header};
+use crate::schema::{self, DocKind};
 use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ReadDoc};
 use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+mod access;
+mod config;
+mod output;
+
+pub use access::{access, Access, Meta, Principal};
+pub use config::Config;
+pub use output::{Output, StoredDoc, Write};
+
 pub type ConnId = u64;
-
-/// Who is on the other end of a connection, as established by its credential.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    /// The device (tablet) the credential was issued to.
-    pub device: String,
-    pub scheme: String,
-    pub site: String,
-}
-
-/// What the store knows about a document.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Meta {
-    /// A Signpost document with a checked header.
-    Doc(Header),
-    /// Content from a client that has not yet written a complete header (automerge-repo clients
-    /// create an empty document first and fill it in a later change). Owned by the creating
-    /// device's site, size-limited, counted nowhere.
-    Draft { scheme: String, site: String },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    None,
-    Read,
-    Write,
-}
-
-/// The access rule, in one place: a device writes its own site's documents and reads its
-/// scheme's shared ones. Nothing else exists for it.
-pub fn access(p: &Principal, meta: &Meta) -> Access {
-    match meta {
-        Meta::Draft { scheme, site } if *scheme == p.scheme && *site == p.site => Access::Write,
-        Meta::Draft { .. } => Access::None,
-        Meta::Doc(h) if h.scheme != p.scheme => Access::None,
-        Meta::Doc(h) => match h.kind {
-            DocKind::DeskDay if h.site.as_deref() == Some(p.site.as_str()) => Access::Write,
-            DocKind::DeskDay => Access::None,
-            DocKind::Directory => Access::Read,
-        },
-    }
-}
-
-/// A document as the store hands it back: its metadata and its stored chunks in order.
-#[derive(Clone, Debug)]
-pub struct StoredDoc {
-    pub meta: Meta,
-    pub chunks: Vec<Vec<u8>>,
-}
-
-/// Something to make durable. Writes of one output are one atomic transaction.
-#[derive(Clone, Debug)]
-pub enum Write {
-    /// A new document, with its first chunk.
-    Create { doc: DocumentId, meta: Meta, chunk: Vec<u8> },
-    /// A draft became a Signpost document.
-    SetMeta { doc: DocumentId, meta: Meta },
-    /// New changes for a stored document.
-    Append { doc: DocumentId, chunk: Vec<u8> },
-    /// Replace every stored chunk of the document with one snapshot.
-    Compact { doc: DocumentId, snapshot: Vec<u8> },
-    /// Remove the document and every fact projected from it: content that squatted on another
-    /// site's well-known id, given up when that site's device claims it.
-    Discard { doc: DocumentId },
-    /// Statistics facts to upsert.
-    Project { doc: DocumentId, projection: Projection },
-    /// A scheme's roster as it now stands, replacing the one stored.
-    Roster { doc: DocumentId, roster: Roster },
-    /// What a device has stored on a day, now that it stored content in `doc` (replacing the
-    /// count stored for that device and day).
-    Usage { doc: DocumentId, device: String, day: NaiveDate, usage: quota::Usage },
-}
-
-impl Write {
-    /// The document this write is for.
-    pub fn doc(&self) -> &DocumentId {
-        match self {
-            Write::Create { doc, .. }
-            | Write::SetMeta { doc, .. }
-            | Write::Append { doc, .. }
-            | Write::Compact { doc, .. }
-            | Write::Discard { doc }
-            | Write::Project { doc, .. }
-            | Write::Roster { doc, .. }
-            | Write::Usage { doc, .. } => doc,
-        }
-    }
-}
-
-#[derive(Default, Debug)]
-pub struct Output {
-    /// Documents to load; answer each with [`Relay::loaded`].
-    pub load: Vec<DocumentId>,
-    /// Commit these before sending anything below.
-    pub writes: Vec<Write>,
-    pub sends: Vec<(ConnId, Vec<u8>)>,
-    /// Connections to close after their sends, with the reason.
-    pub close: Vec<(ConnId, String)>,
-    /// Which of those closes are refusals (the relay would not take what the device sent), as
-    /// opposed to a peer that left or reported an error of its own.
-    pub refused: Vec<ConnId>,
-    /// Things an operator should know (stored data that failed to load).
-    pub problems: Vec<String>,
-    /// Outcomes of server-side edits, by ticket; report them once the writes are committed.
-    pub edited: Vec<(u64, Result<(), String>)>,
-}
-
-impl Output {
-    pub fn append(&mut self, mut other: Output) {
-        self.load.append(&mut other.load);
-        self.writes.append(&mut other.writes);
-        self.sends.append(&mut other.sends);
-        self.close.append(&mut other.close);
-        self.refused.append(&mut other.refused);
-        self.problems.append(&mut other.problems);
-        self.edited.append(&mut other.edited);
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Largest protocol message accepted from a peer.
-    pub max_message_bytes: usize,
-    /// A document unused for this long is dropped from memory.
-    pub idle_ms: u64,
-    /// Compact a document's stored chunks into one snapshot after this many appends.
-    pub compact_after: u32,
-    /// Largest draft (document without a Signpost header) a device may park on the relay, in
-    /// bytes once inflated.
-    pub max_draft_bytes: usize,
-    /// Largest document, and largest sync message, once loaded: bytes with compressed parts
-    /// inflated, and rows (changes and operations). Measured before automerge loads anything
-    /// ([`chunks::weigh`]); a stored document over it is not loaded.
-    pub max_document: chunks::Limits,
-    /// New desk days are taken for this many days before the relay's today…
-    pub days_back: i64,
-    /// …and this many after it (a tablet's clock a little ahead, a day begun in another
-    /// timezone). Older or later days, like 0001-01-01 or 9999-12-31, are refused: they would
-    /// change published quarters or sit outside every report.
-    pub days_ahead: i64,
-    /// What one device may store in a day ([`quota`]).
-    pub device_allowance: quota::Allowance,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_message_bytes: 8 << 20,
-            idle_ms: 60_000,
-            compact_after: 64,
-            max_draft_bytes: 256 << 10,
-            // A desk's day is tens of kilobytes and a few thousand rows; a scheme's directory of
-            // thousands of volunteers and agencies a few megabytes.
-            max_document: chunks::Limits { bytes: 32 << 20, ops: 500_000 },
-            days_back: 400,
-            days_ahead: 2,
-            device_allowance: quota::Allowance::default(),
-        }
-    }
-}
 
 struct Conn {
     principal: Principal,
@@ -689,20 +537,6 @@ impl Relay {
                 return;
             }
         }
-        let mut carried = Vec::new();
-        for (i, raw) in msg.changes.iter().enumerate() {
-            match chunks::carried_changes(raw) {
-                Ok(hashes) => carried.extend(hashes),
-                Err(e) => {
-                    self.fail(
-                        p.conn,
-                        &format!("sync message for {doc_id} could not be applied: change {i} is not valid automerge data ({e})"),
-                        out,
-                    );
-                    return;
-                }
-            }
-        }
         let access = match &live.meta {
             Some(meta) => access(&conn.principal, meta),
             // Not stored yet: the device may create it, subject to the checks below.
@@ -736,9 +570,24 @@ impl Relay {
             out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
             return;
         }
-        if access == Access::Read && carried.iter().any(|h| live.doc.get_change_by_hash(h).is_none()) {
-            self.fail(p.conn, &format!("this device may not change document {doc_id}"), out);
-            return;
+        if access == Access::Read {
+            // A reader may send only what the relay has. Which changes a message carries is
+            // worked out only here: for a whole-document chunk that means loading it, which a
+            // writer's message (applied below, and checked by automerge as it is) does not need.
+            for (i, raw) in msg.changes.iter().enumerate() {
+                match chunks::carried_changes(raw) {
+                    Ok(hashes) if hashes.iter().all(|h| live.doc.get_change_by_hash(h).is_some()) => {}
+                    Ok(_) => {
+                        self.fail(p.conn, &format!("this device may not change document {doc_id}"), out);
+                        return;
+                    }
+                    Err(e) => {
+                        let why = format!("change {i} is not valid automerge data ({e})");
+                        self.fail(p.conn, &format!("sync message for {doc_id} could not be applied: {why}"), out);
+                        return;
+                    }
+                }
+            }
         }
         let principal = conn.principal.clone();
         let before = live.doc.get_heads();

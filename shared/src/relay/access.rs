@@ -1,0 +1,46 @@
+//! Who is on the other end of a connection and what it may do with a document: the access
+//! rule, in one place.
+
+use crate::schema::{DocKind, Header};
+
+/// Who is on the other end of a connection, as established by its credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The device (tablet) the credential was issued to.
+    pub device: String,
+    pub scheme: String,
+    pub site: String,
+}
+
+/// What the store knows about a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Meta {
+    /// A Signpost document with a checked header.
+    Doc(Header),
+    /// Content from a client that has not yet written a complete header (automerge-repo clients
+    /// create an empty document first and fill it in a later change). Owned by the creating
+    /// device's site, size-limited, counted nowhere.
+    Draft { scheme: String, site: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    None,
+    Read,
+    Write,
+}
+
+/// The access rule, in one place: a device writes its own site's documents and reads its
+/// scheme's shared ones. Nothing else exists for it.
+pub fn access(p: &Principal, meta: &Meta) -> Access {
+    match meta {
+        Meta::Draft { scheme, site } if *scheme == p.scheme && *site == p.site => Access::Write,
+        Meta::Draft { .. } => Access::None,
+        Meta::Doc(h) if h.scheme != p.scheme => Access::None,
+        Meta::Doc(h) => match h.kind {
+            DocKind::DeskDay if h.site.as_deref() == Some(p.site.as_str()) => Access::Write,
+            DocKind::DeskDay => Access::None,
+            DocKind::Directory => Access::Read,
+        },
+    }
+}
