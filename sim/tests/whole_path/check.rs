@@ -95,6 +95,15 @@ impl World {
         if self.store.facts.values().any(|f| matches!(f, Fact::Invalid { .. })) {
             return Err("an entry a tablet wrote was projected as invalid".into());
         }
+        // Every document but the directory was created by a tablet, and charged to it once,
+        // across relay restarts and midnights.
+        let charged: u64 = self.store.usage.values().map(|u| u.documents).sum();
+        if charged != self.store.docs.len() as u64 - 1 {
+            return Err(format!(
+                "tablets were charged for {charged} documents; they created {}",
+                self.store.docs.len() - 1
+            ));
+        }
         Ok(())
     }
 }

@@ -68,7 +68,7 @@ impl World {
             62..=75 => self.online(i),
             76..=79 => self.restart(i),
             80 => self.kill_relay(),
-            81 => self.date = self.date.succ_opt().unwrap(),
+            81 => self.midnight(),
             82..=84 => {
                 // A coordinator edits the roster (a server-side edit through the relay).
                 self.tickets += 1;

@@ -125,15 +125,18 @@ impl World {
                 });
             }
         }
+        let date = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let mut relay = new_relay(0);
+        relay.set_today(date);
         World {
             rng,
-            relay: new_relay(0),
+            relay,
             store,
             to_relay: VecDeque::new(),
             tablets,
             next_conn: 1,
             now: 1_000,
-            date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            date,
             ledger: Ledger::default(),
             directory,
             tickets: 0,
@@ -202,6 +205,9 @@ impl World {
         let c = self.next_conn;
         self.next_conn += 1;
         let p = self.tablets[i].principal();
+        // As the server's driver does: what the tablet stored today, read from storage.
+        let used = self.store.usage.get(&(p.device.clone(), self.date)).copied().unwrap_or_default();
+        self.relay.note_usage(&p.device, self.date, used);
         self.relay.connect(c, p);
         let t = &mut self.tablets[i];
         t.conn = Some(c);
@@ -238,6 +244,14 @@ impl World {
         self.to_relay.clear();
         self.relay_restarts += 1;
         self.relay = new_relay(self.relay_restarts);
+        self.relay.set_today(self.date);
+    }
+
+    /// Midnight at the relay: the date moves on, and with it the window of days the relay takes
+    /// and each tablet's daily allowance.
+    pub(crate) fn midnight(&mut self) {
+        self.date = self.date.succ_opt().unwrap();
+        self.relay.set_today(self.date);
     }
 
     /// Delivers up to `n` frames, picking at random which side moves.
