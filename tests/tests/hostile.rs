@@ -30,7 +30,8 @@ async fn with_account(args: &[&str]) -> (Server, Fixture) {
 async fn others_are_answered(server: &Server, fx: &Fixture, what: &str) {
     let asked = Instant::now();
     assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200, "{what}");
-    assert!(asked.elapsed() < Duration::from_secs(1), "{what}: health answered in {:?}", asked.elapsed());
+    let health = asked.elapsed();
+    assert!(health < Duration::from_secs(1), "{what}: health answered in {health:?}");
     let started = Instant::now();
     let mut t = Tablet::connect(&server.url, &fx.token_b, "bystander").await.unwrap();
     let day = chrono::Utc::now().date_naive() - chrono::Duration::days(3);
@@ -39,6 +40,7 @@ async fn others_are_answered(server: &Server, fx: &Fixture, what: &str) {
     t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     t.synced(d, T).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "{what}: another desk synced in {:?}", started.elapsed());
+    eprintln!("figure: {what}: health in {health:?}, another desk synced in {:?}", started.elapsed());
 }
 
 /// A tablet's sync message for `doc` carrying `changes` as they are, from its own peer id.
@@ -87,6 +89,7 @@ async fn a_compression_bomb_from_a_tablet_is_refused_and_nothing_stalls() {
     assert!(said.contains("too large"), "{said}");
     assert_eq!(before, snapshot(&server.data), "nothing of the bomb is stored");
     let grew = rss_mib(pid) - rss_before;
+    eprintln!("figure: the relay's memory grew by {grew:.1} MiB (from {rss_before:.1} MiB)");
     assert!(grew < 100.0, "the relay grew by {grew:.0} MiB");
 
     let started = Instant::now();
@@ -273,6 +276,7 @@ async fn an_ephemeral_flood_to_slow_readers_is_bounded() {
     assert_eq!(status, 200);
     assert!(asked.elapsed() < Duration::from_secs(1), "health answered in {:?}", asked.elapsed());
     let grew = rss_mib(pid) - rss_before;
+    eprintln!("figure: the relay's memory grew by {grew:.1} MiB (from {rss_before:.1} MiB)");
     assert!(grew < 100.0, "the relay grew by {grew:.0} MiB: {health}");
     assert_eq!(before, snapshot(&server.data), "ephemerals store nothing");
     others_are_answered(&server, &fx, "during the flood").await;
@@ -468,6 +472,7 @@ async fn two_thousand_sockets_on_one_credential_are_not_all_held() {
     assert_eq!((held.len(), refused), (4, 1996));
     others_are_answered(&server, &fx, "with four sockets held and 1,996 refused").await;
     let grew = rss_mib(pid) - rss_before;
+    eprintln!("figure: the relay's memory grew by {grew:.1} MiB (from {rss_before:.1} MiB)");
     assert!(grew < 100.0, "the relay grew by {grew:.0} MiB");
 }
 
@@ -612,6 +617,7 @@ async fn huge_form_fields_are_refused_before_they_cost_anything() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     let grew = rss_mib(pid) - rss_before;
+    eprintln!("figure: the relay's memory grew by {grew:.1} MiB (from {rss_before:.1} MiB)");
     assert!(grew < 100.0, "the relay grew by {grew:.0} MiB");
     assert_eq!(before, snapshot(&server.data));
     others_are_answered(&server, &fx, "after 200 huge sign-ins").await;
