@@ -173,17 +173,18 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
         Admin::IssueAdminToken { data, days } => {
             let t = admin_tokens::issue(&open(&data)?.connect()?, days, "command line")?;
             eprintln!(
-                "Administrator token {} valid until {}; revoke it with `signpost admin revoke-admin-token {}`.",
-                t.id,
+                "Administrator token {id} valid until {} UTC; revoke it with `signpost admin revoke-admin-token \
+                 --data {} {id}`.",
                 date_time(t.expires_at),
-                t.id
+                data.display(),
+                id = t.id,
             );
             t.token
         }
         Admin::ListAdminTokens { data } => {
             let now = signpost_domain::util::now_ms();
             let tokens = admin_tokens::list(&open(&data)?.connect()?)?;
-            let mut out = format!("{:<16} {:<17} {:<17} state", "id", "issued", "expires");
+            let mut out = format!("{:<16} {:<17} {:<17} state", "id", "issued (UTC)", "expires (UTC)");
             for t in tokens {
                 let state = match (t.revoked_at, t.valid_at(now)) {
                     (Some(at), _) => format!("revoked {}", date_time(at)),
