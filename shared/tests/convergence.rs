@@ -566,6 +566,43 @@ fn frame_with(net: &Net, sender: &str, d: DocumentId, changes: Vec<Vec<u8>>) -> 
     .encode()
 }
 
+/// Bloom filters automerge would trip over: entries but no bits (it divides by zero; found by
+/// fuzzing the relay core) and billions of probes (gigabytes, minutes). Refused before automerge
+/// uses them; the desk's other tablet keeps syncing.
+#[test]
+fn hostile_bloom_filters_are_refused_before_automerge_uses_them() {
+    let no_bits = vec![5, 0, 7];
+    let many_probes = vec![1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+    for (what, bytes) in [("no bits", no_bits), ("many probes", many_probes)] {
+        let mut net = Net::new(Config::default());
+        net.join(1, principal("t1", "sc", "site-a"));
+        net.join(2, principal("t2", "sc", "site-a"));
+        let d = net.open_day(1, "sc", "site-a", date());
+        net.log(1, d, &referral("before"));
+        let stored = net.store.docs[&d].chunks.clone();
+        let mut msg = sync::Message::decode(
+            &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
+        )
+        .unwrap();
+        let bloom = sync::BloomFilter::try_from(bytes.as_slice()).expect("automerge decodes it");
+        msg.have = vec![sync::Have { last_sync: vec![], bloom }];
+        let frame = Message::Sync {
+            sender_id: "tablet-2".into(),
+            target_id: net.relay.peer_id().clone(),
+            document_id: d,
+            data: msg.encode(),
+        }
+        .encode();
+        let started = std::time::Instant::now();
+        net.raw(2, frame);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{what}: {:?}", started.elapsed());
+        assert!(net.closed(2).contains("bloom filter"), "{what}: {}", net.closed(2));
+        assert_eq!(net.store.docs[&d].chunks, stored, "{what}");
+        net.log(1, d, &referral("after"));
+        assert!(net.peer(1).is_synced(&d), "{what}");
+    }
+}
+
 #[test]
 fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
     let mut net = Net::new(Config::default());

@@ -506,6 +506,10 @@ impl Relay {
                 return;
             }
         };
+        if let Err(e) = check_blooms(&msg) {
+            self.fail(p.conn, &format!("invalid automerge sync message: {e}"), out);
+            return;
+        }
         let mut weight = chunks::Weight::default();
         for (i, raw) in msg.changes.iter().enumerate() {
             match chunks::weigh(raw, self.cfg.max_document) {
@@ -860,4 +864,45 @@ impl Relay {
 /// connection: automerge never sends a change twice on one sync state, even when asked for it.
 fn holds_stranded_changes(live: &Live) -> bool {
     !live.doc.get_missing_deps(&[]).is_empty()
+}
+
+/// The most probes a peer's bloom filter may ask for per hash (automerge uses 7).
+const MAX_BLOOM_PROBES: u64 = 64;
+
+/// Checks the bloom filters a peer sent before automerge uses them. automerge 0.12 decodes any
+/// filter but then divides by its size in bits and allocates one slot per probe for every hash
+/// it tests: a filter with entries but no bits panics (found by fuzzing the relay), and one asking
+/// for billions of probes takes gigabytes and minutes. A filter is empty, or has entries, at
+/// least one bit each, and 1 to [`MAX_BLOOM_PROBES`] probes.
+fn check_blooms(msg: &sync::Message) -> Result<(), String> {
+    fn leb128(bytes: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    for have in &msg.have {
+        let raw = have.bloom.to_bytes();
+        let mut rest = raw.as_slice();
+        if rest.is_empty() {
+            continue;
+        }
+        let fields = (leb128(&mut rest), leb128(&mut rest), leb128(&mut rest));
+        let (Some(entries), Some(bits_per_entry), Some(probes)) = fields else {
+            return Err("a bloom filter's header is incomplete".into());
+        };
+        if entries > 0 && (bits_per_entry == 0 || rest.is_empty()) {
+            return Err("a bloom filter has entries but no bits".into());
+        }
+        if entries > 0 && !(1..=MAX_BLOOM_PROBES).contains(&probes) {
+            return Err(format!("a bloom filter may use 1 to {MAX_BLOOM_PROBES} probes, not {probes}"));
+        }
+    }
+    Ok(())
 }
