@@ -233,18 +233,7 @@ fn garbage_changes_inside_a_valid_sync_message_are_refused() {
     net.join(1, principal("t1", "sc", "site-a"));
     let d = net.open_day(1, "sc", "site-a", date());
     let heads = net.store.load(&d).get_heads();
-    let mut msg = sync::Message::decode(
-        &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
-    )
-    .unwrap();
-    msg.changes = vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]].into();
-    let frame = Message::Sync {
-        sender_id: "tablet-1".into(),
-        target_id: net.relay.peer_id().clone(),
-        document_id: d,
-        data: msg.encode(),
-    }
-    .encode();
+    let frame = frame_with(&net, "tablet-1", d, vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]]);
     net.raw(1, frame);
     assert!(net.closed(1).contains("could not be applied"), "{}", net.closed(1));
     assert_eq!(net.store.load(&d).get_heads(), heads);
@@ -552,11 +541,16 @@ fn dropping_a_document_with_waiting_changes_restarts_its_devices() {
 
 /// A sync frame for `d` carrying `changes` as they are (what a hostile client can send).
 fn frame_with(net: &Net, sender: &str, d: DocumentId, changes: Vec<Vec<u8>>) -> Vec<u8> {
+    frame_of(net, sender, d, |msg| msg.changes = changes.into())
+}
+
+/// A sync frame from `sender` for `d`: an empty peer's first message, as `edit` leaves it.
+fn frame_of(net: &Net, sender: &str, d: DocumentId, edit: impl FnOnce(&mut sync::Message)) -> Vec<u8> {
     let mut msg = sync::Message::decode(
         &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
     )
     .unwrap();
-    msg.changes = changes.into();
+    edit(&mut msg);
     Message::Sync {
         sender_id: sender.into(),
         target_id: net.relay.peer_id().clone(),
@@ -580,19 +574,8 @@ fn hostile_bloom_filters_are_refused_before_automerge_uses_them() {
         let d = net.open_day(1, "sc", "site-a", date());
         net.log(1, d, &referral("before"));
         let stored = net.store.docs[&d].chunks.clone();
-        let mut msg = sync::Message::decode(
-            &automerge::Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap().encode(),
-        )
-        .unwrap();
         let bloom = sync::BloomFilter::try_from(bytes.as_slice()).expect("automerge decodes it");
-        msg.have = vec![sync::Have { last_sync: vec![], bloom }];
-        let frame = Message::Sync {
-            sender_id: "tablet-2".into(),
-            target_id: net.relay.peer_id().clone(),
-            document_id: d,
-            data: msg.encode(),
-        }
-        .encode();
+        let frame = frame_of(&net, "tablet-2", d, |msg| msg.have = vec![sync::Have { last_sync: vec![], bloom }]);
         let started = std::time::Instant::now();
         net.raw(2, frame);
         assert!(started.elapsed() < std::time::Duration::from_secs(1), "{what}: {:?}", started.elapsed());
