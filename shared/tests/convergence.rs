@@ -560,6 +560,17 @@ fn frame_of(net: &Net, sender: &str, d: DocumentId, edit: impl FnOnce(&mut sync:
     .encode()
 }
 
+/// A desk of two tablets whose first has stored a day with one referral: the day and its chunks.
+fn desk_with_a_day() -> (Net, DocumentId, Vec<Vec<u8>>) {
+    let mut net = Net::new(Config::default());
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    net.log(1, d, &referral("before"));
+    let stored = net.store.docs[&d].chunks.clone();
+    (net, d, stored)
+}
+
 /// Bloom filters automerge would trip over: entries but no bits (it divides by zero; found by
 /// fuzzing the relay core) and billions of probes (gigabytes, minutes). Refused before automerge
 /// uses them; the desk's other tablet keeps syncing.
@@ -568,12 +579,7 @@ fn hostile_bloom_filters_are_refused_before_automerge_uses_them() {
     let no_bits = vec![5, 0, 7];
     let many_probes = vec![1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
     for (what, bytes) in [("no bits", no_bits), ("many probes", many_probes)] {
-        let mut net = Net::new(Config::default());
-        net.join(1, principal("t1", "sc", "site-a"));
-        net.join(2, principal("t2", "sc", "site-a"));
-        let d = net.open_day(1, "sc", "site-a", date());
-        net.log(1, d, &referral("before"));
-        let stored = net.store.docs[&d].chunks.clone();
+        let (mut net, d, stored) = desk_with_a_day();
         let bloom = sync::BloomFilter::try_from(bytes.as_slice()).expect("automerge decodes it");
         let frame = frame_of(&net, "tablet-2", d, |msg| msg.have = vec![sync::Have { last_sync: vec![], bloom }]);
         let started = std::time::Instant::now();
@@ -588,12 +594,7 @@ fn hostile_bloom_filters_are_refused_before_automerge_uses_them() {
 
 #[test]
 fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
-    let mut net = Net::new(Config::default());
-    net.join(1, principal("t1", "sc", "site-a"));
-    net.join(2, principal("t2", "sc", "site-a"));
-    let d = net.open_day(1, "sc", "site-a", date());
-    net.log(1, d, &referral("before"));
-    let stored = net.store.docs[&d].chunks.clone();
+    let (mut net, d, stored) = desk_with_a_day();
     // 64 MiB of zeros deflates to about 64 KiB.
     let bomb = signpost_shared::testkit::compressed_chunk(&vec![0u8; 64 << 20]);
     assert!(bomb.len() < 100 << 10);
