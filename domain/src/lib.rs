@@ -6,7 +6,7 @@
 //!   documents with the facts projected from them ([`db::documents`]);
 //! - [`error`]: [`Refusal`], the one error a person can act on;
 //! - [`audit`], then [`schemes`], then [`accounts`], [`admin_tokens`], [`tablets`], [`equality`], [`stats`],
-//!   [`figures`], [`export`], then [`national`] and [`seed`]: the domain, one module per kind of
+//!   [`figures`], [`export`], [`retention`], then [`national`] and [`seed`]: the domain, one module per kind of
 //!   thing, each holding its own SQL.
 //!
 //! Nothing here knows about HTTP: callers decide who may do what; these functions keep the data
@@ -21,6 +21,7 @@ pub mod error;
 pub mod export;
 pub mod figures;
 pub mod national;
+pub mod retention;
 pub mod schemes;
 pub mod seed;
 pub mod stats;

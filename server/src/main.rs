@@ -11,7 +11,7 @@ mod web;
 
 use clap::{Parser, Subcommand};
 use signpost_domain::db::{Store, Sync};
-use signpost_domain::{accounts, admin_tokens, schemes, tablets};
+use signpost_domain::{accounts, admin_tokens, retention, schemes, tablets};
 use std::path::PathBuf;
 
 const ADMIN_HELP: &str = "Administration (signpost admin --help):
@@ -27,6 +27,8 @@ const ADMIN_HELP: &str = "Administration (signpost admin --help):
                                                     account; prints a one-time set-password code
   admin reset-password --data DIR EMAIL             end an account's password; prints a new set-password code
   admin revoke-device --data DIR --scheme ID DEVICE revoke a tablet (its open connection closes too)
+  admin purge --data DIR                            remove desk-days past each scheme's retention period
+                                                    (a running relay does it daily); prints what it removed
 
 Tablets are usually enrolled from the web pages (/manage): a coordinator creates a one-time code
 for a site and types it into the tablet.";
@@ -122,6 +124,12 @@ enum Admin {
         #[arg(long)]
         scheme: String,
         device: String,
+    },
+    /// Remove desk-days older than each scheme's retention period now (a running relay does it
+    /// daily and refuses them from then on); prints what was removed.
+    Purge {
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -225,6 +233,21 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
                 anyhow::bail!("scheme {scheme:?} has no unrevoked tablet {device:?}");
             }
             format!("revoked {device}")
+        }
+        Admin::Purge { data } => {
+            let today = chrono::Utc::now().date_naive();
+            let r = retention::purge(&open(&data)?.connect()?, today, "command line")?;
+            let mut out = format!(
+                "removed {} desk-days, {} drafts and {} old usage counts",
+                r.days.len(),
+                r.drafts,
+                r.usage_rows
+            );
+            for d in &r.days {
+                let (site, day) = (d.site.as_deref().unwrap_or("-"), d.day.as_deref().unwrap_or("-"));
+                out += &format!("\n{} {site} {day} {}", d.scheme, d.doc);
+            }
+            out
         }
     };
     println!("{out}");

@@ -196,6 +196,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ticker.send(Cmd::Tick).await;
         }
     });
+    spawn_daily_purge(store.clone());
     let state = AppState {
         store: store.clone(),
         hub,
@@ -236,6 +237,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: std::time::Duration::from_secs_f64(body_timeout_secs),
     };
     crate::listen::serve(listener, app, limits, shutdown()).await
+}
+
+/// Purges records past each scheme's retention period when the relay starts and every day at
+/// 01:00 UTC after. The relay's tick learns of what was removed within a second.
+fn spawn_daily_purge(store: Store) {
+    tokio::spawn(async move {
+        loop {
+            let today = chrono::Utc::now().date_naive();
+            let result = signpost_domain::db::blocking(&store, move |c| {
+                signpost_domain::retention::purge(c, today, "daily retention job")
+            })
+            .await;
+            match result {
+                Ok(r) => tracing::info!(
+                    days = r.days.len(),
+                    drafts = r.drafts,
+                    usage_rows = r.usage_rows,
+                    "purged records past the retention period"
+                ),
+                Err(e) => tracing::error!(error = %e, "the daily purge failed; it runs again tomorrow"),
+            }
+            let next = (today + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).expect("01:00").and_utc();
+            let wait = (next - chrono::Utc::now()).to_std().unwrap_or(std::time::Duration::from_secs(60));
+            tokio::time::sleep(wait).await;
+        }
+    });
 }
 
 async fn shutdown() {

@@ -277,6 +277,7 @@ fn check_stored(store: &Store, cfg: &Config) {
             Meta::Draft { .. } => {
                 assert!(weight.bytes <= cfg.max_draft_bytes as u64, "{id}: a draft within its cap");
             }
+            Meta::Retired { .. } => assert!(stored.chunks.is_empty(), "{id}: nothing of a retired document"),
         }
     }
     for ((device, _), usage) in &store.usage {

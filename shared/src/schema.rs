@@ -706,6 +706,42 @@ pub fn read_pin_required<R: ReadDoc>(doc: &R) -> bool {
     matches!(doc.get(ROOT, PIN_REQUIRED_KEY), Ok(Some((Value::Scalar(s), _))) if s.as_bool() == Some(true))
 }
 
+/// Directory root key: the scheme's retention period in months (days before it are purged).
+pub const RETENTION_MONTHS_KEY: &str = "setting:retention-months";
+/// Directory root key: how many days before today the scheme's tablets keep once synced.
+pub const TABLET_DAYS_KEY: &str = "setting:tablet-days";
+
+/// Writes the scheme's retention settings (the server does, as the coordinator sets them).
+pub fn write_retention<T: Transactable>(
+    tx: &mut T,
+    months: u32,
+    tablet_days: u32,
+) -> Result<(), automerge::AutomergeError> {
+    put_if_changed(tx, &ROOT, RETENTION_MONTHS_KEY, Some(ScalarValue::Uint(months.into())))?;
+    put_if_changed(tx, &ROOT, TABLET_DAYS_KEY, Some(ScalarValue::Uint(tablet_days.into())))
+}
+
+fn read_count<R: ReadDoc>(doc: &R, key: &str) -> Option<u32> {
+    match doc.get(ROOT, key) {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Uint(n) => u32::try_from(*n).ok(),
+            ScalarValue::Int(n) => u32::try_from(*n).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The scheme's retention period in months, if the directory says.
+pub fn read_retention_months<R: ReadDoc>(doc: &R) -> Option<u32> {
+    read_count(doc, RETENTION_MONTHS_KEY)
+}
+
+/// How many days before today the scheme's tablets keep, if the directory says.
+pub fn read_tablet_days<R: ReadDoc>(doc: &R) -> Option<u32> {
+    read_count(doc, TABLET_DAYS_KEY)
+}
+
 pub fn write_volunteer<T: Transactable>(tx: &mut T, v: &Volunteer) -> Result<(), automerge::AutomergeError> {
     let key = format!("{VOLUNTEER_PREFIX}{}", v.id);
     let obj = match tx.get(ROOT, key.as_str())? {
@@ -859,6 +895,9 @@ mod tests {
         assert!(!read_pin_required(&doc));
         write_pin_required(&mut doc, true).unwrap();
         assert!(read_pin_required(&doc));
+        assert_eq!((read_retention_months(&doc), read_tablet_days(&doc)), (None, None));
+        write_retention(&mut doc, 36, 7).unwrap();
+        assert_eq!((read_retention_months(&doc), read_tablet_days(&doc)), (Some(36), Some(7)));
         v.pin = Some(check);
         write_volunteer(&mut doc, &v).unwrap();
         assert_eq!(read_volunteers(&doc), vec![v.clone()]);

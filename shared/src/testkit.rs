@@ -14,6 +14,34 @@ use automerge::{Automerge, ReadDoc};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// The day the tests' desks work on.
+pub fn date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 24).expect("a date")
+}
+
+/// A device's principal.
+pub fn principal(device: &str, scheme: &str, site: &str) -> Principal {
+    Principal { device: device.into(), scheme: scheme.into(), site: site.into() }
+}
+
+/// A valid referral with the given id.
+pub fn referral(id: &str) -> Referral {
+    use crate::vocab::{Category, HelpKind, Helped};
+    Referral {
+        id: id.into(),
+        recorded_at_ms: 1_764_000_000_000,
+        volunteer: Some("vol-1".into()),
+        helped: Helped::Defendant,
+        age_band: None,
+        categories: [Category::Housing].into(),
+        agency: schema::AgencyRef::Other("Shelter".into()),
+        help: HelpKind::Signposted,
+        follow_up: false,
+        notes: None,
+        void: None,
+    }
+}
+
 impl Device {
     pub fn new(peer: Peer) -> Device {
         Device {
@@ -305,6 +333,17 @@ impl Net {
         tx.commit();
         self.store.docs.insert(id, StoredDoc { meta: crate::relay::Meta::Doc(header), chunks: vec![doc.save()] });
         id
+    }
+
+    /// Removes a document for good, as the server's purge and erasure do: the store keeps only
+    /// that it was retired (no chunk, no fact), then the relay is told.
+    pub fn retire(&mut self, id: DocumentId, replaced_by: Option<DocumentId>) {
+        let meta = crate::relay::Meta::Retired { replaced_by };
+        self.store.docs.insert(id, StoredDoc { meta, chunks: vec![] });
+        self.store.facts.retain(|(d, _), _| *d != id);
+        let out = self.relay.retire([(id, replaced_by)]);
+        self.handle(out);
+        self.run();
     }
 
     /// Whether the relay told this device that the document is unavailable.

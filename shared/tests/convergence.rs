@@ -8,35 +8,11 @@ use chrono::NaiveDate;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{Event, Peer};
 use signpost_shared::projection::Fact;
-use signpost_shared::relay::{Config, ConnId, Meta, Principal};
-use signpost_shared::schema::{self, AgencyRef, Header, Referral};
-use signpost_shared::testkit::{Device, Net};
-use signpost_shared::vocab::{Category, HelpKind, Helped};
+use signpost_shared::relay::{Config, ConnId, Meta};
+use signpost_shared::schema::{self, Header};
+use signpost_shared::testkit::{date, principal, referral, Device, Net};
+use signpost_shared::vocab::{Category, HelpKind};
 use signpost_shared::wire::Message;
-
-fn date() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
-}
-
-fn principal(device: &str, scheme: &str, site: &str) -> Principal {
-    Principal { device: device.into(), scheme: scheme.into(), site: site.into() }
-}
-
-fn referral(id: &str) -> Referral {
-    Referral {
-        id: id.into(),
-        recorded_at_ms: 1_764_000_000_000,
-        volunteer: Some("vol-1".into()),
-        helped: Helped::Defendant,
-        age_band: None,
-        categories: [Category::Housing].into(),
-        agency: AgencyRef::Other("Shelter".into()),
-        help: HelpKind::Signposted,
-        follow_up: false,
-        notes: None,
-        void: None,
-    }
-}
 
 fn entries(doc: &Automerge) -> Vec<String> {
     schema::entry_keys(doc).into_iter().map(|k| k.root_key()).collect()

@@ -17,7 +17,73 @@ fn meta_columns(meta: &Meta) -> (&'static str, String, Option<String>, Option<St
         Meta::Doc(h) => {
             (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string()))
         }
+        // Never written as a document's row: a retired document has a row in `retired_documents`.
+        Meta::Retired { .. } => ("retired", String::new(), None, None),
     }
+}
+
+/// Why a document was retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retirement {
+    /// Its day passed the scheme's retention period.
+    Purged,
+    /// An entry was erased or its notes redacted: a rewritten copy took its place.
+    Replaced(DocumentId),
+}
+
+/// What a retired document was: its scheme, site and day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retired {
+    pub doc: DocumentId,
+    pub scheme: String,
+    pub site: Option<String>,
+    pub day: Option<String>,
+}
+
+/// Removes a stored document for good, in the caller's transaction: its chunks, every fact
+/// projected from it (the quarter figures follow, by their triggers) and its row; what stays is
+/// a row in `retired_documents` that makes the relay refuse the id from then on. `None` if there
+/// was no such document.
+pub fn retire(tx: &Connection, doc: &DocumentId, why: Retirement) -> anyhow::Result<Option<Retired>> {
+    let key = doc.to_string();
+    let row = tx
+        .prepare_cached("SELECT scheme_id, site_id, day FROM documents WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((scheme, site, day)) = row else { return Ok(None) };
+    apply_write(tx, &Write::Discard { doc: *doc })?;
+    let (reason, replaced_by) = match why {
+        Retirement::Purged => ("purged", None),
+        Retirement::Replaced(by) => ("replaced", Some(by.to_string())),
+    };
+    tx.prepare_cached(
+        "INSERT INTO retired_documents(id, scheme_id, site_id, day, reason, replaced_by, retired_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![key, scheme, site, day, reason, replaced_by, now_ms()])?;
+    Ok(Some(Retired { doc: *doc, scheme, site, day }))
+}
+
+/// Documents retired since `since` (ms), with what replaced each: how a relay learns of
+/// retirements made elsewhere (an admin command, another process).
+pub fn retired_since(conn: &Connection, since: i64) -> anyhow::Result<Vec<(DocumentId, Option<DocumentId>)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, replaced_by FROM retired_documents WHERE retired_at >= ?1")?;
+    let rows = stmt.query_map([since], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, by) = row?;
+        let Ok(id) = id.parse::<DocumentId>() else { continue };
+        out.push((id, by.and_then(|b| b.parse().ok())));
+    }
+    Ok(out)
+}
+
+fn retired(conn: &Connection, key: &str) -> anyhow::Result<Option<Option<DocumentId>>> {
+    Ok(conn
+        .prepare_cached("SELECT replaced_by FROM retired_documents WHERE id = ?1")?
+        .query_row([key], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .map(|by| by.and_then(|b| b.parse().ok())))
 }
 
 pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<StoredDoc>> {
@@ -32,7 +98,11 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
             ))
         })
         .optional()?;
-    let Some((kind, scheme, site, day)) = meta else { return Ok(None) };
+    let Some((kind, scheme, site, day)) = meta else {
+        return Ok(
+            retired(conn, &key)?.map(|replaced_by| StoredDoc { meta: Meta::Retired { replaced_by }, chunks: vec![] })
+        );
+    };
     let meta = if kind == "draft" {
         Meta::Draft { scheme, site: site.unwrap_or_default() }
     } else {
@@ -55,8 +125,13 @@ pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Opti
     Ok(Some((stored.meta, doc)))
 }
 
-/// Applies the relay's writes inside the caller's transaction.
+/// Applies the relay's writes inside the caller's transaction. A write for a retired document
+/// fails: the relay may hold a live copy of one retired by another process a moment ago, and
+/// nothing of it may be stored again (the relay then reloads it and learns it is retired).
 pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
+    if !matches!(w, Write::Usage { .. } | Write::Discard { .. }) && retired(tx, &w.doc().to_string())?.is_some() {
+        anyhow::bail!("document {} was removed for good", w.doc());
+    }
     match w {
         Write::Create { doc, meta, chunk } => {
             let (kind, scheme, site, day) = meta_columns(meta);

@@ -34,6 +34,7 @@ pub const STEPS: &[Step] = &[
     Step { name: "rosters projected from the stored directories", run: stored_rosters },
     Step { name: "what each tablet stored each day", run: |tx| Ok(tx.execute_batch(DEVICE_USAGE)?) },
     Step { name: "administrator tokens expire", run: admin_tokens_expire },
+    Step { name: "retention periods and retired documents", run: retention },
 ];
 
 /// The version a database has when every step has run.
@@ -325,6 +326,28 @@ fn admin_tokens_expire(tx: &Transaction<'_>) -> anyhow::Result<()> {
     const NOTICE_MS: i64 = 90 * 24 * 60 * 60 * 1000;
     let expires = crate::util::now_ms() + NOTICE_MS;
     tx.execute("UPDATE tokens SET expires_at = ?1 WHERE kind = 'admin' AND revoked_at IS NULL", [expires])?;
+    Ok(())
+}
+
+/// Each scheme's retention period and how many days its tablets keep (defaults for the schemes
+/// that exist), and the documents removed for good: purged at the end of the retention period
+/// or replaced by a rewritten copy. A retired id keeps no content, only enough to refuse it.
+fn retention(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    // Written to find its work done, as the first steps are: tests replay every step.
+    if !tx.prepare("SELECT 1 FROM pragma_table_info('schemes') WHERE name = 'retention_months'")?.exists([])? {
+        tx.execute_batch(
+            "ALTER TABLE schemes ADD COLUMN retention_months INTEGER NOT NULL DEFAULT 36;
+             ALTER TABLE schemes ADD COLUMN tablet_days INTEGER NOT NULL DEFAULT 7;",
+        )?;
+    }
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS retired_documents (
+             id TEXT PRIMARY KEY, scheme_id TEXT NOT NULL, site_id TEXT, day TEXT,
+             reason TEXT NOT NULL CHECK (reason IN ('purged', 'replaced')),
+             replaced_by TEXT, retired_at INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS retired_documents_by_time ON retired_documents(retired_at);",
+    )?;
     Ok(())
 }
 

@@ -82,6 +82,9 @@ impl Store {
             },
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted content is overwritten with zeros, not left in free pages: a purged day or an
+        // erased referral must not survive in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         // A warm page cache and memory-mapped reads keep the hot indexes out of read syscalls.
         conn.pragma_update(None, "cache_size", -32_768)?; // KiB
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
@@ -111,6 +114,20 @@ impl Store {
         conn.execute("INSERT OR IGNORE INTO settings(key, value) VALUES ('storage_id', ?1)", [&id])?;
         Ok(conn.query_row("SELECT value FROM settings WHERE key = 'storage_id'", [], |r| r.get(0))?)
     }
+}
+
+/// Copies the write-ahead log into the database and truncates it, so that no older version of a
+/// page (holding content since deleted) stays in the log file. Retries while readers hold old
+/// snapshots; fails if they still do after a few seconds.
+pub fn checkpoint(conn: &Connection) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!("readers kept the write-ahead log busy")
 }
 
 /// A migrated database in memory, for tests of the layers above.

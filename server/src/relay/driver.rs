@@ -10,8 +10,8 @@
 use super::{Cmd, HubStats, Outlet, REVOKED};
 use rusqlite::{Connection, DropBehavior, TransactionBehavior};
 use signpost_domain::db::documents;
-use signpost_domain::tablets;
 use signpost_domain::util::now_ms;
+use signpost_domain::{retention, tablets};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::relay::{ConnId, Output, Relay};
 use std::collections::{HashMap, HashSet};
@@ -23,8 +23,11 @@ const MAX_BATCH: usize = 2048;
 /// How often a tablet's "last synced" time is written while it syncs.
 const ACTIVITY_EVERY_MS: i64 = 60_000;
 
-/// How far back each tick reads revocations before the previous read.
+/// How far back each tick reads revocations and retirements before the previous read.
 const REVOCATION_LOOK_BACK_MS: i64 = 10_000;
+
+/// How often the schemes' retention periods are read again (they change rarely, on a web page).
+const RETENTION_EVERY_MS: i64 = 60_000;
 
 /// What a device or an edit is told when its change could not be stored.
 const NOT_STORED: &str = "the relay could not store this change";
@@ -48,8 +51,13 @@ struct Core {
     waiting: HashMap<u64, (Reply, Option<super::Record>)>,
     /// Revoked tablets.
     revoked: HashSet<String>,
-    /// When revocations were last read from the store (ms since the epoch).
+    /// When revocations and retirements were last read from the store (ms since the epoch).
     revocations_read_at: i64,
+    /// Documents known to be retired, with when that was learnt (ms), so that a retirement read
+    /// again within the look-back is not handed to the relay twice.
+    retired: HashMap<DocumentId, i64>,
+    /// When the schemes' retention periods were last read (ms since the epoch).
+    retention_read_at: i64,
     /// Each connection's tablet, and when its last sync was recorded (at most once a minute).
     devices: HashMap<ConnId, (String, i64)>,
 }
@@ -71,6 +79,8 @@ impl Driver {
             waiting: HashMap::new(),
             revoked,
             revocations_read_at: now_ms(),
+            retired: HashMap::new(),
+            retention_read_at: 0,
             devices: HashMap::new(),
         };
         Driver { db, core }
@@ -192,6 +202,7 @@ impl Core {
                 } else {
                     self.devices.insert(conn, (principal.device.clone(), 0));
                     self.read_usage(db, &principal.device);
+                    self.read_retention(db, &principal.scheme);
                     self.relay.connect(conn, principal);
                     self.conns.insert(conn, tx);
                 }
@@ -256,15 +267,41 @@ impl Core {
     fn tick(&mut self, db: &Connection, now: u64) -> anyhow::Result<Output> {
         let since = self.revocations_read_at - REVOCATION_LOOK_BACK_MS;
         let revoked = tablets::revoked_since(db, since)?;
-        self.revocations_read_at = now_ms();
+        let retired = documents::retired_since(db, since)?;
+        let read_at = now_ms();
+        self.revocations_read_at = read_at;
         self.relay.set_today(chrono::Utc::now().date_naive());
+        if read_at - self.retention_read_at >= RETENTION_EVERY_MS {
+            for (scheme, months) in retention::all_months(db)? {
+                self.relay.set_retention(&scheme, months);
+            }
+            self.retention_read_at = read_at;
+        }
         let mut out = self.relay.tick(now);
         for device in revoked {
             if self.revoked.insert(device.clone()) {
                 out.append(self.relay.drop_where(|p| p.device == device, REVOKED));
             }
         }
+        // Documents purged or replaced elsewhere (the daily purge, an admin command, another
+        // process): their live copies go within a tick.
+        let new: Vec<_> = retired.into_iter().filter(|(doc, _)| !self.retired.contains_key(doc)).collect();
+        for (doc, _) in &new {
+            self.retired.insert(*doc, read_at);
+        }
+        self.retired.retain(|_, at| read_at - *at <= 2 * REVOCATION_LOOK_BACK_MS);
+        out.append(self.relay.retire(new));
         Ok(out)
+    }
+
+    /// Tells the relay a connecting tablet's scheme's retention period.
+    fn read_retention(&mut self, db: Option<&Connection>, scheme: &str) {
+        let Some(db) = db else { return };
+        match retention::policy(db, scheme) {
+            Ok(Some(p)) => self.relay.set_retention(scheme, p.months),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading a scheme's retention period failed"),
+        }
     }
 
     /// After a command's writes failed: its connection is refused (the device reconnects and

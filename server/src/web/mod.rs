@@ -11,6 +11,7 @@ mod equality;
 pub mod error;
 mod layout;
 mod national;
+mod records;
 mod roster;
 mod schemes;
 pub mod session;
@@ -46,4 +47,5 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/volunteers/{volunteer}/equality/withdraw", post(roster::withdraw_equality))
         .route("/manage/schemes/{scheme}/pin-setting", post(roster::set_pin_required))
         .route("/manage/schemes/{scheme}/coordinators", post(schemes::invite_coordinator))
+        .route("/manage/schemes/{scheme}/retention", post(records::set_retention))
 }

@@ -21,6 +21,7 @@ pub(super) struct SchemeView {
     /// Volunteers who gave equality-monitoring answers, and when.
     equality: std::collections::HashMap<String, i64>,
     pin_required: bool,
+    retention: signpost_domain::retention::Policy,
     sites: Vec<(String, String)>,
     devices: Vec<Device>,
     volunteers: Vec<Volunteer>,
@@ -34,6 +35,7 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
         name,
         equality: equality::equality_given(conn, scheme)?,
         pin_required: schema::read_pin_required(&schemes::directory(conn, scheme)?),
+        retention: signpost_domain::retention::policy(conn, scheme)?.unwrap_or_default(),
         sites,
         devices: tablets::devices(conn, scheme)?,
         volunteers: schemes::roster(conn, scheme)?,
@@ -216,6 +218,7 @@ pub(super) async fn scheme_page(State(st): State<AppState>, s: Session, Path(sch
             }
             button type="submit" class="govuk-button govuk-button--secondary" { "Add volunteer" }
         }
+        (super::records::section(&scheme, view.retention, csrf))
         h2 class="govuk-heading-m" { "Coordinators" }
         ul class="govuk-list govuk-list--bullet" {
             @for u in &view.coordinators { li { (u.email) @if !u.has_password { " (invited)" } } }

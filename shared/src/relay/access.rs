@@ -1,6 +1,7 @@
 //! Who is on the other end of a connection and what it may do with a document: the access
 //! rule, in one place.
 
+use crate::ids::DocumentId;
 use crate::schema::{DocKind, Header};
 
 /// Who is on the other end of a connection, as established by its credential.
@@ -21,6 +22,10 @@ pub enum Meta {
     /// create an empty document first and fill it in a later change). Owned by the creating
     /// device's site, size-limited, counted nowhere.
     Draft { scheme: String, site: String },
+    /// A document the server removed for good: purged at the end of its scheme's retention
+    /// period, or replaced by a rewritten copy (`replaced_by`) when an entry was erased. Nothing
+    /// of it is stored and nothing sent for it is ever taken again.
+    Retired { replaced_by: Option<DocumentId> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,7 +40,7 @@ pub enum Access {
 pub fn access(p: &Principal, meta: &Meta) -> Access {
     match meta {
         Meta::Draft { scheme, site } if *scheme == p.scheme && *site == p.site => Access::Write,
-        Meta::Draft { .. } => Access::None,
+        Meta::Draft { .. } | Meta::Retired { .. } => Access::None,
         Meta::Doc(h) if h.scheme != p.scheme => Access::None,
         Meta::Doc(h) => match h.kind {
             DocKind::DeskDay if h.site.as_deref() == Some(p.site.as_str()) => Access::Write,

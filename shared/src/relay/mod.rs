@@ -76,6 +76,20 @@ struct Live {
     weight: chunks::Weight,
 }
 
+impl Live {
+    /// A live slot with no content: a document not stored (`None`) or retired.
+    fn empty(meta: Option<Meta>) -> Live {
+        Live {
+            doc: Automerge::new(),
+            meta,
+            states: HashMap::new(),
+            last_used: 0,
+            appends: 0,
+            weight: Default::default(),
+        }
+    }
+}
+
 enum Slot {
     /// Waiting for the store. `resync`: once loaded, send every subscribed connection a fresh
     /// sync message (the live copy was forgotten, see [`Relay::forget`]).
@@ -106,6 +120,9 @@ pub struct Relay {
     today: Option<NaiveDate>,
     /// What each connected device has stored today.
     ledger: quota::Ledger,
+    /// Each scheme's retention period in months ([`Relay::set_retention`]): no desk's day older
+    /// than that is taken. Unset, only the window of the configuration applies.
+    retention: HashMap<String, u32>,
 }
 
 impl Relay {
@@ -120,6 +137,7 @@ impl Relay {
             wanted: HashMap::new(),
             today: None,
             ledger: quota::Ledger::default(),
+            retention: HashMap::new(),
         }
     }
 
@@ -137,6 +155,34 @@ impl Relay {
     /// What storage says a device stored on `day`, read by the driver when the device connects.
     pub fn note_usage(&mut self, device: &str, day: NaiveDate, usage: quota::Usage) {
         self.ledger.note(device, day, usage);
+    }
+
+    /// A scheme's retention period (the driver reads it when a device of the scheme connects and
+    /// when it changes). Its days before that are purged by the server, and the relay takes no
+    /// new document for them: a tablet cannot bring a purged day back.
+    pub fn set_retention(&mut self, scheme: &str, months: u32) {
+        self.retention.insert(scheme.to_owned(), months);
+    }
+
+    /// Documents the server removed for good (purged, or replaced by a rewritten copy): the live
+    /// copies go, and every connection that synced one is told it is unavailable. What any device
+    /// sends for them from now on is answered the same way and never stored.
+    pub fn retire(&mut self, docs: impl IntoIterator<Item = (DocumentId, Option<DocumentId>)>) -> Output {
+        let mut out = Output::default();
+        for (doc_id, replaced_by) in docs {
+            self.wanted.remove(&doc_id);
+            for conn in self.subs.remove(&doc_id).into_iter().flatten() {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.docs.remove(&doc_id);
+                    out.sends.push((conn, self.unavailable(conn, doc_id)));
+                }
+            }
+            if let Some(Slot::Ready(_)) = self.docs.get(&doc_id) {
+                self.docs.insert(doc_id, Slot::Ready(Box::new(Live::empty(Some(Meta::Retired { replaced_by })))));
+            }
+            // A copy still loading reads the store, which already says the document is retired.
+        }
+        out
     }
 
     /// What a device has stored today, as far as this relay knows.
@@ -541,6 +587,11 @@ impl Relay {
                 return;
             }
         }
+        if let Some(Meta::Retired { .. }) = live.meta {
+            // Removed for good: nothing sent for it is taken, whoever sends it.
+            out.sends.push((p.conn, self.unavailable(p.conn, doc_id)));
+            return;
+        }
         let access = match &live.meta {
             Some(meta) => access(&conn.principal, meta),
             // Not stored yet: the device may create it, subject to the checks below.
@@ -552,7 +603,7 @@ impl Relay {
             let squatting = match &live.meta {
                 Some(Meta::Draft { .. }) => true,
                 Some(Meta::Doc(h)) => h.well_known_id() != doc_id,
-                None => false,
+                Some(Meta::Retired { .. }) | None => false,
             };
             if squatting && self.own_day_id(&conn.principal, &doc_id) {
                 self.discard(doc_id, out);
@@ -665,6 +716,13 @@ impl Relay {
                                 "a desk's day must be within {back} days before today and {ahead} after it"
                             ));
                         }
+                        let oldest = oldest_kept(&self.retention, &h.scheme, today);
+                        if let Some(oldest) = oldest.filter(|oldest| date < *oldest) {
+                            return Err(format!(
+                                "{date} is past the scheme's retention period (its records before {oldest} \
+                                 were removed); remove this day from the tablet"
+                            ));
+                        }
                     }
                 }
             }
@@ -775,17 +833,7 @@ impl Relay {
                 c.docs.remove(&doc_id);
             }
         }
-        self.docs.insert(
-            doc_id,
-            Slot::Ready(Box::new(Live {
-                doc: Automerge::new(),
-                meta: None,
-                states: HashMap::new(),
-                last_used: 0,
-                appends: 0,
-                weight: Default::default(),
-            })),
-        );
+        self.docs.insert(doc_id, Slot::Ready(Box::new(Live::empty(None))));
     }
 
     /// Forgets the live copy (which holds content that was refused) and reloads the stored one.
@@ -857,6 +905,11 @@ impl Relay {
         out.refused.push(conn);
         self.disconnect(conn);
     }
+}
+
+/// The oldest day of a scheme still within its retention period, if that is known.
+fn oldest_kept(retention: &HashMap<String, u32>, scheme: &str, today: NaiveDate) -> Option<NaiveDate> {
+    today.checked_sub_months(chrono::Months::new(*retention.get(scheme)?))
 }
 
 /// Whether a live copy holds changes that automerge has queued because their dependencies have

@@ -1,0 +1,79 @@
+//! The data lifecycle in the relay core: documents the server removed for good (purged days,
+//! replaced days) and days past a scheme's retention period are never taken again.
+
+use chrono::{Months, NaiveDate};
+use signpost_shared::relay::{Config, Meta};
+use signpost_shared::testkit::{date, principal, referral, Net};
+
+/// A relay whose window reaches years back, so that only the retention period decides.
+fn relay_with_a_long_window() -> Net {
+    let cfg = Config { days_back: 2000, ..Config::default() };
+    let mut net = Net::new(cfg);
+    net.relay.set_today(date());
+    net
+}
+
+#[test]
+fn a_retired_day_is_unavailable_and_nothing_sent_for_it_is_stored() {
+    let mut net = relay_with_a_long_window();
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let old = net.open_day(1, "sc", "site-a", date() - chrono::Duration::days(3));
+    net.log(1, old, &referral("r1"));
+    net.find(2, old);
+    assert_eq!(net.store.counted_referrals(), 1);
+
+    net.retire(old, None);
+    assert!(net.told_unavailable(1, old) && net.told_unavailable(2, old), "syncing devices are told");
+    assert_eq!(net.store.docs[&old].chunks.len(), 0);
+    assert_eq!(net.store.counted_referrals(), 0);
+
+    // A device that still holds the day logs into it and syncs: refused, nothing stored, and its
+    // connection stays up for its other documents.
+    let writes = net.store.writes;
+    net.log(1, old, &referral("r2"));
+    assert_eq!(net.store.writes, writes, "nothing written for a retired day");
+    assert!(matches!(net.store.docs[&old].meta, Meta::Retired { replaced_by: None }));
+    assert!(net.devices[&1].closed.is_none(), "not a protocol error: {}", net.closed(1));
+    let today = net.open_day(1, "sc", "site-a", date());
+    net.log(1, today, &referral("r3"));
+    assert_eq!(net.store.counted_referrals(), 1, "the device's other day syncs");
+
+    // After a restart of the relay (nothing live), a reconnecting device is refused the same way.
+    net.relay = signpost_shared::relay::Relay::new("relay".into(), "storage".into(), Config::default());
+    net.relay.set_today(date());
+    net.reconnect(2, 3, principal("t2", "sc", "site-a"));
+    net.log(3, old, &referral("r4"));
+    assert_eq!(net.store.docs[&old].chunks.len(), 0);
+    assert!(net.told_unavailable(3, old));
+}
+
+#[test]
+fn a_day_past_the_schemes_retention_is_refused_and_nothing_stored() {
+    let months = 36;
+    let oldest = date().checked_sub_months(Months::new(months)).unwrap();
+    for (day, taken) in [
+        (oldest - chrono::Duration::days(1), false),
+        (NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(), false),
+        (oldest, true),
+        (date(), true),
+    ] {
+        let mut net = relay_with_a_long_window();
+        net.relay.set_retention("sc", months);
+        net.join(1, principal("t1", "sc", "site-a"));
+        let d = net.open_day(1, "sc", "site-a", day);
+        net.log(1, d, &referral("r"));
+        assert_eq!(net.store.docs.contains_key(&d), taken, "{day}: {}", net.closed(1));
+        if !taken {
+            assert!(net.closed(1).contains("retention period"), "{day}: {}", net.closed(1));
+            assert_eq!(net.store.writes, 0);
+        }
+    }
+    // Another scheme's period is its own.
+    let mut net = relay_with_a_long_window();
+    net.relay.set_retention("other", 12);
+    net.join(1, principal("t1", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", oldest - chrono::Duration::days(30));
+    net.log(1, d, &referral("r"));
+    assert!(net.store.docs.contains_key(&d));
+}
