@@ -8,7 +8,10 @@
 //! records are kept as they are, and from then on new changes are only ever appended, never
 //! saved whole over the unreadable bytes.
 
+use crate::ids::DocumentId;
+use crate::peer::Peer;
 use automerge::{Automerge, ChangeHash};
+use chrono::NaiveDate;
 
 /// Appended change records per document before it is saved whole again.
 pub const COMPACT_AFTER: u32 = 64;
@@ -87,6 +90,32 @@ pub fn after(doc: &Automerge, stored: Option<&Stored>, save: &Save) -> Option<St
         Save::Append(n, _) => Some(Stored { heads, appended: *n, damaged }),
         Save::Nothing => stored.cloned(),
     }
+}
+
+/// The days ahead of today a tablet keeps (the relay takes days up to two ahead).
+const DAYS_AHEAD: i32 = 2;
+
+/// What a tablet no longer keeps: a tablet can be lost, so it holds only what its desk needs.
+/// It keeps `keep` (the directory), its site's days from `tablet_days` before `today` to two
+/// after, and any other day with something the relay has not acknowledged. A day the relay says
+/// it removed for good (past the retention period) goes even so: it can never be sent.
+/// Found by id (each day's id derives from site and date), so no document is read.
+pub fn to_forget(peer: &Peer, site: &str, today: NaiveDate, tablet_days: u32, keep: &[DocumentId]) -> Vec<DocumentId> {
+    // (Days counted from the common era rather than `today + Duration`: chrono's duration
+    // arithmetic would add kilobytes to the tablet app's download.)
+    use chrono::Datelike;
+    let day = today.num_days_from_ce();
+    let recent: Vec<DocumentId> = (day - tablet_days as i32..=day + DAYS_AHEAD)
+        .filter_map(NaiveDate::from_num_days_from_ce_opt)
+        .map(|d| crate::schema::desk_day_id(site, d))
+        .collect();
+    peer.doc_ids()
+        .into_iter()
+        .filter(|id| !keep.contains(id) && !recent.contains(id))
+        .filter(|id| {
+            peer.is_gone(id) || (peer.doc(id).is_some_and(|d| !d.get_heads().is_empty()) && peer.is_acknowledged(id))
+        })
+        .collect()
 }
 
 /// One document's records kept in memory exactly as a tablet keeps them on the device: what the

@@ -55,11 +55,15 @@ pub struct Peer {
     docs: BTreeMap<DocumentId, Doc>,
     /// Documents asked for that the relay has not yet answered.
     wanted: HashSet<DocumentId>,
+    /// Documents held here with content that the relay says it does not have or will not
+    /// share: removed there for good (a purged day), since no device's own day is otherwise
+    /// unavailable to it.
+    gone: HashSet<DocumentId>,
 }
 
 impl Peer {
     pub fn new(me: PeerId) -> Self {
-        Peer { me, relay: None, docs: BTreeMap::new(), wanted: HashSet::new() }
+        Peer { me, relay: None, docs: BTreeMap::new(), wanted: HashSet::new(), gone: HashSet::new() }
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -101,6 +105,20 @@ impl Peer {
         let mut out = Output::default();
         self.sync_one(id, &mut out);
         out
+    }
+
+    /// Stops holding a document: no more syncing, nothing kept in memory. (The caller removes its
+    /// stored copy.)
+    pub fn remove(&mut self, id: &DocumentId) {
+        self.docs.remove(id);
+        self.wanted.remove(id);
+        self.gone.remove(id);
+    }
+
+    /// Whether the relay said, on this connection or an earlier one, that a document held here
+    /// with content is unavailable: removed there for good.
+    pub fn is_gone(&self, id: &DocumentId) -> bool {
+        self.gone.contains(id)
     }
 
     /// Asks the relay for a document we do not hold.
@@ -171,6 +189,14 @@ impl Peer {
         self.docs.get(id).is_some_and(|d| relay_has_all(&d.doc, &d.state))
     }
 
+    /// Whether the relay acknowledged every local change of the document, on this connection or
+    /// an earlier one (what it acknowledged survives a reconnect and a restart).
+    pub fn is_acknowledged(&self, id: &DocumentId) -> bool {
+        self.docs.get(id).is_some_and(|d| {
+            relay_has_all(&d.doc, &d.state) || d.doc.get_heads().iter().all(|h| d.state.shared_heads.contains(h))
+        })
+    }
+
     /// The heads both sides are known to share: what the relay has acknowledged of a document.
     pub fn acknowledged_heads(&self, id: &DocumentId) -> &[ChangeHash] {
         self.docs.get(id).map_or(&[], |d| d.state.shared_heads.as_slice())
@@ -234,6 +260,9 @@ impl Peer {
             }
             Message::DocUnavailable { document_id, .. } => {
                 self.wanted.remove(&document_id);
+                if self.docs.get(&document_id).is_some_and(|d| !d.doc.get_heads().is_empty()) {
+                    self.gone.insert(document_id);
+                }
                 out.events.push(Event::Unavailable(document_id));
             }
             Message::Error { message } => out.events.push(Event::RelayError(message)),

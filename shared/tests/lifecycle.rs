@@ -2,6 +2,7 @@
 //! replaced days) and days past a scheme's retention period are never taken again.
 
 use chrono::{Months, NaiveDate};
+use signpost_shared::local;
 use signpost_shared::relay::{Config, Meta};
 use signpost_shared::testkit::{date, principal, referral, Net};
 
@@ -76,4 +77,49 @@ fn a_day_past_the_schemes_retention_is_refused_and_nothing_stored() {
     let d = net.open_day(1, "sc", "site-a", oldest - chrono::Duration::days(30));
     net.log(1, d, &referral("r"));
     assert!(net.store.docs.contains_key(&d));
+}
+
+#[test]
+fn a_tablet_forgets_old_synced_days_and_keeps_anything_unsent() {
+    let mut net = relay_with_a_long_window();
+    net.join(1, principal("t1", "sc", "site-a"));
+    let day = |k: i64| date() - chrono::Duration::days(k);
+    let days: Vec<_> = (0..=10).map(|k| net.open_day(1, "sc", "site-a", day(k))).collect();
+    for (k, d) in days.iter().enumerate() {
+        net.log(1, *d, &referral(&format!("r{k}")));
+    }
+    let forget = |net: &Net| {
+        let mut ids = local::to_forget(net.peer(1), "site-a", date(), 7, &[]);
+        ids.sort();
+        ids
+    };
+    let mut old = vec![days[8], days[9], days[10]];
+    old.sort();
+    assert_eq!(forget(&net), old, "days older than a week, every entry synced");
+    assert!(local::to_forget(net.peer(1), "site-a", date(), 31, &[]).is_empty());
+    assert_eq!(local::to_forget(net.peer(1), "site-a", date(), 0, &[]).len(), 10, "only today kept");
+    assert!(local::to_forget(net.peer(1), "site-a", date(), 0, &days).is_empty(), "what the caller keeps stays");
+
+    // An entry logged offline into an old day keeps that day until the relay has it.
+    net.go_offline(1);
+    net.log(1, days[9], &referral("late"));
+    let mut without_9 = vec![days[8], days[10]];
+    without_9.sort();
+    assert_eq!(forget(&net), without_9);
+    net.reconnect(1, 2, principal("t1", "sc", "site-a"));
+    assert_eq!(local::to_forget(net.peer(2), "site-a", date(), 7, &[]).len(), 3, "sent: it may go");
+
+    // A day the relay removed for good goes even with an entry that was never sent.
+    net.go_offline(2);
+    net.log(2, days[10], &referral("never sent"));
+    net.retire(days[10], None);
+    net.reconnect(2, 3, principal("t1", "sc", "site-a"));
+    assert!(net.peer(3).is_gone(&days[10]));
+    assert!(!net.peer(3).is_acknowledged(&days[10]));
+    assert!(local::to_forget(net.peer(3), "site-a", date(), 7, &[]).contains(&days[10]));
+    // Removed from the tablet, it is no longer synced or offered.
+    let mut peer = signpost_shared::peer::Peer::new("p".into());
+    peer.insert(days[0], net.peer(3).doc(&days[0]).unwrap().clone(), None);
+    peer.remove(&days[0]);
+    assert!(peer.doc(&days[0]).is_none() && peer.doc_ids().is_empty());
 }
