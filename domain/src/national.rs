@@ -419,7 +419,8 @@ mod tests {
                 follow_up: false,
                 voided: rng.random_bool(0.1),
             };
-            let projection = Projection { scheme: scheme.clone(), site: site.clone(), date, facts: vec![Fact::Referral(fact)] };
+            let projection =
+                Projection { scheme: scheme.clone(), site: site.clone(), date, facts: vec![Fact::Referral(fact)] };
             let doc = signpost_shared::schema::desk_day_id(site, date);
             documents::apply_write(conn, &Write::Project { doc, projection }).unwrap();
         }
