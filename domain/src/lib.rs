@@ -17,6 +17,7 @@ pub mod admin_tokens;
 pub mod audit;
 pub mod db;
 pub mod equality;
+pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod figures;

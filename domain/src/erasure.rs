@@ -1,0 +1,280 @@
+//! Erasing one referral, or redacting only its notes, from every stored byte.
+//!
+//! An automerge document keeps its whole history: deleting a key leaves the deleted values in
+//! the change that wrote them. So the day is *replaced*: a new document (a new, random id) is
+//! written with one change holding the day as it is now, without the erased referral (or
+//! without its notes), and with a tombstone (`erased:<id>` or `redacted:<id>`) that tells every
+//! tablet what not to carry over. The old document is retired as `replaced`
+//! ([`documents::retire`]): its chunks and facts are deleted (pages zeroed, journal truncated)
+//! and the relay refuses its id from then on, so a client still holding the old history can
+//! never store it again.
+
+use crate::audit;
+use crate::db::{self, documents};
+use anyhow::Context;
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, Value, ROOT};
+use rusqlite::Connection;
+use signpost_shared::ids::DocumentId;
+use signpost_shared::projection;
+use signpost_shared::relay::{Meta, Write};
+use signpost_shared::schema::REFERRAL_PREFIX;
+
+/// What to take out of a referral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Erasure {
+    /// The whole referral: it is no longer counted.
+    Erase,
+    /// Only its notes: it stays counted.
+    RedactNotes,
+}
+
+/// Root key of the tombstone an erasure leaves in the rewritten day.
+pub const ERASED_PREFIX: &str = "erased:";
+/// Root key of the tombstone a redaction leaves in the rewritten day.
+pub const REDACTED_PREFIX: &str = "redacted:";
+
+/// One day rewritten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewritten {
+    pub old: DocumentId,
+    pub new: DocumentId,
+    pub scheme: String,
+}
+
+/// The day as it is now, without the referral (or its notes), as one new change: nothing of the
+/// old history is in it. Earlier tombstones are kept.
+pub fn rewrite(old: &Automerge, entry: &str, how: Erasure) -> anyhow::Result<Automerge> {
+    let key = format!("{REFERRAL_PREFIX}{entry}");
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    for k in old.keys(ROOT) {
+        if k == key && how == Erasure::Erase {
+            continue;
+        }
+        let skip: &[&str] = if k == key { &["notes"] } else { &[] };
+        copy(old, &ROOT, &k, &mut tx, &ROOT, skip)?;
+    }
+    let tombstone = match how {
+        Erasure::Erase => format!("{ERASED_PREFIX}{entry}"),
+        Erasure::RedactNotes => format!("{REDACTED_PREFIX}{entry}"),
+    };
+    tx.put(ROOT, tombstone, true)?;
+    tx.commit();
+    Ok(doc)
+}
+
+/// Copies `key` of `from_obj` in `from` to `to_obj` in `to`, whole (maps, lists and text
+/// recursively; the winning value where there is a conflict), leaving out the map keys in
+/// `skip` at its first level.
+fn copy<T: Transactable>(
+    from: &Automerge,
+    from_obj: &ObjId,
+    key: &str,
+    to: &mut T,
+    to_obj: &ObjId,
+    skip: &[&str],
+) -> anyhow::Result<()> {
+    let Some((value, id)) = from.get(from_obj, key)? else { return Ok(()) };
+    match value {
+        Value::Scalar(s) => {
+            to.put(to_obj, key, s.into_owned())?;
+        }
+        Value::Object(kind) => {
+            let new = to.put_object(to_obj, key, kind)?;
+            fill(from, &id, kind, to, &new, skip)?;
+        }
+    }
+    Ok(())
+}
+
+fn fill<T: Transactable>(
+    from: &Automerge,
+    obj: &ObjId,
+    kind: ObjType,
+    to: &mut T,
+    new: &ObjId,
+    skip: &[&str],
+) -> anyhow::Result<()> {
+    match kind {
+        ObjType::Map | ObjType::Table => {
+            for k in from.keys(obj).filter(|k| !skip.contains(&k.as_str())) {
+                copy(from, obj, &k, to, new, &[])?;
+            }
+        }
+        ObjType::List => {
+            for i in 0..from.length(obj) {
+                match from.get(obj, i)? {
+                    Some((Value::Scalar(s), _)) => to.insert(new, i, s.into_owned())?,
+                    Some((Value::Object(k), id)) => {
+                        let child = to.insert_object(new, i, k)?;
+                        fill(from, &id, k, to, &child, &[])?;
+                    }
+                    None => {}
+                }
+            }
+        }
+        ObjType::Text => {
+            to.splice_text(new, 0, 0, &from.text(obj)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored documents holding referral `entry` (counted, or stored but invalid).
+fn holding(conn: &Connection, entry: &str) -> anyhow::Result<Vec<DocumentId>> {
+    let mut stmt = conn.prepare(
+        "SELECT doc_id FROM referral_facts WHERE id = ?1
+         UNION SELECT doc_id FROM invalid_entries WHERE key = ?2",
+    )?;
+    let rows = stmt.query_map([entry, &format!("{REFERRAL_PREFIX}{entry}")], |r| r.get::<_, String>(0))?;
+    Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+}
+
+/// Erases referral `entry` (or redacts its notes) from every day that holds it, each in one
+/// transaction with its audit row (who, which entry, which days — never the content); then the
+/// journal is truncated. `Ok(empty)` if no stored day holds it. `new_id` names each new
+/// document (random ids, from the caller).
+pub fn erase(
+    conn: &Connection,
+    entry: &str,
+    how: Erasure,
+    actor: &str,
+    mut new_id: impl FnMut() -> DocumentId,
+) -> anyhow::Result<Vec<Rewritten>> {
+    let mut done = Vec::new();
+    for old in holding(conn, entry)? {
+        let rewritten = db::immediate(conn, |tx| {
+            let Some((Meta::Doc(header), doc)) = documents::load_automerge(tx, &old)? else {
+                anyhow::bail!("day {old} holding the referral cannot be read");
+            };
+            let day = rewrite(&doc, entry, how).with_context(|| format!("rewriting {old}"))?;
+            let new = new_id();
+            let meta = Meta::Doc(header.clone());
+            documents::apply_write(tx, &Write::Create { doc: new, meta, chunk: day.save() })?;
+            if let Some(projection) = projection::project_all(&day, &header) {
+                documents::apply_write(tx, &Write::Project { doc: new, projection })?;
+            }
+            documents::retire(tx, &old, documents::Retirement::Replaced(new))?;
+            let action = match how {
+                Erasure::Erase => "referral erased",
+                Erasure::RedactNotes => "referral notes redacted",
+            };
+            audit::audit(tx, actor, action, Some(&header.scheme), &format!("{entry} in {old}, now {new}"))?;
+            Ok(Rewritten { old, new, scheme: header.scheme })
+        })?;
+        done.push(rewritten);
+    }
+    if !done.is_empty() {
+        db::checkpoint(conn).context("the referral is erased, but the write-ahead log still holds old pages")?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Store, Sync};
+    use crate::schemes;
+    use signpost_shared::schema::{self, Header};
+    use signpost_shared::testkit;
+
+    fn in_files(dir: &std::path::Path, marker: &str) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|f| {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+        })
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A day of three referrals whose notes hold markers, stored and projected as the relay does,
+    /// with an edit history (the erased referral's notes were changed once).
+    fn stored_day(conn: &Connection, scheme: &str, site: &str) -> DocumentId {
+        let h = Header::desk_day(scheme, site, testkit::date());
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        schema::write_header(&mut tx, &h).unwrap();
+        tx.commit();
+        for (id, notes) in [("r1", "MARKER-ONE-FIRST"), ("r2", "MARKER-TWO"), ("r3", "MARKER-THREE")] {
+            let mut r = testkit::referral(id);
+            r.notes = Some(notes.into());
+            let mut tx = doc.transaction();
+            schema::write_referral(&mut tx, &r).unwrap();
+            tx.commit();
+        }
+        let mut r = testkit::referral("r1");
+        r.notes = Some("MARKER-ONE-AGAIN".into());
+        let mut tx = doc.transaction();
+        schema::write_referral(&mut tx, &r).unwrap();
+        tx.commit();
+        let id = h.well_known_id();
+        db::immediate(conn, |tx| {
+            // Uncompressed, so that the scan below can see the notes (automerge deflates large
+            // columns; the rewritten day is checked uncompressed too).
+            let chunk = doc.save_nocompress();
+            documents::apply_write(tx, &Write::Create { doc: id, meta: Meta::Doc(h.clone()), chunk })?;
+            documents::apply_write(
+                tx,
+                &Write::Project { doc: id, projection: projection::project_all(&doc, &h).unwrap() },
+            )
+        })
+        .unwrap();
+        id
+    }
+
+    #[test]
+    fn an_erased_referral_leaves_no_byte_and_the_rest_of_the_day_stays() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conn = Store::open(tmp.path(), Sync::Normal).unwrap().connect().unwrap();
+        let scheme = schemes::create_scheme(&conn, "S", None, None).unwrap();
+        let site = schemes::create_site(&conn, &scheme, "Court").unwrap();
+        let old = stored_day(&conn, &scheme, &site);
+        assert!(in_files(tmp.path(), "MARKER-ONE-FIRST"), "the scan finds stored notes");
+        let mut n = 0u8;
+        let mut ids = || {
+            n += 1;
+            DocumentId::random([n; 16])
+        };
+
+        let done = erase(&conn, "r1", Erasure::Erase, "test", &mut ids).unwrap();
+        assert_eq!(done.len(), 1);
+        let new = done[0].new;
+        assert_eq!(done[0].old, old);
+        for marker in ["MARKER-ONE-FIRST", "MARKER-ONE-AGAIN"] {
+            assert!(!in_files(tmp.path(), marker), "{marker} is still in the database's files");
+        }
+        assert!(in_files(tmp.path(), "MARKER-TWO") && in_files(tmp.path(), "MARKER-THREE"));
+        let (_, day) = documents::load_automerge(&conn, &new).unwrap().unwrap();
+        let keys: Vec<String> =
+            day.keys(ROOT).filter(|k| k.starts_with("referral:") || k.starts_with("erased:")).collect();
+        assert_eq!(keys, ["erased:r1", "referral:r2", "referral:r3"]);
+        assert_eq!(day.get_changes(&[]).len(), 1, "one change: no history");
+        let plain = day.save_nocompress();
+        assert!(!plain.windows(9).any(|w| w == b"MARKER-ON"), "the new day holds nothing of r1");
+        assert!(plain.windows(10).any(|w| w == b"MARKER-TWO"), "but all of r2");
+        assert_eq!(schema::read_header(&day).unwrap().site.as_deref(), Some(site.as_str()));
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM referral_facts"), 2, "dropped from the statistics");
+        let stored = documents::load_doc(&conn, &old).unwrap().unwrap();
+        assert!(matches!(stored.meta, Meta::Retired { replaced_by: Some(b) } if b == new));
+        let audit = crate::audit::audit_entries(&conn, 5, None).unwrap();
+        assert!(audit.iter().any(|a| a.action == "referral erased" && a.detail.starts_with("r1 in ")));
+        assert!(audit.iter().all(|a| !a.detail.contains("MARKER")), "audited without the content");
+
+        // Redacting r2's notes: still counted, notes gone, its other fields kept; the tombstone of
+        // the earlier erasure stays.
+        let done = erase(&conn, "r2", Erasure::RedactNotes, "test", &mut ids).unwrap();
+        let (_, day) = documents::load_automerge(&conn, &done[0].new).unwrap().unwrap();
+        assert!(!in_files(tmp.path(), "MARKER-TWO"));
+        assert!(in_files(tmp.path(), "MARKER-THREE"));
+        let r2 = schema::read_referral(&day, "r2").unwrap().unwrap();
+        assert_eq!((r2.notes, r2.helped), (None, testkit::referral("r2").helped));
+        assert!(day.get(ROOT, "erased:r1").unwrap().is_some() && day.get(ROOT, "redacted:r2").unwrap().is_some());
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM referral_facts"), 2, "a redacted referral stays counted");
+
+        // An entry no day holds: nothing happens.
+        assert!(erase(&conn, "nobody", Erasure::Erase, "test", &mut ids).unwrap().is_empty());
+    }
+}
