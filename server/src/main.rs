@@ -11,7 +11,7 @@ mod web;
 
 use clap::{Parser, Subcommand};
 use signpost_domain::db::{Store, Sync};
-use signpost_domain::{accounts, admin_tokens, retention, schemes, tablets};
+use signpost_domain::{accounts, admin_tokens, erasure, retention, schemes, tablets};
 use std::path::PathBuf;
 
 const ADMIN_HELP: &str = "Administration (signpost admin --help):
@@ -27,6 +27,9 @@ const ADMIN_HELP: &str = "Administration (signpost admin --help):
                                                     account; prints a one-time set-password code
   admin reset-password --data DIR EMAIL             end an account's password; prints a new set-password code
   admin revoke-device --data DIR --scheme ID DEVICE revoke a tablet (its open connection closes too)
+  admin erase-referral --data DIR ENTRY             erase a referral from every stored byte (its day is
+                                                    replaced; works with or without a running relay)
+  admin redact-notes --data DIR ENTRY               the same for a referral's notes only
   admin purge --data DIR                            remove desk-days past each scheme's retention period
                                                     (a running relay does it daily); prints what it removed
 
@@ -125,6 +128,21 @@ enum Admin {
         scheme: String,
         device: String,
     },
+    /// Erase a referral from every stored byte: its day is replaced by a copy without it (a
+    /// running relay refuses the old day within a second); prints the days rewritten.
+    EraseReferral {
+        #[arg(long)]
+        data: PathBuf,
+        /// The id after `referral:` in the document.
+        entry: String,
+    },
+    /// Redact a referral's notes from every stored byte (it stays counted); prints the days
+    /// rewritten.
+    RedactNotes {
+        #[arg(long)]
+        data: PathBuf,
+        entry: String,
+    },
     /// Remove desk-days older than each scheme's retention period now (a running relay does it
     /// daily and refuses them from then on); prints what was removed.
     Purge {
@@ -144,6 +162,17 @@ fn parse_region(s: &str) -> Result<signpost_shared::vocab::Region, String> {
 
 fn parse_scheme_type(s: &str) -> Result<signpost_shared::vocab::SchemeType, String> {
     signpost_shared::vocab::SchemeType::from_code(s).ok_or_else(|| format!("unknown scheme type {s:?}"))
+}
+
+/// Erases (or redacts) a referral from the command line; what to print, or why not.
+fn erase(store: &Store, entry: &str, how: erasure::Erasure) -> anyhow::Result<String> {
+    let conn = store.connect()?;
+    let new_id = || signpost_shared::ids::DocumentId::random(rand::random());
+    let done = erasure::erase(&conn, entry, how, "command line", new_id)?;
+    if done.is_empty() {
+        anyhow::bail!("no stored day holds a referral {entry:?}");
+    }
+    Ok(done.iter().map(|r| format!("{} replaced by {}", r.old, r.new)).collect::<Vec<_>>().join("\n"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -234,6 +263,8 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
             }
             format!("revoked {device}")
         }
+        Admin::EraseReferral { data, entry } => erase(&open(&data)?, &entry, erasure::Erasure::Erase)?,
+        Admin::RedactNotes { data, entry } => erase(&open(&data)?, &entry, erasure::Erasure::RedactNotes)?,
         Admin::Purge { data } => {
             let today = chrono::Utc::now().date_naive();
             let r = retention::purge(&open(&data)?.connect()?, today, "command line")?;

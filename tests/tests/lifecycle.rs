@@ -165,3 +165,37 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
         .unwrap();
     assert_eq!(audited, 2, "each purge that removed something is audited");
 }
+
+/// `signpost admin erase-referral` with the relay running: the day is replaced by a copy without
+/// the referral, no byte of it stays in the database's files, it is no longer counted, and a
+/// tablet still holding the old day is told it is gone. (Tablets carrying their entries over to
+/// the new day come with the tablet app's side of erasure.)
+#[tokio::test]
+async fn an_erased_referral_leaves_the_relays_files_and_its_figures() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let mut t = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
+    let day = today() - chrono::Duration::days(1);
+    let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
+    for (id, notes) in [("keep-1", "MARKER-KEEP-1"), ("gone", "MARKER-GONE"), ("keep-2", "MARKER-KEEP-2")] {
+        let mut r = signpost_shared::testkit::referral(id);
+        r.notes = Some(notes.into());
+        t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    }
+    t.synced(d, T).await.unwrap();
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 3);
+    assert!(in_files(&server.data, "MARKER-GONE"), "the scan finds stored notes");
+
+    let printed = admin(&server.data, &["erase-referral", "gone"]).unwrap();
+    assert!(printed.starts_with(&format!("{d} replaced by ")), "{printed}");
+    assert!(!in_files(&server.data, "MARKER-GONE"), "the erased notes are still in the database's files");
+    assert!(in_files(&server.data, "MARKER-KEEP-1") && in_files(&server.data, "MARKER-KEEP-2"));
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 2, "no longer counted");
+    let told = |e: &Event| matches!(e, Event::Unavailable(x) if *x == d);
+    if !t.run_for(Duration::from_millis(1500)).await.unwrap().iter().any(told) {
+        panic!("the tablet was not told the old day is gone");
+    }
+    // An unknown entry: a clear error, nothing changed.
+    let before = snapshot(&server.data);
+    assert!(admin(&server.data, &["erase-referral", "nobody"]).is_err());
+    assert_eq!(snapshot(&server.data), before);
+}
