@@ -10,11 +10,13 @@
 use crate::equality::answers_of_active;
 use crate::error::Refusal;
 use crate::figures::{per_scheme, Figures, SchemeFigures};
+use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
-use rusqlite::Connection;
-use serde::Serialize;
-use signpost_shared::disclosure::{self, Cell, Policy, Published, Table};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use signpost_shared::disclosure::{self, Cell, Contributors, Policy, Published, Table};
 use signpost_shared::vocab::{Region, SchemeType};
+use std::collections::HashMap;
 
 /// A calendar quarter, written `2026-Q3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -85,7 +87,7 @@ fn kind_label(code: &str) -> String {
 
 /// One quarter of one measure: by region and by kind of scheme (protected together: they share
 /// the national total).
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Breakdowns {
     pub by_region: Published,
     pub by_scheme_type: Published,
@@ -93,18 +95,20 @@ pub struct Breakdowns {
 
 /// One measure, this quarter and the one before. Each quarter is protected on its own: they are
 /// different people and periods, and no figure adds them up.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Measure {
-    pub key: &'static str,
-    pub name: &'static str,
+    pub key: String,
+    pub name: String,
     pub quarter: Breakdowns,
     pub previous: Breakdowns,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct National {
     pub quarter: String,
     pub previous_quarter: String,
+    /// When these figures were computed and frozen (ms since the epoch).
+    pub published_at: i64,
     pub policy: Policy,
     /// Suppressed counts read `"suppressed"` here and `[c]` on screen and in CSV.
     pub measures: Vec<Measure>,
@@ -115,13 +119,14 @@ pub struct National {
 /// One equality question: declared answers by kind of scheme (rows) and answer group (columns),
 /// with each row's declaration rate. A row where fewer than `policy.min_declared` of the
 /// volunteers declared is withheld; so is the whole table when that holds nationally.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Diversity {
-    pub question: &'static str,
-    pub text: &'static str,
+    pub question: String,
+    pub text: String,
     pub table: Published,
-    /// Per row, then nationally: the share of volunteers who declared, in whole percent;
-    /// `None` where the group is smaller than the threshold.
+    /// Per row, then nationally: the share of volunteers who declared, rounded like the counts
+    /// (to the nearest 5); `None` where the group's number who declared is not published (too
+    /// small, or suppressed to protect another cell).
     pub declared_percent: Vec<Option<u32>>,
     pub national_declared_percent: Option<u32>,
     pub withheld: Vec<bool>,
@@ -142,8 +147,10 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
             answers.push((k, a));
         }
     }
-    let percent = |declared: u64, people: u64| {
-        (people >= policy.threshold).then(|| ((declared as f64 / people as f64) * 100.0).round() as u32)
+    // A share is published only beside a published number who declared: otherwise the share
+    // and the group's size would give the hidden number away.
+    let percent = |declared: u64, people: u64, cell: &Cell| {
+        (people >= policy.threshold && cell.count().is_some()).then(|| policy.percent(declared, people) as u32)
     };
     Ok(QUESTIONS
         .iter()
@@ -182,11 +189,16 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
                 }
             }
             Diversity {
-                question: q.key,
-                text: q.text,
+                question: q.key.to_owned(),
+                text: q.text.to_owned(),
+                declared_percent: declared
+                    .iter()
+                    .zip(&volunteers)
+                    .zip(&table.row_totals)
+                    .map(|((d, n), cell)| percent(*d, *n, cell))
+                    .collect(),
+                national_declared_percent: percent(all_declared, all_people, &table.total),
                 table,
-                declared_percent: declared.iter().zip(&volunteers).map(|(d, n)| percent(*d, *n)).collect(),
-                national_declared_percent: percent(all_declared, all_people),
                 withheld,
                 national_withheld,
             }
@@ -194,49 +206,159 @@ fn diversity(conn: &Connection, policy: &Policy) -> anyhow::Result<Vec<Diversity
         .collect())
 }
 
-fn breakdowns(set: &[SchemeFigures], measure: &str, column: &str, policy: &Policy) -> Breakdowns {
-    let table = |key: fn(&SchemeFigures) -> &str, codes: Vec<String>, label: fn(&str) -> String| {
+fn breakdowns(
+    set: &[SchemeFigures],
+    people: &HashMap<String, Contribution>,
+    measure: &str,
+    column: &str,
+    policy: &Policy,
+) -> Breakdowns {
+    let table = |key: fn(&SchemeFigures) -> &str, codes: &[String], label: fn(&str) -> String| {
         let mut counts: Vec<Vec<u64>> = vec![vec![0]; codes.len()];
-        for s in set {
+        let mut who: Vec<Vec<Contributors>> = vec![vec![Contributors::default()]; codes.len()];
+        for (n, s) in set.iter().enumerate() {
             if let Some(i) = codes.iter().position(|c| c == key(s)) {
                 counts[i][0] += value(&s.figures, measure);
+                if let Some(c) = people.get(&s.scheme) {
+                    let gave: Vec<u64> = match measure {
+                        "hours" => c.minutes.clone(),
+                        _ => c.referrals.clone(),
+                    };
+                    if gave.iter().any(|v| *v > 0) {
+                        who[i][0].schemes.insert(n as u32);
+                    }
+                    who[i][0].people.extend(gave);
+                }
             }
         }
-        Table { rows: codes.iter().map(|c| label(c)).collect(), cols: vec![column.to_owned()], counts }
+        (Table { rows: codes.iter().map(|c| label(c)).collect(), cols: vec![column.to_owned()], counts }, who)
     };
-    let regions = Region::ALL.iter().map(|r| r.code().to_owned()).chain(["not-set".to_owned()]).collect();
-    let kinds = SchemeType::ALL.iter().map(|k| k.code().to_owned()).chain(["not-set".to_owned()]).collect();
-    let by_region = table(|s| &s.region, regions, region_label);
-    let by_type = table(|s| &s.kind, kinds, kind_label);
-    let mut p = disclosure::protect_linked(&[by_region, by_type], policy).into_iter();
+    let regions: Vec<String> = Region::ALL.iter().map(|r| r.code().to_owned()).chain(["not-set".to_owned()]).collect();
+    let kinds: Vec<String> =
+        SchemeType::ALL.iter().map(|k| k.code().to_owned()).chain(["not-set".to_owned()]).collect();
+    let (by_region, region_people) = table(|s| &s.region, &regions, region_label);
+    let (by_type, type_people) = table(|s| &s.kind, &kinds, kind_label);
+    let tables = [by_region, by_type];
+    let mut p = if measure == "volunteers" {
+        // A count of people: the threshold is the rule.
+        disclosure::protect_linked(&tables, policy)
+    } else {
+        // Amounts: enough people and schemes must make them up, however large.
+        disclosure::protect_linked_amounts(&tables, &[region_people, type_people], policy)
+    }
+    .into_iter();
     Breakdowns { by_region: p.next().expect("two tables"), by_scheme_type: p.next().expect("two tables") }
 }
 
-/// The national figures for a quarter, disclosure control applied.
-pub fn national(conn: &Connection, quarter: Quarter, policy: &Policy) -> anyhow::Result<National> {
+/// What each volunteer of a scheme gave in a quarter: referrals, and minutes on shift (one entry
+/// per volunteer; referrals logged with no volunteer count as one more person).
+#[derive(Default, Debug)]
+struct Contribution {
+    referrals: Vec<u64>,
+    minutes: Vec<u64>,
+}
+
+fn contributions(conn: &Connection, quarter: Quarter) -> anyhow::Result<HashMap<String, Contribution>> {
+    let mut stmt = conn.prepare(
+        "SELECT scheme_id, SUM(n), SUM(m) FROM (
+             SELECT scheme_id, COALESCE(volunteer, '') AS who, 1 AS n, 0 AS m FROM referral_facts
+                 WHERE voided = 0 AND day BETWEEN ?1 AND ?2
+             UNION ALL
+             SELECT scheme_id, volunteer, 0, minutes FROM shift_facts WHERE day BETWEEN ?1 AND ?2
+         ) GROUP BY scheme_id, who",
+    )?;
+    let (from, to) = (quarter.first_day().to_string(), quarter.last_day().to_string());
+    let rows =
+        stmt.query_map([from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    let mut out: HashMap<String, Contribution> = HashMap::new();
+    for row in rows {
+        let (scheme, n, m) = row?;
+        let c = out.entry(scheme).or_default();
+        c.referrals.push(n.max(0) as u64);
+        c.minutes.push(m.max(0) as u64);
+    }
+    Ok(out)
+}
+
+/// Days after a quarter ends before its figures are computed: tablets that were offline sync
+/// their late entries first.
+pub const GRACE_DAYS: i64 = 14;
+
+impl Quarter {
+    /// The day its figures are computed, frozen and published.
+    pub fn published_on(self) -> NaiveDate {
+        self.last_day() + chrono::Duration::days(GRACE_DAYS + 1)
+    }
+}
+
+/// A quarter's figures as computed now, disclosure control applied; `previous` is the quarter
+/// before as it was published, when it was (so that no figure appears two ways).
+fn compute(
+    conn: &Connection,
+    quarter: Quarter,
+    previous: Option<National>,
+    policy: &Policy,
+) -> anyhow::Result<National> {
     let prev = quarter.previous();
     let now = per_scheme(conn, &quarter.code())?;
-    let before = per_scheme(conn, &prev.code())?;
+    let (now_people, before) = (contributions(conn, quarter)?, per_scheme(conn, &prev.code())?);
+    let before_people = if previous.is_none() { contributions(conn, prev)? } else { HashMap::new() };
     let measures = MEASURES
         .iter()
-        .map(|&(key, name)| Measure {
-            key,
-            name,
-            quarter: breakdowns(&now, key, &quarter.code(), policy),
-            previous: breakdowns(&before, key, &prev.code(), policy),
+        .map(|&(key, name)| {
+            let frozen =
+                previous.as_ref().and_then(|p| p.measures.iter().find(|m| m.key == key)).map(|m| m.quarter.clone());
+            Measure {
+                key: key.to_owned(),
+                name: name.to_owned(),
+                quarter: breakdowns(&now, &now_people, key, &quarter.code(), policy),
+                previous: frozen.unwrap_or_else(|| breakdowns(&before, &before_people, key, &prev.code(), policy)),
+            }
         })
         .collect();
     Ok(National {
         quarter: quarter.code(),
         previous_quarter: prev.code(),
+        published_at: crate::util::now_ms(),
         policy: *policy,
         measures,
         diversity: diversity(conn, policy)?,
     })
 }
-/// The quarters on offer: the last eight complete ones, newest first.
+
+/// A quarter's figures as frozen, if they were.
+fn stored(conn: &Connection, quarter: Quarter) -> anyhow::Result<Option<National>> {
+    let json: Option<String> = conn
+        .query_row("SELECT figures FROM published_quarters WHERE quarter = ?1", [quarter.code()], |r| r.get(0))
+        .optional()?;
+    json.map(|j| serde_json::from_str(&j).context("stored quarter figures do not read")).transpose()
+}
+
+/// The national figures of a quarter, computed once — the first time they are asked for on or
+/// after [`Quarter::published_on`] — then stored and served unchanged, so that no two views of
+/// one quarter can be differenced (a late entry, a new equality answer or a purge changes no
+/// published figure). Refused before the quarter's publication day.
+pub fn published(conn: &Connection, quarter: Quarter, policy: &Policy, today: NaiveDate) -> anyhow::Result<National> {
+    if let Some(n) = stored(conn, quarter)? {
+        return Ok(n);
+    }
+    anyhow::ensure!(today >= quarter.published_on(), "{} is published on {}", quarter.code(), quarter.published_on());
+    let previous = stored(conn, quarter.previous())?;
+    let n = compute(conn, quarter, previous, policy)?;
+    // Two readers computing at once: the first stored wins, and both serve it.
+    conn.execute(
+        "INSERT OR IGNORE INTO published_quarters(quarter, published_at, figures) VALUES (?1, ?2, ?3)",
+        params![quarter.code(), n.published_at, serde_json::to_string(&n)?],
+    )?;
+    Ok(stored(conn, quarter)?.expect("stored just now"))
+}
+
+/// The quarters on offer: the last eight published ones, newest first.
 pub fn quarters(today: NaiveDate) -> Vec<Quarter> {
     let mut q = Quarter::containing(today).previous();
+    if q.published_on() > today {
+        q = q.previous();
+    }
     (0..8)
         .map(|_| {
             let out = q;
@@ -245,14 +367,26 @@ pub fn quarters(today: NaiveDate) -> Vec<Quarter> {
         })
         .collect()
 }
+
+/// The next quarter to be published, and when.
+pub fn next_publication(today: NaiveDate) -> (Quarter, NaiveDate) {
+    let q = quarters(today)[0];
+    let next = if q == Quarter::containing(today).previous() {
+        Quarter::containing(today)
+    } else {
+        Quarter::containing(today).previous()
+    };
+    (next, next.published_on())
+}
+
 /// The quarter asked for (`2026-Q3`), which must be one of [`quarters`] on `today`; none asked
-/// for is the last complete one.
+/// for is the last published one.
 pub fn chosen(asked: Option<&str>, today: NaiveDate) -> Result<Quarter, Refusal> {
     let offered = quarters(today);
     match asked.filter(|s| !s.is_empty()) {
         None => Ok(offered[0]),
         Some(s) => Quarter::parse(s).filter(|q| offered.contains(q)).ok_or_else(|| {
-            Refusal(format!("Choose one of the last eight complete quarters, like {}", offered[0].code()))
+            Refusal(format!("Choose one of the last eight published quarters, like {}", offered[0].code()))
         }),
     }
 }
@@ -260,6 +394,69 @@ pub fn chosen(asked: Option<&str>, today: NaiveDate) -> Result<Quarter, Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::documents;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use signpost_shared::projection::{Fact, Projection, ReferralFact};
+    use signpost_shared::relay::Write;
+    use signpost_shared::schema::AgencyRef;
+    use signpost_shared::vocab::{Category, HelpKind, Helped};
+
+    /// Random referrals of random volunteers on random days of the quarter, at random sites.
+    fn arrive(conn: &Connection, rng: &mut StdRng, sites: &[(String, String)], q: Quarter, n: usize) {
+        for _ in 0..n {
+            let (scheme, site) = &sites[rng.random_range(0..sites.len())];
+            let date = q.first_day() + chrono::Duration::days(rng.random_range(0..90));
+            let fact = ReferralFact {
+                id: format!("r{}", rng.random::<u64>()),
+                date,
+                recorded_at_ms: 0,
+                volunteer: Some(format!("vol-{}", rng.random_range(0..6))),
+                helped: Helped::Victim,
+                age_band: None,
+                categories: vec![Category::Housing],
+                agency: AgencyRef::Other("Food bank".into()),
+                help: HelpKind::Information,
+                follow_up: false,
+                voided: rng.random_bool(0.1),
+            };
+            let projection =
+                Projection { scheme: scheme.clone(), site: site.clone(), date, facts: vec![Fact::Referral(fact)] };
+            let doc = signpost_shared::schema::desk_day_id(site, date);
+            documents::apply_write(conn, &Write::Project { doc, projection }).unwrap();
+        }
+    }
+
+    /// The same quarter asked for twice, with any amount of data arriving in between (late
+    /// entries, other schemes), is byte for byte the same: no two views of it can be differenced.
+    #[test]
+    fn a_published_quarter_never_changes_whatever_arrives_later() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let q = Quarter::parse("2026-Q2").unwrap();
+        for seed in 0..12u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let conn = crate::db::memory().unwrap();
+            let regions = [Region::London, Region::Wales, Region::SouthWest];
+            let sites: Vec<(String, String)> = (0..4)
+                .map(|i| {
+                    let region = Some(regions[i % regions.len()]);
+                    let scheme = crate::schemes::create_scheme(&conn, &format!("S{i}"), region, None).unwrap();
+                    let site = crate::schemes::create_site(&conn, &scheme, "Desk").unwrap();
+                    (scheme, site)
+                })
+                .collect();
+            let first_batch = rng.random_range(0..300);
+            arrive(&conn, &mut rng, &sites, q, first_batch);
+            let policy = Policy::default();
+            let first = serde_json::to_string(&published(&conn, q, &policy, today).unwrap()).unwrap();
+            let later = rng.random_range(1..300);
+            arrive(&conn, &mut rng, &sites, q, later);
+            let second = serde_json::to_string(&published(&conn, q, &policy, today).unwrap()).unwrap();
+            assert_eq!(first, second, "seed {seed}: {first_batch} then {later} referrals");
+            // Before its publication day a quarter is refused.
+            let current = Quarter::containing(today);
+            assert!(published(&conn, current, &policy, today).is_err(), "seed {seed}");
+        }
+    }
 
     #[test]
     fn quarters_parse_and_step_back() {
@@ -272,5 +469,11 @@ mod tests {
         let offered = quarters(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
         assert_eq!(offered.len(), 8);
         assert_eq!(offered[0].code(), "2026-Q3", "complete quarters only");
+        // Within the grace period after a quarter, the one before is the newest on offer.
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(quarters(day("2026-10-14"))[0].code(), "2026-Q2");
+        assert_eq!(next_publication(day("2026-10-14")), (Quarter::parse("2026-Q3").unwrap(), day("2026-10-15")));
+        assert_eq!(quarters(day("2026-10-15"))[0].code(), "2026-Q3");
+        assert_eq!(next_publication(day("2026-10-15")), (Quarter::parse("2026-Q4").unwrap(), day("2027-01-15")));
     }
 }

@@ -90,6 +90,19 @@ impl Deadline {
 #[error("the request body did not arrive in time")]
 struct TooSlow;
 
+/// Whether reading a request body failed because it missed its [`Deadline`] (somewhere in the
+/// error's chain of sources), as opposed to being too large or malformed.
+pub fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<TooSlow>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 impl http_body::Body for Deadline {
     type Data = axum::body::Bytes;
     type Error = axum::Error;

@@ -13,14 +13,22 @@
 //! 3. **Rounding**: every published count is rounded to the nearest multiple of `round_to`, so that
 //!    differences between published figures never give an exact count.
 //!
+//! 4. **Contributors** (tables of amounts: hours, referrals): a cell is published only if enough
+//!    people made it up, however large it is. A cell to which fewer than `min_people` volunteers
+//!    contributed, or fewer than `min_schemes` schemes, or whose two largest contributors make up
+//!    more than `dominance` of it (the (2, k) dominance rule), is suppressed like a small count,
+//!    and secondary suppression then protects it. Forty hours from one volunteer say what that
+//!    volunteer did; three volunteers where one did nearly all say nearly as much.
+//!
 //! What this cannot do on its own is stop differencing between *different* tables. The national
 //! view therefore only publishes fixed breakdowns (never a free filter), for fixed periods, and
 //! withholds any group smaller than the threshold as a whole ([`Policy::group_published`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// The knobs, with the product's defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     /// Counts below this are suppressed. Never below [`Policy::MIN_THRESHOLD`].
     pub threshold: u64,
@@ -28,11 +36,33 @@ pub struct Policy {
     pub round_to: u64,
     /// A characteristic is withheld for a group where fewer than this share declared it.
     pub min_declared: f64,
+    /// An amount (hours, referrals) needs at least this many contributing volunteers.
+    pub min_people: usize,
+    /// An amount needs contributions from at least this many schemes (where a breakdown could
+    /// single out one scheme's figures).
+    pub min_schemes: usize,
+    /// An amount is suppressed when its two largest contributors make up more than this share.
+    pub dominance: f64,
 }
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { threshold: 10, round_to: 5, min_declared: 0.6 }
+        Policy { threshold: 10, round_to: 5, min_declared: 0.6, min_people: 3, min_schemes: 2, dominance: 0.85 }
+    }
+}
+
+/// Who made up one cell of a table of amounts: what each contributing person gave (referrals,
+/// minutes) and which schemes they belong to (by index).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contributors {
+    pub people: Vec<u64>,
+    pub schemes: BTreeSet<u32>,
+}
+
+impl Contributors {
+    fn merge(&mut self, other: &Contributors) {
+        self.people.extend_from_slice(&other.people);
+        self.schemes.extend(other.schemes.iter().copied());
     }
 }
 
@@ -58,6 +88,30 @@ impl Policy {
         people > 0 && (declared as f64) >= self.min_declared * people as f64
     }
 
+    /// Whether an amount made up by these contributors may be published: nothing at all, or
+    /// enough people and schemes with no two of them making up nearly all of it.
+    pub fn enough_contributors(&self, c: &Contributors) -> bool {
+        let total: u64 = c.people.iter().sum();
+        if total == 0 {
+            return true;
+        }
+        let mut people: Vec<u64> = c.people.iter().copied().filter(|v| *v > 0).collect();
+        if people.len() < self.min_people || c.schemes.len() < self.min_schemes {
+            return false;
+        }
+        people.sort_unstable_by(|a, b| b.cmp(a));
+        let top_two: u64 = people.iter().take(2).sum();
+        (top_two as f64) <= self.dominance * total as f64
+    }
+
+    /// A share `part / whole` as a published percentage: rounded to the nearest `round_to`.
+    pub fn percent(&self, part: u64, whole: u64) -> u64 {
+        if whole == 0 {
+            return 0;
+        }
+        self.round((part * 100 + whole / 2) / whole)
+    }
+
     fn round(&self, n: u64) -> u64 {
         let r = self.round_to.max(1);
         (n + r / 2) / r * r
@@ -65,7 +119,7 @@ impl Policy {
 }
 
 /// A published count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Cell {
     Count(u64),
@@ -73,7 +127,7 @@ pub enum Cell {
     Suppressed(Suppressed),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Suppressed {
     #[serde(rename = "suppressed")]
     Marker,
@@ -109,7 +163,7 @@ pub struct Table {
 }
 
 /// The published table, margins included.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {
     pub rows: Vec<String>,
     pub cols: Vec<String>,
@@ -197,23 +251,51 @@ pub fn protect(t: &Table, policy: &Policy) -> Published {
 /// a total suppressed in one is suppressed in all. Otherwise one table would publish what
 /// another hides and the difference would give the hidden cells away.
 pub fn protect_linked(tables: &[Table], policy: &Policy) -> Vec<Published> {
-    protect_forced(tables, policy, &vec![Vec::new(); tables.len()])
+    let forced: Vec<Vec<Vec<bool>>> =
+        tables.iter().map(|t| vec![vec![false; t.cols.len() + 1]; t.rows.len() + 1]).collect();
+    protect_forced(tables, policy, forced)
+}
+
+/// [`protect_linked`] for tables of amounts whose contributors are known (`contributors[t][row][col]`):
+/// every cell, margins included, whose contributors are not enough ([`Policy::enough_contributors`])
+/// is suppressed however large, and the rest protected so that it cannot be worked out.
+pub fn protect_linked_amounts(
+    tables: &[Table],
+    contributors: &[Vec<Vec<Contributors>>],
+    policy: &Policy,
+) -> Vec<Published> {
+    let forced = tables
+        .iter()
+        .zip(contributors)
+        .map(|(t, c)| {
+            let (r, k) = (t.rows.len(), t.cols.len());
+            let mut m = vec![vec![Contributors::default(); k + 1]; r + 1];
+            for i in 0..r {
+                for j in 0..k {
+                    let Some(cell) = c.get(i).and_then(|row| row.get(j)) else { continue };
+                    for (a, b) in [(i, j), (i, k), (r, j), (r, k)] {
+                        m[a][b].merge(cell);
+                    }
+                }
+            }
+            m.iter().map(|row| row.iter().map(|c| !policy.enough_contributors(c)).collect()).collect()
+        })
+        .collect();
+    protect_forced(tables, policy, forced)
 }
 
 /// [`protect`] with some rows withheld outright (their cells and total suppressed whatever their
 /// size: a group where too few declared an answer). The rest of the table is then protected so
 /// that the withheld rows cannot be worked out from it either.
 pub fn protect_withholding(t: &Table, policy: &Policy, withheld: &[bool]) -> Published {
-    protect_forced(std::slice::from_ref(t), policy, &[withheld.to_vec()]).remove(0)
+    let forced =
+        (0..=t.rows.len()).map(|i| vec![withheld.get(i).copied().unwrap_or(false); t.cols.len() + 1]).collect();
+    protect_forced(std::slice::from_ref(t), policy, vec![forced]).remove(0)
 }
 
-fn protect_forced(tables: &[Table], policy: &Policy, withheld: &[Vec<bool>]) -> Vec<Published> {
+/// Protects tables whose cells in `forced` (margins included) are suppressed from the start.
+fn protect_forced(tables: &[Table], policy: &Policy, mut forced: Vec<Vec<Vec<bool>>>) -> Vec<Published> {
     let ms: Vec<Vec<Vec<u64>>> = tables.iter().map(with_margins).collect();
-    let mut forced: Vec<Vec<Vec<bool>>> = ms
-        .iter()
-        .zip(withheld)
-        .map(|(m, w)| m.iter().enumerate().map(|(i, r)| vec![w.get(i).copied().unwrap_or(false); r.len()]).collect())
-        .collect();
     loop {
         // Suppress, then share the column totals' suppression between the tables, until stable.
         let masks = loop {

@@ -4,7 +4,9 @@
 //! two ways.
 
 use proptest::prelude::*;
-use signpost_shared::disclosure::{protect, protect_linked, recoverable, recoverable_linked, Cell, Policy, Table};
+use signpost_shared::disclosure::{
+    protect, protect_linked, protect_linked_amounts, recoverable, recoverable_linked, Cell, Contributors, Policy, Table,
+};
 
 /// Counts as they come: many zeros and small numbers, some large.
 fn count() -> impl Strategy<Value = u64> {
@@ -114,4 +116,82 @@ fn protecting_breakdowns_separately_would_leak() {
     assert!(recoverable_linked(&apart).is_some(), "separately, the second table publishes the first's hidden total");
     let together = protect_linked(&[by_region, by_type], &policy);
     assert_eq!(recoverable_linked(&together), None);
+}
+
+/// A table of amounts made up by people of a few schemes: each cell's people and what each gave.
+fn amounts(max_rows: usize) -> impl Strategy<Value = (Table, Vec<Vec<Contributors>>)> {
+    let person = (0u32..4, prop_oneof![1 => Just(0u64), 3 => 1u64..10, 1 => 10u64..400]);
+    let cell = proptest::collection::vec(person, 0..7);
+    (1..=max_rows).prop_flat_map(move |r| {
+        proptest::collection::vec(cell.clone(), r).prop_map(move |rows| {
+            let contributors: Vec<Vec<Contributors>> = rows
+                .iter()
+                .map(|people| {
+                    vec![Contributors {
+                        people: people.iter().map(|(_, v)| *v).collect(),
+                        schemes: people.iter().filter(|(_, v)| *v > 0).map(|(s, _)| *s).collect(),
+                    }]
+                })
+                .collect();
+            let counts = contributors.iter().map(|c| vec![c[0].people.iter().sum()]).collect();
+            let table =
+                Table { rows: (0..r).map(|i| format!("region {i}")).collect(), cols: vec!["hours".into()], counts };
+            (table, contributors)
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// However large an amount, it is published only if enough people and schemes made it up and
+    /// no two of them made up nearly all of it; and nothing suppressed can be worked out.
+    #[test]
+    fn no_published_amount_has_too_few_contributors((t, c) in amounts(6)) {
+        let policy = Policy::default();
+        let p = protect_linked_amounts(std::slice::from_ref(&t), std::slice::from_ref(&c), &policy).remove(0);
+        let mut all = Contributors::default();
+        for (i, row) in c.iter().enumerate() {
+            all.people.extend(&row[0].people);
+            all.schemes.extend(&row[0].schemes);
+            let published = [p.cells[i][0], p.row_totals[i]];
+            for cell in published {
+                if let Cell::Count(n) = cell {
+                    prop_assert!(policy.enough_contributors(&row[0]), "row {i} published as {n}: {:?}", row[0]);
+                }
+            }
+        }
+        for cell in [p.col_totals[0], p.total] {
+            if let Cell::Count(n) = cell {
+                prop_assert!(policy.enough_contributors(&all), "total published as {n}: {all:?}");
+            }
+        }
+        prop_assert_eq!(recoverable(&p), None);
+    }
+}
+
+/// The single-volunteer attack, as it was found: one volunteer's quarter in Wales (40 hours, 25
+/// referrals) was published because the figures were large, though one person made them.
+#[test]
+fn one_volunteers_quarter_is_never_published_however_large() {
+    let policy = Policy::default();
+    let one = |v: u64| Contributors { people: vec![v], schemes: [0].into() };
+    let many = |v: u64| Contributors { people: vec![v / 4; 4], schemes: [1, 2].into() };
+    for (wales, elsewhere) in [(40u64, 400u64), (25, 300)] {
+        let t = Table {
+            rows: vec!["Wales".into(), "London".into()],
+            cols: vec!["amount".into()],
+            counts: vec![vec![wales], vec![elsewhere]],
+        };
+        let c = vec![vec![one(wales)], vec![many(elsewhere)]];
+        let p = protect_linked_amounts(&[t], &[c], &policy).remove(0);
+        assert_eq!(p.cells[0][0].text(), "[c]", "Wales");
+        assert_eq!(p.cells[1][0].text(), "[c]", "London too, or Wales = total − London");
+    }
+    // Three volunteers where two did nearly everything: dominated, suppressed.
+    let dominated = Contributors { people: vec![50, 45, 2], schemes: [0, 1].into() };
+    assert!(!policy.enough_contributors(&dominated));
+    let spread = Contributors { people: vec![20, 20, 20], schemes: [0, 1].into() };
+    assert!(policy.enough_contributors(&spread));
+    assert!(!policy.enough_contributors(&Contributors { people: vec![20, 20, 20], schemes: [0].into() }), "one scheme");
 }

@@ -59,6 +59,8 @@ async fn national_figures_match_the_ground_truth_with_disclosure_control_everywh
         Scheme { region: "london", kind: "court-help-desk", now: (23, 4, 30), before: (12, 2, 11) },
         Scheme { region: "wales", kind: "prison-chaplaincy", now: (4, 1, 3), before: (30, 5, 40) },
         Scheme { region: "london", kind: "prison-chaplaincy", now: (15, 3, 16), before: (0, 0, 0) },
+        // One volunteer's large quarter: never published, however large.
+        Scheme { region: "wales", kind: "community-advice-desk", now: (25, 1, 0), before: (0, 0, 0) },
     ];
     // Ground truth by (measure, breakdown, group, quarter), computed from what is written.
     let mut truth: HashMap<(String, String, String, String), u64> = HashMap::new();
@@ -154,17 +156,60 @@ async fn national_figures_match_the_ground_truth_with_disclosure_control_everywh
         }
     }
     assert!(checked >= 3 * 2 * 2 * 2, "{checked} figures checked");
-    // Nationally, referrals this quarter: 23 + 4 + 15 = 42 → 40; Wales alone (4) suppressed, and so
-    // London, which the national total would give away.
+    // Nationally, referrals this quarter: 23 + 4 + 15 + 25 = 67 → 65. Wales (29) came from two
+    // volunteers, so it is suppressed however large, and so London, which the national total would
+    // give away. The 25 referrals of one volunteer at a community advice desk are never published
+    // (nor is that kind of scheme's total, which they are). Last quarter Wales' 30 referrals and
+    // London's 12 each came from one scheme: suppressed.
     for want in [
-        ["Referrals", "region", "England and Wales", "40", "40"],
-        ["Referrals", "region", "Wales", "[c]", "30"],
-        ["Referrals", "region", "London", "[c]", "10"],
+        ["Referrals", "region", "England and Wales", "65", "40"],
+        ["Referrals", "region", "Wales", "[c]", "[c]"],
+        ["Referrals", "region", "London", "[c]", "[c]"],
+        ["Referrals", "kind of scheme", "Community advice desk at a magistrates' court", "[c]", "0"],
+        // Each scheme's hours were one volunteer's: no cell of hours has enough contributors.
+        ["Volunteer hours", "region", "England and Wales", "[c]", "[c]"],
     ] {
         assert!(records.iter().any(|r| r == &want), "{want:?} in {}", csv.body);
     }
-    // The page shows the same figures (the national total line for referrals).
-    assert!(page.body.contains("England and Wales: <strong>40</strong>"), "page agrees");
+    // The page shows the same figures (the national total line for referrals), and when the
+    // quarter was published.
+    assert!(page.body.contains("England and Wales: <strong>65</strong>"), "page agrees");
+    assert!(page.body.contains("were published on") && page.body.contains("will be published on"), "{}", page.body);
+
+    // Published figures are frozen: a late entry for the quarter and a new equality answer change
+    // nothing of it; the same quarter asked again is byte for byte the same.
+    let late_scheme =
+        admin(&server.data, &["create-scheme", "--region", "wales", "--type", "court-help-desk", "Late"]).unwrap();
+    let late_site = admin(&server.data, &["create-site", "--scheme", &late_scheme, "Desk"]).unwrap();
+    let late_token = admin(&server.data, &["issue-device-token", "--site", &late_site]).unwrap();
+    let mut late = Tablet::connect(&server.url, &late_token, "late").await.unwrap();
+    let d =
+        late.open_day(&Header::desk_day(&late_scheme, &late_site, q_start + chrono::Duration::days(3))).await.unwrap();
+    for r in 0..30 {
+        let v = format!("vol-{}", r % 6);
+        late.change(d, |tx| schema::write_referral(tx, &referral(&format!("late-{r}"), &v)).unwrap()).await.unwrap();
+    }
+    late.synced(d, T).await.unwrap();
+    let (status, volunteer) = server
+        .post(
+            &format!("/api/v1/schemes/{late_scheme}/volunteers"),
+            Some(&_fx.admin),
+            serde_json::json!({ "name": "New" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{volunteer}");
+    let answer =
+        serde_json::json!({ "volunteer": volunteer["id"], "answers": { "sexual_orientation": "gay-lesbian" } });
+    let (status, body) = server.post("/api/v1/equality", Some(&late_token), answer).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let again =
+        request(&server.url, "GET", &format!("/api/v1/national?quarter={q_code}"), &[("Cookie", &cookie)], None)
+            .await
+            .unwrap();
+    assert_eq!(again.body, api.body, "the published quarter did not change");
+    let csv_again = national.v.get(&server.url, &format!("/manage/national.csv?quarter={q_code}")).await.unwrap();
+    assert_eq!(csv_again.body, csv.body);
 
     // Only national reviewers and administrators; never a coordinator or a tablet.
     let scheme0 = admin(&server.data, &["create-scheme", "Another"]).unwrap();
@@ -235,23 +280,29 @@ async fn equality_answers_are_aggregated_with_declaration_rates_and_can_be_withd
 
     let national = Signed::create(&server, "national", None, "national@example.org").await.unwrap();
     let cookie = national.v.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-    let fetch = || async {
-        let r = request(&server.url, "GET", "/api/v1/national", &[("Cookie", &cookie)], None).await.unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
-        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()
+    let fetch = |quarter: String| {
+        let cookie = cookie.clone();
+        let url = server.url.clone();
+        async move {
+            let path = format!("/api/v1/national?quarter={quarter}");
+            let r = request(&url, "GET", &path, &[("Cookie", &cookie)], None).await.unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()
+        }
     };
+    let ((_, latest), (_, earlier)) = quarters();
     let question = |n: &serde_json::Value, key: &str| {
         n["diversity"].as_array().unwrap().iter().find(|d| d["question"] == key).unwrap().clone()
     };
-    let n = fetch().await;
+    let n = fetch(latest.clone()).await;
     let sex = question(&n, "sex");
     let court = sex["table"]["rows"].as_array().unwrap().iter().position(|r| r == "Court help desk").unwrap();
     // 12 female → 10, 8 male suppressed, so the female count is hidden too (their total, 20, is
-    // published); 20 of 24 declared = 83%.
+    // published); 20 of 24 declared = 83%, published rounded like the counts: 85%.
     assert_eq!(sex["table"]["row_totals"][court], 20, "{sex}");
     assert_eq!(sex["table"]["cells"][court][1], "suppressed", "{sex}");
     assert_eq!(sex["table"]["cells"][court][0], "suppressed", "{sex}");
-    assert_eq!(sex["declared_percent"][court], 83);
+    assert_eq!(sex["declared_percent"][court], 85);
     assert_eq!(sex["withheld"][court], false);
     let religion = question(&n, "religion");
     assert_eq!(religion["withheld"][court], true, "nobody declared a religion: withheld");
@@ -271,8 +322,11 @@ async fn equality_answers_are_aggregated_with_declaration_rates_and_can_be_withd
     let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
     let left: i64 = conn.query_row("SELECT COUNT(*) FROM equality_answers", [], |r| r.get(0)).unwrap();
     assert_eq!(left, 19, "deleted, not hidden");
-    let sex = question(&fetch().await, "sex");
-    assert_eq!(sex["declared_percent"][court], 79, "19 of 24");
+    // The quarter already published does not change (that would let the two views be
+    // differenced to learn the withdrawn answers); a quarter published after it counts 19 of 24.
+    assert_eq!(fetch(latest).await, n, "a published quarter is frozen");
+    let sex = question(&fetch(earlier).await, "sex");
+    assert_eq!(sex["declared_percent"][court], 80, "19 of 24, rounded");
     let audited: i64 = conn
         .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'equality answers withdrawn'", [], |r| r.get(0))
         .unwrap();

@@ -35,6 +35,16 @@ pub const STEPS: &[Step] = &[
     Step { name: "what each tablet stored each day", run: |tx| Ok(tx.execute_batch(DEVICE_USAGE)?) },
     Step { name: "administrator tokens expire", run: admin_tokens_expire },
     Step { name: "retention periods and retired documents", run: retention },
+    Step {
+        name: "published quarters",
+        run: |tx| {
+            Ok(tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS published_quarters (
+                     quarter TEXT PRIMARY KEY, published_at INTEGER NOT NULL, figures TEXT NOT NULL
+                 ) WITHOUT ROWID;",
+            )?)
+        },
+    },
 ];
 
 /// The version a database has when every step has run.

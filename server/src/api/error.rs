@@ -22,6 +22,9 @@ pub enum ApiError {
     /// A body over the 64 KiB every request is held to.
     #[error("{0}")]
     TooLarge(String),
+    /// A body that did not arrive whole before its deadline.
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error")]
     Internal(anyhow::Error),
 }
@@ -56,6 +59,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -75,10 +79,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body that could not be taken: too large (413), or not what was `expected` (400).
+/// A JSON body that could not be taken: too large (413), too slow to arrive (408), or not what
+/// was `expected` (400).
 pub fn json_rejected(e: axum::extract::rejection::JsonRejection, expected: &str) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge("The request body is too large (64 KiB at most).".into())
+    } else if crate::listen::body_timed_out(&e) {
+        ApiError::Timeout("The request body did not arrive in time; send it again.".into())
     } else {
         ApiError::BadRequest(format!("{}; expected {expected}", e.body_text()))
     }

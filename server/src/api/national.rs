@@ -56,7 +56,8 @@ pub async fn national(
             }
         }
     }
-    let quarter = national::chosen(q.quarter.as_deref(), chrono::Utc::now().date_naive())?;
+    let today = chrono::Utc::now().date_naive();
+    let quarter = national::chosen(q.quarter.as_deref(), today)?;
     let policy = st.disclosure;
-    Ok(Json(db::blocking(&st.store, move |c| national::national(c, quarter, &policy)).await?))
+    Ok(Json(db::blocking(&st.store, move |c| national::published(c, quarter, &policy, today)).await?))
 }

@@ -18,6 +18,8 @@ pub enum WebError {
     TooMany(String),
     /// A form over the 64 KiB every request is held to.
     TooLarge,
+    /// A form that did not arrive whole before its deadline.
+    Timeout,
     Internal(anyhow::Error),
 }
 
@@ -49,6 +51,11 @@ impl IntoResponse for WebError {
                 "The form is too large",
                 "What was sent is far larger than any of Signpost's forms takes. Go back and try again.".to_owned(),
             ),
+            WebError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "The form took too long to arrive",
+                "The connection may be slow. Go back and send the form again.".to_owned(),
+            ),
             WebError::Internal(e) => {
                 tracing::error!(error = %e, "page failed");
                 (
@@ -67,10 +74,13 @@ impl IntoResponse for WebError {
     }
 }
 
-/// A form that could not be taken: too large (413), or not readable (400).
+/// A form that could not be taken: too large (413), too slow to arrive (408), or not readable
+/// (400).
 pub fn form_rejected(e: axum::extract::rejection::FormRejection) -> WebError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         WebError::TooLarge
+    } else if crate::listen::body_timed_out(&e) {
+        WebError::Timeout
     } else {
         WebError::BadRequest(format!("The form could not be read: {}", e.body_text()))
     }

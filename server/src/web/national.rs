@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
-use signpost_domain::national::{chosen, national, quarters, Diversity, National, Quarter};
+use signpost_domain::national::{chosen, next_publication, published, quarters, Diversity, National, Quarter};
 use signpost_shared::disclosure::{self, Cell, Published};
 
 /// Rows of a breakdown for both quarters: (group, this quarter, previous quarter), the national
@@ -27,12 +27,17 @@ pub struct QuarterQuery {
     pub quarter: Option<String>,
 }
 
-/// The quarter's national figures, computed for each reader from the quarterly tables (a few
-/// milliseconds at national scale), so they are never stale: a withdrawal or a new referral
-/// shows at once.
+/// The quarter's national figures as published: computed once, after the quarter and its grace
+/// period, then always the same (no two views of a quarter can be differenced).
 async fn load(st: &AppState, q: Quarter) -> Result<National, WebError> {
     let policy = st.disclosure;
-    db(&st.store, move |c| national(c, q, &policy)).await
+    let today = chrono::Utc::now().date_naive();
+    db(&st.store, move |c| published(c, q, &policy, today)).await
+}
+
+/// A day for people: 15 January 2027.
+fn long_date(d: chrono::NaiveDate) -> String {
+    d.format("%-d %B %Y").to_string()
 }
 
 fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
@@ -72,7 +77,7 @@ fn diversity_markup(d: &Diversity) -> maud::Markup {
     // Wide tables scroll on their own (focusable, named) rather than the page sideways.
     html! {
         div class="signpost-scroll" role="region" tabindex="0" aria-label=(d.text) {
-            (figures_table(&id, Some((d.text, "s")), &columns, &rows, true))
+            (figures_table(&id, Some((&d.text, "s")), &columns, &rows, true))
         }
     }
 }
@@ -94,10 +99,18 @@ fn trend(now: &Published, before: &Published) -> String {
 pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Query<QuarterQuery>) -> WebResult {
     let quarter = chosen(q.quarter.as_deref(), chrono::Utc::now().date_naive())?;
     let n = load(&st, quarter).await?;
-    let offered = quarters(chrono::Utc::now().date_naive());
+    let today = chrono::Utc::now().date_naive();
+    let offered = quarters(today);
+    let (next, next_on) = next_publication(today);
+    let published_on = chrono::DateTime::from_timestamp_millis(n.published_at).map(|t| t.date_naive()).unwrap_or(today);
     let body = html! {
         h1 class="govuk-heading-l" { "National volunteering statistics" }
         p class="govuk-body" { (quarter.label()) ", compared with the quarter before." }
+        p class="govuk-body" id="publication" {
+            "These figures were published on " (long_date(published_on)) " and do not change. "
+            "A quarter's figures are published " (signpost_domain::national::GRACE_DAYS) " days after it ends, once late entries from tablets have arrived: "
+            (next.label()) " will be published on " (long_date(next_on)) "."
+        }
         form method="get" action="/manage/national" {
             div class="govuk-form-group" {
                 label class="govuk-label" for="quarter" { "Quarter" }
@@ -109,7 +122,9 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
         }
         div class="govuk-inset-text" {
             "To protect individuals, counts below " (n.policy.threshold) " are not shown (" (disclosure::MARKER)
-            "), nor any count from which one could be worked out; other counts are rounded to the nearest " (n.policy.round_to) "."
+            "), nor hours or referrals that fewer than " (n.policy.min_people) " volunteers or " (n.policy.min_schemes)
+            " schemes made up, or that two volunteers made up almost all of, nor any figure from which one of these could be worked out. "
+            "Other counts and percentages are rounded to the nearest " (n.policy.round_to) "."
         }
         @for m in &n.measures {
             h2 class="govuk-heading-m" id=(m.key) { (m.name) }
@@ -122,7 +137,7 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
         }
         h2 class="govuk-heading-l" id="diversity" { "Volunteer diversity" }
         p class="govuk-body" {
-            "Volunteers on the schemes' rosters now, from the voluntary equality-monitoring form, by kind of scheme. "
+            "Volunteers on the schemes' rosters when the quarter was published, from the voluntary equality-monitoring form, by kind of scheme. "
             "Only declared answers are counted (not \"prefer not to say\" or unanswered). A group is withheld where fewer than "
             ((n.policy.min_declared * 100.0).round()) "% of its volunteers declared."
         }
@@ -153,7 +168,7 @@ pub async fn csv(
             ("kind of scheme", &m.quarter.by_scheme_type, &m.previous.by_scheme_type),
         ] {
             for (name, a, b) in side_by_side(now, before) {
-                out.push_str(&line(&[m.name, breakdown, name, &a.text(), &b.text()]));
+                out.push_str(&line(&[&m.name, breakdown, name, &a.text(), &b.text()]));
             }
         }
     }
@@ -163,7 +178,7 @@ pub async fn csv(
         for (i, (name, row)) in t.rows.iter().zip(&t.cells).enumerate() {
             for (col, c) in t.cols.iter().zip(row) {
                 out.push_str(&line(&[
-                    d.text,
+                    &d.text,
                     name,
                     col,
                     &c.text(),
@@ -173,7 +188,7 @@ pub async fn csv(
         }
         for (col, c) in t.cols.iter().zip(&t.col_totals) {
             let pct = percent_text(d.national_declared_percent, d.national_withheld);
-            out.push_str(&line(&[d.text, "England and Wales", col, &c.text(), &pct]));
+            out.push_str(&line(&[&d.text, "England and Wales", col, &c.text(), &pct]));
         }
     }
     Ok(csv_download(&format!("signpost-national-{}.csv", n.quarter), out.into(), None))

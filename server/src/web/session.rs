@@ -93,7 +93,13 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Si
         let (parts, body) = req.into_parts();
         same_origin(&parts.headers)?;
         let s = signed_in(st, &CookieJar::from_headers(&parts.headers)).await?;
-        let bytes = axum::body::to_bytes(body, 64 << 10).await.map_err(|_| WebError::TooLarge)?;
+        let bytes = axum::body::to_bytes(body, 64 << 10).await.map_err(|e| {
+            if crate::listen::body_timed_out(&e) {
+                WebError::Timeout
+            } else {
+                WebError::TooLarge
+            }
+        })?;
         let token: CsrfOnly = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfOnly { csrf: String::new() });
         if !same(&s.csrf, &token.csrf) {
             return Err(WebError::Forbidden(
