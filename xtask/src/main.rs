@@ -334,11 +334,20 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
     }
     run(cmd.current_dir(&dir))?;
     if minimize {
+        // Inputs that once failed are kept whatever coverage they add: cmin would drop them.
+        let kept: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir.join(&corpus))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("regression-")))
+            .map(|p| std::fs::read(&p).map(|b| (p, b)))
+            .collect::<Result<_, _>>()?;
         run(Command::new("cargo")
             .args(["+nightly", "fuzz", "cmin", "-O"])
             .args(sanitizer)
             .args([target, &corpus])
             .current_dir(&dir))?;
+        for (path, bytes) in kept {
+            std::fs::write(path, bytes)?;
+        }
     }
     Ok(())
 }

@@ -41,8 +41,12 @@ pub(super) struct Driver {
     core: Core,
 }
 
+/// Makes a fresh relay core (at start, and after one panicked).
+pub(super) type MakeRelay = Box<dyn Fn() -> Relay + Send>;
+
 struct Core {
     relay: Relay,
+    make_relay: MakeRelay,
     conns: HashMap<ConnId, Outlet>,
     epoch: Instant,
     tickets: u64,
@@ -70,9 +74,10 @@ enum Cause {
 }
 
 impl Driver {
-    pub(super) fn new(db: Connection, relay: Relay, revoked: HashSet<String>) -> Driver {
+    pub(super) fn new(db: Connection, make_relay: MakeRelay, revoked: HashSet<String>) -> Driver {
         let core = Core {
-            relay,
+            relay: make_relay(),
+            make_relay,
             conns: HashMap::new(),
             epoch: Instant::now(),
             tickets: 0,
@@ -118,40 +123,14 @@ impl Driver {
         // Every command that wrote, with what it touched, in case the commit fails.
         let mut written: Vec<(Cause, Vec<DocumentId>)> = Vec::new();
         for cmd in batch {
-            let now = core.now();
-            let Some((cause, out)) = core.start(cmd, Some(&tx), now) else { continue };
-            let mut done = Output::default();
-            let mut touched = Vec::new();
-            let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|mut sp| {
-                sp.set_drop_behavior(DropBehavior::Rollback);
-                carry_out(&mut core.relay, &sp, out, now, &mut done, &mut touched)?;
-                for (ticket, _) in done.edited.iter().filter(|(_, result)| result.is_ok()) {
-                    if let Some(record) = core.waiting.get_mut(ticket).and_then(|(_, r)| r.take()) {
-                        record(&sp)?;
-                    }
-                }
-                sp.commit()?;
-                Ok(())
-            });
-            match result {
-                Ok(()) => {
-                    // "Last synced" means the relay took what the tablet sent, not only that it
-                    // heard from it: a tablet refused again and again is not syncing.
-                    if let Cause::Conn(conn) = cause {
-                        if !done.refused.contains(&conn) {
-                            core.note_activity(&tx, conn);
-                        }
-                    }
-                    if !touched.is_empty() {
-                        written.push((cause, touched));
-                    }
-                    sends.append(done);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "storage failed; refusing the change that needed it");
-                    let recovered = core.recover(&cause, touched);
-                    sends.append(reload(&mut core.relay, &tx, recovered, now));
-                }
+            // A panic in the relay core (a bug automerge or the relay has for some input) must not
+            // end sync for everyone: the command's savepoint rolls back as the panic unwinds, and
+            // the relay starts afresh.
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_command(core, &mut tx, cmd, &mut sends, &mut written)
+            }));
+            if step.is_err() {
+                core.restart();
             }
         }
         core.note_refusals(&tx, &sends);
@@ -187,7 +166,70 @@ impl Driver {
     }
 }
 
+/// One command of a batch, under its own savepoint: what it sends is added to `sends`, and what
+/// it wrote to `written`.
+fn run_command(
+    core: &mut Core,
+    tx: &mut rusqlite::Transaction<'_>,
+    cmd: Cmd,
+    sends: &mut Output,
+    written: &mut Vec<(Cause, Vec<DocumentId>)>,
+) {
+    let now = core.now();
+    let Some((cause, out)) = core.start(cmd, Some(tx), now) else { return };
+    let mut done = Output::default();
+    let mut touched = Vec::new();
+    let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|mut sp| {
+        sp.set_drop_behavior(DropBehavior::Rollback);
+        carry_out(&mut core.relay, &sp, out, now, &mut done, &mut touched)?;
+        for (ticket, _) in done.edited.iter().filter(|(_, result)| result.is_ok()) {
+            if let Some(record) = core.waiting.get_mut(ticket).and_then(|(_, r)| r.take()) {
+                record(&sp)?;
+            }
+        }
+        sp.commit()?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            // "Last synced" means the relay took what the tablet sent, not only that it
+            // heard from it: a tablet refused again and again is not syncing.
+            if let Cause::Conn(conn) = cause {
+                if !done.refused.contains(&conn) {
+                    core.note_activity(tx, conn);
+                }
+            }
+            if !touched.is_empty() {
+                written.push((cause, touched));
+            }
+            sends.append(done);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage failed; refusing the change that needed it");
+            let recovered = core.recover(&cause, touched);
+            sends.append(reload(&mut core.relay, tx, recovered, now));
+        }
+    }
+}
+
 impl Core {
+    /// After the relay core panicked: a fresh one. Its live documents and sync states are gone, so
+    /// every connection closes (its tablet reconnects and syncs again from what is stored) and
+    /// every edit waiting for its batch is answered with an error. Nothing stored is lost: the
+    /// failed command's savepoint rolled back, and the rest was stored before it was announced.
+    fn restart(&mut self) {
+        tracing::error!("the relay core panicked; it starts afresh and every tablet reconnects");
+        self.relay = (self.make_relay)();
+        for (_, outlet) in self.conns.drain() {
+            outlet.close("the relay restarted; reconnecting syncs again".into());
+        }
+        self.devices.clear();
+        for (_, (reply, _)) in self.waiting.drain() {
+            let _ = reply.send(Err("the relay restarted; try again".into()));
+        }
+        self.retention_read_at = 0;
+    }
+
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }

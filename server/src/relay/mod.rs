@@ -129,11 +129,16 @@ impl Hub {
     pub fn start(store: &Store, cfg: Config) -> anyhow::Result<Hub> {
         let conn = store.connect()?;
         let storage_id = store.storage_id()?;
-        let mut relay = Relay::new(storage_id.as_str().into(), storage_id, cfg);
-        relay.set_today(chrono::Utc::now().date_naive());
+        let make_relay: driver::MakeRelay = Box::new(move || {
+            let mut relay = Relay::new(storage_id.as_str().into(), storage_id.clone(), cfg.clone());
+            relay.set_today(chrono::Utc::now().date_naive());
+            relay
+        });
         let revoked = signpost_domain::tablets::revoked_devices(&conn)?.into_iter().collect();
         let (tx, rx) = mpsc::channel(65_536);
-        std::thread::Builder::new().name("relay".into()).spawn(move || Driver::new(conn, relay, revoked).run(rx))?;
+        std::thread::Builder::new()
+            .name("relay".into())
+            .spawn(move || Driver::new(conn, make_relay, revoked).run(rx))?;
         Ok(Hub { tx, next_conn: Arc::new(AtomicU64::new(1)) })
     }
 
@@ -178,5 +183,38 @@ impl Hub {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(Cmd::Stats { reply }).await;
         rx.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signpost_domain::db::Sync;
+    use signpost_shared::schema;
+
+    /// A bug that panics inside the relay core (here, in a server-side edit) must not end sync
+    /// for everyone: the relay starts afresh, the failed edit gets an error, nothing it did is
+    /// stored, and the next edit is applied.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panic_in_the_relay_core_restarts_it_and_it_goes_on_serving() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), Sync::Normal).unwrap();
+        let scheme = signpost_domain::schemes::create_scheme(&store.connect().unwrap(), "S", None, None).unwrap();
+        let hub = Hub::start(&store, Config::default()).unwrap();
+        let dir = schema::directory_id(&scheme);
+        let boom: signpost_shared::relay::Edit = Box::new(|tx| {
+            schema::write_pin_required(tx, true).map_err(|e| e.to_string())?;
+            panic!("a bug in an edit")
+        });
+        assert!(hub.edit(dir, boom).await.is_err(), "the failed edit is answered");
+        let stats = hub.stats().await.expect("the relay still answers");
+        assert_eq!(stats.connections, 0);
+        let directory = signpost_domain::schemes::directory(&store.connect().unwrap(), &scheme).unwrap();
+        assert!(!schema::read_pin_required(&directory), "nothing of the failed edit was stored");
+        let fine: signpost_shared::relay::Edit =
+            Box::new(|tx| schema::write_pin_required(tx, true).map_err(|e| e.to_string()));
+        assert_eq!(hub.edit(dir, fine).await, Ok(()));
+        let directory = signpost_domain::schemes::directory(&store.connect().unwrap(), &scheme).unwrap();
+        assert!(schema::read_pin_required(&directory));
     }
 }

@@ -18,7 +18,7 @@ pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
     html! {
         h2 class="govuk-heading-m" id="keeping-records" { "Keeping records" }
         p class="govuk-body" {
-            "Referrals and shifts older than the retention period are deleted for good every night, from the server and from every tablet. Figures already published stay."
+            "Referrals and shifts older than the retention period are deleted from the server for good every night. Figures already published stay."
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/retention")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
@@ -30,14 +30,9 @@ pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
                 input class="govuk-input govuk-input--width-3" id="retention-months" name="months" type="text"
                     inputmode="numeric" spellcheck="false" value=(p.months) aria-describedby="retention-months-hint";
             }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="tablet-days" { "Days a tablet keeps before today" }
-                div class="govuk-hint" id="tablet-days-hint" {
-                    "A lost tablet holds less. Volunteers can correct entries of these days. Entries not yet sent are always kept."
-                }
-                input class="govuk-input govuk-input--width-3" id="tablet-days" name="tablet_days" type="text"
-                    inputmode="numeric" spellcheck="false" value=(p.tablet_days) aria-describedby="tablet-days-hint";
-            }
+            // How many days tablets keep is set with the retention period once tablets act on it;
+            // until then it is carried as it is.
+            input type="hidden" name="tablet_days" value=(p.tablet_days);
             button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
         }
     }
