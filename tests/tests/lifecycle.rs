@@ -82,6 +82,9 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
         "{}",
         page.body
     );
+    assert!(page.body.contains(
+        r#"id="tablet-days" name="tablet_days" type="text" inputmode="numeric" spellcheck="false" value="5""#
+    ));
     let dir = schema::directory_id(&fx.scheme);
     assert!(t.find(dir, T).await.unwrap());
     t.wait_until(T, |p| p.doc(&dir).is_some_and(|d| schema::read_tablet_days(d) == Some(5))).await.unwrap();
