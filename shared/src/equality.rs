@@ -120,9 +120,9 @@ impl Answers {
     /// Every key a question and every value one of its answers.
     pub fn check(&self) -> Result<(), String> {
         for (k, v) in &self.0 {
-            let q = QUESTIONS.iter().find(|q| q.key == k).ok_or_else(|| format!("there is no question {k:?}"))?;
+            let q = QUESTIONS.iter().find(|q| q.key == k).ok_or_else(|| format!("there is no question \"{k}\""))?;
             if !q.answers.iter().any(|(code, _, _)| code == v) {
-                return Err(format!("{v:?} is not an answer to {k:?}"));
+                return Err(format!("\"{v}\" is not an answer to \"{k}\""));
             }
         }
         Ok(())

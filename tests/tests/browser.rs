@@ -225,6 +225,27 @@ async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
     assert!(report["saved"]["referrals"].as_u64().unwrap() >= 5, "{report}");
 }
 
+/// The days a lost tablet would give away: ten days at the desk (its clock moved a day at a
+/// time), one online and nine offline, then the network back. Synced days over a week old leave
+/// IndexedDB; unsynced ones stay until they are synced.
+#[tokio::test]
+async fn a_tablet_keeps_the_last_week_and_whatever_waits_to_sync() {
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
+    let out = node("browser-week.mjs", &server, &fx, &chromium).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-week.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    // The directory and days 8 to 0 (nine days, none synced); day 9 went.
+    assert_eq!(report["offline"], 10, "{report}");
+    // Synced: the directory and the last week (days 7 to 0).
+    assert_eq!(report["online"], 9, "{report}");
+    assert_eq!(report["counted"], 10, "every entry reached the relay first: {report}");
+}
+
 fn refusals(db: &rusqlite::Connection) -> i64 {
     db.query_row("SELECT count(*) FROM device_activity WHERE refused_at IS NOT NULL", [], |r| r.get(0)).unwrap()
 }

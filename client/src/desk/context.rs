@@ -52,6 +52,14 @@ impl Ctx {
         Ok(())
     }
 
+    /// Removes the days the tablet no longer needs: older than the scheme's number of days (7
+    /// until its directory says), with everything in them acknowledged by the relay.
+    pub(super) async fn forget_old_days(&self) -> Result<(), String> {
+        let days = self.rep.peer.borrow().doc(&self.directory).and_then(schema::read_tablet_days).unwrap_or(7);
+        let (on, today) = self.day.get();
+        self.rep.forget_old(&self.setup.site, on, days, &[self.directory, today]).await
+    }
+
     /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     pub(super) fn waiting(&self) -> usize {
         self.rep.waiting_total()
@@ -139,6 +147,7 @@ pub(super) async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     if ctx.rep.peer.borrow().doc(&directory).is_none() {
         let _ = ctx.rep.peer.borrow_mut().find(directory);
     }
+    ctx.forget_old_days().await?;
     Ok(ctx)
 }
 

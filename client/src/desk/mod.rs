@@ -73,6 +73,7 @@ pub fn desk(props: &DeskProps) -> Html {
                                         let _ = c.persist(id).await;
                                         if let Some(t) = synced_at {
                                             let _ = c.rep.note_synced(t).await;
+                                            let _ = c.forget_old_days().await;
                                         }
                                         v.set(*v + 1);
                                     });

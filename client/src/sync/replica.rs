@@ -144,6 +144,24 @@ impl Replica {
         ids.iter().map(|id| self.waiting_referrals(id)).sum()
     }
 
+    /// Removes what the tablet no longer keeps ([`local::to_forget`]) from memory and storage.
+    pub async fn forget_old(
+        &self,
+        site: &str,
+        today: chrono::NaiveDate,
+        days: u32,
+        keep: &[DocumentId],
+    ) -> Result<(), String> {
+        let ids = local::to_forget(&self.peer.borrow(), site, today, days, keep);
+        for id in ids {
+            self.store.delete(&id).await?;
+            self.peer.borrow_mut().remove(&id);
+            self.stored.borrow_mut().remove(&id);
+            self.waiting.borrow_mut().remove(&id);
+        }
+        Ok(())
+    }
+
     /// Documents holding local changes the relay has not acknowledged.
     pub fn unsynced_docs(&self) -> Vec<DocumentId> {
         let peer = self.peer.borrow();

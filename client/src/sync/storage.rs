@@ -153,6 +153,17 @@ impl LocalStore {
         Self::finish(tx).await
     }
 
+    /// Removes a document, its appended changes and its sync state; gone on return.
+    pub async fn delete(&self, id: &DocumentId) -> Result<(), String> {
+        let write = err("cannot write local storage");
+        let tx = self.db.transaction(&[DOCS, CHANGES, SYNC], TransactionMode::ReadWrite).map_err(&write)?;
+        let key = JsValue::from_str(&id.to_string());
+        tx.object_store(DOCS).map_err(&write)?.delete(key.clone()).map_err(&write)?;
+        tx.object_store(CHANGES).map_err(&write)?.delete(changes_of(id)?).map_err(&write)?;
+        tx.object_store(SYNC).map_err(&write)?.delete(key).map_err(&write)?;
+        Self::finish(tx).await
+    }
+
     /// A small value of the `meta` store.
     pub async fn meta(&self, key: &str) -> Result<Option<String>, String> {
         let read = err("cannot read local storage");

@@ -30,9 +30,15 @@ pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
                 input class="govuk-input govuk-input--width-3" id="retention-months" name="months" type="text"
                     inputmode="numeric" spellcheck="false" value=(p.months) aria-describedby="retention-months-hint";
             }
-            // How many days tablets keep is set with the retention period once tablets act on it;
-            // until then it is carried as it is.
-            input type="hidden" name="tablet_days" value=(p.tablet_days);
+            div class="govuk-form-group" {
+                label class="govuk-label" for="tablet-days" { "Days a tablet keeps" }
+                div class="govuk-hint" id="tablet-days-hint" {
+                    "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. "
+                    (retention::TABLET_DAYS.start()) " to " (retention::TABLET_DAYS.end()) " days."
+                }
+                input class="govuk-input govuk-input--width-2" id="tablet-days" name="tablet_days" type="text"
+                    inputmode="numeric" spellcheck="false" value=(p.tablet_days) aria-describedby="tablet-days-hint";
+            }
             button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
         }
     }
