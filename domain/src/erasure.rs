@@ -276,5 +276,20 @@ mod tests {
 
         // An entry no day holds: nothing happens.
         assert!(erase(&conn, "nobody", Erasure::Erase, "test", &mut ids).unwrap().is_empty());
+
+        // What the site's tablets learn of each id: the chain followed to the live day; other
+        // sites learn nothing; a day purged after its replacements is removed.
+        use documents::{fate, Fate};
+        let live = done[0].new;
+        assert_eq!(fate(&conn, &old, &site).unwrap(), Some(Fate::Replaced(live)));
+        assert_eq!(fate(&conn, &new, &site).unwrap(), Some(Fate::Replaced(live)));
+        assert_eq!(fate(&conn, &live, &site).unwrap(), Some(Fate::Stored));
+        let other = schemes::create_site(&conn, &scheme, "Other court").unwrap();
+        assert_eq!(fate(&conn, &old, &other).unwrap(), None);
+        assert_eq!(fate(&conn, &live, &other).unwrap(), None);
+        assert_eq!(fate(&conn, &DocumentId::random([99; 16]), &site).unwrap(), None);
+        db::immediate(&conn, |tx| documents::retire(tx, &live, documents::Retirement::Purged)).unwrap();
+        assert_eq!(fate(&conn, &old, &site).unwrap(), Some(Fate::Removed));
+        assert_eq!(fate(&conn, &live, &site).unwrap(), Some(Fate::Removed));
     }
 }

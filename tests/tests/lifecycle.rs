@@ -205,3 +205,94 @@ async fn an_erased_referral_leaves_the_relays_files_and_its_figures() {
     assert!(admin(&server.data, &["erase-referral", "nobody"]).is_err());
     assert_eq!(snapshot(&server.data), before);
 }
+
+/// Erasure and redaction through the API with an administrator credential, the relay running:
+/// the answer names each day's replacement, the content leaves every file, the figures follow
+/// (an erased referral no longer counted, a redacted one still), a tablet of the site learns
+/// where its day went (through any number of replacements) and another site's learns nothing,
+/// and a fresh tablet reads the rewritten day.
+#[tokio::test]
+async fn erasure_and_redaction_through_the_api() {
+    use signpost_harness::http::http_post;
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let mut t = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
+    let day = today() - chrono::Duration::days(1);
+    let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
+    for (id, notes) in [("keep", "MARKER-KEEP"), ("red", "MARKER-RED"), ("gone", "MARKER-GONE")] {
+        let mut r = signpost_shared::testkit::referral(id);
+        r.notes = Some(notes.into());
+        t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    }
+    t.synced(d, T).await.unwrap();
+    let url = |entry: &str, what: &str| format!("{}/api/v1/referrals/{entry}/{what}", server.url);
+    let none = serde_json::json!({});
+
+    // Who may, and bad input: nothing changes.
+    let before = snapshot(&server.data);
+    assert_eq!(http_post(&url("gone", "erase"), None, &none).await.unwrap().0, 401);
+    assert_eq!(http_post(&url("gone", "erase"), Some(&fx.token_a1), &none).await.unwrap().0, 403);
+    assert_eq!(http_post(&url("a%20b", "erase"), Some(&fx.admin), &none).await.unwrap().0, 400);
+    let long = "x".repeat(129);
+    assert_eq!(http_post(&url(&long, "redact-notes"), Some(&fx.admin), &none).await.unwrap().0, 400);
+    let (status, body) = http_post(&url("nobody", "erase"), Some(&fx.admin), &none).await.unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("nobody"), "{body}");
+    assert_eq!(snapshot(&server.data), before, "refused requests change nothing");
+
+    // Redaction: the notes go, the referral stays counted.
+    let (status, body) = http_post(&url("red", "redact-notes"), Some(&fx.admin), &none).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["days"][0]["old"], d.to_string(), "{body}");
+    let first: signpost_shared::ids::DocumentId = body["days"][0]["new"].as_str().unwrap().parse().unwrap();
+    assert!(!in_files(&server.data, "MARKER-RED"), "redacted notes are still in the database's files");
+    assert!(in_files(&server.data, "MARKER-GONE"));
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 3, "a redacted referral stays counted");
+
+    // Erasure of another referral of the same day: a second replacement.
+    let (status, body) = http_post(&url("gone", "erase"), Some(&fx.admin), &none).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["days"][0]["old"], first.to_string(), "{body}");
+    let second: signpost_shared::ids::DocumentId = body["days"][0]["new"].as_str().unwrap().parse().unwrap();
+    assert!(!in_files(&server.data, "MARKER-GONE"), "the erased notes are still in the database's files");
+    assert!(in_files(&server.data, "MARKER-KEEP"));
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 2, "an erased referral is no longer counted");
+    // Erased once, gone: asking again finds nothing.
+    assert_eq!(http_post(&url("gone", "erase"), Some(&fx.admin), &none).await.unwrap().0, 404);
+
+    // Where the day went: the site's tablets learn it, through both replacements.
+    let fate = |token: &str, doc: signpost_shared::ids::DocumentId| {
+        let u = format!("{}/api/v1/device/documents/{doc}", server.url);
+        let token = token.to_owned();
+        async move { signpost_harness::http::http_get(&u, Some(&token)).await.unwrap() }
+    };
+    let (status, body) = fate(&fx.token_a1, d).await;
+    assert_eq!(
+        (status, body["state"].as_str(), body["replaced_by"].as_str()),
+        (200, Some("replaced"), Some(&*second.to_string())),
+        "{body}"
+    );
+    assert_eq!(fate(&fx.token_a2, second).await.1["state"], "stored");
+    assert_eq!(fate(&fx.token_b, d).await.0, 404, "another site's tablet learns nothing of this site's days");
+    assert_eq!(fate(&fx.token_b, second).await.0, 404);
+    assert_eq!(fate(&fx.admin, d).await.0, 403);
+
+    // A fresh tablet of the site reads the rewritten day: what stays, without what went.
+    let mut fresh = Tablet::connect(&server.url, &fx.token_a2, "tablet-a2").await.unwrap();
+    assert!(fresh.find(second, T).await.unwrap());
+    let doc = fresh.peer.doc(&second).unwrap();
+    let keep = schema::read_referral(doc, "keep").unwrap().unwrap();
+    assert_eq!(keep.notes.as_deref(), Some("MARKER-KEEP"));
+    let red = schema::read_referral(doc, "red").unwrap().unwrap();
+    assert_eq!(red.notes, None);
+    assert!(schema::read_referral(doc, "gone").unwrap().is_none());
+    // The audit says who, what and which day, never the content.
+    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let mut stmt = db.prepare("SELECT actor, action, detail FROM audit_log WHERE action LIKE 'referral%'").unwrap();
+    let rows: Vec<(String, String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|(who, _, detail)| who == "administrator credential" && !detail.contains("MARKER")),
+        "{rows:?}"
+    );
+}

@@ -78,6 +78,50 @@ pub fn retired_since(conn: &Connection, since: i64) -> anyhow::Result<Vec<(Docum
     Ok(out)
 }
 
+/// What became of a document, as one of its site's tablets may ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Stored as it is.
+    Stored,
+    /// Removed for good (past the retention period), with nothing in its place.
+    Removed,
+    /// Replaced (an entry erased or its notes redacted): the live document now holding the day,
+    /// after however many replacements.
+    Replaced(DocumentId),
+}
+
+/// What became of `doc`, if it is (or was) a document of `site`; `None` for any other (a
+/// tablet learns nothing of other sites' documents). Follows a chain of replacements to the
+/// document that holds the day now.
+pub fn fate(conn: &Connection, doc: &DocumentId, site: &str) -> anyhow::Result<Option<Fate>> {
+    let site_of = |table: &str, id: &DocumentId| -> anyhow::Result<Option<Option<String>>> {
+        Ok(conn
+            .prepare_cached(&format!("SELECT site_id FROM {table} WHERE id = ?1"))?
+            .query_row([id.to_string()], |r| r.get::<_, Option<String>>(0))
+            .optional()?)
+    };
+    let mine = |s: Option<Option<String>>| s.is_some_and(|s| s.as_deref() == Some(site));
+    let mut current = *doc;
+    // A chain is one link per erasure of that day; the bound only stops a cycle no write makes.
+    for hop in 0..64 {
+        if let Some(by) = retired(conn, &current.to_string())? {
+            if hop == 0 && !mine(site_of("retired_documents", &current)?) {
+                return Ok(None);
+            }
+            match by {
+                Some(next) => current = next,
+                None => return Ok(Some(Fate::Removed)),
+            }
+            continue;
+        }
+        if hop == 0 {
+            return Ok(mine(site_of("documents", &current)?).then_some(Fate::Stored));
+        }
+        return Ok(Some(Fate::Replaced(current)));
+    }
+    anyhow::bail!("document {doc} has a cycle of replacements")
+}
+
 fn retired(conn: &Connection, key: &str) -> anyhow::Result<Option<Option<DocumentId>>> {
     Ok(conn
         .prepare_cached("SELECT replaced_by FROM retired_documents WHERE id = ?1")?

@@ -3,6 +3,7 @@
 //! the extractor it takes ([`auth`]); every failure is an [`error::ApiError`].
 
 pub mod auth;
+mod erasure;
 pub mod error;
 mod national;
 mod roster;
@@ -22,8 +23,8 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, tablets::device, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, national::national),
-    components(schemas(Summary, Count, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut)),
+    paths(health, tablets::device, tablets::document_fate, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, national::national, erasure::erase, erasure::redact_notes),
+    components(schemas(Summary, Count, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::DocumentFate, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut, erasure::Erased, erasure::Replacement)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -46,11 +47,14 @@ pub fn router() -> Router<AppState> {
     let api = Router::new()
         .route("/health", get(health))
         .route("/device", get(tablets::device))
+        .route("/device/documents/{doc}", get(tablets::document_fate))
         .route("/enrol", post(tablets::enrol))
         .route("/national", get(national::national))
         .route("/equality", post(tablets::equality))
         .route("/stats/summary", get(stats::stats_summary))
         .route("/schemes/{scheme}/volunteers", post(roster::add_volunteer))
+        .route("/referrals/{entry}/erase", post(erasure::erase))
+        .route("/referrals/{entry}/redact-notes", post(erasure::redact_notes))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound("no such API endpoint; see /api/v1/openapi.json".into()) });
     Router::new().route("/sync", get(sync::sync)).nest("/api/v1", api)

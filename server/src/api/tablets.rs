@@ -38,6 +38,46 @@ pub async fn device(State(store): State<Store>, Tablet(p): Tablet) -> Result<Jso
     Ok(Json(DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name }))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DocumentFate {
+    /// `stored`, `removed` (past the retention period: drop it) or `replaced` (an entry of the
+    /// day was erased or its notes redacted: open `replaced_by`, carry over what has not synced,
+    /// and drop this one).
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<String>,
+}
+
+/// What became of one of the tablet's site's documents. A tablet asks when the relay says a
+/// document it holds is unavailable.
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/documents/{doc}",
+    params(("doc" = String, Path, description = "Document id (automerge-repo form)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DocumentFate),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a device credential"),
+        (status = 404, body = ErrorBody, description = "Not a document of the tablet's site"),
+    )
+)]
+pub async fn document_fate(
+    State(store): State<Store>,
+    Tablet(p): Tablet,
+    axum::extract::Path(doc): axum::extract::Path<String>,
+) -> Result<Json<DocumentFate>, ApiError> {
+    let unknown = || ApiError::NotFound("no such document of this tablet's site".into());
+    let id: signpost_shared::ids::DocumentId = doc.parse().map_err(|_| unknown())?;
+    let site = p.site.clone();
+    let fate = db::blocking(&store, move |c| documents::fate(c, &id, &site)).await?.ok_or_else(unknown)?;
+    Ok(Json(match fate {
+        documents::Fate::Stored => DocumentFate { state: "stored", replaced_by: None },
+        documents::Fate::Removed => DocumentFate { state: "removed", replaced_by: None },
+        documents::Fate::Replaced(by) => DocumentFate { state: "replaced", replaced_by: Some(by.to_string()) },
+    }))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Enrolment {
     /// The one-time code a coordinator created for the site, such as `ABCD-EFGH` (case, spaces
