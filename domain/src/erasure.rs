@@ -12,27 +12,12 @@
 use crate::audit;
 use crate::db::{self, documents};
 use anyhow::Context;
-use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, Value, ROOT};
 use rusqlite::Connection;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection;
 use signpost_shared::relay::{Meta, Write};
+pub use signpost_shared::replace::{rewrite, Erasure, ERASED_PREFIX, REDACTED_PREFIX};
 use signpost_shared::schema::REFERRAL_PREFIX;
-
-/// What to take out of a referral.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Erasure {
-    /// The whole referral: it is no longer counted.
-    Erase,
-    /// Only its notes: it stays counted.
-    RedactNotes,
-}
-
-/// Root key of the tombstone an erasure leaves in the rewritten day.
-pub const ERASED_PREFIX: &str = "erased:";
-/// Root key of the tombstone a redaction leaves in the rewritten day.
-pub const REDACTED_PREFIX: &str = "redacted:";
 
 /// One day rewritten.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,85 +25,6 @@ pub struct Rewritten {
     pub old: DocumentId,
     pub new: DocumentId,
     pub scheme: String,
-}
-
-/// The day as it is now, without the referral (or its notes), as one new change: nothing of the
-/// old history is in it. Earlier tombstones are kept.
-pub fn rewrite(old: &Automerge, entry: &str, how: Erasure) -> anyhow::Result<Automerge> {
-    let key = format!("{REFERRAL_PREFIX}{entry}");
-    let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    for k in old.keys(ROOT) {
-        if k == key && how == Erasure::Erase {
-            continue;
-        }
-        let skip: &[&str] = if k == key { &["notes"] } else { &[] };
-        copy(old, &ROOT, &k, &mut tx, &ROOT, skip)?;
-    }
-    let tombstone = match how {
-        Erasure::Erase => format!("{ERASED_PREFIX}{entry}"),
-        Erasure::RedactNotes => format!("{REDACTED_PREFIX}{entry}"),
-    };
-    tx.put(ROOT, tombstone, true)?;
-    tx.commit();
-    Ok(doc)
-}
-
-/// Copies `key` of `from_obj` in `from` to `to_obj` in `to`, whole (maps, lists and text
-/// recursively; the winning value where there is a conflict), leaving out the map keys in
-/// `skip` at its first level.
-fn copy<T: Transactable>(
-    from: &Automerge,
-    from_obj: &ObjId,
-    key: &str,
-    to: &mut T,
-    to_obj: &ObjId,
-    skip: &[&str],
-) -> anyhow::Result<()> {
-    let Some((value, id)) = from.get(from_obj, key)? else { return Ok(()) };
-    match value {
-        Value::Scalar(s) => {
-            to.put(to_obj, key, s.into_owned())?;
-        }
-        Value::Object(kind) => {
-            let new = to.put_object(to_obj, key, kind)?;
-            fill(from, &id, kind, to, &new, skip)?;
-        }
-    }
-    Ok(())
-}
-
-fn fill<T: Transactable>(
-    from: &Automerge,
-    obj: &ObjId,
-    kind: ObjType,
-    to: &mut T,
-    new: &ObjId,
-    skip: &[&str],
-) -> anyhow::Result<()> {
-    match kind {
-        ObjType::Map | ObjType::Table => {
-            for k in from.keys(obj).filter(|k| !skip.contains(&k.as_str())) {
-                copy(from, obj, &k, to, new, &[])?;
-            }
-        }
-        ObjType::List => {
-            for i in 0..from.length(obj) {
-                match from.get(obj, i)? {
-                    Some((Value::Scalar(s), _)) => to.insert(new, i, s.into_owned())?,
-                    Some((Value::Object(k), id)) => {
-                        let child = to.insert_object(new, i, k)?;
-                        fill(from, &id, k, to, &child, &[])?;
-                    }
-                    None => {}
-                }
-            }
-        }
-        ObjType::Text => {
-            to.splice_text(new, 0, 0, &from.text(obj)?)?;
-        }
-    }
-    Ok(())
 }
 
 /// The stored documents holding referral `entry` (counted, or stored but invalid).
@@ -176,6 +82,7 @@ mod tests {
     use super::*;
     use crate::db::{Store, Sync};
     use crate::schemes;
+    use automerge::{Automerge, ReadDoc, ROOT};
     use signpost_shared::schema::{self, Header};
     use signpost_shared::testkit;
 

@@ -14,6 +14,7 @@ pub mod peer;
 pub mod projection;
 pub mod quota;
 pub mod relay;
+pub mod replace;
 pub mod schema;
 pub mod testkit;
 pub mod vocab;

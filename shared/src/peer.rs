@@ -41,6 +41,8 @@ pub enum PeerError {
     Sync(String),
     #[error("unknown document {0}")]
     UnknownDoc(DocumentId),
+    #[error("a local change failed: {0}")]
+    Local(String),
 }
 
 struct Doc {

@@ -223,3 +223,25 @@ impl Tablet {
         Ok(matches!(e, Event::Changed(_)))
     }
 }
+
+impl Tablet {
+    /// Follows the replacement of a day it holds (what the tablet app does once the relay says
+    /// the old day is unavailable and the server names its replacement): fetches the new day,
+    /// carries over what the relay never acknowledged, drops the old copy. How many entries it
+    /// carried.
+    pub async fn follow_replacement(
+        &mut self,
+        old: DocumentId,
+        new: DocumentId,
+        timeout: Duration,
+    ) -> anyhow::Result<usize> {
+        if !self.find(new, timeout).await? {
+            bail!("the replacement {new} is unavailable");
+        }
+        let Some((carried, out)) = signpost_shared::replace::follow(&mut self.peer, old, new)? else {
+            bail!("the replacement {new} arrived empty");
+        };
+        self.send(out).await?;
+        Ok(carried)
+    }
+}

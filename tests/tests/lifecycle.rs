@@ -296,3 +296,102 @@ async fn erasure_and_redaction_through_the_api() {
         "{rows:?}"
     );
 }
+
+/// Erasure while tablets of the site are away: one offline (its socket gone, the app open) and
+/// one closed (only what it saved on the device), each with entries of its own in the day that
+/// the relay never acknowledged, one of them a correction to the referral being erased. Both
+/// come back, learn where the day went, and carry their entries over: nothing of theirs is lost,
+/// the erased referral does not come back, and no byte of it stays on the relay or the tablets.
+#[tokio::test]
+async fn tablets_away_during_an_erasure_keep_their_entries_and_the_erased_one_stays_gone() {
+    use signpost_harness::http::{http_get, http_post};
+    use signpost_shared::ids::DocumentId;
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let day = today();
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, day);
+    let referral = |id: &str, notes: &str| {
+        let mut r = signpost_shared::testkit::referral(id);
+        r.notes = Some(notes.into());
+        r
+    };
+    let mut a = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    for (id, notes) in [("keep", "MARKER-KEEP"), ("gone", "MARKER-GONE")] {
+        let r = referral(id, notes);
+        a.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    }
+    a.synced(d, T).await.unwrap();
+    let mut b = Tablet::connect(&server.url, &fx.token_a2, "tablet-b").await.unwrap();
+    assert!(b.find(d, T).await.unwrap());
+
+    // Away: a offline with the app open, b closed (what it saved: the day and its sync state).
+    let mut a_peer = a.disconnect().await;
+    let b_peer = b.disconnect().await;
+    let b_saved = (b_peer.doc(&d).unwrap().save(), b_peer.saved_state(&d));
+    drop(b_peer);
+    let mut offline = |p: &mut signpost_shared::peer::Peer, r: schema::Referral| {
+        p.change(d, |tx| schema::write_referral(tx, &r).unwrap()).unwrap();
+    };
+    offline(&mut a_peer, referral("a-offline", "MARKER-A-OFFLINE"));
+    offline(&mut a_peer, referral("gone", "MARKER-GONE-CORRECTED"));
+    let mut b_doc = automerge::Automerge::load(&b_saved.0).unwrap();
+    let mut tx = b_doc.transaction();
+    schema::write_referral(&mut tx, &referral("b-closed", "MARKER-B-CLOSED")).unwrap();
+    tx.commit();
+
+    // The erasure, while they are away.
+    let url = format!("{}/api/v1/referrals/gone/erase", server.url);
+    let (status, body) = http_post(&url, Some(&fx.admin), &serde_json::json!({})).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let new: DocumentId = body["days"][0]["new"].as_str().unwrap().parse().unwrap();
+
+    // Back: the relay says the old day is unavailable; the server says where it went.
+    let follow = |t: Tablet, token: String| {
+        let base = server.url.clone();
+        async move {
+            let mut t = t;
+            t.until(T, |e| matches!(e, Event::Unavailable(x) if *x == d)).await.unwrap();
+            let (status, fate) = http_get(&format!("{base}/api/v1/device/documents/{d}"), Some(&token)).await.unwrap();
+            assert_eq!((status, fate["state"].as_str()), (200, Some("replaced")), "{fate}");
+            let to: DocumentId = fate["replaced_by"].as_str().unwrap().parse().unwrap();
+            let carried = t.follow_replacement(d, to, T).await.unwrap();
+            t.synced(to, T).await.unwrap();
+            (t, to, carried)
+        }
+    };
+    let a = Tablet::connect_with(&server.url, &fx.token_a1, a_peer).await.unwrap();
+    let (a, to, carried) = follow(a, fx.token_a1.clone()).await;
+    assert_eq!(to, new);
+    assert_eq!(carried, 1, "a-offline carried over; the correction to the erased referral not");
+    let mut b_peer = signpost_shared::peer::Peer::new("tablet-b".into());
+    let _ = b_peer.insert(d, b_doc, b_saved.1.as_deref());
+    let b = Tablet::connect_with(&server.url, &fx.token_a2, b_peer).await.unwrap();
+    let (mut b, _, carried) = follow(b, fx.token_a2.clone()).await;
+    assert_eq!(carried, 1, "b-closed carried over");
+
+    // Everything of theirs arrived; the erased referral did not come back.
+    assert!(b
+        .wait_until(T, |p| p.doc(&new).is_some_and(|x| schema::read_referral(x, "a-offline").ok().flatten().is_some()))
+        .await
+        .is_ok());
+    let ids = |t: &Tablet| {
+        let doc = t.peer.doc(&new).unwrap();
+        let mut ids: Vec<String> =
+            schema::entry_keys(doc).into_iter().map(|k| k.root_key()).filter(|k| k.starts_with("referral:")).collect();
+        ids.sort();
+        ids
+    };
+    let expected = ["referral:a-offline", "referral:b-closed", "referral:keep"];
+    assert_eq!(ids(&b), expected);
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 3, "keep, a-offline and b-closed are counted");
+    for marker in ["MARKER-GONE", "MARKER-GONE-CORRECTED"] {
+        assert!(!in_files(&server.data, marker), "{marker} is in the relay's files");
+    }
+    assert!(in_files(&server.data, "MARKER-KEEP"), "the scan finds the notes kept");
+    // The tablets hold the new day only, and no byte of the erased referral.
+    for t in [&a, &b] {
+        assert!(t.peer.doc(&d).is_none(), "the old day is dropped");
+        let plain = t.peer.doc(&new).unwrap().save_nocompress();
+        assert!(!plain.windows(11).any(|w| w == b"MARKER-GONE"), "the erased notes are on a tablet");
+    }
+}

@@ -122,6 +122,18 @@ pub fn fate(conn: &Connection, doc: &DocumentId, site: &str) -> anyhow::Result<O
     anyhow::bail!("document {doc} has a cycle of replacements")
 }
 
+/// Which of `docs` are retired, with what replaced each: a relay whose write to a document
+/// failed asks, because the document may have been retired elsewhere a moment before.
+pub fn retired_among(conn: &Connection, docs: &[DocumentId]) -> anyhow::Result<Vec<(DocumentId, Option<DocumentId>)>> {
+    let mut out = Vec::new();
+    for doc in docs {
+        if let Some(by) = retired(conn, &doc.to_string())? {
+            out.push((*doc, by));
+        }
+    }
+    Ok(out)
+}
+
 fn retired(conn: &Connection, key: &str) -> anyhow::Result<Option<Option<DocumentId>>> {
     Ok(conn
         .prepare_cached("SELECT replaced_by FROM retired_documents WHERE id = ?1")?

@@ -205,6 +205,18 @@ fn run_command(
             sends.append(done);
         }
         Err(e) => {
+            // Retired elsewhere (an erasure or a purge committed since the relay loaded it, before
+            // a tick brought the news): the device is told the document is gone, as it would be a
+            // moment later, rather than refused.
+            let retired = documents::retired_among(tx, &touched).unwrap_or_default();
+            if matches!(cause, Cause::Conn(_)) && !retired.is_empty() && retired.len() == touched.len() {
+                tracing::info!("a change to a document retired a moment ago; telling the device it is gone");
+                for (doc, _) in &retired {
+                    core.retired.insert(*doc, now_ms());
+                }
+                sends.append(core.relay.retire(retired));
+                return;
+            }
             tracing::error!(error = %e, "storage failed; refusing the change that needed it");
             let recovered = core.recover(&cause, touched);
             sends.append(reload(&mut core.relay, tx, recovered, now));
