@@ -100,14 +100,24 @@ const DAYS_AHEAD: i32 = 2;
 /// after, and any other day with something the relay has not acknowledged. A day the relay says
 /// it removed for good (past the retention period) goes even so: it can never be sent.
 /// Found by id (each day's id derives from site and date), so no document is read.
-pub fn to_forget(peer: &Peer, site: &str, today: NaiveDate, tablet_days: u32, keep: &[DocumentId]) -> Vec<DocumentId> {
+///
+/// `resolve` gives the document that holds a day now (a day the server replaced is held under a
+/// new id).
+pub fn to_forget(
+    peer: &Peer,
+    site: &str,
+    today: NaiveDate,
+    tablet_days: u32,
+    keep: &[DocumentId],
+    resolve: &dyn Fn(DocumentId) -> DocumentId,
+) -> Vec<DocumentId> {
     // (Days counted from the common era rather than `today + Duration`: chrono's duration
     // arithmetic would add kilobytes to the tablet app's download.)
     use chrono::Datelike;
     let day = today.num_days_from_ce();
     let recent: Vec<DocumentId> = (day - tablet_days as i32..=day + DAYS_AHEAD)
         .filter_map(NaiveDate::from_num_days_from_ce_opt)
-        .map(|d| crate::schema::desk_day_id(site, d))
+        .map(|d| resolve(crate::schema::desk_day_id(site, d)))
         .collect();
     peer.doc_ids()
         .into_iter()

@@ -89,25 +89,37 @@ fn a_tablet_forgets_old_synced_days_and_keeps_anything_unsent() {
         net.log(1, *d, &referral(&format!("r{k}")));
     }
     let forget = |net: &Net| {
-        let mut ids = local::to_forget(net.peer(1), "site-a", date(), 7, &[]);
+        let mut ids = local::to_forget(net.peer(1), "site-a", date(), 7, &[], &|id| id);
         ids.sort();
         ids
     };
     let mut old = vec![days[8], days[9], days[10]];
     old.sort();
     assert_eq!(forget(&net), old, "days older than a week, every entry synced");
-    assert!(local::to_forget(net.peer(1), "site-a", date(), 31, &[]).is_empty());
-    assert_eq!(local::to_forget(net.peer(1), "site-a", date(), 0, &[]).len(), 10, "only today kept");
-    assert!(local::to_forget(net.peer(1), "site-a", date(), 0, &days).is_empty(), "what the caller keeps stays");
+    assert!(local::to_forget(net.peer(1), "site-a", date(), 31, &[], &|id| id).is_empty());
+    assert_eq!(local::to_forget(net.peer(1), "site-a", date(), 0, &[], &|id| id).len(), 10, "only today kept");
+    assert!(
+        local::to_forget(net.peer(1), "site-a", date(), 0, &days, &|id| id).is_empty(),
+        "what the caller keeps stays"
+    );
+    // A recent day the server replaced is held under its replacement's id, and kept as the day.
+    // (Day 9's document stands in for day 2's replacement.)
+    let (two, nine) = (days[2], days[9]);
+    let resolve = move |id| if id == two { nine } else { id };
+    let mut kept_9 = local::to_forget(net.peer(1), "site-a", date(), 7, &[], &resolve);
+    kept_9.sort();
+    let mut expected = vec![days[2], days[8], days[10]];
+    expected.sort();
+    assert_eq!(kept_9, expected, "day 2's old id is no longer the day's: it may go");
+    let mut without_9 = vec![days[8], days[10]];
+    without_9.sort();
 
     // An entry logged offline into an old day keeps that day until the relay has it.
     net.go_offline(1);
     net.log(1, days[9], &referral("late"));
-    let mut without_9 = vec![days[8], days[10]];
-    without_9.sort();
     assert_eq!(forget(&net), without_9);
     net.reconnect(1, 2, principal("t1", "sc", "site-a"));
-    assert_eq!(local::to_forget(net.peer(2), "site-a", date(), 7, &[]).len(), 3, "sent: it may go");
+    assert_eq!(local::to_forget(net.peer(2), "site-a", date(), 7, &[], &|id| id).len(), 3, "sent: it may go");
 
     // A day the relay removed for good goes even with an entry that was never sent.
     net.go_offline(2);
@@ -116,7 +128,7 @@ fn a_tablet_forgets_old_synced_days_and_keeps_anything_unsent() {
     net.reconnect(2, 3, principal("t1", "sc", "site-a"));
     assert!(net.peer(3).is_gone(&days[10]));
     assert!(!net.peer(3).is_acknowledged(&days[10]));
-    assert!(local::to_forget(net.peer(3), "site-a", date(), 7, &[]).contains(&days[10]));
+    assert!(local::to_forget(net.peer(3), "site-a", date(), 7, &[], &|id| id).contains(&days[10]));
     // Removed from the tablet, it is no longer synced or offered.
     let mut peer = signpost_shared::peer::Peer::new("p".into());
     peer.insert(days[0], net.peer(3).doc(&days[0]).unwrap().clone(), None);

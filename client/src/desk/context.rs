@@ -3,7 +3,7 @@
 
 use crate::credential::Setup;
 use crate::sync::background;
-use crate::sync::connection::Connection;
+use crate::sync::connection::{fate, Connection, Fate};
 use crate::sync::random_suffix;
 use crate::sync::replica::{Replica, META_SETUP};
 use automerge::Automerge;
@@ -22,6 +22,8 @@ pub(super) struct Ctx {
     /// past midnight files what comes next under the new day.
     pub(super) day: Cell<(NaiveDate, DocumentId)>,
     pub(super) directory: DocumentId,
+    /// Days being followed to their replacements, old id to new, until the new one arrives.
+    following: RefCell<Vec<(DocumentId, DocumentId)>>,
 }
 
 impl Ctx {
@@ -60,6 +62,54 @@ impl Ctx {
         self.rep.forget_old(&self.setup.site, on, days, &[self.directory, today]).await
     }
 
+    /// The relay says a document the tablet holds is unavailable: the server says why. A day it
+    /// replaced (an entry erased or its notes redacted) is followed to its replacement; one it
+    /// removed for good is forgotten. Asked again on a later connection if the server could not
+    /// be reached.
+    pub(super) async fn on_unavailable(&self, id: DocumentId) -> Result<(), String> {
+        let held = self.rep.peer.borrow().doc(&id).is_some();
+        if !held || self.following.borrow().iter().any(|(old, _)| *old == id) {
+            return Ok(());
+        }
+        match fate(&self.setup.token, &id).await {
+            Some(Fate::Replaced(new)) => {
+                self.rep.note_replaced(id, new).await?;
+                self.following.borrow_mut().push((id, new));
+                if self.rep.peer.borrow().doc(&new).is_none() {
+                    let out = self.rep.peer.borrow_mut().find(new);
+                    if let Some(conn) = self.conn.borrow().as_ref() {
+                        conn.deliver(out);
+                    }
+                }
+                self.arrived(new).await
+            }
+            Some(Fate::Removed) => {
+                self.rep.note_removed(id);
+                self.forget_old_days().await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A document arrived or changed: if it replaces a day being followed, the tablet's unsynced
+    /// entries of the old day are carried into it and the old day goes.
+    pub(super) async fn arrived(&self, new: DocumentId) -> Result<(), String> {
+        let olds: Vec<DocumentId> =
+            self.following.borrow().iter().filter(|(_, n)| *n == new).map(|(old, _)| *old).collect();
+        for old in olds {
+            let Some(out) = self.rep.follow(old, new).await? else { continue };
+            self.following.borrow_mut().retain(|(o, _)| *o != old);
+            let (on, day) = self.day.get();
+            if day == old {
+                self.day.set((on, new));
+            }
+            if let Some(conn) = self.conn.borrow().as_ref() {
+                conn.deliver(out);
+            }
+        }
+        Ok(())
+    }
+
     /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     pub(super) fn waiting(&self) -> usize {
         self.rep.waiting_total()
@@ -83,7 +133,17 @@ impl Ctx {
     /// copy); sent at once when connected. `true` if it changed here.
     pub(super) fn open_day(&self, date: NaiveDate) -> (DocumentId, bool) {
         let header = Header::desk_day(&self.setup.scheme, &self.setup.site, date);
-        let id = header.well_known_id();
+        let id = self.rep.resolve(header.well_known_id());
+        if id != header.well_known_id() {
+            // A day the server replaced: its document comes from the relay, whole.
+            if self.rep.peer.borrow().doc(&id).is_none() {
+                let out = self.rep.peer.borrow_mut().find(id);
+                if let Some(conn) = self.conn.borrow().as_ref() {
+                    conn.deliver(out);
+                }
+            }
+            return (id, false);
+        }
         // (A look for the type field, not a full header read: that would add to the download.)
         let has_header = self.rep.peer.borrow().doc(&id).map(|d| {
             use automerge::ReadDoc;
@@ -138,8 +198,15 @@ pub(super) async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
     rep.store.set_meta(META_SETUP, Some(&setup.encode())).await?;
     let date = today();
     let directory = schema::directory_id(&setup.scheme);
-    let id = Header::desk_day(&setup.scheme, &setup.site, date).well_known_id();
-    let ctx = Rc::new(Ctx { setup, rep, conn: RefCell::new(None), day: Cell::new((date, id)), directory });
+    let id = rep.resolve(Header::desk_day(&setup.scheme, &setup.site, date).well_known_id());
+    let ctx = Rc::new(Ctx {
+        setup,
+        rep,
+        conn: RefCell::new(None),
+        day: Cell::new((date, id)),
+        directory,
+        following: RefCell::default(),
+    });
     let (today, changed) = ctx.open_day(date);
     if changed {
         ctx.persist(today).await?;

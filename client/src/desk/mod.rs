@@ -71,10 +71,18 @@ pub fn desk(props: &DeskProps) -> Html {
                                     let v = version.clone();
                                     wasm_bindgen_futures::spawn_local(async move {
                                         let _ = c.persist(id).await;
+                                        let _ = c.arrived(id).await;
                                         if let Some(t) = synced_at {
                                             let _ = c.rep.note_synced(t).await;
                                             let _ = c.forget_old_days().await;
                                         }
+                                        v.set(*v + 1);
+                                    });
+                                }
+                                Event::Unavailable(id) => {
+                                    let v = version.clone();
+                                    wasm_bindgen_futures::spawn_local(async move {
+                                        let _ = c.on_unavailable(id).await;
                                         v.set(*v + 1);
                                     });
                                 }

@@ -2,6 +2,7 @@
 //! reconnection and backoff. What is synced and how is the core's business; this file only moves
 //! frames and reports the connection's state.
 
+use signpost_shared::ids::DocumentId;
 use signpost_shared::peer::{Event, Peer};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -77,18 +78,46 @@ fn sync_url(token: &str) -> String {
 /// Whether the relay still accepts a credential (`GET /api/v1/device`): `None` if it cannot be
 /// reached. Works in pages and in the service worker alike.
 async fn still_accepted(token: &str) -> Option<bool> {
+    match get(token, "/api/v1/device").await?.status() {
+        200 => Some(true),
+        401 => Some(false),
+        _ => None,
+    }
+}
+
+/// A GET of the API with the tablet's credential; `None` if it could not be made.
+async fn get(token: &str, path: &str) -> Option<web_sys::Response> {
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().ok()?;
     headers.set("Authorization", &format!("Bearer {token}")).ok()?;
     init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init("/api/v1/device", &init).ok()?;
+    let req = web_sys::Request::new_with_str_and_init(path, &init).ok()?;
     let global = js_sys::global();
     let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into()).ok()?.dyn_into().ok()?;
     let promise: js_sys::Promise = fetch.call1(&global, &req).ok()?.dyn_into().ok()?;
-    let resp: web_sys::Response = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
-    match resp.status() {
-        200 => Some(true),
-        401 => Some(false),
+    wasm_bindgen_futures::JsFuture::from(promise).await.ok()?.dyn_into().ok()
+}
+
+/// What the server says became of one of the tablet's site's documents (asked when the relay
+/// says a document the tablet holds is unavailable).
+pub enum Fate {
+    /// Removed for good (past the retention period): drop it.
+    Removed,
+    /// Replaced (an entry erased or its notes redacted): follow it to this document.
+    Replaced(DocumentId),
+}
+
+/// `None` when the server could not be asked or does not know the document.
+pub async fn fate(token: &str, doc: &DocumentId) -> Option<Fate> {
+    let resp = get(token, &format!("/api/v1/device/documents/{doc}")).await?;
+    if resp.status() != 200 {
+        return None;
+    }
+    let body = wasm_bindgen_futures::JsFuture::from(resp.json().ok()?).await.ok()?;
+    let field = |name: &str| js_sys::Reflect::get(&body, &name.into()).ok()?.as_string();
+    match field("state")?.as_str() {
+        "removed" => Some(Fate::Removed),
+        "replaced" => Some(Fate::Replaced(field("replaced_by")?.parse().ok()?)),
         _ => None,
     }
 }

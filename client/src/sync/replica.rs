@@ -9,13 +9,16 @@ use signpost_shared::peer::Peer;
 use signpost_shared::projection::touched_keys;
 use signpost_shared::schema::EntryKey;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 /// `meta` key: the tablet's set-up, for background sync (which cannot read the page's storage).
 pub const META_SETUP: &str = "setup";
 /// `meta` key: when the relay last acknowledged everything (milliseconds since the epoch).
 pub const META_LAST_SYNCED: &str = "last-synced";
+/// `meta` key: days the server replaced (an entry erased or its notes redacted), one
+/// "old new" pair of document ids per line.
+pub const META_REPLACED: &str = "replaced";
 
 pub struct Replica {
     pub store: LocalStore,
@@ -28,6 +31,12 @@ pub struct Replica {
     waiting: RefCell<HashMap<DocumentId, (WaitingKey, usize)>>,
     /// When the relay last acknowledged everything, as last written to storage.
     last_synced: Cell<Option<i64>>,
+    /// Days the server replaced, old id to new (kept: a day's well-known id leads to its
+    /// replacement).
+    replaced: RefCell<BTreeMap<DocumentId, DocumentId>>,
+    /// Documents the server says it removed for good: the only gone ones the tablet forgets
+    /// without following them somewhere.
+    removed: RefCell<HashSet<DocumentId>>,
 }
 
 type WaitingKey = (Vec<automerge::ChangeHash>, Vec<automerge::ChangeHash>);
@@ -54,6 +63,14 @@ impl Replica {
             let _ = peer.insert(saved.id, loaded.doc, saved.sync.as_deref());
         }
         let last_synced = store.meta(META_LAST_SYNCED).await?.and_then(|t| t.parse().ok());
+        let replaced = store.meta(META_REPLACED).await?.unwrap_or_default();
+        let replaced = replaced
+            .lines()
+            .filter_map(|l| {
+                let (old, new) = l.split_once(' ')?;
+                Some((old.parse().ok()?, new.parse().ok()?))
+            })
+            .collect();
         Ok(Replica {
             store,
             peer: Rc::new(RefCell::new(peer)),
@@ -61,7 +78,57 @@ impl Replica {
             damaged,
             waiting: RefCell::default(),
             last_synced: Cell::new(last_synced),
+            replaced: RefCell::new(replaced),
+            removed: RefCell::default(),
         })
+    }
+
+    /// The document that holds a day now: `id`, or what replaced it (and what replaced that).
+    pub fn resolve(&self, id: DocumentId) -> DocumentId {
+        let replaced = self.replaced.borrow();
+        let mut current = id;
+        for _ in 0..64 {
+            match replaced.get(&current) {
+                Some(next) => current = *next,
+                None => break,
+            }
+        }
+        current
+    }
+
+    /// Records that the server replaced `old` by `new`; durable when this returns `Ok`.
+    pub async fn note_replaced(&self, old: DocumentId, new: DocumentId) -> Result<(), String> {
+        self.replaced.borrow_mut().insert(old, new);
+        let text: String = self.replaced.borrow().iter().map(|(o, n)| format!("{o} {n}\n")).collect();
+        self.store.set_meta(META_REPLACED, Some(&text)).await
+    }
+
+    /// Records that the server removed `id` for good (past the retention period).
+    pub fn note_removed(&self, id: DocumentId) {
+        self.removed.borrow_mut().insert(id);
+    }
+
+    /// Follows the replacement of `old` once `new` has arrived: what the tablet wrote in `old`
+    /// that the relay never acknowledged is carried into `new` (except what was erased), `new`
+    /// is stored, and only then is `old` removed. What to send; `None` while `new` is empty.
+    pub async fn follow(
+        &self,
+        old: DocumentId,
+        new: DocumentId,
+    ) -> Result<Option<signpost_shared::peer::Output>, String> {
+        let followed = signpost_shared::replace::follow(&mut self.peer.borrow_mut(), old, new);
+        let Some((_, out)) = followed.map_err(|e| e.to_string())? else { return Ok(None) };
+        self.persist(new).await?;
+        self.drop_local(&old).await?;
+        Ok(Some(out))
+    }
+
+    async fn drop_local(&self, id: &DocumentId) -> Result<(), String> {
+        self.store.delete(id).await?;
+        self.peer.borrow_mut().remove(id);
+        self.stored.borrow_mut().remove(id);
+        self.waiting.borrow_mut().remove(id);
+        Ok(())
     }
 
     /// Documents on this tablet some of whose stored records cannot be read.
@@ -152,12 +219,17 @@ impl Replica {
         days: u32,
         keep: &[DocumentId],
     ) -> Result<(), String> {
-        let ids = local::to_forget(&self.peer.borrow(), site, today, days, keep);
+        // A day the relay says is gone stays until the server says why: replaced days are
+        // followed (their unsynced entries carried over), only removed ones are forgotten.
+        let mut keep = keep.to_vec();
+        let ids = {
+            let peer = self.peer.borrow();
+            let removed = self.removed.borrow();
+            keep.extend(peer.doc_ids().into_iter().filter(|id| peer.is_gone(id) && !removed.contains(id)));
+            local::to_forget(&peer, site, today, days, &keep, &|id| self.resolve(id))
+        };
         for id in ids {
-            self.store.delete(&id).await?;
-            self.peer.borrow_mut().remove(&id);
-            self.stored.borrow_mut().remove(&id);
-            self.waiting.borrow_mut().remove(&id);
+            self.drop_local(&id).await?;
         }
         Ok(())
     }
