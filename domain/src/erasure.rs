@@ -27,6 +27,77 @@ pub struct Rewritten {
     pub scheme: String,
 }
 
+/// A referral as a coordinator finds it to correct the record: enough to recognise it, without
+/// its notes (those are shown only when it is opened, and that is audited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub entry: String,
+    pub recorded_at_ms: i64,
+    pub helped: String,
+    pub categories: Vec<String>,
+    pub agency: String,
+    pub voided: bool,
+}
+
+/// The most referrals one search lists (a desk logs a few dozen a day).
+pub const FIND_LIMIT: usize = 500;
+
+/// The referrals of a scheme's site on a day (`YYYY-MM-DD`), optionally only those in one
+/// category, in the order they were logged.
+pub fn find(
+    conn: &Connection,
+    scheme: &str,
+    site: &str,
+    day: &str,
+    category: Option<&str>,
+) -> anyhow::Result<Vec<Found>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.id, f.recorded_at, f.helped, f.agency, f.voided,
+                (SELECT group_concat(c.category, ',') FROM referral_categories c WHERE c.doc_id = f.doc_id AND c.id = f.id)
+         FROM referral_facts f
+         WHERE f.scheme_id = ?1 AND f.site_id = ?2 AND f.day = ?3
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM referral_categories c
+                                      WHERE c.doc_id = f.doc_id AND c.id = f.id AND c.category = ?4))
+         ORDER BY f.recorded_at, f.id LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![scheme, site, day, category, FIND_LIMIT as i64], |r| {
+        let categories: Option<String> = r.get(5)?;
+        Ok(Found {
+            entry: r.get(0)?,
+            recorded_at_ms: r.get(1)?,
+            helped: r.get(2)?,
+            agency: r.get(3)?,
+            voided: r.get(4)?,
+            categories: categories.map(|c| c.split(',').map(str::to_owned).collect()).unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One referral opened to correct the record, with its notes.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    pub doc: DocumentId,
+    pub site: String,
+    pub day: String,
+    pub referral: signpost_shared::schema::Referral,
+}
+
+/// A scheme's referral by its id, read from its day as stored; `None` if the scheme has no such
+/// referral. (The caller audits the opening.)
+pub fn open(conn: &Connection, scheme: &str, entry: &str) -> anyhow::Result<Option<Opened>> {
+    use rusqlite::OptionalExtension;
+    let row = conn
+        .prepare_cached("SELECT doc_id, site_id, day FROM referral_facts WHERE id = ?1 AND scheme_id = ?2 LIMIT 1")?
+        .query_row([entry, scheme], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .optional()?;
+    let Some((doc, site, day)) = row else { return Ok(None) };
+    let doc: DocumentId = doc.parse().map_err(|_| anyhow::anyhow!("stored document id {doc} does not parse"))?;
+    let Some((_, day_doc)) = documents::load_automerge(conn, &doc)? else { return Ok(None) };
+    let Some(referral) = signpost_shared::schema::read_referral(&day_doc, entry)? else { return Ok(None) };
+    Ok(Some(Opened { doc, site, day, referral }))
+}
+
 /// The stored documents holding referral `entry` (counted, or stored but invalid).
 fn holding(conn: &Connection, entry: &str) -> anyhow::Result<Vec<DocumentId>> {
     let mut stmt = conn.prepare(

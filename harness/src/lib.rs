@@ -10,7 +10,7 @@ pub mod store;
 
 pub use http::*;
 pub use process::workspace;
-pub use store::{rss_mib, snapshot};
+pub use store::{data_files_contain, rss_mib, snapshot};
 
 use anyhow::{bail, Context};
 use process::{Log, Relay};

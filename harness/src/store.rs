@@ -3,6 +3,16 @@
 
 use std::path::Path;
 
+/// Whether any of the data folder's files (database, write-ahead log, shared memory) holds
+/// `marker`: the byte scan after a purge or an erasure. Notes short enough to be stored
+/// uncompressed are visible to it (automerge deflates only large columns).
+pub fn data_files_contain(data: &Path, marker: &str) -> bool {
+    std::fs::read_dir(data).expect("the data folder lists").any(|f| {
+        let bytes = std::fs::read(f.expect("an entry").path()).unwrap_or_default();
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    })
+}
+
 /// The whole database as text, table by table, row by row in a fixed order. Leaves out the
 /// relay's record of when it synced with or refused a tablet, which an attempt is meant to
 /// leave behind (it is what its coordinator sees).

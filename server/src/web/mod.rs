@@ -5,6 +5,7 @@
 
 mod admin;
 mod charts;
+mod correct;
 mod csv;
 mod dashboard;
 mod equality;
@@ -48,4 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/pin-setting", post(roster::set_pin_required))
         .route("/manage/schemes/{scheme}/coordinators", post(schemes::invite_coordinator))
         .route("/manage/schemes/{scheme}/retention", post(records::set_retention))
+        .route("/manage/schemes/{scheme}/referrals", get(correct::find_page))
+        .route("/manage/schemes/{scheme}/referrals/{entry}", get(correct::referral_page))
+        .route("/manage/schemes/{scheme}/referrals/{entry}/{action}", get(correct::confirm_page).post(correct::act))
 }

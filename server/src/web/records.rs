@@ -41,6 +41,11 @@ pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
             }
             button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
         }
+        h3 class="govuk-heading-s" { "Correcting the record" }
+        p class="govuk-body" {
+            "A referral logged by mistake, or with personal details in its notes, can be erased, or only its notes removed, from the server and every tablet. "
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals")) { "Find a referral to erase or correct" }
+        }
     }
 }
 

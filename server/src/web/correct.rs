@@ -1,0 +1,321 @@
+//! Correcting the record: a coordinator finds a referral by day, site and category, opens it
+//! (audited: it shows the notes), and erases it or redacts its notes after a confirmation step.
+//! The work is [`signpost_domain::erasure`]; the relay drops the old day within a tick and the
+//! site's tablets follow to the rewritten one.
+
+use super::error::{WebError, WebResult};
+use super::layout::{self, page, see_other};
+use super::session::{db, managed, Nothing, SignedForm};
+use crate::auth::Session;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use maud::{html, Markup};
+use serde::Deserialize;
+use signpost_domain::audit::audit;
+use signpost_domain::erasure::{self, Erasure, Found, Opened};
+use signpost_domain::schemes;
+use signpost_shared::schema::AgencyRef;
+use signpost_shared::vocab::{AgeBand, Category, Helped};
+
+#[derive(Deserialize, Default)]
+pub(super) struct FindQuery {
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    day: String,
+    #[serde(default)]
+    category: String,
+    /// What was just done, for the banner: `erased` or `redacted`.
+    #[serde(default)]
+    done: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Entry {
+    scheme: String,
+    entry: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct EntryAction {
+    scheme: String,
+    entry: String,
+    action: String,
+}
+
+fn action(name: &str) -> Result<Erasure, WebError> {
+    match name {
+        "erase" => Ok(Erasure::Erase),
+        "redact-notes" => Ok(Erasure::RedactNotes),
+        _ => Err(WebError::NotFound("There is no such page.".into())),
+    }
+}
+
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%H:%M UTC").to_string()).unwrap_or_default()
+}
+
+fn helped(code: &str) -> String {
+    Helped::from_code(code).map_or_else(|| code.to_owned(), |h| h.label().to_owned())
+}
+
+fn category(code: &str) -> String {
+    Category::from_code(code).map_or_else(|| code.to_owned(), |c| c.label().to_owned())
+}
+
+/// `GET /manage/schemes/{scheme}/referrals`: the search form, and the day's referrals once a site
+/// and day are chosen (each search audited: the list is of individual records).
+pub(super) async fn find_page(
+    State(st): State<AppState>,
+    s: Session,
+    Path(scheme): Path<String>,
+    Query(q): Query<FindQuery>,
+) -> WebResult {
+    managed(&s, &scheme)?;
+    let sc = scheme.clone();
+    let sites = db(&st.store, move |c| schemes::sites_of(c, &sc)).await?;
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    let searched = !q.site.is_empty() || !q.day.is_empty();
+    let site = sites.iter().find(|(id, _)| *id == q.site);
+    let day = chrono::NaiveDate::parse_from_str(q.day.trim(), "%Y-%m-%d").ok();
+    let cat = Category::from_code(&q.category);
+    if searched {
+        if site.is_none() {
+            errors.push(("site", "Select the site".into()));
+        }
+        if day.is_none() {
+            errors.push(("day", "Enter the day the referral was logged, like 2026-11-30".into()));
+        }
+        if !q.category.is_empty() && cat.is_none() {
+            errors.push(("category", "Select a category from the list".into()));
+        }
+    }
+    let results = match (site, day, errors.is_empty()) {
+        (Some((site_id, site_name)), Some(day), true) => {
+            let (sc, site_id, site_name) = (scheme.clone(), site_id.clone(), site_name.clone());
+            let (day, actor) = (day.format("%Y-%m-%d").to_string(), s.user.actor());
+            let c = cat.map(|c| c.code().to_owned());
+            Some(
+                db(&st.store, move |conn| {
+                    let found = erasure::find(conn, &sc, &site_id, &day, c.as_deref())?;
+                    let what = c.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
+                    let detail = format!("{} found at {site_name} on {day}{what}", found.len());
+                    audit(conn, &actor, "searched referrals to correct the record", Some(&sc), &detail)?;
+                    Ok(found)
+                })
+                .await?,
+            )
+        }
+        _ => None,
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let title = if errors.is_empty() { "Find a referral".to_owned() } else { "Error: Find a referral".to_owned() };
+    let main = html! {
+        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { "Back to the scheme" }
+        @if !errors.is_empty() { (layout::error_summary(&errors)) }
+        @if let Some(done) = done_banner(&q.done) { (done) }
+        h1 class="govuk-heading-l" { "Find a referral" }
+        p class="govuk-body" {
+            "To erase a referral, or remove only its notes (for example a name typed into them), find it by the site and the day it was logged."
+        }
+        form method="get" action=(format!("/manage/schemes/{scheme}/referrals")) novalidate {
+            (select_group("site", "Site", errors.iter().find(|(f, _)| *f == "site").map(|(_, m)| m.as_str()), html! {
+                option value="" selected[site.is_none()] { "Select a site" }
+                @for (id, name) in &sites { option value=(id) selected[q.site == *id] { (name) } }
+            }))
+            @let day_error = errors.iter().find(|(f, _)| *f == "day").map(|(_, m)| m.as_str());
+            div class=(if day_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
+                label class="govuk-label" for="day" { "Day it was logged" }
+                div class="govuk-hint" id="day-hint" { "For example, 2026-11-30" }
+                @if let Some(m) = day_error { p class="govuk-error-message" id="day-error" { span class="govuk-visually-hidden" { "Error: " } (m) } }
+                input class="govuk-input govuk-input--width-10" id="day" name="day" type="date" value=(q.day)
+                    aria-describedby=(if day_error.is_some() { "day-hint day-error" } else { "day-hint" });
+            }
+            (select_group("category", "What they needed help with (optional)", errors.iter().find(|(f, _)| *f == "category").map(|(_, m)| m.as_str()), html! {
+                option value="" selected[cat.is_none()] { "Any" }
+                @for c in Category::ALL { option value=(c.code()) selected[cat == Some(*c)] { (c.label()) } }
+            }))
+            button type="submit" class="govuk-button" { "Find referrals" }
+        }
+        @if let Some(found) = &results { (results_table(&scheme, found)) }
+    };
+    Ok(page(status, &title, Some(&s), main))
+}
+
+fn select_group(id: &str, label: &str, error: Option<&str>, options: Markup) -> Markup {
+    html! {
+        div class=(if error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
+            label class="govuk-label" for=(id) { (label) }
+            @if let Some(m) = error { p class="govuk-error-message" id=(format!("{id}-error")) { span class="govuk-visually-hidden" { "Error: " } (m) } }
+            select class="govuk-select" id=(id) name=(id) aria-describedby=[error.map(|_| format!("{id}-error"))] { (options) }
+        }
+    }
+}
+
+fn done_banner(done: &str) -> Option<Markup> {
+    let text = match done {
+        "erased" => "The referral was erased. Tablets of the site remove it when they next sync.",
+        "redacted" => "The referral's notes were removed. Tablets of the site remove them when they next sync.",
+        _ => return None,
+    };
+    Some(html! {
+        div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="done-title" {
+            div class="govuk-notification-banner__header" { h2 class="govuk-notification-banner__title" id="done-title" { "Success" } }
+            div class="govuk-notification-banner__content" { p class="govuk-notification-banner__heading" { (text) } }
+        }
+    })
+}
+
+fn results_table(scheme: &str, found: &[Found]) -> Markup {
+    html! {
+        h2 class="govuk-heading-m" id="results" { "Referrals found" }
+        @if found.is_empty() {
+            p class="govuk-body" { "No referral of that site and day matches. Check the day, or choose any category." }
+        } @else {
+            @if found.len() >= erasure::FIND_LIMIT {
+                p class="govuk-body" { "Showing the first " (erasure::FIND_LIMIT) ". Choose a category to narrow the list." }
+            }
+            table class="govuk-table" {
+                caption class="govuk-table__caption govuk-visually-hidden" { "Referrals found" }
+                thead class="govuk-table__head" {
+                    tr class="govuk-table__row" {
+                        th scope="col" class="govuk-table__header" { "Logged at" }
+                        th scope="col" class="govuk-table__header" { "Who was helped" }
+                        th scope="col" class="govuk-table__header" { "Help needed" }
+                        th scope="col" class="govuk-table__header" { span class="govuk-visually-hidden" { "Action" } }
+                    }
+                }
+                tbody class="govuk-table__body" {
+                    @for f in found {
+                        tr class="govuk-table__row" {
+                            td class="govuk-table__cell" { (clock(f.recorded_at_ms)) @if f.voided { " (void)" } }
+                            td class="govuk-table__cell" { (helped(&f.helped)) }
+                            td class="govuk-table__cell" { (f.categories.iter().map(|c| category(c)).collect::<Vec<_>>().join(", ")) }
+                            td class="govuk-table__cell" {
+                                a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals/{}", f.entry)) {
+                                    "Open" span class="govuk-visually-hidden" { " the referral logged at " (clock(f.recorded_at_ms)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, String), WebError> {
+    let (sc, e) = (scheme.to_owned(), entry.to_owned());
+    let found = db(&st.store, move |c| {
+        let Some(o) = erasure::open(c, &sc, &e)? else { return Ok(None) };
+        let name = schemes::sites_of(c, &sc)?.into_iter().find(|(id, _)| *id == o.site).map(|(_, n)| n);
+        Ok(Some((o, name.unwrap_or_default())))
+    })
+    .await?;
+    found.ok_or_else(|| WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()))
+}
+
+/// `GET /manage/schemes/{scheme}/referrals/{entry}`: the referral with its notes (audited).
+pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p): Path<Entry>) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
+    let (sc, actor, detail) = (p.scheme.clone(), s.user.actor(), format!("{} of {site_name} on {}", p.entry, o.day));
+    db(&st.store, move |c| audit(c, &actor, "opened a referral to correct the record", Some(&sc), &detail)).await?;
+    let r = &o.referral;
+    let agency = match &r.agency {
+        AgencyRef::Directory(id) => format!("Directory agency {id}"),
+        AgencyRef::Other(name) => name.clone(),
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("Site", site_name.clone()),
+        ("Day", o.day.clone()),
+        ("Logged at", clock(r.recorded_at_ms)),
+        ("Who was helped", r.helped.label().to_owned()),
+        ("Age band", r.age_band.map_or("Not asked", AgeBand::label).to_owned()),
+        ("Help needed", r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ")),
+        ("Agency", agency),
+        ("Follow-up needed", if r.follow_up { "Yes" } else { "No" }.to_owned()),
+        ("Notes", r.notes.clone().unwrap_or_else(|| "None".into())),
+    ];
+    let base = format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry);
+    let main = html! {
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals?site={}&day={}", p.scheme, o.site, o.day)) { "Back to the referrals of that day" }
+        h1 class="govuk-heading-l" { "Referral logged at " (clock(r.recorded_at_ms)) }
+        @if r.void.is_some() { p class="govuk-body" { strong class="govuk-tag govuk-tag--grey" { "Void" } " A volunteer marked this referral void." } }
+        dl class="govuk-summary-list" {
+            @for (k, v) in &rows {
+                div class="govuk-summary-list__row" {
+                    dt class="govuk-summary-list__key" { (k) }
+                    dd class="govuk-summary-list__value" { (v) }
+                }
+            }
+        }
+        div class="govuk-button-group" {
+            a class="govuk-button govuk-button--warning" href=(format!("{base}/erase")) { "Erase this referral" }
+            @if r.notes.is_some() {
+                a class="govuk-button govuk-button--secondary" href=(format!("{base}/redact-notes")) { "Remove its notes only" }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, "Referral", Some(&s), main))
+}
+
+/// `GET …/referrals/{entry}/{erase|redact-notes}`: what will happen, and the button that does it.
+pub(super) async fn confirm_page(State(st): State<AppState>, s: Session, Path(p): Path<EntryAction>) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let how = action(&p.action)?;
+    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
+    let when = format!("{} on {} at {site_name}", clock(o.referral.recorded_at_ms), o.day);
+    let (title, warning, button) = match how {
+        Erasure::Erase => (
+            "Erase this referral?",
+            "The referral is removed from the server and from every tablet of the site when it next syncs. It will no longer be counted in any figures. This cannot be undone.",
+            "Erase referral",
+        ),
+        Erasure::RedactNotes => (
+            "Remove this referral's notes?",
+            "The notes are removed from the server and from every tablet of the site when it next syncs. The referral stays, and is still counted. This cannot be undone.",
+            "Remove notes",
+        ),
+    };
+    let main = html! {
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { "Back to the referral" }
+        h1 class="govuk-heading-l" { (title) }
+        p class="govuk-body" { "The referral logged at " (when) "." }
+        div class="govuk-warning-text" {
+            span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
+            strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { "Warning" } (warning) }
+        }
+        form method="post" action=(format!("/manage/schemes/{}/referrals/{}/{}", p.scheme, p.entry, p.action)) novalidate {
+            input type="hidden" name="csrf" value=(s.csrf);
+            div class="govuk-button-group" {
+                button type="submit" class="govuk-button govuk-button--warning" { (button) }
+                a class="govuk-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { "Cancel" }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, title, Some(&s), main))
+}
+
+/// `POST …/referrals/{entry}/{erase|redact-notes}`: does it (durable before the answer), then back
+/// to the day's referrals with a banner.
+pub(super) async fn act(
+    State(st): State<AppState>,
+    Path(p): Path<EntryAction>,
+    SignedForm(s, _): SignedForm<Nothing>,
+) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let how = action(&p.action)?;
+    let (o, _) = opened(&st, &p.scheme, &p.entry).await?;
+    let (entry, actor) = (p.entry.clone(), s.user.actor());
+    let done = db(&st.store, move |c| {
+        erasure::erase(c, &entry, how, &actor, || signpost_shared::ids::DocumentId::random(rand::random()))
+    })
+    .await?;
+    if done.is_empty() {
+        return Err(WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()));
+    }
+    let done = if how == Erasure::Erase { "erased" } else { "redacted" };
+    Ok(see_other(&format!("/manage/schemes/{}/referrals?site={}&day={}&done={done}#results", p.scheme, o.site, o.day)))
+}
