@@ -246,6 +246,33 @@ async fn a_tablet_keeps_the_last_week_and_whatever_waits_to_sync() {
     assert_eq!(report["counted"], 10, "every entry reached the relay first: {report}");
 }
 
+/// Erasure reaching a tablet that was offline at the time, with an entry of its own in the day:
+/// back online it follows the day to its replacement, keeps its entry and holds no byte of the
+/// erased referral in IndexedDB (raw records scanned and every stored change decoded).
+#[tokio::test]
+async fn a_tablet_offline_during_an_erasure_keeps_its_entry_and_loses_every_byte_of_the_erased_one() {
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
+    let out = node("browser-erasure.mjs", &server, &fx, &chromium).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-erasure.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["replaced"], true, "{report}");
+    assert_eq!(report["oldDropped"], true, "the old day is gone from IndexedDB: {report}");
+    assert_eq!(report["newHeld"], true, "{report}");
+    assert_eq!(report["erasedOnTablet"], false, "no byte of the erased referral on the tablet: {report}");
+    assert_eq!(report["offlineKept"], true, "the offline entry and the other one stay: {report}");
+    assert_eq!(report["counted"], 2, "{report}");
+    assert_eq!(report["rows"], 2, "{report}");
+    assert!(
+        !signpost_harness::data_files_contain(&server.data, "MARKER-ERASE-ME"),
+        "the erased notes are on the relay"
+    );
+}
+
 fn refusals(db: &rusqlite::Connection) -> i64 {
     db.query_row("SELECT count(*) FROM device_activity WHERE refused_at IS NOT NULL", [], |r| r.get(0)).unwrap()
 }

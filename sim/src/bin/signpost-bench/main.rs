@@ -17,6 +17,7 @@
 mod catchup;
 mod client;
 mod coldstart;
+mod erasure;
 mod ingest;
 mod model;
 mod procs;
@@ -49,7 +50,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Args {
-    /// Which benchmarks: model, ingest, catchup, coldstart, client, stats, or all.
+    /// Which benchmarks: model, ingest, catchup, coldstart, client, erasure, stats, or all.
     #[arg(default_value = "all")]
     which: String,
     #[arg(long, default_value_t = 1000)]
@@ -146,6 +147,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || args.which == "client" {
         client_bench(&mut out)?;
+    }
+    if all || args.which == "erasure" {
+        erasure::erasure_bench(&mut out)?;
     }
     if all || args.which == "stats" {
         stats::stats_bench(&mut out)?;

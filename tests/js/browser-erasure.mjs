@@ -1,0 +1,149 @@
+// A tablet through an erasure of one of its referrals: it logs two referrals online, goes
+// offline and logs a third; meanwhile the referral is erased on the server. Back online, the app
+// learns the day was replaced, carries its offline entry over and drops the old day: IndexedDB
+// then holds no byte of the erased referral (raw records scanned, and every change of every
+// stored document decoded), the desk shows the two others, and the relay counts them.
+//
+// Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
+import * as A from "@automerge/automerge"
+import { check, env, launch, watch } from "./browser.mjs"
+
+const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
+const ERASED = "MARKER-ERASE-ME"
+const today = new Date().toISOString().slice(0, 10)
+
+async function counted() {
+  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${today}&to=${today}`, { headers: { authorization: `Bearer ${adminToken}` } })
+  return (await res.json()).referrals
+}
+
+// Every record of the tablet's IndexedDB, as plain arrays: `docs` and `sync` by document id,
+// `changes` as [id, n, bytes].
+async function records(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("signpost")
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const db = open.result
+          const tx = db.transaction(["docs", "changes", "sync"])
+          const out = { docs: {}, changes: [], sync: {} }
+          const all = (name, f) => {
+            const q = tx.objectStore(name).openCursor()
+            q.onsuccess = () => {
+              const c = q.result
+              if (!c) return
+              f(c.key, Array.from(new Uint8Array(c.value.doc ?? c.value)))
+              c.continue()
+            }
+          }
+          all("docs", (k, v) => (out.docs[k] = v))
+          all("sync", (k, v) => (out.sync[k] = v))
+          all("changes", (k, v) => out.changes.push([k[0], k[1], v]))
+          tx.oncomplete = () => {
+            db.close()
+            resolve(out)
+          }
+        }
+      }),
+  )
+}
+
+// Each stored document loaded as the app loads it (base, then its changes in order).
+function documents(r) {
+  const out = {}
+  for (const [id, base] of Object.entries(r.docs)) {
+    let doc = A.load(new Uint8Array(base))
+    for (const [, , bytes] of r.changes.filter(([c]) => c === id).sort((a, b) => a[1] - b[1])) {
+      doc = A.loadIncremental(doc, new Uint8Array(bytes))
+    }
+    out[id] = doc
+  }
+  return out
+}
+
+// Whether the marker is anywhere: in a raw record, or in any change of any stored document
+// (decoded, so that a deflated column cannot hide it).
+function holds(r, marker) {
+  const raw = [...Object.values(r.docs), ...Object.values(r.sync), ...r.changes.map(([, , b]) => b)]
+  const bytes = new TextEncoder().encode(marker)
+  const inRaw = raw.some((v) => Buffer.from(v).includes(Buffer.from(bytes)))
+  const inHistory = Object.values(documents(r)).some((doc) =>
+    A.getAllChanges(doc).some((c) => JSON.stringify(A.decodeChange(c)).includes(marker)),
+  )
+  return inRaw || inHistory
+}
+
+async function logOne(page, notes) {
+  // A fresh form each time, as after the volunteer's last save.
+  await page.reload()
+  await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
+  await page.getByLabel("Victim", { exact: true }).check()
+  await page.getByLabel("Housing or accommodation").check()
+  await page.getByLabel("Agency signposted to").selectOption("other")
+  await page.getByLabel("Other agency's name").fill("Food bank")
+  await page.getByLabel("Signposted (contact details given)").check()
+  await page.locator("#follow-up").check()
+  await page.getByLabel("Notes (optional)").fill(notes)
+  await page.getByRole("button", { name: "Save referral" }).click()
+  await page.locator("#saved-message").waitFor()
+}
+
+const browser = await launch()
+const report = {}
+try {
+  const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
+  const page = await context.newPage()
+  const errors = []
+  watch(page, errors)
+  await page.goto(url)
+  await page.getByLabel("Enrolment code").fill(token)
+  await page.getByRole("button", { name: "Continue" }).click()
+  await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
+  await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
+  await logOne(page, `${ERASED} called back`)
+  await logOne(page, "MARKER-KEEP-ME")
+  await page.locator("#sync-detail", { hasText: "synced" }).waitFor({ timeout: 10000 })
+  await context.setOffline(true)
+  await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 20000 })
+  await logOne(page, "MARKER-OFFLINE")
+
+  // The erasure, while the tablet is offline: the referral's id from the tablet's own copy.
+  const before = await records(page)
+  check(holds(before, ERASED), "the scan finds the marker before the erasure")
+  const docs = documents(before)
+  const [oldId, entry] = Object.entries(docs)
+    .flatMap(([id, d]) => Object.keys(d).filter((k) => k.startsWith("referral:") && String(d[k].notes ?? "").includes(ERASED)).map((k) => [id, k.slice(9)]))[0]
+  const res = await fetch(`${url}/api/v1/referrals/${entry}/erase`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } })
+  check(res.status === 200, `erase answered ${res.status}`)
+  const newId = (await res.json()).days[0].new
+  report.replaced = oldId !== newId
+
+  // Back online: the app follows the day to its replacement.
+  await context.setOffline(false)
+  let after
+  for (let t = 0; t < 200; t++) {
+    after = await records(page)
+    if (!(oldId in after.docs) && newId in after.docs) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  report.oldDropped = !(oldId in after.docs) && !(oldId in after.sync) && !after.changes.some(([id]) => id === oldId)
+  report.newHeld = newId in after.docs
+  await page.locator("#sync-detail", { hasText: "synced" }).waitFor({ timeout: 20000 })
+  after = await records(page)
+  report.erasedOnTablet = holds(after, ERASED)
+  report.offlineKept = holds(after, "MARKER-OFFLINE") && holds(after, "MARKER-KEEP-ME")
+  report.counted = await counted()
+  // The desk lists the two that stay, after a reload too.
+  await page.reload()
+  await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
+  await page.locator("tr.referral-row").nth(1).waitFor({ timeout: 10000 })
+  report.rows = await page.locator("tr.referral-row").count()
+  await page.screenshot({ path: "../../target/browser-erasure.png", fullPage: true })
+  check(errors.length === 0, `page errors: ${errors.join("; ")}`)
+  report.ok = true
+} finally {
+  await browser.close()
+}
+console.log(JSON.stringify(report))
