@@ -21,11 +21,11 @@ fn ymd(d: NaiveDate) -> String {
 
 /// `signpost admin erase-referral` with the relay running: the day is replaced by a copy without
 /// the referral, no byte of it stays in the database's files, it is no longer counted, and a
-/// tablet still holding the old day is told it is gone. (Tablets carrying their entries over to
-/// the new day come with the tablet app's side of erasure.)
+/// tablet still holding the old day is told it is gone; then `redact-notes` with the relay
+/// stopped.
 #[tokio::test]
 async fn an_erased_referral_leaves_the_relays_files_and_its_figures() {
-    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let (mut server, fx) = Server::start_fresh(&[]).unwrap();
     let mut t = Tablet::connect(&server.url, &fx.token_a1, "tablet-a").await.unwrap();
     let day = today() - chrono::Duration::days(1);
     let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
@@ -51,6 +51,14 @@ async fn an_erased_referral_leaves_the_relays_files_and_its_figures() {
     let before = snapshot(&server.data);
     assert!(admin(&server.data, &["erase-referral", "nobody"]).is_err());
     assert_eq!(snapshot(&server.data), before);
+
+    // With the relay stopped: the same, and the relay started afterwards serves the result.
+    server.kill();
+    let printed = admin(&server.data, &["redact-notes", "keep-1"]).unwrap();
+    assert!(printed.contains(" replaced by "), "{printed}");
+    assert!(!in_files(&server.data, "MARKER-KEEP-1"), "redacted notes are still in the database's files");
+    server.restart(&[]).unwrap();
+    assert_eq!(referral_count(&server, &fx, &ymd(day)).await.unwrap(), 2, "a redacted referral stays counted");
 }
 
 /// Erasure and redaction through the API with an administrator credential, the relay running:
