@@ -86,7 +86,8 @@ impl World {
                 );
                 self.handle(out);
             }
-            85..=87 => {
+            85 => self.erase(),
+            86..=87 => {
                 self.now += 50;
                 let out = self.relay.tick(self.now);
                 self.handle(out);

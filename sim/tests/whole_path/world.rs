@@ -35,6 +35,10 @@ pub(crate) struct Tablet {
     /// What the relay said when it refused something (never expected).
     pub(crate) refused: Vec<String>,
     pub(crate) restarts: u32,
+    /// Days this tablet learned were replaced (old → new), kept on the device as the app keeps
+    /// them; and those it is following, until the replacement arrives.
+    pub(crate) replaced: BTreeMap<DocumentId, DocumentId>,
+    pub(crate) following: BTreeMap<DocumentId, DocumentId>,
 }
 
 /// The last value each tablet wrote to an entry, to compare with what the relay stored.
@@ -59,6 +63,11 @@ pub(crate) struct World {
     pub(crate) edits_ok: u32,
     pub(crate) relay_restarts: u32,
     pub(crate) next_id: u64,
+    /// Days the server rewrote (a coordinator erased a referral or redacted its notes): old →
+    /// (new, the referral).
+    pub(crate) rewritten: BTreeMap<DocumentId, (DocumentId, String)>,
+    /// Referrals erased: never to be seen again.
+    pub(crate) erased: BTreeSet<String>,
 }
 
 pub(crate) fn new_relay(n: u32) -> Relay {
@@ -122,6 +131,8 @@ impl World {
                     shift: None,
                     refused: Vec::new(),
                     restarts: 0,
+                    replaced: BTreeMap::new(),
+                    following: BTreeMap::new(),
                 });
             }
         }
@@ -143,7 +154,18 @@ impl World {
             edits_ok: 0,
             relay_restarts: 0,
             next_id: 0,
+            rewritten: BTreeMap::new(),
+            erased: BTreeSet::new(),
         }
+    }
+
+    /// The document that holds `doc`'s day now, on the server.
+    pub(crate) fn resolve(&self, doc: DocumentId) -> DocumentId {
+        let mut current = doc;
+        while let Some((next, _)) = self.rewritten.get(&current) {
+            current = *next;
+        }
+        current
     }
 
     /// Carries out the relay's output as the server does: writes first, then sends.
@@ -226,6 +248,8 @@ impl World {
         self.offline(i);
         let t = &mut self.tablets[i];
         t.restarts += 1;
+        // What it was following is relearned when the relay says the old day is gone again.
+        t.following.clear();
         let mut peer = Peer::new(format!("{}-{}", t.device, t.restarts).as_str().into());
         let actor = t.actor();
         for (id, disk) in &t.disk {
@@ -268,12 +292,14 @@ impl World {
                 let f = self.tablets[i].inbox.pop_front().unwrap();
                 let out = self.tablets[i].peer.receive(&f).expect("relay frames decode");
                 let mut touched = BTreeSet::new();
+                let mut gone = Vec::new();
                 for e in &out.events {
                     match e {
                         Event::Changed(d) | Event::Synced(d) => {
                             touched.insert(*d);
                         }
                         Event::RelayError(m) => self.tablets[i].refused.push(m.clone()),
+                        Event::Unavailable(d) => gone.push(*d),
                         _ => {}
                     }
                 }
@@ -281,6 +307,10 @@ impl World {
                     self.tablets[i].persist(d);
                 }
                 self.send(i, out.sends);
+                for d in gone {
+                    self.unavailable(i, d);
+                }
+                self.follow(i);
             } else {
                 return;
             }
@@ -305,7 +335,18 @@ impl World {
     /// Today's document on the tablet, created as the app creates it.
     pub(crate) fn today(&mut self, i: usize) -> DocumentId {
         let header = Header::desk_day(SCHEME, &self.tablets[i].site, self.date);
-        let id = header.well_known_id();
+        let mut id = header.well_known_id();
+        while let Some(next) = self.tablets[i].replaced.get(&id) {
+            id = *next;
+        }
+        if id != header.well_known_id() {
+            // A replaced day: written to once the replacement is here; until then to the
+            // well-known id, whose entries are carried over when the tablet follows again.
+            if self.tablets[i].peer.doc(&id).is_some_and(|d| schema::read_header(d).is_ok()) {
+                return id;
+            }
+            id = header.well_known_id();
+        }
         if self.tablets[i].peer.doc(&id).is_none_or(|d| schema::read_header(d).is_err()) {
             let mut doc = Automerge::new().with_actor(self.tablets[i].actor());
             let mut tx = doc.transaction();
@@ -332,5 +373,87 @@ impl World {
         let (_, out) = self.tablets[i].peer.change(doc, f).unwrap();
         self.tablets[i].persist(doc);
         self.send(i, out.sends);
+    }
+}
+
+impl World {
+    /// A coordinator erases a referral the relay stored, or redacts its notes, as the server
+    /// does: the day rewritten into a new document, the old one retired as replaced.
+    pub(crate) fn erase(&mut self) {
+        use signpost_shared::relay::{Meta, StoredDoc, Write};
+        use signpost_shared::replace::{rewrite, Erasure};
+        let mut candidates = Vec::new();
+        for (id, stored) in &self.store.docs {
+            let Meta::Doc(h) = &stored.meta else { continue };
+            if h.kind != schema::DocKind::DeskDay {
+                continue;
+            }
+            for k in schema::entry_keys(&self.store.load(id)) {
+                if let schema::EntryKey::Referral(r) = k {
+                    candidates.push((*id, h.clone(), r));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let (old, header, entry) = candidates.swap_remove(self.rng.random_range(0..candidates.len()));
+        let how = if self.rng.random_bool(0.5) { Erasure::Erase } else { Erasure::RedactNotes };
+        let day = rewrite(&self.store.load(&old), &entry, how).unwrap();
+        let new = DocumentId::random(self.rng.random());
+        self.store.apply(Write::Create { doc: new, meta: Meta::Doc(header.clone()), chunk: day.save() });
+        if let Some(projection) = signpost_shared::projection::project_all(&day, &header) {
+            self.store.apply(Write::Project { doc: new, projection });
+        }
+        self.store.docs.insert(old, StoredDoc { meta: Meta::Retired { replaced_by: Some(new) }, chunks: vec![] });
+        self.store.facts.retain(|(d, _), _| *d != old);
+        self.rewritten.insert(old, (new, entry.clone()));
+        if how == Erasure::Erase {
+            self.erased.insert(entry);
+        }
+        let out = self.relay.retire([(old, Some(new))]);
+        self.handle(out);
+    }
+
+    /// The relay says a document is unavailable: if the server replaced it, the tablet asks
+    /// where it went (as the app asks the API) and follows.
+    fn unavailable(&mut self, i: usize, doc: DocumentId) {
+        let Some((new, _)) = self.rewritten.get(&doc).cloned() else { return };
+        let t = &mut self.tablets[i];
+        t.replaced.insert(doc, new);
+        for target in t.following.values_mut() {
+            if *target == doc {
+                *target = new;
+            }
+        }
+        if t.peer.doc(&doc).is_some_and(|d| !d.get_heads().is_empty()) {
+            t.following.insert(doc, new);
+        } else {
+            // Only a placeholder of an earlier search.
+            t.peer.remove(&doc);
+            t.disk.remove(&doc);
+        }
+        if t.following.values().any(|n| *n == new) && t.peer.doc(&new).is_none() {
+            let out = t.peer.find(new);
+            self.send(i, out.sends);
+        }
+    }
+
+    /// Carries over into each replacement that has arrived, then drops the old day.
+    fn follow(&mut self, i: usize) {
+        let pending: Vec<(DocumentId, DocumentId)> = self.tablets[i].following.iter().map(|(o, n)| (*o, *n)).collect();
+        for (old, new) in pending {
+            let t = &mut self.tablets[i];
+            let Some((_, out)) = signpost_shared::replace::follow(&mut t.peer, old, new).unwrap() else { continue };
+            t.following.remove(&old);
+            t.disk.remove(&old);
+            t.persist(new);
+            if matches!(&t.shift, Some((d, _)) if *d == old) {
+                if let Some((d, _)) = &mut t.shift {
+                    *d = new;
+                }
+            }
+            self.send(i, out.sends);
+        }
     }
 }
