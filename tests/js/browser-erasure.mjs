@@ -6,49 +6,12 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
 import * as A from "@automerge/automerge"
-import { check, env, launch, watch } from "./browser.mjs"
+import { check, counted, env, launch, records, watch } from "./browser.mjs"
 
-const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
+const [url, token, siteName, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("ADMIN_TOKEN")]
 const ERASED = "MARKER-ERASE-ME"
 const today = new Date().toISOString().slice(0, 10)
 
-async function counted() {
-  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${today}&to=${today}`, { headers: { authorization: `Bearer ${adminToken}` } })
-  return (await res.json()).referrals
-}
-
-// Every record of the tablet's IndexedDB, as plain arrays: `docs` and `sync` by document id,
-// `changes` as [id, n, bytes].
-async function records(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("signpost")
-        open.onerror = () => reject(open.error)
-        open.onsuccess = () => {
-          const db = open.result
-          const tx = db.transaction(["docs", "changes", "sync"])
-          const out = { docs: {}, changes: [], sync: {} }
-          const all = (name, f) => {
-            const q = tx.objectStore(name).openCursor()
-            q.onsuccess = () => {
-              const c = q.result
-              if (!c) return
-              f(c.key, Array.from(new Uint8Array(c.value.doc ?? c.value)))
-              c.continue()
-            }
-          }
-          all("docs", (k, v) => (out.docs[k] = v))
-          all("sync", (k, v) => (out.sync[k] = v))
-          all("changes", (k, v) => out.changes.push([k[0], k[1], v]))
-          tx.oncomplete = () => {
-            db.close()
-            resolve(out)
-          }
-        }
-      }),
-  )
-}
 
 // Each stored document loaded as the app loads it (base, then its changes in order).
 function documents(r) {
@@ -134,7 +97,7 @@ try {
   after = await records(page)
   report.erasedOnTablet = holds(after, ERASED)
   report.offlineKept = holds(after, "MARKER-OFFLINE") && holds(after, "MARKER-KEEP-ME")
-  report.counted = await counted()
+  report.counted = await counted(today, today)
   // The desk lists the two that stay, after a reload too.
   await page.reload()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })

@@ -7,43 +7,25 @@
 // Prints a JSON report: the documents IndexedDB holds at each check and what the relay counted.
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
-import { check, env, launch, watch } from "./browser.mjs"
+import { check, counted, env, launch, records, watch } from "./browser.mjs"
 
-const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
+const [url, token, siteName] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME")]
 const DAY = 86_400_000
 const noon = new Date()
 noon.setUTCHours(12, 0, 0, 0)
 const daysAgo = (k) => new Date(noon.getTime() - k * DAY)
 const ymd = (d) => d.toISOString().slice(0, 10)
 
-async function counted(from, to) {
-  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${from}&to=${to}`, { headers: { authorization: `Bearer ${adminToken}` } })
-  return (await res.json()).referrals
-}
 
 // What the tablet holds: the ids of the `docs` store, and the ids the `changes` and `sync`
 // stores still hold records for.
 async function held(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("signpost")
-        open.onerror = () => reject(open.error)
-        open.onsuccess = () => {
-          const db = open.result
-          const tx = db.transaction(["docs", "changes", "sync"])
-          const out = {}
-          for (const name of ["docs", "changes", "sync"]) {
-            const q = tx.objectStore(name).getAllKeys()
-            q.onsuccess = () => (out[name] = [...new Set(q.result.map((k) => (Array.isArray(k) ? k[0] : k)))].sort())
-          }
-          tx.oncomplete = () => {
-            db.close()
-            resolve(out)
-          }
-        }
-      }),
-  )
+  const r = await records(page)
+  return {
+    docs: Object.keys(r.docs).sort(),
+    sync: Object.keys(r.sync).sort(),
+    changes: [...new Set(r.changes.map(([id]) => id))].sort(),
+  }
 }
 
 function consistent(h, when) {

@@ -56,3 +56,45 @@ export function watch(page, errors) {
     if (m.type() === "error" && m.text().includes("Content Security Policy")) errors.push(m.text())
   })
 }
+
+// Referrals the relay counted for the fixture's scheme between two days (YYYY-MM-DD), through
+// the statistics API with the fixture's administrator credential.
+export async function counted(from, to) {
+  const [url, scheme, adminToken] = [env("SIGNPOST_URL"), env("SCHEME"), env("ADMIN_TOKEN")]
+  const res = await fetch(`${url}/api/v1/stats/summary?scheme=${scheme}&from=${from}&to=${to}`, { headers: { authorization: `Bearer ${adminToken}` } })
+  return (await res.json()).referrals
+}
+
+// Every record of the tablet's IndexedDB, as plain arrays: `docs` and `sync` by document id,
+// `changes` as [id, n, bytes].
+export async function records(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("signpost")
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const db = open.result
+          const tx = db.transaction(["docs", "changes", "sync"])
+          const out = { docs: {}, changes: [], sync: {} }
+          const all = (name, f) => {
+            const q = tx.objectStore(name).openCursor()
+            q.onsuccess = () => {
+              const c = q.result
+              if (!c) return
+              f(c.key, Array.from(new Uint8Array(c.value.doc ?? c.value)))
+              c.continue()
+            }
+          }
+          all("docs", (k, v) => (out.docs[k] = v))
+          all("sync", (k, v) => (out.sync[k] = v))
+          all("changes", (k, v) => out.changes.push([k[0], k[1], v]))
+          tx.oncomplete = () => {
+            db.close()
+            resolve(out)
+          }
+        }
+      }),
+  )
+}
+
