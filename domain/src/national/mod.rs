@@ -8,15 +8,16 @@
 //! protected together (they share the national total).
 
 use crate::equality::answers_of_active;
-use crate::error::Refusal;
 use crate::figures::{per_scheme, Figures, SchemeFigures};
-use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use signpost_shared::disclosure::{self, Cell, Contributors, Policy, Published, Table};
 use signpost_shared::vocab::{Region, SchemeType};
 use std::collections::HashMap;
+
+mod published;
+pub use published::{chosen, next_publication, published, quarters, GRACE_DAYS};
 
 /// A calendar quarter, written `2026-Q3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -280,20 +281,9 @@ fn contributions(conn: &Connection, quarter: Quarter) -> anyhow::Result<HashMap<
     Ok(out)
 }
 
-/// Days after a quarter ends before its figures are computed: tablets that were offline sync
-/// their late entries first.
-pub const GRACE_DAYS: i64 = 14;
-
-impl Quarter {
-    /// The day its figures are computed, frozen and published.
-    pub fn published_on(self) -> NaiveDate {
-        self.last_day() + chrono::Duration::days(GRACE_DAYS + 1)
-    }
-}
-
 /// A quarter's figures as computed now, disclosure control applied; `previous` is the quarter
 /// before as it was published, when it was (so that no figure appears two ways).
-fn compute(
+pub(super) fn compute(
     conn: &Connection,
     quarter: Quarter,
     previous: Option<National>,
@@ -324,71 +314,6 @@ fn compute(
         measures,
         diversity: diversity(conn, policy)?,
     })
-}
-
-/// A quarter's figures as frozen, if they were.
-fn stored(conn: &Connection, quarter: Quarter) -> anyhow::Result<Option<National>> {
-    let json: Option<String> = conn
-        .query_row("SELECT figures FROM published_quarters WHERE quarter = ?1", [quarter.code()], |r| r.get(0))
-        .optional()?;
-    json.map(|j| serde_json::from_str(&j).context("stored quarter figures do not read")).transpose()
-}
-
-/// The national figures of a quarter, computed once — the first time they are asked for on or
-/// after [`Quarter::published_on`] — then stored and served unchanged, so that no two views of
-/// one quarter can be differenced (a late entry, a new equality answer or a purge changes no
-/// published figure). Refused before the quarter's publication day.
-pub fn published(conn: &Connection, quarter: Quarter, policy: &Policy, today: NaiveDate) -> anyhow::Result<National> {
-    if let Some(n) = stored(conn, quarter)? {
-        return Ok(n);
-    }
-    anyhow::ensure!(today >= quarter.published_on(), "{} is published on {}", quarter.code(), quarter.published_on());
-    let previous = stored(conn, quarter.previous())?;
-    let n = compute(conn, quarter, previous, policy)?;
-    // Two readers computing at once: the first stored wins, and both serve it.
-    conn.execute(
-        "INSERT OR IGNORE INTO published_quarters(quarter, published_at, figures) VALUES (?1, ?2, ?3)",
-        params![quarter.code(), n.published_at, serde_json::to_string(&n)?],
-    )?;
-    Ok(stored(conn, quarter)?.expect("stored just now"))
-}
-
-/// The quarters on offer: the last eight published ones, newest first.
-pub fn quarters(today: NaiveDate) -> Vec<Quarter> {
-    let mut q = Quarter::containing(today).previous();
-    if q.published_on() > today {
-        q = q.previous();
-    }
-    (0..8)
-        .map(|_| {
-            let out = q;
-            q = q.previous();
-            out
-        })
-        .collect()
-}
-
-/// The next quarter to be published, and when.
-pub fn next_publication(today: NaiveDate) -> (Quarter, NaiveDate) {
-    let q = quarters(today)[0];
-    let next = if q == Quarter::containing(today).previous() {
-        Quarter::containing(today)
-    } else {
-        Quarter::containing(today).previous()
-    };
-    (next, next.published_on())
-}
-
-/// The quarter asked for (`2026-Q3`), which must be one of [`quarters`] on `today`; none asked
-/// for is the last published one.
-pub fn chosen(asked: Option<&str>, today: NaiveDate) -> Result<Quarter, Refusal> {
-    let offered = quarters(today);
-    match asked.filter(|s| !s.is_empty()) {
-        None => Ok(offered[0]),
-        Some(s) => Quarter::parse(s).filter(|q| offered.contains(q)).ok_or_else(|| {
-            Refusal(format!("Choose one of the last eight published quarters, like {}", offered[0].code()))
-        }),
-    }
 }
 
 #[cfg(test)]
