@@ -21,7 +21,19 @@ pub(crate) fn erasure_bench(out: &mut serde_json::Map<String, serde_json::Value>
 
 async fn erasure_once(url: &str, token: &str, admin_token: &str, header: &Header) -> anyhow::Result<serde_json::Value> {
     let t60 = Duration::from_secs(60);
-    let (peer, day_id, _) = offline_peer(header, DAY_SIZE);
+    // A day as volunteers write it: every referral with notes of its own.
+    let mut doc = day_doc(header, DAY_SIZE, "offline-");
+    for i in 0..DAY_SIZE {
+        let mut r = referral(format!("offline-{i}"));
+        let words: String = (0..6).map(|_| format!("{:x} ", rand::random::<u32>())).collect();
+        r.notes = Some(format!("Called back about the hearing; {words}"));
+        let mut tx = doc.transaction();
+        schema::write_referral(&mut tx, &r)?;
+        tx.commit();
+    }
+    let day_id = header.well_known_id();
+    let mut peer = signpost_shared::peer::Peer::new("logging-tablet".into());
+    let _ = peer.insert(day_id, doc, None);
     let mut logger = Tablet::connect_with(url, token, peer).await?;
     logger.synced(day_id, t60).await?;
     let day_bytes = logger.peer.doc(&day_id).context("the day")?.save().len();
