@@ -173,9 +173,18 @@ impl Connection {
         // "online" until it times out.
         let me = self.clone();
         let gone = Closure::<dyn FnMut()>::new(move || {
-            let ws = me.0.borrow().ws.clone();
-            if let Some(ws) = ws {
-                let _ = ws.close();
+            // Closed here and now, not when the socket's close completes: that needs the network
+            // that just went, and until then the status would still say "online".
+            let ws = me.0.borrow_mut().ws.take();
+            let Some(ws) = ws else { return };
+            ws.set_onopen(None);
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
+            let peer = me.0.borrow().peer.clone();
+            peer.borrow_mut().on_close();
+            if !me.0.borrow().stopped {
+                me.retry_later();
             }
         });
         let _ = window.add_event_listener_with_callback("offline", gone.as_ref().unchecked_ref());
