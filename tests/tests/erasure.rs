@@ -268,6 +268,9 @@ async fn a_coordinator_finds_opens_and_erases_a_referral_on_the_web_pages() {
     for (id, notes) in [("web-keep", "MARKER-WEB-KEEP"), ("web-gone", "MARKER-WEB-GONE")] {
         let mut r = signpost_shared::testkit::referral(id);
         r.notes = Some(notes.into());
+        if id == "web-gone" {
+            r.agency = schema::AgencyRef::Directory("citizens-advice".into());
+        }
         t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     }
     t.synced(d, T).await.unwrap();
@@ -294,6 +297,7 @@ async fn a_coordinator_finds_opens_and_erases_a_referral_on_the_web_pages() {
     let opened = page(&mut c, &base, format!("{list}/web-gone")).await;
     assert_eq!(opened.status, 200);
     assert!(opened.body.contains("MARKER-WEB-GONE") && opened.body.contains(&format!("{list}/web-gone/erase")));
+    assert!(opened.body.contains("Citizens Advice"), "the agency by its name in the scheme's directory");
     let confirm = page(&mut c, &base, format!("{list}/web-gone/erase")).await;
     assert!(confirm.body.contains("This cannot be undone") && confirm.body.contains("Erase referral"));
     assert_eq!(page(&mut c, &base, format!("{list}/web-gone/delete")).await.status, 404);

@@ -205,12 +205,20 @@ fn results_table(scheme: &str, found: &[Found]) -> Markup {
     }
 }
 
-async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, String), WebError> {
+/// The referral, its site's name and its agency's name (from the scheme's directory).
+async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, String, String), WebError> {
     let (sc, e) = (scheme.to_owned(), entry.to_owned());
     let found = db(&st.store, move |c| {
         let Some(o) = erasure::open(c, &sc, &e)? else { return Ok(None) };
         let name = schemes::sites_of(c, &sc)?.into_iter().find(|(id, _)| *id == o.site).map(|(_, n)| n);
-        Ok(Some((o, name.unwrap_or_default())))
+        let agency = match &o.referral.agency {
+            AgencyRef::Other(name) => name.clone(),
+            AgencyRef::Directory(id) => signpost_shared::schema::read_agencies(&schemes::directory(c, &sc)?)
+                .into_iter()
+                .find(|a| a.id == *id)
+                .map_or_else(|| id.clone(), |a| a.name),
+        };
+        Ok(Some((o, name.unwrap_or_default(), agency)))
     })
     .await?;
     found.ok_or_else(|| WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()))
@@ -219,14 +227,10 @@ async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, Str
 /// `GET /manage/schemes/{scheme}/referrals/{entry}`: the referral with its notes (audited).
 pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p): Path<Entry>) -> WebResult {
     managed(&s, &p.scheme)?;
-    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, site_name, agency) = opened(&st, &p.scheme, &p.entry).await?;
     let (sc, actor, detail) = (p.scheme.clone(), s.user.actor(), format!("{} of {site_name} on {}", p.entry, o.day));
     db(&st.store, move |c| audit(c, &actor, "opened a referral to correct the record", Some(&sc), &detail)).await?;
     let r = &o.referral;
-    let agency = match &r.agency {
-        AgencyRef::Directory(id) => format!("Directory agency {id}"),
-        AgencyRef::Other(name) => name.clone(),
-    };
     let rows: Vec<(&str, String)> = vec![
         ("Site", site_name.clone()),
         ("Day", o.day.clone()),
@@ -265,7 +269,7 @@ pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p
 pub(super) async fn confirm_page(State(st): State<AppState>, s: Session, Path(p): Path<EntryAction>) -> WebResult {
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
-    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, site_name, _) = opened(&st, &p.scheme, &p.entry).await?;
     let when = format!("{} on {} at {site_name}", clock(o.referral.recorded_at_ms), o.day);
     let (title, warning, button) = match how {
         Erasure::Erase => (
@@ -307,7 +311,7 @@ pub(super) async fn act(
 ) -> WebResult {
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
-    let (o, _) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, _, _) = opened(&st, &p.scheme, &p.entry).await?;
     let (entry, actor) = (p.entry.clone(), s.user.actor());
     let done = db(&st.store, move |c| {
         erasure::erase(c, &entry, how, &actor, || signpost_shared::ids::DocumentId::random(rand::random()))
