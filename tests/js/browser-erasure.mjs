@@ -2,7 +2,9 @@
 // offline and logs a third; meanwhile the referral is erased on the server. Back online, the app
 // learns the day was replaced, carries its offline entry over and drops the old day: IndexedDB
 // then holds no byte of the erased referral (raw records scanned, and every change of every
-// stored document decoded), the desk shows the two others, and the relay counts them.
+// stored document decoded), the desk shows the two others, and the relay counts them. Then,
+// online, another referral's notes are redacted: the app follows at once, and IndexedDB holds no
+// byte of those notes while the referral stays.
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
 import * as A from "@automerge/automerge"
@@ -97,6 +99,23 @@ try {
   after = await records(page)
   report.erasedOnTablet = holds(after, ERASED)
   report.offlineKept = holds(after, "MARKER-OFFLINE") && holds(after, "MARKER-KEEP-ME")
+
+  // Then, with the tablet online, another referral's notes are redacted: the app follows the
+  // day again at once (the relay tells it the day it holds is gone) and keeps the referral.
+  const REDACTED = "MARKER-KEEP-ME"
+  const kept = Object.entries(documents(after)[newId]).find(([k, v]) => k.startsWith("referral:") && String(v.notes ?? "") === REDACTED)[0].slice(9)
+  const red = await fetch(`${url}/api/v1/referrals/${kept}/redact-notes`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } })
+  check(red.status === 200, `redact-notes answered ${red.status}`)
+  const thirdId = (await red.json()).days[0].new
+  for (let t = 0; t < 200; t++) {
+    after = await records(page)
+    if (!(newId in after.docs) && thirdId in after.docs) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  report.followedRedaction = !(newId in after.docs) && thirdId in after.docs
+  report.redactedOnTablet = holds(after, REDACTED)
+  const third = documents(after)[thirdId]
+  report.redactedKept = third !== undefined && `referral:${kept}` in third && third[`referral:${kept}`].notes === undefined
   report.counted = await counted(today, today)
   // The desk lists the two that stay, after a reload too.
   await page.reload()

@@ -248,7 +248,8 @@ async fn a_tablet_keeps_the_last_week_and_whatever_waits_to_sync() {
 
 /// Erasure reaching a tablet that was offline at the time, with an entry of its own in the day:
 /// back online it follows the day to its replacement, keeps its entry and holds no byte of the
-/// erased referral in IndexedDB (raw records scanned and every stored change decoded).
+/// erased referral in IndexedDB (raw records scanned and every stored change decoded); then a
+/// redaction reaching it online.
 #[tokio::test]
 async fn a_tablet_offline_during_an_erasure_keeps_its_entry_and_loses_every_byte_of_the_erased_one() {
     let _one = ONE_BROWSER.lock().await;
@@ -265,12 +266,14 @@ async fn a_tablet_offline_during_an_erasure_keeps_its_entry_and_loses_every_byte
     assert_eq!(report["newHeld"], true, "{report}");
     assert_eq!(report["erasedOnTablet"], false, "no byte of the erased referral on the tablet: {report}");
     assert_eq!(report["offlineKept"], true, "the offline entry and the other one stay: {report}");
+    assert_eq!(report["followedRedaction"], true, "{report}");
+    assert_eq!(report["redactedOnTablet"], false, "no byte of the redacted notes on the tablet: {report}");
+    assert_eq!(report["redactedKept"], true, "the redacted referral stays, without notes: {report}");
     assert_eq!(report["counted"], 2, "{report}");
     assert_eq!(report["rows"], 2, "{report}");
-    assert!(
-        !signpost_harness::data_files_contain(&server.data, "MARKER-ERASE-ME"),
-        "the erased notes are on the relay"
-    );
+    for marker in ["MARKER-ERASE-ME", "MARKER-KEEP-ME"] {
+        assert!(!signpost_harness::data_files_contain(&server.data, marker), "{marker} is on the relay");
+    }
 }
 
 fn refusals(db: &rusqlite::Connection) -> i64 {
