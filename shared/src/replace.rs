@@ -50,6 +50,20 @@ pub fn rewrite(old: &Automerge, entry: &str, how: Erasure) -> Result<Automerge, 
     Ok(doc)
 }
 
+/// The document that holds a day now, given the replacements a device learned (old → new):
+/// `id`, or what replaced it, and what replaced that. (The bound only stops a cycle no server
+/// writes.)
+pub fn resolve(replaced: &std::collections::BTreeMap<DocumentId, DocumentId>, id: DocumentId) -> DocumentId {
+    let mut current = id;
+    for _ in 0..64 {
+        match replaced.get(&current) {
+            Some(next) => current = *next,
+            None => break,
+        }
+    }
+    current
+}
+
 /// The entries of a device's copy of `doc` that hold something the relay has not acknowledged:
 /// all of them if it acknowledged nothing (a day logged offline), else those the unacknowledged
 /// changes touched.

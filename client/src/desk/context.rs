@@ -75,12 +75,7 @@ impl Ctx {
             Some(Fate::Replaced(new)) => {
                 self.rep.note_replaced(id, new).await?;
                 self.following.borrow_mut().push((id, new));
-                if self.rep.peer.borrow().doc(&new).is_none() {
-                    let out = self.rep.peer.borrow_mut().find(new);
-                    if let Some(conn) = self.conn.borrow().as_ref() {
-                        conn.deliver(out);
-                    }
-                }
+                self.fetch(new);
                 self.arrived(new).await
             }
             Some(Fate::Removed) => {
@@ -88,6 +83,18 @@ impl Ctx {
                 self.forget_old_days().await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Asks the relay for a document the tablet does not hold (sent now if connected, else
+    /// when it connects).
+    fn fetch(&self, id: DocumentId) {
+        if self.rep.peer.borrow().doc(&id).is_some() {
+            return;
+        }
+        let out = self.rep.peer.borrow_mut().find(id);
+        if let Some(conn) = self.conn.borrow().as_ref() {
+            conn.deliver(out);
         }
     }
 
@@ -136,12 +143,7 @@ impl Ctx {
         let id = self.rep.resolve(header.well_known_id());
         if id != header.well_known_id() {
             // A day the server replaced: its document comes from the relay, whole.
-            if self.rep.peer.borrow().doc(&id).is_none() {
-                let out = self.rep.peer.borrow_mut().find(id);
-                if let Some(conn) = self.conn.borrow().as_ref() {
-                    conn.deliver(out);
-                }
-            }
+            self.fetch(id);
             return (id, false);
         }
         // (A look for the type field, not a full header read: that would add to the download.)

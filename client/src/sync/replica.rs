@@ -85,15 +85,7 @@ impl Replica {
 
     /// The document that holds a day now: `id`, or what replaced it (and what replaced that).
     pub fn resolve(&self, id: DocumentId) -> DocumentId {
-        let replaced = self.replaced.borrow();
-        let mut current = id;
-        for _ in 0..64 {
-            match replaced.get(&current) {
-                Some(next) => current = *next,
-                None => break,
-            }
-        }
-        current
+        signpost_shared::replace::resolve(&self.replaced.borrow(), id)
     }
 
     /// Records that the server replaced `old` by `new`; durable when this returns `Ok`.

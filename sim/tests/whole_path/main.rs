@@ -20,6 +20,7 @@
 //! prints its seed.
 
 mod check;
+mod erasure;
 mod schedule;
 mod world;
 

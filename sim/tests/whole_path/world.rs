@@ -335,10 +335,7 @@ impl World {
     /// Today's document on the tablet, created as the app creates it.
     pub(crate) fn today(&mut self, i: usize) -> DocumentId {
         let header = Header::desk_day(SCHEME, &self.tablets[i].site, self.date);
-        let mut id = header.well_known_id();
-        while let Some(next) = self.tablets[i].replaced.get(&id) {
-            id = *next;
-        }
+        let mut id = signpost_shared::replace::resolve(&self.tablets[i].replaced, header.well_known_id());
         if id != header.well_known_id() {
             // A replaced day: written to once the replacement is here; until then to the
             // well-known id, whose entries are carried over when the tablet follows again.
@@ -373,87 +370,5 @@ impl World {
         let (_, out) = self.tablets[i].peer.change(doc, f).unwrap();
         self.tablets[i].persist(doc);
         self.send(i, out.sends);
-    }
-}
-
-impl World {
-    /// A coordinator erases a referral the relay stored, or redacts its notes, as the server
-    /// does: the day rewritten into a new document, the old one retired as replaced.
-    pub(crate) fn erase(&mut self) {
-        use signpost_shared::relay::{Meta, StoredDoc, Write};
-        use signpost_shared::replace::{rewrite, Erasure};
-        let mut candidates = Vec::new();
-        for (id, stored) in &self.store.docs {
-            let Meta::Doc(h) = &stored.meta else { continue };
-            if h.kind != schema::DocKind::DeskDay {
-                continue;
-            }
-            for k in schema::entry_keys(&self.store.load(id)) {
-                if let schema::EntryKey::Referral(r) = k {
-                    candidates.push((*id, h.clone(), r));
-                }
-            }
-        }
-        if candidates.is_empty() {
-            return;
-        }
-        let (old, header, entry) = candidates.swap_remove(self.rng.random_range(0..candidates.len()));
-        let how = if self.rng.random_bool(0.5) { Erasure::Erase } else { Erasure::RedactNotes };
-        let day = rewrite(&self.store.load(&old), &entry, how).unwrap();
-        let new = DocumentId::random(self.rng.random());
-        self.store.apply(Write::Create { doc: new, meta: Meta::Doc(header.clone()), chunk: day.save() });
-        if let Some(projection) = signpost_shared::projection::project_all(&day, &header) {
-            self.store.apply(Write::Project { doc: new, projection });
-        }
-        self.store.docs.insert(old, StoredDoc { meta: Meta::Retired { replaced_by: Some(new) }, chunks: vec![] });
-        self.store.facts.retain(|(d, _), _| *d != old);
-        self.rewritten.insert(old, (new, entry.clone()));
-        if how == Erasure::Erase {
-            self.erased.insert(entry);
-        }
-        let out = self.relay.retire([(old, Some(new))]);
-        self.handle(out);
-    }
-
-    /// The relay says a document is unavailable: if the server replaced it, the tablet asks
-    /// where it went (as the app asks the API) and follows.
-    fn unavailable(&mut self, i: usize, doc: DocumentId) {
-        let Some((new, _)) = self.rewritten.get(&doc).cloned() else { return };
-        let t = &mut self.tablets[i];
-        t.replaced.insert(doc, new);
-        for target in t.following.values_mut() {
-            if *target == doc {
-                *target = new;
-            }
-        }
-        if t.peer.doc(&doc).is_some_and(|d| !d.get_heads().is_empty()) {
-            t.following.insert(doc, new);
-        } else {
-            // Only a placeholder of an earlier search.
-            t.peer.remove(&doc);
-            t.disk.remove(&doc);
-        }
-        if t.following.values().any(|n| *n == new) && t.peer.doc(&new).is_none() {
-            let out = t.peer.find(new);
-            self.send(i, out.sends);
-        }
-    }
-
-    /// Carries over into each replacement that has arrived, then drops the old day.
-    fn follow(&mut self, i: usize) {
-        let pending: Vec<(DocumentId, DocumentId)> = self.tablets[i].following.iter().map(|(o, n)| (*o, *n)).collect();
-        for (old, new) in pending {
-            let t = &mut self.tablets[i];
-            let Some((_, out)) = signpost_shared::replace::follow(&mut t.peer, old, new).unwrap() else { continue };
-            t.following.remove(&old);
-            t.disk.remove(&old);
-            t.persist(new);
-            if matches!(&t.shift, Some((d, _)) if *d == old) {
-                if let Some((d, _)) = &mut t.shift {
-                    *d = new;
-                }
-            }
-            self.send(i, out.sends);
-        }
     }
 }
