@@ -205,20 +205,13 @@ fn results_table(scheme: &str, found: &[Found]) -> Markup {
     }
 }
 
-/// The referral, its site's name and its agency's name (from the scheme's directory).
-async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, String, String), WebError> {
+/// The referral and its site's name.
+async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, String), WebError> {
     let (sc, e) = (scheme.to_owned(), entry.to_owned());
     let found = db(&st.store, move |c| {
         let Some(o) = erasure::open(c, &sc, &e)? else { return Ok(None) };
         let name = schemes::sites_of(c, &sc)?.into_iter().find(|(id, _)| *id == o.site).map(|(_, n)| n);
-        let agency = match &o.referral.agency {
-            AgencyRef::Other(name) => name.clone(),
-            AgencyRef::Directory(id) => signpost_shared::schema::read_agencies(&schemes::directory(c, &sc)?)
-                .into_iter()
-                .find(|a| a.id == *id)
-                .map_or_else(|| id.clone(), |a| a.name),
-        };
-        Ok(Some((o, name.unwrap_or_default(), agency)))
+        Ok(Some((o, name.unwrap_or_default())))
     })
     .await?;
     found.ok_or_else(|| WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()))
@@ -227,10 +220,24 @@ async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, Str
 /// `GET /manage/schemes/{scheme}/referrals/{entry}`: the referral with its notes (audited).
 pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p): Path<Entry>) -> WebResult {
     managed(&s, &p.scheme)?;
-    let (o, site_name, agency) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
     let (sc, actor, detail) = (p.scheme.clone(), s.user.actor(), format!("{} of {site_name} on {}", p.entry, o.day));
-    db(&st.store, move |c| audit(c, &actor, "opened a referral to correct the record", Some(&sc), &detail)).await?;
     let r = &o.referral;
+    let directory_id = match &r.agency {
+        AgencyRef::Directory(id) => Some(id.clone()),
+        AgencyRef::Other(_) => None,
+    };
+    // Audited, and a directory agency named as the scheme's directory names it.
+    let agency_name = db(&st.store, move |c| {
+        audit(c, &actor, "opened a referral to correct the record", Some(&sc), &detail)?;
+        let Some(id) = directory_id else { return Ok(None) };
+        let agencies = signpost_shared::schema::read_agencies(&schemes::directory(c, &sc)?);
+        Ok(Some(agencies.into_iter().find(|a| a.id == id).map_or(id, |a| a.name)))
+    })
+    .await?;
+    let agency = agency_name.unwrap_or_else(|| match &r.agency {
+        AgencyRef::Other(name) | AgencyRef::Directory(name) => name.clone(),
+    });
     let rows: Vec<(&str, String)> = vec![
         ("Site", site_name.clone()),
         ("Day", o.day.clone()),
@@ -269,7 +276,7 @@ pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p
 pub(super) async fn confirm_page(State(st): State<AppState>, s: Session, Path(p): Path<EntryAction>) -> WebResult {
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
-    let (o, site_name, _) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
     let when = format!("{} on {} at {site_name}", clock(o.referral.recorded_at_ms), o.day);
     let (title, warning, button) = match how {
         Erasure::Erase => (
@@ -311,7 +318,7 @@ pub(super) async fn act(
 ) -> WebResult {
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
-    let (o, _, _) = opened(&st, &p.scheme, &p.entry).await?;
+    let (o, _) = opened(&st, &p.scheme, &p.entry).await?;
     let (entry, actor) = (p.entry.clone(), s.user.actor());
     let done = db(&st.store, move |c| {
         erasure::erase(c, &entry, how, &actor, || signpost_shared::ids::DocumentId::random(rand::random()))
