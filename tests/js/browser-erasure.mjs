@@ -8,7 +8,7 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
 import * as A from "@automerge/automerge"
-import { check, counted, env, launch, records, watch } from "./browser.mjs"
+import { check, counted, env, launch, records, tabletPage } from "./browser.mjs"
 
 const [url, token, siteName, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("ADMIN_TOKEN")]
 const ERASED = "MARKER-ERASE-ME"
@@ -58,10 +58,7 @@ async function logOne(page, notes) {
 const browser = await launch()
 const report = {}
 try {
-  const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
-  const page = await context.newPage()
-  const errors = []
-  watch(page, errors)
+  const { context, page, errors } = await tabletPage(browser)
   await page.goto(url)
   await page.getByLabel("Enrolment code").fill(token)
   await page.getByRole("button", { name: "Continue" }).click()

@@ -7,7 +7,7 @@
 // Prints a JSON report: the documents IndexedDB holds at each check and what the relay counted.
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
-import { check, counted, env, launch, records, watch } from "./browser.mjs"
+import { check, counted, env, launch, records, tabletPage } from "./browser.mjs"
 
 const [url, token, siteName] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME")]
 const DAY = 86_400_000
@@ -49,10 +49,7 @@ async function logOne(page, k) {
 const browser = await launch()
 const report = {}
 try {
-  const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
-  const page = await context.newPage()
-  const errors = []
-  watch(page, errors)
+  const { context, page, errors } = await tabletPage(browser)
   for (let k = 9; k >= 0; k--) {
     await page.clock.setFixedTime(daysAgo(k))
     if (k === 9) {

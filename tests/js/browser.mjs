@@ -98,3 +98,12 @@ export async function records(page) {
   )
 }
 
+
+// A tablet's page at 768 px wide, with `errors` collecting what must never happen (`watch`).
+export async function tabletPage(browser) {
+  const context = await browser.newContext({ viewport: { width: 768, height: 1024 } })
+  const page = await context.newPage()
+  const errors = []
+  watch(page, errors)
+  return { context, page, errors }
+}
