@@ -30,8 +30,8 @@ pub fn app() -> Html {
             <header class="govuk-header" data-module="govuk-header">
                 <div class="govuk-header__container govuk-width-container">
                     <div class="govuk-header__logo">
-                        <span class="govuk-header__link govuk-header__link--homepage">
-                            <span class="govuk-header__logotype-text">{ "Signpost" }</span>
+                        <span class="govuk-header__homepage-link">
+                            <span class="govuk-header__product-name">{ "Signpost" }</span>
                         </span>
                     </div>
                 </div>

@@ -67,6 +67,9 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub has_password: bool,
+    /// False once an administrator deactivated the account: it cannot sign in or set a
+    /// password until it is reactivated.
+    pub active: bool,
 }
 
 impl User {
@@ -127,11 +130,14 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, Option<String
     let role: String = r.get(2)?;
     let scheme: Option<String> = r.get(3)?;
     let hash: Option<String> = r.get(4)?;
+    let deactivated: Option<i64> = r.get(5)?;
     let role = Role::parse(&role, scheme).unwrap_or(Role::National);
-    Ok((User { id: r.get(0)?, email: r.get(1)?, role, has_password: hash.is_some() }, hash))
+    let user =
+        User { id: r.get(0)?, email: r.get(1)?, role, has_password: hash.is_some(), active: deactivated.is_none() };
+    Ok((user, hash))
 }
 
-const USER_COLUMNS: &str = "id, email, role, scheme_id, password_hash";
+const USER_COLUMNS: &str = "id, email, role, scheme_id, password_hash, deactivated_at";
 
 pub fn user_by_id(conn: &Connection, id: &str) -> anyhow::Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
@@ -166,7 +172,7 @@ fn create_user_in(conn: &Connection, email: String, role: &Role, actor: &str) ->
         "INSERT INTO users(id, email, role, scheme_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, email, role.name(), role.scheme(), now_ms()],
     )?;
-    let user = User { id, email, role: role.clone(), has_password: false };
+    let user = User { id, email, role: role.clone(), has_password: false, active: true };
     let code = issue_password_code(conn, &user.id)?;
     audit(conn, actor, "account created", role.scheme(), &format!("{} as {}", user.email, role.name()))?;
     Ok((user, code))
@@ -193,11 +199,42 @@ pub fn issue_password_code(conn: &Connection, user_id: &str) -> anyhow::Result<S
 pub fn reset_password(conn: &Connection, user_id: &str, actor: &str) -> anyhow::Result<(User, String)> {
     immediate(conn, |conn| {
         let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
+        if !user.active {
+            return refuse("This account is deactivated. Reactivate it first");
+        }
         conn.execute("UPDATE users SET password_hash = NULL WHERE id = ?1", [user_id])?;
         conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
         let code = issue_password_code(conn, user_id)?;
         audit(conn, actor, "password reset", user.role.scheme(), &user.email)?;
         Ok((user, code))
+    })
+}
+
+/// Deactivates an account (`active` false: its sessions and set-password codes end at once and
+/// it cannot sign in) or reactivates it (its old password works again). Nobody deactivates
+/// their own account, so an administrator cannot lock everyone out by accident.
+pub fn set_active(conn: &Connection, user_id: &str, active: bool, by: &User) -> anyhow::Result<User> {
+    if !active && by.id == user_id {
+        return refuse("You cannot deactivate your own account. Ask another administrator.");
+    }
+    immediate(conn, |conn| {
+        let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
+        if active {
+            conn.execute("UPDATE users SET deactivated_at = NULL WHERE id = ?1", [user_id])?;
+        } else {
+            conn.execute(
+                "UPDATE users SET deactivated_at = coalesce(deactivated_at, ?2) WHERE id = ?1",
+                params![user_id, now_ms()],
+            )?;
+            conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+            conn.execute(
+                "UPDATE password_codes SET used_at = ?1 WHERE user_id = ?2 AND used_at IS NULL",
+                params![now_ms(), user_id],
+            )?;
+        }
+        let action = if active { "account reactivated" } else { "account deactivated" };
+        audit(conn, &by.actor(), action, user.role.scheme(), &user.email)?;
+        Ok(User { active, ..user })
     })
 }
 
@@ -214,7 +251,7 @@ pub fn password_code_user(conn: &Connection, code: &str) -> anyhow::Result<Optio
         )
         .optional()?;
     match user_id {
-        Some(id) => user_by_id(conn, &id),
+        Some(id) => Ok(user_by_id(conn, &id)?.filter(|u| u.active)),
         None => Ok(None),
     }
 }
@@ -250,7 +287,8 @@ pub fn check_login(conn: &Connection, email: &str, password: &str) -> anyhow::Re
     let found = conn.query_row(&sql, [&email], user_from_row).optional()?;
     let stored = found.as_ref().and_then(|(_, h)| h.clone());
     let ok = verify_password(password, stored.as_deref());
-    Ok(found.filter(|_| ok).map(|(u, _)| u))
+    // A deactivated account is refused like a wrong password: the page says nothing more.
+    Ok(found.filter(|(u, _)| ok && u.active).map(|(u, _)| u))
 }
 
 /// A new session: (cookie value, CSRF token). Only the cookie value's hash is stored.
@@ -279,7 +317,7 @@ pub fn session(conn: &Connection, token: &str) -> anyhow::Result<Option<(User, S
         )
         .optional()?;
     let Some((user_id, csrf)) = row else { return Ok(None) };
-    Ok(user_by_id(conn, &user_id)?.map(|u| (u, csrf)))
+    Ok(user_by_id(conn, &user_id)?.filter(|u| u.active).map(|u| (u, csrf)))
 }
 
 pub fn end_session(conn: &Connection, token: &str) -> anyhow::Result<()> {
@@ -290,6 +328,34 @@ pub fn end_session(conn: &Connection, token: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deactivated_account_cannot_sign_in_or_use_its_sessions_or_codes_until_reactivated() {
+        let (mut conn, _, _) = db();
+        let (_, code) = create_user(&conn, "admin@example.org", &Role::Admin, "cli").unwrap();
+        set_password(&mut conn, &code, "correct horse battery").unwrap();
+        let admin = check_login(&conn, "admin@example.org", "correct horse battery").unwrap().unwrap();
+        let (user, code) = create_user(&conn, "n@example.org", &Role::National, "cli").unwrap();
+        set_password(&mut conn, &code, "another long password").unwrap();
+        let (token, _) = create_session(&conn, &user).unwrap();
+        let (_, unused_code) = reset_password(&conn, &user.id, &admin.actor()).unwrap();
+        assert!(set_active(&conn, &admin.id, false, &admin).is_err(), "nobody deactivates themselves");
+        assert!(!set_active(&conn, &user.id, false, &admin).unwrap().active);
+        assert!(session(&conn, &token).unwrap().is_none());
+        assert!(password_code_user(&conn, &unused_code).unwrap().is_none());
+        assert!(check_login(&conn, "n@example.org", "another long password").unwrap().is_none());
+        assert!(reset_password(&conn, &user.id, &admin.actor()).is_err());
+        assert!(users(&conn, None).unwrap().iter().any(|u| u.id == user.id && !u.active));
+        set_active(&conn, &user.id, true, &admin).unwrap();
+        let (_, code) = reset_password(&conn, &user.id, &admin.actor()).unwrap();
+        set_password(&mut conn, &code, "a third long password").unwrap();
+        assert!(check_login(&conn, "n@example.org", "a third long password").unwrap().is_some());
+        let actions: Vec<String> =
+            crate::audit::audit_entries(&conn, 50, None).unwrap().into_iter().map(|e| e.action).collect();
+        assert!(
+            actions.contains(&"account deactivated".to_owned()) && actions.contains(&"account reactivated".to_owned())
+        );
+    }
 
     use crate::schemes::test_db as db;
 

@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod admin_tokens;
+pub mod agencies;
 pub mod audit;
 pub mod db;
 pub mod equality;

@@ -44,6 +44,73 @@ pub fn set_scheme_profile(
     Ok(())
 }
 
+/// A site as its scheme's page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    /// When the site was closed, if it is: its tablets log nothing more and no new tablet is
+    /// enrolled there.
+    pub closed_at: Option<i64>,
+}
+
+/// A scheme's sites, open ones first, each by name.
+pub fn sites(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<Site>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, closed_at FROM sites WHERE scheme_id = ?1 ORDER BY closed_at IS NOT NULL, name",
+    )?;
+    let rows = stmt.query_map([scheme], |r| Ok(Site { id: r.get(0)?, name: r.get(1)?, closed_at: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Renames a site and opens or closes it (`closed` true keeps an earlier closing time); false
+/// when the scheme has no such site.
+pub fn update_site(conn: &Connection, scheme: &str, site: &str, name: &str, closed: bool) -> anyhow::Result<bool> {
+    let name = checked_name(name)?;
+    let n = conn.execute(
+        "UPDATE sites SET name = ?3, closed_at = CASE WHEN ?4 THEN coalesce(closed_at, ?5) END
+         WHERE id = ?1 AND scheme_id = ?2",
+        params![site, scheme, name, closed, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Whether the site is closed.
+pub fn site_closed(conn: &Connection, site: &str) -> anyhow::Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM sites WHERE id = ?1 AND closed_at IS NOT NULL")?.exists([site])?)
+}
+
+/// A scheme's name, region and kind as its page shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Details {
+    pub name: String,
+    pub region: Option<Region>,
+    pub kind: Option<SchemeType>,
+}
+
+pub fn details(conn: &Connection, scheme: &str) -> anyhow::Result<Option<Details>> {
+    Ok(conn
+        .query_row("SELECT name, region, scheme_type FROM schemes WHERE id = ?1", [scheme], |r| {
+            let (region, kind): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);
+            Ok(Details {
+                name: r.get(0)?,
+                region: region.as_deref().and_then(Region::from_code),
+                kind: kind.as_deref().and_then(SchemeType::from_code),
+            })
+        })
+        .optional()?)
+}
+
+/// Changes a scheme's name, region and kind; false when there is no such scheme.
+pub fn set_details(conn: &Connection, scheme: &str, d: &Details) -> anyhow::Result<bool> {
+    let name = checked_name(&d.name)?;
+    let n = conn.execute(
+        "UPDATE schemes SET name = ?2, region = ?3, scheme_type = ?4 WHERE id = ?1",
+        params![scheme, name, d.region.map(|r| r.code()), d.kind.map(|k| k.code())],
+    )?;
+    Ok(n == 1)
+}
+
 fn checked_name(name: &str) -> anyhow::Result<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
@@ -87,6 +154,8 @@ fn starter_agencies() -> Vec<Agency> {
         phone: None,
         website: None,
         categories: cats.iter().copied().collect(),
+        sites: Default::default(),
+        retired: false,
     };
     vec![
         a(

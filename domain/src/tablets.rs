@@ -74,9 +74,13 @@ pub fn normalise_enrol_code(code: &str) -> Option<String> {
 
 /// A one-time enrolment code for a site, shown as `ABCD-EFGH` (31⁸ ≈ 8.5 × 10¹¹ codes).
 pub fn create_enrol_code(conn: &Connection, site: &str, actor: &str) -> anyhow::Result<String> {
-    let scheme: Option<String> =
-        conn.query_row("SELECT scheme_id FROM sites WHERE id = ?1", [site], |r| r.get(0)).optional()?;
-    let Some(scheme) = scheme else { return refuse(format!("There is no site with id {site:?}")) };
+    let found: Option<(String, Option<i64>)> = conn
+        .query_row("SELECT scheme_id, closed_at FROM sites WHERE id = ?1", [site], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((scheme, closed)) = found else { return refuse(format!("There is no site with id {site:?}")) };
+    if closed.is_some() {
+        return refuse("This site is closed: open it again before you set up a tablet there");
+    }
     let mut buf = [0u8; 8];
     rand::fill(&mut buf[..]);
     // 256 is not a multiple of 31: redraw the bytes that would skew the distribution.
@@ -114,7 +118,9 @@ pub fn redeem_enrol_code(
     let now = now_ms();
     let site: Option<String> = tx
         .query_row(
-            "SELECT site_id FROM enrol_codes WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            // A code made before its site was closed no longer works.
+            "SELECT c.site_id FROM enrol_codes c JOIN sites s ON s.id = c.site_id
+             WHERE c.hash = ?1 AND c.used_at IS NULL AND c.expires_at > ?2 AND s.closed_at IS NULL",
             params![hash_token(&code), now],
             |r| r.get(0),
         )

@@ -238,7 +238,7 @@ mod tests {
     /// it did is driven through a relay in the whole-path tests).
     #[test]
     fn what_a_tablet_carries_is_what_the_relay_did_not_acknowledge() {
-        use crate::peer::{Output, Peer, PeerError};
+        use crate::peer::Peer;
         let id = DocumentId::random([7; 16]);
         let mut day = Automerge::new();
         write(&mut day, |tx| schema::write_header(tx, &Header::desk_day("s", "site", testkit::date())).unwrap());

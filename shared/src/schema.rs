@@ -601,7 +601,9 @@ pub fn write_shift<T: Transactable>(tx: &mut T, s: &Shift) -> Result<(), automer
     Ok(())
 }
 
-/// An agency in a scheme's directory document, under the root key `agency:<id>`.
+/// An agency in a scheme's directory document, under the root key `agency:<id>`. A retired
+/// agency stays in the directory, so that old referrals still name it, but is not offered for
+/// new ones.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Agency {
     pub id: String,
@@ -609,20 +611,57 @@ pub struct Agency {
     pub phone: Option<String>,
     pub website: Option<String>,
     pub categories: BTreeSet<Category>,
+    /// The sites whose tablets offer it; empty: every site of the scheme.
+    pub sites: BTreeSet<String>,
+    pub retired: bool,
 }
 
+impl Agency {
+    /// Whether a new referral at this site may name it.
+    pub fn offered_at(&self, site: &str) -> bool {
+        !self.retired && (self.sites.is_empty() || self.sites.contains(site))
+    }
+}
+
+/// Writes an agency field by field (a set of keys as a map of `true`), changing only what
+/// differs, so that two coordinators editing different fields at once both keep their edit.
 pub fn write_agency<T: Transactable>(tx: &mut T, a: &Agency) -> Result<(), automerge::AutomergeError> {
-    let obj = tx.put_object(ROOT, format!("{AGENCY_PREFIX}{}", a.id), ObjType::Map)?;
-    tx.put(&obj, "name", a.name.as_str())?;
-    if let Some(p) = &a.phone {
-        tx.put(&obj, "phone", p.as_str())?;
+    let key = format!("{AGENCY_PREFIX}{}", a.id);
+    let obj = match tx.get(ROOT, key.as_str())? {
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        _ => tx.put_object(ROOT, key, ObjType::Map)?,
+    };
+    let s = |v: &Option<String>| v.as_deref().map(|v| ScalarValue::Str(v.into()));
+    put_if_changed(tx, &obj, "name", Some(ScalarValue::Str(a.name.as_str().into())))?;
+    put_if_changed(tx, &obj, "phone", s(&a.phone))?;
+    put_if_changed(tx, &obj, "website", s(&a.website))?;
+    put_if_changed(tx, &obj, "retired", a.retired.then_some(ScalarValue::Boolean(true)))?;
+    let cats: BTreeSet<String> = a.categories.iter().map(|c| c.code().to_owned()).collect();
+    write_key_set(tx, &obj, "categories", &cats)?;
+    write_key_set(tx, &obj, "sites", &a.sites)
+}
+
+/// A set of keys under `key`, as a map of `true`: only added and removed keys change.
+fn write_key_set<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &'static str,
+    want: &BTreeSet<String>,
+) -> Result<(), automerge::AutomergeError> {
+    let set = match tx.get(obj, key)? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => tx.put_object(obj, key, ObjType::Map)?,
+    };
+    let existing: Vec<String> = tx.keys(&set).collect();
+    for k in &existing {
+        if !want.contains(k) {
+            tx.delete(&set, k.as_str())?;
+        }
     }
-    if let Some(w) = &a.website {
-        tx.put(&obj, "website", w.as_str())?;
-    }
-    let cats = tx.put_object(&obj, "categories", ObjType::Map)?;
-    for c in &a.categories {
-        tx.put(&cats, c.code(), true)?;
+    for k in want {
+        if !existing.contains(k) {
+            tx.put(&set, k.as_str(), true)?;
+        }
     }
     Ok(())
 }
@@ -633,16 +672,21 @@ pub fn read_agencies<R: ReadDoc>(doc: &R) -> Vec<Agency> {
         let Some(id) = key.strip_prefix(AGENCY_PREFIX) else { continue };
         let Ok(Some((Value::Object(ObjType::Map), obj))) = doc.get(ROOT, key.as_str()) else { continue };
         let Ok(Some(name)) = get_str_winner(doc, &obj, "name") else { continue };
-        let categories = match get_map(doc, &obj, "categories") {
-            Ok(Some(c)) => doc.keys(&c).filter_map(|k| Category::from_code(&k)).collect(),
-            _ => BTreeSet::new(),
+        let keys = |k: &'static str| -> Vec<String> {
+            match get_map(doc, &obj, k) {
+                Ok(Some(m)) => doc.keys(&m).collect(),
+                _ => Vec::new(),
+            }
         };
+        let retired = matches!(doc.get(&obj, "retired"), Ok(Some((Value::Scalar(s), _))) if s.as_bool() == Some(true));
         out.push(Agency {
             id: id.to_owned(),
             name,
             phone: get_str_winner(doc, &obj, "phone").ok().flatten(),
             website: get_str_winner(doc, &obj, "website").ok().flatten(),
-            categories,
+            categories: keys("categories").iter().filter_map(|k| Category::from_code(k)).collect(),
+            sites: keys("sites").into_iter().collect(),
+            retired,
         });
     }
     out
@@ -774,10 +818,86 @@ pub fn read_volunteers<R: ReadDoc>(doc: &R) -> Vec<Volunteer> {
     out
 }
 
+/// Directory root key prefix of a site's name and state as its coordinator last set them, so
+/// that its tablets learn of a new name or of the site's closing when they next sync.
+pub const SITE_PREFIX: &str = "site:";
+
+/// A site as its tablets see it in the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteState {
+    pub name: String,
+    /// A closed site's tablets log nothing more; what they hold still syncs.
+    pub closed: bool,
+}
+
+pub fn write_site<T: Transactable>(tx: &mut T, site: &str, s: &SiteState) -> Result<(), automerge::AutomergeError> {
+    let key = format!("{SITE_PREFIX}{site}");
+    let obj = match tx.get(ROOT, key.as_str())? {
+        Some((Value::Object(ObjType::Map), obj)) => obj,
+        _ => tx.put_object(ROOT, key, ObjType::Map)?,
+    };
+    put_if_changed(tx, &obj, "name", Some(ScalarValue::Str(s.name.as_str().into())))?;
+    put_if_changed(tx, &obj, "closed", Some(ScalarValue::Boolean(s.closed)))
+}
+
+/// The site's name and state, if its coordinator has changed either since the directory began.
+pub fn read_site<R: ReadDoc>(doc: &R, site: &str) -> Option<SiteState> {
+    let obj = entry_obj(doc, &format!("{SITE_PREFIX}{site}"), "site").ok()??;
+    let f = Fields::read(doc, &obj);
+    Some(SiteState { name: f.str("name").ok()??, closed: f.bool("closed").ok()?.unwrap_or(false) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use automerge::{transaction::Transactable, ActorId, AutoCommit};
+
+    #[test]
+    fn concurrent_edits_of_different_agency_fields_both_stay_and_retiring_keeps_it() {
+        let cab = Agency {
+            id: "cab".into(),
+            name: "Citizens Advice".into(),
+            phone: None,
+            website: None,
+            categories: [Category::Housing].into(),
+            sites: BTreeSet::new(),
+            retired: false,
+        };
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        write_agency(&mut a, &cab).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        let phoned = Agency { phone: Some("0800 144 8848".into()), ..cab.clone() };
+        write_agency(&mut a, &phoned).unwrap();
+        let more = Agency { categories: [Category::Housing, Category::DebtBenefitsFinance].into(), ..cab.clone() };
+        write_agency(&mut b, &more).unwrap();
+        a.merge(&mut b).unwrap();
+        let merged = read_agencies(&a).remove(0);
+        assert_eq!(merged.phone.as_deref(), Some("0800 144 8848"));
+        assert_eq!(merged.categories.len(), 2);
+        let heads = a.get_heads();
+        write_agency(&mut a, &merged).unwrap();
+        a.commit();
+        assert_eq!(a.get_heads(), heads, "an unchanged agency writes nothing");
+        write_agency(&mut a, &Agency { retired: true, sites: ["site-a".into()].into(), ..merged.clone() }).unwrap();
+        let retired = read_agencies(&a).remove(0);
+        assert!(retired.retired && !retired.offered_at("site-a"));
+        assert!(Agency { retired: false, ..retired.clone() }.offered_at("site-a"));
+        assert!(!Agency { retired: false, ..retired }.offered_at("site-b"));
+    }
+
+    #[test]
+    fn a_site_renamed_and_closed_reads_back_and_an_unchanged_write_adds_no_change() {
+        let mut doc = AutoCommit::new();
+        assert_eq!(read_site(&doc, "site-a"), None);
+        let closed = SiteState { name: "Crown Court".into(), closed: true };
+        write_site(&mut doc, "site-a", &closed).unwrap();
+        assert_eq!(read_site(&doc, "site-a"), Some(closed.clone()));
+        let heads = doc.get_heads();
+        write_site(&mut doc, "site-a", &closed).unwrap();
+        doc.commit();
+        assert_eq!(doc.get_heads(), heads);
+        assert_eq!(read_site(&doc, "site-b"), None);
+    }
 
     fn referral(id: &str) -> Referral {
         Referral {

@@ -225,6 +225,8 @@ fn read_only_directory_is_readable_but_not_writable() {
         phone: None,
         website: None,
         categories: [Category::DebtBenefitsFinance].into(),
+        sites: Default::default(),
+        retired: false,
     };
     let seeded = cab.clone();
     let id = net.seed(Header::directory("sc"), move |tx| schema::write_agency(tx, &seeded).unwrap());
@@ -239,6 +241,8 @@ fn read_only_directory_is_readable_but_not_writable() {
             phone: None,
             website: None,
             categories: Default::default(),
+            sites: Default::default(),
+            retired: false,
         };
         schema::write_agency(tx, &mine).unwrap();
     });

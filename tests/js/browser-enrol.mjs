@@ -69,12 +69,28 @@ try {
   await coord.getByLabel("Volunteer's name").fill("Ann E.")
   await coord.getByRole("button", { name: "Add volunteer" }).click()
   await coord.locator("#roster", { hasText: "Ann E." }).waitFor()
-  // Volunteers enter a PIN to start a shift; Ann's is 0472.
+  await coord.locator("#success-message", { hasText: "Ann E. is on the roster" }).waitFor()
+  // A second "Ann E." would be two names nobody can tell apart on the tablet.
+  await coord.getByLabel("Volunteer's name").fill("ann e.")
+  await coord.getByRole("button", { name: "Add volunteer" }).click()
+  await coord.locator(".govuk-error-summary", { hasText: "Ann E. is already on the roster" }).waitFor()
+  check((await coord.title()).startsWith("Error: "), `the title says there is an error: ${await coord.title()}`)
+  check((await coord.getByLabel("Volunteer's name").inputValue()) === "ann e.", "what was typed is kept")
+  await axe(coord, "scheme with an error")
+  // Volunteers enter a PIN to start a shift: not while Ann has none (she could not start one).
   await coord.getByLabel("Yes").check()
   await coord.getByRole("button", { name: "Save PIN setting" }).click()
+  await coord.locator("#pin-required-error", { hasText: "Set a PIN for Ann E." }).waitFor()
+  // Ann's is 0472; a PIN of three digits is refused beside the field.
+  await coord.getByLabel("PIN (not set) for Ann E.").fill("047")
+  await coord.getByRole("button", { name: "Set PIN for Ann E." }).click()
+  await coord.locator(".govuk-error-summary", { hasText: "Enter a PIN of 4 digits" }).waitFor()
   await coord.getByLabel("PIN (not set) for Ann E.").fill("0472")
   await coord.getByRole("button", { name: "Set PIN for Ann E." }).click()
   await coord.getByLabel("New PIN for Ann E.").waitFor()
+  await coord.getByLabel("Yes").check()
+  await coord.getByRole("button", { name: "Save PIN setting" }).click()
+  await coord.locator("#success-message", { hasText: "Volunteers now enter their PIN" }).waitFor()
   await axe(coord, "scheme")
   await fitsWidth(coord, "the scheme page")
 
@@ -184,8 +200,14 @@ try {
   // The coordinator revokes both.
   await coord.goto(`${url}/manage/schemes/${scheme}`)
   await coord.locator("#tablets", { hasText: "Front desk" }).waitFor()
+  // Revoking takes a confirmation step.
   await coord.getByRole("button", { name: "Revoke Front desk" }).click()
+  await coord.getByRole("heading", { name: "Revoke Front desk?" }).waitFor()
+  await axe(coord, "revoke a tablet")
+  await coord.getByRole("button", { name: "Revoke Front desk" }).click()
+  await coord.locator("#success-message", { hasText: "Front desk is revoked" }).waitFor()
   await coord.locator("#tablets tr", { hasText: "Front desk" }).getByText("Revoked").waitFor()
+  await coord.getByRole("button", { name: "Revoke Back office" }).click()
   const revokedAt = Date.now()
   await coord.getByRole("button", { name: "Revoke Back office" }).click()
   await other.locator("#sync-state", { hasText: "Access removed" }).waitFor({ timeout: 5000 })

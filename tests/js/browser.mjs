@@ -30,22 +30,30 @@ export function check(cond, what) {
   if (!cond) throw new Error(`browser check failed: ${what}`)
 }
 
-// Runs axe-core (WCAG 2.x A and AA) on the page, records the result under `name` in
-// `report.screens` and fails on any violation.
+// Runs axe-core (WCAG 2.x A and AA, and axe's best practices: every part of a page inside a
+// landmark, no empty table header, one main heading …) on the page, records the result under
+// `name` in `report.screens` and fails on any violation.
 export async function axe(page, name, report) {
   // Evaluated rather than added as a <script>: the app's Content-Security-Policy (scripts from
   // its own origin only) would block an inline script, and must not be turned off to test it.
   await page.evaluate(readFileSync(require.resolve("axe-core/axe.min.js"), "utf8"))
-  const result = await page.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }))
+  const result = await page.evaluate(() => axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] }))
   const violations = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)
   report.screens[name] = { violations }
   check(violations.length === 0, `axe found violations on ${name}: ${violations.join("; ")}`)
 }
 
-// Fails if the page scrolls sideways (the screens must work at 768 px wide).
+// Fails if the page scrolls sideways, or a table or button reaches past the screen's edge
+// (the screens must work at 768 px wide; a table may scroll inside its own box).
 export async function fitsWidth(page, name) {
   const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
   check(over <= 0, `${name} is ${over} px wider than the screen`)
+  const cut = await page.evaluate(() =>
+    [...document.querySelectorAll("table, .govuk-button")]
+      .filter((e) => !e.closest(".signpost-scroll") && e.getBoundingClientRect().right > window.innerWidth)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} "${e.innerText.slice(0, 30)}"`),
+  )
+  check(cut.length === 0, `${name}: cut off at the screen's edge: ${cut.join(", ")}`)
 }
 
 // Collects what must never happen on a page: uncaught errors, and anything the page's

@@ -295,3 +295,44 @@ fn the_tablet_app_download_stays_within_550_kb_gzip() {
     let total: u64 = sizes.iter().map(|(_, n)| n).sum();
     assert!(total <= 550_000, "the tablet app is {total} bytes gzip, over the 550 KB budget: {sizes:?}");
 }
+
+/// Managing a scheme at 768 px (`tests/js/browser-manage.mjs`): every form a newcomer meets, with
+/// mistakes first, in the GOV.UK error pattern; success banners; confirmation steps; axe clean.
+#[tokio::test]
+async fn an_administrator_and_a_coordinator_manage_a_scheme_with_mistakes_first() {
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
+    let (admin, coord) = ("admin@example.org", "coordinator@example.org");
+    let admin_code = signpost_harness::admin(&server.data, &["create-user", "--role", "admin", admin]).unwrap();
+    let coord_code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, coord])
+            .unwrap();
+    let out = node("browser-manage.mjs", &server, &fx, &chromium)
+        .env("ADMIN_EMAIL", admin)
+        .env("ADMIN_CODE", &admin_code)
+        .env("COORD_EMAIL", coord)
+        .env("COORD_CODE", &coord_code)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-manage.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["deactivated"], true, "{report}");
+    assert_eq!(report["siteClosed"], true, "{report}");
+    let screens = report["screens"].as_object().expect("screens");
+    assert!(screens.len() >= 16, "{report}");
+    for (screen, r) in screens {
+        assert_eq!(r["violations"], serde_json::json!([]), "{screen}: {report}");
+    }
+    // The closed site's row says so, and its directory tells its tablets.
+    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let closed: i64 = conn
+        .query_row("SELECT count(*) FROM sites WHERE name = 'Court C annexe' AND closed_at IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(closed, 1);
+}

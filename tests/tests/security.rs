@@ -403,6 +403,70 @@ async fn every_attempt_in_the_security_table_is_refused_and_changes_nothing() {
             says: "4 digits",
         },
         Row {
+            name: "scheme-A coordinator renames scheme X's site",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{x}/sites/{site_x}"),
+                vec![("name", "Mine now".into()), ("state", "open".into())],
+            ),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "scheme-A coordinator closes scheme X's site through scheme A",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{a}/sites/{site_x}"),
+                vec![("name", "Court X".into()), ("state", "closed".into())],
+            ),
+            status: 404,
+            says: "no such site",
+        },
+        Row {
+            name: "scheme-A coordinator changes scheme X's details",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{x}/details"),
+                vec![("name", "Mine".into()), ("region", "london".into()), ("scheme_type", "court-help-desk".into())],
+            ),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "scheme-A coordinator opens the revoke step for scheme X's tablet",
+            attempt: web(CoordA, "GET", format!("/manage/schemes/{x}/tablets/{device_x}/revoke"), Valid),
+            status: 403,
+            says: "your own scheme",
+        },
+        Row {
+            name: "a site with no name",
+            attempt: web_form(CoordA, format!("/manage/schemes/{a}/sites"), vec![("name", "   ".into())]),
+            status: 400,
+            says: "Enter the site",
+        },
+        Row {
+            name: "a site named like another of the scheme's",
+            attempt: web_form(CoordA, format!("/manage/schemes/{a}/sites"), vec![("name", "court a".into())]),
+            status: 400,
+            says: "already has a site called",
+        },
+        Row {
+            name: "scheme details without a region",
+            attempt: web_form(
+                CoordA,
+                format!("/manage/schemes/{a}/details"),
+                vec![("name", "Renamed".into()), ("region", "".into()), ("scheme_type", "court-help-desk".into())],
+            ),
+            status: 400,
+            says: "Select the scheme",
+        },
+        Row {
+            name: "coordinator deactivates an account",
+            attempt: web_form(CoordA, "/manage/users/usr-any/active".into(), vec![("active", "false".into())]),
+            status: 403,
+            says: "Only administrators",
+        },
+        Row {
             name: "scheme-X coordinator opens scheme A",
             attempt: web(CoordX, "GET", format!("/manage/schemes/{a}"), Valid),
             status: 403,

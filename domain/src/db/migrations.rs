@@ -45,6 +45,10 @@ pub const STEPS: &[Step] = &[
             )?)
         },
     },
+    Step {
+        name: "closed sites and deactivated accounts",
+        run: |tx| add_columns(tx, &[("sites", "closed_at", "INTEGER"), ("users", "deactivated_at", "INTEGER")]),
+    },
 ];
 
 /// The version a database has when every step has run.
@@ -191,11 +195,16 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 /// Columns added to tables of the first release (looked up first: an unversioned database may
 /// have them already).
 fn added_columns(tx: &Transaction<'_>) -> anyhow::Result<()> {
-    for (table, column) in [("tokens", "label"), ("schemes", "region"), ("schemes", "scheme_type")] {
+    add_columns(tx, &[("tokens", "label", "TEXT"), ("schemes", "region", "TEXT"), ("schemes", "scheme_type", "TEXT")])
+}
+
+/// Adds each (table, column, type) the table does not have yet.
+fn add_columns(tx: &Transaction<'_>, columns: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+    for (table, column, kind) in columns {
         let present: bool =
             tx.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?.exists([column])?;
         if !present {
-            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! described at `/api/v1/openapi.json`). One module per family of endpoints; who may call each is
 //! the extractor it takes ([`auth`]); every failure is an [`error::ApiError`].
 
+mod agencies;
 pub mod auth;
 mod erasure;
 pub mod error;
@@ -23,8 +24,8 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, tablets::device, tablets::document_fate, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, national::national, erasure::erase, erasure::redact_notes),
-    components(schemas(Summary, Count, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::DocumentFate, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut, erasure::Erased, erasure::Replacement)),
+    paths(health, tablets::device, tablets::document_fate, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, agencies::add_agency, national::national, erasure::erase, erasure::redact_notes),
+    components(schemas(Summary, Count, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::DocumentFate, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut, agencies::NewAgency, agencies::AgencyOut, erasure::Erased, erasure::Replacement)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/equality", post(tablets::equality))
         .route("/stats/summary", get(stats::stats_summary))
         .route("/schemes/{scheme}/volunteers", post(roster::add_volunteer))
+        .route("/schemes/{scheme}/agencies", post(agencies::add_agency))
         .route("/referrals/{entry}/erase", post(erasure::erase))
         .route("/referrals/{entry}/redact-notes", post(erasure::redact_notes))
         .route("/openapi.json", get(openapi))

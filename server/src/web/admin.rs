@@ -2,7 +2,9 @@
 //! password resets) and the audit log.
 
 use super::error::{WebError, WebResult};
-use super::layout::{page, role_label, see_other, when};
+use super::form::{self, Problem, Text};
+use super::layout::{page, role_label, see_other, success, when};
+use super::schemes::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -11,22 +13,46 @@ use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 use signpost_domain::accounts::{self, Role};
-use signpost_domain::audit::AuditEntry;
 use signpost_domain::{audit, schemes, Refusal};
 
-pub(super) async fn home(State(st): State<AppState>, s: Session) -> WebResult {
+#[derive(Deserialize, Default)]
+pub(super) struct Done {
+    #[serde(default)]
+    done: String,
+    #[serde(default)]
+    item: String,
+}
+
+pub(super) async fn home(State(st): State<AppState>, s: Session, Query(d): Query<Done>) -> WebResult {
     match s.user.role.clone() {
         Role::Coordinator { scheme } => Ok(see_other(&format!("/manage/schemes/{scheme}"))),
-        Role::Admin => admin_home(&st, &s).await,
+        Role::Admin => admin_home(&st, &s, None, &d).await,
         Role::National => Ok(see_other("/manage/national")),
     }
 }
 
-async fn admin_home(st: &AppState, s: &Session) -> WebResult {
+async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Done) -> WebResult {
     let (schemes, users) = db(&st.store, |c| Ok((schemes::all(c)?, accounts::users(c, None)?))).await?;
     let names: std::collections::HashMap<String, String> =
         schemes.iter().map(|r| (r.id.clone(), r.name.clone())).collect();
+    let p = problem.as_ref();
+    let email = |id: &str| users.iter().find(|u| u.id == id).map(|u| u.email.clone()).unwrap_or_default();
+    let done = match d.done.as_str() {
+        "deactivated" => {
+            Some(format!("{} is deactivated. They cannot sign in until you reactivate the account.", email(&d.item)))
+        }
+        "reactivated" => Some(format!("{} is reactivated. Their password works again.", email(&d.item))),
+        _ => None,
+    };
+    let roles = [
+        ("coordinator", "Coordinator (one scheme)"),
+        ("national", "National reviewer (statistics only)"),
+        ("admin", "Administrator"),
+    ];
+    let scheme_options: Vec<(&str, &str)> = schemes.iter().map(|r| (r.id.as_str(), r.name.as_str())).collect();
     let body = html! {
+        (success(done.as_deref()))
+        (form::summary(p))
         h1 class="govuk-heading-l" { "Signpost administration" }
         h2 class="govuk-heading-m" { "Schemes" }
         table class="govuk-table" {
@@ -43,48 +69,54 @@ async fn admin_home(st: &AppState, s: &Session) -> WebResult {
                 }
             }
         }
-        form method="post" action="/manage/schemes" {
+        h3 class="govuk-heading-s" { "Add a scheme" }
+        form method="post" action="/manage/schemes" novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="scheme-name" { "New scheme's name" }
-                input class="govuk-input govuk-!-width-two-thirds" id="scheme-name" name="name" type="text";
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="scheme-region" { "Region" }
-                select class="govuk-select" id="scheme-region" name="region" {
-                    @for r in signpost_shared::vocab::Region::ALL { option value=(r.code()) { (r.label()) } }
-                }
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="scheme-type" { "Kind of scheme" }
-                select class="govuk-select" id="scheme-type" name="scheme_type" {
-                    @for t in signpost_shared::vocab::SchemeType::ALL { option value=(t.code()) { (t.label()) } }
-                }
-            }
+            (details_fields(p, None, None))
             button type="submit" class="govuk-button govuk-button--secondary" { "Create scheme" }
         }
         h2 class="govuk-heading-m" { "Accounts" }
-        table class="govuk-table" {
+        table class="govuk-table" id="accounts" {
             thead class="govuk-table__head" { tr class="govuk-table__row" {
                 th scope="col" class="govuk-table__header" { "Email" }
                 th scope="col" class="govuk-table__header" { "Role" }
-                th scope="col" class="govuk-table__header" { "Password" }
-                th scope="col" class="govuk-table__header" { span class="govuk-visually-hidden" { "Action" } }
+                th scope="col" class="govuk-table__header" { "Status" }
+                th scope="col" class="govuk-table__header" { "Actions" }
             } }
             tbody class="govuk-table__body" {
                 @for u in &users {
                     tr class="govuk-table__row" {
-                        td class="govuk-table__cell" { (u.email) }
+                        td class="govuk-table__cell signpost-wrap" { (u.email) }
                         td class="govuk-table__cell" {
                             (role_label(&u.role))
                             @if let Role::Coordinator { scheme } = &u.role { ", " (names.get(scheme).cloned().unwrap_or_default()) }
                         }
-                        td class="govuk-table__cell" { @if u.has_password { "set" } @else { "not set yet" } }
                         td class="govuk-table__cell" {
-                            form method="post" action=(format!("/manage/users/{}/reset-password", u.id)) {
-                                input type="hidden" name="csrf" value=(s.csrf);
-                                button type="submit" class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" {
-                                    "Reset password" span class="govuk-visually-hidden" { " for " (u.email) }
+                            @if !u.active { strong class="govuk-tag govuk-tag--grey" { "Deactivated" } }
+                            @else if u.has_password { strong class="govuk-tag govuk-tag--green" { "Active" } }
+                            @else { strong class="govuk-tag govuk-tag--yellow" { "Invited" } }
+                        }
+                        td class="govuk-table__cell" {
+                            ul class="govuk-list govuk-!-margin-bottom-0" {
+                                @if u.active {
+                                    li { a class="govuk-link" href=(format!("/manage/users/{}/reset-password", u.id)) {
+                                        "Reset password" span class="govuk-visually-hidden" { " for " (u.email) }
+                                    } }
+                                    @if u.id != s.user.id {
+                                        li { a class="govuk-link" href=(format!("/manage/users/{}/active", u.id)) {
+                                            "Deactivate" span class="govuk-visually-hidden" { " " (u.email) }
+                                        } }
+                                    }
+                                } @else {
+                                    li {
+                                        form method="post" action=(format!("/manage/users/{}/active", u.id)) {
+                                            input type="hidden" name="csrf" value=(s.csrf);
+                                            input type="hidden" name="active" value="true";
+                                            button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
+                                                "Reactivate" span class="govuk-visually-hidden" { " " (u.email) }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -93,27 +125,11 @@ async fn admin_home(st: &AppState, s: &Session) -> WebResult {
             }
         }
         h3 class="govuk-heading-s" { "Invite someone" }
-        form method="post" action="/manage/users" {
+        form method="post" action="/manage/users" novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="invite-email" { "Email address" }
-                input class="govuk-input govuk-!-width-two-thirds" id="invite-email" name="email" type="email" spellcheck="false";
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="invite-role" { "Role" }
-                select class="govuk-select" id="invite-role" name="role" {
-                    option value="coordinator" { "Coordinator (one scheme)" }
-                    option value="national" { "National reviewer (statistics only)" }
-                    option value="admin" { "Administrator" }
-                }
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="invite-scheme" { "Scheme (coordinators only)" }
-                select class="govuk-select" id="invite-scheme" name="scheme" {
-                    option value="" { "None" }
-                    @for r in &schemes { option value=(r.id) { (r.name) } }
-                }
-            }
+            (Text { kind: "email", ..Text::new("invite-email", "email", "Email address") }.render(p))
+            (form::select(p, "invite-role", "role", "Role", &roles, None))
+            (form::select(p, "invite-scheme", "scheme", "Scheme (coordinators only)", &scheme_options, None))
             button type="submit" class="govuk-button govuk-button--secondary" { "Invite" }
         }
         p class="govuk-body" {
@@ -121,35 +137,25 @@ async fn admin_home(st: &AppState, s: &Session) -> WebResult {
             a class="govuk-link" href="/manage/national" { "National statistics" }
         }
     };
-    Ok(page(StatusCode::OK, "Administration", Some(s), body))
+    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok(page(status, &form::title("Administration", p), Some(s), body))
 }
 
-#[derive(Deserialize)]
-pub(super) struct SchemeForm {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    scheme_type: String,
-}
-
-pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): AdminForm<SchemeForm>) -> WebResult {
-    use signpost_shared::vocab::{Region, SchemeType};
-    let region =
-        Region::from_code(&f.region).ok_or_else(|| WebError::BadRequest("Select the scheme's region".into()))?;
-    let kind = SchemeType::from_code(&f.scheme_type)
-        .ok_or_else(|| WebError::BadRequest("Select the kind of scheme".into()))?;
-    let name = f.name;
+pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): AdminForm<DetailsForm>) -> WebResult {
+    let d = match checked_details(&f) {
+        Ok(d) => d,
+        Err(p) => return admin_home(&st, &s, Some(p), &Done::default()).await,
+    };
+    let actor = s.user.actor();
     let id = db(&st.store, move |c| {
         signpost_domain::db::immediate(c, |c| {
-            let id = schemes::create_scheme(c, &name, Some(region), Some(kind)).map_err(|e| Refusal(e.to_string()))?;
-            audit::audit(c, &s.user.actor(), "scheme created", Some(&id), &name)?;
+            let id = schemes::create_scheme(c, &d.name, d.region, d.kind).map_err(|e| Refusal(e.to_string()))?;
+            audit::audit(c, &actor, "scheme created", Some(&id), &d.name)?;
             Ok(id)
         })
     })
     .await?;
-    Ok(see_other(&format!("/manage/schemes/{id}")))
+    Ok(super::schemes::done(&id, "created", ""))
 }
 
 #[derive(Deserialize)]
@@ -199,16 +205,124 @@ pub(super) async fn invite_user(
     headers: HeaderMap,
     AdminForm(s, f): AdminForm<InviteForm>,
 ) -> WebResult {
-    let role = Role::parse(&f.role, Some(f.scheme.clone()).filter(|x| !x.is_empty()))
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let (email, actor) = (f.email, s.user.actor());
-    let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
-    Ok(link_page(&st, &s, &headers, "Account created", &user.email, &code, "/manage"))
+    let keep =
+        |p: Problem| p.keep("invite-email", &f.email).keep("invite-role", &f.role).keep("invite-scheme", &f.scheme);
+    let scheme = Some(f.scheme.clone()).filter(|x| !x.is_empty());
+    let role = match (f.role.as_str(), scheme) {
+        ("coordinator", Some(scheme)) => Role::Coordinator { scheme },
+        ("coordinator", None) => {
+            let p = Problem::new("invite-scheme", "Select the scheme this coordinator manages");
+            return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
+        }
+        ("national" | "admin", Some(_)) => {
+            let p =
+                Problem::new("invite-scheme", "Only coordinators belong to a scheme: select no scheme for this role");
+            return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
+        }
+        ("national", None) => Role::National,
+        ("admin", None) => Role::Admin,
+        _ => {
+            let p = Problem::new("invite-role", "Select the role of the person you are inviting");
+            return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
+        }
+    };
+    let (email, actor) = (f.email.clone(), s.user.actor());
+    let created = db(&st.store, move |c| Ok(accounts::create_user(c, &email, &role, &actor))).await?;
+    match created {
+        Ok((user, code)) => Ok(link_page(&st, &s, &headers, "Account created", &user.email, &code, "/manage")),
+        Err(e) => match e.downcast::<Refusal>() {
+            Ok(r) => admin_home(&st, &s, Some(keep(Problem::new("invite-email", r.0))), &Done::default()).await,
+            Err(e) => Err(e.into()),
+        },
+    }
 }
 
 #[derive(Deserialize)]
 pub(super) struct UserPath {
     user: String,
+}
+
+/// An account of the service, or 404.
+async fn account(st: &AppState, id: &str) -> Result<accounts::User, WebError> {
+    let id = id.to_owned();
+    db(&st.store, move |c| accounts::user_by_id(c, &id))
+        .await?
+        .ok_or_else(|| WebError::NotFound("There is no such account.".into()))
+}
+
+fn confirm(
+    s: &Session,
+    heading: &str,
+    what: &str,
+    action: &str,
+    button: &str,
+    field: Option<(&str, &str)>,
+) -> maud::Markup {
+    html! {
+        a class="govuk-back-link" href="/manage" { "Back" }
+        h1 class="govuk-heading-l" { (heading) }
+        p class="govuk-body" { (what) }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(s.csrf);
+            @if let Some((name, value)) = field { input type="hidden" name=(name) value=(value); }
+            div class="govuk-button-group" {
+                button type="submit" class="govuk-button govuk-button--warning" { (button) }
+                a class="govuk-link" href="/manage" { "Cancel" }
+            }
+        }
+    }
+}
+
+/// The step before a password is reset.
+pub(super) async fn reset_password_page(
+    State(st): State<AppState>,
+    Admin(s): Admin,
+    Path(p): Path<UserPath>,
+) -> WebResult {
+    let u = account(&st, &p.user).await?;
+    let heading = format!("Reset the password for {}?", u.email);
+    let body = confirm(
+        &s,
+        &heading,
+        "Their password and every session stop working at once. You get a link to send them, to set a new password.",
+        &format!("/manage/users/{}/reset-password", u.id),
+        "Reset password",
+        None,
+    );
+    Ok(page(StatusCode::OK, &heading, Some(&s), body))
+}
+
+/// The step before an account is deactivated.
+pub(super) async fn deactivate_page(State(st): State<AppState>, Admin(s): Admin, Path(p): Path<UserPath>) -> WebResult {
+    let u = account(&st, &p.user).await?;
+    let heading = format!("Deactivate {}?", u.email);
+    let body = confirm(
+        &s,
+        &heading,
+        "They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.",
+        &format!("/manage/users/{}/active", u.id),
+        "Deactivate account",
+        Some(("active", "false")),
+    );
+    Ok(page(StatusCode::OK, &heading, Some(&s), body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActiveForm {
+    #[serde(default)]
+    active: String,
+}
+
+pub(super) async fn set_active(
+    State(st): State<AppState>,
+    Path(p): Path<UserPath>,
+    AdminForm(s, f): AdminForm<ActiveForm>,
+) -> WebResult {
+    let active = f.active == "true";
+    let (id, by) = (p.user.clone(), s.user.clone());
+    db(&st.store, move |c| accounts::set_active(c, &id, active, &by)).await?;
+    let what = if active { "reactivated" } else { "deactivated" };
+    Ok(see_other(&format!("/manage?done={what}&item={}", p.user)))
 }
 
 pub(super) async fn reset_password(
@@ -228,7 +342,13 @@ pub(super) struct Before {
 }
 
 pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Query(q): Query<Before>) -> WebResult {
-    let entries: Vec<AuditEntry> = db(&st.store, move |c| audit::audit_entries(c, 200, q.before)).await?;
+    let (entries, names) = db(&st.store, move |c| {
+        let entries = audit::audit_entries(c, 200, q.before)?;
+        let names = audit::names(c, &entries)?;
+        Ok((entries, names))
+    })
+    .await?;
+    let scheme = |id: &Option<String>| id.as_ref().map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()));
     let body = html! {
         h1 class="govuk-heading-l" { "Audit log" }
         p class="govuk-body" { "Every administrator action, enrolment, revocation and coordinator view of individual-level data, newest first. Entries cannot be changed or removed." }
@@ -237,15 +357,18 @@ pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Quer
                 th scope="col" class="govuk-table__header" { "When" }
                 th scope="col" class="govuk-table__header" { "Who" }
                 th scope="col" class="govuk-table__header" { "What" }
-                th scope="col" class="govuk-table__header" { "Details" }
+                th scope="col" class="govuk-table__header" { "Scheme and details" }
             } }
             tbody class="govuk-table__body" {
                 @for e in &entries {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell" { (when(e.at)) }
-                        td class="govuk-table__cell" { (e.actor) }
+                        td class="govuk-table__cell signpost-wrap" { (audit::named(&e.actor, &names)) }
                         td class="govuk-table__cell" { (e.action) }
-                        td class="govuk-table__cell" { (e.scheme.clone().unwrap_or_default()) " " (e.detail) }
+                        td class="govuk-table__cell signpost-wrap" {
+                            @if let Some(name) = scheme(&e.scheme) { strong { (name) } br; }
+                            (audit::named(&e.detail, &names))
+                        }
                     }
                 }
             }

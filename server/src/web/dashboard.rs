@@ -55,13 +55,14 @@ fn period(f: &Filter, today: NaiveDate) -> Result<Period, WebError> {
 }
 
 /// The breakdowns a dashboard shows, each one view (and one CSV).
-const VIEWS: &[(&str, &str)] = &[
-    ("by_site", "Referrals by site"),
-    ("by_issue_category", "Referrals by issue category"),
-    ("by_pathway", "Referrals by NOMS pathway"),
-    ("by_agency", "Referrals by agency signposted to"),
-    ("by_kind_of_help", "Referrals by kind of help"),
-    ("by_who_helped", "Referrals by who was helped"),
+/// Each breakdown: its key, its title, and the name of its column of groups.
+const VIEWS: &[(&str, &str, &str)] = &[
+    ("by_site", "Referrals by site", "Site"),
+    ("by_issue_category", "Referrals by issue category", "Issue category"),
+    ("by_pathway", "Referrals by NOMS pathway", "NOMS pathway"),
+    ("by_agency", "Referrals by agency signposted to", "Agency"),
+    ("by_kind_of_help", "Referrals by kind of help", "Kind of help"),
+    ("by_who_helped", "Referrals by who was helped", "Who was helped"),
 ];
 
 fn breakdown<'a>(s: &'a Summary, view: &str) -> &'a [Count] {
@@ -231,14 +232,14 @@ pub async fn page(
             }
         }
         p class="govuk-body" { a class="govuk-link" href=(csv("over_time")) download { "Download referrals over time (CSV)" } }
-        @for (view, title) in VIEWS {
+        @for (view, title, by) in VIEWS {
             @let r = rows(breakdown(now, view), breakdown(before, view));
             h2 class="govuk-heading-m" id=(view.replace('_', "-")) { (title) }
             (bar_chart(&format!("chart-{view}"), title, &r))
             (layout::figures_table(
                 &format!("table-{}", view.replace('_', "-")),
                 Some((&format!("{title}, as a table"), "s")),
-                &["", "This period", "Previous period"],
+                &[by, "This period", "Previous period"],
                 &r.iter().map(|(_, label, a, b)| (label.clone(), vec![a.to_string(), b.to_string()])).collect::<Vec<_>>(),
                 false,
             ))
@@ -292,7 +293,7 @@ pub async fn csv(
                 out.push_str(&csv_line(&[&label, &n.to_string()]));
             }
         }
-        v if VIEWS.iter().any(|(k, _)| *k == v) => {
+        v if VIEWS.iter().any(|(k, _, _)| *k == v) => {
             out.push_str(&csv_line(&["code", "name", &period, &previous]));
             for (key, label, a, b) in rows(breakdown(now, v), breakdown(before, v)) {
                 out.push_str(&csv_line(&[&key, &label, &a.to_string(), &b.to_string()]));

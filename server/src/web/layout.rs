@@ -37,27 +37,28 @@ pub fn page_with(
                 header class="govuk-header" {
                     div class="govuk-header__container govuk-width-container" {
                         div class="govuk-header__logo" {
-                            span class="govuk-header__link govuk-header__link--homepage" {
-                                span class="govuk-header__logotype-text" { "Signpost" }
+                            a href="/manage" class="govuk-header__homepage-link" {
+                                span class="govuk-header__product-name" { "Signpost" }
                             }
                         }
                     }
                 }
+                @if let Some(s) = who { (navigation(s)) }
                 div class="govuk-width-container" {
-                    @if let Some(s) = who {
-                        form method="post" action="/sign-out" class="govuk-!-margin-top-2" {
-                            input type="hidden" name="csrf" value=(s.csrf);
-                            p class="govuk-body-s govuk-!-margin-bottom-0" {
-                                "Signed in as " strong { (s.user.email) } " (" (role_label(&s.user.role)) ") "
-                                button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" { "Sign out" }
-                            }
-                        }
-                    }
                     main class="govuk-main-wrapper" id="main-content" { (main) }
                 }
                 footer class="govuk-footer" {
                     div class="govuk-width-container" {
-                        p class="govuk-body-s" { "Signpost records referrals without names." }
+                        div class="govuk-footer__meta" {
+                            div class="govuk-footer__meta-item govuk-footer__meta-item--grow" {
+                                h2 class="govuk-visually-hidden" { "Support links" }
+                                ul class="govuk-footer__inline-list" {
+                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/accessibility" { "Accessibility statement" } }
+                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/privacy" { "Privacy notice" } }
+                                }
+                                p class="govuk-body-s govuk-!-margin-bottom-0" { "Signpost records referrals without names." }
+                            }
+                        }
                     }
                 }
             }
@@ -79,6 +80,77 @@ pub fn page_with(
             .expect("header"),
     );
     res
+}
+
+/// The service navigation under the header for someone signed in: the places their role has,
+/// who they are, and signing out. Inside a landmark, as everything on a page should be.
+fn navigation(s: &Session) -> Markup {
+    let places: Vec<(String, &str)> = match &s.user.role {
+        Role::Coordinator { scheme } => vec![
+            (format!("/manage/schemes/{scheme}"), "Your scheme"),
+            (format!("/manage/schemes/{scheme}/dashboard"), "Impact"),
+        ],
+        Role::National => vec![("/manage/national".into(), "National statistics")],
+        Role::Admin => vec![
+            ("/manage".into(), "Schemes and accounts"),
+            ("/manage/national".into(), "National statistics"),
+            ("/manage/audit".into(), "Audit log"),
+        ],
+    };
+    html! {
+        section class="govuk-service-navigation" aria-label="Service information" {
+            div class="govuk-width-container" {
+                div class="govuk-service-navigation__container" {
+                    nav aria-label="Menu" class="govuk-service-navigation__wrapper" {
+                        ul class="govuk-service-navigation__list" id="navigation" {
+                            @for (href, label) in &places {
+                                li class="govuk-service-navigation__item" {
+                                    a class="govuk-service-navigation__link" href=(href) { (label) }
+                                }
+                            }
+                        }
+                    }
+                }
+                form method="post" action="/sign-out" class="signpost-account" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    p class="govuk-body-s govuk-!-margin-bottom-0" {
+                        "Signed in as " strong { (s.user.email) } " (" (role_label(&s.user.role)) ") "
+                        button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" { "Sign out" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Breadcrumbs above a page's heading: each (label, link), the page itself not among them.
+pub fn breadcrumbs(trail: &[(&str, String)]) -> Markup {
+    html! {
+        nav class="govuk-breadcrumbs" aria-label="Breadcrumb" {
+            ol class="govuk-breadcrumbs__list" {
+                @for (label, href) in trail {
+                    li class="govuk-breadcrumbs__list-item" { a class="govuk-breadcrumbs__link" href=(href) { (label) } }
+                }
+            }
+        }
+    }
+}
+
+/// The green banner that says an action worked, at the top of the page it led back to.
+pub fn success(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            div class="govuk-notification-banner govuk-notification-banner--success" role="alert"
+                aria-labelledby="success-title" data-module="govuk-notification-banner" {
+                div class="govuk-notification-banner__header" {
+                    h2 class="govuk-notification-banner__title" id="success-title" { "Success" }
+                }
+                div class="govuk-notification-banner__content" {
+                    p class="govuk-notification-banner__heading" id="success-message" { (m) }
+                }
+            }
+        }
+    }
 }
 
 pub fn role_label(role: &Role) -> &'static str {

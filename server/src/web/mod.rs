@@ -4,12 +4,15 @@
 //! every form; every failure is an [`error::WebError`] page.
 
 mod admin;
+mod agencies;
 mod charts;
 mod correct;
 mod csv;
 mod dashboard;
 mod equality;
 pub mod error;
+mod form;
+mod info;
 mod layout;
 mod national;
 mod records;
@@ -17,6 +20,7 @@ mod roster;
 mod schemes;
 pub mod session;
 mod sign_in;
+mod sites;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -27,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/set-password", get(sign_in::set_password_page).post(sign_in::set_password))
+        .route("/accessibility", get(info::accessibility))
+        .route("/privacy", get(info::privacy))
         .route("/manage", get(admin::home))
         .route("/equality", get(equality::equality_page))
         .route("/manage/audit", get(admin::audit_page))
@@ -34,18 +40,31 @@ pub fn router() -> Router<AppState> {
         .route("/manage/national.csv", get(national::csv))
         .route("/manage/schemes", post(admin::create_scheme))
         .route("/manage/users", post(admin::invite_user))
-        .route("/manage/users/{user}/reset-password", post(admin::reset_password))
+        .route("/manage/users/{user}/reset-password", get(admin::reset_password_page).post(admin::reset_password))
+        .route("/manage/users/{user}/active", get(admin::deactivate_page).post(admin::set_active))
         .route("/manage/schemes/{scheme}", get(schemes::scheme_page))
         .route("/manage/schemes/{scheme}/dashboard", get(dashboard::page))
         .route("/manage/schemes/{scheme}/dashboard.csv", get(dashboard::csv))
         .route("/manage/schemes/{scheme}/referrals.csv", get(dashboard::referrals_csv))
-        .route("/manage/schemes/{scheme}/sites", post(schemes::create_site))
-        .route("/manage/schemes/{scheme}/sites/{site}/enrolment-code", post(schemes::enrolment_code))
-        .route("/manage/schemes/{scheme}/tablets/{device}/revoke", post(schemes::revoke_tablet))
+        .route("/manage/schemes/{scheme}/details", get(schemes::details_page).post(schemes::save_details))
+        .route("/manage/schemes/{scheme}/agencies", get(agencies::list))
+        .route("/manage/schemes/{scheme}/agencies/new", get(agencies::new_page).post(agencies::add))
+        .route("/manage/schemes/{scheme}/agencies/{agency}", get(agencies::edit_page).post(agencies::save))
+        .route("/manage/schemes/{scheme}/agencies/{agency}/retire", get(agencies::retire_page).post(agencies::retire))
+        .route("/manage/schemes/{scheme}/sites", post(sites::create_site))
+        .route("/manage/schemes/{scheme}/sites/{site}", get(sites::site_page).post(sites::save_site))
+        .route("/manage/schemes/{scheme}/sites/{site}/enrolment-code", post(sites::enrolment_code))
+        .route("/manage/schemes/{scheme}/tablets/{device}/revoke", get(sites::revoke_page).post(sites::revoke_tablet))
         .route("/manage/schemes/{scheme}/volunteers", post(roster::add_volunteer))
-        .route("/manage/schemes/{scheme}/volunteers/{volunteer}/active", post(roster::set_volunteer_active))
+        .route(
+            "/manage/schemes/{scheme}/volunteers/{volunteer}/active",
+            get(roster::take_off_page).post(roster::set_volunteer_active),
+        )
         .route("/manage/schemes/{scheme}/volunteers/{volunteer}/pin", post(roster::set_volunteer_pin))
-        .route("/manage/schemes/{scheme}/volunteers/{volunteer}/equality/withdraw", post(roster::withdraw_equality))
+        .route(
+            "/manage/schemes/{scheme}/volunteers/{volunteer}/equality/withdraw",
+            get(roster::withdraw_page).post(roster::withdraw_equality),
+        )
         .route("/manage/schemes/{scheme}/pin-setting", post(roster::set_pin_required))
         .route("/manage/schemes/{scheme}/coordinators", post(schemes::invite_coordinator))
         .route("/manage/schemes/{scheme}/retention", post(records::set_retention))

@@ -40,10 +40,10 @@ fn long_date(d: chrono::NaiveDate) -> String {
     d.format("%-d %B %Y").to_string()
 }
 
-fn table_markup(id: &str, caption: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
+fn table_markup(id: &str, caption: &str, by: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
     let rows: Vec<(String, Vec<String>)> =
         side_by_side(now, before).into_iter().map(|(name, a, b)| (name.to_owned(), vec![a.text(), b.text()])).collect();
-    figures_table(id, Some((caption, "s")), &["", &n.quarter, &n.previous_quarter], &rows, true)
+    figures_table(id, Some((caption, "s")), &[by, &n.quarter, &n.previous_quarter], &rows, true)
 }
 
 fn percent_text(p: Option<u32>, withheld: bool) -> String {
@@ -58,7 +58,8 @@ fn percent_text(p: Option<u32>, withheld: bool) -> String {
 
 fn diversity_markup(d: &Diversity) -> maud::Markup {
     let t = &d.table;
-    let columns: Vec<&str> = std::iter::once("").chain(t.cols.iter().map(String::as_str)).chain(["Declared"]).collect();
+    let columns: Vec<&str> =
+        std::iter::once("Kind of scheme").chain(t.cols.iter().map(String::as_str)).chain(["Declared"]).collect();
     let mut rows: Vec<(String, Vec<String>)> = t
         .rows
         .iter()
@@ -132,8 +133,8 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
                 "England and Wales: " strong { (m.quarter.by_region.col_totals[0].text()) } ", "
                 (trend(&m.quarter.by_region, &m.previous.by_region)) "."
             }
-            (table_markup(&format!("{}-by-region", m.key), &format!("{} by region", m.name), &n, &m.quarter.by_region, &m.previous.by_region))
-            (table_markup(&format!("{}-by-scheme-type", m.key), &format!("{} by kind of scheme", m.name), &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
+            (table_markup(&format!("{}-by-region", m.key), &format!("{} by region", m.name), "Region", &n, &m.quarter.by_region, &m.previous.by_region))
+            (table_markup(&format!("{}-by-scheme-type", m.key), &format!("{} by kind of scheme", m.name), "Kind of scheme", &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
         }
         h2 class="govuk-heading-l" id="diversity" { "Volunteer diversity" }
         p class="govuk-body" {

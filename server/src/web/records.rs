@@ -3,7 +3,8 @@
 //! purge and the relay) and its directory document (for its tablets), both in one transaction.
 
 use super::error::{WebError, WebResult};
-use super::layout::see_other;
+use super::form::{Problem, Text};
+use super::schemes::{again, done};
 use super::session::{managed, SignedForm};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -14,7 +15,14 @@ use signpost_shared::relay::Edit;
 use signpost_shared::schema;
 
 /// The scheme page's section on keeping records.
-pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
+pub(super) fn section(scheme: &str, policy: Policy, csrf: &str, p: Option<&Problem>) -> Markup {
+    let months_hint = format!("{} to {} months. 3 years is 36.", retention::MONTHS.start(), retention::MONTHS.end());
+    let days_hint = format!(
+        "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. {} to {} days.",
+        retention::TABLET_DAYS.start(),
+        retention::TABLET_DAYS.end()
+    );
+    let (months, days) = (policy.months.to_string(), policy.tablet_days.to_string());
     html! {
         h2 class="govuk-heading-m" id="keeping-records" { "Keeping records" }
         p class="govuk-body" {
@@ -22,23 +30,8 @@ pub(super) fn section(scheme: &str, p: Policy, csrf: &str) -> Markup {
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/retention")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="retention-months" { "Keep records for (months)" }
-                div class="govuk-hint" id="retention-months-hint" {
-                    (retention::MONTHS.start()) " to " (retention::MONTHS.end()) " months. 3 years is 36."
-                }
-                input class="govuk-input govuk-input--width-3" id="retention-months" name="months" type="text"
-                    inputmode="numeric" spellcheck="false" value=(p.months) aria-describedby="retention-months-hint";
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="tablet-days" { "Days a tablet keeps" }
-                div class="govuk-hint" id="tablet-days-hint" {
-                    "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. "
-                    (retention::TABLET_DAYS.start()) " to " (retention::TABLET_DAYS.end()) " days."
-                }
-                input class="govuk-input govuk-input--width-2" id="tablet-days" name="tablet_days" type="text"
-                    inputmode="numeric" spellcheck="false" value=(p.tablet_days) aria-describedby="tablet-days-hint";
-            }
+            (Text { hint: Some(&months_hint), width: "govuk-input--width-3", value: Some(&months), numeric: true, ..Text::new("retention-months", "months", "Keep records for (months)") }.render(p))
+            (Text { hint: Some(&days_hint), width: "govuk-input--width-2", value: Some(&days), numeric: true, ..Text::new("tablet-days", "tablet_days", "Days a tablet keeps") }.render(p))
             button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
         }
         h3 class="govuk-heading-s" { "Correcting the record" }
@@ -63,11 +56,26 @@ pub(super) async fn set_retention(
     SignedForm(s, f): SignedForm<RetentionForm>,
 ) -> WebResult {
     managed(&s, &scheme)?;
-    let number = |v: &str| v.trim().parse::<u32>().ok();
-    let (Some(months), Some(tablet_days)) = (number(&f.months), number(&f.tablet_days)) else {
-        return Err(WebError::BadRequest("Enter the months and the days as whole numbers, like 36 and 7".into()));
+    let keep = |p: Problem| p.keep("retention-months", &f.months).keep("tablet-days", &f.tablet_days);
+    let number = |field: &str, v: &str, range: &std::ops::RangeInclusive<u32>, what: &str, like: u32| match v
+        .trim()
+        .parse::<u32>()
+    {
+        Ok(n) if range.contains(&n) => Ok(n),
+        Ok(_) => Err(Problem::new(field, format!("Enter {what} from {} to {}", range.start(), range.end()))),
+        Err(_) if v.trim().is_empty() => Err(Problem::new(field, format!("Enter {what}"))),
+        Err(_) => Err(Problem::new(field, format!("Enter {what} as a whole number, like {like}"))),
     };
-    let policy = Policy::checked(months, tablet_days).map_err(WebError::BadRequest)?;
+    let checked = number("retention-months", &f.months, &retention::MONTHS, "how many months records are kept", 36)
+        .and_then(|m| {
+            number("tablet-days", &f.tablet_days, &retention::TABLET_DAYS, "how many days a tablet keeps", 7)
+                .map(|d| (m, d))
+        })
+        .and_then(|(m, d)| Policy::checked(m, d).map_err(|e| Problem::new("retention-months", e)));
+    let policy = match checked {
+        Ok(p) => p,
+        Err(p) => return again(&st, &s, &scheme, keep(p)).await,
+    };
     let sc = scheme.clone();
     if !super::session::db(&st.store, move |c| signpost_domain::schemes::scheme_exists(c, &sc)).await? {
         return Err(WebError::NotFound("There is no such scheme.".into()));
@@ -80,5 +88,5 @@ pub(super) async fn set_retention(
         .edit_recorded(schema::directory_id(&scheme), write, Some(record))
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?;
-    Ok(see_other(&format!("/manage/schemes/{scheme}#keeping-records")))
+    Ok(done(&scheme, "retention", ""))
 }

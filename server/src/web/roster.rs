@@ -1,17 +1,25 @@
-//! Changes to a scheme's roster from its page: volunteers added, taken off and put back, PINs,
-//! the PIN setting, and equality answers withdrawn. Each is an edit of the scheme's directory
-//! document through the relay, with its audit row in the same transaction.
+//! A scheme's roster on its page: volunteers added, taken off (after a confirmation step) and
+//! put back, PINs, the PIN setting, and equality answers withdrawn (after a confirmation step).
+//! Each is an edit of the scheme's directory document through the relay, with its audit row in
+//! the same transaction. The checks that depend on the roster (no two volunteers of one name,
+//! no PINs required while someone on the roster has none) run inside that edit, on the roster
+//! as the relay holds it, so two coordinators at once cannot get round them.
 
 use super::error::{WebError, WebResult};
-use super::layout::see_other;
+use super::form::{self, Problem, Text};
+use super::layout::{page, when};
+use super::schemes::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
 use crate::state::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use maud::{html, Markup};
 use serde::Deserialize;
 use signpost_domain::util::random_id;
 use signpost_domain::{audit, equality, schemes};
 use signpost_shared::relay::Edit;
 use signpost_shared::schema::{self, Volunteer};
+use std::collections::HashMap;
 
 pub(super) async fn add_volunteer(
     State(st): State<AppState>,
@@ -19,24 +27,56 @@ pub(super) async fn add_volunteer(
     SignedForm(s, f): SignedForm<NameForm>,
 ) -> WebResult {
     managed(&s, &scheme)?;
-    let v = Volunteer { id: random_id("vol"), name: checked_volunteer_name(&f.name)?, active: true, pin: None };
-    write_volunteer(&st, &s, &scheme, v, "volunteer added").await?;
-    Ok(see_other(&format!("/manage/schemes/{scheme}")))
-}
-
-fn checked_volunteer_name(name: &str) -> Result<String, WebError> {
-    schema::volunteer_name(name)
-        .ok_or_else(|| WebError::BadRequest("Enter the volunteer's name: 1 to 80 characters".into()))
-}
-
-async fn write_volunteer(st: &AppState, s: &Session, scheme: &str, v: Volunteer, action: &str) -> Result<(), WebError> {
-    let detail = v.id.clone();
-    let write: Edit = Box::new(move |tx| schema::write_volunteer(tx, &v).map_err(|e| e.to_string()));
-    edit_roster(st, s, scheme, action, detail, write).await
+    let name = match form::checked_name("volunteer-name", &f.name, "the volunteer's name", 80) {
+        Ok(n) => n,
+        Err(p) => return again(&st, &s, &scheme, p).await,
+    };
+    let v = Volunteer { id: random_id("vol"), name, active: true, pin: None };
+    let id = v.id.clone();
+    let write: Edit = Box::new(move |tx| {
+        let same = |x: &Volunteer| x.name.to_lowercase() == v.name.to_lowercase();
+        if let Some(other) = schema::read_volunteers(&*tx).into_iter().find(same) {
+            return Err(format!("{DUPLICATE}{}", other.name));
+        }
+        schema::write_volunteer(tx, &v).map_err(|e| e.to_string())
+    });
+    match edit_roster(&st, &s, &scheme, "volunteer added", id.clone(), write).await {
+        Ok(()) => Ok(done(&scheme, "volunteer-added", &id)),
+        Err(Refused::Because(why)) => {
+            let message = match why.strip_prefix(DUPLICATE) {
+                Some(other) => format!(
+                    "{other} is already on the roster. Add an initial or a number so that volunteers can tell you apart on the tablet, for example {other} 2"
+                ),
+                None => why,
+            };
+            again(&st, &s, &scheme, Problem::new("volunteer-name", message).keep("volunteer-name", &f.name)).await
+        }
+        Err(Refused::Web(e)) => Err(e),
+    }
 }
 
 /// What a roster edit answers when the volunteer is not on the roster it finds.
 const NO_SUCH_VOLUNTEER: &str = "no such volunteer";
+/// What a roster edit answers, before the other volunteer's name, for a name already on it.
+const DUPLICATE: &str = "duplicate:";
+/// What a roster edit answers, before their names, when PINs would lock volunteers out.
+const NO_PIN: &str = "no pin:";
+
+/// Why a roster edit was not made: a check on the roster failed (its message), or the edit
+/// could not be made at all.
+enum Refused {
+    Because(String),
+    Web(WebError),
+}
+
+impl From<Refused> for WebError {
+    fn from(r: Refused) -> WebError {
+        match r {
+            Refused::Because(why) => WebError::BadRequest(why),
+            Refused::Web(e) => e,
+        }
+    }
+}
 
 /// Changes a scheme's roster through the relay, with its audit row in the same transaction:
 /// the row is written only if the edit is stored, and the edit reads the roster it changes
@@ -48,18 +88,20 @@ async fn edit_roster(
     action: &str,
     detail: String,
     write: Edit,
-) -> Result<(), WebError> {
+) -> Result<(), Refused> {
     let sc = scheme.to_owned();
-    if !db(&st.store, move |c| schemes::scheme_exists(c, &sc)).await? {
-        return Err(WebError::NotFound("There is no such scheme.".into()));
+    if !db(&st.store, move |c| schemes::scheme_exists(c, &sc)).await.map_err(Refused::Web)? {
+        return Err(Refused::Web(WebError::NotFound("There is no such scheme.".into())));
     }
     let (sc, actor, action) = (scheme.to_owned(), s.user.actor(), action.to_owned());
     let record: crate::relay::Record = Box::new(move |c| audit::audit(c, &actor, &action, Some(&sc), &detail));
     st.hub.edit_recorded(schema::directory_id(scheme), write, Some(record)).await.map_err(|e| {
         if e == NO_SUCH_VOLUNTEER {
-            WebError::NotFound("This scheme has no such volunteer.".into())
+            Refused::Web(WebError::NotFound("This scheme has no such volunteer.".into()))
+        } else if e.starts_with(DUPLICATE) || e.starts_with(NO_PIN) {
+            Refused::Because(e)
         } else {
-            WebError::Internal(anyhow::anyhow!(e))
+            Refused::Web(WebError::Internal(anyhow::anyhow!(e)))
         }
     })
 }
@@ -84,18 +126,82 @@ pub(super) async fn set_volunteer_active(
     managed(&s, &p.scheme)?;
     let active = f.active == "true";
     let action = if active { "volunteer put back on the roster" } else { "volunteer taken off the roster" };
-    update_volunteer(&st, &s, &p, action, move |v| v.active = active).await
+    update_volunteer(&st, &s, &p, action, move |v| v.active = active).await?;
+    Ok(done(&p.scheme, if active { "volunteer-back" } else { "volunteer-off" }, &p.volunteer))
 }
 
-/// Changes one volunteer of a scheme's roster as the relay holds it, then back to the
-/// scheme's page.
+/// A volunteer of the scheme's roster as stored, or 404.
+async fn volunteer(st: &AppState, p: &SchemeVolunteer) -> Result<Volunteer, WebError> {
+    let (sc, id) = (p.scheme.clone(), p.volunteer.clone());
+    db(&st.store, move |c| Ok(schemes::roster(c, &sc)?.into_iter().find(|v| v.id == id)))
+        .await?
+        .ok_or_else(|| WebError::NotFound("This scheme has no such volunteer.".into()))
+}
+
+/// The step before a volunteer is taken off the roster.
+pub(super) async fn take_off_page(State(st): State<AppState>, s: Session, Path(p): Path<SchemeVolunteer>) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let v = volunteer(&st, &p).await?;
+    let body = confirmation(
+        &s,
+        &p,
+        &format!("Take {} off the roster?", v.name),
+        "They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.",
+        &format!("/manage/schemes/{}/volunteers/{}/active", p.scheme, p.volunteer),
+        &format!("Take {} off the roster", v.name),
+        Some(("active", "false")),
+    );
+    Ok(page(StatusCode::OK, &format!("Take {} off the roster?", v.name), Some(&s), body))
+}
+
+/// The step before a volunteer's equality answers are deleted.
+pub(super) async fn withdraw_page(State(st): State<AppState>, s: Session, Path(p): Path<SchemeVolunteer>) -> WebResult {
+    managed(&s, &p.scheme)?;
+    let v = volunteer(&st, &p).await?;
+    let body = confirmation(
+        &s,
+        &p,
+        &format!("Delete {}'s equality-monitoring answers?", v.name),
+        "Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.",
+        &format!("/manage/schemes/{}/volunteers/{}/equality/withdraw", p.scheme, p.volunteer),
+        "Delete their answers",
+        None,
+    );
+    Ok(page(StatusCode::OK, &format!("Delete {}'s equality-monitoring answers?", v.name), Some(&s), body))
+}
+
+fn confirmation(
+    s: &Session,
+    p: &SchemeVolunteer,
+    heading: &str,
+    what: &str,
+    action: &str,
+    button: &str,
+    field: Option<(&str, &str)>,
+) -> Markup {
+    html! {
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}#roster", p.scheme)) { "Back" }
+        h1 class="govuk-heading-l" { (heading) }
+        p class="govuk-body" { (what) }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(s.csrf);
+            @if let Some((name, value)) = field { input type="hidden" name=(name) value=(value); }
+            div class="govuk-button-group" {
+                button type="submit" class="govuk-button govuk-button--warning" { (button) }
+                a class="govuk-link" href=(format!("/manage/schemes/{}#roster", p.scheme)) { "Cancel" }
+            }
+        }
+    }
+}
+
+/// Changes one volunteer of a scheme's roster as the relay holds it.
 async fn update_volunteer(
     st: &AppState,
     s: &Session,
     p: &SchemeVolunteer,
     action: &str,
     change: impl FnOnce(&mut Volunteer) + Send + 'static,
-) -> WebResult {
+) -> Result<(), WebError> {
     let id = p.volunteer.clone();
     let write: Edit = Box::new(move |tx| {
         let found = schema::read_volunteers(&*tx).into_iter().find(|v| v.id == id);
@@ -103,8 +209,7 @@ async fn update_volunteer(
         change(&mut v);
         schema::write_volunteer(tx, &v).map_err(|e| e.to_string())
     });
-    edit_roster(st, s, &p.scheme, action, p.volunteer.clone(), write).await?;
-    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
+    Ok(edit_roster(st, s, &p.scheme, action, p.volunteer.clone(), write).await?)
 }
 
 #[derive(Deserialize)]
@@ -121,12 +226,15 @@ pub(super) async fn set_volunteer_pin(
     managed(&s, &p.scheme)?;
     let pin = f.pin.trim().to_owned();
     if !schema::valid_pin(&pin) {
-        return Err(WebError::BadRequest("Enter a PIN of 4 digits, like 0472".into()));
+        let field = format!("pin-{}", p.volunteer);
+        let problem = Problem::new(&field, "Enter a PIN of 4 digits, like 0472").keep(&field, &f.pin);
+        return again(&st, &s, &p.scheme, problem).await;
     }
     update_volunteer(&st, &s, &p, "volunteer PIN set", move |v| {
         v.pin = Some(schema::pin_check(&v.id, &pin, &random_id("salt")))
     })
-    .await
+    .await?;
+    Ok(done(&p.scheme, "pin-set", &p.volunteer))
 }
 
 #[derive(Deserialize)]
@@ -144,12 +252,42 @@ pub(super) async fn set_pin_required(
     let required = match f.required.as_str() {
         "yes" => true,
         "no" => false,
-        _ => return Err(WebError::BadRequest("Select whether volunteers enter a PIN".into())),
+        _ => {
+            return again(&st, &s, &scheme, Problem::new("pin-required", "Select whether volunteers enter a PIN")).await
+        }
     };
     let detail = if required { "PIN required to start a shift" } else { "no PIN to start a shift" };
-    let write: Edit = Box::new(move |tx| schema::write_pin_required(tx, required).map_err(|e| e.to_string()));
-    edit_roster(&st, &s, &scheme, "roster setting changed", detail.into(), write).await?;
-    Ok(see_other(&format!("/manage/schemes/{scheme}")))
+    let write: Edit = Box::new(move |tx| {
+        if required {
+            let roster = schema::read_volunteers(&*tx);
+            let without: Vec<String> =
+                roster.into_iter().filter(|v| v.active && v.pin.is_none()).map(|v| v.name).collect();
+            if !without.is_empty() {
+                return Err(format!("{NO_PIN}{}", names(&without)));
+            }
+        }
+        schema::write_pin_required(tx, required).map_err(|e| e.to_string())
+    });
+    match edit_roster(&st, &s, &scheme, "roster setting changed", detail.into(), write).await {
+        Ok(()) => Ok(done(&scheme, "pin-setting", "")),
+        Err(Refused::Because(why)) => {
+            let who = why.strip_prefix(NO_PIN).unwrap_or_default();
+            let message = format!(
+                "Set a PIN for {who} before volunteers must enter one: without a PIN they could not start a shift"
+            );
+            again(&st, &s, &scheme, Problem::new("pin-required", message).keep("pin-required", "yes")).await
+        }
+        Err(Refused::Web(e)) => Err(e),
+    }
+}
+
+/// Names in a sentence: "Ann E.", "Ann E. and Bob F.", "Ann E., Bob F. and Cy D.".
+fn names(all: &[String]) -> String {
+    match all {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Deletes a volunteer's equality-monitoring answers at their request: gone from the store and
@@ -164,5 +302,118 @@ pub(super) async fn withdraw_equality(
     if !db(&st.store, move |c| equality::withdraw_equality(c, &sc, &vol, &actor)).await? {
         return Err(WebError::NotFound("This volunteer has no equality-monitoring answers to withdraw.".into()));
     }
-    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
+    Ok(done(&p.scheme, "equality-withdrawn", &p.volunteer))
+}
+
+/// The scheme page's roster section: the PIN setting, each volunteer, and a new one's name.
+pub(super) fn section(
+    scheme: &str,
+    volunteers: &[Volunteer],
+    equality: &HashMap<String, i64>,
+    pin_required: bool,
+    csrf: &str,
+    p: Option<&Problem>,
+) -> Markup {
+    let pin_error = p.and_then(|p| p.on("pin-required"));
+    let pin_on = p.and_then(|p| p.kept("pin-required")).map_or(pin_required, |v| v == "yes");
+    html! {
+        h2 class="govuk-heading-m" id="roster-heading" { "Volunteer roster" }
+        p class="govuk-body" { "Volunteers pick their name on the desk's tablet to start a shift. Changes reach the tablets when they next sync." }
+        form method="post" action=(format!("/manage/schemes/{scheme}/pin-setting")) novalidate {
+            input type="hidden" name="csrf" value=(csrf);
+            div class=(if pin_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
+                fieldset class="govuk-fieldset" aria-describedby=(if pin_error.is_some() { "pin-hint pin-required-error" } else { "pin-hint" }) {
+                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Do volunteers enter a PIN to start a shift?" }
+                    div class="govuk-hint" id="pin-hint" { "On a shared tablet, a 4-digit PIN stops one volunteer starting a shift as another. Set each volunteer's PIN below and tell them it first." }
+                    @if let Some(m) = pin_error { (form::inline("pin-required-error", m)) }
+                    div class="govuk-radios govuk-radios--inline" {
+                        div class="govuk-radios__item" {
+                            input class="govuk-radios__input" id="pin-required" name="required" type="radio" value="yes" checked[pin_on];
+                            label class="govuk-label govuk-radios__label" for="pin-required" { "Yes" }
+                        }
+                        div class="govuk-radios__item" {
+                            input class="govuk-radios__input" id="pin-not-required" name="required" type="radio" value="no" checked[!pin_on];
+                            label class="govuk-label govuk-radios__label" for="pin-not-required" { "No" }
+                        }
+                    }
+                }
+            }
+            button type="submit" class="govuk-button govuk-button--secondary" { "Save PIN setting" }
+        }
+        div class="signpost-scroll" {
+        table class="govuk-table" id="roster" {
+            caption class="govuk-table__caption govuk-visually-hidden" { "Volunteers" }
+            thead class="govuk-table__head" { tr class="govuk-table__row" {
+                th scope="col" class="govuk-table__header" { "Name" }
+                th scope="col" class="govuk-table__header" { "Status" }
+                th scope="col" class="govuk-table__header" { "PIN" }
+                th scope="col" class="govuk-table__header" { "Equality monitoring" }
+            } }
+            tbody class="govuk-table__body" {
+                @if volunteers.is_empty() {
+                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="4" { "Nobody is on the roster yet. Add the scheme's volunteers below." } }
+                }
+                @for v in volunteers {
+                    tr class="govuk-table__row" {
+                        td class="govuk-table__cell" { (v.name) }
+                        td class="govuk-table__cell" {
+                            @if v.active {
+                                strong class="govuk-tag govuk-tag--green" { "On the roster" } " "
+                                a class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" role="button" draggable="false"
+                                    href=(format!("/manage/schemes/{scheme}/volunteers/{}/active", v.id)) {
+                                    "Take off the roster" span class="govuk-visually-hidden" { " " (v.name) }
+                                }
+                            } @else {
+                                form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/active", v.id)) {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input type="hidden" name="active" value="true";
+                                    strong class="govuk-tag govuk-tag--grey" { "Left" } " "
+                                    button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
+                                        "Put back on the roster" span class="govuk-visually-hidden" { " " (v.name) }
+                                    }
+                                }
+                            }
+                        }
+                        td class="govuk-table__cell" {
+                            @let field = format!("pin-{}", v.id);
+                            @let error = p.and_then(|p| p.on(&field));
+                            form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/pin", v.id)) novalidate {
+                                input type="hidden" name="csrf" value=(csrf);
+                                div class=(if error.is_some() { "govuk-form-group govuk-form-group--error govuk-!-margin-bottom-0" } else { "govuk-form-group govuk-!-margin-bottom-0" }) {
+                                    label class="govuk-label" for=(field) {
+                                        @if v.pin.is_some() { "New PIN" } @else { "PIN (not set)" }
+                                        span class="govuk-visually-hidden" { " for " (v.name) }
+                                    }
+                                    @if let Some(m) = error { (form::inline(&format!("{field}-error"), m)) }
+                                    input class=(if error.is_some() { "govuk-input govuk-input--width-4 govuk-input--error" } else { "govuk-input govuk-input--width-4" })
+                                        id=(field) name="pin" type="text" inputmode="numeric" autocomplete="off" maxlength="4"
+                                        value=[p.and_then(|p| p.kept(&field))]
+                                        aria-describedby=[error.map(|_| format!("{field}-error"))];
+                                    " "
+                                    button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
+                                        "Set PIN" span class="govuk-visually-hidden" { " for " (v.name) }
+                                    }
+                                }
+                            }
+                        }
+                        td class="govuk-table__cell" {
+                            @if let Some(at) = equality.get(&v.id) {
+                                "Given " (when(*at)) " "
+                                a class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" role="button" draggable="false"
+                                    href=(format!("/manage/schemes/{scheme}/volunteers/{}/equality/withdraw", v.id)) {
+                                    "Withdraw" span class="govuk-visually-hidden" { " " (v.name) "'s answers" }
+                                }
+                            } @else { "Not given" }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        form method="post" action=(format!("/manage/schemes/{scheme}/volunteers")) novalidate {
+            input type="hidden" name="csrf" value=(csrf);
+            (Text { hint: Some("A first name and initial is enough, for example Ann E."), width: "govuk-!-width-one-half", ..Text::new("volunteer-name", "name", "Volunteer's name") }.render(p))
+            button type="submit" class="govuk-button govuk-button--secondary" { "Add volunteer" }
+        }
+    }
 }

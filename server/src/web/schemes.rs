@@ -1,14 +1,17 @@
-//! A scheme's page: its sites and tablets (enrolment codes, revocation), roster, coordinators
-//! and equality-monitoring status.
+//! A scheme's page: its details (name, region, kind), sites and tablets ([`super::sites`]),
+//! roster ([`super::roster`]), keeping records ([`super::records`]) and coordinators. Every
+//! form on it that is refused brings the page back with the problem ([`again`]); every action
+//! that works comes back to it with a success banner ([`done`]).
 
 use super::admin::link_page;
 use super::error::{WebError, WebResult};
-use super::layout::{page, see_other, when};
-use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
+use super::form::{self, Problem, Text};
+use super::layout::{breadcrumbs, page, see_other, success, when};
+use super::session::{db, managed, Session, SignedForm};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use maud::html;
+use maud::{html, Markup};
 use rusqlite::Connection;
 use serde::Deserialize;
 use signpost_domain::accounts::{self, Role, User};
@@ -17,38 +20,102 @@ use signpost_domain::{audit, equality, schemes, Refusal};
 use signpost_shared::schema::{self, Volunteer};
 
 pub(super) struct SchemeView {
-    name: String,
+    details: schemes::Details,
     /// Volunteers who gave equality-monitoring answers, and when.
     equality: std::collections::HashMap<String, i64>,
     pin_required: bool,
     retention: signpost_domain::retention::Policy,
-    sites: Vec<(String, String)>,
+    sites: Vec<schemes::Site>,
     devices: Vec<Device>,
     volunteers: Vec<Volunteer>,
     coordinators: Vec<User>,
 }
 
 fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeView>> {
-    let Some(name) = schemes::name_of(conn, scheme)? else { return Ok(None) };
-    let sites = schemes::sites_of(conn, scheme)?;
+    let Some(details) = schemes::details(conn, scheme)? else { return Ok(None) };
     Ok(Some(SchemeView {
-        name,
+        details,
         equality: equality::equality_given(conn, scheme)?,
         pin_required: schema::read_pin_required(&schemes::directory(conn, scheme)?),
         retention: signpost_domain::retention::policy(conn, scheme)?.unwrap_or_default(),
-        sites,
+        sites: schemes::sites(conn, scheme)?,
         devices: tablets::devices(conn, scheme)?,
         volunteers: schemes::roster(conn, scheme)?,
         coordinators: accounts::users(conn, Some(scheme))?,
     }))
 }
 
-pub(super) async fn scheme_page(State(st): State<AppState>, s: Session, Path(scheme): Path<String>) -> WebResult {
-    managed(&s, &scheme)?;
-    let (sc, actor) = (scheme.clone(), s.user.actor());
+/// What was just done, for the success banner: `done` names the action, `item` the site,
+/// tablet or volunteer it was done to (ids only in the address; the page finds the name).
+#[derive(Deserialize, Default)]
+pub(super) struct Done {
+    #[serde(default)]
+    done: String,
+    #[serde(default)]
+    item: String,
+}
+
+/// Back to the scheme's page after an action, with its banner.
+pub(super) fn done(scheme: &str, what: &str, item: &str) -> axum::response::Response {
+    see_other(&format!("/manage/schemes/{scheme}?done={what}&item={item}"))
+}
+
+fn done_message(v: &SchemeView, d: &Done) -> Option<String> {
+    let volunteer = || v.volunteers.iter().find(|x| x.id == d.item).map(|x| x.name.clone()).unwrap_or_default();
+    let site = || v.sites.iter().find(|x| x.id == d.item).map(|x| x.name.clone()).unwrap_or_default();
+    let tablet = || {
+        v.devices
+            .iter()
+            .find(|x| x.id == d.item)
+            .map(|x| if x.label.is_empty() { x.id.clone() } else { x.label.clone() })
+    };
+    Some(match d.done.as_str() {
+        "details" => "The scheme's details are saved".to_owned(),
+        "created" => "The scheme is created. Add its sites and volunteers, then set up its tablets.".to_owned(),
+        "site-added" => format!("{} is added. Create an enrolment code to set up its tablet.", site()),
+        "site-renamed" => format!("The site is now called {}", site()),
+        "site-closed" => format!("{} is closed. Its tablets log nothing more once they sync.", site()),
+        "site-opened" => format!("{} is open again", site()),
+        "tablet-revoked" => format!("{} is revoked. It can no longer sync.", tablet().unwrap_or_default()),
+        "volunteer-added" => format!("{} is on the roster", volunteer()),
+        "volunteer-off" => format!("{} is taken off the roster", volunteer()),
+        "volunteer-back" => format!("{} is back on the roster", volunteer()),
+        "pin-set" => format!("{}'s PIN is set. Tell them it in person.", volunteer()),
+        "pin-setting" => if v.pin_required {
+            "Volunteers now enter their PIN to start a shift"
+        } else {
+            "Volunteers start a shift without a PIN"
+        }
+        .to_owned(),
+        "equality-withdrawn" => format!("{}'s equality-monitoring answers are deleted", volunteer()),
+        "retention" => "How long records are kept is saved".to_owned(),
+        _ => return None,
+    })
+}
+
+pub(super) async fn scheme_page(
+    State(st): State<AppState>,
+    s: Session,
+    Path(scheme): Path<String>,
+    Query(d): Query<Done>,
+) -> WebResult {
+    render(&st, &s, &scheme, None, &d).await
+}
+
+/// The scheme's page again with the form that was refused, its message and what was typed.
+pub(super) async fn again(st: &AppState, s: &Session, scheme: &str, problem: Problem) -> WebResult {
+    render(st, s, scheme, Some(problem), &Done::default()).await
+}
+
+async fn render(st: &AppState, s: &Session, scheme: &str, problem: Option<Problem>, d: &Done) -> WebResult {
+    managed(s, scheme)?;
+    let (sc, actor) = (scheme.to_owned(), s.user.actor());
+    // A refused form comes back to the page its sender was looking at, whose view is already
+    // in the audit log: a refusal changes nothing, not even the log.
+    let viewed = problem.is_none();
     let view = db(&st.store, move |c| {
         let v = load_scheme(c, &sc)?;
-        if v.is_some() {
+        if v.is_some() && viewed {
             // Volunteers' names are individual-level data.
             audit::audit(c, &actor, "viewed the volunteer roster and tablets", Some(&sc), "")?;
         }
@@ -56,45 +123,76 @@ pub(super) async fn scheme_page(State(st): State<AppState>, s: Session, Path(sch
     })
     .await?
     .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+    let p = problem.as_ref();
     let csrf = &s.csrf;
+    let not_given = "Not given";
     let body = html! {
+        @if s.user.role == Role::Admin { (breadcrumbs(&[("Schemes and accounts", "/manage".into())])) }
+        (success(done_message(&view, d).as_deref()))
+        (form::summary(p))
         span class="govuk-caption-l" { "Scheme" }
-        h1 class="govuk-heading-l" { (view.name) }
-        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { "Impact: referrals, volunteer hours and more" } }
+        h1 class="govuk-heading-l" { (view.details.name) }
+        dl class="govuk-summary-list" id="scheme-details" {
+            div class="govuk-summary-list__row" {
+                dt class="govuk-summary-list__key" { "Region" }
+                dd class="govuk-summary-list__value" { (view.details.region.map_or(not_given, |r| r.label())) }
+                dd class="govuk-summary-list__actions" {
+                    a class="govuk-link" href=(format!("/manage/schemes/{scheme}/details")) { "Change" span class="govuk-visually-hidden" { " the scheme's name, region and kind" } }
+                }
+            }
+            div class="govuk-summary-list__row govuk-summary-list__row--no-actions" {
+                dt class="govuk-summary-list__key" { "Kind of scheme" }
+                dd class="govuk-summary-list__value" { (view.details.kind.map_or(not_given, |k| k.label())) }
+            }
+        }
+        p class="govuk-body" {
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { "Impact: referrals, volunteer hours and more" }
+        }
         h2 class="govuk-heading-m" { "Sites and tablets" }
         p class="govuk-body" { "To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes." }
         table class="govuk-table" id="sites" {
+            caption class="govuk-table__caption govuk-visually-hidden" { "Sites" }
             thead class="govuk-table__head" { tr class="govuk-table__row" {
                 th scope="col" class="govuk-table__header" { "Site" }
-                th scope="col" class="govuk-table__header" { span class="govuk-visually-hidden" { "Action" } }
+                th scope="col" class="govuk-table__header" { "Action" }
             } }
             tbody class="govuk-table__body" {
-                @for (id, name) in &view.sites {
+                @if view.sites.is_empty() {
+                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="2" { "No sites yet. Add the scheme's first site below." } }
+                }
+                @for site in &view.sites {
                     tr class="govuk-table__row" {
-                        td class="govuk-table__cell" { (name) }
                         td class="govuk-table__cell" {
-                            form method="post" action=(format!("/manage/schemes/{scheme}/sites/{id}/enrolment-code")) {
-                                input type="hidden" name="csrf" value=(csrf);
-                                button type="submit" class="govuk-button govuk-!-margin-bottom-0" {
-                                    "Create an enrolment code" span class="govuk-visually-hidden" { " for " (name) }
-                                }
+                            (site.name)
+                            @if site.closed_at.is_some() { " " strong class="govuk-tag govuk-tag--grey" { "Closed" } }
+                            br;
+                            a class="govuk-link govuk-body-s" href=(format!("/manage/schemes/{scheme}/sites/{}", site.id)) {
+                                "Rename or close" span class="govuk-visually-hidden" { " " (site.name) }
                             }
+                        }
+                        td class="govuk-table__cell" {
+                            @if site.closed_at.is_none() {
+                                form method="post" action=(format!("/manage/schemes/{scheme}/sites/{}/enrolment-code", site.id)) {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" class="govuk-button govuk-!-margin-bottom-0" {
+                                        "Create an enrolment code" span class="govuk-visually-hidden" { " for " (site.name) }
+                                    }
+                                }
+                            } @else { "No new tablets at a closed site" }
                         }
                     }
                 }
             }
         }
-        form method="post" action=(format!("/manage/schemes/{scheme}/sites")) {
+        form method="post" action=(format!("/manage/schemes/{scheme}/sites")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="site-name" { "New site's name" }
-                input class="govuk-input govuk-!-width-two-thirds" id="site-name" name="name" type="text";
-            }
+            (Text { hint: Some("For example, Highbury Corner Magistrates' Court"), ..Text::new("site-name", "name", "New site's name") }.render(p))
             button type="submit" class="govuk-button govuk-button--secondary" { "Add site" }
         }
         h3 class="govuk-heading-s" { "Tablets" }
         @if view.devices.is_empty() { p class="govuk-body" { "No tablets are enrolled yet." } }
         @else {
+            div class="signpost-scroll" {
             table class="govuk-table" id="tablets" {
                 thead class="govuk-table__head" { tr class="govuk-table__row" {
                     th scope="col" class="govuk-table__header" { "Tablet" }
@@ -104,28 +202,26 @@ pub(super) async fn scheme_page(State(st): State<AppState>, s: Session, Path(sch
                     th scope="col" class="govuk-table__header" { "Status" }
                 } }
                 tbody class="govuk-table__body" {
-                    @for d in &view.devices {
-                        @let label = if d.label.is_empty() { d.id.clone() } else { d.label.clone() };
+                    @for dv in &view.devices {
+                        @let label = if dv.label.is_empty() { dv.id.clone() } else { dv.label.clone() };
                         tr class="govuk-table__row" {
                             td class="govuk-table__cell" { (label) }
-                            td class="govuk-table__cell" { (d.site_name) }
-                            td class="govuk-table__cell" { (when(d.created_at)) }
+                            td class="govuk-table__cell" { (dv.site_name) }
+                            td class="govuk-table__cell" { (when(dv.created_at)) }
                             td class="govuk-table__cell" {
-                                @match d.last_synced_at { Some(at) => (when(at)), None => "Never" }
-                                @if let Some((at, why)) = d.recent_refusal(signpost_domain::util::now_ms()) {
+                                @match dv.last_synced_at { Some(at) => (when(at)), None => "Never" }
+                                @if let Some((at, why)) = dv.recent_refusal(signpost_domain::util::now_ms()) {
                                     p class="govuk-body-s govuk-!-margin-bottom-0 signpost-refused" {
                                         strong class="govuk-tag govuk-tag--red" { "Refused" } " " (when(*at)) ": " (why)
                                     }
                                 }
                             }
                             td class="govuk-table__cell" {
-                                @if let Some(at) = d.revoked_at { strong class="govuk-tag govuk-tag--grey" { "Revoked" } " " (when(at)) }
+                                @if let Some(at) = dv.revoked_at { strong class="govuk-tag govuk-tag--grey" { "Revoked" } " " (when(at)) }
                                 @else {
-                                    form method="post" action=(format!("/manage/schemes/{scheme}/tablets/{}/revoke", d.id)) {
-                                        input type="hidden" name="csrf" value=(csrf);
-                                        button type="submit" class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" {
-                                            "Revoke" span class="govuk-visually-hidden" { " " (label) }
-                                        }
+                                    a class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" role="button" draggable="false"
+                                        href=(format!("/manage/schemes/{scheme}/tablets/{}/revoke", dv.id)) {
+                                        "Revoke" span class="govuk-visually-hidden" { " " (label) }
                                     }
                                 }
                             }
@@ -133,177 +229,122 @@ pub(super) async fn scheme_page(State(st): State<AppState>, s: Session, Path(sch
                     }
                 }
             }
-        }
-        h2 class="govuk-heading-m" { "Volunteer roster" }
-        p class="govuk-body" { "Volunteers pick their name on the desk's tablet to start a shift. Changes reach the tablets when they next sync." }
-        form method="post" action=(format!("/manage/schemes/{scheme}/pin-setting")) {
-            input type="hidden" name="csrf" value=(csrf);
-            div class="govuk-form-group" {
-                fieldset class="govuk-fieldset" aria-describedby="pin-hint" {
-                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Do volunteers enter a PIN to start a shift?" }
-                    div class="govuk-hint" id="pin-hint" { "On a shared tablet, a 4-digit PIN stops one volunteer starting a shift as another. You set each volunteer's PIN below and tell them it." }
-                    div class="govuk-radios govuk-radios--inline" {
-                        div class="govuk-radios__item" {
-                            input class="govuk-radios__input" id="pin-required" name="required" type="radio" value="yes" checked[view.pin_required];
-                            label class="govuk-label govuk-radios__label" for="pin-required" { "Yes" }
-                        }
-                        div class="govuk-radios__item" {
-                            input class="govuk-radios__input" id="pin-not-required" name="required" type="radio" value="no" checked[!view.pin_required];
-                            label class="govuk-label govuk-radios__label" for="pin-not-required" { "No" }
-                        }
-                    }
-                }
-            }
-            button type="submit" class="govuk-button govuk-button--secondary" { "Save PIN setting" }
-        }
-        table class="govuk-table" id="roster" {
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Name" }
-                th scope="col" class="govuk-table__header" { "Status" }
-                th scope="col" class="govuk-table__header" { "PIN" }
-                th scope="col" class="govuk-table__header" { "Equality monitoring" }
-            } }
-            tbody class="govuk-table__body" {
-                @for v in &view.volunteers {
-                    tr class="govuk-table__row" {
-                        td class="govuk-table__cell" { (v.name) }
-                        td class="govuk-table__cell" {
-                            form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/active", v.id)) {
-                                input type="hidden" name="csrf" value=(csrf);
-                                input type="hidden" name="active" value=(if v.active { "false" } else { "true" });
-                                @if v.active { strong class="govuk-tag govuk-tag--green" { "On the roster" } " " }
-                                @else { strong class="govuk-tag govuk-tag--grey" { "Left" } " " }
-                                button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
-                                    @if v.active { "Take off the roster" } @else { "Put back on the roster" }
-                                    span class="govuk-visually-hidden" { " " (v.name) }
-                                }
-                            }
-                        }
-                        td class="govuk-table__cell" {
-                            form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/pin", v.id)) {
-                                input type="hidden" name="csrf" value=(csrf);
-                                @let field = format!("pin-{}", v.id);
-                                label class="govuk-label" for=(field) {
-                                    @if v.pin.is_some() { "New PIN" } @else { "PIN (not set)" }
-                                    span class="govuk-visually-hidden" { " for " (v.name) }
-                                }
-                                input class="govuk-input govuk-input--width-4" id=(field) name="pin" type="text" inputmode="numeric" autocomplete="off" maxlength="4";
-                                " "
-                                button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
-                                    "Set PIN" span class="govuk-visually-hidden" { " for " (v.name) }
-                                }
-                            }
-                        }
-                        td class="govuk-table__cell" {
-                            @if let Some(at) = view.equality.get(&v.id) {
-                                form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/equality/withdraw", v.id)) {
-                                    input type="hidden" name="csrf" value=(csrf);
-                                    "Given " (when(*at)) " "
-                                    button type="submit" class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" {
-                                        "Withdraw" span class="govuk-visually-hidden" { " " (v.name) "'s answers" }
-                                    }
-                                }
-                            } @else { "Not given" }
-                        }
-                    }
-                }
             }
         }
-        form method="post" action=(format!("/manage/schemes/{scheme}/volunteers")) {
-            input type="hidden" name="csrf" value=(csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="volunteer-name" { "Volunteer's name" }
-                div class="govuk-hint" id="volunteer-name-hint" { "A first name and initial is enough, for example Ann E." }
-                input class="govuk-input govuk-!-width-one-half" id="volunteer-name" name="name" type="text" aria-describedby="volunteer-name-hint";
-            }
-            button type="submit" class="govuk-button govuk-button--secondary" { "Add volunteer" }
+        h2 class="govuk-heading-m" { "Agency directory" }
+        p class="govuk-body" {
+            "The agencies volunteers signpost to, with what each helps with. "
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies")) { "Add, change or retire agencies" }
         }
-        (super::records::section(&scheme, view.retention, csrf))
+        (super::roster::section(scheme, &view.volunteers, &view.equality, view.pin_required, csrf, p))
+        (super::records::section(scheme, view.retention, csrf, p))
         h2 class="govuk-heading-m" { "Coordinators" }
         ul class="govuk-list govuk-list--bullet" {
-            @for u in &view.coordinators { li { (u.email) @if !u.has_password { " (invited)" } } }
-        }
-        form method="post" action=(format!("/manage/schemes/{scheme}/coordinators")) {
-            input type="hidden" name="csrf" value=(csrf);
-            div class="govuk-form-group" {
-                label class="govuk-label" for="coordinator-email" { "Invite a coordinator: email address" }
-                input class="govuk-input govuk-!-width-two-thirds" id="coordinator-email" name="email" type="email" spellcheck="false";
+            @for u in &view.coordinators {
+                li { (u.email) @if !u.has_password { " (invited)" } @if !u.active { " (deactivated)" } }
             }
+        }
+        form method="post" action=(format!("/manage/schemes/{scheme}/coordinators")) novalidate {
+            input type="hidden" name="csrf" value=(csrf);
+            (Text { kind: "email", ..Text::new("coordinator-email", "email", "Invite a coordinator: email address") }.render(p))
             button type="submit" class="govuk-button govuk-button--secondary" { "Invite coordinator" }
         }
     };
-    Ok(page(StatusCode::OK, &view.name, Some(&s), body))
+    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok(page(status, &form::title(&view.details.name, p), Some(s), body))
 }
 
 #[derive(Deserialize)]
-pub(super) struct SchemeSite {
-    scheme: String,
-    site: String,
+pub(super) struct DetailsForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    scheme_type: String,
 }
 
-pub(super) async fn create_site(
+/// The scheme's name, region and kind as fields (the scheme page's "Change" and the
+/// administrator's new scheme share them): neither select chooses for the user.
+pub(super) fn details_fields(p: Option<&Problem>, name: Option<&str>, d: Option<&schemes::Details>) -> Markup {
+    use signpost_shared::vocab::{Region, SchemeType};
+    let regions: Vec<(&str, &str)> = Region::ALL.iter().map(|r| (r.code(), r.label())).collect();
+    let kinds: Vec<(&str, &str)> = SchemeType::ALL.iter().map(|t| (t.code(), t.label())).collect();
+    html! {
+        (Text { value: name, ..Text::new("scheme-name", "name", "Scheme's name") }.render(p))
+        (form::select(p, "scheme-region", "region", "Region", &regions, d.and_then(|d| d.region).map(|r| r.code())))
+        (form::select(p, "scheme-type", "scheme_type", "Kind of scheme", &kinds, d.and_then(|d| d.kind).map(|k| k.code())))
+    }
+}
+
+/// Reads the scheme's name, region and kind from a form, in plain words when one is missing.
+pub(super) fn checked_details(f: &DetailsForm) -> Result<schemes::Details, Problem> {
+    use signpost_shared::vocab::{Region, SchemeType};
+    let keep = |p: Problem| {
+        p.keep("scheme-name", &f.name).keep("scheme-region", &f.region).keep("scheme-type", &f.scheme_type)
+    };
+    let name = form::checked_name("scheme-name", &f.name, "the scheme's name", 120).map_err(keep)?;
+    let region = Region::from_code(&f.region)
+        .ok_or_else(|| keep(Problem::new("scheme-region", "Select the scheme's region")))?;
+    let kind = SchemeType::from_code(&f.scheme_type)
+        .ok_or_else(|| keep(Problem::new("scheme-type", "Select the kind of scheme")))?;
+    Ok(schemes::Details { name, region: Some(region), kind: Some(kind) })
+}
+
+pub(super) async fn details_page(State(st): State<AppState>, s: Session, Path(scheme): Path<String>) -> WebResult {
+    details_form(&st, &s, &scheme, None).await
+}
+
+async fn details_form(st: &AppState, s: &Session, scheme: &str, problem: Option<Problem>) -> WebResult {
+    managed(s, scheme)?;
+    let sc = scheme.to_owned();
+    let d = db(&st.store, move |c| schemes::details(c, &sc))
+        .await?
+        .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+    let p = problem.as_ref();
+    let body = html! {
+        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { "Back" }
+        (form::summary(p))
+        span class="govuk-caption-l" { (d.name) }
+        h1 class="govuk-heading-l" { "Change the scheme's details" }
+        p class="govuk-body" { "The region and kind place the scheme in the national figures." }
+        form method="post" action=(format!("/manage/schemes/{scheme}/details")) novalidate {
+            input type="hidden" name="csrf" value=(s.csrf);
+            (details_fields(p, Some(&d.name), Some(&d)))
+            button type="submit" class="govuk-button" { "Save" }
+        }
+    };
+    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok(page(status, &form::title("Change the scheme's details", p), Some(s), body))
+}
+
+pub(super) async fn save_details(
     State(st): State<AppState>,
     Path(scheme): Path<String>,
-    SignedForm(s, f): SignedForm<NameForm>,
+    SignedForm(s, f): SignedForm<DetailsForm>,
 ) -> WebResult {
     managed(&s, &scheme)?;
-    let sc = scheme.clone();
-    db(&st.store, move |c| {
-        let id = schemes::create_site(c, &sc, &f.name).map_err(|e| Refusal(e.to_string()))?;
-        audit::audit(c, &s.user.actor(), "site created", Some(&sc), &format!("{id} {}", f.name.trim()))
-    })
-    .await?;
-    Ok(see_other(&format!("/manage/schemes/{scheme}")))
-}
-
-pub(super) async fn enrolment_code(
-    State(st): State<AppState>,
-    Path(p): Path<SchemeSite>,
-    SignedForm(s, _): SignedForm<Nothing>,
-) -> WebResult {
-    managed(&s, &p.scheme)?;
-    let (scheme, site, actor) = (p.scheme.clone(), p.site.clone(), s.user.actor());
-    let (code, site_name) = db(&st.store, move |c| {
-        let names = schemes::site_and_scheme_names(c, &site)?;
-        let in_scheme = schemes::site_in_scheme(c, &scheme, &site)?;
-        let (Some((site_name, _)), true) = (names, in_scheme) else {
-            return Err(Refusal("There is no such site in this scheme.".into()).into());
-        };
-        Ok((tablets::create_enrol_code(c, &site, &actor)?, site_name))
-    })
-    .await?;
-    let until = chrono::Utc::now() + chrono::Duration::milliseconds(tablets::ENROL_CODE_MS);
-    let body = html! {
-        div class="govuk-panel govuk-panel--confirmation" {
-            h1 class="govuk-panel__title" { "Enrolment code" }
-            div class="govuk-panel__body" { strong id="enrolment-code" { (code) } }
-        }
-        p class="govuk-body" { "On the tablet for " strong { (site_name) } ", open Signpost and enter this code." }
-        p class="govuk-body" { "It works once, until " (until.format("%H:%M UTC")) ". Do not write it down or share it." }
-        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{}", p.scheme)) { "Back to the scheme" } }
+    let d = match checked_details(&f) {
+        Ok(d) => d,
+        Err(p) => return details_form(&st, &s, &scheme, Some(p)).await,
     };
-    Ok(page(StatusCode::OK, "Enrolment code", Some(&s), body))
-}
-
-#[derive(Deserialize)]
-pub(super) struct SchemeDevice {
-    scheme: String,
-    device: String,
-}
-
-pub(super) async fn revoke_tablet(
-    State(st): State<AppState>,
-    Path(p): Path<SchemeDevice>,
-    SignedForm(s, _): SignedForm<Nothing>,
-) -> WebResult {
-    managed(&s, &p.scheme)?;
-    let (scheme, device, actor) = (p.scheme.clone(), p.device.clone(), s.user.actor());
-    let revoked = db(&st.store, move |c| tablets::revoke_device(c, &scheme, &device, &actor)).await?;
-    if !revoked {
-        return Err(WebError::NotFound("This scheme has no such tablet, or it is already revoked.".into()));
+    let (sc, actor) = (scheme.clone(), s.user.actor());
+    let found = db(&st.store, move |c| {
+        signpost_domain::db::immediate(c, |c| {
+            let found = schemes::set_details(c, &sc, &d)?;
+            if found {
+                let detail =
+                    format!("{}, {}, {}", d.name, d.region.map_or("", |r| r.code()), d.kind.map_or("", |k| k.code()));
+                audit::audit(c, &actor, "scheme details changed", Some(&sc), &detail)?;
+            }
+            Ok(found)
+        })
+    })
+    .await?;
+    if !found {
+        return Err(WebError::NotFound("There is no such scheme.".into()));
     }
-    st.hub.revoke(p.device.clone()).await;
-    Ok(see_other(&format!("/manage/schemes/{}", p.scheme)))
+    Ok(done(&scheme, "details", ""))
 }
 
 #[derive(Deserialize)]
@@ -319,7 +360,22 @@ pub(super) async fn invite_coordinator(
     SignedForm(s, f): SignedForm<EmailForm>,
 ) -> WebResult {
     managed(&s, &scheme)?;
-    let (role, actor, email) = (Role::Coordinator { scheme: scheme.clone() }, s.user.actor(), f.email);
-    let (user, code) = db(&st.store, move |c| accounts::create_user(c, &email, &role, &actor)).await?;
+    let (role, actor, email) = (Role::Coordinator { scheme: scheme.clone() }, s.user.actor(), f.email.clone());
+    let created = db(&st.store, move |c| Ok(accounts::create_user(c, &email, &role, &actor))).await?;
+    let (user, code) = match created {
+        Ok(made) => made,
+        Err(e) => match e.downcast::<Refusal>() {
+            Ok(r) => {
+                return again(
+                    &st,
+                    &s,
+                    &scheme,
+                    Problem::new("coordinator-email", r.0).keep("coordinator-email", &f.email),
+                )
+                .await
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
     Ok(link_page(&st, &s, &headers, "Coordinator invited", &user.email, &code, &format!("/manage/schemes/{scheme}")))
 }

@@ -1,0 +1,181 @@
+//! Forms in the GOV.UK pattern: a form that cannot be taken comes back as the same page with an
+//! error summary at the top, the message beside the field, what was typed still in it, and
+//! "Error: " before the page's title. A [`Problem`] carries that from the handler that refused
+//! the form to the page that shows it; the field helpers render a field with or without one.
+
+use maud::{html, Markup};
+
+/// Why a form was not taken: the field to fix (its element id), what to do, in plain words,
+/// and what was typed in the form's fields, so that nothing has to be typed again.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+    kept: Vec<(String, String)>,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { field: field.into(), message: message.into(), kept: Vec::new() }
+    }
+
+    /// Keeps what was typed in the field with this id.
+    pub fn keep(mut self, field: &str, value: &str) -> Problem {
+        self.kept.push((field.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The message for the field with this id, if it is the one to fix.
+    pub fn on(&self, field: &str) -> Option<&str> {
+        (self.field == field).then_some(self.message.as_str())
+    }
+
+    /// What was typed in the field with this id.
+    pub fn kept(&self, field: &str) -> Option<&str> {
+        self.kept.iter().find(|(f, _)| f == field).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The page title, with "Error: " first when a form on it was refused.
+pub fn title(title: &str, problem: Option<&Problem>) -> String {
+    match problem {
+        Some(_) => format!("Error: {title}"),
+        None => title.to_owned(),
+    }
+}
+
+/// The error summary that opens a page whose form was refused (nothing without a problem).
+pub fn summary(problem: Option<&Problem>) -> Markup {
+    let errors: Vec<(&str, String)> = problem.iter().map(|p| (p.field.as_str(), p.message.clone())).collect();
+    super::layout::error_summary(&errors)
+}
+
+/// A text field in a form group: label, optional hint, the inline error when it is the field
+/// to fix, and its value (what was typed, else `value`).
+pub struct Text<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub hint: Option<&'a str>,
+    /// GOV.UK width class, for example `govuk-!-width-two-thirds` or `govuk-input--width-4`.
+    pub width: &'a str,
+    /// `text`, `email` or `password`.
+    pub kind: &'a str,
+    pub value: Option<&'a str>,
+    pub numeric: bool,
+}
+
+impl<'a> Text<'a> {
+    pub fn new(id: &'a str, name: &'a str, label: &'a str) -> Text<'a> {
+        Text {
+            id,
+            name,
+            label,
+            hint: None,
+            width: "govuk-!-width-two-thirds",
+            kind: "text",
+            value: None,
+            numeric: false,
+        }
+    }
+
+    pub fn render(&self, problem: Option<&Problem>) -> Markup {
+        let error = problem.and_then(|p| p.on(self.id));
+        let value = problem.and_then(|p| p.kept(self.id)).or(self.value);
+        let hint_id = format!("{}-hint", self.id);
+        let error_id = format!("{}-error", self.id);
+        let described: Vec<&str> =
+            [self.hint.map(|_| hint_id.as_str()), error.map(|_| error_id.as_str())].into_iter().flatten().collect();
+        let described = (!described.is_empty()).then(|| described.join(" "));
+        let group = if error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" };
+        let input = match error {
+            Some(_) => format!("govuk-input govuk-input--error {}", self.width),
+            None => format!("govuk-input {}", self.width),
+        };
+        html! {
+            div class=(group) {
+                label class="govuk-label" for=(self.id) { (self.label) }
+                @if let Some(h) = self.hint { div class="govuk-hint" id=(hint_id) { (h) } }
+                @if let Some(m) = error { (inline(&error_id, m)) }
+                input class=(input) id=(self.id) name=(self.name) type=(self.kind)
+                    value=[value] aria-describedby=[described]
+                    inputmode=[self.numeric.then_some("numeric")]
+                    spellcheck=[(self.numeric || self.kind == "email").then_some("false")]
+                    autocomplete=[self.numeric.then_some("off")];
+            }
+        }
+    }
+}
+
+/// A select in a form group whose first option is "Select…" with no value, so nothing is
+/// chosen for the user: `options` are (value, label); `value` is what is chosen now.
+pub fn select(
+    problem: Option<&Problem>,
+    id: &str,
+    name: &str,
+    label: &str,
+    options: &[(&str, &str)],
+    value: Option<&str>,
+) -> Markup {
+    let error = problem.and_then(|p| p.on(id));
+    let chosen = problem.and_then(|p| p.kept(id)).or(value);
+    let error_id = format!("{id}-error");
+    html! {
+        div class=(if error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
+            label class="govuk-label" for=(id) { (label) }
+            @if let Some(m) = error { (inline(&error_id, m)) }
+            select class=(if error.is_some() { "govuk-select govuk-select--error" } else { "govuk-select" })
+                id=(id) name=(name) aria-describedby=[error.map(|_| error_id.as_str())] {
+                option value="" selected[chosen.is_none_or(str::is_empty)] { "Select…" }
+                @for (v, l) in options { option value=(v) selected[chosen == Some(*v)] { (l) } }
+            }
+        }
+    }
+}
+
+/// The message beside a field that has to be fixed.
+pub fn inline(id: &str, message: &str) -> Markup {
+    html! { p class="govuk-error-message" id=(id) { span class="govuk-visually-hidden" { "Error: " } (message) } }
+}
+
+/// A name someone types for a site, scheme or agency, checked in plain words: `what` is how the
+/// message names it ("the site's name").
+pub fn checked_name(field: &str, value: &str, what: &str, max: usize) -> Result<String, Problem> {
+    let name = value.trim();
+    let message = if name.is_empty() {
+        format!("Enter {what}")
+    } else if name.chars().count() > max {
+        format!("{} must be {max} characters or fewer", capitalised(what))
+    } else if name.chars().any(char::is_control) {
+        format!("{} must be on one line, without special characters", capitalised(what))
+    } else {
+        return Ok(name.to_owned());
+    };
+    Err(Problem::new(field, message).keep(field, value))
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_field_keeps_what_was_typed_and_says_what_to_do_beside_it() {
+        let p = checked_name("site-name", "   ", "the site's name", 120).unwrap_err();
+        assert_eq!(p.message, "Enter the site's name");
+        let long = "x".repeat(121);
+        let p = checked_name("site-name", &long, "the site's name", 120).unwrap_err();
+        assert_eq!(p.message, "The site's name must be 120 characters or fewer");
+        let html = Text::new("site-name", "name", "Site's name").render(Some(&p)).into_string();
+        assert!(html.contains("govuk-form-group--error"), "{html}");
+        assert!(html.contains(&format!("value=\"{long}\"")), "{html}");
+        assert!(html.contains("aria-describedby=\"site-name-error\""), "{html}");
+        assert_eq!(checked_name("site-name", " Crown Court ", "the site's name", 120).unwrap(), "Crown Court");
+        let other = Text::new("scheme-name", "name", "Name").render(Some(&p)).into_string();
+        assert!(!other.contains("govuk-error-message"), "{other}");
+    }
+}
