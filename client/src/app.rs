@@ -48,6 +48,11 @@ pub fn app() -> Html {
                 <div class="govuk-width-container">
                     <div class="govuk-footer__meta">
                         <div class="govuk-footer__meta-item govuk-footer__meta-item--grow">
+                            <h2 class="govuk-visually-hidden">{ "Support links" }</h2>
+                            <ul class="govuk-footer__inline-list">
+                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/accessibility">{ "Accessibility statement" }</a></li>
+                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/privacy">{ "Privacy notice" }</a></li>
+                            </ul>
                             <p class="govuk-body-s">{ "Signpost records referrals without names. Do not type personal details in notes." }</p>
                         </div>
                     </div>

@@ -120,7 +120,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ok.name.as_str(), ok.phone.as_deref()), ("Shelter Cymru", Some("0800 144 8848")));
-        let field = |i: AgencyInput| checked("a2", &i, &sites, &[ok.clone()], false).unwrap_err().field;
+        let field = |i: AgencyInput| checked("a2", &i, &sites, std::slice::from_ref(&ok), false).unwrap_err().field;
         assert_eq!(field(input("  ")), "name");
         assert_eq!(field(input("shelter cymru")), "name");
         assert_eq!(field(AgencyInput { phone: "call us".into(), ..input("X") }), "phone");
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(field(AgencyInput { categories: vec![], ..input("X") }), "categories");
         assert_eq!(field(AgencyInput { categories: vec!["nope".into()], ..input("X") }), "categories");
         assert_eq!(field(AgencyInput { sites: vec!["site-z".into()], ..input("X") }), "sites");
-        let renamed = checked("a1", &input("Shelter Cymru"), &sites, &[ok.clone()], true).unwrap();
+        let renamed = checked("a1", &input("Shelter Cymru"), &sites, std::slice::from_ref(&ok), true).unwrap();
         assert!(renamed.retired, "its own name is not taken, and retired stays as it was");
     }
 }

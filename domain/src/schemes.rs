@@ -187,6 +187,17 @@ pub fn create_scheme(
     region: Option<Region>,
     kind: Option<SchemeType>,
 ) -> anyhow::Result<String> {
+    create_scheme_with_roster(conn, name, region, kind, &[])
+}
+
+/// [`create_scheme`] with volunteers already on its roster (the demo scheme's).
+pub fn create_scheme_with_roster(
+    conn: &Connection,
+    name: &str,
+    region: Option<Region>,
+    kind: Option<SchemeType>,
+    roster: &[&str],
+) -> anyhow::Result<String> {
     immediate(conn, |conn| {
         let scheme = insert_scheme(conn, name)?;
         set_scheme_profile(conn, &scheme, region, kind)?;
@@ -196,6 +207,10 @@ pub fn create_scheme(
         schema::write_header(&mut tx, &header)?;
         for a in starter_agencies() {
             schema::write_agency(&mut tx, &a)?;
+        }
+        for name in roster {
+            let v = schema::Volunteer { id: random_id("vol"), name: (*name).to_owned(), active: true, pin: None };
+            schema::write_volunteer(&mut tx, &v)?;
         }
         tx.commit();
         documents::create_server_doc(conn, &header.well_known_id(), &header, &doc.save())?;

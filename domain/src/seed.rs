@@ -3,8 +3,8 @@
 
 use crate::accounts::{self, Role};
 use crate::db::Store;
-use crate::schemes::{create_scheme, create_site};
-use crate::tablets::issue_device_token;
+use crate::schemes::{create_scheme_with_roster, create_site};
+use crate::tablets::{create_enrol_code, issue_device_token};
 use crate::util::random_token;
 use signpost_shared::vocab::{Region, SchemeType};
 use std::path::Path;
@@ -18,6 +18,13 @@ pub struct DemoCredentials {
     /// Web sign-ins: (email, role, password).
     #[serde(default)]
     pub accounts: Vec<(String, String, String)>,
+    /// A one-time enrolment code for the demo site's tablet, new at every start (codes last 15
+    /// minutes).
+    #[serde(skip)]
+    pub enrolment_code: String,
+    /// The names on the demo scheme's roster now.
+    #[serde(skip)]
+    pub volunteers: Vec<String>,
 }
 
 /// Demo sign-ins for each role, with random passwords.
@@ -48,12 +55,22 @@ pub fn demo(store: &Store, dir: &Path) -> anyhow::Result<DemoCredentials> {
             creds.accounts = demo_accounts(&mut conn, &creds.scheme)?;
             std::fs::write(&file, serde_json::to_vec_pretty(&creds)?)?;
         }
+        creds.enrolment_code = create_enrol_code(&conn, &creds.site, "demo set-up")?;
+        creds.volunteers = crate::schemes::roster(&conn, &creds.scheme)?.into_iter().map(|v| v.name).collect();
         return Ok(creds);
     }
-    let scheme =
-        create_scheme(&conn, "Demo Court Help Desk Scheme", Some(Region::London), Some(SchemeType::CourtHelpDesk))?;
+    // Volunteers on the roster, so that the tablet can be used at once.
+    let scheme = create_scheme_with_roster(
+        &conn,
+        "Demo Court Help Desk Scheme",
+        Some(Region::London),
+        Some(SchemeType::CourtHelpDesk),
+        &["Ann E.", "Bo F.", "Cy D."],
+    )?;
     let site = create_site(&conn, &scheme, "Example Magistrates' Court")?;
     let creds = DemoCredentials {
+        enrolment_code: create_enrol_code(&conn, &site, "demo set-up")?,
+        volunteers: crate::schemes::roster(&conn, &scheme)?.into_iter().map(|v| v.name).collect(),
         device_token: issue_device_token(&conn, &site)?,
         admin_token: crate::admin_tokens::issue(&conn, crate::admin_tokens::DEFAULT_DAYS, "demo")?.token,
         accounts: demo_accounts(&mut conn, &scheme)?,

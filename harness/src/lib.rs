@@ -88,6 +88,11 @@ impl Server {
         Ok(Server { url: relay.url.clone(), relay: Some(relay), data: data.to_path_buf(), _tmp: None })
     }
 
+    /// What the relay printed before it said where it listens.
+    pub fn banner(&self) -> &[String] {
+        self.relay.as_ref().map(|r| r.banner.as_slice()).unwrap_or_default()
+    }
+
     /// The relay's process id (for its memory in `/proc`), while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.relay.as_ref().map(Relay::pid)

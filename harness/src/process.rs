@@ -70,6 +70,8 @@ pub enum Log<'a> {
 pub struct Relay {
     child: Child,
     pub url: String,
+    /// What it printed before it said where it listens (the demo's credentials, say).
+    pub banner: Vec<String>,
 }
 
 impl Relay {
@@ -94,14 +96,18 @@ impl Relay {
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads the relay's output to its end, so that it never blocks writing it.
         std::thread::spawn(move || {
+            let mut banner = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("signpost listening on ") {
-                    let _ = tx.send(url.to_owned());
+                match line.strip_prefix("signpost listening on ") {
+                    Some(url) => {
+                        let _ = tx.send((url.to_owned(), std::mem::take(&mut banner)));
+                    }
+                    None => banner.push(line),
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => Ok(Relay { child, url }),
+            Ok((url, banner)) => Ok(Relay { child, url, banner }),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait()?;

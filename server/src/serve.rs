@@ -221,6 +221,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Demo scheme:   {}", c.scheme);
         println!("Demo site:     {}", c.site);
         println!("Tablet token:  {}", c.device_token);
+        println!("Enrolment code for a tablet (works once, for 15 minutes): {}", c.enrolment_code);
+        if !c.volunteers.is_empty() {
+            println!("Volunteers on the roster: {}", c.volunteers.join(", "));
+        }
         println!("Admin token:   {}", c.admin_token);
         for (email, role, password) in &c.accounts {
             println!("Sign in ({role}): {email} / {password}");

@@ -10,7 +10,7 @@
 //
 // Environment: SIGNPOST_URL, SCHEME, SITE_NAME, COORD_EMAIL, SET_PASSWORD_CODE, NATIONAL_EMAIL,
 // NATIONAL_CODE, ADMIN_TOKEN.
-import { axe as runAxe, check, env, fitsWidth, launch, watch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch, otherAgency, watch } from "./browser.mjs"
 
 const [url, scheme, siteName, email, setPasswordCode, adminToken] = ["SIGNPOST_URL", "SCHEME", "SITE_NAME", "COORD_EMAIL", "SET_PASSWORD_CODE", "ADMIN_TOKEN"].map(env)
 const password = "correct horse battery staple"
@@ -170,8 +170,7 @@ try {
   async function logReferral(p, agency) {
     await p.getByLabel("Victim", { exact: true }).check()
     await p.getByLabel("Housing or accommodation").check()
-    await p.getByLabel("Agency signposted to").selectOption("other")
-    await p.getByLabel("Other agency's name").fill(agency)
+    await otherAgency(p, agency)
     await p.getByLabel("Information given").check()
     await p.locator("#follow-up").check()
     await p.getByRole("button", { name: "Save referral" }).click()

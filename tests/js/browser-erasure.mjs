@@ -8,7 +8,7 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
 import * as A from "@automerge/automerge"
-import { check, counted, env, launch, records, tabletPage } from "./browser.mjs"
+import { check, counted, env, launch, onShift, otherAgency, records, tabletPage } from "./browser.mjs"
 
 const [url, token, siteName, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("ADMIN_TOKEN")]
 const ERASED = "MARKER-ERASE-ME"
@@ -44,10 +44,10 @@ async function logOne(page, notes) {
   // A fresh form each time, as after the volunteer's last save.
   await page.reload()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
+  await onShift(page, "Ann E.")
   await page.getByLabel("Victim", { exact: true }).check()
   await page.getByLabel("Housing or accommodation").check()
-  await page.getByLabel("Agency signposted to").selectOption("other")
-  await page.getByLabel("Other agency's name").fill("Food bank")
+  await otherAgency(page, "Food bank")
   await page.getByLabel("Signposted (contact details given)").check()
   await page.locator("#follow-up").check()
   await page.getByLabel("Notes (optional)").fill(notes)

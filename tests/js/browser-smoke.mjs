@@ -16,7 +16,7 @@
 // Environment: SIGNPOST_URL, TOKEN and TOKEN2 (two device credentials of one site), SITE_NAME,
 // SCHEME, ADMIN_TOKEN, STATIC_DIR (the folder the relay serves the app from).
 import { readFileSync, writeFileSync } from "node:fs"
-import { axe as runAxe, check, env, fitsWidth, launch, watch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch, otherAgency, watch } from "./browser.mjs"
 
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const token2 = env("TOKEN2")
@@ -61,6 +61,9 @@ try {
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
   await page.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 10000 })
   await axe("desk")
+  // Nobody is on the desk: the desk asks who is before a referral can be logged.
+  await page.locator("#start-shift-first").waitFor()
+  check(!(await page.getByRole("button", { name: "Save referral" }).isVisible()), "no referral without someone on the desk")
 
   // The roster: pick yourself and start a shift.
   await page.getByLabel("Ann E.").check()
@@ -78,14 +81,39 @@ try {
   const small = await page.$$eval("button", (bs) => bs.filter((b) => b.getBoundingClientRect().height < 44).length)
   check(small === 0, `${small} buttons are under 44 px high`)
   // The log form starts with no answer given: nothing a volunteer did not choose is recorded.
+  const noAgency = async () => (await page.locator('input[name="agency"]:checked').count()) === 0
   check((await page.locator("#age-band").inputValue()) === "", "age band starts as not asked")
-  check((await page.locator("#agency").inputValue()) === "", "agency starts unselected")
+  check(await noAgency(), "agency starts unselected")
+  // The agency list: narrowed to the issues ticked, searchable; "another agency" reveals its field.
+  const listed = async () => (await page.locator('input[name="agency"]').evaluateAll((is) => is.map((i) => i.labels[0].innerText.trim())))
+  const everyone = await listed()
+  check(everyone.includes("Samaritans") && everyone.includes("Shelter"), `the directory is listed: ${everyone}`)
+  check(!(await page.getByLabel("Other agency's name").isVisible()), "the other agency's field is hidden until chosen")
+  await page.getByLabel("Mental health").check()
+  const narrowed = await listed()
+  check(narrowed.includes("Samaritans") && !narrowed.includes("Shelter"), `ticking mental health narrows the list: ${narrowed}`)
+  await page.getByLabel("Search the directory").fill("shel")
+  const found = await listed()
+  check(found.includes("Shelter") && !found.includes("Samaritans"), `the search looks through every agency: ${found}`)
+  await page.getByLabel("Search the directory").press("Enter")
+  check(!(await page.locator("#error-summary").isVisible()), "Enter in the search does not submit the form")
+  await page.getByLabel("Search the directory").fill("")
+  await page.getByLabel("Mental health").uncheck()
+  // Notes count down as they are typed.
+  await page.locator("#notes").fill("Next hearing Tuesday")
+  await page.locator("#notes-info", { hasText: "You have 480 characters remaining" }).waitFor()
+  await page.locator("#notes").fill("x".repeat(502))
+  await page.locator("#notes-info", { hasText: "You have 2 characters too many" }).waitFor()
+  await page.locator("#notes").fill("")
   // Validation first.
   await page.getByRole("button", { name: "Save referral" }).click()
   await page.locator("#error-summary").waitFor()
   check((await page.locator("#error-summary").innerText()).includes("Select who was helped"), "form errors listed")
   check((await page.locator("#error-summary").innerText()).includes("Select whether follow-up is needed"), "follow-up must be answered")
   await axe("log form with errors")
+  await page.getByLabel("Another agency (not in the directory)").check()
+  await page.getByLabel("Other agency's name").waitFor()
+  await axe("log form with another agency")
 
   // Offline: the app shell comes from the service worker, entries go to IndexedDB.
   await page.evaluate(() => navigator.serviceWorker.ready)
@@ -96,16 +124,21 @@ try {
   for (let i = 1; i <= 3; i++) {
     await page.getByLabel("Victim", { exact: true }).check()
     await page.getByLabel("Housing or accommodation").check()
-    await page.getByLabel("Agency signposted to").selectOption("other")
-    await page.getByLabel("Other agency's name").fill(`Food bank ${i}`)
+    await otherAgency(page, `Food bank ${i}`)
     await page.getByLabel("Signposted (contact details given)").check()
     await page.locator("#follow-up").check()
     await page.getByRole("button", { name: "Save referral" }).click()
     await page.locator("#saved-message").waitFor()
     await page.locator("tr.referral-row").nth(i - 1).waitFor()
-    check((await page.locator("#age-band").inputValue()) === "" && (await page.locator("#agency").inputValue()) === "", "the form is empty again after saving")
+    check((await page.locator("#age-band").inputValue()) === "" && (await noAgency()), "the form is empty again after saving")
+    // The next referral starts at the top, with what was saved in view.
+    check((await page.evaluate(() => window.scrollY)) === 0, "the page is back at the top after saving")
+    check(await page.locator("#saved-message").isVisible(), "the confirmation is in view")
   }
   check((await page.locator("#sync-detail").innerText()).includes("3 entries waiting to sync"), "three waiting")
+  // The desk log says who logged each entry and which still wait to sync.
+  const first = await page.locator("tr.referral-row").first().innerText()
+  check(first.includes("Ann E.") && first.includes("Waiting to sync"), `the row says who and that it waits: ${first}`)
   check((await counted()) === 0, "nothing reached the relay while offline")
   await page.reload()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 10000 })
@@ -123,6 +156,7 @@ try {
   }
   check(n === 3, `the relay counts 3 referrals (got ${n})`)
   await page.locator("#sync-detail", { hasText: "synced" }).waitFor({ timeout: 10000 })
+  await page.waitForFunction(() => document.querySelectorAll(".signpost-waiting").length === 0, null, { timeout: 10000 })
   report.offline = { logged: 3, counted: n }
 
   // A second tablet at the desk receives the day's entries.
@@ -182,8 +216,7 @@ try {
   await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
   await page.getByLabel("Prisoner", { exact: true }).check()
   await page.getByLabel("Employment, training and education").check()
-  await page.getByLabel("Agency signposted to").selectOption("other")
-  await page.getByLabel("Other agency's name").fill("Food bank 4")
+  await otherAgency(page, "Food bank 4")
   await page.getByLabel("Information given").check()
   await page.locator("#follow-up").check()
   await page.getByRole("button", { name: "Save referral" }).click()
@@ -220,8 +253,7 @@ try {
   await page.locator("#sync-state", { hasText: "Offline" }).waitFor({ timeout: 15000 })
   await page.getByLabel("Victim", { exact: true }).check()
   await page.getByLabel("Debt, benefits and finance").check()
-  await page.getByLabel("Agency signposted to").selectOption("other")
-  await page.getByLabel("Other agency's name").fill("Food bank 5")
+  await otherAgency(page, "Food bank 5")
   await page.getByLabel("Information given").check()
   await page.locator("#follow-up").check()
   await page.getByRole("button", { name: "Save referral" }).click()

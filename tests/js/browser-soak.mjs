@@ -16,7 +16,7 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN, SEED, STEPS.
 import { createInterface } from "node:readline"
-import { check, env, fitsWidth, launch } from "./browser.mjs"
+import { check, env, fitsWidth, launch, onShift, otherAgency } from "./browser.mjs"
 
 const [url, token, siteName, scheme, adminToken] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("SCHEME"), env("ADMIN_TOKEN")]
 const seed = Number(process.env.SEED || 1)
@@ -135,8 +135,7 @@ try {
   async function fillReferral(r, name) {
     await page.locator(`input[name="helped"][value="${r.helped}"]`).check()
     await page.getByLabel(pick(CATEGORIES)).check()
-    await page.getByLabel("Agency signposted to").selectOption("other")
-    await page.getByLabel("Other agency's name").fill(name)
+    await otherAgency(page, name)
     await page.locator(`input[name="help"][value="${r.help}"]`).check()
     await page.locator(`input[name="follow-up"][value="${random() < 0.5 ? "yes" : "no"}"]`).check()
     if (random() < 0.4) await page.locator("#notes").fill(pick(["Llŷr's café", "naïve – ünïcode 😀", "Next hearing Tuesday"]))
@@ -152,6 +151,8 @@ try {
       what = "log"
       const name = `Soak${++serial}`
       const r = { helped: pick(HELPED), help: pick(HELP), day, voided: false }
+      // Nobody on the desk: the desk asks for someone first.
+      if (await page.locator("#start-shift-first").isVisible()) await onShift(page, "Ann E.")
       await fillReferral(r, name)
       await page.getByRole("button", { name: "Save referral" }).click()
       await page.locator("#saved-message").waitFor()
@@ -250,6 +251,7 @@ try {
   await ask("REFUSE")
   const name = `Soak${++serial}`
   const r = { helped: "victim", help: "information", day: await today(), voided: false }
+  if (await page.locator("#start-shift-first").isVisible()) await onShift(page, "Ann E.")
   await fillReferral(r, name)
   await page.getByRole("button", { name: "Save referral" }).click()
   await rowOf(name).waitFor()

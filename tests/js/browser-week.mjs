@@ -7,7 +7,7 @@
 // Prints a JSON report: the documents IndexedDB holds at each check and what the relay counted.
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_TOKEN.
-import { check, counted, env, launch, records, tabletPage } from "./browser.mjs"
+import { check, counted, env, launch, onShift, otherAgency, records, tabletPage } from "./browser.mjs"
 
 const [url, token, siteName] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME")]
 const DAY = 86_400_000
@@ -36,10 +36,10 @@ function consistent(h, when) {
 }
 
 async function logOne(page, k) {
+  await onShift(page, "Ann E.")
   await page.getByLabel("Victim", { exact: true }).check()
   await page.getByLabel("Housing or accommodation").check()
-  await page.getByLabel("Agency signposted to").selectOption("other")
-  await page.getByLabel("Other agency's name").fill(`Food bank, day ${k}`)
+  await otherAgency(page, `Food bank, day ${k}`)
   await page.getByLabel("Signposted (contact details given)").check()
   await page.locator("#follow-up").check()
   await page.getByRole("button", { name: "Save referral" }).click()

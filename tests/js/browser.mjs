@@ -115,3 +115,21 @@ export async function tabletPage(browser) {
   watch(page, errors)
   return { context, page, errors }
 }
+
+// Chooses "another agency" in the log form and types its name (its field appears once chosen).
+export async function otherAgency(page, name) {
+  await page.getByLabel("Another agency (not in the directory)").check()
+  await page.getByLabel("Other agency's name").fill(name)
+}
+
+// Starts a shift for the volunteer unless someone is on the desk: referrals are logged by the
+// volunteer on it.
+export async function onShift(page, name) {
+  // The roster comes with the scheme's directory: wait until the desk shows it.
+  await page.locator("#on-desk").waitFor({ timeout: 20000 })
+  if (await page.getByRole("button", { name: "Start shift" }).isVisible()) {
+    await page.getByLabel(name, { exact: true }).check()
+    await page.getByRole("button", { name: "Start shift" }).click()
+    await page.locator("#on-desk", { hasText: `${name} is on the desk` }).waitFor()
+  }
+}

@@ -8,7 +8,7 @@
 //
 // Environment: SIGNPOST_URL, TOKEN, SITE_NAME, DIST, FIXTURE (JSON from `signpost-bench
 // client-fixture`), SAVES (default 200).
-import { launch } from "./browser.mjs"
+import { launch, onShift } from "./browser.mjs"
 import { readFileSync } from "node:fs"
 import http from "node:http"
 
@@ -18,6 +18,13 @@ const env = (k, d) => {
   return v
 }
 const [url, token, siteName, dist, fixture] = [env("SIGNPOST_URL"), env("TOKEN"), env("SITE_NAME"), env("DIST"), env("FIXTURE")]
+// A referral is logged by the volunteer on the desk: the roster has one.
+const added = await fetch(`${url}/api/v1/schemes/${env("SCHEME")}/volunteers`, {
+  method: "POST",
+  headers: { authorization: `Bearer ${env("ADMIN_TOKEN")}`, "content-type": "application/json" },
+  body: JSON.stringify({ name: "Bench V." }),
+})
+if (added.status !== 201) throw new Error(`could not add a volunteer: ${added.status}`)
 const saves = Number(env("SAVES", "200"))
 
 // Bytes on the wire as the relay serves a file to a browser that accepts `encoding`.
@@ -51,11 +58,13 @@ try {
   await page.getByLabel("Enrolment code").fill(token)
   await page.getByRole("button", { name: "Continue" }).click()
   await page.getByRole("heading", { name: siteName }).waitFor({ timeout: 20000 })
+  await page.getByLabel("Bench V.", { exact: true }).waitFor({ timeout: 20000 })
+  await onShift(page, "Bench V.")
   for (let i = 0; i < saves; i++) {
     await page.evaluate(() => {
       document.querySelector("#helped").checked = true
       document.querySelector("#category").checked = true
-      document.querySelector("#agency").value = "other"
+      document.querySelector("input[name=agency][value=other]").checked = true
       document.querySelector("#agency-other").value = "Bench agency"
       document.querySelector("#help").checked = true
       document.querySelector("#follow-up").checked = true

@@ -38,6 +38,16 @@ fn node(script: &str, server: &Server, fx: &signpost_harness::Fixture, chromium:
     c
 }
 
+/// Puts volunteers on the fixture scheme's roster (through the API): a referral is logged by
+/// the volunteer on the desk.
+async fn roster(server: &Server, fx: &signpost_harness::Fixture, names: &[&str]) {
+    for name in names {
+        let path = format!("/api/v1/schemes/{}/volunteers", fx.scheme);
+        let (status, body) = server.post(&path, Some(&fx.admin), serde_json::json!({ "name": name })).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
 /// A fresh relay serving the built app from `dist`.
 fn serving(dist: &std::path::Path) -> (Server, signpost_harness::Fixture) {
     Server::start_fresh(&["--static-dir", &dist.to_string_lossy()]).unwrap()
@@ -55,17 +65,7 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         std::fs::copy(entry.path(), served.join(entry.file_name())).unwrap();
     }
     let (server, fx) = serving(&served);
-    for name in ["Ann E.", "Bo F."] {
-        let (status, body) = server
-            .post(
-                &format!("/api/v1/schemes/{}/volunteers", fx.scheme),
-                Some(&fx.admin),
-                serde_json::json!({ "name": name }),
-            )
-            .await
-            .unwrap();
-        assert_eq!(status, 201, "{body}");
-    }
+    roster(&server, &fx, &["Ann E.", "Bo F."]).await;
     let out = node("browser-smoke.mjs", &server, &fx, &chromium)
         .env("TOKEN2", &fx.token_a2)
         .env("STATIC_DIR", &served)
@@ -91,6 +91,7 @@ async fn the_tablet_app_sets_up_works_offline_syncs_and_passes_axe() {
         "set-up with an error",
         "desk",
         "desk on shift",
+        "log form with another agency",
         "log form with errors",
         "desk with entries",
         "correct a referral",
@@ -170,15 +171,7 @@ async fn a_browser_soak_of_random_taps_stores_exactly_what_the_app_saved() {
     use std::io::{BufRead, BufReader, Write};
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
-    let (status, body) = server
-        .post(
-            &format!("/api/v1/schemes/{}/volunteers", fx.scheme),
-            Some(&fx.admin),
-            serde_json::json!({ "name": "Ann E." }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{body}");
+    roster(&server, &fx, &["Ann E."]).await;
     let seed = std::env::var("SIGNPOST_BROWSER_SEED").unwrap_or_else(|_| "1".into());
     let steps = std::env::var("SIGNPOST_BROWSER_STEPS").unwrap_or_else(|_| "70".into());
     let mut node = node("browser-soak.mjs", &server, &fx, &chromium)
@@ -233,6 +226,7 @@ async fn a_tablet_keeps_the_last_week_and_whatever_waits_to_sync() {
     let _one = ONE_BROWSER.lock().await;
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
+    roster(&server, &fx, &["Ann E."]).await;
     let out = node("browser-week.mjs", &server, &fx, &chromium).output().expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "browser-week.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -255,6 +249,7 @@ async fn a_tablet_offline_during_an_erasure_keeps_its_entry_and_loses_every_byte
     let _one = ONE_BROWSER.lock().await;
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
+    roster(&server, &fx, &["Ann E."]).await;
     let out = node("browser-erasure.mjs", &server, &fx, &chromium).output().expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "browser-erasure.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

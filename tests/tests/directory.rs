@@ -125,3 +125,38 @@ async fn agencies_and_sites_change_on_the_server_and_reach_a_connected_tablet() 
         assert!(actions.iter().any(|x| x == a), "{a} not audited: {actions:?}");
     }
 }
+
+/// `signpost serve --demo` on a new data folder: the printed enrolment code sets up a tablet,
+/// whose desk has volunteers to pick; a restart prints a new code, and the old one was used.
+#[tokio::test]
+async fn the_demo_prints_a_working_enrolment_code_and_has_a_roster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), &["--demo"]).unwrap();
+    let code = |server: &Server| {
+        let line = server.banner().iter().find(|l| l.starts_with("Enrolment code")).cloned();
+        line.unwrap_or_else(|| panic!("no enrolment code in {:?}", server.banner()))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let first = code(&server);
+    assert!(
+        server.banner().iter().any(|l| l == "Volunteers on the roster: Ann E., Bo F., Cy D."),
+        "{:?}",
+        server.banner()
+    );
+    let (status, v) =
+        server.post("/api/v1/enrol", None, json!({ "code": first, "label": "Front desk" })).await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let scheme = v["scheme"].as_str().unwrap().to_owned();
+    let mut t = Tablet::connect(&server.url, &token, "demo-tablet").await.unwrap();
+    let dir = schema::directory_id(&scheme);
+    assert!(t.find(dir, T).await.unwrap());
+    assert_eq!(schema::read_volunteers(t.peer.doc(&dir).unwrap()).len(), 3);
+    server.restart(&["--demo"]).unwrap();
+    assert_ne!(code(&server), first, "each start prints a new code");
+    let (status, _) = server.post("/api/v1/enrol", None, json!({ "code": first })).await.unwrap();
+    assert_eq!(status, 403, "a code works once");
+}

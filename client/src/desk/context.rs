@@ -117,6 +117,14 @@ impl Ctx {
         Ok(())
     }
 
+    /// The desk's site as its coordinator last set it: its name (renamed since enrolment, maybe)
+    /// and whether it is closed.
+    pub(super) fn site(&self) -> schema::SiteState {
+        let peer = self.rep.peer.borrow();
+        let known = peer.doc(&self.directory).and_then(|d| schema::read_site(d, &self.setup.site));
+        known.unwrap_or_else(|| schema::SiteState { name: self.setup.site_name.clone(), closed: false })
+    }
+
     /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     pub(super) fn waiting(&self) -> usize {
         self.rep.waiting_total()

@@ -1,5 +1,6 @@
 //! The form that logs a referral, or corrects one (filled from the entry).
 
+use super::agency_picker::{shown, use_counts, AgencyPicker, OTHER};
 use super::context::CtxRef;
 use super::roster::load_on_desk;
 use super::todays_log::VoidReferral;
@@ -25,13 +26,66 @@ pub(super) struct FormProps {
 pub(super) fn log_referral(p: &FormProps) -> Html {
     let errors = use_state(Vec::<(&'static str, String)>::new);
     let form = use_node_ref();
+    // What the agency list follows: the issues ticked, the agency chosen, the search, and how
+    // often the desk chose each agency (counted when the form appears).
+    let ticked = {
+        let cats = p.editing.as_ref().map(|(_, r)| r.categories.clone()).unwrap_or_default();
+        use_state(move || cats)
+    };
+    let chosen = {
+        let was = p.editing.as_ref().map(|(_, r)| match &r.agency {
+            AgencyRef::Directory(a) => a.clone(),
+            AgencyRef::Other(_) => OTHER.to_owned(),
+        });
+        use_state(move || was)
+    };
+    let search = use_state(String::new);
+    let counts = {
+        let peer = p.ctx.0.rep.peer.clone();
+        use_state(move || use_counts(&peer.borrow()))
+    };
+    // Characters typed in the notes, for the GOV.UK character count beneath them.
+    let notes_len = {
+        let len = p.editing.as_ref().and_then(|(_, r)| r.notes.as_ref()).map_or(0, |n| n.chars().count());
+        use_state(move || len)
+    };
     let agencies = {
         let peer = p.ctx.0.rep.peer.borrow();
         peer.doc(&p.ctx.0.directory).map(schema::read_agencies).unwrap_or_default()
     };
+    let listed: Vec<schema::Agency> =
+        shown(&agencies, &p.ctx.0.setup.site, &ticked, &search, &counts, chosen.as_deref())
+            .into_iter()
+            .cloned()
+            .collect();
+    // The form tells the list what is ticked and chosen as the volunteer taps.
+    let onchange = {
+        let (form, ticked, chosen) = (form.clone(), ticked.clone(), chosen.clone());
+        Callback::from(move |_: Event| {
+            let Some(data) =
+                form.cast::<web_sys::HtmlFormElement>().and_then(|f| web_sys::FormData::new_with_form(&f).ok())
+            else {
+                return;
+            };
+            let now: std::collections::BTreeSet<Category> = data
+                .get_all("category")
+                .iter()
+                .filter_map(|v| v.as_string())
+                .filter_map(|c| Category::from_code(&c))
+                .collect();
+            if now != *ticked {
+                ticked.set(now);
+            }
+            let agency = data.get("agency").as_string();
+            if agency != *chosen {
+                chosen.set(agency);
+            }
+        })
+    };
     let onsubmit = {
         let (errors, form, ctx, on_saved) = (errors.clone(), form.clone(), p.ctx.0.clone(), p.on_saved.clone());
-        let editing = p.editing.clone();
+        let (editing, notes_len) = (p.editing.clone(), notes_len.clone());
+        let (ticked, chosen, search) = (ticked.clone(), chosen.clone(), search.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             mark("signpost:save-start");
@@ -114,7 +168,9 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
             // A correction goes to the day the entry was logged; a new entry to today.
             let doc = editing.as_ref().map(|(doc, _)| *doc).unwrap_or_else(|| ctx.today());
             let correcting = editing.is_some();
-            let (errors, on_saved, ctx, el) = (errors.clone(), on_saved.clone(), ctx.clone(), el.clone());
+            let (errors, on_saved, ctx, el, notes_len) =
+                (errors.clone(), on_saved.clone(), ctx.clone(), el.clone(), notes_len.clone());
+            let (ticked, chosen, search) = (ticked.clone(), chosen.clone(), search.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let written = ctx
                     .commit(doc, |tx| {
@@ -131,6 +187,10 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                         errors.set(vec![]);
                         let what = if correcting { "Referral corrected" } else { "Referral saved" };
                         el.reset();
+                        notes_len.set(0);
+                        ticked.set(Default::default());
+                        chosen.set(None);
+                        search.set(String::new());
                         on_saved.emit(format!("{what} at {}", clock(now_ms())));
                     }
                     Err(msg) => errors.set(vec![("helped", msg)]),
@@ -169,7 +229,7 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
             <h2 class="govuk-heading-m" id="log-heading">
                 { match e { Some(r) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)), None => "Log a referral".into() } }
             </h2>
-            <form ref={form} onsubmit={onsubmit} novalidate=true>
+            <form ref={form} onsubmit={onsubmit} onchange={onchange} novalidate=true>
                 { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
                 <div class="govuk-form-group">
                     <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
@@ -200,33 +260,29 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                         </div>
                     </fieldset>
                 </div>
-                <div class={classes!("govuk-form-group", err("agency").map(|_| "govuk-form-group--error"))}>
-                    <label class="govuk-label govuk-label--s" for="agency">{ "Agency signposted to" }</label>
-                    if let Some(e) = err("agency") {
-                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
-                    }
-                    <select class="govuk-select" id="agency" name="agency">
-                        <option value="" selected=true>{ "Select an agency" }</option>
-                        { for agencies.iter().map(|a| html! { <option value={a.id.clone()}>{ a.name.clone() }</option> }) }
-                        <option value="other">{ "Other (type its name below)" }</option>
-                    </select>
-                </div>
-                <div class={classes!("govuk-form-group", err("agency-other").map(|_| "govuk-form-group--error"))}>
-                    <label class="govuk-label" for="agency-other">{ "Other agency's name" }</label>
-                    if let Some(e) = err("agency-other") {
-                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
-                    }
-                    <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
-                </div>
+                <AgencyPicker
+                    agencies={listed}
+                    selected={(*chosen).clone()}
+                    error={err("agency")}
+                    other_error={err("agency-other")}
+                    narrowed={!ticked.is_empty() && search.trim().is_empty()}
+                    search={(*search).clone()}
+                    on_search={{ let s = search.clone(); Callback::from(move |v: String| s.set(v)) }}
+                />
                 { radios("help", "Kind of help", help, err("help").as_deref()) }
                 { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], err("follow-up").as_deref()) }
-                <div class={classes!("govuk-form-group", err("notes").map(|_| "govuk-form-group--error"))}>
+                <div class={classes!("govuk-form-group", "govuk-character-count", err("notes").map(|_| "govuk-form-group--error"))}>
                     <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
-                    <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person. At most 500 characters." }</div>
+                    <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person." }</div>
                     if let Some(e) = err("notes") {
                         <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
                     }
-                    <textarea class="govuk-textarea" id="notes" name="notes" rows="3" aria-describedby="notes-hint" />
+                    <textarea class={classes!("govuk-textarea", (*notes_len > schema::MAX_NOTES_CHARS).then_some("govuk-textarea--error"))}
+                        id="notes" name="notes" rows="3" aria-describedby="notes-hint notes-info"
+                        oninput={{ let n = notes_len.clone(); move |e: InputEvent| {
+                            if let Some(t) = e.target_dyn_into::<web_sys::HtmlTextAreaElement>() { n.set(t.value().chars().count()) }
+                        } }} />
+                    { character_count("notes-info", *notes_len, schema::MAX_NOTES_CHARS) }
                 </div>
                 <div class="govuk-button-group">
                     <button type="submit" class="govuk-button" data-module="govuk-button">
@@ -243,6 +299,23 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                 <VoidReferral ctx={p.ctx.clone()} doc={*doc} id={r.id.clone()} on_saved={p.on_saved.clone()} />
             }
         </section>
+    }
+}
+
+/// The GOV.UK character count's message: how many characters are left, or how many too many
+/// (in the error colour), read out politely as it changes.
+fn character_count(id: &'static str, used: usize, max: usize) -> Html {
+    let (text, over) = match max.checked_sub(used) {
+        Some(1) => ("You have 1 character remaining".to_owned(), false),
+        Some(left) => (format!("You have {left} characters remaining"), false),
+        None if used - max == 1 => ("You have 1 character too many".to_owned(), true),
+        None => (format!("You have {} characters too many", used - max), true),
+    };
+    html! {
+        <div id={id} aria-live="polite"
+            class={classes!("govuk-character-count__message", if over { "govuk-error-message" } else { "govuk-hint" })}>
+            { text }
+        </div>
     }
 }
 
@@ -269,12 +342,9 @@ pub(super) fn prefill(form: &web_sys::HtmlFormElement, r: &Referral) {
         set(format!("input[name=category][value=\"{}\"]", c.code()), &check);
     }
     set("#age-band".into(), &value(r.age_band.map(|a| a.code().to_owned()).unwrap_or_default()));
-    match &r.agency {
-        AgencyRef::Directory(a) => set("#agency".into(), &value(a.clone())),
-        AgencyRef::Other(o) => {
-            set("#agency".into(), &value("other".into()));
-            set("#agency-other".into(), &value(o.clone()));
-        }
+    // The agency's radio is checked from the form's state; only another agency's name is typed.
+    if let AgencyRef::Other(o) = &r.agency {
+        set("#agency-other".into(), &value(o.clone()));
     }
     set("#notes".into(), &value(r.notes.clone().unwrap_or_default()));
 }

@@ -2,6 +2,7 @@
 //! module holds the desk's context (its replica, connection and day) and the screen that puts
 //! the components together; each component is a file below it.
 
+mod agency_picker;
 mod context;
 mod log_referral;
 mod roster;
@@ -41,6 +42,8 @@ pub fn desk(props: &DeskProps) -> Html {
     let editing = use_state(|| None::<(DocumentId, String)>);
     let notice = use_state(|| None::<String>);
     let persistent = use_state(|| None::<bool>);
+    // "Remove this tablet's set-up" asks again before it does anything.
+    let confirm_forget = use_state(|| false);
     {
         let persistent = persistent.clone();
         use_effect_with((), move |_| {
@@ -155,7 +158,11 @@ pub fn desk(props: &DeskProps) -> Html {
         Callback::from(move |msg: String| {
             editing.set(None);
             notice.set(Some(msg));
-            version.set(*version + 1)
+            version.set(*version + 1);
+            // The next referral starts at the top, with what was saved in view.
+            if let Some(w) = web_sys::window() {
+                w.scroll_to_with_x_and_y(0.0, 0.0);
+            }
         })
     };
     let on_edit = {
@@ -166,14 +173,27 @@ pub fn desk(props: &DeskProps) -> Html {
             scroll_to("log-heading");
         })
     };
+    let site = c.site();
+    // A new referral is logged by whoever is on the desk: nobody on it, nobody logs.
+    let on_desk = roster::load_on_desk().is_some();
     let current = (*editing).as_ref().and_then(|(doc, id)| {
         let r = c.rep.peer.borrow().doc(doc).and_then(|d| schema::read_referral(d, id).ok().flatten());
         r.map(|r| (*doc, r))
     });
     html! {
         <>
+            if let Some(msg) = (*notice).clone() {
+                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
+                    <div class="govuk-notification-banner__header">
+                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                    </div>
+                    <div class="govuk-notification-banner__content">
+                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
+                    </div>
+                </div>
+            }
             <h1 class="govuk-heading-l">
-                { c.setup.site_name.clone() }
+                { site.name.clone() }
                 <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
             </h1>
             <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
@@ -208,24 +228,37 @@ pub fn desk(props: &DeskProps) -> Html {
             if !c.rep.damaged().is_empty() {
                 { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.") }
             }
-            <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
-            if let Some(msg) = (*notice).clone() {
-                <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
+            if site.closed {
+                <div class="govuk-notification-banner" role="region" aria-labelledby="closed-title" id="site-closed">
                     <div class="govuk-notification-banner__header">
-                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                        <h2 class="govuk-notification-banner__title" id="closed-title">{ "Important" }</h2>
                     </div>
                     <div class="govuk-notification-banner__content">
-                        <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
+                        <p class="govuk-notification-banner__heading">{ "This desk is closed" }</p>
+                        <p class="govuk-body">{ "Your coordinator closed it, so no more referrals or shifts are logged here. Entries already saved on this tablet still sync. Ask your coordinator where the desk has moved." }</p>
                     </div>
                 </div>
+            } else {
+                <Roster ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             }
-            <LogReferral
-                key={current.as_ref().map(|(_, r)| r.id.clone()).unwrap_or_else(|| "new".into())}
-                ctx={CtxRef(c.clone())}
-                editing={current.clone()}
-                on_saved={bump}
-                on_cancel={on_edit.reform(|_| None)}
-            />
+            if current.is_some() || (on_desk && !site.closed) {
+                <LogReferral
+                    key={current.as_ref().map(|(_, r)| r.id.clone()).unwrap_or_else(|| "new".into())}
+                    ctx={CtxRef(c.clone())}
+                    editing={current.clone()}
+                    on_saved={bump}
+                    on_cancel={on_edit.reform(|_| None)}
+                />
+            } else if !site.closed {
+                <section aria-labelledby="log-heading">
+                    <h2 class="govuk-heading-m" id="log-heading">{ "Log a referral" }</h2>
+                    <div class="govuk-inset-text" id="start-shift-first">
+                        { "Start your shift before you log a referral: choose your name under " }
+                        <a class="govuk-link" href="#roster-heading">{ "Who is on the desk" }</a>
+                        { ". Each referral records who logged it." }
+                    </div>
+                </section>
+            }
             <TodaysLog ctx={CtxRef(c.clone())} version={*version} on_edit={on_edit.reform(Some)} />
             <details class="govuk-details">
                 <summary class="govuk-details__summary">
@@ -235,9 +268,27 @@ pub fn desk(props: &DeskProps) -> Html {
                     <p class="govuk-body">
                         { "Remove the set-up only if this tablet is leaving the desk. Entries already saved stay on the tablet." }
                     </p>
-                    <button type="button" class="govuk-button govuk-button--warning" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
-                        { "Remove this tablet's set-up" }
-                    </button>
+                    if *confirm_forget {
+                        <div class="govuk-warning-text" id="forget-warning">
+                            <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
+                            <strong class="govuk-warning-text__text">
+                                <span class="govuk-visually-hidden">{ "Warning" }</span>
+                                { "This tablet will stop syncing until it is set up again with a new enrolment code from your coordinator." }
+                            </strong>
+                        </div>
+                        <div class="govuk-button-group">
+                            <button type="button" class="govuk-button govuk-button--warning" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
+                                { "Yes, remove the set-up" }
+                            </button>
+                            <button type="button" class="govuk-button govuk-button--secondary" onclick={{ let f = confirm_forget.clone(); move |_: MouseEvent| f.set(false) }}>
+                                { "Cancel" }
+                            </button>
+                        </div>
+                    } else {
+                        <button type="button" class="govuk-button govuk-button--warning" onclick={{ let f = confirm_forget.clone(); move |_: MouseEvent| f.set(true) }}>
+                            { "Remove this tablet's set-up" }
+                        </button>
+                    }
                 </div>
             </details>
         </>

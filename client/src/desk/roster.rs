@@ -118,7 +118,7 @@ pub(super) fn roster(p: &RosterProps) -> Html {
         }
         None if volunteers.is_empty() => html! {
             <div class="govuk-inset-text" id="on-desk">
-                { "No volunteers are on this scheme's roster yet. Ask your coordinator to add you; you can log referrals meanwhile." }
+                { "No volunteers are on this scheme's roster yet. Ask your coordinator to add you: a referral is logged by the volunteer on the desk." }
             </div>
         },
         None => {
@@ -168,7 +168,7 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                     <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
                         <fieldset class="govuk-fieldset">
                             <legend class="govuk-fieldset__legend govuk-fieldset__legend--m">
-                                <h2 class="govuk-fieldset__heading">{ "Who is on the desk?" }</h2>
+                                <h2 class="govuk-fieldset__heading" id="roster-heading">{ "Who is on the desk?" }</h2>
                             </legend>
                             if let Some(e) = (*error).clone() {
                                 <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>

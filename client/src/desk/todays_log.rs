@@ -20,6 +20,10 @@ pub(super) fn todays_log(p: &LogProps) -> Html {
     let today = c.today();
     let peer = c.rep.peer.borrow();
     let agencies = peer.doc(&c.directory).map(schema::read_agencies).unwrap_or_default();
+    let volunteers = peer.doc(&c.directory).map(schema::read_volunteers).unwrap_or_default();
+    let waiting = c.rep.waiting_ids(&today);
+    let logged_by =
+        |v: &Option<String>| v.as_ref().and_then(|id| volunteers.iter().find(|x| &x.id == id)).map(|x| x.name.clone());
     let mut rows: Vec<Referral> = peer
         .doc(&today)
         .map(|doc| {
@@ -50,7 +54,7 @@ pub(super) fn todays_log(p: &LogProps) -> Html {
                     <caption class="govuk-table__caption govuk-visually-hidden">{ "Referrals logged today at this desk, on every tablet" }</caption>
                     <thead class="govuk-table__head">
                         <tr class="govuk-table__row">
-                            <th scope="col" class="govuk-table__header">{ "Time" }</th>
+                            <th scope="col" class="govuk-table__header">{ "Time and volunteer" }</th>
                             <th scope="col" class="govuk-table__header">{ "Who" }</th>
                             <th scope="col" class="govuk-table__header">{ "Needed help with" }</th>
                             <th scope="col" class="govuk-table__header">{ "Agency" }</th>
@@ -60,7 +64,15 @@ pub(super) fn todays_log(p: &LogProps) -> Html {
                     <tbody class="govuk-table__body">
                         { for rows.iter().map(|r| html! {
                             <tr class="govuk-table__row referral-row">
-                                <td class="govuk-table__cell">{ clock(r.recorded_at_ms) }</td>
+                                <td class="govuk-table__cell">
+                                    { clock(r.recorded_at_ms) }
+                                    if let Some(name) = logged_by(&r.volunteer) {
+                                        <br /><span class="govuk-body-s">{ name }</span>
+                                    }
+                                    if waiting.contains(&r.id) {
+                                        <br /><strong class="govuk-tag govuk-tag--yellow signpost-waiting">{ "Waiting to sync" }</strong>
+                                    }
+                                </td>
                                 <td class="govuk-table__cell">
                                     { r.helped.label() }
                                     if r.void.is_some() { { " " } <strong class="govuk-tag govuk-tag--grey">{ "Void" }</strong> }

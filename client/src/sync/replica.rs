@@ -9,7 +9,7 @@ use signpost_shared::peer::Peer;
 use signpost_shared::projection::touched_keys;
 use signpost_shared::schema::EntryKey;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// `meta` key: the tablet's set-up, for background sync (which cannot read the page's storage).
@@ -20,6 +20,9 @@ pub const META_LAST_SYNCED: &str = "last-synced";
 /// "old new" pair of document ids per line.
 pub const META_REPLACED: &str = "replaced";
 
+/// The ids of the referrals of one document waiting to sync.
+type WaitingIds = Rc<BTreeSet<String>>;
+
 pub struct Replica {
     pub store: LocalStore,
     pub peer: Rc<RefCell<Peer>>,
@@ -27,8 +30,9 @@ pub struct Replica {
     /// new.
     stored: RefCell<HashMap<DocumentId, local::Stored>>,
     damaged: Vec<DocumentId>,
-    /// Per document: (its heads, the heads the relay acknowledged) and the referrals waiting then.
-    waiting: RefCell<HashMap<DocumentId, (WaitingKey, usize)>>,
+    /// Per document: (its heads, the heads the relay acknowledged) and the ids of the referrals
+    /// waiting then.
+    waiting: RefCell<HashMap<DocumentId, (WaitingKey, WaitingIds)>>,
     /// When the relay last acknowledged everything, as last written to storage.
     last_synced: Cell<Option<i64>>,
     /// Days the server replaced, old id to new (kept: a day's well-known id leads to its
@@ -169,32 +173,42 @@ impl Replica {
         self.store.set_meta(META_LAST_SYNCED, Some(&at_ms.to_string())).await
     }
 
-    /// Referrals (not shifts) in a document whose latest edits the relay has not acknowledged.
-    /// Counted again only when the document or what the relay acknowledged changed: the desk
-    /// shows the total on every render, and a tablet may hold many unsynced days.
+    /// How many referrals (not shifts) of a document wait to sync: see [`Replica::waiting_ids`].
     pub fn waiting_referrals(&self, id: &DocumentId) -> usize {
+        self.waiting_ids(id).len()
+    }
+
+    /// The referrals (not shifts) in a document whose latest edits the relay has not
+    /// acknowledged. Listed again only when the document or what the relay acknowledged
+    /// changed: the desk shows them on every render, and a tablet may hold many unsynced days.
+    pub fn waiting_ids(&self, id: &DocumentId) -> Rc<BTreeSet<String>> {
         let peer = self.peer.borrow();
-        let Some(doc) = peer.doc(id) else { return 0 };
+        let Some(doc) = peer.doc(id) else { return Rc::default() };
         if peer.is_synced(id) {
-            return 0;
+            return Rc::default();
         }
         let key = (doc.get_heads(), peer.acknowledged_heads(id).to_vec());
-        if let Some((k, n)) = self.waiting.borrow().get(id) {
+        if let Some((k, ids)) = self.waiting.borrow().get(id) {
             if *k == key {
-                return *n;
+                return ids.clone();
             }
         }
-        let referrals =
-            |keys: &mut dyn Iterator<Item = EntryKey>| keys.filter(|k| matches!(k, EntryKey::Referral(_))).count();
+        let referrals = |keys: &mut dyn Iterator<Item = EntryKey>| -> BTreeSet<String> {
+            keys.filter_map(|k| match k {
+                EntryKey::Referral(r) => Some(r),
+                EntryKey::Shift(_) => None,
+            })
+            .collect()
+        };
         // Nothing of it acknowledged (a day logged offline): every entry waits, and listing the
         // entries is far cheaper than reading every change.
-        let n = if key.1.is_empty() {
+        let ids = Rc::new(if key.1.is_empty() {
             referrals(&mut signpost_shared::schema::entry_keys(doc).into_iter())
         } else {
             referrals(&mut touched_keys(doc, &peer.unacknowledged(id)).into_iter())
-        };
-        self.waiting.borrow_mut().insert(*id, (key, n));
-        n
+        });
+        self.waiting.borrow_mut().insert(*id, (key, ids.clone()));
+        ids
     }
 
     /// Referrals waiting to sync in every document on the tablet.

@@ -18,15 +18,50 @@ pub(super) fn change(now: f64, before: f64) -> String {
     }
 }
 
+/// Volunteer hours as people read them: under an hour in minutes, so that a little time never
+/// reads as "0.0" beside a rate worked out from it.
 pub(super) fn hours(minutes: i64) -> String {
-    format!("{:.1}", minutes as f64 / 60.0)
+    match minutes {
+        0 => "0".into(),
+        1 => "1 minute".into(),
+        m if m < 60 => format!("{m} minutes"),
+        m => format!("{:.1}", m as f64 / 60.0),
+    }
+}
+
+/// Referrals per volunteer hour, once there is at least an hour to divide by: a rate from a few
+/// minutes says nothing.
+pub(super) fn per_hour(referrals: i64, minutes: i64) -> Option<f64> {
+    (minutes >= 60).then(|| referrals as f64 / (minutes as f64 / 60.0))
+}
+
+/// A label cut into lines of at most `width` characters, at spaces where it can be.
+fn wrapped(label: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in label.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => {
+                let mut rest: Vec<char> = word.chars().collect();
+                while rest.len() > width {
+                    lines.push(rest.drain(..width).collect());
+                }
+                lines.push(rest.into_iter().collect());
+            }
+        }
+    }
+    lines
 }
 
 /// Referrals over time, by day for up to 3 months, by week up to 2 years, else by month.
-pub(super) fn over_time(s: &Summary) -> Vec<(String, i64)> {
+/// Each point: its label on the chart, the day it starts, and its referrals.
+pub(super) fn over_time(s: &Summary) -> Vec<(String, chrono::NaiveDate, i64)> {
     let days = (s.to - s.from).num_days() + 1;
     let per_day: HashMap<&str, i64> = s.by_day.iter().map(|c| (c.key.as_str(), c.count)).collect();
-    let mut out: Vec<(String, i64)> = Vec::new();
+    let mut out: Vec<(String, chrono::NaiveDate, i64)> = Vec::new();
     let mut d = s.from;
     while d <= s.to {
         let (label, start) = if days <= 92 {
@@ -39,10 +74,9 @@ pub(super) fn over_time(s: &Summary) -> Vec<(String, i64)> {
         };
         let n = per_day.get(d.format("%Y-%m-%d").to_string().as_str()).copied().unwrap_or(0);
         match out.last_mut() {
-            Some((l, c)) if *l == label => *c += n,
-            _ => out.push((label, n)),
+            Some((l, _, c)) if *l == label => *c += n,
+            _ => out.push((label, start.max(s.from), n)),
         }
-        let _ = start;
         d += Duration::days(1);
     }
     out
@@ -50,7 +84,8 @@ pub(super) fn over_time(s: &Summary) -> Vec<(String, i64)> {
 
 /// A vertical bar chart (time series) as SVG, described for screen readers; the table beside it
 /// holds the same figures.
-pub(super) fn column_chart(id: &str, title: &str, points: &[(String, i64)]) -> Markup {
+pub(super) fn column_chart(id: &str, title: &str, points: &[(String, chrono::NaiveDate, i64)]) -> Markup {
+    let points: Vec<(String, i64)> = points.iter().map(|(l, _, n)| (l.clone(), *n)).collect();
     let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
     let (w, h, pad) = (720.0, 220.0, 30.0);
     let n = points.len().max(1) as f64;
@@ -77,25 +112,39 @@ pub(super) fn column_chart(id: &str, title: &str, points: &[(String, i64)]) -> M
     }
 }
 
-/// A horizontal bar chart of a breakdown as SVG.
+/// A horizontal bar chart of a breakdown as SVG: each name whole, on as many lines as it needs.
 pub(super) fn bar_chart(id: &str, title: &str, rows: &[(String, String, i64, i64)]) -> Markup {
-    let shown: Vec<&(String, String, i64, i64)> = rows.iter().filter(|r| r.2 > 0).take(12).collect();
-    let max = shown.iter().map(|r| r.2).max().unwrap_or(1).max(1);
-    let (label_w, bar_w, row_h) = (260.0, 400.0, 26.0);
-    let height = row_h * shown.len().max(1) as f64;
-    let desc = shown.iter().map(|r| format!("{}: {}", r.1, r.2)).collect::<Vec<_>>().join("; ");
+    type Row = (String, String, i64, i64);
+    let shown: Vec<(&Row, Vec<String>)> = rows.iter().filter(|r| r.2 > 0).take(12).map(|r| (r, wrapped(&r.1, 34))).collect();
+    let max = shown.iter().map(|(r, _)| r.2).max().unwrap_or(1).max(1);
+    let (label_w, bar_w, line_h, pad) = (270.0, 390.0, 16.0, 10.0);
+    let heights: Vec<f64> = shown.iter().map(|(_, lines)| (lines.len() as f64 * line_h + pad).max(26.0)).collect();
+    let height: f64 = heights.iter().sum::<f64>().max(26.0);
+    let desc = shown.iter().map(|(r, _)| format!("{}: {}", r.1, r.2)).collect::<Vec<_>>().join("; ");
+    let mut y = 0.0;
+    let placed: Vec<(f64, f64, &Row, &Vec<String>)> = shown
+        .iter()
+        .zip(&heights)
+        .map(|((r, lines), h)| {
+            let at = y;
+            y += h;
+            (at, *h, *r, lines)
+        })
+        .collect();
     html! {
         svg class="signpost-chart" role="img" aria-labelledby=(format!("{id}-title {id}-desc")) viewBox=(format!("0 0 {} {height}", label_w + bar_w + 60.0)) width="100%" {
             title id=(format!("{id}-title")) { (title) }
             desc id=(format!("{id}-desc")) { (if desc.is_empty() { "No referrals in this period".to_owned() } else { desc }) }
-            @for (i, r) in shown.iter().enumerate() {
-                @let y = i as f64 * row_h;
+            @for (y, h, r, lines) in &placed {
                 @let bw = (r.2 as f64) / (max as f64) * bar_w;
-                text x=(label_w - 8.0) y=(y + 17.0) font-size="13" fill="#0b0c0c" text-anchor="end" {
-                    (r.1.chars().take(36).collect::<String>())
+                @let first = y + (h - lines.len() as f64 * line_h) / 2.0 + 12.0;
+                text x=(label_w - 8.0) y=(format!("{first:.1}")) font-size="13" fill="#0b0c0c" text-anchor="end" {
+                    @for (i, line) in lines.iter().enumerate() {
+                        tspan x=(label_w - 8.0) dy=(if i == 0 { "0" } else { "16" }) { (line) }
+                    }
                 }
-                rect x=(label_w) y=(y + 4.0) width=(format!("{:.1}", bw.max(1.0))) height=(row_h - 8.0) fill="#1d70b8" {}
-                text x=(format!("{:.1}", label_w + bw + 6.0)) y=(y + 17.0) font-size="13" fill="#0b0c0c" { (r.2) }
+                rect x=(label_w) y=(format!("{:.1}", y + h / 2.0 - 9.0)) width=(format!("{:.1}", bw.max(1.0))) height="18" fill="#1d70b8" {}
+                text x=(format!("{:.1}", label_w + bw + 6.0)) y=(format!("{:.1}", y + h / 2.0 + 5.0)) font-size="13" fill="#0b0c0c" { (r.2) }
             }
         }
     }
@@ -111,5 +160,21 @@ mod tests {
         assert_eq!(change(90.0, 100.0), "−10%");
         assert_eq!(change(5.0, 0.0), "new this period");
         assert_eq!(change(0.0, 0.0), "no change");
+    }
+
+    #[test]
+    fn little_time_never_reads_as_no_time_and_gives_no_rate() {
+        assert_eq!(hours(2), "2 minutes");
+        assert_eq!(hours(90), "1.5");
+        assert_eq!(per_hour(15, 2), None);
+        assert_eq!(per_hour(15, 60), Some(15.0));
+    }
+
+    #[test]
+    fn long_names_wrap_whole_instead_of_being_cut() {
+        let lines = wrapped("Referred (warm hand-over, with consent)", 34);
+        assert_eq!(lines, ["Referred (warm hand-over, with", "consent)"]);
+        assert_eq!(wrapped("short", 34), ["short"]);
+        assert_eq!(wrapped(&"x".repeat(40), 34).len(), 2);
     }
 }

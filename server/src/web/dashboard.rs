@@ -4,9 +4,10 @@
 //! individual-level download, every referral of a period, streams from
 //! [`signpost_domain::export`] and is audited.
 
-use super::charts::{bar_chart, change, column_chart, hours, over_time};
+use super::charts::{bar_chart, change, column_chart, hours, over_time, per_hour};
 use super::csv::{csv_download, csv_line};
 use super::error::{WebError, WebResult};
+use super::form::{self, Problem};
 use super::layout;
 use super::session::{self as web, Session};
 use crate::state::AppState;
@@ -20,12 +21,38 @@ use signpost_domain::stats::{self, Count, Summary};
 use signpost_domain::{audit, export, schemes, Refusal};
 use std::collections::HashMap;
 
+/// What the dashboard is asked for: the period as ISO dates (`from`, `to`: links and
+/// downloads) or as typed in the page's GOV.UK date fields (`from-day` …), a site, a view.
 #[derive(Deserialize, Default)]
 pub struct Filter {
     from: Option<String>,
     to: Option<String>,
+    #[serde(rename = "from-day", default)]
+    from_day: String,
+    #[serde(rename = "from-month", default)]
+    from_month: String,
+    #[serde(rename = "from-year", default)]
+    from_year: String,
+    #[serde(rename = "to-day", default)]
+    to_day: String,
+    #[serde(rename = "to-month", default)]
+    to_month: String,
+    #[serde(rename = "to-year", default)]
+    to_year: String,
     site: Option<String>,
     view: Option<String>,
+}
+
+impl Filter {
+    /// The dates as typed, for a refused period to keep them.
+    fn keep(&self, p: Problem) -> Problem {
+        p.keep("from-day", &self.from_day)
+            .keep("from-month", &self.from_month)
+            .keep("from-year", &self.from_year)
+            .keep("to-day", &self.to_day)
+            .keep("to-month", &self.to_month)
+            .keep("to-year", &self.to_year)
+    }
 }
 
 /// The period asked for (the last 30 days by default) and the one of equal length before it.
@@ -36,22 +63,40 @@ pub(super) struct Period {
     before_to: NaiveDate,
 }
 
-fn period(f: &Filter, today: NaiveDate) -> Result<Period, WebError> {
-    let parse = |v: &Option<String>, what: &str, default: NaiveDate| match v.as_deref().map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| WebError::BadRequest(format!("The {what} date must be a real date, like 2026-11-01"))),
+fn period(f: &Filter, today: NaiveDate) -> Result<Period, Problem> {
+    let date = |typed: Option<Result<NaiveDate, String>>,
+                iso: &Option<String>,
+                field: &str,
+                what: &str,
+                default: NaiveDate| {
+        let wrong = |m: String| f.keep(Problem::new(field, m));
+        match (typed, iso.as_deref().map(str::trim)) {
+            (Some(Ok(d)), _) => Ok(d),
+            (Some(Err(m)), _) => Err(wrong(m)),
+            (None, None | Some("")) => Ok(default),
+            (None, Some(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| wrong(format!("The {what} date must be a real date, like 27 3 2026"))),
+        }
     };
-    let to = parse(&f.to, "end", today)?;
-    let from = parse(&f.from, "start", to - Duration::days(29))?;
+    let to_typed = form::typed_date(&f.to_day, &f.to_month, &f.to_year, "the end date");
+    let to = date(to_typed, &f.to, "to", "end", today)?;
+    let from_typed = form::typed_date(&f.from_day, &f.from_month, &f.from_year, "the start date");
+    let from = date(from_typed, &f.from, "from", "start", to - Duration::days(29))?;
     if from > to {
-        return Err(WebError::BadRequest("The start date must be the same as or before the end date".into()));
+        return Err(f.keep(Problem::new("from", "The start date must be the same as or before the end date")));
     }
     if (to - from).num_days() > stats::MAX_RANGE_DAYS {
-        return Err(WebError::BadRequest("The period can be at most 10 years".into()));
+        return Err(f.keep(Problem::new("from", "The period can be at most 10 years")));
     }
     let days = (to - from).num_days() + 1;
     Ok(Period { from, to, before_from: from - Duration::days(days), before_to: from - Duration::days(1) })
+}
+
+/// The first letter in lower case: a title inside a sentence ("Download referrals by NOMS
+/// pathway"), leaving the rest as written.
+fn lower_first(title: &str) -> String {
+    let mut c = title.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// The breakdowns a dashboard shows, each one view (and one CSV).
@@ -98,9 +143,19 @@ pub(super) struct Loaded {
     before: Summary,
 }
 
-async fn load(st: &AppState, s: &Session, scheme: &str, f: &Filter) -> Result<(Loaded, Period), WebError> {
+/// The figures of a period; a period that cannot be read is a problem for the page to show.
+async fn load(
+    st: &AppState,
+    s: &Session,
+    scheme: &str,
+    f: &Filter,
+) -> Result<(Loaded, Period, Option<Problem>), WebError> {
     web::managed(s, scheme)?;
-    let p = period(f, chrono::Utc::now().date_naive())?;
+    let today = chrono::Utc::now().date_naive();
+    let (p, problem) = match period(f, today) {
+        Ok(p) => (p, None),
+        Err(problem) => (period(&Filter::default(), today).expect("the default period"), Some(problem)),
+    };
     let site = f.site.clone().filter(|x| !x.is_empty());
     let (sc, from, to, bf, bt) = (scheme.to_owned(), p.from, p.to, p.before_from, p.before_to);
     let loaded = web::db(&st.store, move |c| {
@@ -127,7 +182,7 @@ async fn load(st: &AppState, s: &Session, scheme: &str, f: &Filter) -> Result<(L
     })
     .await?
     .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
-    Ok((loaded, p))
+    Ok((loaded, p, problem))
 }
 
 fn query_string(p: &Period, site: Option<&str>, view: Option<&str>) -> String {
@@ -147,11 +202,12 @@ pub async fn page(
     Path(scheme): Path<String>,
     Query(f): Query<Filter>,
 ) -> WebResult {
-    let (d, p) = load(&st, &s, &scheme, &f).await?;
+    let (d, p, problem) = load(&st, &s, &scheme, &f).await?;
+    let pr = problem.as_ref();
     let site = f.site.clone().filter(|x| !x.is_empty());
     let (now, before) = (&d.now, &d.before);
-    let per_hour =
-        |s: &Summary| s.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_else(|| "–".into());
+    let rate = |s: &Summary| per_hour(s.referrals, s.volunteer_minutes);
+    let per_hour = |s: &Summary| rate(s).map(|r| format!("{r:.2}")).unwrap_or_else(|| "–".into());
     let headline: Vec<(&str, String, String, String)> = vec![
         (
             "Referrals",
@@ -175,7 +231,10 @@ pub async fn page(
             "Referrals per volunteer hour",
             per_hour(now),
             per_hour(before),
-            change(now.referrals_per_volunteer_hour.unwrap_or(0.0), before.referrals_per_volunteer_hour.unwrap_or(0.0)),
+            match (rate(now), rate(before)) {
+                (Some(a), Some(b)) => change(a, b),
+                _ => "–".into(),
+            },
         ),
     ];
     let series = over_time(now);
@@ -184,6 +243,7 @@ pub async fn page(
     };
     let site_name = site.as_ref().and_then(|id| d.sites.iter().find(|(i, _)| i == id)).map(|(_, n)| n.clone());
     let body = html! {
+        (form::summary(pr))
         span class="govuk-caption-l" { (d.name) }
         h1 class="govuk-heading-l" { "Impact" }
         p class="govuk-body" {
@@ -192,14 +252,8 @@ pub async fn page(
             ", compared with " (p.before_from.format("%d %B %Y")) " to " (p.before_to.format("%d %B %Y")) "."
         }
         form method="get" action=(format!("/manage/schemes/{scheme}/dashboard")) class="govuk-!-margin-bottom-6" {
-            div class="govuk-form-group" {
-                label class="govuk-label" for="from" { "From" }
-                input class="govuk-input govuk-input--width-10" id="from" name="from" type="date" value=(p.from.format("%Y-%m-%d"));
-            }
-            div class="govuk-form-group" {
-                label class="govuk-label" for="to" { "To" }
-                input class="govuk-input govuk-input--width-10" id="to" name="to" type="date" value=(p.to.format("%Y-%m-%d"));
-            }
+            (form::date_input(pr, "from", "from", "From", "For example, 1 11 2026", (pr.is_none()).then_some(p.from)))
+            (form::date_input(pr, "to", "to", "To", "For example, 30 11 2026", (pr.is_none()).then_some(p.to)))
             div class="govuk-form-group" {
                 label class="govuk-label" for="site" { "Site" }
                 select class="govuk-select" id="site" name="site" {
@@ -216,6 +270,9 @@ pub async fn page(
             &headline.iter().map(|(w, a, b, c)| (w.to_string(), vec![a.clone(), b.clone(), c.clone()])).collect::<Vec<_>>(),
             false,
         ))
+        @if rate(now).is_none() && now.volunteer_minutes > 0 {
+            p class="govuk-body-s" id="rate-note" { "Referrals per volunteer hour are shown once volunteers have logged at least an hour in the period." }
+        }
         p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { "Download these figures (CSV)" } }
         h2 class="govuk-heading-m" { "Referrals over time" }
         (column_chart("over-time", "Referrals over time", &series))
@@ -226,7 +283,7 @@ pub async fn page(
                     "over-time-table",
                     None,
                     &["Period", "Referrals"],
-                    &series.iter().map(|(label, n)| (label.clone(), vec![n.to_string()])).collect::<Vec<_>>(),
+                    &series.iter().map(|(label, _, n)| (label.clone(), vec![n.to_string()])).collect::<Vec<_>>(),
                     false,
                 ))
             }
@@ -243,7 +300,7 @@ pub async fn page(
                 &r.iter().map(|(_, label, a, b)| (label.clone(), vec![a.to_string(), b.to_string()])).collect::<Vec<_>>(),
                 false,
             ))
-            p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (title.to_lowercase()) " (CSV)" } }
+            p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (lower_first(title)) " (CSV)" } }
         }
         p class="govuk-body-s" {
             "A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted."
@@ -252,11 +309,12 @@ pub async fn page(
         p class="govuk-body" {
             "One line per referral, without notes. Downloads are recorded in the audit log. "
             a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals.csv?{}", query_string(&p, site.as_deref(), None))) download {
-                "Download the referrals (CSV, " (now.referrals) " lines)"
+                "Download the referrals (CSV, " (now.referrals) (if now.referrals == 1 { " line)" } else { " lines)" })
             }
         }
     };
-    Ok(layout::page(StatusCode::OK, &format!("Impact – {}", d.name), Some(&s), body))
+    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok(layout::page(status, &form::title(&format!("Impact – {}", d.name), pr), Some(&s), body))
 }
 
 pub async fn csv(
@@ -265,7 +323,10 @@ pub async fn csv(
     Path(scheme): Path<String>,
     Query(f): Query<Filter>,
 ) -> Result<Response, WebError> {
-    let (d, p) = load(&st, &s, &scheme, &f).await?;
+    let (d, p, problem) = load(&st, &s, &scheme, &f).await?;
+    if let Some(problem) = problem {
+        return Err(WebError::BadRequest(problem.message));
+    }
     let view = f.view.clone().unwrap_or_else(|| "headline".into());
     let (now, before) = (&d.now, &d.before);
     let mut out = String::new();
@@ -280,17 +341,17 @@ pub async fn csv(
                 ("active volunteers", now.active_volunteers.to_string(), before.active_volunteers.to_string()),
                 (
                     "referrals per volunteer hour",
-                    now.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_default(),
-                    before.referrals_per_volunteer_hour.map(|r| format!("{r:.2}")).unwrap_or_default(),
+                    per_hour(now.referrals, now.volunteer_minutes).map(|r| format!("{r:.2}")).unwrap_or_default(),
+                    per_hour(before.referrals, before.volunteer_minutes).map(|r| format!("{r:.2}")).unwrap_or_default(),
                 ),
             ] {
                 out.push_str(&csv_line(&[m, &a, &b]));
             }
         }
         "over_time" => {
-            out.push_str(&csv_line(&["period", "referrals"]));
-            for (label, n) in over_time(now) {
-                out.push_str(&csv_line(&[&label, &n.to_string()]));
+            out.push_str(&csv_line(&["period starting", "referrals"]));
+            for (_, start, n) in over_time(now) {
+                out.push_str(&csv_line(&[&start.format("%Y-%m-%d").to_string(), &n.to_string()]));
             }
         }
         v if VIEWS.iter().any(|(k, _, _)| *k == v) => {
@@ -315,7 +376,7 @@ pub async fn referrals_csv(
     Query(f): Query<Filter>,
 ) -> Result<Response, WebError> {
     web::managed(&s, &scheme)?;
-    let p = period(&f, chrono::Utc::now().date_naive())?;
+    let p = period(&f, chrono::Utc::now().date_naive()).map_err(|p| WebError::BadRequest(p.message))?;
     let site = f.site.clone().filter(|x| !x.is_empty());
     let (length_tx, length_rx) = tokio::sync::oneshot::channel::<anyhow::Result<u64>>();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(8);

@@ -133,6 +133,70 @@ pub fn select(
     }
 }
 
+/// A date in the GOV.UK pattern: day, month and year fields in a fieldset, the first with the
+/// field's `id` (where the error summary links). Their names are `{name}-day`, `{name}-month`
+/// and `{name}-year`; each keeps what was typed.
+pub fn date_input(
+    p: Option<&Problem>,
+    id: &str,
+    name: &str,
+    legend: &str,
+    hint: &str,
+    value: Option<chrono::NaiveDate>,
+) -> Markup {
+    use chrono::Datelike;
+    let error = p.and_then(|p| p.on(id));
+    let part = |which: &str, from: Option<String>| -> Option<String> {
+        p.and_then(|p| p.kept(&format!("{id}-{which}"))).map(str::to_owned).or(from)
+    };
+    let parts = [
+        ("day", "Day", "govuk-input--width-2", part("day", value.map(|d| d.day().to_string()))),
+        ("month", "Month", "govuk-input--width-2", part("month", value.map(|d| d.month().to_string()))),
+        ("year", "Year", "govuk-input--width-4", part("year", value.map(|d| d.year().to_string()))),
+    ];
+    let described = if error.is_some() { format!("{id}-hint {id}-error") } else { format!("{id}-hint") };
+    html! {
+        div class=(if error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
+            fieldset class="govuk-fieldset" role="group" aria-describedby=(described) {
+                legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { (legend) }
+                div class="govuk-hint" id=(format!("{id}-hint")) { (hint) }
+                @if let Some(m) = error { (inline(&format!("{id}-error"), m)) }
+                div class="govuk-date-input" id=(format!("{id}-group")) {
+                    @for (i, (which, label, width, v)) in parts.iter().enumerate() {
+                        @let field = if i == 0 { id.to_owned() } else { format!("{id}-{which}") };
+                        div class="govuk-date-input__item" {
+                            div class="govuk-form-group" {
+                                label class="govuk-label govuk-date-input__label" for=(field) { (label) }
+                                input class=(format!("govuk-input govuk-date-input__input {width}{}", if error.is_some() { " govuk-input--error" } else { "" }))
+                                    id=(field) name=(format!("{name}-{which}")) type="text" inputmode="numeric" value=[v.as_deref()];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A date typed in the GOV.UK pattern: `None` when nothing was typed, else the date or what to
+/// fix, in plain words (`what` names it: "the start date").
+pub fn typed_date(day: &str, month: &str, year: &str, what: &str) -> Option<Result<chrono::NaiveDate, String>> {
+    let (d, m, y) = (day.trim(), month.trim(), year.trim());
+    if d.is_empty() && m.is_empty() && y.is_empty() {
+        return None;
+    }
+    let missing: Vec<&str> =
+        [("a day", d), ("a month", m), ("a year", y)].iter().filter(|(_, v)| v.is_empty()).map(|(n, _)| *n).collect();
+    if !missing.is_empty() {
+        return Some(Err(format!("{} must include {}", capitalised(what), missing.join(" and "))));
+    }
+    let real = match (d.parse::<u32>(), m.parse::<u32>(), y.parse::<i32>()) {
+        (Ok(d), Ok(m), Ok(y)) if (1000..=9999).contains(&y) => chrono::NaiveDate::from_ymd_opt(y, m, d),
+        _ => None,
+    };
+    Some(real.ok_or_else(|| format!("{} must be a real date, like 27 3 2026", capitalised(what))))
+}
+
 /// The message beside a field that has to be fixed.
 pub fn inline(id: &str, message: &str) -> Markup {
     html! { p class="govuk-error-message" id=(id) { span class="govuk-visually-hidden" { "Error: " } (message) } }
@@ -177,5 +241,16 @@ mod tests {
         assert_eq!(checked_name("site-name", " Crown Court ", "the site's name", 120).unwrap(), "Crown Court");
         let other = Text::new("scheme-name", "name", "Name").render(Some(&p)).into_string();
         assert!(!other.contains("govuk-error-message"), "{other}");
+    }
+
+    #[test]
+    fn a_date_typed_in_three_fields_is_read_or_refused_in_plain_words() {
+        let d = |day: &str, month: &str, year: &str| typed_date(day, month, year, "the start date");
+        assert_eq!(d("", "", ""), None);
+        assert_eq!(d("1", "12", "2026"), Some(Ok(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())));
+        assert_eq!(d("1", "", "2026"), Some(Err("The start date must include a month".into())));
+        assert_eq!(d("", "", "2026"), Some(Err("The start date must include a day and a month".into())));
+        assert_eq!(d("31", "2", "2026"), Some(Err("The start date must be a real date, like 27 3 2026".into())));
+        assert_eq!(d("1", "12", "26"), Some(Err("The start date must be a real date, like 27 3 2026".into())));
     }
 }

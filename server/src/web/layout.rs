@@ -202,6 +202,11 @@ pub fn figures_table(
                 }
             } }
             tbody class="govuk-table__body" {
+                @if rows.is_empty() {
+                    tr class="govuk-table__row" {
+                        td class="govuk-table__cell" colspan=(columns.len()) { "Nothing to show for this period." }
+                    }
+                }
                 @for (i, (name, values)) in rows.iter().enumerate() {
                     tr class="govuk-table__row" {
                         th scope="row" class="govuk-table__header" { (name) }

@@ -109,8 +109,14 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
         p class="govuk-body" { (quarter.label()) ", compared with the quarter before." }
         p class="govuk-body" id="publication" {
             "These figures were published on " (long_date(published_on)) " and do not change. "
-            "A quarter's figures are published " (signpost_domain::national::GRACE_DAYS) " days after it ends, once late entries from tablets have arrived: "
-            (next.label()) " will be published on " (long_date(next_on)) "."
+            "A quarter's figures are published " (signpost_domain::national::GRACE_DAYS) " days after it ends, once late entries from tablets have arrived."
+        }
+        div class="govuk-inset-text" id="not-yet" {
+            @let current = signpost_domain::national::Quarter::containing(today);
+            "Why not " (current.label()) "? It is still under way: its figures will be published on " (long_date(current.published_on())) ". "
+            @if next != current {
+                (next.label()) " will be published on " (long_date(next_on)) "."
+            }
         }
         form method="get" action="/manage/national" {
             div class="govuk-form-group" {

@@ -23,7 +23,7 @@ pub(crate) fn client_bench(out: &mut serde_json::Map<String, serde_json::Value>)
         bail!("the tablet app is not built: run `cargo xtask build-client`");
     }
     let data = root().join("target/bench/client");
-    let (scheme, sites, _) = fixture(&data, 1)?;
+    let (scheme, sites, admin_token) = fixture(&data, 1)?;
     let (site, token) = &sites[0];
     let fixture_file = root().join("target/bench/client-fixture.json");
     std::fs::write(&fixture_file, client_fixture(&scheme, site, 100, 50).to_string())?;
@@ -33,6 +33,8 @@ pub(crate) fn client_bench(out: &mut serde_json::Map<String, serde_json::Value>)
         .current_dir(root().join("tests/js"))
         .env("SIGNPOST_URL", &server.url())
         .env("TOKEN", token)
+        .env("SCHEME", &scheme)
+        .env("ADMIN_TOKEN", &admin_token)
         .env("SITE_NAME", "Site 0")
         .env("DIST", &dist)
         .env("FIXTURE", &fixture_file)
