@@ -4,7 +4,7 @@ use crate::error::Refusal;
 use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use signpost_shared::vocab::{Category, HelpKind, Helped, Pathway};
+use signpost_shared::vocab::{Category, FollowUpOutcome, HelpKind, Helped, Pathway};
 use utoipa::ToSchema;
 
 /// The longest period one summary may cover.
@@ -45,6 +45,21 @@ pub struct Summary {
     /// Volunteers with a shift or a referral in the period.
     pub active_volunteers: i64,
     pub referrals_per_volunteer_hour: Option<f64>,
+    /// The period's referrals that needed a follow-up, voided ones excluded.
+    pub follow_ups: FollowUps,
+}
+
+/// Follow-ups of the referrals of a period: how many are still open, how each closed one ended,
+/// and how long closing took.
+#[derive(Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FollowUps {
+    pub needed: i64,
+    pub open: i64,
+    pub closed: i64,
+    /// Closed follow-ups by outcome.
+    pub by_outcome: Vec<Count>,
+    /// The median time from the referral to its follow-up's closing, in hours.
+    pub median_hours_to_close: Option<f64>,
 }
 
 pub fn parse_period(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), Refusal> {
@@ -182,6 +197,34 @@ fn read_summary(
             }
         }
     }
+    let follow_ups = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT follow_up_outcome, follow_up_closed_at - recorded_at FROM referral_facts
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)
+               AND follow_up = 1 AND voided = 0",
+        )?;
+        let mut rows = stmt.query(args)?;
+        let (mut f, mut outcomes, mut took) = (FollowUps::default(), Tally::default(), Vec::<i64>::new());
+        while let Some(r) = rows.next()? {
+            f.needed += 1;
+            match r.get_ref(0)?.as_str_or_null()? {
+                None => f.open += 1,
+                Some(outcome) => {
+                    f.closed += 1;
+                    outcomes.add(outcome);
+                    took.push(r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0));
+                }
+            }
+        }
+        took.sort_unstable();
+        f.median_hours_to_close = match took.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(took[n / 2] as f64 / 3_600_000.0),
+            n => Some((took[n / 2 - 1] + took[n / 2]) as f64 / 2.0 / 3_600_000.0),
+        };
+        f.by_outcome = outcomes.counts(vocab_label(FollowUpOutcome::from_code, FollowUpOutcome::label), false);
+        f
+    };
     let invalid_entries: i64 =
         conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
     let (shifts, volunteer_minutes): (i64, i64) = conn.query_row(
@@ -223,7 +266,20 @@ fn read_summary(
         volunteer_hours,
         active_volunteers: volunteers.len() as i64,
         referrals_per_volunteer_hour: (volunteer_minutes > 0).then(|| referrals as f64 / volunteer_hours),
+        follow_ups,
     })
+}
+
+/// The desk-day documents of a site that hold an open follow-up (needed, not closed, not
+/// voided), oldest first.
+pub fn open_follow_up_days(conn: &Connection, site: &str) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc_id FROM referral_facts
+         WHERE site_id = ?1 AND follow_up = 1 AND follow_up_outcome IS NULL AND voided = 0
+         GROUP BY doc_id ORDER BY min(day)",
+    )?;
+    let rows = stmt.query_map([site], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
@@ -267,6 +323,7 @@ mod tests {
                         agency: AgencyRef::Other("Food bank".into()),
                         help: HelpKind::Information,
                         follow_up: false,
+                        follow_up_closed: None,
                         voided: false,
                     };
                     let p = Projection {
@@ -335,8 +392,20 @@ mod tests {
                     AgencyRef::Directory(format!("a{}", rng.random_range(0..5)))
                 },
                 help: HelpKind::ALL[rng.random_range(0..HelpKind::ALL.len())],
-                follow_up: false,
+                follow_up: rng.random_bool(0.4),
+                follow_up_closed: None,
                 voided: rng.random_bool(0.1),
+            };
+            let fact = match rng.random_bool(0.5) {
+                // Some follow-ups closed, after up to two days.
+                true if fact.follow_up => ReferralFact {
+                    follow_up_closed: Some((
+                        signpost_shared::vocab::FollowUpOutcome::ALL[rng.random_range(0..4)],
+                        rng.random_range(0..48) * 3_600_000,
+                    )),
+                    ..fact
+                },
+                _ => fact,
             };
             let mut facts = vec![Fact::Referral(fact.clone())];
             if round % 7 == 0 {
@@ -403,6 +472,24 @@ mod tests {
             .chain(in_period.iter().map(|x| x.volunteer.clone()))
             .collect();
         assert_eq!(s.active_volunteers, vols.len() as i64);
+        let needed: Vec<&&ReferralFact> = live.iter().filter(|r| r.follow_up).collect();
+        let closed: Vec<&&&ReferralFact> = needed.iter().filter(|r| r.follow_up_closed.is_some()).collect();
+        assert_eq!(s.follow_ups.needed, needed.len() as i64);
+        assert_eq!(s.follow_ups.open, (needed.len() - closed.len()) as i64);
+        assert_eq!(s.follow_ups.closed, closed.len() as i64);
+        assert!(s.follow_ups.closed > 10 && s.follow_ups.open > 10, "{:?}", s.follow_ups);
+        let mut outcomes: BTreeMap<String, i64> = BTreeMap::new();
+        let mut took: Vec<i64> = Vec::new();
+        for r in &closed {
+            let (o, at) = r.follow_up_closed.unwrap();
+            *outcomes.entry(o.code().to_owned()).or_default() += 1;
+            took.push(at - r.recorded_at_ms);
+        }
+        assert_eq!(got(&s.follow_ups.by_outcome), outcomes);
+        took.sort_unstable();
+        let n = took.len();
+        let median = if n % 2 == 1 { took[n / 2] as f64 } else { (took[n / 2 - 1] + took[n / 2]) as f64 / 2.0 };
+        assert_eq!(s.follow_ups.median_hours_to_close, Some(median / 3_600_000.0));
 
         // The quarterly figures the national view reads, kept by triggers through all of the
         // above, against the same truth.

@@ -97,9 +97,11 @@ const DAYS_AHEAD: i32 = 2;
 
 /// What a tablet no longer keeps: a tablet can be lost, so it holds only what its desk needs.
 /// It keeps `keep` (the directory), its site's days from `tablet_days` before `today` to two
-/// after, and any other day with something the relay has not acknowledged. A day the relay says
-/// it removed for good (past the retention period) goes even so: it can never be sent.
-/// Found by id (each day's id derives from site and date), so no document is read.
+/// after, any other day with something the relay has not acknowledged, and any day with a
+/// follow-up still open (the desk's follow-up list needs it). A day the relay says it removed
+/// for good (past the retention period) goes even so: it can never be sent. Recent days are
+/// found by id (each day's id derives from site and date); only older, fully synced days are
+/// read, for open follow-ups.
 ///
 /// `resolve` gives the document that holds a day now (a day the server replaced is held under a
 /// new id).
@@ -123,7 +125,9 @@ pub fn to_forget(
         .into_iter()
         .filter(|id| !keep.contains(id) && !recent.contains(id))
         .filter(|id| {
-            peer.is_gone(id) || (peer.doc(id).is_some_and(|d| !d.get_heads().is_empty()) && peer.is_acknowledged(id))
+            peer.is_gone(id)
+                || (peer.doc(id).is_some_and(|d| !d.get_heads().is_empty() && !crate::schema::has_open_follow_up(d))
+                    && peer.is_acknowledged(id))
         })
         .collect()
 }

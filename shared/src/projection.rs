@@ -24,6 +24,8 @@ pub struct ReferralFact {
     pub agency: AgencyRef,
     pub help: HelpKind,
     pub follow_up: bool,
+    /// How and when its follow-up was closed, if it was.
+    pub follow_up_closed: Option<(crate::vocab::FollowUpOutcome, i64)>,
     pub voided: bool,
 }
 
@@ -114,6 +116,7 @@ fn fact<R: ReadDoc>(doc: &R, date: NaiveDate, key: EntryKey) -> Fact {
                 agency: r.agency,
                 help: r.help,
                 follow_up: r.follow_up,
+                follow_up_closed: r.follow_up_closed.map(|c| (c.outcome, c.at_ms)),
                 voided: r.void.is_some(),
             }),
             Ok(None) => Fact::Removed(key),
@@ -189,6 +192,7 @@ mod tests {
             agency: AgencyRef::Other("Citizens Advice".into()),
             help: HelpKind::Information,
             follow_up: false,
+            follow_up_closed: None,
             notes: Some("private".into()),
             void: None,
         }

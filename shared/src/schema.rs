@@ -12,7 +12,7 @@
 //! Readers accept text objects too, since JavaScript automerge writes strings as text by default.
 
 use crate::ids::DocumentId;
-use crate::vocab::{AgeBand, Category, HelpKind, Helped};
+use crate::vocab::{AgeBand, Category, FollowUpOutcome, HelpKind, Helped};
 use automerge::{transaction::Transactable, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
@@ -288,6 +288,14 @@ pub struct Void {
     pub at_ms: i64,
 }
 
+/// How and when a follow-up was closed, and by which volunteer (on the desk then).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowUpClosed {
+    pub outcome: FollowUpOutcome,
+    pub at_ms: i64,
+    pub by: Option<String>,
+}
+
 /// A referral as stored. `notes` never leaves the document for statistics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Referral {
@@ -300,6 +308,10 @@ pub struct Referral {
     pub agency: AgencyRef,
     pub help: HelpKind,
     pub follow_up: bool,
+    /// Set once someone closes the follow-up, under its own key: a correction of the referral's
+    /// fields never touches it, and two tablets closing it at once leave one whole closing (the
+    /// same on both) rather than a mix of the two.
+    pub follow_up_closed: Option<FollowUpClosed>,
     pub notes: Option<String>,
     pub void: Option<Void>,
 }
@@ -467,6 +479,21 @@ pub fn read_referral<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Referral>, 
         }
         None => None,
     };
+    let follow_up_closed = match f.map("followUpClosed")? {
+        Some(c) => {
+            let c = Fields::read(doc, c);
+            let by = c.str("by")?;
+            if let Some(b) = &by {
+                check_len(b, MAX_ID_CHARS, "followUpClosed.by")?;
+            }
+            Some(FollowUpClosed {
+                outcome: vocab(c.need_str("outcome")?, "followUpClosed.outcome", FollowUpOutcome::from_code)?,
+                at_ms: c.time("at")?.ok_or(SchemaError::Missing("followUpClosed.at"))?,
+                by,
+            })
+        }
+        None => None,
+    };
     Ok(Some(Referral {
         id: id.to_owned(),
         recorded_at_ms,
@@ -477,9 +504,41 @@ pub fn read_referral<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Referral>, 
         agency,
         help,
         follow_up,
+        follow_up_closed,
         notes,
         void,
     }))
+}
+
+/// Whether a document holds a referral whose follow-up is still open (needed, not closed, not
+/// voided): the tablets of its desk keep it, whatever its age, until someone closes it.
+pub fn has_open_follow_up<R: ReadDoc>(doc: &R) -> bool {
+    entry_keys(doc).into_iter().any(|k| match k {
+        EntryKey::Referral(id) => read_referral(doc, &id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.follow_up && r.follow_up_closed.is_none() && r.void.is_none()),
+        EntryKey::Shift(_) => false,
+    })
+}
+
+/// Closes a referral's follow-up: one whole closing, written in one object (see
+/// [`Referral::follow_up_closed`]). Nothing happens to a referral the document does not hold.
+pub fn close_follow_up<T: Transactable>(
+    tx: &mut T,
+    id: &str,
+    c: &FollowUpClosed,
+) -> Result<(), automerge::AutomergeError> {
+    let Some((Value::Object(ObjType::Map), obj)) = tx.get(ROOT, format!("{REFERRAL_PREFIX}{id}").as_str())? else {
+        return Ok(());
+    };
+    let closed = tx.put_object(&obj, "followUpClosed", ObjType::Map)?;
+    tx.put(&closed, "outcome", c.outcome.code())?;
+    tx.put(&closed, "at", ScalarValue::Timestamp(c.at_ms))?;
+    if let Some(by) = &c.by {
+        tx.put(&closed, "by", by.as_str())?;
+    }
+    Ok(())
 }
 
 pub fn read_shift<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Shift>, SchemaError> {
@@ -910,6 +969,7 @@ mod tests {
             agency: AgencyRef::Directory("shelter".into()),
             help: HelpKind::Signposted,
             follow_up: true,
+            follow_up_closed: None,
             notes: Some("called back".into()),
             void: None,
         }

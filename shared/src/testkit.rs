@@ -37,6 +37,7 @@ pub fn referral(id: &str) -> Referral {
         agency: schema::AgencyRef::Other("Shelter".into()),
         help: HelpKind::Signposted,
         follow_up: false,
+        follow_up_closed: None,
         notes: None,
         void: None,
     }

@@ -106,6 +106,16 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How a follow-up was closed.
+    FollowUpOutcome {
+        Contacted = "contacted", "Contacted";
+        CouldNotReach = "could-not-reach", "Could not reach";
+        Resolved = "resolved", "Resolved";
+        NoLongerNeeded = "no-longer-needed", "No longer needed";
+    }
+}
+
+vocabulary! {
     /// Optional age band of the person helped.
     AgeBand {
         Under18 = "under-18", "Under 18";

@@ -135,3 +135,56 @@ fn a_tablet_forgets_old_synced_days_and_keeps_anything_unsent() {
     peer.remove(&days[0]);
     assert!(peer.doc(&days[0]).is_none() && peer.doc_ids().is_empty());
 }
+
+#[test]
+fn a_day_with_an_open_follow_up_stays_on_the_tablet_until_someone_closes_it() {
+    use signpost_shared::schema::{self, FollowUpClosed};
+    use signpost_shared::vocab::FollowUpOutcome;
+    let mut net = relay_with_a_long_window();
+    net.join(1, principal("t1", "sc", "site-a"));
+    let old = net.open_day(1, "sc", "site-a", date() - chrono::Duration::days(30));
+    let mut r = referral("call-back");
+    r.follow_up = true;
+    net.log(1, old, &r);
+    net.log(1, old, &referral("no-follow-up"));
+    assert!(net.peer(1).is_acknowledged(&old));
+    assert!(
+        local::to_forget(net.peer(1), "site-a", date(), 7, &[], &|id| id).is_empty(),
+        "an open follow-up keeps its day"
+    );
+    // Another tablet of the desk closes it; once this one has the closing, the day may go.
+    net.join(2, principal("t2", "sc", "site-a"));
+    net.find(2, old);
+    let closed = FollowUpClosed { outcome: FollowUpOutcome::Resolved, at_ms: 2, by: Some("vol-1".into()) };
+    net.change(2, old, |tx| schema::close_follow_up(tx, "call-back", &closed).unwrap());
+    let got = schema::read_referral(net.peer(1).doc(&old).unwrap(), "call-back").unwrap().unwrap();
+    assert_eq!(got.follow_up_closed, Some(closed));
+    assert_eq!(local::to_forget(net.peer(1), "site-a", date(), 7, &[], &|id| id), vec![old]);
+}
+
+#[test]
+fn two_tablets_closing_one_follow_up_at_once_agree_on_one_whole_closing() {
+    use signpost_shared::schema::{self, FollowUpClosed};
+    use signpost_shared::vocab::FollowUpOutcome;
+    let mut net = relay_with_a_long_window();
+    net.join(1, principal("t1", "sc", "site-a"));
+    net.join(2, principal("t2", "sc", "site-a"));
+    let d = net.open_day(1, "sc", "site-a", date());
+    let mut r = referral("call-back");
+    r.follow_up = true;
+    net.log(1, d, &r);
+    net.find(2, d);
+    net.go_offline(1);
+    net.go_offline(2);
+    let a = FollowUpClosed { outcome: FollowUpOutcome::Contacted, at_ms: 10, by: Some("vol-a".into()) };
+    let b = FollowUpClosed { outcome: FollowUpOutcome::CouldNotReach, at_ms: 20, by: None };
+    net.change(1, d, |tx| schema::close_follow_up(tx, "call-back", &a).unwrap());
+    net.change(2, d, |tx| schema::close_follow_up(tx, "call-back", &b).unwrap());
+    net.reconnect(1, 3, principal("t1", "sc", "site-a"));
+    net.reconnect(2, 4, principal("t2", "sc", "site-a"));
+    let read =
+        |p: u64| schema::read_referral(net.peer(p).doc(&d).unwrap(), "call-back").unwrap().unwrap().follow_up_closed;
+    let (x, y) = (read(3), read(4));
+    assert_eq!(x, y, "both tablets show the same closing");
+    assert!(x == Some(a) || x == Some(b), "one whole closing, not a mix: {x:?}");
+}

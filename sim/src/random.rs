@@ -39,6 +39,7 @@ pub fn referral(rng: &mut impl Rng, id: String, volunteers: &[String]) -> Referr
         agency,
         help: HelpKind::ALL[rng.random_range(0..HelpKind::ALL.len())],
         follow_up: rng.random_bool(0.5),
+        follow_up_closed: None,
         notes: rng.random_bool(0.4).then(|| text(rng, schema::MAX_NOTES_CHARS)),
         void: None,
     }

@@ -331,3 +331,51 @@ async fn an_administrator_and_a_coordinator_manage_a_scheme_with_mistakes_first(
         .unwrap();
     assert_eq!(closed, 1);
 }
+
+/// The desk's follow-ups (`tests/js/browser-follow-ups.mjs`): a follow-up logged 40 days ago on
+/// another tablet reaches a tablet set up today, which closes it; the relay's figures count it
+/// closed with its outcome, and the day's other entries stay as they were.
+#[tokio::test]
+async fn a_follow_up_from_weeks_ago_reaches_a_new_tablet_which_closes_it() {
+    use signpost_shared::schema::{self, Header};
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
+    roster(&server, &fx, &["Ann E."]).await;
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(40);
+    let mut other = signpost_sim::Tablet::connect(&server.url, &fx.token_a2, "other").await.unwrap();
+    let d = other.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
+    let mut r = signpost_shared::testkit::referral("weeks-ago");
+    r.follow_up = true;
+    r.notes = Some("Call back about the tenancy".into());
+    other.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    other.synced(d, std::time::Duration::from_secs(10)).await.unwrap();
+    drop(other);
+    let out = node("browser-follow-ups.mjs", &server, &fx, &chromium).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-follow-ups.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    for (screen, r) in report["screens"].as_object().unwrap() {
+        assert_eq!(r["violations"], serde_json::json!([]), "{screen}: {report}");
+    }
+    let (from, to) = (day.format("%Y-%m-%d"), chrono::Utc::now().date_naive().format("%Y-%m-%d"));
+    let path = format!("/api/v1/stats/summary?scheme={}&from={from}&to={to}", fx.scheme);
+    let mut summary = serde_json::Value::Null;
+    for _ in 0..100 {
+        summary = server.get(&path, Some(&fx.admin)).await.unwrap().1;
+        if summary["follow_ups"]["closed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let f = &summary["follow_ups"];
+    assert_eq!(
+        (f["needed"].as_i64(), f["open"].as_i64(), f["closed"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{summary}"
+    );
+    assert_eq!(f["by_outcome"][0]["key"], "contacted", "{summary}");
+    assert_eq!(summary["referrals"], 2, "{summary}");
+}

@@ -32,6 +32,7 @@ async fn referrals_export_streams_every_referral_without_notes_and_is_audited() 
                     agency: AgencyRef::Other(format!("Agency, \"{i}\"")),
                     help: HelpKind::Referred,
                     follow_up: i % 3 == 0,
+                    follow_up_closed: None,
                     notes: Some("call back Tuesday".into()),
                     void: None,
                 };

@@ -34,6 +34,7 @@ fn referral(id: &str, volunteer: &str) -> Referral {
         agency: AgencyRef::Other("Food bank".into()),
         help: HelpKind::Information,
         follow_up: false,
+        follow_up_closed: None,
         notes: None,
         void: None,
     }

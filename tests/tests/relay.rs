@@ -31,6 +31,7 @@ fn referral(id: &str) -> Referral {
         agency: AgencyRef::Directory("shelter".into()),
         help: HelpKind::Referred,
         follow_up: true,
+        follow_up_closed: None,
         notes: Some("call back Tuesday".into()),
         void: None,
     }

@@ -249,6 +249,7 @@ fn referral() -> schema::Referral {
         agency: schema::AgencyRef::Other("Food bank".into()),
         help: HelpKind::Information,
         follow_up: false,
+        follow_up_closed: None,
         notes: None,
         void: None,
     }

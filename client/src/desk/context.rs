@@ -3,7 +3,7 @@
 
 use crate::credential::Setup;
 use crate::sync::background;
-use crate::sync::connection::{fate, Connection, Fate};
+use crate::sync::connection::{fate, follow_up_days, Connection, Fate};
 use crate::sync::random_suffix;
 use crate::sync::replica::{Replica, META_SETUP};
 use automerge::Automerge;
@@ -84,6 +84,34 @@ impl Ctx {
             }
             None => Ok(()),
         }
+    }
+
+    /// Fetches the site's days with open follow-ups that the tablet does not hold (set up after
+    /// they were logged, or past its window), so that its follow-up list is the desk's.
+    pub(super) async fn fetch_follow_ups(&self) {
+        for id in follow_up_days(&self.setup.token).await.unwrap_or_default() {
+            self.fetch(id);
+        }
+    }
+
+    /// The open follow-ups of every day the tablet holds: (the day's document, the referral),
+    /// oldest first.
+    pub(super) fn open_follow_ups(&self) -> Vec<(DocumentId, schema::Referral)> {
+        let peer = self.rep.peer.borrow();
+        let mut out: Vec<(DocumentId, schema::Referral)> = Vec::new();
+        for id in peer.doc_ids() {
+            let Some(doc) = peer.doc(&id).filter(|_| id != self.directory) else { continue };
+            for key in schema::entry_keys(doc) {
+                let schema::EntryKey::Referral(r) = key else { continue };
+                if let Ok(Some(r)) = schema::read_referral(doc, &r) {
+                    if r.follow_up && r.follow_up_closed.is_none() && r.void.is_none() {
+                        out.push((id, r));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|(_, r)| r.recorded_at_ms);
+        out
     }
 
     /// Asks the relay for a document the tablet does not hold (sent now if connected, else

@@ -162,6 +162,7 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                 agency: agency.expect("checked"),
                 help: help.expect("checked"),
                 follow_up: follow_up.expect("checked"),
+                follow_up_closed: None,
                 notes,
                 void: None,
             };

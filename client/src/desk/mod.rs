@@ -4,6 +4,7 @@
 
 mod agency_picker;
 mod context;
+mod follow_ups;
 mod log_referral;
 mod roster;
 mod sync_state;
@@ -14,6 +15,7 @@ use crate::sync::background;
 use crate::sync::connection::{Connection, Status};
 use crate::ui::*;
 use context::{ask_persistent_storage, open, Ctx, CtxRef};
+use follow_ups::FollowUps;
 use log_referral::LogReferral;
 use roster::Roster;
 use signpost_shared::ids::DocumentId;
@@ -105,6 +107,11 @@ pub fn desk(props: &DeskProps) -> Html {
                         });
                         let conn = Connection::start(&setup.token, c.rep.peer.clone(), on_status, on_event);
                         *c.conn.borrow_mut() = Some(conn);
+                        {
+                            // Days with open follow-ups this tablet lacks come from the relay.
+                            let c = c.clone();
+                            wasm_bindgen_futures::spawn_local(async move { c.fetch_follow_ups().await });
+                        }
                         *h.borrow_mut() = Some(c.clone());
                         ctx.set(Some(c));
                         mark("signpost:desk-ready");
@@ -246,7 +253,7 @@ pub fn desk(props: &DeskProps) -> Html {
                     key={current.as_ref().map(|(_, r)| r.id.clone()).unwrap_or_else(|| "new".into())}
                     ctx={CtxRef(c.clone())}
                     editing={current.clone()}
-                    on_saved={bump}
+                    on_saved={bump.clone()}
                     on_cancel={on_edit.reform(|_| None)}
                 />
             } else if !site.closed {
@@ -260,6 +267,7 @@ pub fn desk(props: &DeskProps) -> Html {
                 </section>
             }
             <TodaysLog ctx={CtxRef(c.clone())} version={*version} on_edit={on_edit.reform(Some)} />
+            <FollowUps ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             <details class="govuk-details">
                 <summary class="govuk-details__summary">
                     <span class="govuk-details__summary-text">{ "Tablet settings" }</span>

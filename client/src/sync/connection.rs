@@ -122,6 +122,19 @@ pub async fn fate(token: &str, doc: &DocumentId) -> Option<Fate> {
     }
 }
 
+/// The days of the tablet's site with open follow-ups, from the relay (`None` when it cannot be
+/// asked now).
+pub async fn follow_up_days(token: &str) -> Option<Vec<DocumentId>> {
+    let resp = get(token, "/api/v1/device/follow-ups").await?;
+    if resp.status() != 200 {
+        return None;
+    }
+    let body = wasm_bindgen_futures::JsFuture::from(resp.json().ok()?).await.ok()?;
+    let list = js_sys::Reflect::get(&body, &"documents".into()).ok()?;
+    let ids = js_sys::Array::from(&list);
+    Some(ids.iter().filter_map(|v| v.as_string()?.parse().ok()).collect())
+}
+
 impl Connection {
     pub fn start(
         token: &str,

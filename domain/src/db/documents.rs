@@ -300,8 +300,8 @@ fn project(tx: &Connection, doc: &DocumentId, p: &Projection) -> anyhow::Result<
                     signpost_shared::schema::AgencyRef::Other(o) => ("other", o.as_str()),
                 };
                 tx.prepare_cached(
-                    "INSERT INTO referral_facts(doc_id, id, scheme_id, site_id, day, recorded_at, volunteer, helped, age_band, agency_kind, agency, help, follow_up, voided)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    "INSERT INTO referral_facts(doc_id, id, scheme_id, site_id, day, recorded_at, volunteer, helped, age_band, agency_kind, agency, help, follow_up, voided, follow_up_outcome, follow_up_closed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )?
                 .execute(params![
                     doc,
@@ -317,7 +317,9 @@ fn project(tx: &Connection, doc: &DocumentId, p: &Projection) -> anyhow::Result<
                     agency,
                     r.help.code(),
                     r.follow_up,
-                    r.voided
+                    r.voided,
+                    r.follow_up_closed.map(|(o, _)| o.code()),
+                    r.follow_up_closed.map(|(_, at)| at)
                 ])?;
                 for c in &r.categories {
                     tx.prepare_cached(

@@ -49,6 +49,22 @@ pub const STEPS: &[Step] = &[
         name: "closed sites and deactivated accounts",
         run: |tx| add_columns(tx, &[("sites", "closed_at", "INTEGER"), ("users", "deactivated_at", "INTEGER")]),
     },
+    Step {
+        name: "follow-up outcomes",
+        run: |tx| {
+            add_columns(
+                tx,
+                &[
+                    ("referral_facts", "follow_up_outcome", "TEXT"),
+                    ("referral_facts", "follow_up_closed_at", "INTEGER"),
+                ],
+            )?;
+            Ok(tx.execute_batch(
+                "CREATE INDEX IF NOT EXISTS referral_facts_open_follow_ups ON referral_facts(site_id, day)
+                 WHERE follow_up = 1 AND follow_up_outcome IS NULL AND voided = 0;",
+            )?)
+        },
+    },
 ];
 
 /// The version a database has when every step has run.

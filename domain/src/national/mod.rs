@@ -342,6 +342,7 @@ mod tests {
                 agency: AgencyRef::Other("Food bank".into()),
                 help: HelpKind::Information,
                 follow_up: false,
+                follow_up_closed: None,
                 voided: rng.random_bool(0.1),
             };
             let projection =

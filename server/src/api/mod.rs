@@ -24,8 +24,8 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Signpost API", description = "Statistics and administration for Signpost. Sync is over WebSocket at `/sync` (automerge-repo protocol)."),
-    paths(health, tablets::device, tablets::document_fate, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, agencies::add_agency, national::national, erasure::erase, erasure::redact_notes),
-    components(schemas(Summary, Count, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::DocumentFate, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut, agencies::NewAgency, agencies::AgencyOut, erasure::Erased, erasure::Replacement)),
+    paths(health, tablets::device, tablets::document_fate, tablets::follow_up_days, tablets::enrol, tablets::equality, stats::stats_summary, roster::add_volunteer, agencies::add_agency, national::national, erasure::erase, erasure::redact_notes),
+    components(schemas(Summary, Count, signpost_domain::stats::FollowUps, ErrorBody, Health, HubStats, tablets::DeviceInfo, tablets::DocumentFate, tablets::FollowUpDays, tablets::Enrolment, tablets::Enrolled, tablets::EqualityForm, roster::NewVolunteer, roster::VolunteerOut, agencies::NewAgency, agencies::AgencyOut, erasure::Erased, erasure::Replacement)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health))
         .route("/device", get(tablets::device))
         .route("/device/documents/{doc}", get(tablets::document_fate))
+        .route("/device/follow-ups", get(tablets::follow_up_days))
         .route("/enrol", post(tablets::enrol))
         .route("/national", get(national::national))
         .route("/equality", post(tablets::equality))

@@ -78,6 +78,31 @@ pub async fn document_fate(
     }))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FollowUpDays {
+    /// The site's desk-day documents that hold a referral whose follow-up is still open, oldest
+    /// first: a tablet keeps these, and fetches any it lacks, whatever their age.
+    documents: Vec<String>,
+}
+
+/// The days of the tablet's site with open follow-ups, so that every tablet of the desk can list
+/// them (a tablet set up today holds none of the days before).
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/follow-ups",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FollowUpDays),
+        (status = 401, body = ErrorBody, description = "No valid credential"),
+        (status = 403, body = ErrorBody, description = "Not a device credential"),
+    )
+)]
+pub async fn follow_up_days(State(store): State<Store>, Tablet(p): Tablet) -> Result<Json<FollowUpDays>, ApiError> {
+    let site = p.site.clone();
+    let documents = db::blocking(&store, move |c| signpost_domain::stats::open_follow_up_days(c, &site)).await?;
+    Ok(Json(FollowUpDays { documents }))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Enrolment {
     /// The one-time code a coordinator created for the site, such as `ABCD-EFGH` (case, spaces

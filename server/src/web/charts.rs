@@ -115,7 +115,8 @@ pub(super) fn column_chart(id: &str, title: &str, points: &[(String, chrono::Nai
 /// A horizontal bar chart of a breakdown as SVG: each name whole, on as many lines as it needs.
 pub(super) fn bar_chart(id: &str, title: &str, rows: &[(String, String, i64, i64)]) -> Markup {
     type Row = (String, String, i64, i64);
-    let shown: Vec<(&Row, Vec<String>)> = rows.iter().filter(|r| r.2 > 0).take(12).map(|r| (r, wrapped(&r.1, 34))).collect();
+    let shown: Vec<(&Row, Vec<String>)> =
+        rows.iter().filter(|r| r.2 > 0).take(12).map(|r| (r, wrapped(&r.1, 34))).collect();
     let max = shown.iter().map(|(r, _)| r.2).max().unwrap_or(1).max(1);
     let (label_w, bar_w, line_h, pad) = (270.0, 390.0, 16.0, 10.0);
     let heights: Vec<f64> = shown.iter().map(|(_, lines)| (lines.len() as f64 * line_h + pad).max(26.0)).collect();

@@ -92,6 +92,15 @@ fn period(f: &Filter, today: NaiveDate) -> Result<Period, Problem> {
     Ok(Period { from, to, before_from: from - Duration::days(days), before_to: from - Duration::days(1) })
 }
 
+/// A time to close as people say it: hours under two days, else days.
+fn duration(hours: f64) -> String {
+    match hours {
+        h if h < 1.5 => "an hour".to_owned(),
+        h if h < 48.0 => format!("{:.0} hours", h.round()),
+        h => format!("{:.0} days", (h / 24.0).round()),
+    }
+}
+
 /// The first letter in lower case: a title inside a sentence ("Download referrals by NOMS
 /// pathway"), leaving the rest as written.
 fn lower_first(title: &str) -> String {
@@ -302,6 +311,22 @@ pub async fn page(
             ))
             p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (lower_first(title)) " (CSV)" } }
         }
+        h2 class="govuk-heading-m" id="follow-ups" { "Follow-ups" }
+        @let f = &now.follow_ups;
+        p class="govuk-body" {
+            "Of the referrals in this period, " (f.needed) " needed a follow-up: "
+            strong { (f.open) " open" } ", " (f.closed) " closed."
+            @if let Some(h) = f.median_hours_to_close {
+                " Half were closed within " (duration(h)) " of the referral."
+            }
+        }
+        (layout::figures_table(
+            "table-follow-ups",
+            Some(("Closed follow-ups by outcome", "s")),
+            &["Outcome", "Follow-ups"],
+            &f.by_outcome.iter().map(|c| (c.label.clone(), vec![c.count.to_string()])).collect::<Vec<_>>(),
+            false,
+        ))
         p class="govuk-body-s" {
             "A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted."
         }

@@ -85,6 +85,7 @@ fn referral(id: String) -> Referral {
         agency: AgencyRef::Directory("citizens-advice".into()),
         help: HelpKind::Signposted,
         follow_up: false,
+        follow_up_closed: None,
         notes: Some("Short note about the next hearing date.".into()),
         void: None,
     }
