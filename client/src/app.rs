@@ -2,6 +2,7 @@
 //! and the desk.
 
 use crate::credential::{self, Setup};
+use crate::lang::{cy, l};
 use crate::setup::SetUp;
 use yew::prelude::*;
 
@@ -37,6 +38,25 @@ pub fn app() -> Html {
                 </div>
             </header>
             <div class="govuk-width-container">
+                // The GOV.UK language switch: the other language is a link (the page reloads in it).
+                <nav class="govuk-language-navigation signpost-language" aria-label={l("Language", "Iaith")}>
+                    <ul class="govuk-language-navigation__list">
+                        <li class="govuk-language-navigation__list-item">
+                            if cy() {
+                                <a class="govuk-language-navigation__link" href="?lang=en" lang="en" hreflang="en" rel="alternate">{ "English" }</a>
+                            } else {
+                                <span class="govuk-language-navigation__text" lang="en" aria-current="true">{ "English" }</span>
+                            }
+                        </li>
+                        <li class="govuk-language-navigation__list-item">
+                            if cy() {
+                                <span class="govuk-language-navigation__text" lang="cy" aria-current="true">{ "Cymraeg" }</span>
+                            } else {
+                                <a class="govuk-language-navigation__link" href="?lang=cy" lang="cy" hreflang="cy" rel="alternate">{ "Cymraeg" }</a>
+                            }
+                        </li>
+                    </ul>
+                </nav>
                 <main class="govuk-main-wrapper" id="main-content" role="main">
                     { match (*setup).clone() {
                         None => html! { <SetUp on_set={on_set} /> },
@@ -48,12 +68,12 @@ pub fn app() -> Html {
                 <div class="govuk-width-container">
                     <div class="govuk-footer__meta">
                         <div class="govuk-footer__meta-item govuk-footer__meta-item--grow">
-                            <h2 class="govuk-visually-hidden">{ "Support links" }</h2>
+                            <h2 class="govuk-visually-hidden">{ l("Support links", "Dolenni cymorth") }</h2>
                             <ul class="govuk-footer__inline-list">
-                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/accessibility">{ "Accessibility statement" }</a></li>
-                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/privacy">{ "Privacy notice" }</a></li>
+                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/accessibility">{ l("Accessibility statement", "Datganiad hygyrchedd") }</a></li>
+                                <li class="govuk-footer__inline-list-item"><a class="govuk-footer__link" href="/privacy">{ l("Privacy notice", "Hysbysiad preifatrwydd") }</a></li>
                             </ul>
-                            <p class="govuk-body-s">{ "Signpost records referrals without names. Do not type personal details in notes." }</p>
+                            <p class="govuk-body-s">{ l("Signpost records referrals without names. Do not type personal details in notes.", "Mae Signpost yn cofnodi atgyfeiriadau heb enwau. Peidiwch â theipio manylion personol mewn nodiadau.") }</p>
                         </div>
                     </div>
                 </div>

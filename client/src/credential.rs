@@ -1,6 +1,8 @@
 //! This tablet's set-up: its device credential and the site and scheme it belongs to, kept in
 //! the browser's local storage so that the app starts with no network.
 
+use crate::lang::l;
+
 const KEY: &str = "signpost.setup";
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,10 +42,17 @@ pub fn load() -> Option<Setup> {
 }
 
 pub fn save(setup: &Setup) -> Result<(), String> {
-    let s = storage()
-        .ok_or("This browser does not allow the app to store data. Turn off private browsing and try again.")?;
-    s.set_item(KEY, &setup.encode())
-        .map_err(|_| "The set-up could not be saved on this tablet. Free some storage space and try again.".to_owned())
+    let s = storage().ok_or(l(
+        "This browser does not allow the app to store data. Turn off private browsing and try again.",
+        "Nid yw'r porwr hwn yn gadael i'r ap gadw data. Diffoddwch bori preifat a rhowch gynnig arall arni.",
+    ))?;
+    s.set_item(KEY, &setup.encode()).map_err(|_| {
+        l(
+            "The set-up could not be saved on this tablet. Free some storage space and try again.",
+            "Nid oedd modd cadw'r gosodiad ar y dabled hon. Rhyddhewch le storio a rhowch gynnig arall arni.",
+        )
+        .to_owned()
+    })
 }
 
 pub fn forget() {
@@ -68,20 +77,29 @@ const CODE_ALPHABET: &str = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 pub fn check(input: &str) -> Result<Entered, &'static str> {
     let t = input.trim();
     if t.is_empty() {
-        return Err("Enter the enrolment code");
+        return Err(l("Enter the enrolment code", "Rhowch y cod cofrestru"));
     }
     if let Some(rest) = t.strip_prefix("spd_") {
         if t.len() < 20 || t.len() > 200 || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err("The tablet credential must be copied exactly as it was given to you");
+            return Err(l(
+                "The tablet credential must be copied exactly as it was given to you",
+                "Rhaid copïo manylion adnabod y dabled yn union fel y'u rhoddwyd i chi",
+            ));
         }
         return Ok(Entered::Credential(t.to_owned()));
     }
     let code: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>().to_ascii_uppercase();
     if code.chars().count() != 8 {
-        return Err("The enrolment code must be 8 characters, like ABCD-EFGH");
+        return Err(l(
+            "The enrolment code must be 8 characters, like ABCD-EFGH",
+            "Rhaid i'r cod cofrestru fod yn 8 nod, fel ABCD-EFGH",
+        ));
     }
     if !code.chars().all(|c| CODE_ALPHABET.contains(c)) {
-        return Err("The enrolment code must only include letters and the digits 2 to 9, like ABCD-EFGH");
+        return Err(l(
+            "The enrolment code must only include letters and the digits 2 to 9, like ABCD-EFGH",
+            "Rhaid i'r cod cofrestru gynnwys llythrennau a'r digidau 2 i 9 yn unig, fel ABCD-EFGH",
+        ));
     }
     Ok(Entered::Code(code))
 }

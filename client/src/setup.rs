@@ -2,6 +2,7 @@
 //! credential), checked with the relay.
 
 use crate::credential::{self, Setup};
+use crate::lang::l;
 use crate::ui::focus_error_summary;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -19,14 +20,14 @@ enum CheckError {
 impl CheckError {
     fn message(&self) -> &'static str {
         match self {
-            CheckError::Refused => "This credential is not recognised. Check it with your coordinator",
+            CheckError::Refused => l("This credential is not recognised. Check it with your coordinator", "Nid yw'r manylion adnabod hyn yn cael eu hadnabod. Gwiriwch nhw gyda'ch cydlynydd"),
             CheckError::CodeRefused => {
-                "This enrolment code is not valid. A code works once, within 15 minutes: ask your coordinator for a new one"
+                l("This enrolment code is not valid. A code works once, within 15 minutes: ask your coordinator for a new one", "Nid yw'r cod cofrestru hwn yn ddilys. Mae cod yn gweithio unwaith, o fewn 15 munud: gofynnwch i'ch cydlynydd am un newydd")
             }
             CheckError::TooManyCodes => {
-                "Too many wrong codes were entered. Wait 15 minutes, then ask your coordinator for a new code"
+                l("Too many wrong codes were entered. Wait 15 minutes, then ask your coordinator for a new code", "Rhoddwyd gormod o godau anghywir. Arhoswch 15 munud, yna gofynnwch i'ch cydlynydd am god newydd")
             }
-            CheckError::Unreachable => "Signpost could not be reached. Check the tablet is online and try again",
+            CheckError::Unreachable => l("Signpost could not be reached. Check the tablet is online and try again", "Nid oedd modd cyrraedd Signpost. Gwiriwch fod y dabled ar-lein a rhowch gynnig arall arni"),
         }
     }
 }
@@ -150,7 +151,7 @@ pub fn set_up(props: &SetUpProps) -> Html {
                 if let Some(msg) = (*error).clone() {
                     <div class="govuk-error-summary" data-module="govuk-error-summary" id="error-summary" tabindex="-1">
                         <div role="alert">
-                            <h2 class="govuk-error-summary__title">{ "There is a problem" }</h2>
+                            <h2 class="govuk-error-summary__title">{ l("There is a problem", "Mae problem wedi codi") }</h2>
                             <div class="govuk-error-summary__body">
                                 <ul class="govuk-list govuk-error-summary__list">
                                     <li><a href="#enrolment-code">{ msg }</a></li>
@@ -159,17 +160,17 @@ pub fn set_up(props: &SetUpProps) -> Html {
                         </div>
                     </div>
                 }
-                <h1 class="govuk-heading-l">{ "Set up this tablet" }</h1>
-                <p class="govuk-body">{ "Your coordinator creates an enrolment code for this desk on Signpost's website. You only need to do this once on each tablet." }</p>
+                <h1 class="govuk-heading-l">{ l("Set up this tablet", "Gosod y dabled hon") }</h1>
+                <p class="govuk-body">{ l("Your coordinator creates an enrolment code for this desk on Signpost's website. You only need to do this once on each tablet.", "Mae eich cydlynydd yn creu cod cofrestru ar gyfer y ddesg hon ar wefan Signpost. Dim ond unwaith ar bob tabled y mae angen gwneud hyn.") }</p>
                 <form onsubmit={onsubmit} novalidate=true>
                     <div class={group_class}>
-                        <label class="govuk-label govuk-label--m" for="enrolment-code">{ "Enrolment code" }</label>
+                        <label class="govuk-label govuk-label--m" for="enrolment-code">{ l("Enrolment code", "Cod cofrestru") }</label>
                         <div id="enrolment-code-hint" class="govuk-hint">
-                            { "8 characters, like ABCD-EFGH. A code works once, within 15 minutes. An administrator may give you a tablet credential starting spd_ instead: enter that here." }
+                            { l("8 characters, like ABCD-EFGH. A code works once, within 15 minutes. An administrator may give you a tablet credential starting spd_ instead: enter that here.", "8 nod, fel ABCD-EFGH. Mae cod yn gweithio unwaith, o fewn 15 munud. Efallai y bydd gweinyddwr yn rhoi manylion adnabod tabled sy'n dechrau gyda spd_ i chi yn lle hynny: rhowch hwnnw yma.") }
                         </div>
                         if let Some(msg) = (*error).clone() {
                             <p id="enrolment-code-error" class="govuk-error-message">
-                                <span class="govuk-visually-hidden">{ "Error: " }</span>{ msg }
+                                <span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ msg }
                             </p>
                         }
                         <input ref={input} class={input_class} id="enrolment-code" name="enrolment-code" type="text"
@@ -177,13 +178,13 @@ pub fn set_up(props: &SetUpProps) -> Html {
                             aria-describedby={ if error.is_some() { "enrolment-code-hint enrolment-code-error" } else { "enrolment-code-hint" } } />
                     </div>
                     <div class="govuk-form-group">
-                        <label class="govuk-label" for="tablet-name">{ "Name for this tablet (optional)" }</label>
-                        <div id="tablet-name-hint" class="govuk-hint">{ "So your coordinator can tell tablets apart, for example Front desk" }</div>
+                        <label class="govuk-label" for="tablet-name">{ l("Name for this tablet (optional)", "Enw ar gyfer y dabled hon (dewisol)") }</label>
+                        <div id="tablet-name-hint" class="govuk-hint">{ l("So your coordinator can tell tablets apart, for example Front desk", "Er mwyn i'ch cydlynydd allu gwahaniaethu rhwng tabledi, er enghraifft Desg flaen") }</div>
                         <input ref={name} class="govuk-input govuk-!-width-one-half" id="tablet-name" name="tablet-name" type="text"
                             autocomplete="off" maxlength="60" aria-describedby="tablet-name-hint" />
                     </div>
                     <button type="submit" class="govuk-button" data-module="govuk-button" disabled={*busy}>
-                        { if *busy { "Checking…" } else { "Continue" } }
+                        { if *busy { l("Checking…", "Yn gwirio…") } else { l("Continue", "Parhau") } }
                     </button>
                 </form>
             </div>

@@ -1,6 +1,7 @@
 //! Small pieces the screens share: GOV.UK patterns (warning text, radios, error summary focus),
 //! times as the desk shows them, and timing marks.
 
+use crate::lang::l;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -41,6 +42,9 @@ pub fn focus_error_summary() {
 }
 
 pub fn seconds(n: u32) -> String {
+    if crate::lang::cy() {
+        return format!("{n} eiliad");
+    }
     format!("{n} second{}", if n == 1 { "" } else { "s" })
 }
 
@@ -50,7 +54,7 @@ pub fn warning(id: &'static str, text: &'static str) -> Html {
         <div class="govuk-warning-text" id={id}>
             <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
             <strong class="govuk-warning-text__text">
-                <span class="govuk-visually-hidden">{ "Warning" }</span>
+                <span class="govuk-visually-hidden">{ l("Warning", "Rhybudd") }</span>
                 { text }
             </strong>
         </div>
@@ -74,7 +78,7 @@ pub fn radios(
             <fieldset class="govuk-fieldset">
                 <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ legend }</legend>
                 if let Some(e) = error {
-                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e.to_owned() }</p>
+                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e.to_owned() }</p>
                 }
                 <div class="govuk-radios" data-module="govuk-radios">
                     { for items.into_iter().enumerate().map(|(i, (code, label))| {

@@ -156,6 +156,80 @@ vocabulary! {
     }
 }
 
+/// Welsh labels of the vocabularies a desk's tablet shows (codes never change; only what people
+/// read does). Translations are Signpost's own; a Welsh Language Unit should review them.
+pub mod cymraeg {
+    use super::*;
+
+    pub fn category(c: Category) -> &'static str {
+        use Category::*;
+        match c {
+            Housing => "Tai neu lety",
+            DebtBenefitsFinance => "Dyledion, budd-daliadau a chyllid",
+            EmploymentTrainingEducation => "Cyflogaeth, hyfforddiant ac addysg",
+            MentalHealth => "Iechyd meddwl",
+            PhysicalHealth => "Iechyd corfforol",
+            DrugsAlcohol => "Cyffuriau ac alcohol",
+            ChildrenFamilies => "Plant a theuluoedd",
+            DomesticAbuse => "Cam-drin domestig",
+            VictimWitnessSupport => "Cymorth i ddioddefwyr a thystion",
+            LegalAdvice => "Cyngor a chynrychiolaeth gyfreithiol",
+            CourtProcess => "Prosesau a gorchmynion llys",
+            FinesPayments => "Dirwyon a thaliadau",
+            Immigration => "Mewnfudo",
+            AttitudesThinkingBehaviour => "Agweddau, meddwl ac ymddygiad",
+            Other => "Arall",
+        }
+    }
+
+    pub fn helped(h: Helped) -> &'static str {
+        use Helped::*;
+        match h {
+            Defendant => "Diffynnydd",
+            DefendantFamily => "Aelod o deulu neu ffrind i ddiffynnydd",
+            Victim => "Dioddefwr",
+            Witness => "Tyst",
+            Prisoner => "Carcharor",
+            PrisonerFamily => "Teulu carcharor",
+            OtherCourtUser => "Defnyddiwr llys arall",
+        }
+    }
+
+    pub fn help_kind(h: HelpKind) -> &'static str {
+        use HelpKind::*;
+        match h {
+            Information => "Rhoddwyd gwybodaeth",
+            Signposted => "Cyfeiriwyd (rhoddwyd manylion cyswllt)",
+            Referred => "Atgyfeiriwyd (trosglwyddo wyneb yn wyneb, gyda chaniatâd)",
+            Accompanied => "Aethpwyd gyda nhw",
+        }
+    }
+
+    pub fn outcome(o: FollowUpOutcome) -> &'static str {
+        use FollowUpOutcome::*;
+        match o {
+            Contacted => "Cysylltwyd â nhw",
+            CouldNotReach => "Methu cysylltu â nhw",
+            Resolved => "Wedi'i ddatrys",
+            NoLongerNeeded => "Dim angen mwyach",
+        }
+    }
+
+    pub fn age_band(a: AgeBand) -> &'static str {
+        use AgeBand::*;
+        match a {
+            Under18 => "Dan 18",
+            From18To24 => "18 i 24",
+            From25To34 => "25 i 34",
+            From35To44 => "35 i 44",
+            From45To54 => "45 i 54",
+            From55To64 => "55 i 64",
+            From65 => "65 a throsodd",
+            PreferNotToSay => "Mae'n well gennyf beidio â dweud",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! search across all of them; "another agency" reveals a field for its name (the GOV.UK
 //! conditional reveal).
 
+use crate::lang::l;
 use signpost_shared::schema::{Agency, AgencyRef};
 use signpost_shared::vocab::Category;
 use std::collections::{BTreeSet, HashMap};
@@ -99,30 +100,30 @@ pub(super) fn agency_picker(p: &PickerProps) -> Html {
     html! {
         <div class={classes!("govuk-form-group", p.error.is_some().then_some("govuk-form-group--error"))} id="agency-group">
             <fieldset class="govuk-fieldset" aria-describedby="agency-hint">
-                <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ "Agency signposted to" }</legend>
+                <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ l("Agency signposted to", "Asiantaeth y cyfeiriwyd nhw ati") }</legend>
                 <div id="agency-hint" class="govuk-hint">
-                    { if p.narrowed { "Agencies that help with the issues ticked, this desk's most used first." } else { "This desk's most used first." } }
+                    { if p.narrowed { l("Agencies that help with the issues ticked, this desk's most used first.", "Asiantaethau sy'n helpu gyda'r materion a diciwyd, y rhai a ddefnyddir fwyaf gan y ddesg hon yn gyntaf.") } else { l("This desk's most used first.", "Y rhai a ddefnyddir fwyaf gan y ddesg hon yn gyntaf.") } }
                 </div>
                 if let Some(e) = p.error.clone() {
-                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                 }
                 <div class="govuk-form-group">
-                    <label class="govuk-label" for="agency-search">{ "Search the directory" }</label>
+                    <label class="govuk-label" for="agency-search">{ l("Search the directory", "Chwilio'r cyfeiriadur") }</label>
                     <input class="govuk-input govuk-!-width-two-thirds" id="agency-search" type="search" autocomplete="off"
                         spellcheck="false" value={p.search.clone()} oninput={oninput} onkeydown={onkeydown} />
                 </div>
                 <div class="govuk-radios" data-module="govuk-radios">
                     if p.agencies.is_empty() {
-                        <p class="govuk-body" id="no-agency-found">{ "No agency in the directory matches. Search again, or choose another agency below." }</p>
+                        <p class="govuk-body" id="no-agency-found">{ l("No agency in the directory matches. Search again, or choose another agency below.", "Nid oes asiantaeth yn y cyfeiriadur yn cyfateb. Chwiliwch eto, neu dewiswch asiantaeth arall isod.") }</p>
                     }
                     { for p.agencies.iter().enumerate().map(|(i, a)| radio(i, a.id.clone(), html! { { a.name.clone() } }, a.phone.clone())) }
-                    <div class="govuk-radios__divider">{ "or" }</div>
-                    { radio(p.agencies.len(), OTHER.to_owned(), html! { { "Another agency (not in the directory)" } }, None) }
+                    <div class="govuk-radios__divider">{ l("or", "neu") }</div>
+                    { radio(p.agencies.len(), OTHER.to_owned(), html! { { l("Another agency (not in the directory)", "Asiantaeth arall (nad yw yn y cyfeiriadur)") } }, None) }
                     <div class={classes!("govuk-radios__conditional", (!other).then_some("govuk-radios__conditional--hidden"))} id="agency-other-reveal">
                         <div class={classes!("govuk-form-group", p.other_error.is_some().then_some("govuk-form-group--error"))}>
-                            <label class="govuk-label" for="agency-other">{ "Other agency's name" }</label>
+                            <label class="govuk-label" for="agency-other">{ l("Other agency's name", "Enw'r asiantaeth arall") }</label>
                             if let Some(e) = p.other_error.clone() {
-                                <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                                <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                             }
                             <input class="govuk-input" id="agency-other" name="agency-other" type="text" maxlength="200" autocomplete="off" />
                         </div>

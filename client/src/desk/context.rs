@@ -2,6 +2,7 @@
 //! connection, and the day the desk is on (it follows the tablet's clock).
 
 use crate::credential::Setup;
+use crate::lang::l;
 use crate::sync::background;
 use crate::sync::connection::{fate, follow_up_days, Connection, Fate};
 use crate::sync::random_suffix;
@@ -40,10 +41,20 @@ impl Ctx {
     ) -> Result<(), String> {
         let out = match self.rep.peer.borrow_mut().try_change(doc, f) {
             Ok(Ok(((), out))) => out,
-            _ => return Err("The change could not be recorded. Try again.".into()),
+            _ => {
+                return Err(l(
+                    "The change could not be recorded. Try again.",
+                    "Nid oedd modd cofnodi'r newid. Rhowch gynnig arall arni.",
+                )
+                .into())
+            }
         };
         self.persist(doc).await.map_err(|e| {
-            format!("The change could not be stored on this tablet ({e}). Keep the app open and try again.")
+            if crate::lang::cy() {
+                format!("Nid oedd modd cadw'r newid ar y dabled hon ({e}). Cadwch yr ap ar agor a rhowch gynnig arall arni.")
+            } else {
+                format!("The change could not be stored on this tablet ({e}). Keep the app open and try again.")
+            }
         })?;
         if !self.rep.peer.borrow().is_connected() {
             background::request();

@@ -5,6 +5,7 @@
 
 use super::context::CtxRef;
 use super::roster::load_on_desk;
+use crate::lang::{category, cy, helped, l};
 use crate::ui::*;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::schema::{self, AgencyRef, FollowUpClosed};
@@ -43,7 +44,7 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                 .and_then(|d| d.get("outcome").as_string())
                 .and_then(|o| FollowUpOutcome::from_code(&o));
             let Some(outcome) = chosen else {
-                error.set(Some("Select how the follow-up ended".into()));
+                error.set(Some(l("Select how the follow-up ended", "Dewiswch sut daeth y dilyniant i ben").into()));
                 return;
             };
             let closed = FollowUpClosed { outcome, at_ms: now_ms(), by: load_on_desk().map(|d| d.volunteer) };
@@ -53,7 +54,11 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                     Ok(()) => {
                         closing.set(None);
                         error.set(None);
-                        on_saved.emit(format!("Follow-up closed: {}", outcome.label().to_lowercase()));
+                        on_saved.emit(if cy() {
+                            format!("Dilyniant wedi'i gau: {}", crate::lang::outcome(outcome).to_lowercase())
+                        } else {
+                            format!("Follow-up closed: {}", outcome.label().to_lowercase())
+                        });
                     }
                     Err(m) => error.set(Some(m)),
                 }
@@ -62,11 +67,11 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
     };
     html! {
         <section aria-labelledby="follow-ups-heading" id="follow-ups">
-            <h2 class="govuk-heading-m" id="follow-ups-heading">{ format!("Follow-ups ({} open)", open.len()) }</h2>
+            <h2 class="govuk-heading-m" id="follow-ups-heading">{ if cy() { format!("Dilyniannau ({} ar agor)", open.len()) } else { format!("Follow-ups ({} open)", open.len()) } }</h2>
             if open.is_empty() {
-                <p class="govuk-body">{ "No follow-ups are open at this desk." }</p>
+                <p class="govuk-body">{ l("No follow-ups are open at this desk.", "Nid oes dilyniannau ar agor wrth y ddesg hon.") }</p>
             } else {
-                <p class="govuk-body">{ "Referrals marked \"follow-up needed\", from any day and any tablet of this desk, oldest first. Close each once it is done." }</p>
+                <p class="govuk-body">{ l("Referrals marked \"follow-up needed\", from any day and any tablet of this desk, oldest first. Close each once it is done.", "Atgyfeiriadau wedi'u marcio \"angen dilyniant\", o unrhyw ddiwrnod ac unrhyw dabled wrth y ddesg hon, yr hynaf yn gyntaf. Caewch bob un unwaith y bydd wedi'i wneud.") }</p>
                 <ul class="govuk-list" id="follow-up-list">
                     { for open.iter().map(|(doc, r)| {
                         let this = Some((*doc, r.id.clone()));
@@ -74,9 +79,9 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                         let when = format!("{} {}", day_label(r.recorded_at_ms), clock(r.recorded_at_ms));
                         html! {
                             <li class="signpost-follow-up">
-                                <h3 class="govuk-heading-s govuk-!-margin-bottom-1">{ format!("{}: {}", when, r.helped.label()) }</h3>
+                                <h3 class="govuk-heading-s govuk-!-margin-bottom-1">{ format!("{}: {}", when, helped(r.helped)) }</h3>
                                 <p class="govuk-body govuk-!-margin-bottom-1">
-                                    { r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ") }
+                                    { r.categories.iter().map(|c| category(*c)).collect::<Vec<_>>().join(", ") }
                                     { " – " }{ agency_name(&r.agency) }
                                 </p>
                                 if let Some(n) = &r.notes { <p class="govuk-body-s">{ n.clone() }</p> }
@@ -84,9 +89,9 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                                     <form onsubmit={onsubmit.clone()} novalidate=true>
                                         <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
                                             <fieldset class="govuk-fieldset">
-                                                <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ "How did the follow-up end?" }</legend>
+                                                <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ l("How did the follow-up end?", "Sut daeth y dilyniant i ben?") }</legend>
                                                 if let Some(e) = (*error).clone() {
-                                                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                                                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                                                 }
                                                 <div class="govuk-radios">
                                                     { for FollowUpOutcome::ALL.iter().map(|o| {
@@ -94,7 +99,7 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                                                         html! {
                                                             <div class="govuk-radios__item">
                                                                 <input class="govuk-radios__input" id={id.clone()} name="outcome" type="radio" value={o.code()} />
-                                                                <label class="govuk-label govuk-radios__label" for={id}>{ o.label() }</label>
+                                                                <label class="govuk-label govuk-radios__label" for={id}>{ crate::lang::outcome(*o) }</label>
                                                             </div>
                                                         }
                                                     }) }
@@ -102,16 +107,16 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
                                             </fieldset>
                                         </div>
                                         <div class="govuk-button-group">
-                                            <button type="submit" class="govuk-button">{ "Close follow-up" }</button>
+                                            <button type="submit" class="govuk-button">{ l("Close follow-up", "Cau'r dilyniant") }</button>
                                             <button type="button" class="govuk-button govuk-button--secondary"
-                                                onclick={{ let s = closing.clone(); move |_: MouseEvent| s.set(None) }}>{ "Cancel" }</button>
+                                                onclick={{ let s = closing.clone(); move |_: MouseEvent| s.set(None) }}>{ l("Cancel", "Canslo") }</button>
                                         </div>
                                     </form>
                                 } else {
                                     <button type="button" class="govuk-button govuk-button--secondary"
                                         onclick={{ let (s, e) = (closing.clone(), error.clone()); move |_: MouseEvent| { e.set(None); s.set(this.clone()) } }}>
-                                        { "Close" }
-                                        <span class="govuk-visually-hidden">{ format!(" the follow-up of {when}") }</span>
+                                        { l("Close", "Cau") }
+                                        <span class="govuk-visually-hidden">{ if cy() { format!(" y dilyniant o {when}") } else { format!(" the follow-up of {when}") } }</span>
                                     </button>
                                 }
                             </li>
@@ -127,5 +132,8 @@ pub(super) fn follow_ups(p: &FollowUpsProps) -> Html {
 fn day_label(ms: i64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{} {}", d.get_date(), MONTHS[d.get_month() as usize % 12])
+    const MISOEDD: [&str; 12] =
+        ["Ion", "Chwef", "Maw", "Ebr", "Mai", "Meh", "Gorff", "Awst", "Medi", "Hyd", "Tach", "Rhag"];
+    let months = if cy() { MISOEDD } else { MONTHS };
+    format!("{} {}", d.get_date(), months[d.get_month() as usize % 12])
 }

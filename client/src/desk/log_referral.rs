@@ -4,6 +4,7 @@ use super::agency_picker::{shown, use_counts, AgencyPicker, OTHER};
 use super::context::CtxRef;
 use super::roster::load_on_desk;
 use super::todays_log::VoidReferral;
+use crate::lang::{age_band, category, cy, help_kind, l};
 use crate::sync::random_suffix;
 use crate::ui::*;
 use signpost_shared::ids::DocumentId;
@@ -95,7 +96,7 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
             let mut errs: Vec<(&'static str, String)> = Vec::new();
             let helped = get("helped").and_then(|h| Helped::from_code(&h));
             if helped.is_none() {
-                errs.push(("helped", "Select who was helped".into()));
+                errs.push(("helped", l("Select who was helped", "Dewiswch pwy a gafodd help").into()));
             }
             let categories: std::collections::BTreeSet<Category> = data
                 .get_all("category")
@@ -104,7 +105,14 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                 .filter_map(|c| Category::from_code(&c))
                 .collect();
             if categories.is_empty() {
-                errs.push(("category", "Select at least one thing they needed help with".into()));
+                errs.push((
+                    "category",
+                    l(
+                        "Select at least one thing they needed help with",
+                        "Dewiswch o leiaf un peth yr oedd angen help arnynt gydag ef",
+                    )
+                    .into(),
+                ));
             }
             let agency = match get("agency").as_deref() {
                 Some("other") => match get("agency-other") {
@@ -112,36 +120,60 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                     Some(_) => {
                         errs.push((
                             "agency-other",
-                            format!("The agency's name must be {} characters or fewer", schema::MAX_TEXT_CHARS),
+                            if cy() {
+                                format!("Rhaid i enw'r asiantaeth fod yn {} nod neu lai", schema::MAX_TEXT_CHARS)
+                            } else {
+                                format!("The agency's name must be {} characters or fewer", schema::MAX_TEXT_CHARS)
+                            },
                         ));
                         None
                     }
                     None => {
-                        errs.push(("agency-other", "Enter the name of the agency".into()));
+                        errs.push((
+                            "agency-other",
+                            l("Enter the name of the agency", "Rhowch enw'r asiantaeth").into(),
+                        ));
                         None
                     }
                 },
                 Some(a) => Some(AgencyRef::Directory(a.to_owned())),
                 None => {
-                    errs.push(("agency", "Select the agency they were signposted to".into()));
+                    errs.push((
+                        "agency",
+                        l(
+                            "Select the agency they were signposted to",
+                            "Dewiswch yr asiantaeth y cawsant eu cyfeirio ati",
+                        )
+                        .into(),
+                    ));
                     None
                 }
             };
             let help = get("help").and_then(|h| HelpKind::from_code(&h));
             if help.is_none() {
-                errs.push(("help", "Select the kind of help given".into()));
+                errs.push(("help", l("Select the kind of help given", "Dewiswch y math o help a roddwyd").into()));
             }
             let follow_up = match get("follow-up").as_deref() {
                 Some("yes") => Some(true),
                 Some("no") => Some(false),
                 _ => {
-                    errs.push(("follow-up", "Select whether follow-up is needed".into()));
+                    errs.push((
+                        "follow-up",
+                        l("Select whether follow-up is needed", "Dewiswch a oes angen dilyniant").into(),
+                    ));
                     None
                 }
             };
             let notes = get("notes");
             if notes.as_ref().is_some_and(|n| n.chars().count() > schema::MAX_NOTES_CHARS) {
-                errs.push(("notes", format!("Notes must be {} characters or fewer", schema::MAX_NOTES_CHARS)));
+                errs.push((
+                    "notes",
+                    if cy() {
+                        format!("Rhaid i'r nodiadau fod yn {} nod neu lai", schema::MAX_NOTES_CHARS)
+                    } else {
+                        format!("Notes must be {} characters or fewer", schema::MAX_NOTES_CHARS)
+                    },
+                ));
             }
             if !errs.is_empty() {
                 errors.set(errs);
@@ -186,13 +218,18 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                     Ok(()) => {
                         measure("signpost:save-durable", "signpost:save-start");
                         errors.set(vec![]);
-                        let what = if correcting { "Referral corrected" } else { "Referral saved" };
+                        let what = match (correcting, cy()) {
+                            (true, false) => "Referral corrected at",
+                            (false, false) => "Referral saved at",
+                            (true, true) => "Cywirwyd yr atgyfeiriad am",
+                            (false, true) => "Cadwyd yr atgyfeiriad am",
+                        };
                         el.reset();
                         notes_len.set(0);
                         ticked.set(Default::default());
                         chosen.set(None);
                         search.set(String::new());
-                        on_saved.emit(format!("{what} at {}", clock(now_ms())));
+                        on_saved.emit(format!("{what} {}", clock(now_ms())));
                     }
                     Err(msg) => errors.set(vec![("helped", msg)]),
                 }
@@ -211,14 +248,14 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
             }
         });
     }
-    let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), h.label())).collect();
-    let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), h.label())).collect();
+    let helped: Vec<(&str, &str)> = Helped::ALL.iter().map(|h| (h.code(), crate::lang::helped(*h))).collect();
+    let help: Vec<(&str, &str)> = HelpKind::ALL.iter().map(|h| (h.code(), help_kind(*h))).collect();
     html! {
         <section aria-labelledby="log-heading">
             if !errors.is_empty() {
                 <div class="govuk-error-summary" id="error-summary" tabindex="-1">
                     <div role="alert">
-                        <h2 class="govuk-error-summary__title">{ "There is a problem" }</h2>
+                        <h2 class="govuk-error-summary__title">{ l("There is a problem", "Mae problem wedi codi") }</h2>
                         <div class="govuk-error-summary__body">
                             <ul class="govuk-list govuk-error-summary__list">
                                 { for errors.iter().map(|(f, m)| html! { <li><a href={format!("#{f}")}>{ m.clone() }</a></li> }) }
@@ -228,25 +265,29 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                 </div>
             }
             <h2 class="govuk-heading-m" id="log-heading">
-                { match e { Some(r) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)), None => "Log a referral".into() } }
+                { match (e, cy()) {
+                    (Some(r), false) => format!("Correct the referral logged at {}", clock(r.recorded_at_ms)),
+                    (Some(r), true) => format!("Cywiro'r atgyfeiriad a gofnodwyd am {}", clock(r.recorded_at_ms)),
+                    (None, _) => l("Log a referral", "Cofnodi atgyfeiriad").into(),
+                } }
             </h2>
             <form ref={form} onsubmit={onsubmit} onchange={onchange} novalidate=true>
-                { radios("helped", "Who was helped?", helped, err("helped").as_deref()) }
+                { radios("helped", l("Who was helped?", "Pwy a gafodd help?"), helped, err("helped").as_deref()) }
                 <div class="govuk-form-group">
-                    <label class="govuk-label govuk-label--s" for="age-band">{ "Age band (optional)" }</label>
+                    <label class="govuk-label govuk-label--s" for="age-band">{ l("Age band (optional)", "Band oedran (dewisol)") }</label>
                     <select class="govuk-select" id="age-band" name="age-band">
                         // `selected`: the browser would otherwise show whichever option it inserted
                         // first, and a volunteer who never touched the list would record it.
-                        <option value="" selected=true>{ "Not asked" }</option>
-                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ a.label() }</option> }) }
+                        <option value="" selected=true>{ l("Not asked", "Heb ofyn") }</option>
+                        { for AgeBand::ALL.iter().map(|a| html! { <option value={a.code()}>{ age_band(*a) }</option> }) }
                     </select>
                 </div>
                 <div class={classes!("govuk-form-group", err("category").map(|_| "govuk-form-group--error"))} id="category-group">
                     <fieldset class="govuk-fieldset" aria-describedby="category-hint">
-                        <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ "What did they need help with?" }</legend>
-                        <div id="category-hint" class="govuk-hint">{ "Select all that apply." }</div>
+                        <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">{ l("What did they need help with?", "Gyda beth roedd angen help arnynt?") }</legend>
+                        <div id="category-hint" class="govuk-hint">{ l("Select all that apply.", "Dewiswch bob un sy'n berthnasol.") }</div>
                         if let Some(e) = err("category") {
-                            <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                            <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                         }
                         <div class="govuk-checkboxes" data-module="govuk-checkboxes">
                             { for Category::ALL.iter().enumerate().map(|(i, c)| {
@@ -254,7 +295,7 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                                 html! {
                                     <div class="govuk-checkboxes__item">
                                         <input class="govuk-checkboxes__input" id={id.clone()} name="category" type="checkbox" value={c.code()} />
-                                        <label class="govuk-label govuk-checkboxes__label" for={id}>{ c.label() }</label>
+                                        <label class="govuk-label govuk-checkboxes__label" for={id}>{ category(*c) }</label>
                                     </div>
                                 }
                             }) }
@@ -270,13 +311,13 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                     search={(*search).clone()}
                     on_search={{ let s = search.clone(); Callback::from(move |v: String| s.set(v)) }}
                 />
-                { radios("help", "Kind of help", help, err("help").as_deref()) }
-                { radios("follow-up", "Is follow-up needed?", vec![("no", "No"), ("yes", "Yes")], err("follow-up").as_deref()) }
+                { radios("help", l("Kind of help", "Math o help"), help, err("help").as_deref()) }
+                { radios("follow-up", l("Is follow-up needed?", "Oes angen dilyniant?"), vec![("no", l("No", "Nac oes")), ("yes", l("Yes", "Oes"))], err("follow-up").as_deref()) }
                 <div class={classes!("govuk-form-group", "govuk-character-count", err("notes").map(|_| "govuk-form-group--error"))}>
-                    <label class="govuk-label govuk-label--s" for="notes">{ "Notes (optional)" }</label>
-                    <div id="notes-hint" class="govuk-hint">{ "Do not include names or anything that identifies the person." }</div>
+                    <label class="govuk-label govuk-label--s" for="notes">{ l("Notes (optional)", "Nodiadau (dewisol)") }</label>
+                    <div id="notes-hint" class="govuk-hint">{ l("Do not include names or anything that identifies the person.", "Peidiwch â chynnwys enwau nac unrhyw beth sy'n dangos pwy yw'r person.") }</div>
                     if let Some(e) = err("notes") {
-                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                        <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                     }
                     <textarea class={classes!("govuk-textarea", (*notes_len > schema::MAX_NOTES_CHARS).then_some("govuk-textarea--error"))}
                         id="notes" name="notes" rows="3" aria-describedby="notes-hint notes-info"
@@ -287,11 +328,11 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
                 </div>
                 <div class="govuk-button-group">
                     <button type="submit" class="govuk-button" data-module="govuk-button">
-                        { if e.is_some() { "Save correction" } else { "Save referral" } }
+                        { if e.is_some() { l("Save correction", "Cadw'r cywiriad") } else { l("Save referral", "Cadw'r atgyfeiriad") } }
                     </button>
                     if e.is_some() {
                         <button type="button" class="govuk-button govuk-button--secondary" onclick={p.on_cancel.reform(|_: MouseEvent| ())}>
-                            { "Cancel" }
+                            { l("Cancel", "Canslo") }
                         </button>
                     }
                 </div>
@@ -306,11 +347,13 @@ pub(super) fn log_referral(p: &FormProps) -> Html {
 /// The GOV.UK character count's message: how many characters are left, or how many too many
 /// (in the error colour), read out politely as it changes.
 fn character_count(id: &'static str, used: usize, max: usize) -> Html {
-    let (text, over) = match max.checked_sub(used) {
-        Some(1) => ("You have 1 character remaining".to_owned(), false),
-        Some(left) => (format!("You have {left} characters remaining"), false),
-        None if used - max == 1 => ("You have 1 character too many".to_owned(), true),
-        None => (format!("You have {} characters too many", used - max), true),
+    let (text, over) = match (max.checked_sub(used), cy()) {
+        (Some(1), false) => ("You have 1 character remaining".to_owned(), false),
+        (Some(left), false) => (format!("You have {left} characters remaining"), false),
+        (Some(left), true) => (format!("Mae gennych {left} nod ar ôl"), false),
+        (None, false) if used - max == 1 => ("You have 1 character too many".to_owned(), true),
+        (None, false) => (format!("You have {} characters too many", used - max), true),
+        (None, true) => (format!("Mae gennych {} nod yn ormod", used - max), true),
     };
     html! {
         <div id={id} aria-live="polite"

@@ -11,6 +11,7 @@ mod sync_state;
 mod todays_log;
 
 use crate::credential::Setup;
+use crate::lang::{cy, l};
 use crate::sync::background;
 use crate::sync::connection::{Connection, Status};
 use crate::ui::*;
@@ -153,11 +154,11 @@ pub fn desk(props: &DeskProps) -> Html {
         return match (*failure).clone() {
             Some(e) => html! {
                 <div class="govuk-error-summary" role="alert">
-                    <h2 class="govuk-error-summary__title">{ "Signpost cannot store entries on this tablet" }</h2>
+                    <h2 class="govuk-error-summary__title">{ l("Signpost cannot store entries on this tablet", "Ni all Signpost gadw cofnodion ar y dabled hon") }</h2>
                     <div class="govuk-error-summary__body"><p class="govuk-body">{ e }</p></div>
                 </div>
             },
-            None => html! { <p class="govuk-body">{ "Opening the desk log…" }</p> },
+            None => html! { <p class="govuk-body">{ l("Opening the desk log…", "Yn agor log y ddesg…") }</p> },
         };
     };
     let bump = {
@@ -192,7 +193,7 @@ pub fn desk(props: &DeskProps) -> Html {
             if let Some(msg) = (*notice).clone() {
                 <div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="saved-title">
                     <div class="govuk-notification-banner__header">
-                        <h2 class="govuk-notification-banner__title" id="saved-title">{ "Success" }</h2>
+                        <h2 class="govuk-notification-banner__title" id="saved-title">{ l("Success", "Llwyddiant") }</h2>
                     </div>
                     <div class="govuk-notification-banner__content">
                         <p class="govuk-notification-banner__heading" id="saved-message">{ msg }</p>
@@ -205,44 +206,46 @@ pub fn desk(props: &DeskProps) -> Html {
             </h1>
             <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
             if *persistent == Some(false) {
-                { warning("storage-warning", "This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long.") }
+                { warning("storage-warning", l("This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long.", "Gall y porwr hwn glirio cofnodion Signpost sydd wedi'u cadw os yw'r dabled yn brin o le. Ychwanegwch Signpost at y sgrin gartref, a gadewch i gofnodion gysoni cyn ei chau am amser hir.")) }
             }
             if *status == Status::Revoked {
                 <div class="govuk-notification-banner" role="region" aria-labelledby="revoked-title" id="revoked">
                     <div class="govuk-notification-banner__header">
-                        <h2 class="govuk-notification-banner__title" id="revoked-title">{ "Important" }</h2>
+                        <h2 class="govuk-notification-banner__title" id="revoked-title">{ l("Important", "Pwysig") }</h2>
                     </div>
                     <div class="govuk-notification-banner__content">
-                        <p class="govuk-notification-banner__heading">{ "This tablet's access to Signpost has been removed" }</p>
+                        <p class="govuk-notification-banner__heading">{ l("This tablet's access to Signpost has been removed", "Mae mynediad y dabled hon at Signpost wedi'i dynnu") }</p>
                         <p class="govuk-body">
-                            { "Your coordinator revoked it, for example because it was reported lost. " }
-                            { match c.waiting() {
-                                0 => "Everything saved on this tablet had already been sent.".to_owned(),
-                                1 => "1 entry saved on this tablet has not been sent. It is kept here: nothing is deleted.".to_owned(),
-                                n => format!("{n} entries saved on this tablet have not been sent. They are kept here: nothing is deleted."),
+                            { l("Your coordinator revoked it, for example because it was reported lost. ", "Fe wnaeth eich cydlynydd ei ddiddymu, er enghraifft am fod y dabled wedi'i cholli. ") }
+                            { match (c.waiting(), cy()) {
+                                (0, false) => "Everything saved on this tablet had already been sent.".to_owned(),
+                                (0, true) => "Roedd popeth a gadwyd ar y dabled hon eisoes wedi'i anfon.".to_owned(),
+                                (1, false) => "1 entry saved on this tablet has not been sent. It is kept here: nothing is deleted.".to_owned(),
+                                (n, false) => format!("{n} entries saved on this tablet have not been sent. They are kept here: nothing is deleted."),
+                                (n, true) => format!("Nid yw {n} cofnod a gadwyd ar y dabled hon wedi'u hanfon. Maen nhw'n cael eu cadw yma: nid oes dim yn cael ei ddileu."),
                             } }
                         </p>
-                        <p class="govuk-body">{ "To send them, ask your coordinator for a new enrolment code for this desk, then choose Enrol again." }</p>
+                        <p class="govuk-body">{ l("To send them, ask your coordinator for a new enrolment code for this desk, then choose Enrol again.", "I'w hanfon, gofynnwch i'ch cydlynydd am god cofrestru newydd ar gyfer y ddesg hon, yna dewiswch Cofrestru eto.") }</p>
                         <button type="button" class="govuk-button" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
-                            { "Enrol again" }
+                            { l("Enrol again", "Cofrestru eto") }
                         </button>
                     </div>
                 </div>
             }
             if matches!(*status, Status::Refused { .. }) {
-                { warning("refused-warning", "Signpost's server keeps refusing entries from this tablet. They are kept here: keep working, do not remove this tablet's set-up, and tell your coordinator, who can see this tablet's problem in the list of tablets.") }
+                { warning("refused-warning", l("Signpost's server keeps refusing entries from this tablet. They are kept here: keep working, do not remove this tablet's set-up, and tell your coordinator, who can see this tablet's problem in the list of tablets.", "Mae gweinydd Signpost yn dal i wrthod cofnodion o'r dabled hon. Maen nhw'n cael eu cadw yma: daliwch ati i weithio, peidiwch â thynnu gosodiad y dabled hon, a dywedwch wrth eich cydlynydd, sy'n gallu gweld problem y dabled hon yn y rhestr o dabledi.")) }
             }
             if !c.rep.damaged().is_empty() {
-                { warning("damaged-warning", "Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.") }
+                { warning("damaged-warning", l("Some entries saved on this tablet could not be read back. They are kept: do not remove this tablet's set-up or clear its data, and tell your coordinator. Entries already synced are safe.", "Nid oedd modd darllen rhai cofnodion a gadwyd ar y dabled hon. Maen nhw'n cael eu cadw: peidiwch â thynnu gosodiad y dabled hon na chlirio ei data, a dywedwch wrth eich cydlynydd. Mae cofnodion sydd eisoes wedi'u cysoni yn ddiogel.")) }
             }
             if site.closed {
                 <div class="govuk-notification-banner" role="region" aria-labelledby="closed-title" id="site-closed">
                     <div class="govuk-notification-banner__header">
-                        <h2 class="govuk-notification-banner__title" id="closed-title">{ "Important" }</h2>
+                        <h2 class="govuk-notification-banner__title" id="closed-title">{ l("Important", "Pwysig") }</h2>
                     </div>
                     <div class="govuk-notification-banner__content">
-                        <p class="govuk-notification-banner__heading">{ "This desk is closed" }</p>
-                        <p class="govuk-body">{ "Your coordinator closed it, so no more referrals or shifts are logged here. Entries already saved on this tablet still sync. Ask your coordinator where the desk has moved." }</p>
+                        <p class="govuk-notification-banner__heading">{ l("This desk is closed", "Mae'r ddesg hon ar gau") }</p>
+                        <p class="govuk-body">{ l("Your coordinator closed it, so no more referrals or shifts are logged here. Entries already saved on this tablet still sync. Ask your coordinator where the desk has moved.", "Fe wnaeth eich cydlynydd ei chau, felly nid oes rhagor o atgyfeiriadau na sifftiau'n cael eu cofnodi yma. Mae cofnodion sydd eisoes wedi'u cadw ar y dabled hon yn dal i gysoni. Gofynnwch i'ch cydlynydd ble mae'r ddesg wedi symud.") }</p>
                     </div>
                 </div>
             } else {
@@ -258,11 +261,11 @@ pub fn desk(props: &DeskProps) -> Html {
                 />
             } else if !site.closed {
                 <section aria-labelledby="log-heading">
-                    <h2 class="govuk-heading-m" id="log-heading">{ "Log a referral" }</h2>
+                    <h2 class="govuk-heading-m" id="log-heading">{ l("Log a referral", "Cofnodi atgyfeiriad") }</h2>
                     <div class="govuk-inset-text" id="start-shift-first">
-                        { "Start your shift before you log a referral: choose your name under " }
-                        <a class="govuk-link" href="#roster-heading">{ "Who is on the desk" }</a>
-                        { ". Each referral records who logged it." }
+                        { l("Start your shift before you log a referral: choose your name under ", "Dechreuwch eich sifft cyn cofnodi atgyfeiriad: dewiswch eich enw o dan ") }
+                        <a class="govuk-link" href="#roster-heading">{ l("Who is on the desk", "Pwy sydd ar y ddesg") }</a>
+                        { l(". Each referral records who logged it.", ". Mae pob atgyfeiriad yn cofnodi pwy a'i cofnododd.") }
                     </div>
                 </section>
             }
@@ -270,31 +273,31 @@ pub fn desk(props: &DeskProps) -> Html {
             <FollowUps ctx={CtxRef(c.clone())} version={*version} on_saved={bump.clone()} />
             <details class="govuk-details">
                 <summary class="govuk-details__summary">
-                    <span class="govuk-details__summary-text">{ "Tablet settings" }</span>
+                    <span class="govuk-details__summary-text">{ l("Tablet settings", "Gosodiadau'r dabled") }</span>
                 </summary>
                 <div class="govuk-details__text">
                     <p class="govuk-body">
-                        { "Remove the set-up only if this tablet is leaving the desk. Entries already saved stay on the tablet." }
+                        { l("Remove the set-up only if this tablet is leaving the desk. Entries already saved stay on the tablet.", "Tynnwch y gosodiad dim ond os yw'r dabled hon yn gadael y ddesg. Mae cofnodion sydd eisoes wedi'u cadw yn aros ar y dabled.") }
                     </p>
                     if *confirm_forget {
                         <div class="govuk-warning-text" id="forget-warning">
                             <span class="govuk-warning-text__icon" aria-hidden="true">{ "!" }</span>
                             <strong class="govuk-warning-text__text">
-                                <span class="govuk-visually-hidden">{ "Warning" }</span>
-                                { "This tablet will stop syncing until it is set up again with a new enrolment code from your coordinator." }
+                                <span class="govuk-visually-hidden">{ l("Warning", "Rhybudd") }</span>
+                                { l("This tablet will stop syncing until it is set up again with a new enrolment code from your coordinator.", "Bydd y dabled hon yn stopio cysoni nes iddi gael ei gosod eto gyda chod cofrestru newydd gan eich cydlynydd.") }
                             </strong>
                         </div>
                         <div class="govuk-button-group">
                             <button type="button" class="govuk-button govuk-button--warning" onclick={props.on_forget.reform(|_: MouseEvent| ())}>
-                                { "Yes, remove the set-up" }
+                                { l("Yes, remove the set-up", "Ie, tynnu'r gosodiad") }
                             </button>
                             <button type="button" class="govuk-button govuk-button--secondary" onclick={{ let f = confirm_forget.clone(); move |_: MouseEvent| f.set(false) }}>
-                                { "Cancel" }
+                                { l("Cancel", "Canslo") }
                             </button>
                         </div>
                     } else {
                         <button type="button" class="govuk-button govuk-button--warning" onclick={{ let f = confirm_forget.clone(); move |_: MouseEvent| f.set(true) }}>
-                            { "Remove this tablet's set-up" }
+                            { l("Remove this tablet's set-up", "Tynnu gosodiad y dabled hon") }
                         </button>
                     }
                 </div>

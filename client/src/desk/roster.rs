@@ -2,6 +2,7 @@
 //! so that a reload or a flat battery does not lose it).
 
 use super::context::CtxRef;
+use crate::lang::{cy, l};
 use crate::sync::random_suffix;
 use crate::ui::*;
 use signpost_shared::ids::DocumentId;
@@ -66,7 +67,11 @@ pub(super) fn roster(p: &RosterProps) -> Html {
         (all.into_iter().filter(|v| v.active).collect(), dir.is_some_and(schema::read_pin_required))
     };
     let name_of = |id: &str| {
-        volunteers.iter().find(|v| v.id == id).map(|v| v.name.clone()).unwrap_or_else(|| "A volunteer".into())
+        volunteers
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.name.clone())
+            .unwrap_or_else(|| l("A volunteer", "Gwirfoddolwr").into())
     };
     // Writes a shift entry, durably, then sends it.
     let write = {
@@ -98,19 +103,24 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                         start_ms: d.start_ms,
                         end_ms: Some(now_ms()),
                     };
-                    write(d.doc, shift, None, format!("{name}'s shift ended at {}", clock(now_ms())));
+                    let msg = if cy() {
+                        format!("Daeth sifft {name} i ben am {}", clock(now_ms()))
+                    } else {
+                        format!("{name}'s shift ended at {}", clock(now_ms()))
+                    };
+                    write(d.doc, shift, None, msg);
                 })
             };
             html! {
                 <div class="govuk-inset-text" id="on-desk">
-                    <p class="govuk-body">{ format!("{name} is on the desk since {}.", clock(d.start_ms)) }</p>
+                    <p class="govuk-body">{ if cy() { format!("Mae {name} ar y ddesg ers {}.", clock(d.start_ms)) } else { format!("{name} is on the desk since {}.", clock(d.start_ms)) } }</p>
                     <div class="govuk-button-group govuk-!-margin-bottom-0">
-                        <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" onclick={end}>{ "End shift" }</button>
+                        <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" onclick={end}>{ l("End shift", "Gorffen sifft") }</button>
                         // A page of its own (cached for offline use): answers never touch the
                         // desk's documents.
                         <a class="govuk-link" id="equality-link"
                             href={format!("/equality?volunteer={}&name={}", d.volunteer, String::from(js_sys::encode_uri_component(&name)))}>
-                            { "Equality monitoring form (voluntary)" }
+                            { l("Equality monitoring form (voluntary)", "Ffurflen monitro cydraddoldeb (gwirfoddol)") }
                         </a>
                     </div>
                 </div>
@@ -118,7 +128,7 @@ pub(super) fn roster(p: &RosterProps) -> Html {
         }
         None if volunteers.is_empty() => html! {
             <div class="govuk-inset-text" id="on-desk">
-                { "No volunteers are on this scheme's roster yet. Ask your coordinator to add you: a referral is logged by the volunteer on the desk." }
+                { l("No volunteers are on this scheme's roster yet. Ask your coordinator to add you: a referral is logged by the volunteer on the desk.", "Nid oes gwirfoddolwyr ar restr y cynllun hwn eto. Gofynnwch i'ch cydlynydd eich ychwanegu: mae atgyfeiriad yn cael ei gofnodi gan y gwirfoddolwr ar y ddesg.") }
             </div>
         },
         None => {
@@ -131,17 +141,23 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                     let field = |k: &str| data.as_ref().and_then(|d| d.get(k).as_string()).unwrap_or_default();
                     let chosen = field("volunteer");
                     let Some(v) = roster.iter().find(|v| v.id == chosen) else {
-                        error.set(Some("Select your name".into()));
+                        error.set(Some(l("Select your name", "Dewiswch eich enw").into()));
                         return;
                     };
                     if pin_required {
                         let pin = field("pin");
                         let problem = if v.pin.is_none() {
-                            Some("You do not have a PIN yet. Ask your coordinator to set one")
+                            Some(l(
+                                "You do not have a PIN yet. Ask your coordinator to set one",
+                                "Nid oes gennych PIN eto. Gofynnwch i'ch cydlynydd osod un",
+                            ))
                         } else if !schema::valid_pin(pin.trim()) {
-                            Some("Enter your PIN: 4 digits")
+                            Some(l("Enter your PIN: 4 digits", "Rhowch eich PIN: 4 digid"))
                         } else if !schema::pin_matches(v, pin.trim()) {
-                            Some("The PIN is not right. Try again")
+                            Some(l(
+                                "The PIN is not right. Try again",
+                                "Nid yw'r PIN yn gywir. Rhowch gynnig arall arni",
+                            ))
                         } else {
                             None
                         };
@@ -160,7 +176,12 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                         doc: today,
                     };
                     let shift = Shift { id: d.shift.clone(), volunteer: id, start_ms: start, end_ms: None };
-                    write(today, shift, Some(d), format!("{name}'s shift started at {}", clock(start)));
+                    let msg = if cy() {
+                        format!("Dechreuodd sifft {name} am {}", clock(start))
+                    } else {
+                        format!("{name}'s shift started at {}", clock(start))
+                    };
+                    write(today, shift, Some(d), msg);
                 })
             };
             html! {
@@ -168,10 +189,10 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                     <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
                         <fieldset class="govuk-fieldset">
                             <legend class="govuk-fieldset__legend govuk-fieldset__legend--m">
-                                <h2 class="govuk-fieldset__heading" id="roster-heading">{ "Who is on the desk?" }</h2>
+                                <h2 class="govuk-fieldset__heading" id="roster-heading">{ l("Who is on the desk?", "Pwy sydd ar y ddesg?") }</h2>
                             </legend>
                             if let Some(e) = (*error).clone() {
-                                <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                                <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                             }
                             <div class="govuk-radios" data-module="govuk-radios">
                                 { for volunteers.iter().enumerate().map(|(i, v)| {
@@ -187,14 +208,14 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                         </fieldset>
                         if pin_required {
                             <div class="govuk-form-group govuk-!-margin-top-6 govuk-!-margin-bottom-0">
-                                <label class="govuk-label govuk-label--s" for="pin">{ "Your PIN" }</label>
-                                <div class="govuk-hint" id="pin-hint">{ "4 digits, from your coordinator" }</div>
+                                <label class="govuk-label govuk-label--s" for="pin">{ l("Your PIN", "Eich PIN") }</label>
+                                <div class="govuk-hint" id="pin-hint">{ l("4 digits, from your coordinator", "4 digid, gan eich cydlynydd") }</div>
                                 <input class="govuk-input govuk-input--width-4" id="pin" name="pin" type="password"
                                     inputmode="numeric" autocomplete="off" maxlength="4" aria-describedby="pin-hint" />
                             </div>
                         }
                     </div>
-                    <button type="submit" class="govuk-button">{ "Start shift" }</button>
+                    <button type="submit" class="govuk-button">{ l("Start shift", "Dechrau sifft") }</button>
                 </form>
             }
         }

@@ -2,6 +2,7 @@
 //! voiding one.
 
 use super::context::CtxRef;
+use crate::lang::{category, cy, helped, l};
 use crate::ui::*;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::schema::{self, AgencyRef, EntryKey, Referral};
@@ -46,19 +47,19 @@ pub(super) fn todays_log(p: &LogProps) -> Html {
     };
     html! {
         <section aria-labelledby="today-heading" id="todays-log">
-            <h2 class="govuk-heading-m" id="today-heading">{ format!("Today's desk log ({live})") }</h2>
+            <h2 class="govuk-heading-m" id="today-heading">{ if cy() { format!("Log y ddesg heddiw ({live})") } else { format!("Today's desk log ({live})") } }</h2>
             if rows.is_empty() {
-                <p class="govuk-body">{ "No referrals logged at this desk today." }</p>
+                <p class="govuk-body">{ l("No referrals logged at this desk today.", "Dim atgyfeiriadau wedi'u cofnodi wrth y ddesg hon heddiw.") }</p>
             } else {
                 <table class="govuk-table">
-                    <caption class="govuk-table__caption govuk-visually-hidden">{ "Referrals logged today at this desk, on every tablet" }</caption>
+                    <caption class="govuk-table__caption govuk-visually-hidden">{ l("Referrals logged today at this desk, on every tablet", "Atgyfeiriadau a gofnodwyd heddiw wrth y ddesg hon, ar bob tabled") }</caption>
                     <thead class="govuk-table__head">
                         <tr class="govuk-table__row">
-                            <th scope="col" class="govuk-table__header">{ "Time and volunteer" }</th>
-                            <th scope="col" class="govuk-table__header">{ "Who" }</th>
-                            <th scope="col" class="govuk-table__header">{ "Needed help with" }</th>
-                            <th scope="col" class="govuk-table__header">{ "Agency" }</th>
-                            <th scope="col" class="govuk-table__header"><span class="govuk-visually-hidden">{ "Actions" }</span></th>
+                            <th scope="col" class="govuk-table__header">{ l("Time and volunteer", "Amser a gwirfoddolwr") }</th>
+                            <th scope="col" class="govuk-table__header">{ l("Who", "Pwy") }</th>
+                            <th scope="col" class="govuk-table__header">{ l("Needed help with", "Angen help gyda") }</th>
+                            <th scope="col" class="govuk-table__header">{ l("Agency", "Asiantaeth") }</th>
+                            <th scope="col" class="govuk-table__header"><span class="govuk-visually-hidden">{ l("Actions", "Camau") }</span></th>
                         </tr>
                     </thead>
                     <tbody class="govuk-table__body">
@@ -70,21 +71,21 @@ pub(super) fn todays_log(p: &LogProps) -> Html {
                                         <br /><span class="govuk-body-s">{ name }</span>
                                     }
                                     if waiting.contains(&r.id) {
-                                        <br /><strong class="govuk-tag govuk-tag--yellow signpost-waiting">{ "Waiting to sync" }</strong>
+                                        <br /><strong class="govuk-tag govuk-tag--yellow signpost-waiting">{ l("Waiting to sync", "Yn aros i gysoni") }</strong>
                                     }
                                 </td>
                                 <td class="govuk-table__cell">
-                                    { r.helped.label() }
-                                    if r.void.is_some() { { " " } <strong class="govuk-tag govuk-tag--grey">{ "Void" }</strong> }
+                                    { helped(r.helped) }
+                                    if r.void.is_some() { { " " } <strong class="govuk-tag govuk-tag--grey">{ l("Void", "Di-rym") }</strong> }
                                 </td>
-                                <td class="govuk-table__cell">{ r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ") }</td>
+                                <td class="govuk-table__cell">{ r.categories.iter().map(|c| category(*c)).collect::<Vec<_>>().join(", ") }</td>
                                 <td class="govuk-table__cell">{ agency_name(&r.agency) }</td>
                                 <td class="govuk-table__cell">
                                     if r.void.is_none() {
                                         <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0"
                                             onclick={{ let (id, cb) = (r.id.clone(), p.on_edit.clone()); move |_: MouseEvent| cb.emit((today, id.clone())) }}>
-                                            { "Change" }
-                                            <span class="govuk-visually-hidden">{ format!(" the referral logged at {}", clock(r.recorded_at_ms)) }</span>
+                                            { l("Change", "Newid") }
+                                            <span class="govuk-visually-hidden">{ if cy() { format!(" yr atgyfeiriad a gofnodwyd am {}", clock(r.recorded_at_ms)) } else { format!(" the referral logged at {}", clock(r.recorded_at_ms)) } }</span>
                                         </button>
                                     }
                                 </td>
@@ -118,13 +119,23 @@ pub(super) fn void_referral(p: &VoidProps) -> Html {
             let text =
                 reason.cast::<web_sys::HtmlInputElement>().map(|i| i.value().trim().to_owned()).unwrap_or_default();
             if text.is_empty() || text.chars().count() > schema::MAX_TEXT_CHARS {
-                error.set(Some("Enter why this referral is void (at most 200 characters)".into()));
+                error.set(Some(
+                    l(
+                        "Enter why this referral is void (at most 200 characters)",
+                        "Rhowch pam mae'r atgyfeiriad hwn yn ddi-rym (200 nod ar y mwyaf)",
+                    )
+                    .into(),
+                ));
                 return;
             }
             let (error, ctx, on_saved, id) = (error.clone(), ctx.clone(), on_saved.clone(), id.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match ctx.commit(doc, |tx| schema::void_referral(tx, &id, &text, now_ms())).await {
-                    Ok(()) => on_saved.emit(format!("Referral voided at {}", clock(now_ms()))),
+                    Ok(()) => on_saved.emit(if cy() {
+                        format!("Gwnaed yr atgyfeiriad yn ddi-rym am {}", clock(now_ms()))
+                    } else {
+                        format!("Referral voided at {}", clock(now_ms()))
+                    }),
                     Err(msg) => error.set(Some(msg)),
                 }
             });
@@ -132,16 +143,16 @@ pub(super) fn void_referral(p: &VoidProps) -> Html {
     };
     html! {
         <form onsubmit={onsubmit} novalidate=true class="govuk-!-margin-top-6">
-            <h3 class="govuk-heading-s">{ "Void this referral" }</h3>
-            <p class="govuk-body">{ "A void referral stays in the log for audit but is not counted." }</p>
+            <h3 class="govuk-heading-s">{ l("Void this referral", "Gwneud yr atgyfeiriad hwn yn ddi-rym") }</h3>
+            <p class="govuk-body">{ l("A void referral stays in the log for audit but is not counted.", "Mae atgyfeiriad di-rym yn aros yn y log ar gyfer archwilio ond nid yw'n cael ei gyfrif.") }</p>
             <div class={classes!("govuk-form-group", error.is_some().then_some("govuk-form-group--error"))}>
-                <label class="govuk-label" for="void-reason">{ "Why is it void?" }</label>
+                <label class="govuk-label" for="void-reason">{ l("Why is it void?", "Pam mae'n ddi-rym?") }</label>
                 if let Some(e) = (*error).clone() {
-                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ "Error: " }</span>{ e }</p>
+                    <p class="govuk-error-message"><span class="govuk-visually-hidden">{ l("Error: ", "Gwall: ") }</span>{ e }</p>
                 }
                 <input ref={reason} class="govuk-input" id="void-reason" name="void-reason" type="text" maxlength="200" autocomplete="off" />
             </div>
-            <button type="submit" class="govuk-button govuk-button--warning">{ "Void referral" }</button>
+            <button type="submit" class="govuk-button govuk-button--warning">{ l("Void referral", "Gwneud yn ddi-rym") }</button>
         </form>
     }
 }
