@@ -7,7 +7,7 @@
 //
 // Environment: SIGNPOST_URL, SCHEME, SITE_NAME, ADMIN_EMAIL, ADMIN_CODE, COORD_EMAIL,
 // COORD_CODE.
-import { axe as runAxe, check, env, fitsWidth, launch, watch } from "./browser.mjs"
+import { axe as runAxe, check, env, fitsWidth, launch, tabletPage, watch } from "./browser.mjs"
 
 const [url, scheme, siteName, adminEmail, adminCode, coordEmail, coordCode] = [
   "SIGNPOST_URL", "SCHEME", "SITE_NAME", "ADMIN_EMAIL", "ADMIN_CODE", "COORD_EMAIL", "COORD_CODE",
@@ -148,6 +148,39 @@ try {
   await coord.getByRole("button", { name: "Take Ann E. off the roster" }).click()
   await banner(coord, "Ann E. is taken off the roster")
   await coord.locator("#roster tr", { hasText: "Ann E." }).getByText("Left").waitFor()
+  // The agency directory: added with a mistake first, changed, retired after a confirmation.
+  await coord.getByRole("link", { name: "Add, change or retire agencies" }).click()
+  await coord.getByRole("heading", { name: "Agency directory" }).waitFor()
+  await look(coord, "agency directory")
+  await coord.getByRole("button", { name: "Add an agency" }).click()
+  await look(coord, "add an agency")
+  await coord.getByLabel("Agency's name").fill("Shelter Cymru")
+  await coord.getByLabel("Website").fill("sheltercymru.org.uk")
+  await coord.getByRole("button", { name: "Add agency" }).click()
+  await refused(coord, "full address", "agency-website", "sheltercymru.org.uk")
+  check((await coord.getByLabel("Agency's name").inputValue()) === "Shelter Cymru", "the name is kept")
+  await look(coord, "add an agency with an error")
+  await coord.getByLabel("Website").fill("https://sheltercymru.org.uk")
+  await coord.getByRole("button", { name: "Add agency" }).click()
+  await refused(coord, "Select at least one issue", "agency-categories")
+  await coord.getByLabel("Housing or accommodation").check()
+  await coord.getByRole("button", { name: "Add agency" }).click()
+  await banner(coord, "Shelter Cymru is in the directory")
+  await coord.getByRole("link", { name: "Shelter Cymru" }).click()
+  await look(coord, "change an agency")
+  await coord.getByLabel("Phone number").fill("0345 075 5005")
+  await coord.getByRole("button", { name: "Save changes" }).click()
+  await banner(coord, "Shelter Cymru is saved")
+  check((await coord.locator("#agencies").innerText()).includes("0345 075 5005"), "the phone number is listed")
+  await coord.getByRole("link", { name: "Shelter Cymru" }).click()
+  await coord.getByRole("button", { name: "Retire Shelter Cymru" }).click()
+  await coord.getByRole("heading", { name: "Retire Shelter Cymru?" }).waitFor()
+  await look(coord, "retire an agency")
+  await coord.getByRole("button", { name: "Retire Shelter Cymru" }).click()
+  await banner(coord, "Shelter Cymru is retired")
+  await coord.locator("#agencies tr", { hasText: "Shelter Cymru" }).getByText("Retired", { exact: true }).waitFor()
+  report.agencies = true
+  await coord.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link", { name: "Your scheme" }).click()
   // Retention in plain words.
   await coord.getByLabel("Keep records for (months)").fill("three")
   await coord.getByRole("button", { name: "Save how long records are kept" }).click()
@@ -162,6 +195,22 @@ try {
   await coord.getByRole("link", { name: "Privacy notice" }).click()
   await coord.getByRole("heading", { name: "How long it is kept" }).waitFor()
   await look(coord, "privacy notice")
+  // A site closed while its tablet is open: the tablet says so and stops offering the log.
+  const { page: tablet } = await tabletPage(browser)
+  pages.push(tablet)
+  await tablet.goto(url)
+  await tablet.getByLabel("Enrolment code").fill(env("TOKEN"))
+  await tablet.getByRole("button", { name: "Continue" }).click()
+  await tablet.locator("#sync-state", { hasText: "Online" }).waitFor({ timeout: 20000 })
+  await coord.goto(`${url}/manage/schemes/${scheme}`)
+  await coord.getByRole("link", { name: `Rename or close ${siteName}` }).click()
+  await coord.getByLabel("Closed").check()
+  await coord.getByRole("button", { name: "Save" }).click()
+  await banner(coord, `${siteName} is closed`)
+  await tablet.locator("#site-closed", { hasText: "This desk is closed" }).waitFor({ timeout: 10000 })
+  check(!(await tablet.locator("#log-heading").isVisible()), "a closed desk logs nothing more")
+  await runAxe(tablet, "tablet at a closed site", report)
+  report.tabletTold = true
   const visitor = await newPage()
   await visitor.goto(`${url}/privacy`)
   await visitor.getByRole("heading", { name: "Privacy notice" }).waitFor()

@@ -317,8 +317,10 @@ async fn an_administrator_and_a_coordinator_manage_a_scheme_with_mistakes_first(
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["deactivated"], true, "{report}");
     assert_eq!(report["siteClosed"], true, "{report}");
+    assert_eq!(report["agencies"], true, "{report}");
+    assert_eq!(report["tabletTold"], true, "{report}");
     let screens = report["screens"].as_object().expect("screens");
-    assert!(screens.len() >= 16, "{report}");
+    assert!(screens.len() >= 22, "{report}");
     for (screen, r) in screens {
         assert_eq!(r["violations"], serde_json::json!([]), "{screen}: {report}");
     }
