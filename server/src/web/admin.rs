@@ -2,7 +2,7 @@
 //! password resets) and the audit log.
 
 use super::error::{WebError, WebResult};
-use super::form::{self, Problem, Text};
+use super::form::{self, Confirm, Problem, Text};
 use super::layout::{page, role_label, see_other, success, when};
 use super::schemes::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
@@ -250,29 +250,6 @@ async fn account(st: &AppState, id: &str) -> Result<accounts::User, WebError> {
         .ok_or_else(|| WebError::NotFound("There is no such account.".into()))
 }
 
-fn confirm(
-    s: &Session,
-    heading: &str,
-    what: &str,
-    action: &str,
-    button: &str,
-    field: Option<(&str, &str)>,
-) -> maud::Markup {
-    html! {
-        a class="govuk-back-link" href="/manage" { "Back" }
-        h1 class="govuk-heading-l" { (heading) }
-        p class="govuk-body" { (what) }
-        form method="post" action=(action) {
-            input type="hidden" name="csrf" value=(s.csrf);
-            @if let Some((name, value)) = field { input type="hidden" name=(name) value=(value); }
-            div class="govuk-button-group" {
-                button type="submit" class="govuk-button govuk-button--warning" { (button) }
-                a class="govuk-link" href="/manage" { "Cancel" }
-            }
-        }
-    }
-}
-
 /// The step before a password is reset.
 pub(super) async fn reset_password_page(
     State(st): State<AppState>,
@@ -281,14 +258,17 @@ pub(super) async fn reset_password_page(
 ) -> WebResult {
     let u = account(&st, &p.user).await?;
     let heading = format!("Reset the password for {}?", u.email);
-    let body = confirm(
-        &s,
-        &heading,
-        "Their password and every session stop working at once. You get a link to send them, to set a new password.",
-        &format!("/manage/users/{}/reset-password", u.id),
-        "Reset password",
-        None,
-    );
+    let body = Confirm {
+        back: "/manage",
+        caption: None,
+        heading: &heading,
+        what: "Their password and every session stop working at once. You get a link to send them, to set a new password.",
+        warning: None,
+        action: &format!("/manage/users/{}/reset-password", u.id),
+        button: "Reset password",
+        field: None,
+    }
+    .render(&s.csrf);
     Ok(page(StatusCode::OK, &heading, Some(&s), body))
 }
 
@@ -296,14 +276,17 @@ pub(super) async fn reset_password_page(
 pub(super) async fn deactivate_page(State(st): State<AppState>, Admin(s): Admin, Path(p): Path<UserPath>) -> WebResult {
     let u = account(&st, &p.user).await?;
     let heading = format!("Deactivate {}?", u.email);
-    let body = confirm(
-        &s,
-        &heading,
-        "They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.",
-        &format!("/manage/users/{}/active", u.id),
-        "Deactivate account",
-        Some(("active", "false")),
-    );
+    let body = Confirm {
+        back: "/manage",
+        caption: None,
+        heading: &heading,
+        what: "They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.",
+        warning: None,
+        action: &format!("/manage/users/{}/active", u.id),
+        button: "Deactivate account",
+        field: Some(("active", "false")),
+    }
+    .render(&s.csrf);
     Ok(page(StatusCode::OK, &heading, Some(&s), body))
 }
 

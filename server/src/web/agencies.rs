@@ -5,7 +5,7 @@
 //! sync. A retired agency stays in the directory: old referrals and their figures still name it.
 
 use super::error::{WebError, WebResult};
-use super::form::{self, Problem, Text};
+use super::form::{self, Confirm, Problem, Text};
 use super::layout::{breadcrumbs, page, see_other, success};
 use super::session::{db, managed, Session, SignedForm};
 use crate::state::AppState;
@@ -366,21 +366,17 @@ pub(super) async fn retire_page(State(st): State<AppState>, s: Session, Path(at)
         .ok_or_else(|| WebError::NotFound("The directory has no such agency, or it is already retired.".into()))?;
     let heading = format!("Retire {}?", agency.name);
     let back = format!("/manage/schemes/{}/agencies/{}", at.scheme, at.agency);
-    let body = html! {
-        a class="govuk-back-link" href=(back) { "Back" }
-        h1 class="govuk-heading-l" { (heading) }
-        p class="govuk-body" {
-            "Tablets stop offering it once they sync. Referrals that already name it keep it, and so do the figures. You can offer it again later."
-        }
-        form method="post" action=(format!("/manage/schemes/{}/agencies/{}/retire", at.scheme, at.agency)) {
-            input type="hidden" name="csrf" value=(s.csrf);
-            input type="hidden" name="retired" value="true";
-            div class="govuk-button-group" {
-                button type="submit" class="govuk-button govuk-button--warning" { "Retire " (agency.name) }
-                a class="govuk-link" href=(back) { "Cancel" }
-            }
-        }
-    };
+    let body = Confirm {
+        back: &back,
+        caption: Some(&dir.scheme_name),
+        heading: &heading,
+        what: "Tablets stop offering it once they sync. Referrals that already name it keep it, and so do the figures. You can offer it again later.",
+        warning: None,
+        action: &format!("/manage/schemes/{}/agencies/{}/retire", at.scheme, at.agency),
+        button: &format!("Retire {}", agency.name),
+        field: Some(("retired", "true")),
+    }
+    .render(&s.csrf);
     Ok(page(StatusCode::OK, &heading, Some(&s), body))
 }
 

@@ -197,6 +197,45 @@ pub fn typed_date(day: &str, month: &str, year: &str, what: &str) -> Option<Resu
     Some(real.ok_or_else(|| format!("{} must be a real date, like 27 3 2026", capitalised(what))))
 }
 
+/// The step before something that cannot be undone at a tap: what will happen, an optional
+/// warning, and a warning button that sends the form (with `field` as a hidden value); "Back"
+/// and "Cancel" return to `back`.
+pub struct Confirm<'a> {
+    pub back: &'a str,
+    pub caption: Option<&'a str>,
+    pub heading: &'a str,
+    pub what: &'a str,
+    pub warning: Option<&'a str>,
+    pub action: &'a str,
+    pub button: &'a str,
+    pub field: Option<(&'a str, &'a str)>,
+}
+
+impl Confirm<'_> {
+    pub fn render(&self, csrf: &str) -> Markup {
+        html! {
+            a class="govuk-back-link" href=(self.back) { "Back" }
+            @if let Some(c) = self.caption { span class="govuk-caption-l" { (c) } }
+            h1 class="govuk-heading-l" { (self.heading) }
+            p class="govuk-body" { (self.what) }
+            @if let Some(w) = self.warning {
+                div class="govuk-warning-text" {
+                    span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
+                    strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { "Warning" } (w) }
+                }
+            }
+            form method="post" action=(self.action) {
+                input type="hidden" name="csrf" value=(csrf);
+                @if let Some((name, value)) = self.field { input type="hidden" name=(name) value=(value); }
+                div class="govuk-button-group" {
+                    button type="submit" class="govuk-button govuk-button--warning" { (self.button) }
+                    a class="govuk-link" href=(self.back) { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
 /// The message beside a field that has to be fixed.
 pub fn inline(id: &str, message: &str) -> Markup {
     html! { p class="govuk-error-message" id=(id) { span class="govuk-visually-hidden" { "Error: " } (message) } }

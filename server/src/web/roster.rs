@@ -6,7 +6,7 @@
 //! as the relay holds it, so two coordinators at once cannot get round them.
 
 use super::error::{WebError, WebResult};
-use super::form::{self, Problem, Text};
+use super::form::{self, Confirm, Problem, Text};
 use super::layout::{page, when};
 use super::schemes::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
@@ -142,15 +142,17 @@ async fn volunteer(st: &AppState, p: &SchemeVolunteer) -> Result<Volunteer, WebE
 pub(super) async fn take_off_page(State(st): State<AppState>, s: Session, Path(p): Path<SchemeVolunteer>) -> WebResult {
     managed(&s, &p.scheme)?;
     let v = volunteer(&st, &p).await?;
-    let body = confirmation(
-        &s,
-        &p,
-        &format!("Take {} off the roster?", v.name),
-        "They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.",
-        &format!("/manage/schemes/{}/volunteers/{}/active", p.scheme, p.volunteer),
-        &format!("Take {} off the roster", v.name),
-        Some(("active", "false")),
-    );
+    let body = Confirm {
+        back: &format!("/manage/schemes/{}#roster", p.scheme),
+        caption: None,
+        heading: &format!("Take {} off the roster?", v.name),
+        what: "They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.",
+        warning: None,
+        action: &format!("/manage/schemes/{}/volunteers/{}/active", p.scheme, p.volunteer),
+        button: &format!("Take {} off the roster", v.name),
+        field: Some(("active", "false")),
+    }
+    .render(&s.csrf);
     Ok(page(StatusCode::OK, &format!("Take {} off the roster?", v.name), Some(&s), body))
 }
 
@@ -158,40 +160,18 @@ pub(super) async fn take_off_page(State(st): State<AppState>, s: Session, Path(p
 pub(super) async fn withdraw_page(State(st): State<AppState>, s: Session, Path(p): Path<SchemeVolunteer>) -> WebResult {
     managed(&s, &p.scheme)?;
     let v = volunteer(&st, &p).await?;
-    let body = confirmation(
-        &s,
-        &p,
-        &format!("Delete {}'s equality-monitoring answers?", v.name),
-        "Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.",
-        &format!("/manage/schemes/{}/volunteers/{}/equality/withdraw", p.scheme, p.volunteer),
-        "Delete their answers",
-        None,
-    );
-    Ok(page(StatusCode::OK, &format!("Delete {}'s equality-monitoring answers?", v.name), Some(&s), body))
-}
-
-fn confirmation(
-    s: &Session,
-    p: &SchemeVolunteer,
-    heading: &str,
-    what: &str,
-    action: &str,
-    button: &str,
-    field: Option<(&str, &str)>,
-) -> Markup {
-    html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}#roster", p.scheme)) { "Back" }
-        h1 class="govuk-heading-l" { (heading) }
-        p class="govuk-body" { (what) }
-        form method="post" action=(action) {
-            input type="hidden" name="csrf" value=(s.csrf);
-            @if let Some((name, value)) = field { input type="hidden" name=(name) value=(value); }
-            div class="govuk-button-group" {
-                button type="submit" class="govuk-button govuk-button--warning" { (button) }
-                a class="govuk-link" href=(format!("/manage/schemes/{}#roster", p.scheme)) { "Cancel" }
-            }
-        }
+    let body = Confirm {
+        back: &format!("/manage/schemes/{}#roster", p.scheme),
+        caption: None,
+        heading: &format!("Delete {}'s equality-monitoring answers?", v.name),
+        what: "Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.",
+        warning: None,
+        action: &format!("/manage/schemes/{}/volunteers/{}/equality/withdraw", p.scheme, p.volunteer),
+        button: "Delete their answers",
+        field: None,
     }
+    .render(&s.csrf);
+    Ok(page(StatusCode::OK, &format!("Delete {}'s equality-monitoring answers?", v.name), Some(&s), body))
 }
 
 /// Changes one volunteer of a scheme's roster as the relay holds it.

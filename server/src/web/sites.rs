@@ -5,7 +5,7 @@
 //! written in one transaction through the relay.
 
 use super::error::{WebError, WebResult};
-use super::form::{self, Problem, Text};
+use super::form::{self, Confirm, Problem, Text};
 use super::layout::page;
 use super::schemes::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
@@ -219,28 +219,17 @@ pub(super) async fn revoke_page(State(st): State<AppState>, s: Session, Path(p):
         .filter(|d| d.revoked_at.is_none())
         .ok_or_else(|| WebError::NotFound("This scheme has no such tablet, or it is already revoked.".into()))?;
     let label = if device.label.is_empty() { device.id.clone() } else { device.label.clone() };
-    let body = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}", p.scheme)) { "Back" }
-        span class="govuk-caption-l" { (device.site_name) }
-        h1 class="govuk-heading-l" { "Revoke " (label) "?" }
-        p class="govuk-body" {
-            "Revoke a tablet that is lost, stolen or no longer used. It stops syncing at once and cannot see the scheme's records again. Entries it already synced stay."
-        }
-        div class="govuk-warning-text" {
-            span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
-            strong class="govuk-warning-text__text" {
-                span class="govuk-visually-hidden" { "Warning" }
-                "Anything on it not yet synced cannot reach the server afterwards. To use the tablet again, set it up with a new enrolment code."
-            }
-        }
-        form method="post" action=(format!("/manage/schemes/{}/tablets/{}/revoke", p.scheme, p.device)) {
-            input type="hidden" name="csrf" value=(s.csrf);
-            div class="govuk-button-group" {
-                button type="submit" class="govuk-button govuk-button--warning" { "Revoke " (label) }
-                a class="govuk-link" href=(format!("/manage/schemes/{}", p.scheme)) { "Cancel" }
-            }
-        }
-    };
+    let body = Confirm {
+        back: &format!("/manage/schemes/{}", p.scheme),
+        caption: Some(&device.site_name),
+        heading: &format!("Revoke {label}?"),
+        what: "Revoke a tablet that is lost, stolen or no longer used. It stops syncing at once and cannot see the scheme's records again. Entries it already synced stay.",
+        warning: Some("Anything on it not yet synced cannot reach the server afterwards. To use the tablet again, set it up with a new enrolment code."),
+        action: &format!("/manage/schemes/{}/tablets/{}/revoke", p.scheme, p.device),
+        button: &format!("Revoke {label}"),
+        field: None,
+    }
+    .render(&s.csrf);
     Ok(page(StatusCode::OK, &format!("Revoke {label}?"), Some(&s), body))
 }
 
