@@ -6,7 +6,7 @@
 // (they are in IndexedDB), so an update never touches local data.
 const VERSION = "BUILD_VERSION";
 const CACHE = `signpost-shell-${VERSION}`;
-const SHELL = ["/", "/index.html", "/app.css", "/signpost_client.js", "/signpost_client_bg.wasm", "/manifest.webmanifest", "/icon-192.png", "/icon-512.png", "/sw-shell.js", "/equality", "/equality.js", "/outbox.js", "/body-class.js", "/start.js"];
+const SHELL = ["/", "/index.html", "/app.css", "/signpost_client.js", "/signpost_client_bg.wasm", "/manifest.webmanifest", "/icon-192.png", "/icon-512.png", "/sw-shell.js", "/equality", "/cy/equality", "/equality.js", "/outbox.js", "/body-class.js", "/start.js"];
 
 self.addEventListener("install", (event) => {
   // `reload`: straight from the relay, never a stale copy from the HTTP cache.

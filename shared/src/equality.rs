@@ -111,6 +111,82 @@ pub const QUESTIONS: &[Question] = &[
     },
 ];
 
+/// The form in Welsh: each question's text and hint, and each answer's label, by key and code
+/// (the ONS 2021 Census wording where it has one). Signpost's own translation otherwise; a Welsh
+/// Language Unit should review it.
+pub mod cymraeg {
+    pub fn text(question: &str) -> &'static str {
+        match question {
+            "age" => "Beth yw eich oedran?",
+            "sex" => "Beth yw eich rhyw?",
+            "ethnic_group" => "Beth yw eich grŵp ethnig?",
+            "religion" => "Beth yw eich crefydd?",
+            "disability" => "Ydych chi'n ystyried eich hun yn anabl?",
+            "sexual_orientation" => "Pa un o'r canlynol sy'n disgrifio eich cyfeiriadedd rhywiol orau?",
+            _ => "",
+        }
+    }
+
+    pub fn hint(question: &str) -> &'static str {
+        match question {
+            "ethnic_group" => "Dewiswch yr opsiwn sy'n disgrifio eich grŵp neu gefndir ethnig orau.",
+            "disability" => "O dan Ddeddf Cydraddoldeb 2010 rydych yn anabl os oes gennych nam corfforol neu feddyliol sy'n cael effaith negyddol sylweddol a hirdymor ar eich gallu i wneud gweithgareddau dyddiol arferol.",
+            _ => "",
+        }
+    }
+
+    pub fn answer(question: &str, code: &str) -> &'static str {
+        match (question, code) {
+            (_, super::PREFER_NOT_TO_SAY) => "Mae'n well gennyf beidio â dweud",
+            ("age", "under-18") => "Dan 18",
+            ("age", "18-24") => "18 i 24",
+            ("age", "25-34") => "25 i 34",
+            ("age", "35-44") => "35 i 44",
+            ("age", "45-54") => "45 i 54",
+            ("age", "55-64") => "55 i 64",
+            ("age", "65-plus") => "65 a throsodd",
+            ("sex", "female") => "Benyw",
+            ("sex", "male") => "Gwryw",
+            ("ethnic_group", "asian-bangladeshi") => "Bangladeshaidd",
+            ("ethnic_group", "asian-chinese") => "Tsieineaidd",
+            ("ethnic_group", "asian-indian") => "Indiaidd",
+            ("ethnic_group", "asian-pakistani") => "Pacistanaidd",
+            ("ethnic_group", "asian-other") => "Unrhyw gefndir Asiaidd arall",
+            ("ethnic_group", "black-african") => "Affricanaidd",
+            ("ethnic_group", "black-caribbean") => "Caribïaidd",
+            ("ethnic_group", "black-other") => "Unrhyw gefndir Du, Du Prydeinig neu Garibïaidd arall",
+            ("ethnic_group", "mixed-white-asian") => "Gwyn ac Asiaidd",
+            ("ethnic_group", "mixed-white-black-african") => "Gwyn a Du Affricanaidd",
+            ("ethnic_group", "mixed-white-black-caribbean") => "Gwyn a Du Caribïaidd",
+            ("ethnic_group", "mixed-other") => "Unrhyw gefndir Cymysg neu Aml-ethnig arall",
+            ("ethnic_group", "white-british") => {
+                "Cymreig, Seisnig, Albanaidd, Gwyddelig Gogledd Iwerddon neu Brydeinig"
+            }
+            ("ethnic_group", "white-irish") => "Gwyddelig",
+            ("ethnic_group", "white-gypsy-traveller") => "Sipsi neu Deithiwr Gwyddelig",
+            ("ethnic_group", "white-roma") => "Roma",
+            ("ethnic_group", "white-other") => "Unrhyw gefndir Gwyn arall",
+            ("ethnic_group", "other-arab") => "Arabaidd",
+            ("ethnic_group", "other-any") => "Unrhyw grŵp ethnig arall",
+            ("religion", "none") => "Dim crefydd",
+            ("religion", "christian") => "Cristion",
+            ("religion", "buddhist") => "Bwdhydd",
+            ("religion", "hindu") => "Hindŵ",
+            ("religion", "jewish") => "Iddew",
+            ("religion", "muslim") => "Mwslim",
+            ("religion", "sikh") => "Sikh",
+            ("religion", "other") => "Unrhyw grefydd arall",
+            ("disability", "yes") => "Ydw",
+            ("disability", "no") => "Nac ydw",
+            ("sexual_orientation", "straight") => "Syth neu heterorywiol",
+            ("sexual_orientation", "gay-lesbian") => "Hoyw neu lesbiaidd",
+            ("sexual_orientation", "bisexual") => "Deurywiol",
+            ("sexual_orientation", "other") => "Cyfeiriadedd rhywiol arall",
+            _ => "",
+        }
+    }
+}
+
 /// One volunteer's answers: question key → answer code. A question left out was not answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -156,6 +232,17 @@ pub fn groups(question: &str) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_question_and_answer_has_its_welsh() {
+        for q in QUESTIONS {
+            assert!(!cymraeg::text(q.key).is_empty(), "{}", q.key);
+            assert_eq!(q.hint.is_empty(), cymraeg::hint(q.key).is_empty(), "{}", q.key);
+            for (code, _, _) in q.answers {
+                assert!(!cymraeg::answer(q.key, code).is_empty(), "{} {code}", q.key);
+            }
+        }
+    }
     use crate::vocab::AgeBand;
 
     #[test]

@@ -26,7 +26,8 @@ try {
       return out
     })
   // What is not translated: names of people, places and agencies, times and numbers.
-  const names = new Set([siteName, "Test Scheme", "Ann E.", "Signpost", "Food bank", "PIN", "spd_", "ABCD-EFGH"])
+  // ("Sikh" and "Roma" are the same word in both languages.)
+  const names = new Set([siteName, "Test Scheme", "Ann E.", "Signpost", "Food bank", "PIN", "spd_", "ABCD-EFGH", "Sikh", "Roma"])
   const isData = (t) => {
     let rest = t
     for (const n of [...names].sort((a, b) => b.length - a.length)) rest = rest.split(n).join("")
@@ -93,6 +94,15 @@ try {
     await page.locator("tr.referral-row button").first().click()
     await page.locator("#void-reason").waitFor()
   })
+  // The equality-monitoring form, a page of its own (kept by the tablet for offline use).
+  await compare("equality form", async () => {
+    await page.locator("#equality-link").click()
+    await page.locator("#equality-form button[type=submit]:enabled").waitFor({ timeout: 20000 })
+    await page.locator("#equality-form button[type=submit]").click()
+    await page.locator("#consent-error").waitFor()
+  })
+  await page.goto(`${url}/?lang=cy`)
+  await page.locator("#on-desk").waitFor({ timeout: 20000 })
   // The switch back to English.
   await page.getByRole("link", { name: "English" }).click()
   await page.waitForFunction(() => document.documentElement.lang === "en-GB")

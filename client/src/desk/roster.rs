@@ -119,7 +119,7 @@ pub(super) fn roster(p: &RosterProps) -> Html {
                         // A page of its own (cached for offline use): answers never touch the
                         // desk's documents.
                         <a class="govuk-link" id="equality-link"
-                            href={format!("/equality?volunteer={}&name={}", d.volunteer, String::from(js_sys::encode_uri_component(&name)))}>
+                            href={format!("{}?volunteer={}&name={}", l("/equality", "/cy/equality"), d.volunteer, String::from(js_sys::encode_uri_component(&name)))}>
                             { l("Equality monitoring form (voluntary)", "Ffurflen monitro cydraddoldeb (gwirfoddol)") }
                         </a>
                     </div>

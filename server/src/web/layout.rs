@@ -9,21 +9,23 @@ use signpost_domain::accounts::Role;
 
 /// A full HTML page with security headers.
 pub fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) -> Response {
-    page_with(status, title, who, main, None)
+    page_with(status, title, who, main, None, false)
 }
 
 /// [`page`] with one script of the app's own (the only page that has one is the tablet's
-/// equality-monitoring form).
+/// equality-monitoring form), in Welsh when `welsh` (its frame too, and `<html lang="cy">`).
 pub fn page_with(
     status: StatusCode,
     title: &str,
     who: Option<&Session>,
     main: Markup,
     script: Option<&str>,
+    welsh: bool,
 ) -> Response {
+    let l = |en: &'static str, cy: &'static str| if welsh { cy } else { en };
     let doc = html! {
         (DOCTYPE)
-        html lang="en-GB" class="govuk-template" {
+        html lang=(l("en-GB", "cy")) class="govuk-template" {
             head {
                 meta charset="utf-8";
                 title { (title) " – Signpost" }
@@ -33,7 +35,7 @@ pub fn page_with(
                 @if let Some(src) = script { script type="module" src=(src) {} }
             }
             body class="govuk-template__body" {
-                a href="#main-content" class="govuk-skip-link" { "Skip to main content" }
+                a href="#main-content" class="govuk-skip-link" { (l("Skip to main content", "Neidio i'r prif gynnwys")) }
                 header class="govuk-header" {
                     div class="govuk-header__container govuk-width-container" {
                         div class="govuk-header__logo" {
@@ -51,12 +53,12 @@ pub fn page_with(
                     div class="govuk-width-container" {
                         div class="govuk-footer__meta" {
                             div class="govuk-footer__meta-item govuk-footer__meta-item--grow" {
-                                h2 class="govuk-visually-hidden" { "Support links" }
+                                h2 class="govuk-visually-hidden" { (l("Support links", "Dolenni cymorth")) }
                                 ul class="govuk-footer__inline-list" {
-                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/accessibility" { "Accessibility statement" } }
-                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/privacy" { "Privacy notice" } }
+                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/accessibility" { (l("Accessibility statement", "Datganiad hygyrchedd")) } }
+                                    li class="govuk-footer__inline-list-item" { a class="govuk-footer__link" href="/privacy" { (l("Privacy notice", "Hysbysiad preifatrwydd")) } }
                                 }
-                                p class="govuk-body-s govuk-!-margin-bottom-0" { "Signpost records referrals without names." }
+                                p class="govuk-body-s govuk-!-margin-bottom-0" { (l("Signpost records referrals without names.", "Mae Signpost yn cofnodi atgyfeiriadau heb enwau.")) }
                             }
                         }
                     }
