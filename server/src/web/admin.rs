@@ -4,7 +4,7 @@
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
 use super::layout::{page, role_label, see_other, success, when};
-use super::schemes::{checked_details, details_fields, DetailsForm};
+use super::scheme_page::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -155,7 +155,7 @@ pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): A
         })
     })
     .await?;
-    Ok(super::schemes::done(&id, "created", ""))
+    Ok(super::scheme_page::done(&id, "created", ""))
 }
 
 #[derive(Deserialize)]

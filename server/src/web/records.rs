@@ -3,44 +3,15 @@
 //! purge and the relay) and its directory document (for its tablets), both in one transaction.
 
 use super::error::{WebError, WebResult};
-use super::form::{Problem, Text};
-use super::schemes::{again, done};
+use super::form::Problem;
+use super::scheme_page::{again, done};
 use super::session::{managed, SignedForm};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use maud::{html, Markup};
 use serde::Deserialize;
 use signpost_domain::retention::{self, Policy};
 use signpost_shared::relay::Edit;
 use signpost_shared::schema;
-
-/// The scheme page's section on keeping records.
-pub(super) fn section(scheme: &str, policy: Policy, csrf: &str, p: Option<&Problem>) -> Markup {
-    let months_hint = format!("{} to {} months. 3 years is 36.", retention::MONTHS.start(), retention::MONTHS.end());
-    let days_hint = format!(
-        "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. {} to {} days.",
-        retention::TABLET_DAYS.start(),
-        retention::TABLET_DAYS.end()
-    );
-    let (months, days) = (policy.months.to_string(), policy.tablet_days.to_string());
-    html! {
-        h2 class="govuk-heading-m" id="keeping-records" { "Keeping records" }
-        p class="govuk-body" {
-            "Referrals and shifts older than the retention period are deleted from the server for good every night. Figures already published stay."
-        }
-        form method="post" action=(format!("/manage/schemes/{scheme}/retention")) novalidate {
-            input type="hidden" name="csrf" value=(csrf);
-            (Text { hint: Some(&months_hint), width: "govuk-input--width-3", value: Some(&months), numeric: true, ..Text::new("retention-months", "months", "Keep records for (months)") }.render(p))
-            (Text { hint: Some(&days_hint), width: "govuk-input--width-2", value: Some(&days), numeric: true, ..Text::new("tablet-days", "tablet_days", "Days a tablet keeps") }.render(p))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
-        }
-        h3 class="govuk-heading-s" { "Correcting the record" }
-        p class="govuk-body" {
-            "A referral logged by mistake, or with personal details in its notes, can be erased, or only its notes removed, from the server and every tablet. "
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals")) { "Find a referral to erase or correct" }
-        }
-    }
-}
 
 #[derive(Deserialize)]
 pub(super) struct RetentionForm {

@@ -7,7 +7,7 @@
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
 use super::layout::page;
-use super::schemes::{again, done};
+use super::scheme_page::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
 use crate::state::AppState;
 use axum::extract::{Path, State};
