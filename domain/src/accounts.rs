@@ -85,7 +85,10 @@ pub fn normalise_email(email: &str) -> anyhow::Result<String> {
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         && e.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
     if !valid {
-        return refuse("Enter an email address in the correct format, like name@example.org");
+        return refuse(
+            "Enter an email address in the correct format, like name@example.org",
+            "Rhowch gyfeiriad e-bost yn y fformat cywir, fel enw@example.org",
+        );
     }
     Ok(e)
 }
@@ -94,13 +97,16 @@ pub fn normalise_email(email: &str) -> anyhow::Result<String> {
 pub fn check_password(password: &str, email: &str) -> anyhow::Result<()> {
     let n = password.chars().count();
     if n < 12 {
-        return refuse("The password must be 12 characters or more");
+        return refuse("The password must be 12 characters or more", "Rhaid i'r cyfrinair fod yn 12 nod neu fwy");
     }
     if n > 128 {
-        return refuse("The password must be 128 characters or fewer");
+        return refuse("The password must be 128 characters or fewer", "Rhaid i'r cyfrinair fod yn 128 nod neu lai");
     }
     if password.trim().eq_ignore_ascii_case(email.trim()) {
-        return refuse("The password must not be your email address");
+        return refuse(
+            "The password must not be your email address",
+            "Ni chaiff y cyfrinair fod yn gyfeiriad e-bost i chi",
+        );
     }
     Ok(())
 }
@@ -160,12 +166,18 @@ pub fn create_user(conn: &Connection, email: &str, role: &Role, actor: &str) -> 
 fn create_user_in(conn: &Connection, email: String, role: &Role, actor: &str) -> anyhow::Result<(User, String)> {
     if let Some(scheme) = role.scheme() {
         if !scheme_exists(conn, scheme)? {
-            return refuse(format!("There is no scheme with id {scheme:?}"));
+            return refuse(
+                format!("There is no scheme with id {scheme:?}"),
+                format!("Nid oes cynllun â'r id {scheme:?}"),
+            );
         }
     }
     let exists: bool = conn.prepare("SELECT 1 FROM users WHERE email = ?1")?.exists([&email])?;
     if exists {
-        return refuse(format!("There is already an account for {email}"));
+        return refuse(
+            format!("There is already an account for {email}"),
+            format!("Mae cyfrif eisoes ar gyfer {email}"),
+        );
     }
     let id = random_id("usr");
     conn.execute(
@@ -198,9 +210,14 @@ pub fn issue_password_code(conn: &Connection, user_id: &str) -> anyhow::Result<S
 /// code is returned.
 pub fn reset_password(conn: &Connection, user_id: &str, actor: &str) -> anyhow::Result<(User, String)> {
     immediate(conn, |conn| {
-        let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
+        let Some(user) = user_by_id(conn, user_id)? else {
+            return refuse("There is no such account", "Nid oes cyfrif o'r fath");
+        };
         if !user.active {
-            return refuse("This account is deactivated. Reactivate it first");
+            return refuse(
+                "This account is deactivated. Reactivate it first",
+                "Mae'r cyfrif hwn wedi'i ddadactifadu. Ail-actifadwch ef yn gyntaf",
+            );
         }
         conn.execute("UPDATE users SET password_hash = NULL WHERE id = ?1", [user_id])?;
         conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
@@ -215,10 +232,15 @@ pub fn reset_password(conn: &Connection, user_id: &str, actor: &str) -> anyhow::
 /// their own account, so an administrator cannot lock everyone out by accident.
 pub fn set_active(conn: &Connection, user_id: &str, active: bool, by: &User) -> anyhow::Result<User> {
     if !active && by.id == user_id {
-        return refuse("You cannot deactivate your own account. Ask another administrator.");
+        return refuse(
+            "You cannot deactivate your own account. Ask another administrator.",
+            "Ni allwch ddadactifadu eich cyfrif eich hun. Gofynnwch i weinyddwr arall.",
+        );
     }
     immediate(conn, |conn| {
-        let Some(user) = user_by_id(conn, user_id)? else { return refuse("There is no such account") };
+        let Some(user) = user_by_id(conn, user_id)? else {
+            return refuse("There is no such account", "Nid oes cyfrif o'r fath");
+        };
         if active {
             conn.execute("UPDATE users SET deactivated_at = NULL WHERE id = ?1", [user_id])?;
         } else {
@@ -259,7 +281,10 @@ pub fn password_code_user(conn: &Connection, code: &str) -> anyhow::Result<Optio
 /// Sets a password with a one-time code; the code is used up and other sessions end.
 pub fn set_password(conn: &mut Connection, code: &str, password: &str) -> anyhow::Result<User> {
     let Some(user) = password_code_user(conn, code)? else {
-        return refuse("This link has expired or has already been used. Ask an administrator for a new one");
+        return refuse(
+            "This link has expired or has already been used. Ask an administrator for a new one",
+            "Mae'r ddolen hon wedi dod i ben neu wedi'i defnyddio eisoes. Gofynnwch i weinyddwr am un newydd",
+        );
     };
     check_password(password, &user.email)?;
     let hash = hash_password(password)?;
@@ -271,7 +296,10 @@ pub fn set_password(conn: &mut Connection, code: &str, password: &str) -> anyhow
         params![now, hash_token(code), user.id],
     )?;
     if used != 1 {
-        return refuse("This link has expired or has already been used. Ask an administrator for a new one");
+        return refuse(
+            "This link has expired or has already been used. Ask an administrator for a new one",
+            "Mae'r ddolen hon wedi dod i ben neu wedi'i defnyddio eisoes. Gofynnwch i weinyddwr am un newydd",
+        );
     }
     tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;
     tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&user.id])?;

@@ -2,6 +2,7 @@
 //! one place for the pages and the API) and which agencies a scheme has. The agencies live in the
 //! scheme's directory document, which the relay edits and every tablet of the scheme syncs.
 
+use crate::error::Refusal;
 use signpost_shared::schema::Agency;
 use signpost_shared::vocab::Category;
 use std::collections::BTreeSet;
@@ -23,11 +24,11 @@ pub struct AgencyInput {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
     pub field: &'static str,
-    pub message: String,
+    pub reason: Refusal,
 }
 
-fn invalid<T>(field: &'static str, message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid { field, message: message.into() })
+fn invalid<T>(field: &'static str, en: impl Into<String>, cy: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid { field, reason: Refusal::new(en, cy) })
 }
 
 /// Checks an agency for the scheme whose sites are `scheme_sites`: the agency `id` keeps
@@ -41,16 +42,24 @@ pub fn checked(
 ) -> Result<Agency, Invalid> {
     let name = input.name.trim();
     if name.is_empty() {
-        return invalid("name", "Enter the agency's name");
+        return invalid("name", "Enter the agency's name", "Rhowch enw'r asiantaeth");
     }
     if name.chars().count() > 120 {
-        return invalid("name", "The agency's name must be 120 characters or fewer");
+        return invalid(
+            "name",
+            "The agency's name must be 120 characters or fewer",
+            "Rhaid i enw'r asiantaeth fod yn 120 nod neu lai",
+        );
     }
     if name.chars().any(char::is_control) {
-        return invalid("name", "The agency's name must be on one line");
+        return invalid("name", "The agency's name must be on one line", "Rhaid i enw'r asiantaeth fod ar un llinell");
     }
     if others.iter().any(|a| a.id != id && a.name.to_lowercase() == name.to_lowercase()) {
-        return invalid("name", format!("The directory already has an agency called {name}"));
+        return invalid(
+            "name",
+            format!("The directory already has an agency called {name}"),
+            format!("Mae gan y cyfeiriadur asiantaeth o'r enw {name} eisoes"),
+        );
     }
     let phone = input.phone.trim();
     let phone_ok = |p: &str| {
@@ -59,7 +68,11 @@ pub fn checked(
             && p.chars().filter(char::is_ascii_digit).count() >= 3
     };
     if !phone.is_empty() && !phone_ok(phone) {
-        return invalid("phone", "Enter a phone number, like 0800 144 8848 or +44 808 800 5000");
+        return invalid(
+            "phone",
+            "Enter a phone number, like 0800 144 8848 or +44 808 800 5000",
+            "Rhowch rif ffôn, fel 0800 144 8848 neu +44 808 800 5000",
+        );
     }
     let website = input.website.trim();
     let website_ok = |w: &str| {
@@ -68,7 +81,11 @@ pub fn checked(
             && (w.strip_prefix("https://").or_else(|| w.strip_prefix("http://"))).is_some_and(|rest| rest.contains('.'))
     };
     if !website.is_empty() && !website_ok(website) {
-        return invalid("website", "Enter the website's full address, like https://www.citizensadvice.org.uk");
+        return invalid(
+            "website",
+            "Enter the website's full address, like https://www.citizensadvice.org.uk",
+            "Rhowch gyfeiriad llawn y wefan, fel https://www.citizensadvice.org.uk",
+        );
     }
     let mut categories = BTreeSet::new();
     for code in &input.categories {
@@ -76,16 +93,30 @@ pub fn checked(
             Some(c) => {
                 categories.insert(c);
             }
-            None => return invalid("categories", format!("{code:?} is not an issue category")),
+            None => {
+                return invalid(
+                    "categories",
+                    format!("{code:?} is not an issue category"),
+                    format!("Nid yw {code:?} yn gategori o fater"),
+                )
+            }
         }
     }
     if categories.is_empty() {
-        return invalid("categories", "Select at least one issue the agency helps with");
+        return invalid(
+            "categories",
+            "Select at least one issue the agency helps with",
+            "Dewiswch o leiaf un mater y mae'r asiantaeth yn helpu ag ef",
+        );
     }
     let mut sites = BTreeSet::new();
     for site in &input.sites {
         if !scheme_sites.contains(site) {
-            return invalid("sites", format!("{site:?} is not a site of this scheme"));
+            return invalid(
+                "sites",
+                format!("{site:?} is not a site of this scheme"),
+                format!("Nid yw {site:?} yn un o safleoedd y cynllun hwn"),
+            );
         }
         sites.insert(site.clone());
     }

@@ -114,7 +114,10 @@ pub fn set_details(conn: &Connection, scheme: &str, d: &Details) -> anyhow::Resu
 fn checked_name(name: &str) -> anyhow::Result<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
-        anyhow::bail!("a name must be 1 to 120 printable characters");
+        return crate::refuse(
+            "Enter a name of 120 characters or fewer, on one line",
+            "Rhowch enw o 120 nod neu lai, ar un llinell",
+        );
     }
     Ok(name)
 }

@@ -64,15 +64,22 @@ pub struct FollowUps {
 
 pub fn parse_period(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), Refusal> {
     let parse = |name: &str, v: &str| {
-        NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map_err(|_| Refusal(format!("`{name}` must be a date written YYYY-MM-DD, not {v:?}")))
+        NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+            Refusal::new(
+                format!("`{name}` must be a date written YYYY-MM-DD, not {v:?}"),
+                format!("Rhaid i `{name}` fod yn ddyddiad ar y ffurf BBBB-MM-DD, nid {v:?}"),
+            )
+        })
     };
     let (from, to) = (parse("from", from)?, parse("to", to)?);
     if from > to {
-        return Err(Refusal("`from` must not be after `to`".into()));
+        return Err(Refusal::new("`from` must not be after `to`", "Ni chaiff `from` fod ar ôl `to`"));
     }
     if (to - from).num_days() > MAX_RANGE_DAYS {
-        return Err(Refusal(format!("a period may cover at most {MAX_RANGE_DAYS} days")));
+        return Err(Refusal::new(
+            format!("a period may cover at most {MAX_RANGE_DAYS} days"),
+            format!("ni chaiff cyfnod fod yn hwy na {MAX_RANGE_DAYS} diwrnod"),
+        ));
     }
     Ok((from, to))
 }

@@ -77,9 +77,14 @@ pub fn create_enrol_code(conn: &Connection, site: &str, actor: &str) -> anyhow::
     let found: Option<(String, Option<i64>)> = conn
         .query_row("SELECT scheme_id, closed_at FROM sites WHERE id = ?1", [site], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((scheme, closed)) = found else { return refuse(format!("There is no site with id {site:?}")) };
+    let Some((scheme, closed)) = found else {
+        return refuse(format!("There is no site with id {site:?}"), format!("Nid oes safle â'r id {site:?}"));
+    };
     if closed.is_some() {
-        return refuse("This site is closed: open it again before you set up a tablet there");
+        return refuse(
+            "This site is closed: open it again before you set up a tablet there",
+            "Mae'r safle hwn ar gau: agorwch ef eto cyn gosod tabled yno",
+        );
     }
     let mut buf = [0u8; 8];
     rand::fill(&mut buf[..]);
@@ -112,7 +117,10 @@ pub fn redeem_enrol_code(
     let Some(code) = normalise_enrol_code(code) else { return Ok(None) };
     let label = label.trim();
     if label.chars().count() > 60 || label.chars().any(char::is_control) {
-        return refuse("The tablet's name must be 60 characters or fewer");
+        return refuse(
+            "The tablet's name must be 60 characters or fewer",
+            "Rhaid i enw'r dabled fod yn 60 nod neu lai",
+        );
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = now_ms();

@@ -135,6 +135,40 @@ pub mod cymraeg {
         }
     }
 
+    /// The published answer groups (columns of the national diversity tables).
+    pub fn group(group: &str) -> &'static str {
+        match group {
+            "Asian, Asian British or Asian Welsh" => "Asiaidd, Asiaidd Prydeinig neu Asiaidd Cymreig",
+            "Black, Black British, Black Welsh, Caribbean or African" => {
+                "Du, Du Prydeinig, Du Cymreig, Caribïaidd neu Affricanaidd"
+            }
+            "Mixed or Multiple ethnic groups" => "Grwpiau ethnig cymysg neu luosog",
+            "White" => "Gwyn",
+            "Other ethnic group" => "Grŵp ethnig arall",
+            "Female" => "Benyw",
+            "Male" => "Gwryw",
+            "No religion" => "Dim crefydd",
+            "Christian" => "Cristnogol",
+            "Buddhist" => "Bwdhaidd",
+            "Hindu" => "Hindŵaidd",
+            "Jewish" => "Iddewig",
+            "Muslim" => "Mwslimaidd",
+            "Sikh" => "Sikh",
+            "Any other religion" => "Unrhyw grefydd arall",
+            "Disabled" => "Anabl",
+            "Not disabled" => "Ddim yn anabl",
+            "Straight or heterosexual" => "Syth neu heterorywiol",
+            "Gay or lesbian" => "Hoyw neu lesbiaidd",
+            "Bisexual" => "Deurywiol",
+            "Other sexual orientation" => "Cyfeiriadedd rhywiol arall",
+            "Under 25" => "Dan 25",
+            "25 to 44" => "25 i 44",
+            "45 to 64" => "45 i 64",
+            "65 and over" => "65 a throsodd",
+            _ => "",
+        }
+    }
+
     pub fn answer(question: &str, code: &str) -> &'static str {
         match (question, code) {
             (_, super::PREFER_NOT_TO_SAY) => "Mae'n well gennyf beidio â dweud",

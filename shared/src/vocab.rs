@@ -228,6 +228,45 @@ pub mod cymraeg {
             PreferNotToSay => "Mae'n well gennyf beidio â dweud",
         }
     }
+    pub fn pathway(p: Pathway) -> &'static str {
+        use Pathway::*;
+        match p {
+            Accommodation => "Llety",
+            EducationTrainingEmployment => "Addysg, hyfforddiant a chyflogaeth",
+            Health => "Iechyd",
+            DrugsAlcohol => "Cyffuriau ac alcohol",
+            FinanceBenefitDebt => "Cyllid, budd-daliadau a dyledion",
+            ChildrenFamilies => "Plant a theuluoedd",
+            AttitudesThinkingBehaviour => "Agweddau, meddwl ac ymddygiad",
+        }
+    }
+
+    pub fn region(r: Region) -> &'static str {
+        use Region::*;
+        match r {
+            NorthEast => "Gogledd-ddwyrain Lloegr",
+            NorthWest => "Gogledd-orllewin Lloegr",
+            YorkshireHumber => "Swydd Efrog a Humber",
+            EastMidlands => "Dwyrain Canolbarth Lloegr",
+            WestMidlands => "Gorllewin Canolbarth Lloegr",
+            EastOfEngland => "Dwyrain Lloegr",
+            London => "Llundain",
+            SouthEast => "De-ddwyrain Lloegr",
+            SouthWest => "De-orllewin Lloegr",
+            Wales => "Cymru",
+        }
+    }
+
+    pub fn scheme_type(t: SchemeType) -> &'static str {
+        use SchemeType::*;
+        match t {
+            CourtHelpDesk => "Desg gymorth llys",
+            CommunityAdviceDesk => "Desg gyngor gymunedol mewn llys ynadon",
+            PrisonChaplaincy => "Caplaniaeth carchar",
+            CommunityChaplaincy => "Caplaniaeth gymunedol",
+            Other => "Cynllun gwirfoddoli arall",
+        }
+    }
 }
 
 #[cfg(test)]

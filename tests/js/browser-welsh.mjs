@@ -5,43 +5,30 @@
 // `?lang=cy`), remembered across reloads, and marked on `<html lang>`. axe-core on each Welsh
 // screen.
 //
-// Environment: SIGNPOST_URL, TOKEN, SITE_NAME.
-import { axe as runAxe, check, env, fitsWidth, launch, onShift, otherAgency, tabletPage } from "./browser.mjs"
+// Then the web pages (`welsh-web.mjs`), read the same way.
+//
+// Environment: SIGNPOST_URL, TOKEN, SITE_NAME, SCHEME, ADMIN_EMAIL, ADMIN_CODE, COORD_EMAIL,
+// COORD_CODE.
+import { axe as runAxe, check, env, fitsWidth, launch, onShift, otherAgency, tabletPage, texts, untranslated } from "./browser.mjs"
+import { webPagesInWelsh } from "./welsh-web.mjs"
 
 const [url, token, siteName] = ["SIGNPOST_URL", "TOKEN", "SITE_NAME"].map(env)
 const browser = await launch()
 const report = { screens: {}, compared: {} }
 try {
   const { page, errors } = await tabletPage(browser)
-  // Every piece of text on the page, visually hidden text included (screen readers read it).
-  const texts = () =>
-    page.evaluate(() => {
-      const out = []
-      const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
-      while (walk.nextNode()) {
-        const t = walk.currentNode.textContent.trim()
-        const el = walk.currentNode.parentElement
-        if (t && !el.closest("script, style, noscript, [hidden], .govuk-language-navigation")) out.push(t)
-      }
-      return out
-    })
   // What is not translated: names of people, places and agencies, times and numbers.
   // ("Sikh" and "Roma" are the same word in both languages.)
   const names = new Set([siteName, "Test Scheme", "Ann E.", "Signpost", "Food bank", "PIN", "spd_", "ABCD-EFGH", "Sikh", "Roma"])
-  const isData = (t) => {
-    let rest = t
-    for (const n of [...names].sort((a, b) => b.length - a.length)) rest = rest.split(n).join("")
-    return /^[\d\s:.,;()!?–\-–"']*$/.test(rest)
-  }
   async function compare(name, show) {
     await page.goto(`${url}/?lang=en`)
     await show()
-    const english = new Set(await texts())
+    const english = await texts(page)
     await page.goto(`${url}/?lang=cy`)
     await show()
     check((await page.getAttribute("html", "lang")) === "cy", `${name}: <html lang="cy">`)
-    const welsh = await texts()
-    const same = welsh.filter((t) => english.has(t) && !isData(t))
+    const welsh = await texts(page)
+    const same = untranslated(english, welsh, names)
     check(same.length === 0, `${name}: not translated into Welsh: ${JSON.stringify(same)}`)
     report.compared[name] = welsh.length
     await runAxe(page, `${name} (Welsh)`, report)
@@ -108,6 +95,9 @@ try {
   await page.waitForFunction(() => document.documentElement.lang === "en-GB")
   await page.getByRole("button", { name: "Save referral" }).waitFor()
   check(errors.length === 0, `page errors: ${errors.join("; ")}`)
+  // Then the web pages, in the same browser.
+  const account = (who) => ({ email: env(`${who}_EMAIL`), code: env(`${who}_CODE`) })
+  await webPagesInWelsh(browser, { url, scheme: env("SCHEME"), names, admin: account("ADMIN"), coord: account("COORD") }, report)
   report.ok = true
 } catch (e) {
   console.error(e.stack)

@@ -133,3 +133,33 @@ export async function onShift(page, name) {
     await page.locator("#on-desk", { hasText: `${name} is on the desk` }).waitFor()
   }
 }
+
+// Every piece of text on the page, visually hidden text included (screen readers read it), the
+// language switch aside (it names both languages in each), and parts marked as in a language of
+// their own (`lang` on an element inside the page: records kept as they were written).
+export function texts(page) {
+  return page.evaluate(() => {
+    const out = []
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    while (walk.nextNode()) {
+      const t = walk.currentNode.textContent.trim()
+      const el = walk.currentNode.parentElement
+      if (t && !el.closest("script, style, noscript, [hidden], .govuk-language-navigation, body [lang]")) out.push(t)
+    }
+    return out
+  })
+}
+
+// What a Welsh screen shows that its English one showed too, other than data: names (of people,
+// places, agencies, schemes; `names`), email addresses, codes, times and numbers.
+export function untranslated(english, welsh, names) {
+  const sorted = [...names].sort((a, b) => b.length - a.length)
+  const isData = (t) => {
+    let rest = t
+    for (const n of sorted) rest = rest.split(n).join("")
+    rest = rest.replace(/[\w.+-]+@[\w.-]+/g, "").replace(/\b[A-Z0-9]{4}-[A-Z0-9]{4}\b/g, "").replace(/\b\d{4}-Q\d\b/g, "")
+    return /^[\d\s:.,;()!?–\-–"'%/\[\]·]*$/.test(rest)
+  }
+  const seen = new Set(english)
+  return welsh.filter((t) => seen.has(t) && !isData(t))
+}

@@ -382,22 +382,34 @@ async fn a_follow_up_from_weeks_ago_reaches_a_new_tablet_which_closes_it() {
     assert_eq!(summary["referrals"], 2, "{summary}");
 }
 
-/// The tablet app in Welsh (`tests/js/browser-welsh.mjs`): every screen read in both languages,
-/// and a string the same in both (names, times and numbers aside) fails; `?lang=cy` remembered,
-/// `<html lang>` set, axe clean in Welsh.
+/// The tablet app and the web pages in Welsh (`tests/js/browser-welsh.mjs`, `welsh-web.mjs`):
+/// every screen and page read in both languages, and a string the same in both (names, times and
+/// numbers aside) fails; `?lang=cy` remembered, `<html lang>` set, axe clean in Welsh.
 #[tokio::test]
-async fn every_tablet_screen_reads_in_welsh_with_no_string_left_in_english() {
+async fn every_tablet_screen_and_web_page_reads_in_welsh_with_no_string_left_in_english() {
     let _one = ONE_BROWSER.lock().await;
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
     roster(&server, &fx, &["Ann E."]).await;
-    let out = node("browser-welsh.mjs", &server, &fx, &chromium).output().expect("run node");
+    let (admin, coord) = ("admin@example.org", "coordinator@example.org");
+    let admin_code = signpost_harness::admin(&server.data, &["create-user", "--role", "admin", admin]).unwrap();
+    let coord_code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, coord])
+            .unwrap();
+    let out = node("browser-welsh.mjs", &server, &fx, &chromium)
+        .env("ADMIN_EMAIL", admin)
+        .env("ADMIN_CODE", &admin_code)
+        .env("COORD_EMAIL", coord)
+        .env("COORD_CODE", &coord_code)
+        .output()
+        .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "browser-welsh.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["compared"].as_object().is_some_and(|c| c.len() >= 8), "{report}");
+    assert!(report["web"].as_object().is_some_and(|c| c.len() >= 25), "{report}");
     for (screen, r) in report["screens"].as_object().unwrap() {
         assert_eq!(r["violations"], serde_json::json!([]), "{screen}: {report}");
     }

@@ -80,7 +80,10 @@ pub fn chosen(asked: Option<&str>, today: NaiveDate) -> Result<Quarter, Refusal>
     match asked.filter(|s| !s.is_empty()) {
         None => Ok(offered[0]),
         Some(s) => Quarter::parse(s).filter(|q| offered.contains(q)).ok_or_else(|| {
-            Refusal(format!("Choose one of the last eight published quarters, like {}", offered[0].code()))
+            Refusal::new(
+                format!("Choose one of the last eight published quarters, like {}", offered[0].code()),
+                format!("Dewiswch un o'r wyth chwarter diwethaf a gyhoeddwyd, fel {}", offered[0].code()),
+            )
         }),
     }
 }

@@ -81,7 +81,7 @@ pub async fn add_agency(
         sites: body.sites,
     };
     let agency = agencies::checked(&random_id("agency"), &input, &sites, &others, false)
-        .map_err(|e| ApiError::BadRequest(format!("{}: {}", e.field, e.message)))?;
+        .map_err(|e| ApiError::BadRequest(format!("{}: {}", e.field, e.reason.en)))?;
     let out = AgencyOut {
         id: agency.id.clone(),
         name: agency.name.clone(),

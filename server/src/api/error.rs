@@ -31,7 +31,7 @@ pub enum ApiError {
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
-        ApiError::BadRequest(r.0)
+        ApiError::BadRequest(r.en)
     }
 }
 

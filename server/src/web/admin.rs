@@ -3,9 +3,12 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::{page, role_label, see_other, success, when};
 use super::scheme_page::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
+use super::words::say;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -38,27 +41,33 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
     let p = problem.as_ref();
     let email = |id: &str| users.iter().find(|u| u.id == id).map(|u| u.email.clone()).unwrap_or_default();
     let done = match d.done.as_str() {
-        "deactivated" => {
-            Some(format!("{} is deactivated. They cannot sign in until you reactivate the account.", email(&d.item)))
-        }
-        "reactivated" => Some(format!("{} is reactivated. Their password works again.", email(&d.item))),
+        "deactivated" => Some(tf!(
+            "{} is deactivated. They cannot sign in until you reactivate the account.",
+            "Mae {} wedi'i ddadactifadu. Ni allant fewngofnodi nes i chi ail-actifadu'r cyfrif.",
+            email(&d.item)
+        )),
+        "reactivated" => Some(tf!(
+            "{} is reactivated. Their password works again.",
+            "Mae {} wedi'i ail-actifadu. Mae eu cyfrinair yn gweithio eto.",
+            email(&d.item)
+        )),
         _ => None,
     };
     let roles = [
-        ("coordinator", "Coordinator (one scheme)"),
-        ("national", "National reviewer (statistics only)"),
-        ("admin", "Administrator"),
+        ("coordinator", l("Coordinator (one scheme)", "Cydlynydd (un cynllun)")),
+        ("national", l("National reviewer (statistics only)", "Adolygydd cenedlaethol (ystadegau yn unig)")),
+        ("admin", l("Administrator", "Gweinyddwr")),
     ];
     let scheme_options: Vec<(&str, &str)> = schemes.iter().map(|r| (r.id.as_str(), r.name.as_str())).collect();
     let body = html! {
         (success(done.as_deref()))
         (form::summary(p))
-        h1 class="govuk-heading-l" { "Signpost administration" }
-        h2 class="govuk-heading-m" { "Schemes" }
+        h1 class="govuk-heading-l" { (l("Signpost administration", "Gweinyddu Signpost")) }
+        h2 class="govuk-heading-m" { (l("Schemes", "Cynlluniau")) }
         table class="govuk-table" {
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Scheme" }
-                th scope="col" class="govuk-table__header" { "Sites" }
+                th scope="col" class="govuk-table__header" { (l("Scheme", "Cynllun")) }
+                th scope="col" class="govuk-table__header" { (l("Sites", "Safleoedd")) }
             } }
             tbody class="govuk-table__body" {
                 @for r in &schemes {
@@ -69,19 +78,19 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
                 }
             }
         }
-        h3 class="govuk-heading-s" { "Add a scheme" }
+        h3 class="govuk-heading-s" { (l("Add a scheme", "Ychwanegu cynllun")) }
         form method="post" action="/manage/schemes" novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             (details_fields(p, None, None))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Create scheme" }
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Create scheme", "Creu cynllun")) }
         }
-        h2 class="govuk-heading-m" { "Accounts" }
+        h2 class="govuk-heading-m" { (l("Accounts", "Cyfrifon")) }
         table class="govuk-table" id="accounts" {
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Email" }
-                th scope="col" class="govuk-table__header" { "Role" }
-                th scope="col" class="govuk-table__header" { "Status" }
-                th scope="col" class="govuk-table__header" { "Actions" }
+                th scope="col" class="govuk-table__header" { (l("Email", "E-bost")) }
+                th scope="col" class="govuk-table__header" { (l("Role", "Rôl")) }
+                th scope="col" class="govuk-table__header" { (l("Status", "Statws")) }
+                th scope="col" class="govuk-table__header" { (l("Actions", "Camau")) }
             } }
             tbody class="govuk-table__body" {
                 @for u in &users {
@@ -92,19 +101,19 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
                             @if let Role::Coordinator { scheme } = &u.role { ", " (names.get(scheme).cloned().unwrap_or_default()) }
                         }
                         td class="govuk-table__cell" {
-                            @if !u.active { strong class="govuk-tag govuk-tag--grey" { "Deactivated" } }
-                            @else if u.has_password { strong class="govuk-tag govuk-tag--green" { "Active" } }
-                            @else { strong class="govuk-tag govuk-tag--yellow" { "Invited" } }
+                            @if !u.active { strong class="govuk-tag govuk-tag--grey" { (l("Deactivated", "Wedi'i ddadactifadu")) } }
+                            @else if u.has_password { strong class="govuk-tag govuk-tag--green" { (l("Active", "Gweithredol")) } }
+                            @else { strong class="govuk-tag govuk-tag--yellow" { (l("Invited", "Wedi'i wahodd")) } }
                         }
                         td class="govuk-table__cell" {
                             ul class="govuk-list govuk-!-margin-bottom-0" {
                                 @if u.active {
                                     li { a class="govuk-link" href=(format!("/manage/users/{}/reset-password", u.id)) {
-                                        "Reset password" span class="govuk-visually-hidden" { " for " (u.email) }
+                                        (l("Reset password", "Ailosod y cyfrinair")) span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (u.email) }
                                     } }
                                     @if u.id != s.user.id {
                                         li { a class="govuk-link" href=(format!("/manage/users/{}/active", u.id)) {
-                                            "Deactivate" span class="govuk-visually-hidden" { " " (u.email) }
+                                            (l("Deactivate", "Dadactifadu")) span class="govuk-visually-hidden" { " " (u.email) }
                                         } }
                                     }
                                 } @else {
@@ -113,7 +122,7 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
                                             input type="hidden" name="csrf" value=(s.csrf);
                                             input type="hidden" name="active" value="true";
                                             button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
-                                                "Reactivate" span class="govuk-visually-hidden" { " " (u.email) }
+                                                (l("Reactivate", "Ail-actifadu")) span class="govuk-visually-hidden" { " " (u.email) }
                                             }
                                         }
                                     }
@@ -124,21 +133,21 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
                 }
             }
         }
-        h3 class="govuk-heading-s" { "Invite someone" }
+        h3 class="govuk-heading-s" { (l("Invite someone", "Gwahodd rhywun")) }
         form method="post" action="/manage/users" novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
-            (Text { kind: "email", ..Text::new("invite-email", "email", "Email address") }.render(p))
-            (form::select(p, "invite-role", "role", "Role", &roles, None))
-            (form::select(p, "invite-scheme", "scheme", "Scheme (coordinators only)", &scheme_options, None))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Invite" }
+            (Text { kind: "email", ..Text::new("invite-email", "email", l("Email address", "Cyfeiriad e-bost")) }.render(p))
+            (form::select(p, "invite-role", "role", l("Role", "Rôl"), &roles, None))
+            (form::select(p, "invite-scheme", "scheme", l("Scheme (coordinators only)", "Cynllun (cydlynwyr yn unig)"), &scheme_options, None))
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Invite", "Gwahodd")) }
         }
         p class="govuk-body" {
-            a class="govuk-link" href="/manage/audit" { "Audit log" } " · "
-            a class="govuk-link" href="/manage/national" { "National statistics" }
+            a class="govuk-link" href="/manage/audit" { (l("Audit log", "Log archwilio")) } " · "
+            a class="govuk-link" href="/manage/national" { (l("National statistics", "Ystadegau cenedlaethol")) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(page(status, &form::title("Administration", p), Some(s), body))
+    Ok(page(status, &form::title(l("Administration", "Gweinyddu"), p), Some(s), body))
 }
 
 pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): AdminForm<DetailsForm>) -> WebResult {
@@ -149,7 +158,7 @@ pub(super) async fn create_scheme(State(st): State<AppState>, AdminForm(s, f): A
     let actor = s.user.actor();
     let id = db(&st.store, move |c| {
         signpost_domain::db::immediate(c, |c| {
-            let id = schemes::create_scheme(c, &d.name, d.region, d.kind).map_err(|e| Refusal(e.to_string()))?;
+            let id = schemes::create_scheme(c, &d.name, d.region, d.kind)?;
             audit::audit(c, &actor, "scheme created", Some(&id), &d.name)?;
             Ok(id)
         })
@@ -190,12 +199,12 @@ pub(super) fn link_page(
     let body = html! {
         div class="govuk-panel govuk-panel--confirmation" {
             h1 class="govuk-panel__title" { (title) }
-            div class="govuk-panel__body" { "for " (who) }
+            div class="govuk-panel__body" { (l("for ", "ar gyfer ")) (who) }
         }
-        p class="govuk-body" { "Send this link to " (who) " yourself. It works once, within 3 days:" }
+        p class="govuk-body" { (l("Send this link to ", "Anfonwch y ddolen hon at ")) (who) (l(" yourself. It works once, within 3 days:", " eich hun. Mae'n gweithio unwaith, o fewn 3 diwrnod:")) }
         p class="govuk-body" { code id="set-password-link" { (link) } }
-        p class="govuk-body" { "Signpost does not send email." }
-        p class="govuk-body" { a class="govuk-link" href=(back) { "Back" } }
+        p class="govuk-body" { (l("Signpost does not send email.", "Nid yw Signpost yn anfon e-bost.")) }
+        p class="govuk-body" { a class="govuk-link" href=(back) { (l("Back", "Yn ôl")) } }
     };
     page(StatusCode::OK, title, Some(s), body)
 }
@@ -211,27 +220,43 @@ pub(super) async fn invite_user(
     let role = match (f.role.as_str(), scheme) {
         ("coordinator", Some(scheme)) => Role::Coordinator { scheme },
         ("coordinator", None) => {
-            let p = Problem::new("invite-scheme", "Select the scheme this coordinator manages");
+            let p = Problem::new(
+                "invite-scheme",
+                l("Select the scheme this coordinator manages", "Dewiswch y cynllun y mae'r cydlynydd hwn yn ei reoli"),
+            );
             return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
         }
         ("national" | "admin", Some(_)) => {
-            let p =
-                Problem::new("invite-scheme", "Only coordinators belong to a scheme: select no scheme for this role");
+            let p = Problem::new(
+                "invite-scheme",
+                l(
+                    "Only coordinators belong to a scheme: select no scheme for this role",
+                    "Dim ond cydlynwyr sy'n perthyn i gynllun: peidiwch â dewis cynllun ar gyfer y rôl hon",
+                ),
+            );
             return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
         }
         ("national", None) => Role::National,
         ("admin", None) => Role::Admin,
         _ => {
-            let p = Problem::new("invite-role", "Select the role of the person you are inviting");
+            let p = Problem::new(
+                "invite-role",
+                l("Select the role of the person you are inviting", "Dewiswch rôl y person rydych yn ei wahodd"),
+            );
             return admin_home(&st, &s, Some(keep(p)), &Done::default()).await;
         }
     };
     let (email, actor) = (f.email.clone(), s.user.actor());
     let created = db(&st.store, move |c| Ok(accounts::create_user(c, &email, &role, &actor))).await?;
     match created {
-        Ok((user, code)) => Ok(link_page(&st, &s, &headers, "Account created", &user.email, &code, "/manage")),
+        Ok((user, code)) => {
+            Ok(link_page(&st, &s, &headers, l("Account created", "Cyfrif wedi'i greu"), &user.email, &code, "/manage"))
+        }
         Err(e) => match e.downcast::<Refusal>() {
-            Ok(r) => admin_home(&st, &s, Some(keep(Problem::new("invite-email", r.0))), &Done::default()).await,
+            Ok(r) => {
+                admin_home(&st, &s, Some(keep(Problem::new("invite-email", super::lang::refusal(r)))), &Done::default())
+                    .await
+            }
             Err(e) => Err(e.into()),
         },
     }
@@ -247,7 +272,7 @@ async fn account(st: &AppState, id: &str) -> Result<accounts::User, WebError> {
     let id = id.to_owned();
     db(&st.store, move |c| accounts::user_by_id(c, &id))
         .await?
-        .ok_or_else(|| WebError::NotFound("There is no such account.".into()))
+        .ok_or_else(|| WebError::NotFound(l("There is no such account.", "Nid oes cyfrif o'r fath.").into()))
 }
 
 /// The step before a password is reset.
@@ -257,15 +282,15 @@ pub(super) async fn reset_password_page(
     Path(p): Path<UserPath>,
 ) -> WebResult {
     let u = account(&st, &p.user).await?;
-    let heading = format!("Reset the password for {}?", u.email);
+    let heading = tf!("Reset the password for {}?", "Ailosod y cyfrinair ar gyfer {}?", u.email);
     let body = Confirm {
         back: "/manage",
         caption: None,
         heading: &heading,
-        what: "Their password and every session stop working at once. You get a link to send them, to set a new password.",
+        what: l("Their password and every session stop working at once. You get a link to send them, to set a new password.", "Mae eu cyfrinair a phob sesiwn yn peidio â gweithio ar unwaith. Byddwch yn cael dolen i'w hanfon atynt, i osod cyfrinair newydd."),
         warning: None,
         action: &format!("/manage/users/{}/reset-password", u.id),
-        button: "Reset password",
+        button: l("Reset password", "Ailosod y cyfrinair"),
         field: None,
     }
     .render(&s.csrf);
@@ -275,15 +300,15 @@ pub(super) async fn reset_password_page(
 /// The step before an account is deactivated.
 pub(super) async fn deactivate_page(State(st): State<AppState>, Admin(s): Admin, Path(p): Path<UserPath>) -> WebResult {
     let u = account(&st, &p.user).await?;
-    let heading = format!("Deactivate {}?", u.email);
+    let heading = tf!("Deactivate {}?", "Dadactifadu {}?", u.email);
     let body = Confirm {
         back: "/manage",
         caption: None,
         heading: &heading,
-        what: "They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.",
+        what: l("They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.", "Maen nhw'n cael eu hallgofnodi ar unwaith ac ni allant fewngofnodi na defnyddio dolen gosod cyfrinair nes i chi ail-actifadu'r cyfrif. Mae'r hyn a wnaethant yn aros yn y log archwilio."),
         warning: None,
         action: &format!("/manage/users/{}/active", u.id),
-        button: "Deactivate account",
+        button: l("Deactivate account", "Dadactifadu'r cyfrif"),
         field: Some(("active", "false")),
     }
     .render(&s.csrf);
@@ -316,7 +341,7 @@ pub(super) async fn reset_password(
 ) -> WebResult {
     let actor = s.user.actor();
     let (user, code) = db(&st.store, move |c| accounts::reset_password(c, &p.user, &actor)).await?;
-    Ok(link_page(&st, &s, &headers, "Password reset", &user.email, &code, "/manage"))
+    Ok(link_page(&st, &s, &headers, l("Password reset", "Cyfrinair wedi'i ailosod"), &user.email, &code, "/manage"))
 }
 
 #[derive(Deserialize)]
@@ -333,32 +358,34 @@ pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Quer
     .await?;
     let scheme = |id: &Option<String>| id.as_ref().map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()));
     let body = html! {
-        h1 class="govuk-heading-l" { "Audit log" }
-        p class="govuk-body" { "Every administrator action, enrolment, revocation and coordinator view of individual-level data, newest first. Entries cannot be changed or removed." }
+        h1 class="govuk-heading-l" { (l("Audit log", "Log archwilio")) }
+        p class="govuk-body" { (l("Every administrator action, enrolment, revocation and coordinator view of individual-level data, newest first. Entries cannot be changed or removed.", "Pob cam gan weinyddwr, pob cofrestru a dirymu, a phob tro y gwelodd cydlynydd ddata unigol, y diweddaraf yn gyntaf. Ni ellir newid na dileu cofnodion.")) }
         table class="govuk-table" id="audit" {
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "When" }
-                th scope="col" class="govuk-table__header" { "Who" }
-                th scope="col" class="govuk-table__header" { "What" }
-                th scope="col" class="govuk-table__header" { "Scheme and details" }
+                th scope="col" class="govuk-table__header" { (l("When", "Pryd")) }
+                th scope="col" class="govuk-table__header" { (l("Who", "Pwy")) }
+                th scope="col" class="govuk-table__header" { (l("What", "Beth")) }
+                th scope="col" class="govuk-table__header" { (l("Scheme and details", "Cynllun a manylion")) }
             } }
             tbody class="govuk-table__body" {
                 @for e in &entries {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell" { (when(e.at)) }
-                        td class="govuk-table__cell signpost-wrap" { (audit::named(&e.actor, &names)) }
-                        td class="govuk-table__cell" { (e.action) }
+                        // Who and the details are recorded as they happened, in English: marked so
+                        // (WCAG 3.1.2, language of parts) on a Welsh page.
+                        td class="govuk-table__cell signpost-wrap" lang="en" { (audit::named(&e.actor, &names)) }
+                        td class="govuk-table__cell" { (say(&e.action)) }
                         td class="govuk-table__cell signpost-wrap" {
                             @if let Some(name) = scheme(&e.scheme) { strong { (name) } br; }
-                            (audit::named(&e.detail, &names))
+                            span lang="en" { (audit::named(&e.detail, &names)) }
                         }
                     }
                 }
             }
         }
         @if let Some(last) = entries.last().filter(|_| entries.len() == 200) {
-            p class="govuk-body" { a class="govuk-link" href=(format!("/manage/audit?before={}", last.seq)) { "Older entries" } }
+            p class="govuk-body" { a class="govuk-link" href=(format!("/manage/audit?before={}", last.seq)) { (l("Older entries", "Cofnodion hŷn")) } }
         }
     };
-    Ok(page(StatusCode::OK, "Audit log", Some(&s), body))
+    Ok(page(StatusCode::OK, l("Audit log", "Log archwilio"), Some(&s), body))
 }

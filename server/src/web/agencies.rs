@@ -6,8 +6,11 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::{breadcrumbs, page, see_other, success};
 use super::session::{db, managed, Session, SignedForm};
+use super::words::say;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -51,14 +54,14 @@ async fn directory(st: &AppState, scheme: &str) -> Result<Directory, WebError> {
         Ok(Some(Directory { scheme_name, sites: schemes::sites(c, &sc)?, agencies }))
     })
     .await?
-    .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))
+    .ok_or_else(|| WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()))
 }
 
 /// The breadcrumbs of the directory's pages: the scheme, then (below the list) the list.
 fn trail(scheme: &str, below_list: bool) -> Vec<(&'static str, String)> {
-    let mut t = vec![("Your scheme", format!("/manage/schemes/{scheme}"))];
+    let mut t = vec![(l("Your scheme", "Eich cynllun"), format!("/manage/schemes/{scheme}"))];
     if below_list {
-        t.push(("Agency directory", format!("/manage/schemes/{scheme}/agencies")));
+        t.push((l("Agency directory", "Cyfeiriadur asiantaethau"), format!("/manage/schemes/{scheme}/agencies")));
     }
     t
 }
@@ -73,17 +76,17 @@ pub(super) async fn list(
     let dir = directory(&st, &scheme).await?;
     let name_of = |id: &str| dir.agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_default();
     let done = match d.done.as_str() {
-        "added" => Some(format!("{} is in the directory. Tablets get it when they next sync.", name_of(&d.item))),
-        "saved" => Some(format!("{} is saved. Tablets get the change when they next sync.", name_of(&d.item))),
+        "added" => Some(tf!("{} is in the directory. Tablets get it when they next sync.", "Mae {} yn y cyfeiriadur. Mae tabledi'n ei chael y tro nesaf y byddant yn cysoni.", name_of(&d.item))),
+        "saved" => Some(tf!("{} is saved. Tablets get the change when they next sync.", "Mae {} wedi'i chadw. Mae tabledi'n cael y newid y tro nesaf y byddant yn cysoni.", name_of(&d.item))),
         "retired" => {
-            Some(format!("{} is retired: tablets no longer offer it. Past referrals still name it.", name_of(&d.item)))
+            Some(tf!("{} is retired: tablets no longer offer it. Past referrals still name it.", "Mae {} wedi'i thynnu'n ôl: nid yw tabledi'n ei chynnig mwyach. Mae atgyfeiriadau blaenorol yn dal i'w henwi.", name_of(&d.item)))
         }
-        "restored" => Some(format!("{} is offered again", name_of(&d.item))),
+        "restored" => Some(tf!("{} is offered again", "Mae {} yn cael ei chynnig eto", name_of(&d.item))),
         _ => None,
     };
     let site_names = |a: &Agency| -> String {
         if a.sites.is_empty() {
-            return "Every site".into();
+            return l("Every site", "Pob safle").into();
         }
         dir.sites.iter().filter(|s| a.sites.contains(&s.id)).map(|s| s.name.clone()).collect::<Vec<_>>().join(", ")
     };
@@ -91,37 +94,37 @@ pub(super) async fn list(
         (breadcrumbs(&trail(&scheme, false)))
         (success(done.as_deref()))
         span class="govuk-caption-l" { (dir.scheme_name) }
-        h1 class="govuk-heading-l" { "Agency directory" }
+        h1 class="govuk-heading-l" { (l("Agency directory", "Cyfeiriadur asiantaethau")) }
         p class="govuk-body" {
-            "Volunteers choose from these agencies when they log a referral. The tablet lists the ones that help with the issues ticked first, and the desk's most used at the top."
+            (l("Volunteers choose from these agencies when they log a referral. The tablet lists the ones that help with the issues ticked first, and the desk's most used at the top.", "Mae gwirfoddolwyr yn dewis o'r asiantaethau hyn pan fyddant yn cofnodi atgyfeiriad. Mae'r dabled yn rhestru'r rhai sy'n helpu gyda'r materion a diciwyd yn gyntaf, a'r rhai a ddefnyddir fwyaf gan y ddesg ar y brig."))
         }
-        a class="govuk-button" role="button" draggable="false" href=(format!("/manage/schemes/{scheme}/agencies/new")) { "Add an agency" }
+        a class="govuk-button" role="button" draggable="false" href=(format!("/manage/schemes/{scheme}/agencies/new")) { (l("Add an agency", "Ychwanegu asiantaeth")) }
         table class="govuk-table" id="agencies" {
-            caption class="govuk-table__caption govuk-visually-hidden" { "Agencies" }
+            caption class="govuk-table__caption govuk-visually-hidden" { (l("Agencies", "Asiantaethau")) }
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Agency" }
-                th scope="col" class="govuk-table__header" { "Helps with" }
-                th scope="col" class="govuk-table__header" { "Sites" }
+                th scope="col" class="govuk-table__header" { (l("Agency", "Asiantaeth")) }
+                th scope="col" class="govuk-table__header" { (l("Helps with", "Yn helpu gyda")) }
+                th scope="col" class="govuk-table__header" { (l("Sites", "Safleoedd")) }
             } }
             tbody class="govuk-table__body" {
                 @if dir.agencies.is_empty() {
-                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="3" { "The directory is empty. Add the agencies your volunteers signpost to." } }
+                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="3" { (l("The directory is empty. Add the agencies your volunteers signpost to.", "Mae'r cyfeiriadur yn wag. Ychwanegwch yr asiantaethau y mae eich gwirfoddolwyr yn cyfeirio pobl atynt.")) } }
                 }
                 @for a in &dir.agencies {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell signpost-wrap" {
                             a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies/{}", a.id)) { (a.name) }
-                            @if a.retired { " " strong class="govuk-tag govuk-tag--grey" { "Retired" } }
+                            @if a.retired { " " strong class="govuk-tag govuk-tag--grey" { (l("Retired", "Wedi'i thynnu'n ôl")) } }
                             @if let Some(p) = &a.phone { br; span class="govuk-body-s" { (p) } }
                         }
-                        td class="govuk-table__cell" { (a.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ")) }
+                        td class="govuk-table__cell" { (a.categories.iter().map(|c| say(c.label())).collect::<Vec<_>>().join(", ")) }
                         td class="govuk-table__cell" { (site_names(a)) }
                     }
                 }
             }
         }
     };
-    Ok(page(StatusCode::OK, "Agency directory", Some(&s), body))
+    Ok(page(StatusCode::OK, l("Agency directory", "Cyfeiriadur asiantaethau"), Some(&s), body))
 }
 
 /// The form for an agency, new (`agency` None) or as it is.
@@ -145,14 +148,14 @@ fn agency_form(s: &Session, scheme: &str, dir: &Directory, agency: Option<&Agenc
     html! {
         form method="post" action=(action) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
-            (Text { value: agency.map(|a| a.name.as_str()), ..Text::new("agency-name", "name", "Agency's name") }.render(p))
-            (Text { value: agency.and_then(|a| a.phone.as_deref()), width: "govuk-input--width-20", hint: Some("Optional. The number volunteers give people, for example 0800 144 8848"), ..Text::new("agency-phone", "phone", "Phone number") }.render(p))
-            (Text { value: agency.and_then(|a| a.website.as_deref()), hint: Some("Optional. The full address, for example https://www.citizensadvice.org.uk"), ..Text::new("agency-website", "website", "Website") }.render(p))
+            (Text { value: agency.map(|a| a.name.as_str()), ..Text::new("agency-name", "name", l("Agency's name", "Enw'r asiantaeth")) }.render(p))
+            (Text { value: agency.and_then(|a| a.phone.as_deref()), width: "govuk-input--width-20", hint: Some(l("Optional. The number volunteers give people, for example 0800 144 8848", "Dewisol. Y rhif y mae gwirfoddolwyr yn ei roi i bobl, er enghraifft 0800 144 8848")), ..Text::new("agency-phone", "phone", l("Phone number", "Rhif ffôn")) }.render(p))
+            (Text { value: agency.and_then(|a| a.website.as_deref()), hint: Some(l("Optional. The full address, for example https://www.citizensadvice.org.uk", "Dewisol. Y cyfeiriad llawn, er enghraifft https://www.citizensadvice.org.uk")), ..Text::new("agency-website", "website", l("Website", "Gwefan")) }.render(p))
             @let cat_error = group_error("agency-categories");
             div class=(if cat_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
                 fieldset class="govuk-fieldset" aria-describedby=(if cat_error.is_some() { "agency-categories-hint agency-categories-error" } else { "agency-categories-hint" }) {
-                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "What does it help with?" }
-                    div class="govuk-hint" id="agency-categories-hint" { "Select all that apply. Tablets list it when a volunteer ticks one of these." }
+                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { (l("What does it help with?", "Gyda beth mae'n helpu?")) }
+                    div class="govuk-hint" id="agency-categories-hint" { (l("Select all that apply. Tablets list it when a volunteer ticks one of these.", "Dewiswch bob un sy'n berthnasol. Mae tabledi'n ei rhestru pan fydd gwirfoddolwr yn ticio un o'r rhain.")) }
                     @if let Some(m) = cat_error { (form::inline("agency-categories-error", m)) }
                     div class="govuk-checkboxes govuk-checkboxes--small" {
                         @for (i, c) in Category::ALL.iter().enumerate() {
@@ -160,7 +163,7 @@ fn agency_form(s: &Session, scheme: &str, dir: &Directory, agency: Option<&Agenc
                             div class="govuk-checkboxes__item" {
                                 input class="govuk-checkboxes__input" id=(id) name="category" type="checkbox" value=(c.code())
                                     checked[cats.iter().any(|x| x == c.code())];
-                                label class="govuk-label govuk-checkboxes__label" for=(id) { (c.label()) }
+                                label class="govuk-label govuk-checkboxes__label" for=(id) { (say(c.label())) }
                             }
                         }
                     }
@@ -170,8 +173,8 @@ fn agency_form(s: &Session, scheme: &str, dir: &Directory, agency: Option<&Agenc
                 @let site_error = group_error("agency-sites");
                 div class=(if site_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
                     fieldset class="govuk-fieldset" aria-describedby="agency-sites-hint" {
-                        legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Which sites offer it?" }
-                        div class="govuk-hint" id="agency-sites-hint" { "Leave them all unticked to offer it at every site." }
+                        legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { (l("Which sites offer it?", "Pa safleoedd sy'n ei chynnig?")) }
+                        div class="govuk-hint" id="agency-sites-hint" { (l("Leave them all unticked to offer it at every site.", "Gadewch bob un heb ei dicio i'w chynnig ym mhob safle.")) }
                         @if let Some(m) = site_error { (form::inline("agency-sites-error", m)) }
                         div class="govuk-checkboxes govuk-checkboxes--small" {
                             @for (i, site) in dir.sites.iter().enumerate() {
@@ -186,7 +189,7 @@ fn agency_form(s: &Session, scheme: &str, dir: &Directory, agency: Option<&Agenc
                     }
                 }
             }
-            button type="submit" class="govuk-button" { @if agency.is_some() { "Save changes" } @else { "Add agency" } }
+            button type="submit" class="govuk-button" { @if agency.is_some() { (l("Save changes", "Cadw'r newidiadau")) } @else { (l("Add agency", "Ychwanegu asiantaeth")) } }
         }
     }
 }
@@ -203,11 +206,11 @@ async fn new_form(st: &AppState, s: &Session, scheme: &str, problem: Option<Prob
         (breadcrumbs(&trail(scheme, true)))
         (form::summary(p))
         span class="govuk-caption-l" { (dir.scheme_name) }
-        h1 class="govuk-heading-l" { "Add an agency" }
+        h1 class="govuk-heading-l" { (l("Add an agency", "Ychwanegu asiantaeth")) }
         (agency_form(s, scheme, &dir, None, p))
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(page(status, &form::title("Add an agency", p), Some(s), body))
+    Ok(page(status, &form::title(l("Add an agency", "Ychwanegu asiantaeth"), p), Some(s), body))
 }
 
 /// The agency's fields from a form whose categories and sites are repeated keys.
@@ -267,7 +270,10 @@ async fn write(
     match st.hub.edit_recorded(schema::directory_id(scheme), write, Some(record)).await {
         Ok(()) => Ok(Ok(())),
         Err(e) => match e.strip_prefix(DUPLICATE) {
-            Some(name) => Ok(Err(format!("The directory already has an agency called {name}"))),
+            Some(name) => Ok(Err(tf!(
+                "The directory already has an agency called {name}",
+                "Mae gan y cyfeiriadur asiantaeth o'r enw {name} eisoes"
+            ))),
             None => Err(WebError::Internal(anyhow::anyhow!(e))),
         },
     }
@@ -284,7 +290,7 @@ pub(super) async fn add(
     let ids: Vec<String> = dir.sites.iter().map(|x| x.id.clone()).collect();
     let agency = match agencies::checked(&random_id("agency"), &i, &ids, &dir.agencies, false) {
         Ok(a) => a,
-        Err(e) => return new_form(&st, &s, &scheme, Some(problem(&i, e.field, e.message))).await,
+        Err(e) => return new_form(&st, &s, &scheme, Some(problem(&i, e.field, super::lang::refusal(e.reason)))).await,
     };
     let id = agency.id.clone();
     match write(&st, &s, &scheme, agency, "agency added").await? {
@@ -300,11 +306,11 @@ pub(super) async fn edit_page(State(st): State<AppState>, s: Session, Path(p): P
 async fn edit_form(st: &AppState, s: &Session, at: &SchemeAgency, problem: Option<Problem>) -> WebResult {
     managed(s, &at.scheme)?;
     let dir = directory(st, &at.scheme).await?;
-    let agency = dir
-        .agencies
-        .iter()
-        .find(|a| a.id == at.agency)
-        .ok_or_else(|| WebError::NotFound("The directory has no such agency.".into()))?;
+    let agency = dir.agencies.iter().find(|a| a.id == at.agency).ok_or_else(|| {
+        WebError::NotFound(
+            l("The directory has no such agency.", "Nid oes gan y cyfeiriadur asiantaeth o'r fath.").into(),
+        )
+    })?;
     let p = problem.as_ref();
     let scheme = &at.scheme;
     let body = html! {
@@ -313,20 +319,20 @@ async fn edit_form(st: &AppState, s: &Session, at: &SchemeAgency, problem: Optio
         span class="govuk-caption-l" { (dir.scheme_name) }
         h1 class="govuk-heading-l" { (agency.name) }
         @if agency.retired {
-            div class="govuk-inset-text" { "This agency is retired: tablets do not offer it. Past referrals still name it." }
+            div class="govuk-inset-text" { (l("This agency is retired: tablets do not offer it. Past referrals still name it.", "Mae'r asiantaeth hon wedi'i thynnu'n ôl: nid yw tabledi'n ei chynnig. Mae atgyfeiriadau blaenorol yn dal i'w henwi.")) }
         }
         (agency_form(s, scheme, &dir, Some(agency), p))
-        h2 class="govuk-heading-m" { @if agency.retired { "Offer it again" } @else { "Retire this agency" } }
+        h2 class="govuk-heading-m" { @if agency.retired { (l("Offer it again", "Ei chynnig eto")) } @else { (l("Retire this agency", "Tynnu'r asiantaeth hon yn ôl")) } }
         @if agency.retired {
             form method="post" action=(format!("/manage/schemes/{scheme}/agencies/{}/retire", agency.id)) {
                 input type="hidden" name="csrf" value=(s.csrf);
                 input type="hidden" name="retired" value="false";
-                button type="submit" class="govuk-button govuk-button--secondary" { "Offer " (agency.name) " again" }
+                button type="submit" class="govuk-button govuk-button--secondary" { (l("Offer ", "Cynnig ")) (agency.name) (l(" again", " eto")) }
             }
         } @else {
-            p class="govuk-body" { "Retire an agency that has closed or that volunteers should no longer signpost to." }
+            p class="govuk-body" { (l("Retire an agency that has closed or that volunteers should no longer signpost to.", "Tynnwch yn ôl asiantaeth sydd wedi cau neu na ddylai gwirfoddolwyr gyfeirio pobl ati mwyach.")) }
             a class="govuk-button govuk-button--warning" role="button" draggable="false"
-                href=(format!("/manage/schemes/{scheme}/agencies/{}/retire", agency.id)) { "Retire " (agency.name) }
+                href=(format!("/manage/schemes/{scheme}/agencies/{}/retire", agency.id)) { (l("Retire ", "Tynnu'n ôl: ")) (agency.name) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -341,13 +347,15 @@ pub(super) async fn save(
     managed(&s, &at.scheme)?;
     let dir = directory(&st, &at.scheme).await?;
     let Some(before) = dir.agencies.iter().find(|a| a.id == at.agency) else {
-        return Err(WebError::NotFound("The directory has no such agency.".into()));
+        return Err(WebError::NotFound(
+            l("The directory has no such agency.", "Nid oes gan y cyfeiriadur asiantaeth o'r fath.").into(),
+        ));
     };
     let i = input(&fields);
     let ids: Vec<String> = dir.sites.iter().map(|x| x.id.clone()).collect();
     let agency = match agencies::checked(&at.agency, &i, &ids, &dir.agencies, before.retired) {
         Ok(a) => a,
-        Err(e) => return edit_form(&st, &s, &at, Some(problem(&i, e.field, e.message))).await,
+        Err(e) => return edit_form(&st, &s, &at, Some(problem(&i, e.field, super::lang::refusal(e.reason)))).await,
     };
     match write(&st, &s, &at.scheme, agency, "agency changed").await? {
         Ok(()) => Ok(see_other(&format!("/manage/schemes/{}/agencies?done=saved&item={}", at.scheme, at.agency))),
@@ -359,21 +367,25 @@ pub(super) async fn save(
 pub(super) async fn retire_page(State(st): State<AppState>, s: Session, Path(at): Path<SchemeAgency>) -> WebResult {
     managed(&s, &at.scheme)?;
     let dir = directory(&st, &at.scheme).await?;
-    let agency = dir
-        .agencies
-        .iter()
-        .find(|a| a.id == at.agency && !a.retired)
-        .ok_or_else(|| WebError::NotFound("The directory has no such agency, or it is already retired.".into()))?;
-    let heading = format!("Retire {}?", agency.name);
+    let agency = dir.agencies.iter().find(|a| a.id == at.agency && !a.retired).ok_or_else(|| {
+        WebError::NotFound(
+            l(
+                "The directory has no such agency, or it is already retired.",
+                "Nid oes gan y cyfeiriadur asiantaeth o'r fath, neu mae wedi'i thynnu'n ôl eisoes.",
+            )
+            .into(),
+        )
+    })?;
+    let heading = tf!("Retire {}?", "Tynnu {} yn ôl?", agency.name);
     let back = format!("/manage/schemes/{}/agencies/{}", at.scheme, at.agency);
     let body = Confirm {
         back: &back,
         caption: Some(&dir.scheme_name),
         heading: &heading,
-        what: "Tablets stop offering it once they sync. Referrals that already name it keep it, and so do the figures. You can offer it again later.",
+        what: l("Tablets stop offering it once they sync. Referrals that already name it keep it, and so do the figures. You can offer it again later.", "Mae tabledi'n peidio â'i chynnig unwaith y byddant yn cysoni. Mae atgyfeiriadau sydd eisoes yn ei henwi yn ei chadw, a'r ffigurau hefyd. Gallwch ei chynnig eto yn nes ymlaen."),
         warning: None,
         action: &format!("/manage/schemes/{}/agencies/{}/retire", at.scheme, at.agency),
-        button: &format!("Retire {}", agency.name),
+        button: &tf!("Retire {}", "Tynnu {} yn ôl", agency.name),
         field: Some(("retired", "true")),
     }
     .render(&s.csrf);
@@ -395,7 +407,9 @@ pub(super) async fn retire(
     let retired = f.retired == "true";
     let dir = directory(&st, &at.scheme).await?;
     let Some(before) = dir.agencies.iter().find(|a| a.id == at.agency) else {
-        return Err(WebError::NotFound("The directory has no such agency.".into()));
+        return Err(WebError::NotFound(
+            l("The directory has no such agency.", "Nid oes gan y cyfeiriadur asiantaeth o'r fath.").into(),
+        ));
     };
     let agency = Agency { retired, ..before.clone() };
     let action = if retired { "agency retired" } else { "agency offered again" };

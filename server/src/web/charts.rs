@@ -1,6 +1,10 @@
 //! The dashboard's charts: SVG columns and bars drawn on the server (no script), each with the
 //! same figures in a table beside it, and how changes and hours read.
 
+use super::lang::l;
+use super::lang::tf;
+use super::layout;
+use super::words::say;
 use chrono::{Datelike, Duration};
 use maud::{html, Markup};
 use signpost_domain::stats::Summary;
@@ -8,11 +12,15 @@ use std::collections::HashMap;
 
 pub(super) fn change(now: f64, before: f64) -> String {
     if before == 0.0 {
-        return if now == 0.0 { "no change".into() } else { "new this period".into() };
+        return if now == 0.0 {
+            (l("no change", "dim newid")).into()
+        } else {
+            (l("new this period", "newydd yn y cyfnod hwn")).into()
+        };
     }
     let pct = (now - before) / before * 100.0;
     if pct.abs() < 0.5 {
-        "no change".into()
+        (l("no change", "dim newid")).into()
     } else {
         format!("{}{:.0}%", if pct > 0.0 { "+" } else { "−" }, pct.abs())
     }
@@ -23,8 +31,8 @@ pub(super) fn change(now: f64, before: f64) -> String {
 pub(super) fn hours(minutes: i64) -> String {
     match minutes {
         0 => "0".into(),
-        1 => "1 minute".into(),
-        m if m < 60 => format!("{m} minutes"),
+        1 => l("1 minute", "1 munud").into(),
+        m if m < 60 => tf!("{m} minutes", "{m} munud"),
         m => format!("{:.1}", m as f64 / 60.0),
     }
 }
@@ -65,12 +73,12 @@ pub(super) fn over_time(s: &Summary) -> Vec<(String, chrono::NaiveDate, i64)> {
     let mut d = s.from;
     while d <= s.to {
         let (label, start) = if days <= 92 {
-            (d.format("%d %b").to_string(), d)
+            (layout::short_day(d, false), d)
         } else if days <= 730 {
             let monday = d - Duration::days(d.weekday().num_days_from_monday() as i64);
-            (format!("w/c {}", monday.max(s.from).format("%d %b %Y")), monday)
+            (tf!("w/c {}", "w/d {}", layout::short_day(monday.max(s.from), true)), monday)
         } else {
-            (d.format("%b %Y").to_string(), d.with_day(1).unwrap_or(d))
+            (layout::short_month(d), d.with_day(1).unwrap_or(d))
         };
         let n = per_day.get(d.format("%Y-%m-%d").to_string().as_str()).copied().unwrap_or(0);
         match out.last_mut() {
@@ -90,7 +98,13 @@ pub(super) fn column_chart(id: &str, title: &str, points: &[(String, chrono::Nai
     let (w, h, pad) = (720.0, 220.0, 30.0);
     let n = points.len().max(1) as f64;
     let bw = (w - pad) / n;
-    let desc = format!("{} periods; highest {}; total {}", points.len(), max, points.iter().map(|p| p.1).sum::<i64>());
+    let desc = tf!(
+        "{} periods; highest {}; total {}",
+        "{} cyfnod; uchaf {}; cyfanswm {}",
+        points.len(),
+        max,
+        points.iter().map(|p| p.1).sum::<i64>()
+    );
     html! {
         svg class="signpost-chart" role="img" aria-labelledby=(format!("{id}-title {id}-desc")) viewBox=(format!("0 0 {w} {}", h + 24.0)) width="100%" {
             title id=(format!("{id}-title")) { (title) }
@@ -116,12 +130,12 @@ pub(super) fn column_chart(id: &str, title: &str, points: &[(String, chrono::Nai
 pub(super) fn bar_chart(id: &str, title: &str, rows: &[(String, String, i64, i64)]) -> Markup {
     type Row = (String, String, i64, i64);
     let shown: Vec<(&Row, Vec<String>)> =
-        rows.iter().filter(|r| r.2 > 0).take(12).map(|r| (r, wrapped(&r.1, 34))).collect();
+        rows.iter().filter(|r| r.2 > 0).take(12).map(|r| (r, wrapped(say(&r.1), 34))).collect();
     let max = shown.iter().map(|(r, _)| r.2).max().unwrap_or(1).max(1);
     let (label_w, bar_w, line_h, pad) = (270.0, 390.0, 16.0, 10.0);
     let heights: Vec<f64> = shown.iter().map(|(_, lines)| (lines.len() as f64 * line_h + pad).max(26.0)).collect();
     let height: f64 = heights.iter().sum::<f64>().max(26.0);
-    let desc = shown.iter().map(|(r, _)| format!("{}: {}", r.1, r.2)).collect::<Vec<_>>().join("; ");
+    let desc = shown.iter().map(|(r, _)| format!("{}: {}", say(&r.1), r.2)).collect::<Vec<_>>().join("; ");
     let mut y = 0.0;
     let placed: Vec<(f64, f64, &Row, &Vec<String>)> = shown
         .iter()
@@ -135,7 +149,7 @@ pub(super) fn bar_chart(id: &str, title: &str, rows: &[(String, String, i64, i64
     html! {
         svg class="signpost-chart" role="img" aria-labelledby=(format!("{id}-title {id}-desc")) viewBox=(format!("0 0 {} {height}", label_w + bar_w + 60.0)) width="100%" {
             title id=(format!("{id}-title")) { (title) }
-            desc id=(format!("{id}-desc")) { (if desc.is_empty() { "No referrals in this period".to_owned() } else { desc }) }
+            desc id=(format!("{id}-desc")) { (if desc.is_empty() { (l("No referrals in this period", "Dim atgyfeiriadau yn y cyfnod hwn")).to_owned() } else { desc }) }
             @for (y, h, r, lines) in &placed {
                 @let bw = (r.2 as f64) / (max as f64) * bar_w;
                 @let first = y + (h - lines.len() as f64 * line_h) / 2.0 + 12.0;

@@ -4,8 +4,11 @@
 //! site's tablets follow to the rewritten one.
 
 use super::error::{WebError, WebResult};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::{self, page, see_other};
 use super::session::{db, managed, Nothing, SignedForm};
+use super::words::say;
 use crate::auth::Session;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -16,7 +19,7 @@ use signpost_domain::audit::audit;
 use signpost_domain::erasure::{self, Erasure, Found, Opened};
 use signpost_domain::schemes;
 use signpost_shared::schema::AgencyRef;
-use signpost_shared::vocab::{AgeBand, Category, Helped};
+use signpost_shared::vocab::{Category, Helped};
 
 #[derive(Deserialize, Default)]
 pub(super) struct FindQuery {
@@ -48,7 +51,7 @@ fn action(name: &str) -> Result<Erasure, WebError> {
     match name {
         "erase" => Ok(Erasure::Erase),
         "redact-notes" => Ok(Erasure::RedactNotes),
-        _ => Err(WebError::NotFound("There is no such page.".into())),
+        _ => Err(WebError::NotFound(l("There is no such page.", "Nid oes tudalen o'r fath.").into())),
     }
 }
 
@@ -57,11 +60,11 @@ fn clock(ms: i64) -> String {
 }
 
 fn helped(code: &str) -> String {
-    Helped::from_code(code).map_or_else(|| code.to_owned(), |h| h.label().to_owned())
+    Helped::from_code(code).map_or_else(|| code.to_owned(), |h| say(h.label()).to_owned())
 }
 
 fn category(code: &str) -> String {
-    Category::from_code(code).map_or_else(|| code.to_owned(), |c| c.label().to_owned())
+    Category::from_code(code).map_or_else(|| code.to_owned(), |c| say(c.label()).to_owned())
 }
 
 /// `GET /manage/schemes/{scheme}/referrals`: the search form, and the day's referrals once a site
@@ -82,13 +85,20 @@ pub(super) async fn find_page(
     let cat = Category::from_code(&q.category);
     if searched {
         if site.is_none() {
-            errors.push(("site", "Select the site".into()));
+            errors.push(("site", l("Select the site", "Dewiswch y safle").into()));
         }
         if day.is_none() {
-            errors.push(("day", "Enter the day the referral was logged, like 2026-11-30".into()));
+            errors.push((
+                "day",
+                l(
+                    "Enter the day the referral was logged, like 2026-11-30",
+                    "Rhowch y diwrnod y cofnodwyd yr atgyfeiriad, fel 2026-11-30",
+                )
+                .into(),
+            ));
         }
         if !q.category.is_empty() && cat.is_none() {
-            errors.push(("category", "Select a category from the list".into()));
+            errors.push(("category", l("Select a category from the list", "Dewiswch gategori o'r rhestr").into()));
         }
     }
     let results = match (site, day, errors.is_empty()) {
@@ -110,33 +120,37 @@ pub(super) async fn find_page(
         _ => None,
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let title = if errors.is_empty() { "Find a referral".to_owned() } else { "Error: Find a referral".to_owned() };
+    let title = if errors.is_empty() {
+        (l("Find a referral", "Dod o hyd i atgyfeiriad")).to_owned()
+    } else {
+        (l("Error: Find a referral", "Gwall: Dod o hyd i atgyfeiriad")).to_owned()
+    };
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { "Back to the scheme" }
+        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { (l("Back to the scheme", "Yn ôl i'r cynllun")) }
         @if !errors.is_empty() { (layout::error_summary(&errors)) }
         @if let Some(done) = done_banner(&q.done) { (done) }
-        h1 class="govuk-heading-l" { "Find a referral" }
+        h1 class="govuk-heading-l" { (l("Find a referral", "Dod o hyd i atgyfeiriad")) }
         p class="govuk-body" {
-            "To erase a referral, or remove only its notes (for example a name typed into them), find it by the site and the day it was logged."
+            (l("To erase a referral, or remove only its notes (for example a name typed into them), find it by the site and the day it was logged.", "I ddileu atgyfeiriad, neu dynnu ei nodiadau yn unig (er enghraifft enw a deipiwyd ynddynt), dewch o hyd iddo yn ôl y safle a'r diwrnod y cafodd ei gofnodi."))
         }
         form method="get" action=(format!("/manage/schemes/{scheme}/referrals")) novalidate {
-            (select_group("site", "Site", errors.iter().find(|(f, _)| *f == "site").map(|(_, m)| m.as_str()), html! {
-                option value="" selected[site.is_none()] { "Select a site" }
+            (select_group("site", l("Site", "Safle"), errors.iter().find(|(f, _)| *f == "site").map(|(_, m)| m.as_str()), html! {
+                option value="" selected[site.is_none()] { (l("Select a site", "Dewiswch safle")) }
                 @for (id, name) in &sites { option value=(id) selected[q.site == *id] { (name) } }
             }))
             @let day_error = errors.iter().find(|(f, _)| *f == "day").map(|(_, m)| m.as_str());
             div class=(if day_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
-                label class="govuk-label" for="day" { "Day it was logged" }
-                div class="govuk-hint" id="day-hint" { "For example, 2026-11-30" }
-                @if let Some(m) = day_error { p class="govuk-error-message" id="day-error" { span class="govuk-visually-hidden" { "Error: " } (m) } }
+                label class="govuk-label" for="day" { (l("Day it was logged", "Y diwrnod y cafodd ei gofnodi")) }
+                div class="govuk-hint" id="day-hint" { (l("For example, 2026-11-30", "Er enghraifft, 2026-11-30")) }
+                @if let Some(m) = day_error { p class="govuk-error-message" id="day-error" { span class="govuk-visually-hidden" { (l("Error: ", "Gwall: ")) } (m) } }
                 input class="govuk-input govuk-input--width-10" id="day" name="day" type="date" value=(q.day)
                     aria-describedby=(if day_error.is_some() { "day-hint day-error" } else { "day-hint" });
             }
-            (select_group("category", "What they needed help with (optional)", errors.iter().find(|(f, _)| *f == "category").map(|(_, m)| m.as_str()), html! {
-                option value="" selected[cat.is_none()] { "Any" }
-                @for c in Category::ALL { option value=(c.code()) selected[cat == Some(*c)] { (c.label()) } }
+            (select_group("category", l("What they needed help with (optional)", "Gyda beth roedd angen help arnynt (dewisol)"), errors.iter().find(|(f, _)| *f == "category").map(|(_, m)| m.as_str()), html! {
+                option value="" selected[cat.is_none()] { (l("Any", "Unrhyw un")) }
+                @for c in Category::ALL { option value=(c.code()) selected[cat == Some(*c)] { (say(c.label())) } }
             }))
-            button type="submit" class="govuk-button" { "Find referrals" }
+            button type="submit" class="govuk-button" { (l("Find referrals", "Dod o hyd i atgyfeiriadau")) }
         }
         @if let Some(found) = &results { (results_table(&scheme, found)) }
     };
@@ -147,7 +161,7 @@ fn select_group(id: &str, label: &str, error: Option<&str>, options: Markup) -> 
     html! {
         div class=(if error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
             label class="govuk-label" for=(id) { (label) }
-            @if let Some(m) = error { p class="govuk-error-message" id=(format!("{id}-error")) { span class="govuk-visually-hidden" { "Error: " } (m) } }
+            @if let Some(m) = error { p class="govuk-error-message" id=(format!("{id}-error")) { span class="govuk-visually-hidden" { (l("Error: ", "Gwall: ")) } (m) } }
             select class="govuk-select" id=(id) name=(id) aria-describedby=[error.map(|_| format!("{id}-error"))] { (options) }
         }
     }
@@ -155,13 +169,19 @@ fn select_group(id: &str, label: &str, error: Option<&str>, options: Markup) -> 
 
 fn done_banner(done: &str) -> Option<Markup> {
     let text = match done {
-        "erased" => "The referral was erased. Tablets of the site remove it when they next sync.",
-        "redacted" => "The referral's notes were removed. Tablets of the site remove them when they next sync.",
+        "erased" => l(
+            "The referral was erased. Tablets of the site remove it when they next sync.",
+            "Cafodd yr atgyfeiriad ei ddileu. Mae tabledi'r safle yn ei dynnu y tro nesaf y byddant yn cysoni.",
+        ),
+        "redacted" => l(
+            "The referral's notes were removed. Tablets of the site remove them when they next sync.",
+            "Cafodd nodiadau'r atgyfeiriad eu tynnu. Mae tabledi'r safle yn eu tynnu y tro nesaf y byddant yn cysoni.",
+        ),
         _ => return None,
     };
     Some(html! {
         div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="done-title" {
-            div class="govuk-notification-banner__header" { h2 class="govuk-notification-banner__title" id="done-title" { "Success" } }
+            div class="govuk-notification-banner__header" { h2 class="govuk-notification-banner__title" id="done-title" { (l("Success", "Llwyddiant")) } }
             div class="govuk-notification-banner__content" { p class="govuk-notification-banner__heading" { (text) } }
         }
     })
@@ -169,32 +189,32 @@ fn done_banner(done: &str) -> Option<Markup> {
 
 fn results_table(scheme: &str, found: &[Found]) -> Markup {
     html! {
-        h2 class="govuk-heading-m" id="results" { "Referrals found" }
+        h2 class="govuk-heading-m" id="results" { (l("Referrals found", "Atgyfeiriadau a ganfuwyd")) }
         @if found.is_empty() {
-            p class="govuk-body" { "No referral of that site and day matches. Check the day, or choose any category." }
+            p class="govuk-body" { (l("No referral of that site and day matches. Check the day, or choose any category.", "Nid oes atgyfeiriad o'r safle a'r diwrnod hwnnw'n cyfateb. Gwiriwch y diwrnod, neu dewiswch unrhyw gategori.")) }
         } @else {
             @if found.len() >= erasure::FIND_LIMIT {
-                p class="govuk-body" { "Showing the first " (erasure::FIND_LIMIT) ". Choose a category to narrow the list." }
+                p class="govuk-body" { (l("Showing the first ", "Yn dangos y ")) (erasure::FIND_LIMIT) (l(". Choose a category to narrow the list.", " cyntaf. Dewiswch gategori i gyfyngu'r rhestr.")) }
             }
             table class="govuk-table" {
-                caption class="govuk-table__caption govuk-visually-hidden" { "Referrals found" }
+                caption class="govuk-table__caption govuk-visually-hidden" { (l("Referrals found", "Atgyfeiriadau a ganfuwyd")) }
                 thead class="govuk-table__head" {
                     tr class="govuk-table__row" {
-                        th scope="col" class="govuk-table__header" { "Logged at" }
-                        th scope="col" class="govuk-table__header" { "Who was helped" }
-                        th scope="col" class="govuk-table__header" { "Help needed" }
-                        th scope="col" class="govuk-table__header" { span class="govuk-visually-hidden" { "Action" } }
+                        th scope="col" class="govuk-table__header" { (l("Logged at", "Cofnodwyd am")) }
+                        th scope="col" class="govuk-table__header" { (l("Who was helped", "Pwy a gafodd help")) }
+                        th scope="col" class="govuk-table__header" { (l("Help needed", "Yr help oedd ei angen")) }
+                        th scope="col" class="govuk-table__header" { span class="govuk-visually-hidden" { (l("Action", "Cam")) } }
                     }
                 }
                 tbody class="govuk-table__body" {
                     @for f in found {
                         tr class="govuk-table__row" {
-                            td class="govuk-table__cell" { (clock(f.recorded_at_ms)) @if f.voided { " (void)" } }
+                            td class="govuk-table__cell" { (clock(f.recorded_at_ms)) @if f.voided { (l(" (void)", " (di-rym)")) } }
                             td class="govuk-table__cell" { (helped(&f.helped)) }
                             td class="govuk-table__cell" { (f.categories.iter().map(|c| category(c)).collect::<Vec<_>>().join(", ")) }
                             td class="govuk-table__cell" {
                                 a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals/{}", f.entry)) {
-                                    "Open" span class="govuk-visually-hidden" { " the referral logged at " (clock(f.recorded_at_ms)) }
+                                    (l("Open", "Agor")) span class="govuk-visually-hidden" { (l(" the referral logged at ", " yr atgyfeiriad a gofnodwyd am ")) (clock(f.recorded_at_ms)) }
                                 }
                             }
                         }
@@ -214,7 +234,15 @@ async fn opened(st: &AppState, scheme: &str, entry: &str) -> Result<(Opened, Str
         Ok(Some((o, name.unwrap_or_default())))
     })
     .await?;
-    found.ok_or_else(|| WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()))
+    found.ok_or_else(|| {
+        WebError::NotFound(
+            l(
+                "This scheme has no such referral. It may have been erased already.",
+                "Nid oes gan y cynllun hwn atgyfeiriad o'r fath. Efallai ei fod wedi'i ddileu eisoes.",
+            )
+            .into(),
+        )
+    })
 }
 
 /// `GET /manage/schemes/{scheme}/referrals/{entry}`: the referral with its notes (audited).
@@ -239,21 +267,27 @@ pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p
         AgencyRef::Other(name) | AgencyRef::Directory(name) => name.clone(),
     });
     let rows: Vec<(&str, String)> = vec![
-        ("Site", site_name.clone()),
-        ("Day", o.day.clone()),
-        ("Logged at", clock(r.recorded_at_ms)),
-        ("Who was helped", r.helped.label().to_owned()),
-        ("Age band", r.age_band.map_or("Not asked", AgeBand::label).to_owned()),
-        ("Help needed", r.categories.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ")),
-        ("Agency", agency),
-        ("Follow-up needed", if r.follow_up { "Yes" } else { "No" }.to_owned()),
-        ("Notes", r.notes.clone().unwrap_or_else(|| "None".into())),
+        (l("Site", "Safle"), site_name.clone()),
+        (l("Day", "Diwrnod"), o.day.clone()),
+        (l("Logged at", "Cofnodwyd am"), clock(r.recorded_at_ms)),
+        (l("Who was helped", "Pwy a gafodd help"), say(r.helped.label()).to_owned()),
+        (l("Age band", "Band oedran"), r.age_band.map_or(l("Not asked", "Heb ofyn"), |a| say(a.label())).to_owned()),
+        (
+            l("Help needed", "Yr help oedd ei angen"),
+            r.categories.iter().map(|c| say(c.label())).collect::<Vec<_>>().join(", "),
+        ),
+        (l("Agency", "Asiantaeth"), agency),
+        (
+            l("Follow-up needed", "Angen camau dilynol"),
+            if r.follow_up { l("Yes", "Oes") } else { l("No", "Nac oes") }.to_owned(),
+        ),
+        (l("Notes", "Nodiadau"), r.notes.clone().unwrap_or_else(|| l("None", "Dim").into())),
     ];
     let base = format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry);
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals?site={}&day={}", p.scheme, o.site, o.day)) { "Back to the referrals of that day" }
-        h1 class="govuk-heading-l" { "Referral logged at " (clock(r.recorded_at_ms)) }
-        @if r.void.is_some() { p class="govuk-body" { strong class="govuk-tag govuk-tag--grey" { "Void" } " A volunteer marked this referral void." } }
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals?site={}&day={}", p.scheme, o.site, o.day)) { (l("Back to the referrals of that day", "Yn ôl i atgyfeiriadau'r diwrnod hwnnw")) }
+        h1 class="govuk-heading-l" { (l("Referral logged at ", "Atgyfeiriad a gofnodwyd am ")) (clock(r.recorded_at_ms)) }
+        @if r.void.is_some() { p class="govuk-body" { strong class="govuk-tag govuk-tag--grey" { (l("Void", "Di-rym")) } (l(" A volunteer marked this referral void.", " Nododd gwirfoddolwr fod yr atgyfeiriad hwn yn ddi-rym.")) } }
         dl class="govuk-summary-list" {
             @for (k, v) in &rows {
                 div class="govuk-summary-list__row" {
@@ -263,13 +297,13 @@ pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p
             }
         }
         div class="govuk-button-group" {
-            a class="govuk-button govuk-button--warning" href=(format!("{base}/erase")) { "Erase this referral" }
+            a class="govuk-button govuk-button--warning" href=(format!("{base}/erase")) { (l("Erase this referral", "Dileu'r atgyfeiriad hwn")) }
             @if r.notes.is_some() {
-                a class="govuk-button govuk-button--secondary" href=(format!("{base}/redact-notes")) { "Remove its notes only" }
+                a class="govuk-button govuk-button--secondary" href=(format!("{base}/redact-notes")) { (l("Remove its notes only", "Tynnu ei nodiadau yn unig")) }
             }
         }
     };
-    Ok(page(StatusCode::OK, "Referral", Some(&s), main))
+    Ok(page(StatusCode::OK, l("Referral", "Atgyfeiriad"), Some(&s), main))
 }
 
 /// `GET …/referrals/{entry}/{erase|redact-notes}`: what will happen, and the button that does it.
@@ -277,32 +311,32 @@ pub(super) async fn confirm_page(State(st): State<AppState>, s: Session, Path(p)
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
     let (o, site_name) = opened(&st, &p.scheme, &p.entry).await?;
-    let when = format!("{} on {} at {site_name}", clock(o.referral.recorded_at_ms), o.day);
+    let when = tf!("{} on {} at {site_name}", "{} ar {} yn {site_name}", clock(o.referral.recorded_at_ms), o.day);
     let (title, warning, button) = match how {
         Erasure::Erase => (
-            "Erase this referral?",
-            "The referral is removed from the server and from every tablet of the site when it next syncs. It will no longer be counted in any figures. This cannot be undone.",
-            "Erase referral",
+            l("Erase this referral?", "Dileu'r atgyfeiriad hwn?"),
+            l("The referral is removed from the server and from every tablet of the site when it next syncs. It will no longer be counted in any figures. This cannot be undone.", "Mae'r atgyfeiriad yn cael ei dynnu o'r gweinydd ac o bob tabled y safle pan fydd yn cysoni nesaf. Ni fydd yn cael ei gyfrif mewn unrhyw ffigurau mwyach. Ni ellir dadwneud hyn."),
+            l("Erase referral", "Dileu'r atgyfeiriad"),
         ),
         Erasure::RedactNotes => (
-            "Remove this referral's notes?",
-            "The notes are removed from the server and from every tablet of the site when it next syncs. The referral stays, and is still counted. This cannot be undone.",
-            "Remove notes",
+            l("Remove this referral's notes?", "Tynnu nodiadau'r atgyfeiriad hwn?"),
+            l("The notes are removed from the server and from every tablet of the site when it next syncs. The referral stays, and is still counted. This cannot be undone.", "Mae'r nodiadau'n cael eu tynnu o'r gweinydd ac o bob tabled y safle pan fydd yn cysoni nesaf. Mae'r atgyfeiriad yn aros, ac yn dal i gael ei gyfrif. Ni ellir dadwneud hyn."),
+            l("Remove notes", "Tynnu'r nodiadau"),
         ),
     };
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { "Back to the referral" }
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { (l("Back to the referral", "Yn ôl i'r atgyfeiriad")) }
         h1 class="govuk-heading-l" { (title) }
-        p class="govuk-body" { "The referral logged at " (when) "." }
+        p class="govuk-body" { (l("The referral logged at ", "Yr atgyfeiriad a gofnodwyd am ")) (when) "." }
         div class="govuk-warning-text" {
             span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
-            strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { "Warning" } (warning) }
+            strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { (l("Warning", "Rhybudd")) } (warning) }
         }
         form method="post" action=(format!("/manage/schemes/{}/referrals/{}/{}", p.scheme, p.entry, p.action)) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             div class="govuk-button-group" {
                 button type="submit" class="govuk-button govuk-button--warning" { (button) }
-                a class="govuk-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { "Cancel" }
+                a class="govuk-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { (l("Cancel", "Canslo")) }
             }
         }
     };
@@ -325,7 +359,13 @@ pub(super) async fn act(
     })
     .await?;
     if done.is_empty() {
-        return Err(WebError::NotFound("This scheme has no such referral. It may have been erased already.".into()));
+        return Err(WebError::NotFound(
+            l(
+                "This scheme has no such referral. It may have been erased already.",
+                "Nid oes gan y cynllun hwn atgyfeiriad o'r fath. Efallai ei fod wedi'i ddileu eisoes.",
+            )
+            .into(),
+        ));
     }
     let done = if how == Erasure::Erase { "erased" } else { "redacted" };
     Ok(see_other(&format!("/manage/schemes/{}/referrals?site={}&day={}&done={done}#results", p.scheme, o.site, o.day)))

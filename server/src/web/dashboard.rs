@@ -8,6 +8,8 @@ use super::charts::{bar_chart, change, column_chart, hours, over_time, per_hour}
 use super::csv::{csv_download, csv_line};
 use super::error::{WebError, WebResult};
 use super::form::{self, Problem};
+use super::lang::l;
+use super::lang::tf;
 use super::layout;
 use super::session::{self as web, Session};
 use crate::state::AppState;
@@ -74,19 +76,33 @@ fn period(f: &Filter, today: NaiveDate) -> Result<Period, Problem> {
             (Some(Ok(d)), _) => Ok(d),
             (Some(Err(m)), _) => Err(wrong(m)),
             (None, None | Some("")) => Ok(default),
-            (None, Some(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| wrong(format!("The {what} date must be a real date, like 27 3 2026"))),
+            (None, Some(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                wrong(tf!(
+                    "The {what} date must be a real date, like 27 3 2026",
+                    "Rhaid i'r dyddiad {what} fod yn ddyddiad go iawn, fel 27 3 2026"
+                ))
+            }),
         }
     };
-    let to_typed = form::typed_date(&f.to_day, &f.to_month, &f.to_year, "the end date");
+    let to_typed = form::typed_date(&f.to_day, &f.to_month, &f.to_year, l("the end date", "y dyddiad gorffen"));
     let to = date(to_typed, &f.to, "to", "end", today)?;
-    let from_typed = form::typed_date(&f.from_day, &f.from_month, &f.from_year, "the start date");
+    let from_typed =
+        form::typed_date(&f.from_day, &f.from_month, &f.from_year, l("the start date", "y dyddiad dechrau"));
     let from = date(from_typed, &f.from, "from", "start", to - Duration::days(29))?;
     if from > to {
-        return Err(f.keep(Problem::new("from", "The start date must be the same as or before the end date")));
+        return Err(f.keep(Problem::new(
+            "from",
+            l(
+                "The start date must be the same as or before the end date",
+                "Rhaid i'r dyddiad dechrau fod yr un fath â'r dyddiad gorffen neu cyn hynny",
+            ),
+        )));
     }
     if (to - from).num_days() > stats::MAX_RANGE_DAYS {
-        return Err(f.keep(Problem::new("from", "The period can be at most 10 years")));
+        return Err(f.keep(Problem::new(
+            "from",
+            l("The period can be at most 10 years", "Ni chaiff y cyfnod fod yn hwy na 10 mlynedd"),
+        )));
     }
     let days = (to - from).num_days() + 1;
     Ok(Period { from, to, before_from: from - Duration::days(days), before_to: from - Duration::days(1) })
@@ -95,9 +111,9 @@ fn period(f: &Filter, today: NaiveDate) -> Result<Period, Problem> {
 /// A time to close as people say it: hours under two days, else days.
 fn duration(hours: f64) -> String {
     match hours {
-        h if h < 1.5 => "an hour".to_owned(),
-        h if h < 48.0 => format!("{:.0} hours", h.round()),
-        h => format!("{:.0} days", (h / 24.0).round()),
+        h if h < 1.5 => l("an hour", "awr").to_owned(),
+        h if h < 48.0 => tf!("{:.0} hours", "{:.0} awr", h.round()),
+        h => tf!("{:.0} days", "{:.0} diwrnod", (h / 24.0).round()),
     }
 }
 
@@ -109,15 +125,38 @@ fn lower_first(title: &str) -> String {
 }
 
 /// The breakdowns a dashboard shows, each one view (and one CSV).
-/// Each breakdown: its key, its title, and the name of its column of groups.
-const VIEWS: &[(&str, &str, &str)] = &[
-    ("by_site", "Referrals by site", "Site"),
-    ("by_issue_category", "Referrals by issue category", "Issue category"),
-    ("by_pathway", "Referrals by NOMS pathway", "NOMS pathway"),
-    ("by_agency", "Referrals by agency signposted to", "Agency"),
-    ("by_kind_of_help", "Referrals by kind of help", "Kind of help"),
-    ("by_who_helped", "Referrals by who was helped", "Who was helped"),
-];
+/// Each breakdown: its key, its title, and the name of its column of groups (in the page's
+/// language).
+fn views() -> [(&'static str, &'static str, &'static str); 6] {
+    [
+        ("by_site", l("Referrals by site", "Atgyfeiriadau fesul safle"), l("Site", "Safle")),
+        (
+            "by_issue_category",
+            l("Referrals by issue category", "Atgyfeiriadau fesul categori mater"),
+            l("Issue category", "Categori mater"),
+        ),
+        (
+            "by_pathway",
+            l("Referrals by NOMS pathway", "Atgyfeiriadau fesul llwybr NOMS"),
+            l("NOMS pathway", "Llwybr NOMS"),
+        ),
+        (
+            "by_agency",
+            l("Referrals by agency signposted to", "Atgyfeiriadau fesul asiantaeth y cyfeiriwyd ati"),
+            l("Agency", "Asiantaeth"),
+        ),
+        (
+            "by_kind_of_help",
+            l("Referrals by kind of help", "Atgyfeiriadau fesul math o help"),
+            l("Kind of help", "Math o help"),
+        ),
+        (
+            "by_who_helped",
+            l("Referrals by who was helped", "Atgyfeiriadau yn ôl pwy a gafodd help"),
+            l("Who was helped", "Pwy a gafodd help"),
+        ),
+    ]
+}
 
 fn breakdown<'a>(s: &'a Summary, view: &str) -> &'a [Count] {
     match view {
@@ -163,7 +202,9 @@ async fn load(
     let today = chrono::Utc::now().date_naive();
     let (p, problem) = match period(f, today) {
         Ok(p) => (p, None),
-        Err(problem) => (period(&Filter::default(), today).expect("the default period"), Some(problem)),
+        Err(problem) => {
+            (period(&Filter::default(), today).expect(l("the default period", "y cyfnod diofyn")), Some(problem))
+        }
     };
     let site = f.site.clone().filter(|x| !x.is_empty());
     let (sc, from, to, bf, bt) = (scheme.to_owned(), p.from, p.to, p.before_from, p.before_to);
@@ -171,7 +212,11 @@ async fn load(
         let Some(name) = schemes::name_of(c, &sc)? else { return Ok(None) };
         let sites = schemes::sites_of(c, &sc)?;
         if site.as_ref().is_some_and(|s| !sites.iter().any(|(id, _)| id == s)) {
-            return Err(Refusal("There is no such site in this scheme.".into()).into());
+            return Err(Refusal::new(
+                "There is no such site in this scheme.",
+                "Nid oes safle o'r fath yn y cynllun hwn.",
+            )
+            .into());
         }
         let mut now = stats::summary_of(c, &sc, site.as_deref(), from, to)?;
         let mut before = stats::summary_of(c, &sc, site.as_deref(), bf, bt)?;
@@ -190,7 +235,7 @@ async fn load(
         Ok(Some(Loaded { name, sites, now, before }))
     })
     .await?
-    .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+    .ok_or_else(|| WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()))?;
     Ok((loaded, p, problem))
 }
 
@@ -219,25 +264,25 @@ pub async fn page(
     let per_hour = |s: &Summary| rate(s).map(|r| format!("{r:.2}")).unwrap_or_else(|| "–".into());
     let headline: Vec<(&str, String, String, String)> = vec![
         (
-            "Referrals",
+            l("Referrals", "Atgyfeiriadau"),
             now.referrals.to_string(),
             before.referrals.to_string(),
             change(now.referrals as f64, before.referrals as f64),
         ),
         (
-            "Volunteer hours",
+            l("Volunteer hours", "Oriau gwirfoddoli"),
             hours(now.volunteer_minutes),
             hours(before.volunteer_minutes),
             change(now.volunteer_minutes as f64, before.volunteer_minutes as f64),
         ),
         (
-            "Active volunteers",
+            l("Active volunteers", "Gwirfoddolwyr gweithredol"),
             now.active_volunteers.to_string(),
             before.active_volunteers.to_string(),
             change(now.active_volunteers as f64, before.active_volunteers as f64),
         ),
         (
-            "Referrals per volunteer hour",
+            l("Referrals per volunteer hour", "Atgyfeiriadau fesul awr wirfoddoli"),
             per_hour(now),
             per_hour(before),
             match (rate(now), rate(before)) {
@@ -254,92 +299,92 @@ pub async fn page(
     let body = html! {
         (form::summary(pr))
         span class="govuk-caption-l" { (d.name) }
-        h1 class="govuk-heading-l" { "Impact" }
+        h1 class="govuk-heading-l" { (l("Impact", "Effaith")) }
         p class="govuk-body" {
-            (p.from.format("%d %B %Y")) " to " (p.to.format("%d %B %Y"))
-            @if let Some(n) = &site_name { ", " (n) } @else { ", all sites" }
-            ", compared with " (p.before_from.format("%d %B %Y")) " to " (p.before_to.format("%d %B %Y")) "."
+            (layout::day(p.from)) (l(" to ", " i ")) (layout::day(p.to))
+            @if let Some(n) = &site_name { ", " (n) } @else { (l(", all sites", ", pob safle")) }
+            (l(", compared with ", ", o'i gymharu â ")) (layout::day(p.before_from)) (l(" to ", " i ")) (layout::day(p.before_to)) "."
         }
         form method="get" action=(format!("/manage/schemes/{scheme}/dashboard")) class="govuk-!-margin-bottom-6" {
-            (form::date_input(pr, "from", "from", "From", "For example, 1 11 2026", (pr.is_none()).then_some(p.from)))
-            (form::date_input(pr, "to", "to", "To", "For example, 30 11 2026", (pr.is_none()).then_some(p.to)))
+            (form::date_input(pr, "from", "from", l("From", "O"), l("For example, 1 11 2026", "Er enghraifft, 1 11 2026"), (pr.is_none()).then_some(p.from)))
+            (form::date_input(pr, "to", "to", l("To", "I"), l("For example, 30 11 2026", "Er enghraifft, 30 11 2026"), (pr.is_none()).then_some(p.to)))
             div class="govuk-form-group" {
-                label class="govuk-label" for="site" { "Site" }
+                label class="govuk-label" for="site" { (l("Site", "Safle")) }
                 select class="govuk-select" id="site" name="site" {
-                    option value="" selected[site.is_none()] { "All sites" }
+                    option value="" selected[site.is_none()] { (l("All sites", "Pob safle")) }
                     @for (id, name) in &d.sites { option value=(id) selected[site.as_deref() == Some(id.as_str())] { (name) } }
                 }
             }
-            button type="submit" class="govuk-button govuk-button--secondary" { "Show" }
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Show", "Dangos")) }
         }
         (layout::figures_table(
             "headline",
-            Some(("In this period", "m")),
-            &["Measure", "This period", "Previous period", "Change"],
+            Some((l("In this period", "Yn y cyfnod hwn"), "m")),
+            &[l("Measure", "Mesur"), l("This period", "Y cyfnod hwn"), l("Previous period", "Y cyfnod blaenorol"), l("Change", "Newid")],
             &headline.iter().map(|(w, a, b, c)| (w.to_string(), vec![a.clone(), b.clone(), c.clone()])).collect::<Vec<_>>(),
             false,
         ))
         @if rate(now).is_none() && now.volunteer_minutes > 0 {
-            p class="govuk-body-s" id="rate-note" { "Referrals per volunteer hour are shown once volunteers have logged at least an hour in the period." }
+            p class="govuk-body-s" id="rate-note" { (l("Referrals per volunteer hour are shown once volunteers have logged at least an hour in the period.", "Dangosir atgyfeiriadau fesul awr wirfoddoli unwaith y bydd gwirfoddolwyr wedi cofnodi o leiaf awr yn y cyfnod.")) }
         }
-        p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { "Download these figures (CSV)" } }
-        h2 class="govuk-heading-m" { "Referrals over time" }
-        (column_chart("over-time", "Referrals over time", &series))
+        p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { (l("Download these figures (CSV)", "Lawrlwytho'r ffigurau hyn (CSV)")) } }
+        h2 class="govuk-heading-m" { (l("Referrals over time", "Atgyfeiriadau dros amser")) }
+        (column_chart("over-time", l("Referrals over time", "Atgyfeiriadau dros amser"), &series))
         details class="govuk-details" {
-            summary class="govuk-details__summary" { span class="govuk-details__summary-text" { "Referrals over time as a table" } }
+            summary class="govuk-details__summary" { span class="govuk-details__summary-text" { (l("Referrals over time as a table", "Atgyfeiriadau dros amser fel tabl")) } }
             div class="govuk-details__text" {
                 (layout::figures_table(
                     "over-time-table",
                     None,
-                    &["Period", "Referrals"],
+                    &[l("Period", "Cyfnod"), l("Referrals", "Atgyfeiriadau")],
                     &series.iter().map(|(label, _, n)| (label.clone(), vec![n.to_string()])).collect::<Vec<_>>(),
                     false,
                 ))
             }
         }
-        p class="govuk-body" { a class="govuk-link" href=(csv("over_time")) download { "Download referrals over time (CSV)" } }
-        @for (view, title, by) in VIEWS {
+        p class="govuk-body" { a class="govuk-link" href=(csv("over_time")) download { (l("Download referrals over time (CSV)", "Lawrlwytho atgyfeiriadau dros amser (CSV)")) } }
+        @for (view, title, by) in views() {
             @let r = rows(breakdown(now, view), breakdown(before, view));
             h2 class="govuk-heading-m" id=(view.replace('_', "-")) { (title) }
             (bar_chart(&format!("chart-{view}"), title, &r))
             (layout::figures_table(
                 &format!("table-{}", view.replace('_', "-")),
-                Some((&format!("{title}, as a table"), "s")),
-                &[by, "This period", "Previous period"],
+                Some((&tf!("{title}, as a table", "{title}, fel tabl"), "s")),
+                &[by, l("This period", "Y cyfnod hwn"), l("Previous period", "Y cyfnod blaenorol")],
                 &r.iter().map(|(_, label, a, b)| (label.clone(), vec![a.to_string(), b.to_string()])).collect::<Vec<_>>(),
                 false,
             ))
-            p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { "Download " (lower_first(title)) " (CSV)" } }
+            p class="govuk-body" { a class="govuk-link" href=(csv(view)) download { (l("Download ", "Lawrlwytho ")) (lower_first(title)) (l(" (CSV)", " (CSV)")) } }
         }
-        h2 class="govuk-heading-m" id="follow-ups" { "Follow-ups" }
+        h2 class="govuk-heading-m" id="follow-ups" { (l("Follow-ups", "Camau dilynol")) }
         @let f = &now.follow_ups;
         p class="govuk-body" {
-            "Of the referrals in this period, " (f.needed) " needed a follow-up: "
-            strong { (f.open) " open" } ", " (f.closed) " closed."
+            (l("Of the referrals in this period, ", "O'r atgyfeiriadau yn y cyfnod hwn, ")) (f.needed) (l(" needed a follow-up: ", " angen camau dilynol: "))
+            strong { (f.open) (l(" open", " ar agor")) } ", " (f.closed) (l(" closed.", " wedi'u cau."))
             @if let Some(h) = f.median_hours_to_close {
-                " Half were closed within " (duration(h)) " of the referral."
+                (l(" Half were closed within ", " Caewyd hanner o fewn ")) (duration(h)) (l(" of the referral.", " i'r atgyfeiriad."))
             }
         }
         (layout::figures_table(
             "table-follow-ups",
-            Some(("Closed follow-ups by outcome", "s")),
-            &["Outcome", "Follow-ups"],
+            Some((l("Closed follow-ups by outcome", "Camau dilynol a gaewyd fesul canlyniad"), "s")),
+            &[l("Outcome", "Canlyniad"), l("Follow-ups", "Camau dilynol")],
             &f.by_outcome.iter().map(|c| (c.label.clone(), vec![c.count.to_string()])).collect::<Vec<_>>(),
             false,
         ))
         p class="govuk-body-s" {
-            "A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted."
+            (l("A referral with several issue categories counts once under each; one that maps to several pathways, once under each. Voided referrals are not counted.", "Mae atgyfeiriad â sawl categori mater yn cyfrif unwaith o dan bob un; un sy'n perthyn i sawl llwybr, unwaith o dan bob un. Nid yw atgyfeiriadau di-rym yn cael eu cyfrif."))
         }
-        h2 class="govuk-heading-m" { "Every referral in this period" }
+        h2 class="govuk-heading-m" { (l("Every referral in this period", "Pob atgyfeiriad yn y cyfnod hwn")) }
         p class="govuk-body" {
-            "One line per referral, without notes. Downloads are recorded in the audit log. "
+            (l("One line per referral, without notes. Downloads are recorded in the audit log. ", "Un llinell fesul atgyfeiriad, heb nodiadau. Mae lawrlwythiadau'n cael eu cofnodi yn y log archwilio. "))
             a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals.csv?{}", query_string(&p, site.as_deref(), None))) download {
-                "Download the referrals (CSV, " (now.referrals) (if now.referrals == 1 { " line)" } else { " lines)" })
+                (l("Download the referrals (CSV, ", "Lawrlwytho'r atgyfeiriadau (CSV, ")) (now.referrals) (if now.referrals == 1 { l(" line)", " llinell)") } else { l(" lines)", " llinell)") })
             }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(layout::page(status, &form::title(&format!("Impact – {}", d.name), pr), Some(&s), body))
+    Ok(layout::page(status, &form::title(&tf!("Impact – {}", "Effaith – {}", d.name), pr), Some(&s), body))
 }
 
 pub async fn csv(
@@ -379,13 +424,18 @@ pub async fn csv(
                 out.push_str(&csv_line(&[&start.format("%Y-%m-%d").to_string(), &n.to_string()]));
             }
         }
-        v if VIEWS.iter().any(|(k, _, _)| *k == v) => {
+        v if views().iter().any(|(k, _, _)| *k == v) => {
             out.push_str(&csv_line(&["code", "name", &period, &previous]));
             for (key, label, a, b) in rows(breakdown(now, v), breakdown(before, v)) {
                 out.push_str(&csv_line(&[&key, &label, &a.to_string(), &b.to_string()]));
             }
         }
-        other => return Err(WebError::BadRequest(format!("There is no view called {other:?}"))),
+        other => {
+            return Err(WebError::BadRequest(tf!(
+                "There is no view called {other:?}",
+                "Nid oes golwg o'r enw {other:?}"
+            )))
+        }
     }
     let name = format!("signpost-{scheme}-{view}-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));
     Ok(csv_download(&name, out.into(), None))
@@ -410,7 +460,10 @@ pub async fn referrals_csv(
         let run = || -> anyhow::Result<()> {
             let mut conn = store.connect()?;
             if !schemes::scheme_exists(&conn, &sc)? {
-                anyhow::bail!(Refusal("There is no such scheme.".into()));
+                anyhow::bail!(Refusal::new(
+                    l("There is no such scheme.", "Nid oes cynllun o'r fath."),
+                    "Nid oes cynllun o'r fath."
+                ));
             }
             let detail =
                 format!("{} to {}{}", p.from, p.to, site.as_deref().map(|s| format!(", site {s}")).unwrap_or_default());
@@ -446,7 +499,15 @@ pub async fn referrals_csv(
         Ok(Ok(n)) => n,
         Ok(Err(e)) => return Err(WebError::from(e)),
         // The task ended before counting: it failed (logged) or the scheme does not exist.
-        Err(_) => return Err(WebError::NotFound("There is no such scheme, or the export failed; try again.".into())),
+        Err(_) => {
+            return Err(WebError::NotFound(
+                l(
+                    "There is no such scheme, or the export failed; try again.",
+                    "Nid oes cynllun o'r fath, neu methodd yr allforio; rhowch gynnig arall arni.",
+                )
+                .into(),
+            ))
+        }
     };
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let name = format!("signpost-{scheme}-referrals-{}-{}.csv", p.from.format("%Y%m%d"), p.to.format("%Y%m%d"));

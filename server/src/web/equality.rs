@@ -2,17 +2,18 @@
 //! `/equality` and in Welsh at `/cy/equality` (two addresses, so that the tablet's service worker
 //! keeps both for offline use).
 
+use super::lang::{rendered_in, Lang};
 use super::layout::page_with;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use maud::html;
 
 pub(super) async fn english() -> Response {
-    equality_page(false)
+    rendered_in(Lang::En, || equality_page(false))
 }
 
 pub(super) async fn welsh() -> Response {
-    equality_page(true)
+    rendered_in(Lang::Cy, || equality_page(true))
 }
 
 /// The equality-monitoring form a volunteer fills in on the desk's tablet, under their own roster
@@ -88,7 +89,7 @@ fn equality_page(welsh: bool) -> Response {
         } }
     };
     let title = l("Equality monitoring", "Monitro cydraddoldeb");
-    let mut res = page_with(StatusCode::OK, title, None, body, Some("/equality.js"), welsh);
+    let mut res = page_with(StatusCode::OK, title, None, body, Some("/equality.js"));
     // Cached by the tablet's service worker for offline use; never by a shared cache.
     res.headers_mut().insert(header::CACHE_CONTROL, "private, no-cache".parse().expect("header"));
     res

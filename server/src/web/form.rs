@@ -3,6 +3,8 @@
 //! "Error: " before the page's title. A [`Problem`] carries that from the handler that refused
 //! the form to the page that shows it; the field helpers render a field with or without one.
 
+use super::lang::l;
+use super::lang::tf;
 use maud::{html, Markup};
 
 /// Why a form was not taken: the field to fix (its element id), what to do, in plain words,
@@ -39,7 +41,7 @@ impl Problem {
 /// The page title, with "Error: " first when a form on it was refused.
 pub fn title(title: &str, problem: Option<&Problem>) -> String {
     match problem {
-        Some(_) => format!("Error: {title}"),
+        Some(_) => tf!("Error: {title}", "Gwall: {title}"),
         None => title.to_owned(),
     }
 }
@@ -126,7 +128,7 @@ pub fn select(
             @if let Some(m) = error { (inline(&error_id, m)) }
             select class=(if error.is_some() { "govuk-select govuk-select--error" } else { "govuk-select" })
                 id=(id) name=(name) aria-describedby=[error.map(|_| error_id.as_str())] {
-                option value="" selected[chosen.is_none_or(str::is_empty)] { "Select…" }
+                option value="" selected[chosen.is_none_or(str::is_empty)] { (l("Select…", "Dewiswch…")) }
                 @for (v, l) in options { option value=(v) selected[chosen == Some(*v)] { (l) } }
             }
         }
@@ -150,9 +152,9 @@ pub fn date_input(
         p.and_then(|p| p.kept(&format!("{id}-{which}"))).map(str::to_owned).or(from)
     };
     let parts = [
-        ("day", "Day", "govuk-input--width-2", part("day", value.map(|d| d.day().to_string()))),
-        ("month", "Month", "govuk-input--width-2", part("month", value.map(|d| d.month().to_string()))),
-        ("year", "Year", "govuk-input--width-4", part("year", value.map(|d| d.year().to_string()))),
+        ("day", l("Day", "Diwrnod"), "govuk-input--width-2", part("day", value.map(|d| d.day().to_string()))),
+        ("month", l("Month", "Mis"), "govuk-input--width-2", part("month", value.map(|d| d.month().to_string()))),
+        ("year", l("Year", "Blwyddyn"), "govuk-input--width-4", part("year", value.map(|d| d.year().to_string()))),
     ];
     let described = if error.is_some() { format!("{id}-hint {id}-error") } else { format!("{id}-hint") };
     html! {
@@ -185,16 +187,30 @@ pub fn typed_date(day: &str, month: &str, year: &str, what: &str) -> Option<Resu
     if d.is_empty() && m.is_empty() && y.is_empty() {
         return None;
     }
-    let missing: Vec<&str> =
-        [("a day", d), ("a month", m), ("a year", y)].iter().filter(|(_, v)| v.is_empty()).map(|(n, _)| *n).collect();
+    let missing: Vec<&str> = [(l("a day", "diwrnod"), d), (l("a month", "mis"), m), (l("a year", "blwyddyn"), y)]
+        .iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
     if !missing.is_empty() {
-        return Some(Err(format!("{} must include {}", capitalised(what), missing.join(" and "))));
+        return Some(Err(tf!(
+            "{} must include {}",
+            "Rhaid i {} gynnwys {}",
+            capitalised(what),
+            missing.join(l(" and ", " a "))
+        )));
     }
     let real = match (d.parse::<u32>(), m.parse::<u32>(), y.parse::<i32>()) {
         (Ok(d), Ok(m), Ok(y)) if (1000..=9999).contains(&y) => chrono::NaiveDate::from_ymd_opt(y, m, d),
         _ => None,
     };
-    Some(real.ok_or_else(|| format!("{} must be a real date, like 27 3 2026", capitalised(what))))
+    Some(real.ok_or_else(|| {
+        tf!(
+            "{} must be a real date, like 27 3 2026",
+            "Rhaid i {} fod yn ddyddiad go iawn, fel 27 3 2026",
+            capitalised(what)
+        )
+    }))
 }
 
 /// The step before something that cannot be undone at a tap: what will happen, an optional
@@ -214,14 +230,14 @@ pub struct Confirm<'a> {
 impl Confirm<'_> {
     pub fn render(&self, csrf: &str) -> Markup {
         html! {
-            a class="govuk-back-link" href=(self.back) { "Back" }
+            a class="govuk-back-link" href=(self.back) { (l("Back", "Yn ôl")) }
             @if let Some(c) = self.caption { span class="govuk-caption-l" { (c) } }
             h1 class="govuk-heading-l" { (self.heading) }
             p class="govuk-body" { (self.what) }
             @if let Some(w) = self.warning {
                 div class="govuk-warning-text" {
                     span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
-                    strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { "Warning" } (w) }
+                    strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { (l("Warning", "Rhybudd")) } (w) }
                 }
             }
             form method="post" action=(self.action) {
@@ -229,7 +245,7 @@ impl Confirm<'_> {
                 @if let Some((name, value)) = self.field { input type="hidden" name=(name) value=(value); }
                 div class="govuk-button-group" {
                     button type="submit" class="govuk-button govuk-button--warning" { (self.button) }
-                    a class="govuk-link" href=(self.back) { "Cancel" }
+                    a class="govuk-link" href=(self.back) { (l("Cancel", "Canslo")) }
                 }
             }
         }
@@ -238,7 +254,7 @@ impl Confirm<'_> {
 
 /// The message beside a field that has to be fixed.
 pub fn inline(id: &str, message: &str) -> Markup {
-    html! { p class="govuk-error-message" id=(id) { span class="govuk-visually-hidden" { "Error: " } (message) } }
+    html! { p class="govuk-error-message" id=(id) { span class="govuk-visually-hidden" { (l("Error: ", "Gwall: ")) } (message) } }
 }
 
 /// A name someone types for a site, scheme or agency, checked in plain words: `what` is how the
@@ -246,11 +262,15 @@ pub fn inline(id: &str, message: &str) -> Markup {
 pub fn checked_name(field: &str, value: &str, what: &str, max: usize) -> Result<String, Problem> {
     let name = value.trim();
     let message = if name.is_empty() {
-        format!("Enter {what}")
+        tf!("Enter {what}", "Rhowch {what}")
     } else if name.chars().count() > max {
-        format!("{} must be {max} characters or fewer", capitalised(what))
+        tf!("{} must be {max} characters or fewer", "Rhaid i {} fod yn {max} nod neu lai", capitalised(what))
     } else if name.chars().any(char::is_control) {
-        format!("{} must be on one line, without special characters", capitalised(what))
+        tf!(
+            "{} must be on one line, without special characters",
+            "Rhaid i {} fod ar un llinell, heb nodau arbennig",
+            capitalised(what)
+        )
     } else {
         return Ok(name.to_owned());
     };

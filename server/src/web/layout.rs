@@ -1,6 +1,8 @@
 //! The page frame (GOV.UK template, security headers) and the pieces pages share: error
 //! summaries, tables of figures, dates.
 
+use super::lang::{cy, l, switch_to, Lang};
+use super::words::say;
 use crate::auth::Session;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -8,21 +10,21 @@ use maud::{html, Markup, DOCTYPE};
 use signpost_domain::accounts::Role;
 
 /// A full HTML page with security headers.
+/// In the request's language ([`super::lang`]): `<html lang>`, the frame, and the language
+/// switch.
 pub fn page(status: StatusCode, title: &str, who: Option<&Session>, main: Markup) -> Response {
-    page_with(status, title, who, main, None, false)
+    page_with(status, title, who, main, None)
 }
 
 /// [`page`] with one script of the app's own (the only page that has one is the tablet's
-/// equality-monitoring form), in Welsh when `welsh` (its frame too, and `<html lang="cy">`).
+/// equality-monitoring form).
 pub fn page_with(
     status: StatusCode,
     title: &str,
     who: Option<&Session>,
     main: Markup,
     script: Option<&str>,
-    welsh: bool,
 ) -> Response {
-    let l = |en: &'static str, cy: &'static str| if welsh { cy } else { en };
     let doc = html! {
         (DOCTYPE)
         html lang=(l("en-GB", "cy")) class="govuk-template" {
@@ -47,6 +49,7 @@ pub fn page_with(
                 }
                 @if let Some(s) = who { (navigation(s)) }
                 div class="govuk-width-container" {
+                    @if script.is_none() { (language_switch()) }
                     main class="govuk-main-wrapper" id="main-content" { (main) }
                 }
                 footer class="govuk-footer" {
@@ -89,21 +92,21 @@ pub fn page_with(
 fn navigation(s: &Session) -> Markup {
     let places: Vec<(String, &str)> = match &s.user.role {
         Role::Coordinator { scheme } => vec![
-            (format!("/manage/schemes/{scheme}"), "Your scheme"),
-            (format!("/manage/schemes/{scheme}/dashboard"), "Impact"),
+            (format!("/manage/schemes/{scheme}"), l("Your scheme", "Eich cynllun")),
+            (format!("/manage/schemes/{scheme}/dashboard"), l("Impact", "Effaith")),
         ],
-        Role::National => vec![("/manage/national".into(), "National statistics")],
+        Role::National => vec![("/manage/national".into(), l("National statistics", "Ystadegau cenedlaethol"))],
         Role::Admin => vec![
-            ("/manage".into(), "Schemes and accounts"),
-            ("/manage/national".into(), "National statistics"),
-            ("/manage/audit".into(), "Audit log"),
+            ("/manage".into(), l("Schemes and accounts", "Cynlluniau a chyfrifon")),
+            ("/manage/national".into(), l("National statistics", "Ystadegau cenedlaethol")),
+            ("/manage/audit".into(), l("Audit log", "Log archwilio")),
         ],
     };
     html! {
-        section class="govuk-service-navigation" aria-label="Service information" {
+        section class="govuk-service-navigation" aria-label=(l("Service information", "Gwybodaeth am y gwasanaeth")) {
             div class="govuk-width-container" {
                 div class="govuk-service-navigation__container" {
-                    nav aria-label="Menu" class="govuk-service-navigation__wrapper" {
+                    nav aria-label=(l("Menu", "Dewislen")) class="govuk-service-navigation__wrapper" {
                         ul class="govuk-service-navigation__list" id="navigation" {
                             @for (href, label) in &places {
                                 li class="govuk-service-navigation__item" {
@@ -116,8 +119,8 @@ fn navigation(s: &Session) -> Markup {
                 form method="post" action="/sign-out" class="signpost-account" {
                     input type="hidden" name="csrf" value=(s.csrf);
                     p class="govuk-body-s govuk-!-margin-bottom-0" {
-                        "Signed in as " strong { (s.user.email) } " (" (role_label(&s.user.role)) ") "
-                        button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" { "Sign out" }
+                        (l("Signed in as ", "Wedi mewngofnodi fel ")) strong { (s.user.email) } " (" (role_label(&s.user.role)) ") "
+                        button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" { (l("Sign out", "Allgofnodi")) }
                     }
                 }
             }
@@ -128,7 +131,7 @@ fn navigation(s: &Session) -> Markup {
 /// Breadcrumbs above a page's heading: each (label, link), the page itself not among them.
 pub fn breadcrumbs(trail: &[(&str, String)]) -> Markup {
     html! {
-        nav class="govuk-breadcrumbs" aria-label="Breadcrumb" {
+        nav class="govuk-breadcrumbs" aria-label=(l("Breadcrumb", "Briwsion bara")) {
             ol class="govuk-breadcrumbs__list" {
                 @for (label, href) in trail {
                     li class="govuk-breadcrumbs__list-item" { a class="govuk-breadcrumbs__link" href=(href) { (label) } }
@@ -145,7 +148,7 @@ pub fn success(message: Option<&str>) -> Markup {
             div class="govuk-notification-banner govuk-notification-banner--success" role="alert"
                 aria-labelledby="success-title" data-module="govuk-notification-banner" {
                 div class="govuk-notification-banner__header" {
-                    h2 class="govuk-notification-banner__title" id="success-title" { "Success" }
+                    h2 class="govuk-notification-banner__title" id="success-title" { (l("Success", "Llwyddiant")) }
                 }
                 div class="govuk-notification-banner__content" {
                     p class="govuk-notification-banner__heading" id="success-message" { (m) }
@@ -157,9 +160,9 @@ pub fn success(message: Option<&str>) -> Markup {
 
 pub fn role_label(role: &Role) -> &'static str {
     match role {
-        Role::Coordinator { .. } => "coordinator",
-        Role::National => "national reviewer",
-        Role::Admin => "administrator",
+        Role::Coordinator { .. } => l("coordinator", "cydlynydd"),
+        Role::National => l("national reviewer", "adolygydd cenedlaethol"),
+        Role::Admin => l("administrator", "gweinyddwr"),
     }
 }
 
@@ -168,7 +171,7 @@ pub fn error_summary(errors: &[(&str, String)]) -> Markup {
         @if !errors.is_empty() {
             div class="govuk-error-summary" data-module="govuk-error-summary" {
                 div role="alert" {
-                    h2 class="govuk-error-summary__title" { "There is a problem" }
+                    h2 class="govuk-error-summary__title" { (l("There is a problem", "Mae problem wedi codi")) }
                     div class="govuk-error-summary__body" {
                         ul class="govuk-list govuk-error-summary__list" {
                             @for (field, msg) in errors {
@@ -195,23 +198,23 @@ pub fn figures_table(
     html! {
         table class="govuk-table" id=(id) {
             @if let Some((text, size)) = caption {
-                caption class=(format!("govuk-table__caption govuk-table__caption--{size}")) { (text) }
+                caption class=(format!("govuk-table__caption govuk-table__caption--{size}")) { (say(text)) }
             }
             thead class="govuk-table__head" { tr class="govuk-table__row" {
                 @for (i, c) in columns.iter().enumerate() {
-                    @if i == 0 { th scope="col" class="govuk-table__header" { (c) } }
-                    @else { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (c) } }
+                    @if i == 0 { th scope="col" class="govuk-table__header" { (say(c)) } }
+                    @else { th scope="col" class="govuk-table__header govuk-table__header--numeric" { (say(c)) } }
                 }
             } }
             tbody class="govuk-table__body" {
                 @if rows.is_empty() {
                     tr class="govuk-table__row" {
-                        td class="govuk-table__cell" colspan=(columns.len()) { "Nothing to show for this period." }
+                        td class="govuk-table__cell" colspan=(columns.len()) { (l("Nothing to show for this period.", "Dim byd i'w ddangos ar gyfer y cyfnod hwn.")) }
                     }
                 }
                 @for (i, (name, values)) in rows.iter().enumerate() {
                     tr class="govuk-table__row" {
-                        th scope="row" class="govuk-table__header" { (name) }
+                        th scope="row" class="govuk-table__header" { (say(name)) }
                         @for v in values {
                             td class="govuk-table__cell govuk-table__cell--numeric" {
                                 @if total_last && i == last { strong { (v) } } @else { (v) }
@@ -224,8 +227,85 @@ pub fn figures_table(
     }
 }
 
+/// A moment as people read it: "02 Dec 2026 14:05 UTC" (Welsh month names in Welsh).
 pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%d %b %Y %H:%M UTC").to_string()).unwrap_or_default()
+    use chrono::Datelike;
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else { return String::new() };
+    if cy() {
+        format!("{:02} {} {} {} UTC", t.day(), MISOEDD_BYR[t.month0() as usize], t.year(), t.format("%H:%M"))
+    } else {
+        t.format("%d %b %Y %H:%M UTC").to_string()
+    }
+}
+
+/// The Welsh months, short (as on GOV.UK Welsh pages) and in full.
+pub const MISOEDD_BYR: [&str; 12] =
+    ["Ion", "Chwef", "Maw", "Ebr", "Mai", "Meh", "Gorff", "Awst", "Medi", "Hyd", "Tach", "Rhag"];
+pub const MISOEDD: [&str; 12] = [
+    "Ionawr",
+    "Chwefror",
+    "Mawrth",
+    "Ebrill",
+    "Mai",
+    "Mehefin",
+    "Gorffennaf",
+    "Awst",
+    "Medi",
+    "Hydref",
+    "Tachwedd",
+    "Rhagfyr",
+];
+
+/// A day as people read it: "2 December 2026" or "2 Rhagfyr 2026".
+pub fn day(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    if cy() {
+        format!("{} {} {}", d.day(), MISOEDD[d.month0() as usize], d.year())
+    } else {
+        d.format("%-d %B %Y").to_string()
+    }
+}
+
+/// A day on a chart's axis: "02 Dec" ("02 Rhag"), with the year when `year`.
+pub fn short_day(d: chrono::NaiveDate, year: bool) -> String {
+    use chrono::Datelike;
+    let month = if cy() { MISOEDD_BYR[d.month0() as usize].to_owned() } else { d.format("%b").to_string() };
+    match year {
+        true => format!("{:02} {month} {}", d.day(), d.year()),
+        false => format!("{:02} {month}", d.day()),
+    }
+}
+
+/// A month on a chart's axis: "Dec 2026" ("Rhag 2026").
+pub fn short_month(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    let month = if cy() { MISOEDD_BYR[d.month0() as usize].to_owned() } else { d.format("%b").to_string() };
+    format!("{month} {}", d.year())
+}
+
+/// The GOV.UK language switch: English and Cymraeg, the one not in use a link to this page in it.
+fn language_switch() -> Markup {
+    let welsh = cy();
+    html! {
+        nav class="govuk-language-navigation signpost-language" aria-label=(l("Language", "Iaith")) {
+            ul class="govuk-language-navigation__list" {
+                li class="govuk-language-navigation__list-item" {
+                    @if welsh {
+                        a class="govuk-language-navigation__link" href=(switch_to(Lang::En)) lang="en" hreflang="en" rel="alternate" { "English" }
+                    } @else {
+                        span class="govuk-language-navigation__text" lang="en" aria-current="true" { "English" }
+                    }
+                }
+                li class="govuk-language-navigation__list-item" {
+                    @if welsh {
+                        span class="govuk-language-navigation__text" lang="cy" aria-current="true" { "Cymraeg" }
+                    } @else {
+                        a class="govuk-language-navigation__link" href=(switch_to(Lang::Cy)) lang="cy" hreflang="cy" rel="alternate" { "Cymraeg" }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub fn see_other(to: &str) -> Response {

@@ -1,7 +1,8 @@
 //! The people's surface: server-rendered HTML pages in the GOV.UK Design System patterns (the
 //! tablet's stylesheet), working without JavaScript, for coordinators, national reviewers and
 //! administrators. One module per family of pages; [`session`] decides who is asking and guards
-//! every form; every failure is an [`error::WebError`] page.
+//! every form; every failure is an [`error::WebError`] page; [`lang`] puts every page in English
+//! or Welsh.
 
 mod admin;
 mod agencies;
@@ -13,6 +14,7 @@ mod equality;
 pub mod error;
 mod form;
 mod info;
+pub mod lang;
 mod layout;
 mod national;
 mod records;
@@ -23,6 +25,7 @@ mod sections;
 pub mod session;
 mod sign_in;
 mod sites;
+mod words;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -74,4 +77,5 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/referrals", get(correct::find_page))
         .route("/manage/schemes/{scheme}/referrals/{entry}", get(correct::referral_page))
         .route("/manage/schemes/{scheme}/referrals/{entry}/{action}", get(correct::confirm_page).post(correct::act))
+        .layer(axum::middleware::from_fn(lang::choose))
 }

@@ -3,8 +3,11 @@
 
 use super::csv::{csv_download, csv_line};
 use super::error::{WebError, WebResult};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::{self, figures_table};
 use super::session::{db, Reviewer};
+use super::words::say;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -19,7 +22,7 @@ use signpost_shared::disclosure::{self, Cell, Published};
 fn side_by_side<'a>(now: &'a Published, before: &'a Published) -> Vec<(&'a str, Cell, Cell)> {
     let mut out: Vec<(&str, Cell, Cell)> =
         now.rows.iter().zip(&now.cells).zip(&before.cells).map(|((name, a), b)| (name.as_str(), a[0], b[0])).collect();
-    out.push(("England and Wales", now.col_totals[0], before.col_totals[0]));
+    out.push((l("England and Wales", "Cymru a Lloegr"), now.col_totals[0], before.col_totals[0]));
     out
 }
 #[derive(Deserialize, Default)]
@@ -35,9 +38,14 @@ async fn load(st: &AppState, q: Quarter) -> Result<National, WebError> {
     db(&st.store, move |c| published(c, q, &policy, today)).await
 }
 
-/// A day for people: 15 January 2027.
+/// A day for people: 15 January 2027 (15 Ionawr 2027).
 fn long_date(d: chrono::NaiveDate) -> String {
-    d.format("%-d %B %Y").to_string()
+    layout::day(d)
+}
+
+/// A quarter for people: 1 July 2026 to 30 September 2026.
+fn quarter_label(q: Quarter) -> String {
+    format!("{}{}{}", long_date(q.first_day()), l(" to ", " i "), long_date(q.last_day()))
 }
 
 fn table_markup(id: &str, caption: &str, by: &str, n: &National, now: &Published, before: &Published) -> maud::Markup {
@@ -49,7 +57,11 @@ fn table_markup(id: &str, caption: &str, by: &str, n: &National, now: &Published
 fn percent_text(p: Option<u32>, withheld: bool) -> String {
     match (p, withheld) {
         (_, true) => {
-            format!("withheld ({})", p.map(|p| format!("{p}%")).unwrap_or_else(|| disclosure::MARKER.to_owned()))
+            tf!(
+                "withheld ({})",
+                "wedi'i atal ({})",
+                p.map(|p| format!("{p}%")).unwrap_or_else(|| disclosure::MARKER.to_owned())
+            )
         }
         (Some(p), false) => format!("{p}%"),
         (None, false) => disclosure::MARKER.to_owned(),
@@ -58,8 +70,10 @@ fn percent_text(p: Option<u32>, withheld: bool) -> String {
 
 fn diversity_markup(d: &Diversity) -> maud::Markup {
     let t = &d.table;
-    let columns: Vec<&str> =
-        std::iter::once("Kind of scheme").chain(t.cols.iter().map(String::as_str)).chain(["Declared"]).collect();
+    let columns: Vec<&str> = std::iter::once(l("Kind of scheme", "Math o gynllun"))
+        .chain(t.cols.iter().map(String::as_str))
+        .chain([l("Declared", "Wedi datgan")])
+        .collect();
     let mut rows: Vec<(String, Vec<String>)> = t
         .rows
         .iter()
@@ -73,11 +87,11 @@ fn diversity_markup(d: &Diversity) -> maud::Markup {
         .collect();
     let mut national: Vec<String> = t.col_totals.iter().map(Cell::text).collect();
     national.push(percent_text(d.national_declared_percent, d.national_withheld));
-    rows.push(("England and Wales".to_owned(), national));
+    rows.push((l("England and Wales", "Cymru a Lloegr").to_owned(), national));
     let id = format!("diversity-{}", d.question.replace('_', "-"));
     // Wide tables scroll on their own (focusable, named) rather than the page sideways.
     html! {
-        div class="signpost-scroll" role="region" tabindex="0" aria-label=(d.text) {
+        div class="signpost-scroll" role="region" tabindex="0" aria-label=(say(&d.text)) {
             (figures_table(&id, Some((&d.text, "s")), &columns, &rows, true))
         }
     }
@@ -88,12 +102,17 @@ fn trend(now: &Published, before: &Published) -> String {
         (Some(a), Some(b)) if b > 0 => {
             let pct = (a as f64 - b as f64) / b as f64 * 100.0;
             if pct.abs() < 0.5 {
-                "no change on the previous quarter".into()
+                (l("no change on the previous quarter", "dim newid ers y chwarter blaenorol")).into()
             } else {
-                format!("{}{:.0}% on the previous quarter", if pct > 0.0 { "+" } else { "−" }, pct.abs())
+                tf!(
+                    "{}{:.0}% on the previous quarter",
+                    "{}{:.0}% ers y chwarter blaenorol",
+                    if pct > 0.0 { "+" } else { "−" },
+                    pct.abs()
+                )
             }
         }
-        _ => "no comparison (figures suppressed)".into(),
+        _ => l("no comparison (figures suppressed)", "dim cymhariaeth (ffigurau wedi'u hatal)").into(),
     }
 }
 
@@ -105,59 +124,59 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
     let (next, next_on) = next_publication(today);
     let published_on = chrono::DateTime::from_timestamp_millis(n.published_at).map(|t| t.date_naive()).unwrap_or(today);
     let body = html! {
-        h1 class="govuk-heading-l" { "National volunteering statistics" }
-        p class="govuk-body" { (quarter.label()) ", compared with the quarter before." }
+        h1 class="govuk-heading-l" { (l("National volunteering statistics", "Ystadegau gwirfoddoli cenedlaethol")) }
+        p class="govuk-body" { (quarter_label(quarter)) (l(", compared with the quarter before.", ", o'i gymharu â'r chwarter cynt.")) }
         p class="govuk-body" id="publication" {
-            "These figures were published on " (long_date(published_on)) " and do not change. "
-            "A quarter's figures are published " (signpost_domain::national::GRACE_DAYS) " days after it ends, once late entries from tablets have arrived."
+            (l("These figures were published on ", "Cyhoeddwyd y ffigurau hyn ar ")) (long_date(published_on)) (l(" and do not change. ", " ac nid ydynt yn newid. "))
+            (l("A quarter's figures are published ", "Cyhoeddir ffigurau chwarter ")) (signpost_domain::national::GRACE_DAYS) (l(" days after it ends, once late entries from tablets have arrived.", " diwrnod ar ôl iddo ddod i ben, unwaith y bydd cofnodion hwyr o dabledi wedi cyrraedd."))
         }
         div class="govuk-inset-text" id="not-yet" {
             @let current = signpost_domain::national::Quarter::containing(today);
-            "Why not " (current.label()) "? It is still under way: its figures will be published on " (long_date(current.published_on())) ". "
+            (l("Why not ", "Pam nad ")) (quarter_label(current)) (l("? It is still under way: its figures will be published on ", "? Mae'n dal i fynd rhagddo: cyhoeddir ei ffigurau ar ")) (long_date(current.published_on())) ". "
             @if next != current {
-                (next.label()) " will be published on " (long_date(next_on)) "."
+                (quarter_label(next)) (l(" will be published on ", " yn cael eu cyhoeddi ar ")) (long_date(next_on)) "."
             }
         }
         form method="get" action="/manage/national" {
             div class="govuk-form-group" {
-                label class="govuk-label" for="quarter" { "Quarter" }
+                label class="govuk-label" for="quarter" { (l("Quarter", "Chwarter")) }
                 select class="govuk-select" id="quarter" name="quarter" {
                     @for o in &offered { option value=(o.code()) selected[*o == quarter] { (o.code()) } }
                 }
             }
-            button type="submit" class="govuk-button govuk-button--secondary" { "Show" }
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Show", "Dangos")) }
         }
         div class="govuk-inset-text" {
-            "To protect individuals, counts below " (n.policy.threshold) " are not shown (" (disclosure::MARKER)
-            "), nor hours or referrals that fewer than " (n.policy.min_people) " volunteers or " (n.policy.min_schemes)
-            " schemes made up, or that two volunteers made up almost all of, nor any figure from which one of these could be worked out. "
-            "Other counts and percentages are rounded to the nearest " (n.policy.round_to) "."
+            (l("To protect individuals, counts below ", "I ddiogelu unigolion, nid yw cyfrifon o dan ")) (n.policy.threshold) (l(" are not shown (", " yn cael eu dangos (")) (disclosure::MARKER)
+            (l("), nor hours or referrals that fewer than ", "), nac oriau nac atgyfeiriadau a wnaed gan lai na ")) (n.policy.min_people) (l(" volunteers or ", " gwirfoddolwr neu ")) (n.policy.min_schemes)
+            (l(" schemes made up, or that two volunteers made up almost all of, nor any figure from which one of these could be worked out. ", " cynllun, neu y gwnaeth dau wirfoddolwr bron y cyfan ohonynt, nac unrhyw ffigur y gellid cyfrifo un o'r rhain ohono. "))
+            (l("Other counts and percentages are rounded to the nearest ", "Mae cyfrifon a chanrannau eraill wedi'u talgrynnu i'r ")) (n.policy.round_to) "."
         }
         @for m in &n.measures {
-            h2 class="govuk-heading-m" id=(m.key) { (m.name) }
+            h2 class="govuk-heading-m" id=(m.key) { (say(&m.name)) }
             p class="govuk-body" {
-                "England and Wales: " strong { (m.quarter.by_region.col_totals[0].text()) } ", "
+                (l("England and Wales: ", "Cymru a Lloegr: ")) strong { (m.quarter.by_region.col_totals[0].text()) } ", "
                 (trend(&m.quarter.by_region, &m.previous.by_region)) "."
             }
-            (table_markup(&format!("{}-by-region", m.key), &format!("{} by region", m.name), "Region", &n, &m.quarter.by_region, &m.previous.by_region))
-            (table_markup(&format!("{}-by-scheme-type", m.key), &format!("{} by kind of scheme", m.name), "Kind of scheme", &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
+            (table_markup(&format!("{}-by-region", m.key), &tf!("{} by region", "{} fesul rhanbarth", say(&m.name)), l("Region", "Rhanbarth"), &n, &m.quarter.by_region, &m.previous.by_region))
+            (table_markup(&format!("{}-by-scheme-type", m.key), &tf!("{} by kind of scheme", "{} fesul math o gynllun", say(&m.name)), l("Kind of scheme", "Math o gynllun"), &n, &m.quarter.by_scheme_type, &m.previous.by_scheme_type))
         }
-        h2 class="govuk-heading-l" id="diversity" { "Volunteer diversity" }
+        h2 class="govuk-heading-l" id="diversity" { (l("Volunteer diversity", "Amrywiaeth gwirfoddolwyr")) }
         p class="govuk-body" {
-            "Volunteers on the schemes' rosters when the quarter was published, from the voluntary equality-monitoring form, by kind of scheme. "
-            "Only declared answers are counted (not \"prefer not to say\" or unanswered). A group is withheld where fewer than "
-            ((n.policy.min_declared * 100.0).round()) "% of its volunteers declared."
+            (l("Volunteers on the schemes' rosters when the quarter was published, from the voluntary equality-monitoring form, by kind of scheme. ", "Gwirfoddolwyr ar restrau'r cynlluniau pan gyhoeddwyd y chwarter, o'r ffurflen monitro cydraddoldeb wirfoddol, fesul math o gynllun. "))
+            (l("Only declared answers are counted (not \"prefer not to say\" or unanswered). A group is withheld where fewer than ", "Dim ond atebion a ddatganwyd sy'n cael eu cyfrif (nid \"mae'n well gennyf beidio â dweud\" na heb ateb). Mae grŵp yn cael ei atal lle mae llai na "))
+            ((n.policy.min_declared * 100.0).round()) (l("% of its volunteers declared.", "% o'i wirfoddolwyr wedi datgan."))
         }
         @for d in &n.diversity {
             (diversity_markup(d))
         }
         p class="govuk-body" {
-            a class="govuk-link" href=(format!("/manage/national.csv?quarter={}", quarter.code())) download { "Download these tables (CSV)" }
+            a class="govuk-link" href=(format!("/manage/national.csv?quarter={}", quarter.code())) download { (l("Download these tables (CSV)", "Lawrlwytho'r tablau hyn (CSV)")) }
             " · "
-            a class="govuk-link" href=(format!("/api/v1/national?quarter={}", quarter.code())) { "The same as JSON" }
+            a class="govuk-link" href=(format!("/api/v1/national?quarter={}", quarter.code())) { (l("The same as JSON", "Yr un peth fel JSON")) }
         }
     };
-    Ok(layout::page(StatusCode::OK, "National statistics", Some(&s), body))
+    Ok(layout::page(StatusCode::OK, l("National statistics", "Ystadegau cenedlaethol"), Some(&s), body))
 }
 
 pub async fn csv(
@@ -195,7 +214,7 @@ pub async fn csv(
         }
         for (col, c) in t.cols.iter().zip(&t.col_totals) {
             let pct = percent_text(d.national_declared_percent, d.national_withheld);
-            out.push_str(&line(&[&d.text, "England and Wales", col, &c.text(), &pct]));
+            out.push_str(&line(&[&d.text, l("England and Wales", "Cymru a Lloegr"), col, &c.text(), &pct]));
         }
     }
     Ok(csv_download(&format!("signpost-national-{}.csv", n.quarter), out.into(), None))

@@ -4,6 +4,8 @@
 
 use super::error::{WebError, WebResult};
 use super::form::Problem;
+use super::lang::l;
+use super::lang::tf;
 use super::scheme_page::{again, done};
 use super::session::{managed, SignedForm};
 use crate::state::AppState;
@@ -33,23 +35,41 @@ pub(super) async fn set_retention(
         .parse::<u32>()
     {
         Ok(n) if range.contains(&n) => Ok(n),
-        Ok(_) => Err(Problem::new(field, format!("Enter {what} from {} to {}", range.start(), range.end()))),
-        Err(_) if v.trim().is_empty() => Err(Problem::new(field, format!("Enter {what}"))),
-        Err(_) => Err(Problem::new(field, format!("Enter {what} as a whole number, like {like}"))),
+        Ok(_) => Err(Problem::new(
+            field,
+            tf!("Enter {what} from {} to {}", "Rhowch {what} o {} i {}", range.start(), range.end()),
+        )),
+        Err(_) if v.trim().is_empty() => Err(Problem::new(field, tf!("Enter {what}", "Rhowch {what}"))),
+        Err(_) => Err(Problem::new(
+            field,
+            tf!("Enter {what} as a whole number, like {like}", "Rhowch {what} fel rhif cyfan, fel {like}"),
+        )),
     };
-    let checked = number("retention-months", &f.months, &retention::MONTHS, "how many months records are kept", 36)
-        .and_then(|m| {
-            number("tablet-days", &f.tablet_days, &retention::TABLET_DAYS, "how many days a tablet keeps", 7)
-                .map(|d| (m, d))
-        })
-        .and_then(|(m, d)| Policy::checked(m, d).map_err(|e| Problem::new("retention-months", e)));
+    let checked = number(
+        "retention-months",
+        &f.months,
+        &retention::MONTHS,
+        l("how many months records are kept", "am sawl mis y cedwir cofnodion"),
+        36,
+    )
+    .and_then(|m| {
+        number(
+            "tablet-days",
+            &f.tablet_days,
+            &retention::TABLET_DAYS,
+            l("how many days a tablet keeps", "sawl diwrnod y mae tabled yn eu cadw"),
+            7,
+        )
+        .map(|d| (m, d))
+    })
+    .and_then(|(m, d)| Policy::checked(m, d).map_err(|e| Problem::new("retention-months", e)));
     let policy = match checked {
         Ok(p) => p,
         Err(p) => return again(&st, &s, &scheme, keep(p)).await,
     };
     let sc = scheme.clone();
     if !super::session::db(&st.store, move |c| signpost_domain::schemes::scheme_exists(c, &sc)).await? {
-        return Err(WebError::NotFound("There is no such scheme.".into()));
+        return Err(WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()));
     }
     let write: Edit =
         Box::new(move |tx| schema::write_retention(tx, policy.months, policy.tablet_days).map_err(|e| e.to_string()));

@@ -7,6 +7,8 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::page;
 use super::scheme_page::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
@@ -25,7 +27,8 @@ pub(super) async fn add_volunteer(
     SignedForm(s, f): SignedForm<NameForm>,
 ) -> WebResult {
     managed(&s, &scheme)?;
-    let name = match form::checked_name("volunteer-name", &f.name, "the volunteer's name", 80) {
+    let name = match form::checked_name("volunteer-name", &f.name, l("the volunteer's name", "enw'r gwirfoddolwr"), 80)
+    {
         Ok(n) => n,
         Err(p) => return again(&st, &s, &scheme, p).await,
     };
@@ -42,8 +45,8 @@ pub(super) async fn add_volunteer(
         Ok(()) => Ok(done(&scheme, "volunteer-added", &id)),
         Err(Refused::Because(why)) => {
             let message = match why.strip_prefix(DUPLICATE) {
-                Some(other) => format!(
-                    "{other} is already on the roster. Add an initial or a number so that volunteers can tell you apart on the tablet, for example {other} 2"
+                Some(other) => tf!(
+                    "{other} is already on the roster. Add an initial or a number so that volunteers can tell you apart on the tablet, for example {other} 2", "Mae {other} ar y rhestr eisoes. Ychwanegwch lythyren gyntaf neu rif fel bod gwirfoddolwyr yn gallu eich gwahaniaethu ar y dabled, er enghraifft {other} 2"
                 ),
                 None => why,
             };
@@ -89,13 +92,17 @@ async fn edit_roster(
 ) -> Result<(), Refused> {
     let sc = scheme.to_owned();
     if !db(&st.store, move |c| schemes::scheme_exists(c, &sc)).await.map_err(Refused::Web)? {
-        return Err(Refused::Web(WebError::NotFound("There is no such scheme.".into())));
+        return Err(Refused::Web(WebError::NotFound(
+            l("There is no such scheme.", "Nid oes cynllun o'r fath.").into(),
+        )));
     }
     let (sc, actor, action) = (scheme.to_owned(), s.user.actor(), action.to_owned());
     let record: crate::relay::Record = Box::new(move |c| audit::audit(c, &actor, &action, Some(&sc), &detail));
     st.hub.edit_recorded(schema::directory_id(scheme), write, Some(record)).await.map_err(|e| {
         if e == NO_SUCH_VOLUNTEER {
-            Refused::Web(WebError::NotFound("This scheme has no such volunteer.".into()))
+            Refused::Web(WebError::NotFound(
+                l("This scheme has no such volunteer.", "Nid oes gan y cynllun hwn wirfoddolwr o'r fath.").into(),
+            ))
         } else if e.starts_with(DUPLICATE) || e.starts_with(NO_PIN) {
             Refused::Because(e)
         } else {
@@ -131,9 +138,11 @@ pub(super) async fn set_volunteer_active(
 /// A volunteer of the scheme's roster as stored, or 404.
 async fn volunteer(st: &AppState, p: &SchemeVolunteer) -> Result<Volunteer, WebError> {
     let (sc, id) = (p.scheme.clone(), p.volunteer.clone());
-    db(&st.store, move |c| Ok(schemes::roster(c, &sc)?.into_iter().find(|v| v.id == id)))
-        .await?
-        .ok_or_else(|| WebError::NotFound("This scheme has no such volunteer.".into()))
+    db(&st.store, move |c| Ok(schemes::roster(c, &sc)?.into_iter().find(|v| v.id == id))).await?.ok_or_else(|| {
+        WebError::NotFound(
+            l("This scheme has no such volunteer.", "Nid oes gan y cynllun hwn wirfoddolwr o'r fath.").into(),
+        )
+    })
 }
 
 /// The step before a volunteer is taken off the roster.
@@ -143,15 +152,15 @@ pub(super) async fn take_off_page(State(st): State<AppState>, s: Session, Path(p
     let body = Confirm {
         back: &format!("/manage/schemes/{}#roster", p.scheme),
         caption: None,
-        heading: &format!("Take {} off the roster?", v.name),
-        what: "They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.",
+        heading: &tf!("Take {} off the roster?", "Tynnu {} oddi ar y rhestr?", v.name),
+        what: l("They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.", "Ni fyddant wedi'u rhestru ar dabledi'r ddesg mwyach unwaith y bydd y tabledi'n cysoni, felly ni allant ddechrau shifft. Mae eu shifftiau a'u hatgyfeiriadau blaenorol yn aros, a gallwch eu rhoi'n ôl ar y rhestr unrhyw bryd."),
         warning: None,
         action: &format!("/manage/schemes/{}/volunteers/{}/active", p.scheme, p.volunteer),
-        button: &format!("Take {} off the roster", v.name),
+        button: &tf!("Take {} off the roster", "Tynnu {} oddi ar y rhestr", v.name),
         field: Some(("active", "false")),
     }
     .render(&s.csrf);
-    Ok(page(StatusCode::OK, &format!("Take {} off the roster?", v.name), Some(&s), body))
+    Ok(page(StatusCode::OK, &tf!("Take {} off the roster?", "Tynnu {} oddi ar y rhestr?", v.name), Some(&s), body))
 }
 
 /// The step before a volunteer's equality answers are deleted.
@@ -161,15 +170,20 @@ pub(super) async fn withdraw_page(State(st): State<AppState>, s: Session, Path(p
     let body = Confirm {
         back: &format!("/manage/schemes/{}#roster", p.scheme),
         caption: None,
-        heading: &format!("Delete {}'s equality-monitoring answers?", v.name),
-        what: "Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.",
+        heading: &tf!("Delete {}'s equality-monitoring answers?", "Dileu atebion monitro cydraddoldeb {}?", v.name),
+        what: l("Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.", "Gwnewch hyn pan fydd y gwirfoddolwr yn gofyn am dynnu ei atebion yn ôl. Maen nhw'n cael eu dileu am byth ac yn diflannu o bob ffigur o hyn ymlaen. Mae ffigurau sydd wedi'u cyhoeddi eisoes yn aros."),
         warning: None,
         action: &format!("/manage/schemes/{}/volunteers/{}/equality/withdraw", p.scheme, p.volunteer),
-        button: "Delete their answers",
+        button: l("Delete their answers", "Dileu eu hatebion"),
         field: None,
     }
     .render(&s.csrf);
-    Ok(page(StatusCode::OK, &format!("Delete {}'s equality-monitoring answers?", v.name), Some(&s), body))
+    Ok(page(
+        StatusCode::OK,
+        &tf!("Delete {}'s equality-monitoring answers?", "Dileu atebion monitro cydraddoldeb {}?", v.name),
+        Some(&s),
+        body,
+    ))
 }
 
 /// Changes one volunteer of a scheme's roster as the relay holds it.
@@ -205,7 +219,8 @@ pub(super) async fn set_volunteer_pin(
     let pin = f.pin.trim().to_owned();
     if !schema::valid_pin(&pin) {
         let field = format!("pin-{}", p.volunteer);
-        let problem = Problem::new(&field, "Enter a PIN of 4 digits, like 0472").keep(&field, &f.pin);
+        let problem = Problem::new(&field, l("Enter a PIN of 4 digits, like 0472", "Rhowch PIN o 4 digid, fel 0472"))
+            .keep(&field, &f.pin);
         return again(&st, &s, &p.scheme, problem).await;
     }
     update_volunteer(&st, &s, &p, "volunteer PIN set", move |v| {
@@ -231,7 +246,16 @@ pub(super) async fn set_pin_required(
         "yes" => true,
         "no" => false,
         _ => {
-            return again(&st, &s, &scheme, Problem::new("pin-required", "Select whether volunteers enter a PIN")).await
+            return again(
+                &st,
+                &s,
+                &scheme,
+                Problem::new(
+                    "pin-required",
+                    l("Select whether volunteers enter a PIN", "Dewiswch a yw gwirfoddolwyr yn rhoi PIN"),
+                ),
+            )
+            .await
         }
     };
     let detail = if required { "PIN required to start a shift" } else { "no PIN to start a shift" };
@@ -250,8 +274,9 @@ pub(super) async fn set_pin_required(
         Ok(()) => Ok(done(&scheme, "pin-setting", "")),
         Err(Refused::Because(why)) => {
             let who = why.strip_prefix(NO_PIN).unwrap_or_default();
-            let message = format!(
-                "Set a PIN for {who} before volunteers must enter one: without a PIN they could not start a shift"
+            let message = tf!(
+                "Set a PIN for {who} before volunteers must enter one: without a PIN they could not start a shift",
+                "Gosodwch PIN ar gyfer {who} cyn bod rhaid i wirfoddolwyr roi un: heb PIN ni allent ddechrau shifft"
             );
             again(&st, &s, &scheme, Problem::new("pin-required", message).keep("pin-required", "yes")).await
         }
@@ -264,7 +289,7 @@ fn names(all: &[String]) -> String {
     match all {
         [] => String::new(),
         [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [rest @ .., last] => tf!("{} and {last}", "{} a {last}", rest.join(", ")),
     }
 }
 
@@ -278,7 +303,13 @@ pub(super) async fn withdraw_equality(
     managed(&s, &p.scheme)?;
     let (sc, vol, actor) = (p.scheme.clone(), p.volunteer.clone(), s.user.actor());
     if !db(&st.store, move |c| equality::withdraw_equality(c, &sc, &vol, &actor)).await? {
-        return Err(WebError::NotFound("This volunteer has no equality-monitoring answers to withdraw.".into()));
+        return Err(WebError::NotFound(
+            l(
+                "This volunteer has no equality-monitoring answers to withdraw.",
+                "Nid oes gan y gwirfoddolwr hwn atebion monitro cydraddoldeb i'w tynnu'n ôl.",
+            )
+            .into(),
+        ));
     }
     Ok(done(&p.scheme, "equality-withdrawn", &p.volunteer))
 }

@@ -6,8 +6,11 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Problem, Text};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::{breadcrumbs, page, see_other, success, when};
 use super::session::{db, managed, Session};
+use super::words::say;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use maud::{html, Markup};
@@ -69,25 +72,52 @@ fn done_message(v: &SchemeView, d: &Done) -> Option<String> {
             .map(|x| if x.label.is_empty() { x.id.clone() } else { x.label.clone() })
     };
     Some(match d.done.as_str() {
-        "details" => "The scheme's details are saved".to_owned(),
-        "created" => "The scheme is created. Add its sites and volunteers, then set up its tablets.".to_owned(),
-        "site-added" => format!("{} is added. Create an enrolment code to set up its tablet.", site()),
-        "site-renamed" => format!("The site is now called {}", site()),
-        "site-closed" => format!("{} is closed. Its tablets log nothing more once they sync.", site()),
-        "site-opened" => format!("{} is open again", site()),
-        "tablet-revoked" => format!("{} is revoked. It can no longer sync.", tablet().unwrap_or_default()),
-        "volunteer-added" => format!("{} is on the roster", volunteer()),
-        "volunteer-off" => format!("{} is taken off the roster", volunteer()),
-        "volunteer-back" => format!("{} is back on the roster", volunteer()),
-        "pin-set" => format!("{}'s PIN is set. Tell them it in person.", volunteer()),
+        "details" => l("The scheme's details are saved", "Mae manylion y cynllun wedi'u cadw").to_owned(),
+        "created" => l(
+            "The scheme is created. Add its sites and volunteers, then set up its tablets.",
+            "Mae'r cynllun wedi'i greu. Ychwanegwch ei safleoedd a'i wirfoddolwyr, yna gosodwch ei dabledi.",
+        )
+        .to_owned(),
+        "site-added" => tf!(
+            "{} is added. Create an enrolment code to set up its tablet.",
+            "Mae {} wedi'i ychwanegu. Crëwch god cofrestru i osod ei dabled.",
+            site()
+        ),
+        "site-renamed" => tf!("The site is now called {}", "Enw'r safle nawr yw {}", site()),
+        "site-closed" => tf!(
+            "{} is closed. Its tablets log nothing more once they sync.",
+            "Mae {} ar gau. Nid yw ei dabledi'n cofnodi dim mwy unwaith y byddant yn cysoni.",
+            site()
+        ),
+        "site-opened" => tf!("{} is open again", "Mae {} ar agor eto", site()),
+        "tablet-revoked" => tf!(
+            "{} is revoked. It can no longer sync.",
+            "Mae {} wedi'i dirymu. Ni all gysoni mwyach.",
+            tablet().unwrap_or_default()
+        ),
+        "volunteer-added" => tf!("{} is on the roster", "Mae {} ar y rhestr", volunteer()),
+        "volunteer-off" => tf!("{} is taken off the roster", "Mae {} wedi'i dynnu oddi ar y rhestr", volunteer()),
+        "volunteer-back" => tf!("{} is back on the roster", "Mae {} yn ôl ar y rhestr", volunteer()),
+        "pin-set" => tf!(
+            "{}'s PIN is set. Tell them it in person.",
+            "Mae PIN {} wedi'i osod. Dywedwch wrthynt wyneb yn wyneb.",
+            volunteer()
+        ),
         "pin-setting" => if v.pin_required {
-            "Volunteers now enter their PIN to start a shift"
+            l(
+                "Volunteers now enter their PIN to start a shift",
+                "Mae gwirfoddolwyr nawr yn rhoi eu PIN i ddechrau shifft",
+            )
         } else {
-            "Volunteers start a shift without a PIN"
+            l("Volunteers start a shift without a PIN", "Mae gwirfoddolwyr yn dechrau shifft heb PIN")
         }
         .to_owned(),
-        "equality-withdrawn" => format!("{}'s equality-monitoring answers are deleted", volunteer()),
-        "retention" => "How long records are kept is saved".to_owned(),
+        "equality-withdrawn" => tf!(
+            "{}'s equality-monitoring answers are deleted",
+            "Mae atebion monitro cydraddoldeb {} wedi'u dileu",
+            volunteer()
+        ),
+        "retention" => l("How long records are kept is saved", "Mae'r cyfnod cadw cofnodion wedi'i gadw").to_owned(),
         _ => return None,
     })
 }
@@ -112,52 +142,52 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
         Ok(v)
     })
     .await?
-    .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+    .ok_or_else(|| WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()))?;
     let p = problem.as_ref();
     let csrf = &s.csrf;
-    let not_given = "Not given";
+    let not_given = l("Not given", "Heb ei roi");
     let body = html! {
-        @if s.user.role == Role::Admin { (breadcrumbs(&[("Schemes and accounts", "/manage".into())])) }
+        @if s.user.role == Role::Admin { (breadcrumbs(&[(l("Schemes and accounts", "Cynlluniau a chyfrifon"), "/manage".into())])) }
         (success(done_message(&view, d).as_deref()))
         (form::summary(p))
-        span class="govuk-caption-l" { "Scheme" }
+        span class="govuk-caption-l" { (l("Scheme", "Cynllun")) }
         h1 class="govuk-heading-l" { (view.details.name) }
         dl class="govuk-summary-list" id="scheme-details" {
             div class="govuk-summary-list__row" {
-                dt class="govuk-summary-list__key" { "Region" }
-                dd class="govuk-summary-list__value" { (view.details.region.map_or(not_given, |r| r.label())) }
+                dt class="govuk-summary-list__key" { (l("Region", "Rhanbarth")) }
+                dd class="govuk-summary-list__value" { (view.details.region.map_or(not_given, |r| say(r.label()))) }
                 dd class="govuk-summary-list__actions" {
-                    a class="govuk-link" href=(format!("/manage/schemes/{scheme}/details")) { "Change" span class="govuk-visually-hidden" { " the scheme's name, region and kind" } }
+                    a class="govuk-link" href=(format!("/manage/schemes/{scheme}/details")) { (l("Change", "Newid")) span class="govuk-visually-hidden" { (l(" the scheme's name, region and kind", " enw, rhanbarth a math y cynllun")) } }
                 }
             }
             div class="govuk-summary-list__row govuk-summary-list__row--no-actions" {
-                dt class="govuk-summary-list__key" { "Kind of scheme" }
-                dd class="govuk-summary-list__value" { (view.details.kind.map_or(not_given, |k| k.label())) }
+                dt class="govuk-summary-list__key" { (l("Kind of scheme", "Math o gynllun")) }
+                dd class="govuk-summary-list__value" { (view.details.kind.map_or(not_given, |k| say(k.label()))) }
             }
         }
         p class="govuk-body" {
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { "Impact: referrals, volunteer hours and more" }
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { (l("Impact: referrals, volunteer hours and more", "Effaith: atgyfeiriadau, oriau gwirfoddoli a mwy")) }
         }
-        h2 class="govuk-heading-m" { "Sites and tablets" }
-        p class="govuk-body" { "To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes." }
+        h2 class="govuk-heading-m" { (l("Sites and tablets", "Safleoedd a thabledi")) }
+        p class="govuk-body" { (l("To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes.", "I osod tabled, crëwch god cofrestru ar gyfer ei safle a'i deipio i mewn i Signpost ar y dabled. Mae cod yn gweithio unwaith, o fewn 15 munud.")) }
         table class="govuk-table" id="sites" {
-            caption class="govuk-table__caption govuk-visually-hidden" { "Sites" }
+            caption class="govuk-table__caption govuk-visually-hidden" { (l("Sites", "Safleoedd")) }
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Site" }
-                th scope="col" class="govuk-table__header" { "Action" }
+                th scope="col" class="govuk-table__header" { (l("Site", "Safle")) }
+                th scope="col" class="govuk-table__header" { (l("Action", "Cam")) }
             } }
             tbody class="govuk-table__body" {
                 @if view.sites.is_empty() {
-                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="2" { "No sites yet. Add the scheme's first site below." } }
+                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="2" { (l("No sites yet. Add the scheme's first site below.", "Dim safleoedd eto. Ychwanegwch safle cyntaf y cynllun isod.")) } }
                 }
                 @for site in &view.sites {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell" {
                             (site.name)
-                            @if site.closed_at.is_some() { " " strong class="govuk-tag govuk-tag--grey" { "Closed" } }
+                            @if site.closed_at.is_some() { " " strong class="govuk-tag govuk-tag--grey" { (l("Closed", "Ar gau")) } }
                             br;
                             a class="govuk-link govuk-body-s" href=(format!("/manage/schemes/{scheme}/sites/{}", site.id)) {
-                                "Rename or close" span class="govuk-visually-hidden" { " " (site.name) }
+                                (l("Rename or close", "Ailenwi neu gau")) span class="govuk-visually-hidden" { " " (site.name) }
                             }
                         }
                         td class="govuk-table__cell" {
@@ -165,10 +195,10 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                                 form method="post" action=(format!("/manage/schemes/{scheme}/sites/{}/enrolment-code", site.id)) {
                                     input type="hidden" name="csrf" value=(csrf);
                                     button type="submit" class="govuk-button govuk-!-margin-bottom-0" {
-                                        "Create an enrolment code" span class="govuk-visually-hidden" { " for " (site.name) }
+                                        (l("Create an enrolment code", "Creu cod cofrestru")) span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (site.name) }
                                     }
                                 }
-                            } @else { "No new tablets at a closed site" }
+                            } @else { (l("No new tablets at a closed site", "Dim tabledi newydd mewn safle sydd ar gau")) }
                         }
                     }
                 }
@@ -176,20 +206,20 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/sites")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            (Text { hint: Some("For example, Highbury Corner Magistrates' Court"), ..Text::new("site-name", "name", "New site's name") }.render(p))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Add site" }
+            (Text { hint: Some(l("For example, Highbury Corner Magistrates' Court", "Er enghraifft, Llys Ynadon Caerdydd")), ..Text::new("site-name", "name", l("New site's name", "Enw'r safle newydd")) }.render(p))
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Add site", "Ychwanegu safle")) }
         }
-        h3 class="govuk-heading-s" { "Tablets" }
-        @if view.devices.is_empty() { p class="govuk-body" { "No tablets are enrolled yet." } }
+        h3 class="govuk-heading-s" { (l("Tablets", "Tabledi")) }
+        @if view.devices.is_empty() { p class="govuk-body" { (l("No tablets are enrolled yet.", "Nid oes tabledi wedi'u cofrestru eto.")) } }
         @else {
             div class="signpost-scroll" {
             table class="govuk-table" id="tablets" {
                 thead class="govuk-table__head" { tr class="govuk-table__row" {
-                    th scope="col" class="govuk-table__header" { "Tablet" }
-                    th scope="col" class="govuk-table__header" { "Site" }
-                    th scope="col" class="govuk-table__header" { "Enrolled" }
-                    th scope="col" class="govuk-table__header" { "Last synced" }
-                    th scope="col" class="govuk-table__header" { "Status" }
+                    th scope="col" class="govuk-table__header" { (l("Tablet", "Tabled")) }
+                    th scope="col" class="govuk-table__header" { (l("Site", "Safle")) }
+                    th scope="col" class="govuk-table__header" { (l("Enrolled", "Cofrestrwyd")) }
+                    th scope="col" class="govuk-table__header" { (l("Last synced", "Cysoni diwethaf")) }
+                    th scope="col" class="govuk-table__header" { (l("Status", "Statws")) }
                 } }
                 tbody class="govuk-table__body" {
                     @for dv in &view.devices {
@@ -199,19 +229,19 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                             td class="govuk-table__cell" { (dv.site_name) }
                             td class="govuk-table__cell" { (when(dv.created_at)) }
                             td class="govuk-table__cell" {
-                                @match dv.last_synced_at { Some(at) => (when(at)), None => "Never" }
+                                @match dv.last_synced_at { Some(at) => (when(at)), None => (l("Never", "Erioed")) }
                                 @if let Some((at, why)) = dv.recent_refusal(signpost_domain::util::now_ms()) {
                                     p class="govuk-body-s govuk-!-margin-bottom-0 signpost-refused" {
-                                        strong class="govuk-tag govuk-tag--red" { "Refused" } " " (when(*at)) ": " (why)
+                                        strong class="govuk-tag govuk-tag--red" { (l("Refused", "Gwrthodwyd")) } " " (when(*at)) ": " (why)
                                     }
                                 }
                             }
                             td class="govuk-table__cell" {
-                                @if let Some(at) = dv.revoked_at { strong class="govuk-tag govuk-tag--grey" { "Revoked" } " " (when(at)) }
+                                @if let Some(at) = dv.revoked_at { strong class="govuk-tag govuk-tag--grey" { (l("Revoked", "Wedi'i dirymu")) } " " (when(at)) }
                                 @else {
                                     a class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" role="button" draggable="false"
                                         href=(format!("/manage/schemes/{scheme}/tablets/{}/revoke", dv.id)) {
-                                        "Revoke" span class="govuk-visually-hidden" { " " (label) }
+                                        (l("Revoke", "Dirymu")) span class="govuk-visually-hidden" { " " (label) }
                                     }
                                 }
                             }
@@ -221,23 +251,23 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
             }
             }
         }
-        h2 class="govuk-heading-m" { "Agency directory" }
+        h2 class="govuk-heading-m" { (l("Agency directory", "Cyfeiriadur asiantaethau")) }
         p class="govuk-body" {
-            "The agencies volunteers signpost to, with what each helps with. "
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies")) { "Add, change or retire agencies" }
+            (l("The agencies volunteers signpost to, with what each helps with. ", "Yr asiantaethau y mae gwirfoddolwyr yn cyfeirio pobl atynt, a'r hyn y mae pob un yn helpu ag ef. "))
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies")) { (l("Add, change or retire agencies", "Ychwanegu, newid neu dynnu asiantaethau'n ôl")) }
         }
         (super::sections::roster(scheme, &view.volunteers, &view.equality, view.pin_required, csrf, p))
         (super::sections::records(scheme, view.retention, csrf, p))
-        h2 class="govuk-heading-m" { "Coordinators" }
+        h2 class="govuk-heading-m" { (l("Coordinators", "Cydlynwyr")) }
         ul class="govuk-list govuk-list--bullet" {
             @for u in &view.coordinators {
-                li { (u.email) @if !u.has_password { " (invited)" } @if !u.active { " (deactivated)" } }
+                li { (u.email) @if !u.has_password { (l(" (invited)", " (wedi'i wahodd)")) } @if !u.active { (l(" (deactivated)", " (wedi'i ddadactifadu)")) } }
             }
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/coordinators")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            (Text { kind: "email", ..Text::new("coordinator-email", "email", "Invite a coordinator: email address") }.render(p))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Invite coordinator" }
+            (Text { kind: "email", ..Text::new("coordinator-email", "email", l("Invite a coordinator: email address", "Gwahodd cydlynydd: cyfeiriad e-bost")) }.render(p))
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Invite coordinator", "Gwahodd cydlynydd")) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -258,12 +288,12 @@ pub(super) struct DetailsForm {
 /// administrator's new scheme share them): neither select chooses for the user.
 pub(super) fn details_fields(p: Option<&Problem>, name: Option<&str>, d: Option<&schemes::Details>) -> Markup {
     use signpost_shared::vocab::{Region, SchemeType};
-    let regions: Vec<(&str, &str)> = Region::ALL.iter().map(|r| (r.code(), r.label())).collect();
-    let kinds: Vec<(&str, &str)> = SchemeType::ALL.iter().map(|t| (t.code(), t.label())).collect();
+    let regions: Vec<(&str, &str)> = Region::ALL.iter().map(|r| (r.code(), say(r.label()))).collect();
+    let kinds: Vec<(&str, &str)> = SchemeType::ALL.iter().map(|t| (t.code(), say(t.label()))).collect();
     html! {
-        (Text { value: name, ..Text::new("scheme-name", "name", "Scheme's name") }.render(p))
-        (form::select(p, "scheme-region", "region", "Region", &regions, d.and_then(|d| d.region).map(|r| r.code())))
-        (form::select(p, "scheme-type", "scheme_type", "Kind of scheme", &kinds, d.and_then(|d| d.kind).map(|k| k.code())))
+        (Text { value: name, ..Text::new("scheme-name", "name", l("Scheme's name", "Enw'r cynllun")) }.render(p))
+        (form::select(p, "scheme-region", "region", l("Region", "Rhanbarth"), &regions, d.and_then(|d| d.region).map(|r| r.code())))
+        (form::select(p, "scheme-type", "scheme_type", l("Kind of scheme", "Math o gynllun"), &kinds, d.and_then(|d| d.kind).map(|k| k.code())))
     }
 }
 
@@ -273,10 +303,13 @@ pub(super) fn checked_details(f: &DetailsForm) -> Result<schemes::Details, Probl
     let keep = |p: Problem| {
         p.keep("scheme-name", &f.name).keep("scheme-region", &f.region).keep("scheme-type", &f.scheme_type)
     };
-    let name = form::checked_name("scheme-name", &f.name, "the scheme's name", 120).map_err(keep)?;
-    let region = Region::from_code(&f.region)
-        .ok_or_else(|| keep(Problem::new("scheme-region", "Select the scheme's region")))?;
-    let kind = SchemeType::from_code(&f.scheme_type)
-        .ok_or_else(|| keep(Problem::new("scheme-type", "Select the kind of scheme")))?;
+    let name =
+        form::checked_name("scheme-name", &f.name, l("the scheme's name", "enw'r cynllun"), 120).map_err(keep)?;
+    let region = Region::from_code(&f.region).ok_or_else(|| {
+        keep(Problem::new("scheme-region", l("Select the scheme's region", "Dewiswch ranbarth y cynllun")))
+    })?;
+    let kind = SchemeType::from_code(&f.scheme_type).ok_or_else(|| {
+        keep(Problem::new("scheme-type", l("Select the kind of scheme", "Dewiswch y math o gynllun")))
+    })?;
     Ok(schemes::Details { name, region: Some(region), kind: Some(kind) })
 }

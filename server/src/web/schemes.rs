@@ -4,6 +4,7 @@
 use super::admin::link_page;
 use super::error::{WebError, WebResult};
 use super::form::{self, Problem};
+use super::lang::l;
 use super::layout::page;
 use super::scheme_page::{again, checked_details, details_fields, done, render, DetailsForm, Done};
 use super::session::{db, managed, Session, SignedForm};
@@ -33,22 +34,22 @@ async fn details_form(st: &AppState, s: &Session, scheme: &str, problem: Option<
     let sc = scheme.to_owned();
     let d = db(&st.store, move |c| schemes::details(c, &sc))
         .await?
-        .ok_or_else(|| WebError::NotFound("There is no such scheme.".into()))?;
+        .ok_or_else(|| WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()))?;
     let p = problem.as_ref();
     let body = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { "Back" }
+        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { (l("Back", "Yn ôl")) }
         (form::summary(p))
         span class="govuk-caption-l" { (d.name) }
-        h1 class="govuk-heading-l" { "Change the scheme's details" }
-        p class="govuk-body" { "The region and kind place the scheme in the national figures." }
+        h1 class="govuk-heading-l" { (l("Change the scheme's details", "Newid manylion y cynllun")) }
+        p class="govuk-body" { (l("The region and kind place the scheme in the national figures.", "Mae'r rhanbarth a'r math yn gosod y cynllun yn y ffigurau cenedlaethol.")) }
         form method="post" action=(format!("/manage/schemes/{scheme}/details")) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             (details_fields(p, Some(&d.name), Some(&d)))
-            button type="submit" class="govuk-button" { "Save" }
+            button type="submit" class="govuk-button" { (l("Save", "Cadw")) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(page(status, &form::title("Change the scheme's details", p), Some(s), body))
+    Ok(page(status, &form::title(l("Change the scheme's details", "Newid manylion y cynllun"), p), Some(s), body))
 }
 
 pub(super) async fn save_details(
@@ -75,7 +76,7 @@ pub(super) async fn save_details(
     })
     .await?;
     if !found {
-        return Err(WebError::NotFound("There is no such scheme.".into()));
+        return Err(WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()));
     }
     Ok(done(&scheme, "details", ""))
 }
@@ -103,12 +104,20 @@ pub(super) async fn invite_coordinator(
                     &st,
                     &s,
                     &scheme,
-                    Problem::new("coordinator-email", r.0).keep("coordinator-email", &f.email),
+                    Problem::new("coordinator-email", super::lang::refusal(r)).keep("coordinator-email", &f.email),
                 )
                 .await
             }
             Err(e) => return Err(e.into()),
         },
     };
-    Ok(link_page(&st, &s, &headers, "Coordinator invited", &user.email, &code, &format!("/manage/schemes/{scheme}")))
+    Ok(link_page(
+        &st,
+        &s,
+        &headers,
+        l("Coordinator invited", "Cydlynydd wedi'i wahodd"),
+        &user.email,
+        &code,
+        &format!("/manage/schemes/{scheme}"),
+    ))
 }

@@ -2,6 +2,8 @@
 //! ([`super::roster`]) and keeping records ([`super::records`]).
 
 use super::form::{self, Problem, Text};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::when;
 use maud::{html, Markup};
 use signpost_domain::retention::{self, Policy};
@@ -10,28 +12,33 @@ use std::collections::HashMap;
 
 /// The scheme page's section on keeping records.
 pub(super) fn records(scheme: &str, policy: Policy, csrf: &str, p: Option<&Problem>) -> Markup {
-    let months_hint = format!("{} to {} months. 3 years is 36.", retention::MONTHS.start(), retention::MONTHS.end());
-    let days_hint = format!(
-        "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. {} to {} days.",
+    let months_hint = tf!(
+        "{} to {} months. 3 years is 36.",
+        "{} i {} mis. Mae 3 blynedd yn 36.",
+        retention::MONTHS.start(),
+        retention::MONTHS.end()
+    );
+    let days_hint = tf!(
+        "Tablets keep today, anything not yet synced and this many days before. Older days are removed from them once synced. {} to {} days.", "Mae tabledi'n cadw heddiw, unrhyw beth sydd heb ei gysoni eto a'r nifer hwn o ddyddiau cyn hynny. Mae dyddiau hŷn yn cael eu tynnu oddi arnynt unwaith y byddant wedi'u cysoni. {} i {} diwrnod.",
         retention::TABLET_DAYS.start(),
         retention::TABLET_DAYS.end()
     );
     let (months, days) = (policy.months.to_string(), policy.tablet_days.to_string());
     html! {
-        h2 class="govuk-heading-m" id="keeping-records" { "Keeping records" }
+        h2 class="govuk-heading-m" id="keeping-records" { (l("Keeping records", "Cadw cofnodion")) }
         p class="govuk-body" {
-            "Referrals and shifts older than the retention period are deleted from the server for good every night. Figures already published stay."
+            (l("Referrals and shifts older than the retention period are deleted from the server for good every night. Figures already published stay.", "Mae atgyfeiriadau a shifftiau sy'n hŷn na'r cyfnod cadw yn cael eu dileu o'r gweinydd am byth bob nos. Mae ffigurau sydd wedi'u cyhoeddi eisoes yn aros."))
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/retention")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            (Text { hint: Some(&months_hint), width: "govuk-input--width-3", value: Some(&months), numeric: true, ..Text::new("retention-months", "months", "Keep records for (months)") }.render(p))
-            (Text { hint: Some(&days_hint), width: "govuk-input--width-2", value: Some(&days), numeric: true, ..Text::new("tablet-days", "tablet_days", "Days a tablet keeps") }.render(p))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Save how long records are kept" }
+            (Text { hint: Some(&months_hint), width: "govuk-input--width-3", value: Some(&months), numeric: true, ..Text::new("retention-months", "months", l("Keep records for (months)", "Cadw cofnodion am (misoedd)")) }.render(p))
+            (Text { hint: Some(&days_hint), width: "govuk-input--width-2", value: Some(&days), numeric: true, ..Text::new("tablet-days", "tablet_days", l("Days a tablet keeps", "Dyddiau y mae tabled yn eu cadw")) }.render(p))
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Save how long records are kept", "Cadw'r cyfnod cadw cofnodion")) }
         }
-        h3 class="govuk-heading-s" { "Correcting the record" }
+        h3 class="govuk-heading-s" { (l("Correcting the record", "Cywiro'r cofnod")) }
         p class="govuk-body" {
-            "A referral logged by mistake, or with personal details in its notes, can be erased, or only its notes removed, from the server and every tablet. "
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals")) { "Find a referral to erase or correct" }
+            (l("A referral logged by mistake, or with personal details in its notes, can be erased, or only its notes removed, from the server and every tablet. ", "Gellir dileu atgyfeiriad a gofnodwyd trwy gamgymeriad, neu un â manylion personol yn ei nodiadau, neu dynnu ei nodiadau yn unig, o'r gweinydd a phob tabled. "))
+            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals")) { (l("Find a referral to erase or correct", "Dod o hyd i atgyfeiriad i'w ddileu neu ei gywiro")) }
         }
     }
 }
@@ -48,59 +55,59 @@ pub(super) fn roster(
     let pin_error = p.and_then(|p| p.on("pin-required"));
     let pin_on = p.and_then(|p| p.kept("pin-required")).map_or(pin_required, |v| v == "yes");
     html! {
-        h2 class="govuk-heading-m" id="roster-heading" { "Volunteer roster" }
-        p class="govuk-body" { "Volunteers pick their name on the desk's tablet to start a shift. Changes reach the tablets when they next sync." }
+        h2 class="govuk-heading-m" id="roster-heading" { (l("Volunteer roster", "Rhestr wirfoddolwyr")) }
+        p class="govuk-body" { (l("Volunteers pick their name on the desk's tablet to start a shift. Changes reach the tablets when they next sync.", "Mae gwirfoddolwyr yn dewis eu henw ar dabled y ddesg i ddechrau shifft. Mae newidiadau'n cyrraedd y tabledi y tro nesaf y byddant yn cysoni.")) }
         form method="post" action=(format!("/manage/schemes/{scheme}/pin-setting")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
             div class=(if pin_error.is_some() { "govuk-form-group govuk-form-group--error" } else { "govuk-form-group" }) {
                 fieldset class="govuk-fieldset" aria-describedby=(if pin_error.is_some() { "pin-hint pin-required-error" } else { "pin-hint" }) {
-                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Do volunteers enter a PIN to start a shift?" }
-                    div class="govuk-hint" id="pin-hint" { "On a shared tablet, a 4-digit PIN stops one volunteer starting a shift as another. Set each volunteer's PIN below and tell them it first." }
+                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { (l("Do volunteers enter a PIN to start a shift?", "A yw gwirfoddolwyr yn rhoi PIN i ddechrau shifft?")) }
+                    div class="govuk-hint" id="pin-hint" { (l("On a shared tablet, a 4-digit PIN stops one volunteer starting a shift as another. Set each volunteer's PIN below and tell them it first.", "Ar dabled a rennir, mae PIN 4 digid yn atal un gwirfoddolwr rhag dechrau shifft fel un arall. Gosodwch PIN pob gwirfoddolwr isod a'i ddweud wrthynt yn gyntaf.")) }
                     @if let Some(m) = pin_error { (form::inline("pin-required-error", m)) }
                     div class="govuk-radios govuk-radios--inline" {
                         div class="govuk-radios__item" {
                             input class="govuk-radios__input" id="pin-required" name="required" type="radio" value="yes" checked[pin_on];
-                            label class="govuk-label govuk-radios__label" for="pin-required" { "Yes" }
+                            label class="govuk-label govuk-radios__label" for="pin-required" { (l("Yes", "Ydyn")) }
                         }
                         div class="govuk-radios__item" {
                             input class="govuk-radios__input" id="pin-not-required" name="required" type="radio" value="no" checked[!pin_on];
-                            label class="govuk-label govuk-radios__label" for="pin-not-required" { "No" }
+                            label class="govuk-label govuk-radios__label" for="pin-not-required" { (l("No", "Nac ydyn")) }
                         }
                     }
                 }
             }
-            button type="submit" class="govuk-button govuk-button--secondary" { "Save PIN setting" }
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Save PIN setting", "Cadw'r gosodiad PIN")) }
         }
         div class="signpost-scroll" {
         table class="govuk-table" id="roster" {
-            caption class="govuk-table__caption govuk-visually-hidden" { "Volunteers" }
+            caption class="govuk-table__caption govuk-visually-hidden" { (l("Volunteers", "Gwirfoddolwyr")) }
             thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { "Name" }
-                th scope="col" class="govuk-table__header" { "Status" }
+                th scope="col" class="govuk-table__header" { (l("Name", "Enw")) }
+                th scope="col" class="govuk-table__header" { (l("Status", "Statws")) }
                 th scope="col" class="govuk-table__header" { "PIN" }
-                th scope="col" class="govuk-table__header" { "Equality monitoring" }
+                th scope="col" class="govuk-table__header" { (l("Equality monitoring", "Monitro cydraddoldeb")) }
             } }
             tbody class="govuk-table__body" {
                 @if volunteers.is_empty() {
-                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="4" { "Nobody is on the roster yet. Add the scheme's volunteers below." } }
+                    tr class="govuk-table__row" { td class="govuk-table__cell" colspan="4" { (l("Nobody is on the roster yet. Add the scheme's volunteers below.", "Nid oes neb ar y rhestr eto. Ychwanegwch wirfoddolwyr y cynllun isod.")) } }
                 }
                 @for v in volunteers {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell" { (v.name) }
                         td class="govuk-table__cell" {
                             @if v.active {
-                                strong class="govuk-tag govuk-tag--green" { "On the roster" } " "
+                                strong class="govuk-tag govuk-tag--green" { (l("On the roster", "Ar y rhestr")) } " "
                                 a class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" role="button" draggable="false"
                                     href=(format!("/manage/schemes/{scheme}/volunteers/{}/active", v.id)) {
-                                    "Take off the roster" span class="govuk-visually-hidden" { " " (v.name) }
+                                    (l("Take off the roster", "Tynnu oddi ar y rhestr")) span class="govuk-visually-hidden" { " " (v.name) }
                                 }
                             } @else {
                                 form method="post" action=(format!("/manage/schemes/{scheme}/volunteers/{}/active", v.id)) {
                                     input type="hidden" name="csrf" value=(csrf);
                                     input type="hidden" name="active" value="true";
-                                    strong class="govuk-tag govuk-tag--grey" { "Left" } " "
+                                    strong class="govuk-tag govuk-tag--grey" { (l("Left", "Wedi gadael")) } " "
                                     button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
-                                        "Put back on the roster" span class="govuk-visually-hidden" { " " (v.name) }
+                                        (l("Put back on the roster", "Rhoi'n ôl ar y rhestr")) span class="govuk-visually-hidden" { " " (v.name) }
                                     }
                                 }
                             }
@@ -112,8 +119,8 @@ pub(super) fn roster(
                                 input type="hidden" name="csrf" value=(csrf);
                                 div class=(if error.is_some() { "govuk-form-group govuk-form-group--error govuk-!-margin-bottom-0" } else { "govuk-form-group govuk-!-margin-bottom-0" }) {
                                     label class="govuk-label" for=(field) {
-                                        @if v.pin.is_some() { "New PIN" } @else { "PIN (not set)" }
-                                        span class="govuk-visually-hidden" { " for " (v.name) }
+                                        @if v.pin.is_some() { (l("New PIN", "PIN newydd")) } @else { (l("PIN (not set)", "PIN (heb ei osod)")) }
+                                        span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (v.name) }
                                     }
                                     @if let Some(m) = error { (form::inline(&format!("{field}-error"), m)) }
                                     input class=(if error.is_some() { "govuk-input govuk-input--width-4 govuk-input--error" } else { "govuk-input govuk-input--width-4" })
@@ -122,19 +129,19 @@ pub(super) fn roster(
                                         aria-describedby=[error.map(|_| format!("{field}-error"))];
                                     " "
                                     button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
-                                        "Set PIN" span class="govuk-visually-hidden" { " for " (v.name) }
+                                        (l("Set PIN", "Gosod PIN")) span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (v.name) }
                                     }
                                 }
                             }
                         }
                         td class="govuk-table__cell" {
                             @if let Some(at) = equality.get(&v.id) {
-                                "Given " (when(*at)) " "
+                                (l("Given ", "Wedi'u rhoi ")) (when(*at)) " "
                                 a class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" role="button" draggable="false"
                                     href=(format!("/manage/schemes/{scheme}/volunteers/{}/equality/withdraw", v.id)) {
-                                    "Withdraw" span class="govuk-visually-hidden" { " " (v.name) "'s answers" }
+                                    (l("Withdraw", "Tynnu'n ôl")) span class="govuk-visually-hidden" { " " (v.name) (l("'s answers", " – atebion")) }
                                 }
-                            } @else { "Not given" }
+                            } @else { (l("Not given", "Heb ei roi")) }
                         }
                     }
                 }
@@ -143,8 +150,8 @@ pub(super) fn roster(
         }
         form method="post" action=(format!("/manage/schemes/{scheme}/volunteers")) novalidate {
             input type="hidden" name="csrf" value=(csrf);
-            (Text { hint: Some("A first name and initial is enough, for example Ann E."), width: "govuk-!-width-one-half", ..Text::new("volunteer-name", "name", "Volunteer's name") }.render(p))
-            button type="submit" class="govuk-button govuk-button--secondary" { "Add volunteer" }
+            (Text { hint: Some(l("A first name and initial is enough, for example Ann E.", "Mae enw cyntaf a llythyren gyntaf yn ddigon, er enghraifft Ann E.")), width: "govuk-!-width-one-half", ..Text::new("volunteer-name", "name", l("Volunteer's name", "Enw'r gwirfoddolwr")) }.render(p))
+            button type="submit" class="govuk-button govuk-button--secondary" { (l("Add volunteer", "Ychwanegu gwirfoddolwr")) }
         }
     }
 }

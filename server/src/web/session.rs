@@ -8,6 +8,8 @@
 //! as well.
 
 use super::error::WebError;
+use super::lang::l;
+use super::lang::tf;
 use crate::auth::{self};
 use crate::state::AppState;
 use axum::http::{header, HeaderMap};
@@ -37,7 +39,10 @@ pub async fn db<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, WebError> {
-    signpost_domain::db::blocking(store, f).await.map_err(WebError::from)
+    // The closure runs on a blocking thread, outside the request's task: it renders messages in
+    // the request's language all the same.
+    let lang = super::lang::lang();
+    signpost_domain::db::blocking(store, move |c| super::lang::rendered_in(lang, || f(c))).await.map_err(WebError::from)
 }
 
 /// The signed-in person, if any.
@@ -72,7 +77,13 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
     let host = host.to_str().unwrap_or_default();
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
     if origin_host != host {
-        return Err(WebError::Forbidden("This form was sent from another website, so it was not accepted.".into()));
+        return Err(WebError::Forbidden(
+            l(
+                "This form was sent from another website, so it was not accepted.",
+                "Anfonwyd y ffurflen hon o wefan arall, felly ni chafodd ei derbyn.",
+            )
+            .into(),
+        ));
     }
     Ok(())
 }
@@ -103,11 +114,12 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Si
         let token: CsrfOnly = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfOnly { csrf: String::new() });
         if !same(&s.csrf, &token.csrf) {
             return Err(WebError::Forbidden(
-                "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
+                l("This form has expired or did not come from Signpost. Go back, reload the page and try again.", "Mae'r ffurflen hon wedi dod i ben neu nid oedd yn dod o Signpost. Ewch yn ôl, ail-lwythwch y dudalen a rhowch gynnig arall arni.").into(),
             ));
         }
-        let fields = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| WebError::BadRequest(format!("The form could not be read: {e}")))?;
+        let fields = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            WebError::BadRequest(tf!("The form could not be read: {e}", "Nid oedd modd darllen y ffurflen: {e}"))
+        })?;
         Ok(SignedForm(s, fields))
     }
 }
@@ -116,7 +128,9 @@ pub fn managed(s: &Session, scheme: &str) -> Result<(), WebError> {
     if s.user.role.manages(scheme) {
         Ok(())
     } else {
-        Err(WebError::Forbidden("You can only manage your own scheme.".into()))
+        Err(WebError::Forbidden(
+            l("You can only manage your own scheme.", "Dim ond eich cynllun eich hun y gallwch ei reoli.").into(),
+        ))
     }
 }
 
@@ -124,7 +138,7 @@ fn admin_only(s: &Session) -> Result<(), WebError> {
     if s.user.role == Role::Admin {
         Ok(())
     } else {
-        Err(WebError::Forbidden("Only administrators can do this.".into()))
+        Err(WebError::Forbidden(l("Only administrators can do this.", "Dim ond gweinyddwyr all wneud hyn.").into()))
     }
 }
 
@@ -164,7 +178,13 @@ impl axum::extract::FromRequestParts<AppState> for Reviewer {
         let s = Session::from_request_parts(parts, st).await?;
         match s.user.role {
             Role::National | Role::Admin => Ok(Reviewer(s)),
-            Role::Coordinator { .. } => Err(WebError::Forbidden("National figures are for national reviewers.".into())),
+            Role::Coordinator { .. } => Err(WebError::Forbidden(
+                l(
+                    "National figures are for national reviewers.",
+                    "Mae ffigurau cenedlaethol ar gyfer adolygwyr cenedlaethol.",
+                )
+                .into(),
+            )),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! address.
 
 use super::error::{WebError, WebResult};
+use super::lang::l;
 use super::layout::{error_summary, page, see_other};
 use super::session::{cookie, current, db, same, same_origin, Nothing, SignedForm};
 use crate::auth::{FORM_COOKIE, SESSION_COOKIE};
@@ -30,29 +31,29 @@ fn sign_in_form(csrf: &str, email: &str, error: Option<String>, notice: Option<&
             @if let Some(n) = notice {
                 div class="govuk-notification-banner govuk-notification-banner--success" role="alert" aria-labelledby="notice-title" {
                     div class="govuk-notification-banner__header" {
-                        h2 class="govuk-notification-banner__title" id="notice-title" { "Success" }
+                        h2 class="govuk-notification-banner__title" id="notice-title" { (l("Success", "Llwyddiant")) }
                     }
                     div class="govuk-notification-banner__content" { p class="govuk-notification-banner__heading" { (n) } }
                 }
             }
             (error_summary(&errors))
-            h1 class="govuk-heading-l" { "Sign in to Signpost" }
+            h1 class="govuk-heading-l" { (l("Sign in to Signpost", "Mewngofnodi i Signpost")) }
             form method="post" action="/sign-in" novalidate {
                 input type="hidden" name="csrf" value=(csrf);
                 div class=(if errors.is_empty() { "govuk-form-group" } else { "govuk-form-group govuk-form-group--error" }) {
-                    label class="govuk-label" for="email" { "Email address" }
+                    label class="govuk-label" for="email" { (l("Email address", "Cyfeiriad e-bost")) }
                     @if let Some((_, e)) = errors.first() {
-                        p class="govuk-error-message" id="email-error" { span class="govuk-visually-hidden" { "Error: " } (e) }
+                        p class="govuk-error-message" id="email-error" { span class="govuk-visually-hidden" { (l("Error: ", "Gwall: ")) } (e) }
                     }
                     input class="govuk-input" id="email" name="email" type="email" autocomplete="email" spellcheck="false" value=(email);
                 }
                 div class="govuk-form-group" {
-                    label class="govuk-label" for="password" { "Password" }
+                    label class="govuk-label" for="password" { (l("Password", "Cyfrinair")) }
                     input class="govuk-input" id="password" name="password" type="password" autocomplete="current-password";
                 }
-                button type="submit" class="govuk-button" { "Sign in" }
+                button type="submit" class="govuk-button" { (l("Sign in", "Mewngofnodi")) }
             }
-            p class="govuk-body" { "Forgotten your password? Ask your Signpost administrator to reset it." }
+            p class="govuk-body" { (l("Forgotten your password? Ask your Signpost administrator to reset it.", "Wedi anghofio eich cyfrinair? Gofynnwch i weinyddwr Signpost ei ailosod.")) }
         } }
     }
 }
@@ -67,7 +68,7 @@ fn form_token_ok(jar: &CookieJar, sent: &str) -> Result<(), WebError> {
     match jar.get(FORM_COOKIE) {
         Some(c) if same(c.value(), sent) => Ok(()),
         _ => Err(WebError::Forbidden(
-            "This form has expired or did not come from Signpost. Go back, reload the page and try again.".into(),
+            l("This form has expired or did not come from Signpost. Go back, reload the page and try again.", "Mae'r ffurflen hon wedi dod i ben neu nid oedd yn dod o Signpost. Ewch yn ôl, ail-lwythwch y dudalen a rhowch gynnig arall arni.").into(),
         )),
     }
 }
@@ -81,9 +82,13 @@ pub(super) async fn sign_in_page(
     if current(&st, &jar).await?.is_some() {
         return Ok(see_other("/manage"));
     }
-    let notice = n.done.as_deref().map(|_| "Your password is set. Sign in with it.");
+    let notice = n
+        .done
+        .as_deref()
+        .map(|_| l("Your password is set. Sign in with it.", "Mae eich cyfrinair wedi'i osod. Mewngofnodwch ag ef."));
     let (jar, csrf) = form_token(&st, &headers, jar);
-    Ok((jar, page(StatusCode::OK, "Sign in", None, sign_in_form(&csrf, "", None, notice))).into_response())
+    Ok((jar, page(StatusCode::OK, l("Sign in", "Mewngofnodi"), None, sign_in_form(&csrf, "", None, notice)))
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -111,8 +116,15 @@ pub(super) async fn sign_in(
     // No account has an address this long: the keys stay small whatever is sent.
     let account: String = email.chars().take(254).collect();
     let (by_pair, by_ip) = (format!("{ip} {account}"), format!("ip:{ip}"));
-    let too_many =
-        || WebError::TooMany("There have been too many attempts to sign in. Wait 15 minutes, then try again.".into());
+    let too_many = || {
+        WebError::TooMany(
+            l(
+                "There have been too many attempts to sign in. Wait 15 minutes, then try again.",
+                "Bu gormod o ymdrechion i fewngofnodi. Arhoswch 15 munud, yna rhowch gynnig arall arni.",
+            )
+            .into(),
+        )
+    };
     // Counted before the password is checked; then the account's turn, slower after failures.
     let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip) else { return Err(too_many()) };
     let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair) else { return Err(too_many()) };
@@ -127,8 +139,13 @@ pub(super) async fn sign_in(
         turn.failed();
         drop((from_ip, from_pair)); // counted
         let (jar, csrf) = form_token(&st, &headers, jar);
-        let body = sign_in_form(&csrf, &f.email, Some("Enter a correct email address and password".into()), None);
-        return Ok((jar, page(StatusCode::UNAUTHORIZED, "Sign in", None, body)).into_response());
+        let body = sign_in_form(
+            &csrf,
+            &f.email,
+            Some(l("Enter a correct email address and password", "Rhowch gyfeiriad e-bost a chyfrinair cywir").into()),
+            None,
+        );
+        return Ok((jar, page(StatusCode::UNAUTHORIZED, l("Sign in", "Mewngofnodi"), None, body)).into_response());
     };
     from_ip.release();
     from_pair.release();
@@ -176,31 +193,37 @@ fn set_password_form(csrf: &str, code: &str, email: &str, error: Option<String>)
     html! {
         div class="govuk-grid-row" { div class="govuk-grid-column-two-thirds" {
             (error_summary(&errors))
-            h1 class="govuk-heading-l" { "Create your password" }
-            p class="govuk-body" { "For " strong { (email) } "." }
+            h1 class="govuk-heading-l" { (l("Create your password", "Creu eich cyfrinair")) }
+            p class="govuk-body" { (l("For ", "Ar gyfer ")) strong { (email) } "." }
             form method="post" action="/set-password" novalidate {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="code" value=(code);
                 div class=(if errors.is_empty() { "govuk-form-group" } else { "govuk-form-group govuk-form-group--error" }) {
-                    label class="govuk-label" for="password" { "Password" }
-                    div class="govuk-hint" id="password-hint" { "12 characters or more. Three random words make a strong password that is easy to remember." }
+                    label class="govuk-label" for="password" { (l("Password", "Cyfrinair")) }
+                    div class="govuk-hint" id="password-hint" { (l("12 characters or more. Three random words make a strong password that is easy to remember.", "12 nod neu fwy. Mae tri gair ar hap yn gwneud cyfrinair cryf sy'n hawdd ei gofio.")) }
                     @if let Some((_, e)) = errors.first() {
-                        p class="govuk-error-message" id="password-error" { span class="govuk-visually-hidden" { "Error: " } (e) }
+                        p class="govuk-error-message" id="password-error" { span class="govuk-visually-hidden" { (l("Error: ", "Gwall: ")) } (e) }
                     }
                     input class="govuk-input" id="password" name="password" type="password" autocomplete="new-password" aria-describedby="password-hint";
                 }
                 div class="govuk-form-group" {
-                    label class="govuk-label" for="confirm" { "Confirm password" }
+                    label class="govuk-label" for="confirm" { (l("Confirm password", "Cadarnhau'r cyfrinair")) }
                     input class="govuk-input" id="confirm" name="confirm" type="password" autocomplete="new-password";
                 }
-                button type="submit" class="govuk-button" { "Save password" }
+                button type="submit" class="govuk-button" { (l("Save password", "Cadw'r cyfrinair")) }
             }
         } }
     }
 }
 
 fn expired_link() -> WebError {
-    WebError::BadRequest("This link has expired or has already been used. Ask your administrator for a new one.".into())
+    WebError::BadRequest(
+        l(
+            "This link has expired or has already been used. Ask your administrator for a new one.",
+            "Mae'r ddolen hon wedi dod i ben neu wedi'i defnyddio eisoes. Gofynnwch i'ch gweinyddwr am un newydd.",
+        )
+        .into(),
+    )
 }
 
 pub(super) async fn set_password_page(
@@ -213,7 +236,7 @@ pub(super) async fn set_password_page(
     let user = db(&st.store, move |c| accounts::password_code_user(c, &code)).await?.ok_or_else(expired_link)?;
     let (jar, csrf) = form_token(&st, &headers, jar);
     let body = set_password_form(&csrf, &q.code, &user.email, None);
-    Ok((jar, page(StatusCode::OK, "Create your password", None, body)).into_response())
+    Ok((jar, page(StatusCode::OK, l("Create your password", "Creu eich cyfrinair"), None, body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -239,13 +262,13 @@ pub(super) async fn set_password(
     let code = f.code.clone();
     let user = db(&st.store, move |c| accounts::password_code_user(c, &code)).await?.ok_or_else(expired_link)?;
     let problem = if f.password != f.confirm {
-        Some("The passwords do not match".to_owned())
+        Some(l("The passwords do not match", "Nid yw'r cyfrineiriau'n cyfateb").to_owned())
     } else {
         accounts::check_password(&f.password, &user.email).err().map(|e| e.to_string())
     };
     if let Some(p) = problem {
         let body = set_password_form(&f.csrf, &f.code, &user.email, Some(p));
-        return Ok(page(StatusCode::BAD_REQUEST, "Create your password", None, body));
+        return Ok(page(StatusCode::BAD_REQUEST, l("Create your password", "Creu eich cyfrinair"), None, body));
     }
     let (code, password) = (f.code, f.password);
     db(&st.store, move |c| accounts::set_password(c, &code, &password)).await?;

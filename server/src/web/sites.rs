@@ -6,6 +6,8 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
+use super::lang::l;
+use super::lang::tf;
 use super::layout::page;
 use super::scheme_page::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
@@ -32,7 +34,7 @@ fn checked_site_name(
     field: &str,
     typed: &str,
 ) -> anyhow::Result<Result<String, Problem>> {
-    let name = match form::checked_name(field, typed, "the site's name", 120) {
+    let name = match form::checked_name(field, typed, l("the site's name", "enw'r safle"), 120) {
         Ok(n) => n,
         Err(p) => return Ok(Err(p)),
     };
@@ -40,7 +42,13 @@ fn checked_site_name(
         .iter()
         .any(|s| Some(s.id.as_str()) != except && s.name.to_lowercase() == name.to_lowercase());
     if taken {
-        let p = Problem::new(field, format!("The scheme already has a site called {name}. Give this one another name"));
+        let p = Problem::new(
+            field,
+            tf!(
+                "The scheme already has a site called {name}. Give this one another name",
+                "Mae gan y cynllun safle o'r enw {name} eisoes. Rhowch enw arall i'r un hwn"
+            ),
+        );
         return Ok(Err(p.keep(field, typed)));
     }
     Ok(Ok(name))
@@ -59,7 +67,7 @@ pub(super) async fn create_site(
                 Ok(n) => n,
                 Err(p) => return Ok(Err(p)),
             };
-            let id = schemes::create_site(c, &sc, &name).map_err(|e| Refusal(e.to_string()))?;
+            let id = schemes::create_site(c, &sc, &name)?;
             audit::audit(c, &actor, "site created", Some(&sc), &format!("{id} {name}"))?;
             Ok(Ok(id))
         })
@@ -78,42 +86,42 @@ pub(super) async fn site_page(State(st): State<AppState>, s: Session, Path(p): P
 async fn site_form(st: &AppState, s: &Session, at: &SchemeSite, problem: Option<Problem>) -> WebResult {
     managed(s, &at.scheme)?;
     let (sc, id) = (at.scheme.clone(), at.site.clone());
-    let site = db(&st.store, move |c| Ok(schemes::sites(c, &sc)?.into_iter().find(|x| x.id == id)))
-        .await?
-        .ok_or_else(|| WebError::NotFound("This scheme has no such site.".into()))?;
+    let site = db(&st.store, move |c| Ok(schemes::sites(c, &sc)?.into_iter().find(|x| x.id == id))).await?.ok_or_else(
+        || WebError::NotFound(l("This scheme has no such site.", "Nid oes gan y cynllun hwn safle o'r fath.").into()),
+    )?;
     let p = problem.as_ref();
     let closed = p.and_then(|p| p.kept("site-open")).map_or(site.closed_at.is_some(), |v| v == "closed");
     let body = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}", at.scheme)) { "Back" }
+        a class="govuk-back-link" href=(format!("/manage/schemes/{}", at.scheme)) { (l("Back", "Yn ôl")) }
         (form::summary(p))
         span class="govuk-caption-l" { (site.name) }
-        h1 class="govuk-heading-l" { "Rename or close this site" }
+        h1 class="govuk-heading-l" { (l("Rename or close this site", "Ailenwi neu gau'r safle hwn")) }
         form method="post" action=(format!("/manage/schemes/{}/sites/{}", at.scheme, at.site)) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
-            (Text { value: Some(&site.name), ..Text::new("site-rename", "name", "Site's name") }.render(p))
+            (Text { value: Some(&site.name), ..Text::new("site-rename", "name", l("Site's name", "Enw'r safle")) }.render(p))
             div class="govuk-form-group" {
                 fieldset class="govuk-fieldset" aria-describedby="site-open-hint" {
-                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { "Is the site open?" }
+                    legend class="govuk-fieldset__legend govuk-fieldset__legend--s" { (l("Is the site open?", "A yw'r safle ar agor?")) }
                     div class="govuk-hint" id="site-open-hint" {
-                        "When a site closes, its tablets stop logging as soon as they next sync; what they hold still reaches the server. Its records and figures stay. You can open it again."
+                        (l("When a site closes, its tablets stop logging as soon as they next sync; what they hold still reaches the server. Its records and figures stay. You can open it again.", "Pan fydd safle'n cau, mae ei dabledi'n peidio â chofnodi cyn gynted ag y byddant yn cysoni nesaf; mae'r hyn sydd arnynt yn dal i gyrraedd y gweinydd. Mae ei gofnodion a'i ffigurau'n aros. Gallwch ei agor eto."))
                     }
                     div class="govuk-radios" {
                         div class="govuk-radios__item" {
                             input class="govuk-radios__input" id="site-open" name="state" type="radio" value="open" checked[!closed];
-                            label class="govuk-label govuk-radios__label" for="site-open" { "Open" }
+                            label class="govuk-label govuk-radios__label" for="site-open" { (l("Open", "Ar agor")) }
                         }
                         div class="govuk-radios__item" {
                             input class="govuk-radios__input" id="site-closed" name="state" type="radio" value="closed" checked[closed];
-                            label class="govuk-label govuk-radios__label" for="site-closed" { "Closed" }
+                            label class="govuk-label govuk-radios__label" for="site-closed" { (l("Closed", "Ar gau")) }
                         }
                     }
                 }
             }
-            button type="submit" class="govuk-button" { "Save" }
+            button type="submit" class="govuk-button" { (l("Save", "Cadw")) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(page(status, &form::title("Rename or close this site", p), Some(s), body))
+    Ok(page(status, &form::title(l("Rename or close this site", "Ailenwi neu gau'r safle hwn"), p), Some(s), body))
 }
 
 #[derive(Deserialize)]
@@ -134,7 +142,8 @@ pub(super) async fn save_site(
         "open" => false,
         "closed" => true,
         _ => {
-            let p = Problem::new("site-open", "Select whether the site is open").keep("site-rename", &f.name);
+            let p = Problem::new("site-open", l("Select whether the site is open", "Dewiswch a yw'r safle ar agor"))
+                .keep("site-rename", &f.name);
             return site_form(&st, &s, &at, Some(p)).await;
         }
     };
@@ -144,7 +153,11 @@ pub(super) async fn save_site(
         Ok(site.map(|site| (site, checked_site_name(c, &sc, Some(&id), "site-rename", &typed))))
     })
     .await?;
-    let Some((site, name)) = before else { return Err(WebError::NotFound("This scheme has no such site.".into())) };
+    let Some((site, name)) = before else {
+        return Err(WebError::NotFound(
+            l("This scheme has no such site.", "Nid oes gan y cynllun hwn safle o'r fath.").into(),
+        ));
+    };
     let name = match name? {
         Ok(n) => n,
         Err(p) => return site_form(&st, &s, &at, Some(p.keep("site-open", &f.state))).await,
@@ -186,7 +199,11 @@ pub(super) async fn enrolment_code(
         let names = schemes::site_and_scheme_names(c, &site)?;
         let in_scheme = schemes::site_in_scheme(c, &scheme, &site)?;
         let (Some((site_name, _)), true) = (names, in_scheme) else {
-            return Err(Refusal("There is no such site in this scheme.".into()).into());
+            return Err(Refusal::new(
+                "There is no such site in this scheme.",
+                "Nid oes safle o'r fath yn y cynllun hwn.",
+            )
+            .into());
         };
         Ok((tablets::create_enrol_code(c, &site, &actor)?, site_name))
     })
@@ -194,14 +211,14 @@ pub(super) async fn enrolment_code(
     let until = chrono::Utc::now() + chrono::Duration::milliseconds(tablets::ENROL_CODE_MS);
     let body = html! {
         div class="govuk-panel govuk-panel--confirmation" {
-            h1 class="govuk-panel__title" { "Enrolment code" }
+            h1 class="govuk-panel__title" { (l("Enrolment code", "Cod cofrestru")) }
             div class="govuk-panel__body" { strong id="enrolment-code" { (code) } }
         }
-        p class="govuk-body" { "On the tablet for " strong { (site_name) } ", open Signpost and enter this code." }
-        p class="govuk-body" { "It works once, until " (until.format("%H:%M UTC")) ". Do not write it down or share it." }
-        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{}", p.scheme)) { "Back to the scheme" } }
+        p class="govuk-body" { (l("On the tablet for ", "Ar y dabled ar gyfer ")) strong { (site_name) } (l(", open Signpost and enter this code.", ", agorwch Signpost a rhowch y cod hwn.")) }
+        p class="govuk-body" { (l("It works once, until ", "Mae'n gweithio unwaith, tan ")) (until.format("%H:%M UTC")) (l(". Do not write it down or share it.", ". Peidiwch â'i ysgrifennu na'i rannu.")) }
+        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{}", p.scheme)) { (l("Back to the scheme", "Yn ôl i'r cynllun")) } }
     };
-    Ok(page(StatusCode::OK, "Enrolment code", Some(&s), body))
+    Ok(page(StatusCode::OK, l("Enrolment code", "Cod cofrestru"), Some(&s), body))
 }
 
 #[derive(Deserialize)]
@@ -217,20 +234,28 @@ pub(super) async fn revoke_page(State(st): State<AppState>, s: Session, Path(p):
     let device = db(&st.store, move |c| Ok(tablets::devices(c, &sc)?.into_iter().find(|d| d.id == dev)))
         .await?
         .filter(|d| d.revoked_at.is_none())
-        .ok_or_else(|| WebError::NotFound("This scheme has no such tablet, or it is already revoked.".into()))?;
+        .ok_or_else(|| {
+            WebError::NotFound(
+                l(
+                    "This scheme has no such tablet, or it is already revoked.",
+                    "Nid oes gan y cynllun hwn dabled o'r fath, neu mae wedi'i dirymu eisoes.",
+                )
+                .into(),
+            )
+        })?;
     let label = if device.label.is_empty() { device.id.clone() } else { device.label.clone() };
     let body = Confirm {
         back: &format!("/manage/schemes/{}", p.scheme),
         caption: Some(&device.site_name),
-        heading: &format!("Revoke {label}?"),
-        what: "Revoke a tablet that is lost, stolen or no longer used. It stops syncing at once and cannot see the scheme's records again. Entries it already synced stay.",
-        warning: Some("Anything on it not yet synced cannot reach the server afterwards. To use the tablet again, set it up with a new enrolment code."),
+        heading: &tf!("Revoke {label}?", "Dirymu {label}?"),
+        what: l("Revoke a tablet that is lost, stolen or no longer used. It stops syncing at once and cannot see the scheme's records again. Entries it already synced stay.", "Dirymwch dabled sydd ar goll, wedi'i dwyn neu nad yw'n cael ei defnyddio mwyach. Mae'n peidio â chysoni ar unwaith ac ni all weld cofnodion y cynllun eto. Mae cofnodion y mae eisoes wedi'u cysoni yn aros."),
+        warning: Some(l("Anything on it not yet synced cannot reach the server afterwards. To use the tablet again, set it up with a new enrolment code.", "Ni all unrhyw beth arni sydd heb ei gysoni eto gyrraedd y gweinydd wedyn. I ddefnyddio'r dabled eto, gosodwch hi gyda chod cofrestru newydd.")),
         action: &format!("/manage/schemes/{}/tablets/{}/revoke", p.scheme, p.device),
-        button: &format!("Revoke {label}"),
+        button: &tf!("Revoke {label}", "Dirymu {label}"),
         field: None,
     }
     .render(&s.csrf);
-    Ok(page(StatusCode::OK, &format!("Revoke {label}?"), Some(&s), body))
+    Ok(page(StatusCode::OK, &tf!("Revoke {label}?", "Dirymu {label}?"), Some(&s), body))
 }
 
 pub(super) async fn revoke_tablet(
@@ -242,7 +267,13 @@ pub(super) async fn revoke_tablet(
     let (scheme, device, actor) = (p.scheme.clone(), p.device.clone(), s.user.actor());
     let revoked = db(&st.store, move |c| tablets::revoke_device(c, &scheme, &device, &actor)).await?;
     if !revoked {
-        return Err(WebError::NotFound("This scheme has no such tablet, or it is already revoked.".into()));
+        return Err(WebError::NotFound(
+            l(
+                "This scheme has no such tablet, or it is already revoked.",
+                "Nid oes gan y cynllun hwn dabled o'r fath, neu mae wedi'i dirymu eisoes.",
+            )
+            .into(),
+        ));
     }
     st.hub.revoke(p.device.clone()).await;
     Ok(done(&p.scheme, "tablet-revoked", &p.device))
