@@ -3,6 +3,7 @@
 
 use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
+use super::form::{ActiveForm, Done};
 use super::lang::l;
 use super::lang::tf;
 use super::layout::{page, role_label, see_other, success, when};
@@ -17,14 +18,6 @@ use maud::html;
 use serde::Deserialize;
 use signpost_domain::accounts::{self, Role};
 use signpost_domain::{audit, schemes, Refusal};
-
-#[derive(Deserialize, Default)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: String,
-    #[serde(default)]
-    item: String,
-}
 
 pub(super) async fn home(State(st): State<AppState>, s: Session, Query(d): Query<Done>) -> WebResult {
     match s.user.role.clone() {
@@ -313,12 +306,6 @@ pub(super) async fn deactivate_page(State(st): State<AppState>, Admin(s): Admin,
     }
     .render(&s.csrf);
     Ok(page(StatusCode::OK, &heading, Some(&s), body))
-}
-
-#[derive(Deserialize)]
-pub(super) struct ActiveForm {
-    #[serde(default)]
-    active: String,
 }
 
 pub(super) async fn set_active(

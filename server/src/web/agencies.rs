@@ -5,6 +5,7 @@
 //! sync. A retired agency stays in the directory: old referrals and their figures still name it.
 
 use super::error::{WebError, WebResult};
+use super::form::Done;
 use super::form::{self, Confirm, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
@@ -27,14 +28,6 @@ use signpost_shared::vocab::Category;
 pub(super) struct SchemeAgency {
     scheme: String,
     agency: String,
-}
-
-#[derive(Deserialize, Default)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: String,
-    #[serde(default)]
-    item: String,
 }
 
 /// What a page about the directory needs: the scheme's name and sites, and its agencies by name.
@@ -244,6 +237,8 @@ fn problem(i: &AgencyInput, field: &str, message: String) -> Problem {
 }
 
 /// What the directory edit answers, before the name, for a name another agency took meanwhile.
+/// The edit's answer when the agency is not in the directory.
+const NO_SUCH_AGENCY: &str = "no such agency";
 const DUPLICATE: &str = "duplicate agency:";
 
 /// Writes an agency into the scheme's directory through the relay, audited; `Err` with a
@@ -255,20 +250,41 @@ async fn write(
     agency: Agency,
     action: &str,
 ) -> Result<Result<(), String>, WebError> {
-    let (sc, actor, action) = (scheme.to_owned(), s.user.actor(), action.to_owned());
+    // The name is checked against the directory as it is inside the edit, so that two requests
+    // at once cannot both take it.
     let detail = format!("{} {}", agency.id, agency.name);
+    let change = move |all: &[Agency]| match all
+        .iter()
+        .any(|a| a.id != agency.id && a.name.to_lowercase() == agency.name.to_lowercase())
+    {
+        true => Err(format!("{DUPLICATE}{}", agency.name)),
+        false => Ok(agency),
+    };
+    edit(st, s, scheme, action, detail, change).await
+}
+
+/// Edits one agency inside the relay's edit of the directory: `change` gets the directory's
+/// agencies as they are then, and gives the agency to write (or why not). The audit row
+/// (`action`, `detail`) is written with the edit.
+async fn edit(
+    st: &AppState,
+    s: &Session,
+    scheme: &str,
+    action: &str,
+    detail: String,
+    change: impl FnOnce(&[Agency]) -> Result<Agency, String> + Send + 'static,
+) -> Result<Result<(), String>, WebError> {
+    let (sc, actor, action) = (scheme.to_owned(), s.user.actor(), action.to_owned());
     let record: crate::relay::Record = Box::new(move |c| audit::audit(c, &actor, &action, Some(&sc), &detail));
     let write: Edit = Box::new(move |tx| {
-        let taken = schema::read_agencies(&*tx)
-            .iter()
-            .any(|a| a.id != agency.id && a.name.to_lowercase() == agency.name.to_lowercase());
-        if taken {
-            return Err(format!("{DUPLICATE}{}", agency.name));
-        }
+        let agency = change(&schema::read_agencies(&*tx))?;
         schema::write_agency(tx, &agency).map_err(|e| e.to_string())
     });
     match st.hub.edit_recorded(schema::directory_id(scheme), write, Some(record)).await {
         Ok(()) => Ok(Ok(())),
+        Err(e) if e == NO_SUCH_AGENCY => Err(WebError::NotFound(
+            l("The directory has no such agency.", "Nid oes gan y cyfeiriadur asiantaeth o'r fath.").into(),
+        )),
         Err(e) => match e.strip_prefix(DUPLICATE) {
             Some(name) => Ok(Err(tf!(
                 "The directory already has an agency called {name}",
@@ -405,15 +421,18 @@ pub(super) async fn retire(
 ) -> WebResult {
     managed(&s, &at.scheme)?;
     let retired = f.retired == "true";
-    let dir = directory(&st, &at.scheme).await?;
-    let Some(before) = dir.agencies.iter().find(|a| a.id == at.agency) else {
-        return Err(WebError::NotFound(
-            l("The directory has no such agency.", "Nid oes gan y cyfeiriadur asiantaeth o'r fath.").into(),
-        ));
-    };
-    let agency = Agency { retired, ..before.clone() };
     let action = if retired { "agency retired" } else { "agency offered again" };
-    write(&st, &s, &at.scheme, agency, action).await?.map_err(WebError::BadRequest)?;
+    let dir = directory(&st, &at.scheme).await?;
+    let name = dir.agencies.iter().find(|a| a.id == at.agency).map(|a| a.name.clone()).unwrap_or_default();
+    let detail = format!("{} {name}", at.agency);
+    // Only `retired` changes, on the agency as it is inside the edit: an edit of its other
+    // fields a moment before is kept.
+    let id = at.agency.clone();
+    let change = move |all: &[Agency]| match all.iter().find(|a| a.id == id) {
+        Some(a) => Ok(Agency { retired, ..a.clone() }),
+        None => Err(NO_SUCH_AGENCY.to_owned()),
+    };
+    edit(&st, &s, &at.scheme, action, detail, change).await?.map_err(WebError::BadRequest)?;
     let what = if retired { "retired" } else { "restored" };
     Ok(see_other(&format!("/manage/schemes/{}/agencies?done={what}&item={}", at.scheme, at.agency)))
 }

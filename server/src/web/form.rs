@@ -6,6 +6,26 @@
 use super::lang::l;
 use super::lang::tf;
 use maud::{html, Markup};
+use serde::Deserialize;
+
+/// What was just done, for the success banner on the page an action leads back to: `done`
+/// names the action, `item` what it was done to (ids only in the address; the page finds the
+/// name).
+#[derive(Deserialize, Default)]
+pub struct Done {
+    #[serde(default)]
+    pub done: String,
+    #[serde(default)]
+    pub item: String,
+}
+
+/// The form that turns something off or on again (an account, a volunteer): `active` is `true`
+/// or `false`.
+#[derive(Deserialize)]
+pub struct ActiveForm {
+    #[serde(default)]
+    pub active: String,
+}
 
 /// Why a form was not taken: the field to fix (its element id), what to do, in plain words,
 /// and what was typed in the form's fields, so that nothing has to be typed again.

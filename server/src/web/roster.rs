@@ -6,6 +6,7 @@
 //! as the relay holds it, so two coordinators at once cannot get round them.
 
 use super::error::{WebError, WebResult};
+use super::form::ActiveForm;
 use super::form::{self, Confirm, Problem};
 use super::lang::l;
 use super::lang::tf;
@@ -115,12 +116,6 @@ async fn edit_roster(
 pub(super) struct SchemeVolunteer {
     scheme: String,
     volunteer: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ActiveForm {
-    #[serde(default)]
-    active: String,
 }
 
 pub(super) async fn set_volunteer_active(

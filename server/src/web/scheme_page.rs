@@ -5,6 +5,7 @@
 //! ([`done`]); it imports none of them, so the pages layer without circles.
 
 use super::error::{WebError, WebResult};
+use super::form::Done;
 use super::form::{self, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
@@ -45,16 +46,6 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
         volunteers: schemes::roster(conn, scheme)?,
         coordinators: accounts::users(conn, Some(scheme))?,
     }))
-}
-
-/// What was just done, for the success banner: `done` names the action, `item` the site,
-/// tablet or volunteer it was done to (ids only in the address; the page finds the name).
-#[derive(Deserialize, Default)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: String,
-    #[serde(default)]
-    item: String,
 }
 
 /// Back to the scheme's page after an action, with its banner.

@@ -3,10 +3,11 @@
 
 use super::admin::link_page;
 use super::error::{WebError, WebResult};
+use super::form::Done;
 use super::form::{self, Problem};
 use super::lang::l;
 use super::layout::page;
-use super::scheme_page::{again, checked_details, details_fields, done, render, DetailsForm, Done};
+use super::scheme_page::{again, checked_details, details_fields, done, render, DetailsForm};
 use super::session::{db, managed, Session, SignedForm};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
