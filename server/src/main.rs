@@ -1,8 +1,10 @@
 //! `signpost`: the relay server and its administration commands.
 
 mod api;
+mod app_files;
 mod auth;
 mod listen;
+mod ops;
 mod relay;
 mod serve;
 mod state;
@@ -32,6 +34,12 @@ const ADMIN_HELP: &str = "Administration (signpost admin --help):
   admin redact-notes --data DIR ENTRY               the same for a referral's notes only
   admin purge --data DIR                            remove desk-days past each scheme's retention period
                                                     (a running relay does it daily); prints what it removed
+  admin backup --data DIR FILE                      write a consistent backup of the data folder to FILE
+                                                    (while a relay serves it, too) and check it
+  admin restore FILE --data DIR                     restore a backup into DIR, a new, empty data folder
+  admin check --data DIR                            SQLite's integrity check, every document loads, and the
+                                                    statistics equal a recount from the documents; exits 1
+                                                    with a report when anything fails
 
 Tablets are usually enrolled from the web pages (/manage): a coordinator creates a one-time code
 for a site and types it into the tablet.";
@@ -146,6 +154,25 @@ enum Admin {
     /// Remove desk-days older than each scheme's retention period now (a running relay does it
     /// daily and refuses them from then on); prints what was removed.
     Purge {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Write a consistent backup of the data folder's database to a new file, and check it. Safe
+    /// while a relay serves the folder.
+    Backup {
+        #[arg(long)]
+        data: PathBuf,
+        file: PathBuf,
+    },
+    /// Check a data folder: SQLite's integrity check, every document loads, the statistics equal
+    /// a recount from the documents. Exits with status 1 when anything fails.
+    Check {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Restore a backup into a new, empty data folder (checked first; brought up to this release).
+    Restore {
+        file: PathBuf,
         #[arg(long)]
         data: PathBuf,
     },
@@ -279,6 +306,33 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
                 out += &format!("\n{} {site} {day} {}", d.scheme, d.doc);
             }
             out
+        }
+        Admin::Backup { data, file } => {
+            let b = signpost_domain::backup::backup(&data, &file)?;
+            format!("backed up {} to {}: {b}; SQLite's integrity check: ok", data.display(), file.display())
+        }
+        Admin::Check { data } => {
+            let db = signpost_domain::backup::database(&data);
+            if !db.exists() {
+                anyhow::bail!("there is no Signpost database in {}", data.display());
+            }
+            // Read as it is: nothing is migrated or written.
+            let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let report = signpost_domain::integrity::check(&conn)?;
+            println!("{report}");
+            if !report.ok() {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        Admin::Restore { file, data } => {
+            let r = signpost_domain::backup::restore(&file, &data)?;
+            format!(
+                "restored {} into {}: {r}. Start the relay on it; tablets send again whatever they hold that \
+                 came after the backup",
+                file.display(),
+                data.display()
+            )
         }
     };
     println!("{out}");

@@ -10,81 +10,83 @@ use signpost_domain::seed;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Every flag can also be given as an environment variable, `SIGNPOST_` and its name in capitals
+/// (`--data` as `SIGNPOST_DATA`, `--public-url` as `SIGNPOST_PUBLIC_URL`); a flag wins.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SIGNPOST_LISTEN")]
     listen: SocketAddr,
     /// Data folder (created on first start).
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_DATA")]
     data: PathBuf,
     /// Create a demo scheme, site and credentials if missing, and print them.
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_DEMO")]
     demo: bool,
     /// Folder of the built tablet app to serve at `/`.
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_STATIC_DIR")]
     static_dir: Option<PathBuf>,
     /// How commits reach the disk: `full` survives power loss, `normal` a killed process.
-    #[arg(long, value_enum, default_value = "full")]
+    #[arg(long, value_enum, default_value = "full", env = "SIGNPOST_SYNC")]
     sync: Durability,
     /// Seconds a document may sit unused before it leaves memory.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, env = "SIGNPOST_IDLE_SECS")]
     idle_secs: u64,
     /// Largest WebSocket message accepted, in bytes.
-    #[arg(long, default_value_t = 8 << 20)]
+    #[arg(long, default_value_t = 8 << 20, env = "SIGNPOST_MAX_MESSAGE_BYTES")]
     max_message_bytes: usize,
     /// The relay is reached through a TLS proxy: mark cookies `Secure`. (A proxy that sends
     /// `X-Forwarded-Proto: https` gets them marked anyway.)
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_BEHIND_TLS")]
     behind_tls: bool,
     /// The relay's proxy appends the client's address to `X-Forwarded-For`, and is the only way in:
     /// throttles key on that address instead of the proxy's own.
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
     /// The address people reach Signpost at, such as `https://signpost.example.org`: set-password
     /// links are built on it (without it, on the address the administrator's browser used).
-    #[arg(long)]
+    #[arg(long, env = "SIGNPOST_PUBLIC_URL")]
     public_url: Option<String>,
     /// Seconds a request's headers may take to arrive before the connection is closed.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, env = "SIGNPOST_HEADER_TIMEOUT_SECS")]
     header_timeout_secs: f64,
     /// Seconds a request's body may take to arrive, all of it.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, env = "SIGNPOST_BODY_TIMEOUT_SECS")]
     body_timeout_secs: f64,
     /// Connections open at once, WebSockets included; past it new ones are closed at once.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, env = "SIGNPOST_MAX_CONNECTIONS")]
     max_connections: usize,
     /// Sockets one tablet credential may hold open at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, env = "SIGNPOST_MAX_SOCKETS_PER_DEVICE")]
     max_sockets_per_device: usize,
     /// Seconds a new socket has to send its `join` before it is closed.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, env = "SIGNPOST_JOIN_WITHIN_SECS")]
     join_within_secs: f64,
     /// Seconds between pings of a quiet socket; three unanswered and it is closed.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, env = "SIGNPOST_KEEPALIVE_SECS")]
     keepalive_secs: f64,
     /// Largest document a tablet may build on the relay, in bytes once loaded (compressed parts
     /// inflated); a sync message is held to the same bound before anything of it is inflated.
-    #[arg(long, default_value_t = 32 << 20)]
+    #[arg(long, default_value_t = 32 << 20, env = "SIGNPOST_MAX_DOCUMENT_BYTES")]
     max_document_bytes: u64,
     /// Largest document in rows (changes and operations), counted without expanding runs.
-    #[arg(long, default_value_t = 500_000)]
+    #[arg(long, default_value_t = 500_000, env = "SIGNPOST_MAX_DOCUMENT_OPS")]
     max_document_ops: u64,
     /// Desk days taken for new documents: up to this many days before today…
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 400, env = "SIGNPOST_DAYS_BACK")]
     days_back: i64,
     /// …and up to this many after it.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, env = "SIGNPOST_DAYS_AHEAD")]
     days_ahead: i64,
     /// Bytes one tablet may store in a day (new content, as stored); past it its syncs are
     /// refused until the next day, and what it stored is kept.
-    #[arg(long, default_value_t = 32 << 20)]
+    #[arg(long, default_value_t = 32 << 20, env = "SIGNPOST_DEVICE_BYTES_PER_DAY")]
     device_bytes_per_day: u64,
     /// Documents one tablet may create in a day (drafts included).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, env = "SIGNPOST_DEVICE_DOCUMENTS_PER_DAY")]
     device_documents_per_day: u64,
     /// National figures: counts below this are suppressed (5 or more).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..), env = "SIGNPOST_DISCLOSURE_THRESHOLD")]
     disclosure_threshold: u64,
 }
 
@@ -109,28 +111,36 @@ const APP_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eva
     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
     form-action 'self'";
 
-/// Both surfaces and, given a folder, the tablet app's files for every other path.
+/// Both surfaces and the tablet app's files for every other path: from `static_dir` when given,
+/// else those built into the binary ([`crate::app_files`]).
 pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
     // Every form and JSON body is small: 64 KiB is far more than any holds, and what a
     // request can make the relay buffer.
-    let mut app = api::router().merge(web::router()).layer(axum::extract::DefaultBodyLimit::max(64 << 10));
-    if let Some(dir) = static_dir {
-        // The app shell is fetched once per release (the service worker keeps it). The build
-        // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
-        // without one is compressed on the fly. Either way ~1.5 MB becomes ~0.55 MB.
-        // The app's files are never framed by another site or read as another type than sent,
-        // and the app runs only scripts from this origin (its start-up scripts are files, not
-        // inline) and talks only to it; `wasm-unsafe-eval` lets it compile its WebAssembly.
-        use axum::http::{header, HeaderValue};
-        use tower_http::set_header::SetResponseHeaderLayer as Set;
-        let files = tower::ServiceBuilder::new()
-            .layer(Set::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-            .layer(Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-            .layer(Set::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_POLICY)))
-            .layer(tower_http::compression::CompressionLayer::new())
-            .service(tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip());
-        app = app.fallback_service(files);
-    }
+    let app = api::router()
+        .merge(web::router())
+        .merge(crate::ops::router())
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 10));
+    // The app shell is fetched once per release (the service worker keeps it). The build
+    // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
+    // without one is compressed on the fly. Either way ~1.5 MB becomes ~0.55 MB.
+    // The app's files are never framed by another site or read as another type than sent,
+    // and the app runs only scripts from this origin (its start-up scripts are files, not
+    // inline) and talks only to it; `wasm-unsafe-eval` lets it compile its WebAssembly.
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer as Set;
+    let files = tower::ServiceBuilder::new()
+        .layer(Set::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(Set::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_POLICY)))
+        .layer(tower_http::compression::CompressionLayer::new());
+    let app = match static_dir {
+        Some(dir) => app.fallback_service(
+            files.service(tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip()),
+        ),
+        None => app.fallback_service(files.service(tower::service_fn(|req| async move {
+            Ok::<_, std::convert::Infallible>(crate::app_files::serve(req).await)
+        }))),
+    };
     let behind_tls = state.behind_tls;
     let app = app.with_state(state);
     if behind_tls {
@@ -174,6 +184,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
+    if static_dir.is_none() && !crate::app_files::embedded() {
+        tracing::warn!(
+            "this binary was built without the tablet app: build it with `cargo xtask dist`, or give --static-dir"
+        );
+    }
+    if signpost_domain::backup::database(&data).exists() {
+        // A damaged file is not served from: figures would be wrong, or documents half there.
+        let conn = rusqlite::Connection::open_with_flags(
+            signpost_domain::backup::database(&data),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        signpost_domain::integrity::quick(&conn)?;
+    }
     let store = Store::open(&data, sync.into())?;
     let cfg = signpost_shared::relay::Config {
         max_message_bytes,

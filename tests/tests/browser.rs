@@ -414,3 +414,40 @@ async fn every_tablet_screen_and_web_page_reads_in_welsh_with_no_string_left_in_
         assert_eq!(r["violations"], serde_json::json!([]), "{screen}: {report}");
     }
 }
+
+/// `signpost serve --listen ADDR --data DIR`, without `--static-dir`, serves the tablet app built
+/// into it: the page with its Content-Security-Policy, the build's brotli copy to a browser that
+/// takes it (byte for byte), the plain file to one that does not, and "not modified" to a
+/// service worker that has it already; nothing hidden in the build's folder.
+#[tokio::test]
+async fn the_binary_serves_the_tablet_app_built_into_it() {
+    let (dist, _) = app_and_chromium();
+    let (server, _fx) = Server::start_fresh(&[]).unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut r = http.get(format!("{}{path}", server.url));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let page = get("/", &[]).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("wasm-unsafe-eval"));
+    assert_eq!(page.bytes().await.unwrap(), std::fs::read(dist.join("index.html")).unwrap());
+    let wasm = "/signpost_client_bg.wasm";
+    let packed = get(wasm, &[("accept-encoding", "gzip, br")]).await.unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "br");
+    assert_eq!(packed.headers()["content-type"], "application/wasm");
+    let etag = packed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(packed.bytes().await.unwrap(), std::fs::read(dist.join("signpost_client_bg.wasm.br")).unwrap());
+    let plain = get(wasm, &[("accept-encoding", "identity")]).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap(), std::fs::read(dist.join("signpost_client_bg.wasm")).unwrap());
+    let again = get(wasm, &[("if-none-match", &etag)]).await.unwrap();
+    assert_eq!(again.status(), 304);
+    for hidden in ["/.inputs", "/signpost_client_bg.wasm.br", "/no-such-file.js"] {
+        assert_eq!(get(hidden, &[]).await.unwrap().status(), 404, "{hidden}");
+    }
+}

@@ -306,15 +306,18 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(args: &[String]) -> anyhow::Result<()> {
-    let dist = build_client()?;
+/// The release binary with the tablet app built into it: `target/release/signpost`.
+fn dist() -> anyhow::Result<PathBuf> {
+    build_client()?;
     run(cargo().args(["build", "--locked", "--release", "-p", "signpost"]))?;
-    let mut serve = Command::new(root().join("target/release/signpost"));
-    serve
-        .current_dir(root())
-        .args(["serve", "--demo", "--data", "data", "--listen", "127.0.0.1:8080", "--static-dir"])
-        .arg(&dist)
-        .args(args);
+    let binary = root().join("target/release/signpost");
+    eprintln!("the release binary, with the tablet app in it: {}", binary.display());
+    Ok(binary)
+}
+
+fn start(args: &[String]) -> anyhow::Result<()> {
+    let mut serve = Command::new(dist()?);
+    serve.current_dir(root()).args(["serve", "--demo", "--data", "data", "--listen", "127.0.0.1:8080"]).args(args);
     eprintln!("$ {}", describe(&serve));
     let status = serve.status()?;
     if !status.success() {
@@ -415,10 +418,11 @@ fn main() -> std::process::ExitCode {
         "bench" => bench(rest),
         "soak" => soak(rest),
         "build-client" => build_client().map(|_| ()),
+        "dist" => dist().map(|_| ()),
         "layers" => layers::run(&rest.first().map(PathBuf::from).unwrap_or_else(root)),
         "fuzz" => fuzz(rest),
         _ => {
-            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist\n  fuzz   coverage-guided fuzzing (nightly, cargo-fuzz): fuzz <wire|relay> [runs] [--seconds S] [--jobs N] [--no-sanitizer] [--minimize]");
+            eprintln!("usage: cargo xtask <start|test|bench|soak> [args]\n  start  build and run Signpost with demo data on http://127.0.0.1:8080\n  test   run every test\n  bench  run the benchmarks (see BENCHMARKS.md)\n  soak   randomized tablets against the real relay, killed and restarted: soak [--minutes N]\n  build-client  build the tablet app into client/dist\n  dist   the release binary with the tablet app in it (target/release/signpost)\n  fuzz   coverage-guided fuzzing (nightly, cargo-fuzz): fuzz <wire|relay> [runs] [--seconds S] [--jobs N] [--no-sanitizer] [--minimize]");
             return std::process::ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };

@@ -4,6 +4,9 @@
 //! One writer (the relay driver thread) and any number of readers (HTTP handlers, each with its
 //! own connection). WAL mode lets readers run while the writer commits.
 
+/// How long a connection waits for another's write lock before it gives up.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub mod documents;
 pub mod migrations;
 
@@ -71,7 +74,7 @@ impl Store {
 
     pub fn connect(&self) -> anyhow::Result<Connection> {
         let conn = Connection::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
             None,

@@ -1,0 +1,69 @@
+//! The operator's surface: `GET /healthcheck` (liveness: the process answers HTTP) and
+//! `GET /readiness` (the relay can serve: its database takes a write and its relay thread
+//! answers, each within a bound). A load balancer sends tablets only to a ready relay; a
+//! supervisor restarts one that is not live.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::time::Duration;
+
+/// How long each readiness check may take before it counts as failed.
+const CHECK_WITHIN: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthcheck", get(live)).route("/readiness", get(ready))
+}
+
+#[derive(Serialize)]
+struct Live {
+    status: &'static str,
+    version: &'static str,
+}
+
+async fn live() -> Json<Live> {
+    Json(Live { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+#[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    /// "ok", or what failed.
+    database: String,
+    relay: String,
+}
+
+async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let (database, relay) = tokio::join!(database(&st), relay(&st));
+    let ok = database == "ok" && relay == "ok";
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Ready { status: if ok { "ok" } else { "unavailable" }, database, relay }))
+}
+
+/// The database takes a write: it is reachable, and nothing holds its write lock for long (the
+/// relay's commits would wait on it too).
+async fn database(st: &AppState) -> String {
+    let probe = signpost_domain::db::blocking(&st.store, |c| {
+        c.busy_timeout(CHECK_WITHIN)?;
+        let tried = c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
+        c.busy_timeout(signpost_domain::db::BUSY_TIMEOUT)?;
+        tried.map_err(anyhow::Error::from)
+    });
+    match tokio::time::timeout(CHECK_WITHIN + Duration::from_millis(500), probe).await {
+        Ok(Ok(())) => "ok".into(),
+        Ok(Err(e)) => format!("the database did not take a write: {e}"),
+        Err(_) => format!("the database did not answer within {} s", CHECK_WITHIN.as_secs()),
+    }
+}
+
+/// The relay thread answers (it is not stuck in a commit or a loop).
+async fn relay(st: &AppState) -> String {
+    match tokio::time::timeout(CHECK_WITHIN, st.hub.stats()).await {
+        Ok(Some(_)) => "ok".into(),
+        Ok(None) => "the relay thread has stopped".into(),
+        Err(_) => format!("the relay thread did not answer within {} s", CHECK_WITHIN.as_secs()),
+    }
+}

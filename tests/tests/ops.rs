@@ -1,0 +1,191 @@
+//! What an operator relies on: liveness and readiness, the binary's own app, backups, integrity
+//! checks and shutdowns.
+
+use signpost_harness::Server;
+
+/// `/healthcheck` answers while the process serves; `/readiness` fails while the database will
+/// not take a write (something holds its write lock: the relay's commits would wait too), says
+/// why, and recovers when it is released.
+#[tokio::test]
+async fn readiness_fails_while_the_database_is_locked_and_recovers() {
+    let (server, _fx) = Server::start_fresh(&[]).unwrap();
+    let (status, live) = server.get("/healthcheck", None).await.unwrap();
+    assert_eq!((status, live["status"].as_str()), (200, Some("ok")), "{live}");
+    let (status, ready) = server.get("/readiness", None).await.unwrap();
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!((ready["database"].as_str(), ready["relay"].as_str()), (Some("ok"), Some("ok")), "{ready}");
+
+    let holder = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, ready) = server.get("/readiness", None).await.unwrap();
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["status"], "unavailable", "{ready}");
+    assert!(ready["database"].as_str().unwrap().contains("did not"), "{ready}");
+    // Liveness is not readiness: the process still answers.
+    assert_eq!(server.get("/healthcheck", None).await.unwrap().0, 200);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let (status, ready) = server.get("/readiness", None).await.unwrap();
+    assert_eq!(status, 200, "{ready}");
+}
+
+/// A backup taken while a tablet keeps logging holds every referral the relay acknowledged
+/// before the backup began; restored into a new folder, it checks out and a relay serves it.
+/// Restoring over a database, or from a file that is not a sound backup, is refused.
+#[tokio::test]
+async fn a_backup_during_ingest_restores_every_referral_acknowledged_before_it() {
+    use signpost_shared::schema::{self, Header};
+    use std::sync::{Arc, Mutex};
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ids: Vec<String> = (n..n + 5).map(|i| format!("r{i:05}")).collect();
+                n += 5;
+                for id in &ids {
+                    let r = signpost_shared::testkit::referral(id);
+                    tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+                }
+                tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
+                acknowledged.lock().unwrap().extend(ids);
+            }
+        })
+    };
+    while acknowledged.lock().unwrap().len() < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before: Vec<String> = acknowledged.lock().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signpost-backup.sqlite3");
+    let (data, f) = (server.data.clone(), file.to_string_lossy().into_owned());
+    let said =
+        tokio::task::spawn_blocking(move || signpost_harness::admin(&data, &["backup", &f])).await.unwrap().unwrap();
+    assert!(said.contains("integrity check: ok"), "{said}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    let after = acknowledged.lock().unwrap().len();
+    assert!(after > before.len(), "the tablet kept logging during the backup");
+
+    let restored = dir.path().join("restored");
+    let f = file.to_string_lossy().into_owned();
+    let said = signpost_harness::admin(&restored, &["restore", &f]).unwrap();
+    assert!(said.contains("restored"), "{said}");
+    let conn = rusqlite::Connection::open(restored.join("signpost.sqlite3")).unwrap();
+    let ids: std::collections::HashSet<String> = conn
+        .prepare("SELECT id FROM referral_facts")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let missing: Vec<&String> = before.iter().filter(|id| !ids.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} of {} acknowledged referrals missing: {missing:?}", missing.len(), before.len());
+    println!("backup held {} referrals; {} acknowledged before it began, {after} by the end", ids.len(), before.len());
+    drop(conn);
+    // Refusals: over a database, and from something that is not a backup.
+    let again = signpost_harness::admin(&restored, &["restore", &f]).unwrap_err().to_string();
+    assert!(again.contains("holds a database already"), "{again}");
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let bad = signpost_harness::admin(&dir.path().join("other"), &["restore", &junk.to_string_lossy()]).unwrap_err();
+    assert!(bad.to_string().contains("not a sound Signpost backup"), "{bad}");
+    assert!(!dir.path().join("other/signpost.sqlite3").exists());
+    // A relay serves the restored folder.
+    let (status, _) = Server::start(&restored, &[]).unwrap().get("/readiness", None).await.unwrap();
+    assert_eq!(status, 200);
+}
+
+/// A relay's data folder with `n` referrals logged by one tablet today, then the relay stopped:
+/// (the folder's owner, the folder).
+async fn folder_with_referrals(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    use signpost_shared::schema::{self, Header};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let (server, fx) = Server::start_fresh(&[]).unwrap();
+        let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
+        let today = chrono::Utc::now().date_naive();
+        let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+        for i in 0..n {
+            let r = signpost_shared::testkit::referral(&format!("r{i:04}"));
+            tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+        }
+        tablet.synced(day, std::time::Duration::from_secs(30)).await.unwrap();
+        drop(tablet);
+        // The relay stops with the server; its folder is copied whole (the log checkpointed).
+        let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        drop(conn);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::copy(server.data.join("signpost.sqlite3"), data.join("signpost.sqlite3")).unwrap();
+    }
+    (dir, data)
+}
+
+/// `signpost admin check` on the command line: (exit status, what it printed).
+fn check(data: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(signpost_harness::binary())
+        .args(["admin", "check", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), said)
+}
+
+/// A sound folder checks out; one whose statistics no longer match its documents is named, with
+/// the document and what differs, and exit status 1. The check changes nothing.
+#[tokio::test]
+async fn the_integrity_check_finds_statistics_that_differ_from_the_documents() {
+    let (_dir, data) = folder_with_referrals(30).await;
+    let (status, said) = check(&data);
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("30 referrals") && said.contains("checks out"), "{said}");
+    let conn = rusqlite::Connection::open(data.join("signpost.sqlite3")).unwrap();
+    conn.execute("UPDATE referral_facts SET helped = 'witness' WHERE id = 'r0007'", []).unwrap();
+    drop(conn);
+    let before = std::fs::read(data.join("signpost.sqlite3")).unwrap();
+    let (status, said) = check(&data);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("referral r0007: the document says"), "{said}");
+    assert!(said.contains("restore the latest backup"), "{said}");
+    assert_eq!(std::fs::read(data.join("signpost.sqlite3")).unwrap(), before, "the check wrote nothing");
+}
+
+/// A byte-damaged database: the check fails with a report, and the relay refuses to start on it
+/// with a message that says what to do, rather than serving wrong figures or half documents.
+#[tokio::test]
+async fn a_damaged_database_fails_the_check_and_the_relay_will_not_start_on_it() {
+    let (_dir, data) = folder_with_referrals(300).await;
+    let file = data.join("signpost.sqlite3");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 8, "{pages} pages");
+    // Every page after the first few is scribbled over in its middle (its header kept): the
+    // b-tree cells no longer make sense.
+    for p in (3..pages).step_by(2) {
+        for b in &mut bytes[p * page + 200..p * page + 1200] {
+            *b = 0xA5;
+        }
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let (status, said) = check(&data);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("FAIL SQLite integrity check"), "{said}");
+    let out = std::process::Command::new(signpost_harness::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("fails SQLite's quick check") && err.contains("signpost admin restore"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "the refused start wrote nothing");
+}
