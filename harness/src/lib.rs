@@ -105,7 +105,14 @@ impl Server {
         }
     }
 
-    /// Restarts on the same data folder (after [`Server::kill`]).
+    /// Stops the relay with `signal` (`TERM`, `INT`), waiting up to `within`: its exit status and
+    /// how long it took.
+    pub fn stop(&mut self, signal: &str, within: Duration) -> anyhow::Result<(std::process::ExitStatus, Duration)> {
+        let relay = self.relay.take().ok_or_else(|| anyhow::anyhow!("the relay is not running"))?;
+        relay.signal(signal, within)
+    }
+
+    /// Restarts on the same data folder (after [`Server::kill`] or [`Server::stop`]).
     pub fn restart(&mut self, extra: &[&str]) -> anyhow::Result<()> {
         self.kill();
         let relay = spawn(&self.data, extra)?;

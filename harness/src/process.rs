@@ -125,6 +125,22 @@ impl Relay {
         self.stop();
     }
 
+    /// Sends `signal` (`TERM`, `INT`) and waits up to `within` for the relay to exit: its exit
+    /// status and how long it took (a relay still running then is killed, and it is an error).
+    pub fn signal(mut self, signal: &str, within: Duration) -> anyhow::Result<(std::process::ExitStatus, Duration)> {
+        let sent = std::time::Instant::now();
+        let ok = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status()?.success();
+        anyhow::ensure!(ok, "kill -s {signal} failed");
+        while sent.elapsed() < within {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok((status, sent.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        bail!("the relay was still running {within:?} after SIG{signal}")
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -23,14 +23,22 @@ pub struct Limits {
     pub body_timeout: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `stopping` turns true; then stops accepting, lets each
+/// connection finish the request it is on (an idle one closes at once), and returns when they
+/// have, or after `drain` at most.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
-    shutdown: impl std::future::Future<Output = ()>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let all = limits.max_connections;
+    let watcher = stopping.clone();
+    let shutdown = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
@@ -43,7 +51,11 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => {
+                // Every connection gives its place back when it ends.
+                let _ = tokio::time::timeout(drain, open.acquire_many(all as u32)).await;
+                return Ok(());
+            }
         };
         let Ok(place) = open.clone().try_acquire_owned() else {
             tracing::warn!(%addr, "too many connections open; closing a new one");
@@ -61,9 +73,19 @@ pub async fn serve(
         });
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        let mut stop = watcher.clone();
         tokio::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    // Finish the request in hand, then close (a WebSocket has left hyper by now).
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%addr, error = %e, "connection ended");
             }
             drop(place);

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Documents one tablet may create in a day (drafts included).
     #[arg(long, default_value_t = 200, env = "SIGNPOST_DEVICE_DOCUMENTS_PER_DAY")]
     device_documents_per_day: u64,
+    /// Seconds a stop (SIGTERM or SIGINT) may take: requests in hand finish, sockets close telling
+    /// tablets to reconnect soon, and the relay's last batch commits.
+    #[arg(long, default_value_t = 10.0, env = "SIGNPOST_SHUTDOWN_SECS")]
+    shutdown_secs: f64,
     /// National figures: counts below this are suppressed (5 or more).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..), env = "SIGNPOST_DISCLOSURE_THRESHOLD")]
     disclosure_threshold: u64,
@@ -181,6 +185,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         device_bytes_per_day,
         device_documents_per_day,
         body_timeout_secs,
+        shutdown_secs,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;
@@ -222,7 +227,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_daily_purge(store.clone());
     let state = AppState {
         store: store.clone(),
-        hub,
+        hub: hub.clone(),
         max_message_bytes,
         behind_tls,
         guards: Default::default(),
@@ -235,6 +240,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs_f64(keepalive_secs),
         )),
     };
+    let (state_sockets, hub) = (state.sockets.clone(), state.hub.clone());
     let app = router(state, static_dir);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -263,7 +269,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections,
         body_timeout: std::time::Duration::from_secs_f64(body_timeout_secs),
     };
-    crate::listen::serve(listener, app, limits, shutdown()).await
+    let sockets = state_sockets;
+    let stopping = sockets.stopping();
+    let signalled = tokio::spawn({
+        let sockets = sockets.clone();
+        async move {
+            let signal = stop_signal().await;
+            tracing::info!(
+                signal,
+                sockets = sockets.open_count(),
+                "stopping: no new connections; closing every socket"
+            );
+            sockets.stop_all();
+        }
+    });
+    let drain = std::time::Duration::from_secs_f64(shutdown_secs);
+    let started = std::time::Instant::now();
+    crate::listen::serve(listener, app, limits, stopping, drain).await?;
+    signalled.await?;
+    // Tablets are told to come back in a moment (close code 1012); wait for their sockets to go.
+    while sockets.open_count() > 0 && started.elapsed() < drain {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // What they sent is in the relay thread's queue: drain it, so every batch is committed.
+    let drained = tokio::time::timeout(
+        drain.saturating_sub(started.elapsed()).max(std::time::Duration::from_secs(1)),
+        hub.drain(),
+    )
+    .await;
+    match (drained, sockets.open_count()) {
+        (Ok(true), 0) => tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped"),
+        (d, open) => tracing::warn!(drained = matches!(d, Ok(true)), open, "stopped before every socket closed"),
+    }
+    Ok(())
 }
 
 /// Purges records past each scheme's retention period when the relay starts and every day at
@@ -292,6 +330,12 @@ fn spawn_daily_purge(store: Store) {
     });
 }
 
-async fn shutdown() {
-    let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C): which one came.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
 }

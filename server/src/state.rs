@@ -32,11 +32,34 @@ pub struct Sockets {
     pub join_within: std::time::Duration,
     pub keepalive: std::time::Duration,
     open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Set when the relay stops: every socket closes, telling its tablet to come back soon.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sockets {
     pub fn new(per_device: usize, join_within: std::time::Duration, keepalive: std::time::Duration) -> Sockets {
-        Sockets { per_device, join_within, keepalive, open: Default::default() }
+        Sockets {
+            per_device,
+            join_within,
+            keepalive,
+            open: Default::default(),
+            stop: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Becomes true when the relay stops.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Tells every socket, and every connection that asks [`Sockets::stopping`], to close.
+    pub fn stop_all(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Sockets open now, of every device.
+    pub fn open_count(&self) -> usize {
+        self.open.lock().expect("sockets").values().sum()
     }
 
     /// A place for one more socket of `device`; `None` when it holds as many as it may.

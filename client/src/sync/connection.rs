@@ -304,6 +304,13 @@ impl Connection {
             if e.reason().contains("revoked") {
                 return me.revoked();
             }
+            // 1012, "service restart": the relay is stopping for a restart or an upgrade and
+            // will be back in moments. Come back soon, each tablet at its own moment.
+            if e.code() == 1012 {
+                me.0.borrow_mut().attempt = 0;
+                let wait = 1 + (js_sys::Math::random() * 4.0) as u32;
+                return me.retry_in(wait, Status::Offline { retry_in_s: wait });
+            }
             if me.0.borrow().opened {
                 return me.retry_later();
             }
@@ -341,6 +348,11 @@ impl Connection {
         let wait = backoff_s((attempt - 1).max(refusals));
         let status =
             if refusals >= 2 { Status::Refused { retry_in_s: wait } } else { Status::Offline { retry_in_s: wait } };
+        self.retry_in(wait, status);
+    }
+
+    /// Opens the socket again in `wait` seconds, saying so.
+    fn retry_in(&self, wait: u32, status: Status) {
         self.0.borrow().on_status.emit(status);
         let me = self.clone();
         let generation = self.0.borrow().generation;

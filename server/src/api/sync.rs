@@ -53,13 +53,24 @@ pub async fn sync(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            serve_socket(st.hub, socket, principal, join_within, keepalive).await;
+            let stopping = st.sockets.stopping();
+            serve_socket(st.hub, socket, principal, join_within, keepalive, stopping).await;
             drop(place);
         })
         .into_response())
 }
 
-async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal, join_within: Duration, keepalive: Duration) {
+/// What a tablet is told when the relay stops (a restart or an upgrade).
+pub const RESTARTING: &str = "the relay is restarting; reconnect in a moment";
+
+async fn serve_socket(
+    hub: Hub,
+    socket: WebSocket,
+    principal: Principal,
+    join_within: Duration,
+    keepalive: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let conn = hub.next_conn_id();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(OUTBOUND_QUEUE);
     let outlet = Outlet::new(out_tx.clone());
@@ -87,6 +98,11 @@ async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal, join_wi
                 Outbound::Close(reason) => {
                     let reason: String = reason.chars().take(120).collect();
                     let frame = CloseFrame { code: 1008, reason: reason.into() };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+                Outbound::Restarting => {
+                    let frame = CloseFrame { code: 1012, reason: RESTARTING.into() };
                     let _ = sink.send(WsMessage::Close(Some(frame))).await;
                     break;
                 }
@@ -128,6 +144,14 @@ async fn serve_socket(hub: Hub, socket: WebSocket, principal: Principal, join_wi
                 // The relay sends its reason and closes; the socket is held until the peer has
                 // read that (it closes too), a few seconds at most.
                 let _ = tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+                break;
+            }
+            _ = async { stopping.wait_for(|s| *s).await.map(|_| ()) } => {
+                // The relay is stopping: what this socket sent is with the relay thread already
+                // (it is drained and committed before the process ends). Say so, and wait a
+                // moment for the tablet's own close.
+                let _ = pinger.send(Outbound::Restarting).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
                 break;
             }
             _ = ping.tick() => {

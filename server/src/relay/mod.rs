@@ -20,6 +20,9 @@ use tokio::sync::mpsc;
 pub enum Outbound {
     Frame(Vec<u8>),
     Close(String),
+    /// The relay is stopping: close with 1012 ("service restart"), which the tablet takes as
+    /// "reconnect in a moment".
+    Restarting,
     /// A keep-alive ping (the socket's own, not the relay's).
     Ping,
 }
@@ -177,6 +180,12 @@ impl Hub {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(Cmd::Edit { doc, edit, record, reply }).await;
         rx.await.unwrap_or_else(|_| Err("the relay stopped".into()))
+    }
+
+    /// Waits until the relay thread has taken every command sent before this one, so every
+    /// batch before it is committed (each batch commits before the next command is taken).
+    pub async fn drain(&self) -> bool {
+        self.stats().await.is_some()
     }
 
     pub async fn stats(&self) -> Option<HubStats> {
