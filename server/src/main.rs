@@ -4,6 +4,7 @@ mod api;
 mod app_files;
 mod auth;
 mod listen;
+mod metrics;
 mod ops;
 mod relay;
 mod serve;

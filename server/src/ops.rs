@@ -15,7 +15,10 @@ use std::time::Duration;
 const CHECK_WITHIN: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthcheck", get(live)).route("/readiness", get(ready))
+    Router::new()
+        .route("/healthcheck", get(live))
+        .route("/readiness", get(ready))
+        .route("/metrics", get(crate::metrics::metrics))
 }
 
 #[derive(Serialize)]

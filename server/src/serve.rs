@@ -123,6 +123,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let app = api::router()
         .merge(web::router())
         .merge(crate::ops::router())
+        .route_layer(axum::middleware::from_fn(crate::metrics::count_requests))
         .layer(axum::extract::DefaultBodyLimit::max(64 << 10));
     // The app shell is fetched once per release (the service worker keeps it). The build
     // writes brotli and (zopfli) gzip copies of the large files, served as they are; anything
@@ -275,6 +276,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let sockets = sockets.clone();
         async move {
             let signal = stop_signal().await;
+            crate::metrics::METRICS.shutdowns.inc();
             tracing::info!(
                 signal,
                 sockets = sockets.open_count(),
@@ -315,13 +317,19 @@ fn spawn_daily_purge(store: Store) {
             })
             .await;
             match result {
-                Ok(r) => tracing::info!(
-                    days = r.days.len(),
-                    drafts = r.drafts,
-                    usage_rows = r.usage_rows,
-                    "purged records past the retention period"
-                ),
-                Err(e) => tracing::error!(error = %e, "the daily purge failed; it runs again tomorrow"),
+                Ok(r) => {
+                    crate::metrics::METRICS.purges.with_label_values(&["ok"]).inc();
+                    tracing::info!(
+                        days = r.days.len(),
+                        drafts = r.drafts,
+                        usage_rows = r.usage_rows,
+                        "purged records past the retention period"
+                    )
+                }
+                Err(e) => {
+                    crate::metrics::METRICS.purges.with_label_values(&["failed"]).inc();
+                    tracing::error!(error = %e, "the daily purge failed; it runs again tomorrow")
+                }
             }
             let next = (today + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).expect("01:00").and_utc();
             let wait = (next - chrono::Utc::now()).to_std().unwrap_or(std::time::Duration::from_secs(60));

@@ -280,3 +280,34 @@ async fn a_stop_under_load_loses_nothing_and_tablets_reconnect_to_the_restarted_
         );
     }
 }
+
+/// `/metrics` in the Prometheus text format: what the relay holds and did, counted, with no id
+/// or token of anyone's in it.
+#[tokio::test]
+async fn metrics_count_what_the_relay_did_and_name_no_one() {
+    use signpost_shared::schema::{self, Header};
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+    for id in ["metrics-r1", "metrics-r2", "metrics-r3"] {
+        let r = signpost_shared::testkit::referral(id);
+        tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    }
+    tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
+    assert_eq!(server.get("/api/v1/health", None).await.unwrap().0, 200);
+    let body = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
+    for line in [
+        "signpost_connections 1",
+        "signpost_referrals_stored 3",
+        "signpost_http_requests_total{route=\"/api/v1/health\",status=\"200\"} 1",
+        "signpost_batch_commands_count",
+        "signpost_commit_seconds_bucket",
+        "signpost_database_bytes",
+    ] {
+        assert!(body.contains(line), "{line} missing from:\n{body}");
+    }
+    for secret in [&fx.scheme, &fx.site_a, &fx.token_a1, &fx.admin, &day.to_string(), &"metrics-r1".to_string()] {
+        assert!(!body.contains(secret.as_str()), "{secret} in the metrics");
+    }
+}

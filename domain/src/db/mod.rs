@@ -72,6 +72,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn connect(&self) -> anyhow::Result<Connection> {
         let conn = Connection::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;

@@ -105,6 +105,7 @@ impl Driver {
     }
 
     fn run_batch(&mut self, batch: Vec<Cmd>) {
+        crate::metrics::METRICS.batch_commands.observe(batch.len() as f64);
         let core = &mut self.core;
         let mut tx = match self.db.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
@@ -134,7 +135,10 @@ impl Driver {
             }
         }
         core.note_refusals(&tx, &sends);
-        if let Err(e) = tx.commit() {
+        let committing = std::time::Instant::now();
+        let committed = tx.commit();
+        crate::metrics::METRICS.commit_seconds.observe(committing.elapsed().as_secs_f64());
+        if let Err(e) = committed {
             // Nothing of this batch is stored: refuse every command that wrote and forget what
             // they changed; their devices reconnect and send the changes again. Messages that
             // announced any of it are never sent.
@@ -403,6 +407,7 @@ impl Core {
     fn note_refusals(&self, db: &Connection, out: &Output) {
         let now = now_ms();
         for (conn, reason) in out.close.iter().filter(|(c, _)| out.refused.contains(c)) {
+            crate::metrics::METRICS.refusals.with_label_values(&[crate::metrics::refusal_kind(reason)]).inc();
             if let Some((device, _)) = self.devices.get(conn) {
                 if let Err(e) = tablets::note_refused(db, device, now, reason) {
                     tracing::warn!(error = %e, "recording a refusal failed");

@@ -126,8 +126,14 @@ pub(super) async fn sign_in(
         )
     };
     // Counted before the password is checked; then the account's turn, slower after failures.
-    let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip) else { return Err(too_many()) };
-    let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair) else { return Err(too_many()) };
+    let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip) else {
+        crate::metrics::METRICS.throttled.with_label_values(&["sign_in"]).inc();
+        return Err(too_many());
+    };
+    let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair) else {
+        crate::metrics::METRICS.throttled.with_label_values(&["sign_in"]).inc();
+        return Err(too_many());
+    };
     let turn = st.guards.sign_in_account.turn(&account).await;
     let (e2, p2) = (email.clone(), f.password.clone());
     let user = if email.is_empty() || f.password.is_empty() {
