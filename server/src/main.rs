@@ -4,6 +4,7 @@ mod api;
 mod app_files;
 mod auth;
 mod listen;
+mod logs;
 mod metrics;
 mod ops;
 mod relay;
@@ -208,12 +209,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.cmd {
         Command::Admin(cmd) => admin(cmd),
         Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signpost=info".into()),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            logs::init(args.log_format, args.log_level.as_deref());
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
             rt.block_on(serve::run(args))
         }

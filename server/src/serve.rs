@@ -85,6 +85,14 @@ pub struct ServeArgs {
     /// Documents one tablet may create in a day (drafts included).
     #[arg(long, default_value_t = 200, env = "SIGNPOST_DEVICE_DOCUMENTS_PER_DAY")]
     device_documents_per_day: u64,
+    /// The log's form: `text` for a terminal, `json` (one object a line, GDS field names) for a
+    /// log pipeline.
+    #[arg(long, value_enum, default_value = "text", env = "SIGNPOST_LOG_FORMAT")]
+    pub log_format: crate::logs::Format,
+    /// What to log, as a tracing filter (`signpost=debug`); else `RUST_LOG`, else
+    /// `signpost=info`.
+    #[arg(long, env = "SIGNPOST_LOG_LEVEL")]
+    pub log_level: Option<String>,
     /// Seconds a stop (SIGTERM or SIGINT) may take: requests in hand finish, sockets close telling
     /// tablets to reconnect soon, and the relay's last batch commits.
     #[arg(long, default_value_t = 10.0, env = "SIGNPOST_SHUTDOWN_SECS")]
@@ -147,7 +155,8 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         }))),
     };
     let behind_tls = state.behind_tls;
-    let app = app.with_state(state);
+    // Every request is logged, the app's files too (by path: the route is not known out here).
+    let app = app.with_state(state).layer(axum::middleware::from_fn(crate::logs::requests));
     if behind_tls {
         // Behind TLS, browsers are told to come back only over TLS.
         let hsts = axum::http::HeaderValue::from_static("max-age=31536000");
@@ -187,6 +196,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         device_documents_per_day,
         body_timeout_secs,
         shutdown_secs,
+        log_format: _,
+        log_level: _,
     } = args;
     let disclosure =
         signpost_shared::disclosure::Policy::with_threshold(disclosure_threshold).map_err(|e| anyhow::anyhow!(e))?;

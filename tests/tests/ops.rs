@@ -311,3 +311,76 @@ async fn metrics_count_what_the_relay_did_and_name_no_one() {
         assert!(!body.contains(secret.as_str()), "{secret} in the metrics");
     }
 }
+
+/// A whole day's work with the log in JSON at its most talkative: every line is one JSON object
+/// with `@timestamp` and `level`, requests are logged, and not one secret or note used in it
+/// appears anywhere in the log — passwords, set-password and enrolment codes, tablet and
+/// administrator credentials, session cookies, or what a volunteer typed.
+#[tokio::test]
+async fn the_json_log_of_a_whole_scenario_holds_no_secret_and_no_note() {
+    use signpost_harness::Visitor;
+    use signpost_shared::schema::{self, Header};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("relay.log");
+    let args = ["--log-format", "json", "--log-level", "signpost=debug,tower_http=debug"];
+    let (server, fx) = Server::start_fresh_logging(&args, &log).unwrap();
+    let email = "coordinator@example.org";
+    let code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, email])
+            .unwrap();
+    let password = "lantern orchard velvet 7731";
+    let mut coord = Visitor::default();
+    let csrf = coord.set_password_and_sign_in(&server.url, email, &code, password).await.unwrap();
+    let mut other = Visitor::default();
+    assert!(other.sign_in(&server.url, email, "a wrong guess at it 4412").await.is_err());
+    let mut signed = signpost_harness::Signed { v: coord, csrf };
+    let enrolment = signed.enrolment_code(&server, &fx.scheme, &fx.site_a).await.unwrap();
+    let (status, body) = signpost_harness::enrol(&server, &enrolment).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let mut tablet = signpost_sim::Tablet::connect(&server.url, &token, "desk").await.unwrap();
+    let day =
+        tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, chrono::Utc::now().date_naive())).await.unwrap();
+    let note = "Talked about the tenancy at Flat 9 Quayside";
+    let mut r = signpost_shared::testkit::referral("logged-referral");
+    r.notes = Some(note.into());
+    tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let path = format!("/api/v1/stats/summary?scheme={}&from={today}&to={today}", fx.scheme);
+    let (status, summary) = server.get(&path, Some(&fx.admin)).await.unwrap();
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(server.get("/api/v1/health", Some("spa_not_a_real_token_but_secret_looking")).await.unwrap().0, 200);
+    drop(tablet);
+    let cookies = signed.v.cookies.clone();
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 12, "{} lines:\n{text}", lines.len());
+    let mut requests = 0;
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let at = v["@timestamp"].as_str().unwrap_or_else(|| panic!("no @timestamp: {line}"));
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+        requests += (v["message"] == "request") as usize;
+    }
+    assert!(requests >= 10, "{requests} requests logged");
+    let mut secrets: Vec<String> = vec![
+        code,
+        password.into(),
+        "a wrong guess at it 4412".into(),
+        enrolment.clone(),
+        enrolment.replace('-', ""),
+        token.clone(),
+        fx.admin.clone(),
+        fx.token_a1.clone(),
+        "spa_not_a_real_token_but_secret_looking".into(),
+        note.into(),
+        "Flat 9 Quayside".into(),
+    ];
+    secrets.extend(cookies.iter().map(|(_, v)| v.clone()).filter(|v| v.len() >= 16));
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "the log holds a secret: {s}");
+    }
+}
