@@ -1,11 +1,10 @@
-//! `GET /metrics` in the Prometheus text format. Counts and sizes only: no label carries a
-//! person's data or an id (routes are their patterns, refusals a fixed set of kinds).
+//! The relay's metrics (served at `GET /metrics` by [`crate::ops`]). Counts and sizes only: no
+//! label carries a person's data or an id (routes are their patterns, refusals a fixed set of
+//! kinds).
 
-use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use std::sync::LazyLock;
 
@@ -102,27 +101,9 @@ pub async fn count_requests(req: Request, next: Next) -> Response {
     res
 }
 
-pub async fn metrics(State(st): State<AppState>) -> Response {
-    let m = &*METRICS;
-    if let Some(s) = st.hub.stats().await {
-        m.connections.set(s.connections as i64);
-        m.live_documents.set(s.live_documents as i64);
-    }
-    let store = st.store.clone();
-    let counted = signpost_domain::db::blocking(&store, |c| {
-        c.query_row("SELECT count(*) FROM referral_facts", [], |r| r.get::<_, i64>(0)).map_err(anyhow::Error::from)
-    })
-    .await;
-    if let Ok(n) = counted {
-        m.referrals.set(n);
-    }
-    let path = st.store.path().to_path_buf();
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let wal = path.with_extension("sqlite3-wal");
-    m.database_bytes.set((size(path) + size(wal)) as i64);
+/// The registry's metrics in the Prometheus text format.
+pub fn encoded() -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    if TextEncoder::new().encode(&m.registry.gather(), &mut out).is_err() {
-        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    TextEncoder::new().encode(&METRICS.registry.gather(), &mut out).ok()?;
+    Some(out)
 }

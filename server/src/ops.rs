@@ -1,11 +1,12 @@
 //! The operator's surface: `GET /healthcheck` (liveness: the process answers HTTP) and
 //! `GET /readiness` (the relay can serve: its database takes a write and its relay thread
 //! answers, each within a bound). A load balancer sends tablets only to a ready relay; a
-//! supervisor restarts one that is not live.
+//! supervisor restarts one that is not live. And `GET /metrics` ([`crate::metrics`]).
 
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -15,10 +16,7 @@ use std::time::Duration;
 const CHECK_WITHIN: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthcheck", get(live))
-        .route("/readiness", get(ready))
-        .route("/metrics", get(crate::metrics::metrics))
+    Router::new().route("/healthcheck", get(live)).route("/readiness", get(ready)).route("/metrics", get(metrics))
 }
 
 #[derive(Serialize)]
@@ -68,5 +66,30 @@ async fn relay(st: &AppState) -> String {
         Ok(Some(_)) => "ok".into(),
         Ok(None) => "the relay thread has stopped".into(),
         Err(_) => format!("the relay thread did not answer within {} s", CHECK_WITHIN.as_secs()),
+    }
+}
+
+/// `GET /metrics`: the gauges read now, then everything in the Prometheus text format.
+async fn metrics(State(st): State<AppState>) -> Response {
+    let m = &*crate::metrics::METRICS;
+    if let Some(s) = st.hub.stats().await {
+        m.connections.set(s.connections as i64);
+        m.live_documents.set(s.live_documents as i64);
+    }
+    let store = st.store.clone();
+    let counted = signpost_domain::db::blocking(&store, |c| {
+        c.query_row("SELECT count(*) FROM referral_facts", [], |r| r.get::<_, i64>(0)).map_err(anyhow::Error::from)
+    })
+    .await;
+    if let Ok(n) = counted {
+        m.referrals.set(n);
+    }
+    let path = st.store.path().to_path_buf();
+    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = path.with_extension("sqlite3-wal");
+    m.database_bytes.set((size(path) + size(wal)) as i64);
+    match crate::metrics::encoded() {
+        Some(out) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

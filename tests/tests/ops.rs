@@ -384,3 +384,24 @@ async fn the_json_log_of_a_whole_scenario_holds_no_secret_and_no_note() {
         assert!(!text.contains(s.as_str()), "the log holds a secret: {s}");
     }
 }
+
+/// The deployment's systemd units (`deploy/`, described in docs/deploy.md) pass
+/// `systemd-analyze verify`, pointed at this build's binary.
+#[test]
+fn the_systemd_units_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = ["signpost.service", "signpost-backup.service", "signpost-backup.timer"];
+    let bin = signpost_harness::binary();
+    for u in units {
+        let text = std::fs::read_to_string(signpost_harness::workspace().join("deploy").join(u)).unwrap();
+        std::fs::write(dir.path().join(u), text.replace("/usr/local/bin/signpost", &bin.to_string_lossy())).unwrap();
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .args(units.iter().map(|u| dir.path().join(u)))
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; `cargo xtask test` installs it)");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("nknown") && !said.contains("gnoring"), "{said}");
+}

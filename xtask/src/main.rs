@@ -283,15 +283,26 @@ fn client_inputs(client: &Path, wasm: &Path) -> anyhow::Result<String> {
 
 /// Debian's Chromium for the browser tests (never a browser download: none is reachable).
 fn ensure_chromium() -> anyhow::Result<()> {
-    if Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some() {
+    if std::env::var_os("CHROMIUM").is_some() {
+        return Ok(());
+    }
+    ensure_debian(&[("/usr/bin/chromium", "chromium")])
+}
+
+/// Debian packages the tests use, installed when their file is missing: `(file, package)`.
+fn ensure_debian(needed: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = needed.iter().filter(|(f, _)| !Path::new(f).exists()).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
         return Ok(());
     }
     run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     ensure_chromium()?;
+    // `systemd-analyze verify` checks the deployment's unit files (docs/deploy.md).
+    ensure_debian(&[("/usr/bin/systemd-analyze", "systemd")])?;
     npm_install()?;
     build_client()?;
     // A whole-suite run gains nothing from incremental artefacts, which would take a fifth of
