@@ -13,7 +13,7 @@
 //! storage format (magic bytes, checksum, type, LEB128 length) documented in the automerge
 //! binary format specification.
 
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const DOCUMENT: u8 = 0;
@@ -34,6 +34,24 @@ pub enum ChunkError {
     Empty,
     #[error("the chunk at offset {0} holds more than {1} {2} once loaded")]
     TooLarge(usize, u64, &'static str),
+}
+
+/// A stored document, loaded from its chunks (a snapshot, then the changes appended after it)
+/// strictly: a chunk that does not parse whole is an error. (`Automerge::load_incremental`
+/// keeps what it could read of a damaged chunk and says nothing, so a damaged document would be
+/// served, and written on, with entries missing.) A change whose dependency is not stored is an
+/// error too: a chunk was lost.
+pub fn load_stored(chunks: &[Vec<u8>]) -> Result<Automerge, String> {
+    let all: Vec<u8> = chunks.concat();
+    let strict = automerge::LoadOptions::new()
+        .on_partial_load(automerge::OnPartialLoad::Error)
+        .verification_mode(automerge::VerificationMode::Check);
+    let doc = Automerge::load_with_options(&all, strict).map_err(|e| e.to_string())?;
+    // Changes whose dependencies are not stored are held back, not applied: a chunk is missing.
+    match doc.get_missing_deps(&[]).first() {
+        Some(missing) => Err(format!("change {missing} is missing from storage")),
+        None => Ok(doc),
+    }
 }
 
 /// The hashes of every change that `raw` (one entry of a sync message's change list) carries,

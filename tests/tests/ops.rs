@@ -104,17 +104,32 @@ async fn a_backup_during_ingest_restores_every_referral_acknowledged_before_it()
 /// A relay's data folder with `n` referrals logged by one tablet today, then the relay stopped:
 /// (the folder's owner, the folder).
 async fn folder_with_referrals(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, data, _, _) = folder_with_a_day(n).await;
+    (dir, data)
+}
+
+/// As [`folder_with_referrals`], with the day's document and the tablet's credential.
+async fn folder_with_a_day(
+    n: usize,
+) -> (tempfile::TempDir, std::path::PathBuf, signpost_shared::ids::DocumentId, String) {
     use signpost_shared::schema::{self, Header};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let doc;
     {
         let (server, fx) = Server::start_fresh(&[]).unwrap();
         let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
         let today = chrono::Utc::now().date_naive();
         let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+        doc = (day, fx.token_a1.clone());
         for i in 0..n {
             let r = signpost_shared::testkit::referral(&format!("r{i:04}"));
             tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+            // Synced in fives, as a desk does through a morning: the day is stored in several
+            // chunks, not one.
+            if i % 5 == 4 {
+                tablet.synced(day, std::time::Duration::from_secs(30)).await.unwrap();
+            }
         }
         tablet.synced(day, std::time::Duration::from_secs(30)).await.unwrap();
         drop(tablet);
@@ -125,7 +140,8 @@ async fn folder_with_referrals(n: usize) -> (tempfile::TempDir, std::path::PathB
         std::fs::create_dir_all(&data).unwrap();
         std::fs::copy(server.data.join("signpost.sqlite3"), data.join("signpost.sqlite3")).unwrap();
     }
-    (dir, data)
+    let (day, token) = doc;
+    (dir, data, day, token)
 }
 
 /// `signpost admin check` on the command line: (exit status, what it printed).
@@ -404,4 +420,33 @@ fn the_systemd_units_verify() {
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("nknown") && !said.contains("gnoring"), "{said}");
+}
+
+/// A document whose storage lost a chunk (the database file itself is sound, so the start-up
+/// check passes) is never served partly: the relay refuses it to the
+/// tablet that asks, and goes on serving; the full check names it.
+#[tokio::test]
+async fn a_document_damaged_in_storage_is_refused_never_served_partly() {
+    let (_dir, data, day, token) = folder_with_a_day(40).await;
+    let conn = rusqlite::Connection::open(data.join("signpost.sqlite3")).unwrap();
+    let seqs: Vec<i64> = conn
+        .prepare("SELECT seq FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([day.to_string()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(seqs.len() >= 3, "{} chunks", seqs.len());
+    // A chunk in the middle lost (as a damaged page loses a row): the chunks after it hold
+    // changes that depend on it.
+    conn.execute("DELETE FROM doc_chunks WHERE seq = ?1", [seqs[1]]).unwrap();
+    drop(conn);
+    let (status, said) = check(&data);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains(&format!("{day}: document {day} does not load")), "{said}");
+    let server = Server::start(&data, &[]).unwrap();
+    let mut tablet = signpost_sim::Tablet::connect(&server.url, &token, "desk").await.unwrap();
+    let served = tablet.find(day, std::time::Duration::from_secs(10)).await;
+    assert!(!matches!(served, Ok(true)), "the damaged document was served: {served:?}");
+    assert_eq!(server.get("/readiness", None).await.unwrap().0, 200, "the relay goes on serving");
 }

@@ -174,10 +174,8 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
 /// A stored document, loaded into automerge.
 pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<(Meta, automerge::Automerge)>> {
     let Some(stored) = load_doc(conn, id)? else { return Ok(None) };
-    let mut doc = automerge::Automerge::new();
-    for c in &stored.chunks {
-        doc.load_incremental(c).with_context(|| format!("document {id} does not load"))?;
-    }
+    let doc = signpost_shared::chunks::load_stored(&stored.chunks)
+        .map_err(|e| anyhow::anyhow!("document {id} does not load: {e}"))?;
     Ok(Some((stored.meta, doc)))
 }
 

@@ -346,7 +346,6 @@ impl Relay {
         let mut live =
             Live { doc: Automerge::new(), meta: None, states, last_used: now, appends: 0, weight: Default::default() };
         if let Some(stored) = stored {
-            let mut doc = Automerge::new();
             for chunk in &stored.chunks {
                 // Weighed first: a stored chunk far too large to load (written before the relay
                 // weighed what it stores) is refused, not inflated. Twice the bound a write must
@@ -363,13 +362,21 @@ impl Relay {
                         Ok(())
                     }
                 });
-                if let Err(e) = weighed.and_then(|_| doc.load_incremental(chunk).map(|_| ()).map_err(|e| e.to_string()))
-                {
+                if let Err(e) = weighed {
                     self.refuse_queue(queue, &mut out);
                     out.problems.push(format!("document {doc_id} failed to load: {e}"));
                     return out;
                 }
             }
+            // All of it or nothing: a document missing a damaged chunk's entries is never served.
+            let doc = match chunks::load_stored(&stored.chunks) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    self.refuse_queue(queue, &mut out);
+                    out.problems.push(format!("document {doc_id} failed to load: {e}"));
+                    return out;
+                }
+            };
             live.appends = stored.chunks.len() as u32;
             live.doc = doc;
             live.meta = Some(stored.meta);
