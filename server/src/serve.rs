@@ -358,3 +358,45 @@ async fn stop_signal() -> &'static str {
         _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args;
+
+    /// Every flag of `signpost serve` is also an environment variable, `SIGNPOST_` and its name:
+    /// a flag added without one fails here.
+    #[test]
+    fn every_serve_flag_has_its_environment_variable() {
+        let cmd = ServeArgs::augment_args(clap::Command::new("serve"));
+        let mut n = 0;
+        for arg in cmd.get_arguments().filter(|a| a.get_long().is_some()) {
+            let long = arg.get_long().unwrap();
+            let want = format!("SIGNPOST_{}", long.replace('-', "_").to_uppercase());
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(want.as_str()), "--{long}");
+            n += 1;
+        }
+        assert!(n >= 25, "{n} flags");
+    }
+
+    /// The variables are read: a relay started with no flags at all, only variables.
+    #[test]
+    fn a_serve_command_reads_its_settings_from_the_environment() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        // clap reads the variables when parsing; set them for this process only here.
+        std::env::set_var("SIGNPOST_DATA", "/srv/signpost-data");
+        std::env::set_var("SIGNPOST_SHUTDOWN_SECS", "4.5");
+        std::env::set_var("SIGNPOST_BEHIND_TLS", "true");
+        let cli = <Cli as clap::Parser>::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.serve.data, PathBuf::from("/srv/signpost-data"));
+        assert_eq!(cli.serve.shutdown_secs, 4.5);
+        assert!(cli.serve.behind_tls);
+        // A flag wins over its variable.
+        let cli = <Cli as clap::Parser>::try_parse_from(["serve", "--data", "/elsewhere"]).unwrap();
+        assert_eq!(cli.serve.data, PathBuf::from("/elsewhere"));
+    }
+}
