@@ -24,11 +24,13 @@ pub struct Report {
     pub mismatched: Vec<(String, String)>,
     pub referrals: usize,
     pub shifts: usize,
+    /// The documents could not even be listed: nothing after that was checked.
+    pub unlisted: bool,
 }
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.sqlite.is_empty() && self.unreadable.is_empty() && self.mismatched.is_empty()
+        self.sqlite.is_empty() && self.unreadable.is_empty() && self.mismatched.is_empty() && !self.unlisted
     }
 }
 
@@ -39,24 +41,31 @@ impl std::fmt::Display for Report {
         for p in self.sqlite.iter().take(20) {
             writeln!(f, "       {p}")?;
         }
-        writeln!(
-            f,
-            "{} {} documents load ({} do not)",
-            mark(self.unreadable.is_empty()),
-            self.documents,
-            self.unreadable.len()
-        )?;
+        match self.unlisted {
+            true => writeln!(f, "FAIL the documents cannot be listed")?,
+            false => writeln!(
+                f,
+                "{} {} documents load ({} do not)",
+                mark(self.unreadable.is_empty()),
+                self.documents,
+                self.unreadable.len()
+            )?,
+        }
         for (doc, why) in self.unreadable.iter().take(50) {
             writeln!(f, "       {doc}: {why}")?;
         }
-        writeln!(
-            f,
-            "{} statistics equal a recount from the documents: {} referrals, {} shifts ({} documents differ)",
-            mark(self.mismatched.is_empty()),
-            self.referrals,
-            self.shifts,
-            self.mismatched.len()
-        )?;
+        if self.unlisted {
+            writeln!(f, "FAIL statistics not recounted: the documents cannot be listed")?;
+        } else {
+            writeln!(
+                f,
+                "{} statistics equal a recount from the documents: {} referrals, {} shifts ({} documents differ)",
+                mark(self.mismatched.is_empty()),
+                self.referrals,
+                self.shifts,
+                self.mismatched.len()
+            )?;
+        }
         for (doc, why) in self.mismatched.iter().take(50) {
             writeln!(f, "       {doc}: {why}")?;
         }
@@ -107,6 +116,7 @@ pub fn check(conn: &Connection) -> anyhow::Result<Report> {
         Ok(mut s) => s.query_map([], |r| r.get(0))?.filter_map(Result::ok).collect(),
         Err(e) => {
             report.unreadable.push(("documents".into(), e.to_string()));
+            report.unlisted = true;
             return Ok(report);
         }
     };

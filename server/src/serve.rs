@@ -294,12 +294,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "stopping: no new connections; closing every socket"
             );
             sockets.stop_all();
+            std::time::Instant::now()
         }
     });
     let drain = std::time::Duration::from_secs_f64(shutdown_secs);
-    let started = std::time::Instant::now();
     crate::listen::serve(listener, app, limits, stopping, drain).await?;
-    signalled.await?;
+    // The stop's clock runs from the signal.
+    let started = signalled.await?;
     // Tablets are told to come back in a moment (close code 1012); wait for their sockets to go.
     while sockets.open_count() > 0 && started.elapsed() < drain {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
