@@ -38,6 +38,19 @@ fn node(script: &str, server: &Server, fx: &signpost_harness::Fixture, chromium:
     c
 }
 
+/// [`node`], with an administrator and a coordinator of the fixture's scheme created and their
+/// set-password codes given (`ADMIN_EMAIL`, `ADMIN_CODE`, `COORD_EMAIL`, `COORD_CODE`).
+fn node_with_accounts(script: &str, server: &Server, fx: &signpost_harness::Fixture, chromium: &str) -> Command {
+    let (admin, coord) = ("admin@example.org", "coordinator@example.org");
+    let admin_code = signpost_harness::admin(&server.data, &["create-user", "--role", "admin", admin]).unwrap();
+    let coord_code =
+        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, coord])
+            .unwrap();
+    let mut c = node(script, server, fx, chromium);
+    c.env("ADMIN_EMAIL", admin).env("ADMIN_CODE", admin_code).env("COORD_EMAIL", coord).env("COORD_CODE", coord_code);
+    c
+}
+
 /// Puts volunteers on the fixture scheme's roster (through the API): a referral is logged by
 /// the volunteer on the desk.
 async fn roster(server: &Server, fx: &signpost_harness::Fixture, names: &[&str]) {
@@ -298,18 +311,7 @@ async fn an_administrator_and_a_coordinator_manage_a_scheme_with_mistakes_first(
     let _one = ONE_BROWSER.lock().await;
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
-    let (admin, coord) = ("admin@example.org", "coordinator@example.org");
-    let admin_code = signpost_harness::admin(&server.data, &["create-user", "--role", "admin", admin]).unwrap();
-    let coord_code =
-        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, coord])
-            .unwrap();
-    let out = node("browser-manage.mjs", &server, &fx, &chromium)
-        .env("ADMIN_EMAIL", admin)
-        .env("ADMIN_CODE", &admin_code)
-        .env("COORD_EMAIL", coord)
-        .env("COORD_CODE", &coord_code)
-        .output()
-        .expect("run node");
+    let out = node_with_accounts("browser-manage.mjs", &server, &fx, &chromium).output().expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "browser-manage.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value =
@@ -391,18 +393,7 @@ async fn every_tablet_screen_and_web_page_reads_in_welsh_with_no_string_left_in_
     let (dist, chromium) = app_and_chromium();
     let (server, fx) = serving(&dist);
     roster(&server, &fx, &["Ann E."]).await;
-    let (admin, coord) = ("admin@example.org", "coordinator@example.org");
-    let admin_code = signpost_harness::admin(&server.data, &["create-user", "--role", "admin", admin]).unwrap();
-    let coord_code =
-        signpost_harness::admin(&server.data, &["create-user", "--role", "coordinator", "--scheme", &fx.scheme, coord])
-            .unwrap();
-    let out = node("browser-welsh.mjs", &server, &fx, &chromium)
-        .env("ADMIN_EMAIL", admin)
-        .env("ADMIN_CODE", &admin_code)
-        .env("COORD_EMAIL", coord)
-        .env("COORD_CODE", &coord_code)
-        .output()
-        .expect("run node");
+    let out = node_with_accounts("browser-welsh.mjs", &server, &fx, &chromium).output().expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "browser-welsh.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value =

@@ -3,6 +3,23 @@
 
 use signpost_harness::Server;
 
+/// A fresh relay, and a tablet of its site A with today's desk-day open.
+async fn desk_today() -> (Server, signpost_harness::Fixture, signpost_sim::Tablet, signpost_shared::ids::DocumentId) {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let header = signpost_shared::schema::Header::desk_day(&fx.scheme, &fx.site_a, today);
+    let day = tablet.open_day(&header).await.unwrap();
+    (server, fx, tablet, day)
+}
+
+/// The ids of the referrals in a data folder's statistics, one per row.
+fn referral_ids(data: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(data.join("signpost.sqlite3")).unwrap();
+    let mut rows = conn.prepare("SELECT id FROM referral_facts").unwrap();
+    rows.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 /// `/healthcheck` answers while the process serves; `/readiness` fails while the database will
 /// not take a write (something holds its write lock: the relay's commits would wait too), says
 /// why, and recovers when it is released.
@@ -33,12 +50,9 @@ async fn readiness_fails_while_the_database_is_locked_and_recovers() {
 /// Restoring over a database, or from a file that is not a sound backup, is refused.
 #[tokio::test]
 async fn a_backup_during_ingest_restores_every_referral_acknowledged_before_it() {
-    use signpost_shared::schema::{self, Header};
+    use signpost_shared::schema;
     use std::sync::{Arc, Mutex};
-    let (server, fx) = Server::start_fresh(&[]).unwrap();
-    let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
-    let today = chrono::Utc::now().date_naive();
-    let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+    let (server, _fx, mut tablet, day) = desk_today().await;
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -76,18 +90,10 @@ async fn a_backup_during_ingest_restores_every_referral_acknowledged_before_it()
     let f = file.to_string_lossy().into_owned();
     let said = signpost_harness::admin(&restored, &["restore", &f]).unwrap();
     assert!(said.contains("restored"), "{said}");
-    let conn = rusqlite::Connection::open(restored.join("signpost.sqlite3")).unwrap();
-    let ids: std::collections::HashSet<String> = conn
-        .prepare("SELECT id FROM referral_facts")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let ids: std::collections::HashSet<String> = referral_ids(&restored).into_iter().collect();
     let missing: Vec<&String> = before.iter().filter(|id| !ids.contains(*id)).collect();
     assert!(missing.is_empty(), "{} of {} acknowledged referrals missing: {missing:?}", missing.len(), before.len());
     println!("backup held {} referrals; {} acknowledged before it began, {after} by the end", ids.len(), before.len());
-    drop(conn);
     // Refusals: over a database, and from something that is not a backup.
     let again = signpost_harness::admin(&restored, &["restore", &f]).unwrap_err().to_string();
     assert!(again.contains("holds a database already"), "{again}");
@@ -279,14 +285,7 @@ async fn a_stop_under_load_loses_nothing_and_tablets_reconnect_to_the_restarted_
             tablet.synced(day, std::time::Duration::from_secs(30)).await.unwrap();
             all_logged.extend(logged);
         }
-        let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
-        let ids: Vec<String> = conn
-            .prepare("SELECT id FROM referral_facts")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let ids = referral_ids(&server.data);
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "SIG{signal}: a referral counted twice");
         let missing: Vec<&String> = before.iter().filter(|id| !unique.contains(id)).collect();
@@ -308,11 +307,8 @@ async fn a_stop_under_load_loses_nothing_and_tablets_reconnect_to_the_restarted_
 /// or token of anyone's in it.
 #[tokio::test]
 async fn metrics_count_what_the_relay_did_and_name_no_one() {
-    use signpost_shared::schema::{self, Header};
-    let (server, fx) = Server::start_fresh(&[]).unwrap();
-    let mut tablet = signpost_sim::Tablet::connect(&server.url, &fx.token_a1, "desk").await.unwrap();
-    let today = chrono::Utc::now().date_naive();
-    let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
+    use signpost_shared::schema;
+    let (server, fx, mut tablet, day) = desk_today().await;
     for id in ["metrics-r1", "metrics-r2", "metrics-r3"] {
         let r = signpost_shared::testkit::referral(id);
         tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
