@@ -5,6 +5,7 @@
 //! to compare before and after an attack ([`store`]).
 
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod store;
 

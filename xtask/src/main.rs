@@ -301,8 +301,9 @@ fn ensure_debian(needed: &[(&str, &str)]) -> anyhow::Result<()> {
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     ensure_chromium()?;
-    // `systemd-analyze verify` checks the deployment's unit files (docs/deploy.md).
-    ensure_debian(&[("/usr/bin/systemd-analyze", "systemd")])?;
+    // `systemd-analyze verify` checks the deployment's unit files (docs/deploy.md); the harness
+    // starts throw-away PostgreSQL clusters (never a system service).
+    ensure_debian(&[("/usr/bin/systemd-analyze", "systemd"), ("/usr/lib/postgresql", "postgresql")])?;
     npm_install()?;
     build_client()?;
     // A whole-suite run gains nothing from incremental artefacts, which would take a fifth of
