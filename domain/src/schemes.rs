@@ -129,11 +129,10 @@ fn exists(conn: &Connection, sql: &str, arg: &str) -> anyhow::Result<bool> {
 pub fn scheme_exists(conn: &Connection, scheme: &str) -> anyhow::Result<bool> {
     exists(conn, "SELECT 1 FROM schemes WHERE id = ?1", scheme)
 }
-/// A scheme's sites as (id, name), by name.
+
+/// A scheme's sites as (id, name), open ones first (see [`sites`]).
 pub fn sites_of(conn: &Connection, scheme: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT id, name FROM sites WHERE scheme_id = ?1 ORDER BY name")?;
-    let rows = stmt.query_map([scheme], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(sites(conn, scheme)?.into_iter().map(|s| (s.id, s.name)).collect())
 }
 
 /// The names of a site and its scheme.

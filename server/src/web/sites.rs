@@ -26,21 +26,16 @@ pub(super) struct SchemeSite {
     site: String,
 }
 
-/// A site name in plain words: given, not too long, and not another open or closed site's.
+/// A site name in plain words: given, not too long, and not another open or closed site's of
+/// the scheme (its `sites`; `except` the one being renamed).
 fn checked_site_name(
-    conn: &rusqlite::Connection,
-    scheme: &str,
+    sites: &[schemes::Site],
     except: Option<&str>,
     field: &str,
     typed: &str,
-) -> anyhow::Result<Result<String, Problem>> {
-    let name = match form::checked_name(field, typed, l("the site's name", "enw'r safle"), 120) {
-        Ok(n) => n,
-        Err(p) => return Ok(Err(p)),
-    };
-    let taken = schemes::sites(conn, scheme)?
-        .iter()
-        .any(|s| Some(s.id.as_str()) != except && s.name.to_lowercase() == name.to_lowercase());
+) -> Result<String, Problem> {
+    let name = form::checked_name(field, typed, l("the site's name", "enw'r safle"), 120)?;
+    let taken = sites.iter().any(|s| Some(s.id.as_str()) != except && s.name.to_lowercase() == name.to_lowercase());
     if taken {
         let p = Problem::new(
             field,
@@ -49,9 +44,9 @@ fn checked_site_name(
                 "Mae gan y cynllun safle o'r enw {name} eisoes. Rhowch enw arall i'r un hwn"
             ),
         );
-        return Ok(Err(p.keep(field, typed)));
+        return Err(p.keep(field, typed));
     }
-    Ok(Ok(name))
+    Ok(name)
 }
 
 pub(super) async fn create_site(
@@ -63,7 +58,7 @@ pub(super) async fn create_site(
     let (sc, actor) = (scheme.clone(), s.user.actor());
     let made = db(&st.store, move |c| {
         signpost_domain::db::immediate(c, |c| {
-            let name = match checked_site_name(c, &sc, None, "site-name", &f.name)? {
+            let name = match checked_site_name(&schemes::sites(c, &sc)?, None, "site-name", &f.name) {
                 Ok(n) => n,
                 Err(p) => return Ok(Err(p)),
             };
@@ -149,8 +144,9 @@ pub(super) async fn save_site(
     };
     let (sc, id, typed) = (at.scheme.clone(), at.site.clone(), f.name.clone());
     let before = db(&st.store, move |c| {
-        let site = schemes::sites(c, &sc)?.into_iter().find(|x| x.id == id);
-        Ok(site.map(|site| (site, checked_site_name(c, &sc, Some(&id), "site-rename", &typed))))
+        let sites = schemes::sites(c, &sc)?;
+        let checked = checked_site_name(&sites, Some(&id), "site-rename", &typed);
+        Ok(sites.into_iter().find(|x| x.id == id).map(|site| (site, checked)))
     })
     .await?;
     let Some((site, name)) = before else {
@@ -158,7 +154,7 @@ pub(super) async fn save_site(
             l("This scheme has no such site.", "Nid oes gan y cynllun hwn safle o'r fath.").into(),
         ));
     };
-    let name = match name? {
+    let name = match name {
         Ok(n) => n,
         Err(p) => return site_form(&st, &s, &at, Some(p.keep("site-open", &f.state))).await,
     };
