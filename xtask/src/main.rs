@@ -79,22 +79,26 @@ fn ensure_nightly(components: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wasm-bindgen CLI at exactly the crate's version, installed into target/tools when missing.
+/// The wasm-bindgen CLI at exactly the crate's version, installed when missing — beside cargo's
+/// own tools (`$CARGO_HOME/signpost-tools/wasm-bindgen-<version>`) rather than in `target/`, so
+/// that a fresh clone on the same machine does not spend five minutes building it again.
 fn wasm_bindgen() -> anyhow::Result<PathBuf> {
-    let bin = root().join("target/tools/bin/wasm-bindgen");
+    let tools = cargo_home()?.join("signpost-tools").join(format!("wasm-bindgen-{WASM_BINDGEN_VERSION}"));
+    let bin = tools.join("bin/wasm-bindgen");
     let version = Command::new(&bin).arg("--version").output();
     if !version.map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_BINDGEN_VERSION)).unwrap_or(false) {
         // No --locked: one of its pinned dependencies is not on the registry mirror.
-        run(cargo().args([
-            "install",
-            "wasm-bindgen-cli",
-            "--version",
-            WASM_BINDGEN_VERSION,
-            "--root",
-            "target/tools",
-        ]))?;
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--root"]).arg(&tools))?;
     }
     Ok(bin)
+}
+
+/// Cargo's home folder (`CARGO_HOME`, else `~/.cargo`).
+fn cargo_home() -> anyhow::Result<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")
 }
 
 /// npm packages of one folder, installed at the versions its package-lock.json pins.
@@ -121,10 +125,7 @@ const TARGET_RUSTFLAGS: &str = "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS";
 /// Panic locations name source files; without this the app would carry the build machine's
 /// paths to every tablet (and download them: a few KB).
 fn remap_source_paths() -> anyhow::Result<String> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?;
+    let cargo_home = cargo_home()?;
     let mut flags = vec![format!("--remap-path-prefix={}=/signpost", root().display())];
     if let Ok(indexes) = std::fs::read_dir(cargo_home.join("registry/src")) {
         for index in indexes.flatten() {
