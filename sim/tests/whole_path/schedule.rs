@@ -4,7 +4,8 @@
 use crate::world::World;
 use rand::Rng;
 use signpost_shared::ids::DocumentId;
-use signpost_shared::schema::{self, EntryKey, Referral, Shift, Volunteer};
+use signpost_shared::schema::{self, EntryKey, FollowUpClosed, Referral, Shift, Volunteer};
+use signpost_shared::vocab::FollowUpOutcome;
 
 impl World {
     pub(crate) fn text(&mut self, max: usize) -> String {
@@ -37,7 +38,20 @@ impl World {
                 let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &r.id).unwrap().unwrap();
                 self.note(i, doc, &r);
             }
-            40..=43 => {
+            40..=41 => {
+                // A follow-up is closed, on whichever tablet of the desk (any day it holds), with
+                // a random outcome: two tablets may close the same one offline.
+                let Some((doc, old)) = self.pick_referral(i) else { return };
+                if !old.follow_up || old.follow_up_closed.is_some() {
+                    return;
+                }
+                let outcome = FollowUpOutcome::ALL[self.rng.random_range(0..FollowUpOutcome::ALL.len())];
+                let c = FollowUpClosed { outcome, at_ms: 1_767_139_200_000 + self.now as i64, by: None };
+                self.commit(i, doc, |tx| schema::close_follow_up(tx, &old.id, &c).unwrap());
+                let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &old.id).unwrap().unwrap();
+                self.note(i, doc, &r);
+            }
+            42..=43 => {
                 let Some((doc, old)) = self.pick_referral(i) else { return };
                 let reason = self.text(schema::MAX_TEXT_CHARS);
                 let at = self.now as i64;
