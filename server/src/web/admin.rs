@@ -6,6 +6,7 @@ use super::form::{self, Confirm, Problem, Text};
 use super::form::{ActiveForm, Done};
 use super::lang::l;
 use super::lang::tf;
+use super::layout::table_head;
 use super::layout::{page, role_label, see_other, success, when};
 use super::scheme_page::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
@@ -58,10 +59,7 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
         h1 class="govuk-heading-l" { (l("Signpost administration", "Gweinyddu Signpost")) }
         h2 class="govuk-heading-m" { (l("Schemes", "Cynlluniau")) }
         table class="govuk-table" {
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { (l("Scheme", "Cynllun")) }
-                th scope="col" class="govuk-table__header" { (l("Sites", "Safleoedd")) }
-            } }
+            (table_head(&[l("Scheme", "Cynllun"), l("Sites", "Safleoedd")]))
             tbody class="govuk-table__body" {
                 @for r in &schemes {
                     tr class="govuk-table__row" {
@@ -79,12 +77,7 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
         }
         h2 class="govuk-heading-m" { (l("Accounts", "Cyfrifon")) }
         table class="govuk-table" id="accounts" {
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { (l("Email", "E-bost")) }
-                th scope="col" class="govuk-table__header" { (l("Role", "Rôl")) }
-                th scope="col" class="govuk-table__header" { (l("Status", "Statws")) }
-                th scope="col" class="govuk-table__header" { (l("Actions", "Camau")) }
-            } }
+            (table_head(&[l("Email", "E-bost"), l("Role", "Rôl"), l("Status", "Statws"), l("Actions", "Camau")]))
             tbody class="govuk-table__body" {
                 @for u in &users {
                     tr class="govuk-table__row" {
@@ -348,12 +341,7 @@ pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Quer
         h1 class="govuk-heading-l" { (l("Audit log", "Log archwilio")) }
         p class="govuk-body" { (l("Every administrator action, enrolment, revocation and coordinator view of individual-level data, newest first. Entries cannot be changed or removed.", "Pob cam gan weinyddwr, pob cofrestru a dirymu, a phob tro y gwelodd cydlynydd ddata unigol, y diweddaraf yn gyntaf. Ni ellir newid na dileu cofnodion.")) }
         table class="govuk-table" id="audit" {
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { (l("When", "Pryd")) }
-                th scope="col" class="govuk-table__header" { (l("Who", "Pwy")) }
-                th scope="col" class="govuk-table__header" { (l("What", "Beth")) }
-                th scope="col" class="govuk-table__header" { (l("Scheme and details", "Cynllun a manylion")) }
-            } }
+            (table_head(&[l("When", "Pryd"), l("Who", "Pwy"), l("What", "Beth"), l("Scheme and details", "Cynllun a manylion")]))
             tbody class="govuk-table__body" {
                 @for e in &entries {
                     tr class="govuk-table__row" {

@@ -9,6 +9,7 @@ use super::form::Done;
 use super::form::{self, Confirm, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
+use super::layout::table_head;
 use super::layout::{breadcrumbs, page, see_other, success};
 use super::session::{db, managed, Session, SignedForm};
 use super::words::say;
@@ -94,11 +95,7 @@ pub(super) async fn list(
         a class="govuk-button" role="button" draggable="false" href=(format!("/manage/schemes/{scheme}/agencies/new")) { (l("Add an agency", "Ychwanegu asiantaeth")) }
         table class="govuk-table" id="agencies" {
             caption class="govuk-table__caption govuk-visually-hidden" { (l("Agencies", "Asiantaethau")) }
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { (l("Agency", "Asiantaeth")) }
-                th scope="col" class="govuk-table__header" { (l("Helps with", "Yn helpu gyda")) }
-                th scope="col" class="govuk-table__header" { (l("Sites", "Safleoedd")) }
-            } }
+            (table_head(&[l("Agency", "Asiantaeth"), l("Helps with", "Yn helpu gyda"), l("Sites", "Safleoedd")]))
             tbody class="govuk-table__body" {
                 @if dir.agencies.is_empty() {
                     tr class="govuk-table__row" { td class="govuk-table__cell" colspan="3" { (l("The directory is empty. Add the agencies your volunteers signpost to.", "Mae'r cyfeiriadur yn wag. Ychwanegwch yr asiantaethau y mae eich gwirfoddolwyr yn cyfeirio pobl atynt.")) } }

@@ -185,6 +185,15 @@ pub fn error_summary(errors: &[(&str, String)]) -> Markup {
     }
 }
 
+/// A table's head row: one plain column header each.
+pub fn table_head(columns: &[&str]) -> Markup {
+    html! {
+        thead class="govuk-table__head" { tr class="govuk-table__row" {
+            @for c in columns { th scope="col" class="govuk-table__header" { (c) } }
+        } }
+    }
+}
+
 /// A table of figures in the GOV.UK pattern: a column of row names, then numeric columns; the
 /// last row in bold when `total_last`. `columns` names every column, the names' column first.
 pub fn figures_table(

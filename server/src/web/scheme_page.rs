@@ -9,6 +9,7 @@ use super::form::Done;
 use super::form::{self, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
+use super::layout::table_head;
 use super::layout::{breadcrumbs, page, see_other, success, when};
 use super::session::{db, managed, Session};
 use super::words::say;
@@ -163,10 +164,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
         p class="govuk-body" { (l("To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes.", "I osod tabled, crëwch god cofrestru ar gyfer ei safle a'i deipio i mewn i Signpost ar y dabled. Mae cod yn gweithio unwaith, o fewn 15 munud.")) }
         table class="govuk-table" id="sites" {
             caption class="govuk-table__caption govuk-visually-hidden" { (l("Sites", "Safleoedd")) }
-            thead class="govuk-table__head" { tr class="govuk-table__row" {
-                th scope="col" class="govuk-table__header" { (l("Site", "Safle")) }
-                th scope="col" class="govuk-table__header" { (l("Action", "Cam")) }
-            } }
+            (table_head(&[l("Site", "Safle"), l("Action", "Cam")]))
             tbody class="govuk-table__body" {
                 @if view.sites.is_empty() {
                     tr class="govuk-table__row" { td class="govuk-table__cell" colspan="2" { (l("No sites yet. Add the scheme's first site below.", "Dim safleoedd eto. Ychwanegwch safle cyntaf y cynllun isod.")) } }
@@ -205,13 +203,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
         @else {
             div class="signpost-scroll" {
             table class="govuk-table" id="tablets" {
-                thead class="govuk-table__head" { tr class="govuk-table__row" {
-                    th scope="col" class="govuk-table__header" { (l("Tablet", "Tabled")) }
-                    th scope="col" class="govuk-table__header" { (l("Site", "Safle")) }
-                    th scope="col" class="govuk-table__header" { (l("Enrolled", "Cofrestrwyd")) }
-                    th scope="col" class="govuk-table__header" { (l("Last synced", "Cysoni diwethaf")) }
-                    th scope="col" class="govuk-table__header" { (l("Status", "Statws")) }
-                } }
+                (table_head(&[l("Tablet", "Tabled"), l("Site", "Safle"), l("Enrolled", "Cofrestrwyd"), l("Last synced", "Cysoni diwethaf"), l("Status", "Statws")]))
                 tbody class="govuk-table__body" {
                     @for dv in &view.devices {
                         @let label = if dv.label.is_empty() { dv.id.clone() } else { dv.label.clone() };
