@@ -7,10 +7,10 @@ use crate::audit::audit;
 use crate::db::immediate;
 use crate::error::refuse;
 use crate::schemes::scheme_exists;
+use crate::sql::{params, Connection, OptionalExtension};
 use crate::util::{hash_token, now_ms, random_id, random_token};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rusqlite::{params, Connection, OptionalExtension};
 
 /// How long a set-password code (invitation or reset) stays valid.
 pub const PASSWORD_CODE_MS: i64 = 72 * 3600 * 1000;
@@ -132,7 +132,7 @@ fn verify_password(password: &str, stored: Option<&str>) -> bool {
     ok && real
 }
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, Option<String>)> {
+fn user_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<(User, Option<String>)> {
     let role: String = r.get(2)?;
     let scheme: Option<String> = r.get(3)?;
     let hash: Option<String> = r.get(4)?;
@@ -279,7 +279,7 @@ pub fn password_code_user(conn: &Connection, code: &str) -> anyhow::Result<Optio
 }
 
 /// Sets a password with a one-time code; the code is used up and other sessions end.
-pub fn set_password(conn: &mut Connection, code: &str, password: &str) -> anyhow::Result<User> {
+pub fn set_password(conn: &Connection, code: &str, password: &str) -> anyhow::Result<User> {
     let Some(user) = password_code_user(conn, code)? else {
         return refuse(
             "This link has expired or has already been used. Ask an administrator for a new one",
@@ -288,7 +288,7 @@ pub fn set_password(conn: &mut Connection, code: &str, password: &str) -> anyhow
     };
     check_password(password, &user.email)?;
     let hash = hash_password(password)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::sql::Immediate)?;
     // The code is used up only if nobody used it meanwhile (two requests with one code: one wins).
     let now = now_ms();
     let used = tx.execute(

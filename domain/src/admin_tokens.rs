@@ -4,8 +4,8 @@
 
 use crate::audit::audit;
 use crate::db::immediate;
+use crate::sql::{params, Connection};
 use crate::util::{hash_token, now_ms, random_id, random_token};
-use rusqlite::{params, Connection};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -59,7 +59,7 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<Listed>> {
     let mut stmt = conn.prepare(
         "SELECT subject, created_at, expires_at, revoked_at FROM tokens WHERE kind = 'admin' ORDER BY created_at DESC",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map((), |r| {
         Ok(Listed { id: r.get(0)?, created_at: r.get(1)?, expires_at: r.get(2)?, revoked_at: r.get(3)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(listed.len(), 2);
         assert!(listed.iter().all(|t| !t.valid_at(now_ms())));
         let audited: i64 = conn
-            .query_row("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'administrator token %'", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'administrator token %'", (), |r| r.get(0))
             .unwrap();
         assert_eq!(audited, 3, "two issued, one revoked");
     }

@@ -1,9 +1,9 @@
 //! The audit log: who did what to which scheme, append-only (triggers refuse updates and
 //! deletes).
 
+use crate::sql::{params, Connection};
 use crate::util::now_ms;
 use anyhow::Context;
-use rusqlite::{params, Connection};
 
 pub fn audit(conn: &Connection, actor: &str, action: &str, scheme: Option<&str>, detail: &str) -> anyhow::Result<()> {
     conn.execute(
@@ -50,7 +50,7 @@ pub fn names(conn: &Connection, entries: &[AuditEntry]) -> anyhow::Result<std::c
     let mut names = std::collections::HashMap::new();
     let mut add = |sql: &str| -> anyhow::Result<()> {
         let mut stmt = conn.prepare(sql)?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        for row in stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
             let (id, name) = row?;
             names.insert(id, name);
         }
@@ -91,8 +91,8 @@ mod tests {
     fn the_audit_log_cannot_be_changed() {
         let (conn, _, _) = db();
         audit(&conn, "a", "did", None, "x").unwrap();
-        assert!(conn.execute("UPDATE audit_log SET actor = 'b'", []).is_err());
-        assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+        assert!(conn.execute("UPDATE audit_log SET actor = 'b'", ()).is_err());
+        assert!(conn.execute("DELETE FROM audit_log", ()).is_err());
         assert_eq!(audit_entries(&conn, 10, None).unwrap()[0].actor, "a");
     }
 

@@ -5,8 +5,9 @@
 //! beside it), compacted and without the write-ahead log. A backup is checked as soon as it is
 //! written and again before it is restored; a restore never writes over a database.
 
+use crate::sql::Connection;
 use anyhow::{bail, Context};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
 use std::path::{Path, PathBuf};
 
 /// The database's file in a data folder.
@@ -42,7 +43,7 @@ pub fn backup(data: &Path, to: &Path) -> anyhow::Result<Summary> {
     if to.exists() {
         bail!("{} exists already: back up to a new file", to.display());
     }
-    let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    let conn = rusqlite::Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .with_context(|| format!("cannot open {}", db.display()))?;
     conn.busy_timeout(crate::db::BUSY_TIMEOUT)?;
     let target = to.to_str().context("the backup's path must be UTF-8")?;
@@ -74,10 +75,12 @@ pub fn restore(from: &Path, data: &Path) -> anyhow::Result<Summary> {
 /// Checks a database file (a backup): SQLite's integrity check, a Signpost database this release
 /// can read. It is opened read-only and not changed.
 pub fn checked(file: &Path) -> anyhow::Result<Summary> {
-    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("cannot open {}", file.display()))?;
+    let conn = Connection::sqlite(
+        rusqlite::Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", file.display()))?,
+    );
     let problems: Vec<String> =
-        conn.prepare("PRAGMA integrity_check")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        conn.prepare("PRAGMA integrity_check")?.query_map((), |r| r.get(0))?.collect::<Result<_, _>>()?;
     if problems != ["ok"] {
         bail!("SQLite's integrity check failed: {}", problems.join("; "));
     }
@@ -95,7 +98,7 @@ fn summary(conn: &Connection, file: &Path) -> anyhow::Result<Summary> {
     Ok(Summary {
         bytes: std::fs::metadata(file)?.len(),
         version: crate::db::migrations::version(conn)?,
-        documents: conn.query_row("SELECT count(*) FROM documents", [], |r| r.get(0))?,
-        referrals: conn.query_row("SELECT count(*) FROM referral_facts", [], |r| r.get(0))?,
+        documents: conn.query_row("SELECT count(*) FROM documents", (), |r| r.get(0))?,
+        referrals: conn.query_row("SELECT count(*) FROM referral_facts", (), |r| r.get(0))?,
     })
 }

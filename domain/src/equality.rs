@@ -3,8 +3,8 @@
 //! control ([`crate::national`]).
 
 use crate::audit::audit;
+use crate::sql::{params, Connection};
 use crate::util::now_ms;
-use rusqlite::{params, Connection};
 use signpost_shared::equality::Answers;
 
 /// Stores a volunteer's answers, replacing earlier ones.
@@ -48,7 +48,7 @@ pub fn answers_of_active(conn: &Connection) -> anyhow::Result<Vec<(String, Optio
          LEFT JOIN equality_answers e ON e.scheme_id = r.scheme_id AND e.volunteer_id = r.volunteer_id
          WHERE r.active = 1",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map((), |r| {
         let answers: Option<String> = r.get(1)?;
         Ok((r.get(0)?, answers.map(|json| serde_json::from_str(&json).unwrap_or_default())))
     })?;

@@ -11,8 +11,8 @@
 
 use crate::audit;
 use crate::db::{self, documents};
+use crate::sql::Connection;
 use anyhow::Context;
-use rusqlite::Connection;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection;
 use signpost_shared::relay::{Meta, Write};
@@ -53,14 +53,14 @@ pub fn find(
 ) -> anyhow::Result<Vec<Found>> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.id, f.recorded_at, f.helped, f.agency, f.voided,
-                (SELECT group_concat(c.category, ',') FROM referral_categories c WHERE c.doc_id = f.doc_id AND c.id = f.id)
+                (SELECT string_agg(c.category, ',' ORDER BY c.category) FROM referral_categories c WHERE c.doc_id = f.doc_id AND c.id = f.id)
          FROM referral_facts f
          WHERE f.scheme_id = ?1 AND f.site_id = ?2 AND f.day = ?3
            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM referral_categories c
                                       WHERE c.doc_id = f.doc_id AND c.id = f.id AND c.category = ?4))
          ORDER BY f.recorded_at, f.id LIMIT ?5",
     )?;
-    let rows = stmt.query_map(rusqlite::params![scheme, site, day, category, FIND_LIMIT as i64], |r| {
+    let rows = stmt.query_map(crate::params![scheme, site, day, category, FIND_LIMIT as i64], |r| {
         let categories: Option<String> = r.get(5)?;
         Ok(Found {
             entry: r.get(0)?,
@@ -86,7 +86,7 @@ pub struct Opened {
 /// A scheme's referral by its id, read from its day as stored; `None` if the scheme has no such
 /// referral. (The caller audits the opening.)
 pub fn open(conn: &Connection, scheme: &str, entry: &str) -> anyhow::Result<Option<Opened>> {
-    use rusqlite::OptionalExtension;
+    use crate::sql::OptionalExtension;
     let row = conn
         .prepare_cached("SELECT doc_id, site_id, day FROM referral_facts WHERE id = ?1 AND scheme_id = ?2 LIMIT 1")?
         .query_row([entry, scheme], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
@@ -165,7 +165,7 @@ mod tests {
     }
 
     fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        conn.query_row(sql, (), |r| r.get(0)).unwrap()
     }
 
     /// A day of three referrals whose notes hold markers, stored and projected as the relay does,

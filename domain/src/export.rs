@@ -8,7 +8,7 @@ use std::collections::HashMap;
 /// order (day, then referral), one at a time: constant memory however long the period. Ids
 /// become names through `names`; codes become their labels. No notes, ever.
 pub fn referral_rows(
-    conn: &rusqlite::Connection,
+    conn: &crate::sql::Connection,
     scheme: &str,
     site: Option<&str>,
     from: NaiveDate,
@@ -37,7 +37,7 @@ pub fn referral_rows(
          ORDER BY r.day, r.doc_id, r.id",
     )?;
     let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
-    let mut rows = stmt.query(rusqlite::params![scheme, f, t, site])?;
+    let mut rows = stmt.query(crate::params![scheme, f, t, site])?;
     // Categories of a referral arrive on consecutive rows; a line is written when the next starts.
     let mut pending: Option<(String, Vec<String>, Vec<String>)> = None; // (key, fields, categories)
     let flush = |p: Option<(String, Vec<String>, Vec<String>)>, out: &mut dyn FnMut(&[&str]) -> anyhow::Result<()>| {
@@ -98,7 +98,7 @@ pub struct Names {
     pub agencies: HashMap<String, String>,
 }
 
-pub fn names(conn: &rusqlite::Connection, scheme: &str) -> anyhow::Result<Names> {
+pub fn names(conn: &crate::sql::Connection, scheme: &str) -> anyhow::Result<Names> {
     let sites = crate::schemes::sites_of(conn, scheme)?.into_iter().collect();
     let dir = crate::schemes::directory(conn, scheme)?;
     Ok(Names {

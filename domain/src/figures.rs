@@ -7,7 +7,7 @@
 //! tables answer the same in one row per scheme. Triggers rather than code in the projection:
 //! every write of a fact, whoever makes it, keeps them right, inside the same transaction.
 
-use rusqlite::{params, Connection};
+use crate::sql::{params, Connection};
 
 /// One scheme's figures in one quarter.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -91,15 +91,15 @@ pub(crate) mod tests {
 
     fn rows(conn: &Connection, sql: &str) -> Vec<Row> {
         let mut stmt = conn.prepare(sql).unwrap();
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap();
+        let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap();
         nonzero(rows.collect::<Result<_, _>>().unwrap())
     }
 
     fn facts_db() -> Connection {
         // A database from before the quarterly figures: every step of its layout up to them.
-        let mut conn = Connection::open_in_memory().unwrap();
+        let conn = Connection::sqlite(rusqlite::Connection::open_in_memory().unwrap());
         let before = migrations::STEPS.iter().position(|s| s.name.starts_with("quarterly figures")).unwrap();
-        migrations::run_to(&mut conn, before as i64).unwrap();
+        migrations::run_to(&conn, before as i64).unwrap();
         conn.execute_batch(
             "INSERT INTO schemes(id, name, created_at, region, scheme_type) VALUES ('a', 'A', 0, 'london', 'court-help-desk');
              INSERT INTO schemes(id, name, created_at) VALUES ('b', 'B', 0);",
@@ -145,10 +145,10 @@ pub(crate) mod tests {
         assert_eq!(kept(&conn), want);
         assert_eq!(recount(&conn), want);
         // A void, an un-void, a move to another quarter, a deletion.
-        conn.execute("UPDATE referral_facts SET voided = 1 WHERE id = 'r2'", []).unwrap();
-        conn.execute("UPDATE referral_facts SET voided = 0 WHERE id = 'r3'", []).unwrap();
-        conn.execute("UPDATE shift_facts SET day = '2026-07-01' WHERE id = 's1'", []).unwrap();
-        conn.execute("DELETE FROM referral_facts WHERE id = 'r1'", []).unwrap();
+        conn.execute("UPDATE referral_facts SET voided = 1 WHERE id = 'r2'", ()).unwrap();
+        conn.execute("UPDATE referral_facts SET voided = 0 WHERE id = 'r3'", ()).unwrap();
+        conn.execute("UPDATE shift_facts SET day = '2026-07-01' WHERE id = 's1'", ()).unwrap();
+        conn.execute("DELETE FROM referral_facts WHERE id = 'r1'", ()).unwrap();
         let want = vec![
             ("a".to_owned(), "2026-Q2".to_owned(), 1, 30, 2),
             ("a".to_owned(), "2026-Q3".to_owned(), 0, 90, 1),

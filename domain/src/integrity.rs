@@ -8,8 +8,8 @@
 //! [`quick`] is the check the relay runs before it starts: SQLite's quick check only.
 
 use crate::db::documents::load_automerge;
+use crate::sql::Connection;
 use anyhow::bail;
-use rusqlite::Connection;
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection::{project_all, Fact};
 use signpost_shared::relay::Meta;
@@ -97,8 +97,13 @@ pub fn quick(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a SQLite check pragma lists ("ok" when all is well). PostgreSQL checks its own pages
+/// (and its operators run `amcheck` and their replication's checks): "ok" there.
 fn pragma_list(conn: &Connection, pragma: &str) -> anyhow::Result<Vec<String>> {
-    Ok(conn.prepare(pragma)?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    if conn.as_sqlite().is_none() {
+        return Ok(vec!["ok".into()]);
+    }
+    Ok(conn.prepare(pragma)?.query_map((), |r| r.get(0))?.collect::<Result<_, _>>()?)
 }
 
 /// A referral as the statistics count it, comparable between the rows and a recount.
@@ -113,7 +118,7 @@ pub fn check(conn: &Connection) -> anyhow::Result<Report> {
         // The rest reads through the same damaged pages; report what can be read.
     }
     let ids: Vec<String> = match conn.prepare("SELECT id FROM documents WHERE kind <> 'draft' ORDER BY id") {
-        Ok(mut s) => s.query_map([], |r| r.get(0))?.filter_map(Result::ok).collect(),
+        Ok(mut s) => s.query_map((), |r| r.get(0))?.filter_map(Result::ok).collect(),
         Err(e) => {
             report.unreadable.push(("documents".into(), e.to_string()));
             report.unlisted = true;
@@ -179,8 +184,8 @@ fn stored(conn: &Connection, doc: &str) -> anyhow::Result<(Counted, Counted)> {
     let mut referrals = Counted::new();
     let mut s = conn.prepare(
         "SELECT f.id, f.helped, f.help, f.follow_up, f.voided, f.follow_up_outcome,
-                (SELECT group_concat(category, ',') FROM (SELECT category FROM referral_categories c
-                  WHERE c.doc_id = f.doc_id AND c.id = f.id ORDER BY category))
+                (SELECT string_agg(c.category, ',' ORDER BY c.category) FROM referral_categories c
+                  WHERE c.doc_id = f.doc_id AND c.id = f.id)
          FROM referral_facts f WHERE f.doc_id = ?1",
     )?;
     let rows = s.query_map([doc], |r| {

@@ -28,6 +28,7 @@ pub mod national;
 pub mod retention;
 pub mod schemes;
 pub mod seed;
+pub mod sql;
 pub mod stats;
 pub mod tablets;
 pub mod util;

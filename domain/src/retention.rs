@@ -9,9 +9,9 @@
 
 use crate::audit;
 use crate::db::{self, documents};
+use crate::sql::{params, Connection, OptionalExtension};
 use anyhow::Context;
 use chrono::{Months, NaiveDate};
-use rusqlite::{params, Connection, OptionalExtension};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::schema::DocKind;
 
@@ -80,7 +80,7 @@ pub fn set_policy(conn: &Connection, scheme: &str, p: Policy, actor: &str) -> an
 /// Every scheme's retention period in months, for the relay.
 pub fn all_months(conn: &Connection) -> anyhow::Result<Vec<(String, u32)>> {
     let mut stmt = conn.prepare_cached("SELECT id, retention_months FROM schemes")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -105,13 +105,13 @@ pub fn purge(conn: &Connection, today: NaiveDate, actor: &str) -> anyhow::Result
     let mut report = Report::default();
     let schemes: Vec<(String, Policy)> = conn
         .prepare("SELECT id, retention_months, tablet_days FROM schemes ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, Policy { months: r.get(1)?, tablet_days: r.get(2)? })))?
+        .query_map((), |r| Ok((r.get(0)?, Policy { months: r.get(1)?, tablet_days: r.get(2)? })))?
         .collect::<Result<_, _>>()?;
     for (scheme, policy) in schemes {
         let oldest = policy.oldest_kept(today);
         let oldest_ms = oldest.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
         let (days, drafts): (Vec<DocumentId>, Vec<DocumentId>) = {
-            let ids = |sql: &str, p: &dyn rusqlite::ToSql| -> anyhow::Result<Vec<DocumentId>> {
+            let ids = |sql: &str, p: &dyn crate::sql::ToSql| -> anyhow::Result<Vec<DocumentId>> {
                 let mut stmt = conn.prepare(sql)?;
                 let rows = stmt.query_map(params![scheme, p], |r| r.get::<_, String>(0))?;
                 Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
@@ -198,7 +198,7 @@ mod tests {
     }
 
     fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        conn.query_row(sql, (), |r| r.get(0)).unwrap()
     }
 
     /// Whether any of the database's files (main, write-ahead log) holds `marker`.

@@ -2,8 +2,8 @@
 //! and a new scheme's agency directory.
 
 use crate::db::{documents, immediate};
+use crate::sql::{params, Connection, OptionalExtension};
 use crate::util::{now_ms, random_id};
-use rusqlite::{params, Connection, OptionalExtension};
 use signpost_shared::schema::{self, Agency, Header};
 use signpost_shared::vocab::{Category, Region, SchemeType};
 
@@ -242,7 +242,7 @@ pub fn all(conn: &Connection) -> anyhow::Result<Vec<SchemeRow>> {
     let mut stmt = conn.prepare(
         "SELECT c.id, c.name, (SELECT COUNT(*) FROM sites s WHERE s.scheme_id = c.id) FROM schemes c ORDER BY c.name",
     )?;
-    let rows = stmt.query_map([], |r| Ok(SchemeRow { id: r.get(0)?, name: r.get(1)?, sites: r.get(2)? }))?;
+    let rows = stmt.query_map((), |r| Ok(SchemeRow { id: r.get(0)?, name: r.get(1)?, sites: r.get(2)? }))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -281,7 +281,7 @@ mod tests {
         )
         .unwrap();
         assert!(super::create_scheme(&conn, "S", None, None).is_err());
-        let schemes: i64 = conn.query_row("SELECT count(*) FROM schemes", [], |r| r.get(0)).unwrap();
+        let schemes: i64 = conn.query_row("SELECT count(*) FROM schemes", (), |r| r.get(0)).unwrap();
         assert_eq!(schemes, 0, "no scheme without its directory");
         conn.execute_batch("DROP TRIGGER full_disk").unwrap();
         let id = super::create_scheme(&conn, "S", None, None).unwrap();

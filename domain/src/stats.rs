@@ -1,8 +1,8 @@
 //! Statistics read from the projected facts. Only aggregates leave here.
 
 use crate::error::Refusal;
+use crate::sql::{params, Connection};
 use chrono::NaiveDate;
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use signpost_shared::vocab::{Category, FollowUpOutcome, HelpKind, Helped, Pathway};
 use utoipa::ToSchema;
@@ -307,7 +307,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let st = Store::open(&dir, db::Sync::Normal).unwrap();
-        let mut conn = st.connect().unwrap();
+        let conn = st.connect().unwrap();
         let scheme = schemes::create_scheme(&conn, "S", None, None).unwrap();
         let site = schemes::create_site(&conn, &scheme, "Site").unwrap();
         let date = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
@@ -368,7 +368,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let st = Store::open(&dir, db::Sync::Normal).unwrap();
-        let mut conn = st.connect().unwrap();
+        let conn = st.connect().unwrap();
         let scheme = schemes::create_scheme(&conn, "S", None, None).unwrap();
         let sites: Vec<String> =
             (0..3).map(|i| schemes::create_site(&conn, &scheme, &format!("Site {i}")).unwrap()).collect();

@@ -4,8 +4,8 @@
 use crate::audit::audit;
 use crate::db::immediate;
 use crate::error::refuse;
+use crate::sql::{params, Connection, OptionalExtension};
 use crate::util::{hash_token, now_ms, random_id, random_token};
-use rusqlite::{params, Connection, OptionalExtension};
 use signpost_shared::relay::Principal;
 
 /// How long an enrolment code stays valid.
@@ -109,11 +109,7 @@ pub fn create_enrol_code(conn: &Connection, site: &str, actor: &str) -> anyhow::
 }
 
 /// Exchanges a valid enrolment code for a device credential: (token, who it is).
-pub fn redeem_enrol_code(
-    conn: &mut Connection,
-    code: &str,
-    label: &str,
-) -> anyhow::Result<Option<(String, Principal)>> {
+pub fn redeem_enrol_code(conn: &Connection, code: &str, label: &str) -> anyhow::Result<Option<(String, Principal)>> {
     let Some(code) = normalise_enrol_code(code) else { return Ok(None) };
     let label = label.trim();
     if label.chars().count() > 60 || label.chars().any(char::is_control) {
@@ -122,7 +118,7 @@ pub fn redeem_enrol_code(
             "Rhaid i enw'r dabled fod yn 60 nod neu lai",
         );
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::sql::Immediate)?;
     let now = now_ms();
     let site: Option<String> = tx
         .query_row(
@@ -265,7 +261,7 @@ mod tests {
         assert!(matches!(check_token(&conn, &token).unwrap(), Some(Credential::Device(_))));
         assert!(redeem_enrol_code(&mut conn, &code, "again").unwrap().is_none(), "used");
         let late = create_enrol_code(&conn, &site, "c").unwrap();
-        conn.execute("UPDATE enrol_codes SET expires_at = 0 WHERE used_at IS NULL", []).unwrap();
+        conn.execute("UPDATE enrol_codes SET expires_at = 0 WHERE used_at IS NULL", ()).unwrap();
         assert!(redeem_enrol_code(&mut conn, &late, "late").unwrap().is_none(), "expired");
         assert!(redeem_enrol_code(&mut conn, "not a code", "").unwrap().is_none());
         let listed = devices(&conn, &scheme).unwrap();

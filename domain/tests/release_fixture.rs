@@ -7,8 +7,8 @@
 //! commands), then by hand over HTTP an equality answer, an administrator account set up
 //! through its set-password link and signed in, two enrolment codes, one of them redeemed.
 
-use rusqlite::Connection;
 use signpost_domain::db::{documents, migrations, Store, Sync};
+use signpost_domain::sql::Connection;
 use signpost_domain::{accounts, audit, equality, figures, schemes, stats, tablets};
 use signpost_shared::projection;
 use signpost_shared::relay::Meta;
@@ -47,7 +47,7 @@ const TABLES: &[&str] = &[
 fn counts(conn: &Connection) -> BTreeMap<&'static str, i64> {
     TABLES
         .iter()
-        .map(|t| (*t, conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap()))
+        .map(|t| (*t, conn.query_row(&format!("SELECT count(*) FROM {t}"), (), |r| r.get(0)).unwrap()))
         .collect()
 }
 
@@ -64,7 +64,7 @@ fn copy_of_fixture() -> (tempfile::TempDir, std::path::PathBuf) {
 fn a_data_folder_of_the_first_release_opens_with_everything_in_it() {
     let (_tmp, data) = copy_of_fixture();
     let before = {
-        let raw = Connection::open(data.join("signpost.sqlite3")).unwrap();
+        let raw = Connection::sqlite(rusqlite::Connection::open(data.join("signpost.sqlite3")).unwrap());
         assert_eq!(migrations::version(&raw).unwrap(), 0, "the fixture predates numbered steps");
         counts(&raw)
     };
@@ -108,7 +108,7 @@ fn a_data_folder_of_the_first_release_opens_with_everything_in_it() {
     let ids: Vec<String> = conn
         .prepare("SELECT id FROM documents")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map((), |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -147,7 +147,7 @@ fn a_data_folder_of_a_newer_release_is_refused_untouched() {
     let (_tmp, data) = copy_of_fixture();
     Store::open(&data, Sync::Normal).unwrap();
     let file = data.join("signpost.sqlite3");
-    Connection::open(&file).unwrap().pragma_update(None, "user_version", migrations::latest() + 1).unwrap();
+    rusqlite::Connection::open(&file).unwrap().pragma_update(None, "user_version", migrations::latest() + 1).unwrap();
     let bytes = std::fs::read(&file).unwrap();
     let err = Store::open(&data, Sync::Normal).err().expect("refused");
     assert!(format!("{err:#}").contains("newer release of Signpost"), "{err:#}");

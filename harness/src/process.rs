@@ -40,13 +40,51 @@ pub fn debug_binary() -> PathBuf {
     .clone()
 }
 
-/// Runs `signpost admin <args[0]> --data <data> <args[1..]>` and returns what it printed.
+/// The database the tests run on: SQLite in each test's data folder (the default), or, with
+/// `SIGNPOST_TEST_DATABASE=postgres`, a database of its own in the test binary's throw-away
+/// PostgreSQL cluster. The folder stands for the store either way: on PostgreSQL it holds the
+/// database's URL (made on first use), so that every command on the folder reaches the same
+/// database.
+pub fn on_postgres() -> bool {
+    std::env::var("SIGNPOST_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// The PostgreSQL database that stands behind the folder `data`, when there is one.
+pub fn database_url(data: &Path) -> Option<String> {
+    std::fs::read_to_string(data.join("database-url")).ok().map(|s| s.trim().to_owned())
+}
+
+/// The flags that name the store of the folder `data`: `--data DIR`, or `--database URL` when
+/// the tests run on PostgreSQL (a database is made for a new folder).
+pub fn store_flags(data: &Path) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    if let Some(url) = database_url(data) {
+        return Ok(vec!["--database".into(), url.into()]);
+    }
+    if on_postgres() {
+        std::fs::create_dir_all(data)?;
+        let name = format!("t{:016x}", rand_u64());
+        let url = crate::postgres::Postgres::shared().database(&name)?;
+        std::fs::write(data.join("database-url"), &url)?;
+        return Ok(vec!["--database".into(), url.into()]);
+    }
+    Ok(vec!["--data".into(), data.as_os_str().to_owned()])
+}
+
+/// A number for a database's name, different in each call (the clock and a counter).
+fn rand_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    t ^ (u64::from(std::process::id()) << 40) ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Runs `signpost admin <args[0]> --data <data> <args[1..]>` (or `--database URL`, see
+/// [`store_flags`]) and returns what it printed.
 pub fn admin(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .arg("admin")
         .arg(args[0])
-        .arg("--data")
-        .arg(data)
+        .args(store_flags(data)?)
         .args(&args[1..])
         .output()
         .with_context(|| format!("run {} admin", bin.display()))?;
@@ -84,8 +122,8 @@ impl Relay {
             Log::Append(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
         };
         let mut child = Command::new(bin)
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
+            .args(["serve", "--listen", listen])
+            .args(store_flags(data)?)
             .args(extra)
             .env("RUST_LOG", "signpost=warn")
             .stdout(Stdio::piped())

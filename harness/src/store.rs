@@ -17,6 +17,9 @@ pub fn data_files_contain(data: &Path, marker: &str) -> bool {
 /// relay's record of when it synced with or refused a tablet, which an attempt is meant to
 /// leave behind (it is what its coordinator sees).
 pub fn snapshot(data: &Path) -> String {
+    if let Some(url) = crate::process::database_url(data) {
+        return postgres_snapshot(&url);
+    }
     let conn = rusqlite::Connection::open_with_flags(
         data.join("signpost.sqlite3"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -41,6 +44,31 @@ pub fn snapshot(data: &Path) -> String {
         lines.sort();
         for l in lines {
             out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The same for a PostgreSQL database: every table of the public schema, each row as text
+/// (`psql`'s unaligned output), sorted.
+fn postgres_snapshot(url: &str) -> String {
+    let pg = crate::postgres::Postgres::shared();
+    let name = url.rsplit('/').next().expect("a database name");
+    let tables = pg
+        .psql(
+            name,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'device_activity' ORDER BY 1",
+        )
+        .expect("the tables list");
+    let mut out = String::new();
+    for t in tables.lines() {
+        out.push_str(&format!("## {t}\n"));
+        let rows = pg.psql(name, &format!("SELECT * FROM \"{t}\"")).expect("a table reads");
+        let mut lines: Vec<&str> = rows.lines().collect();
+        lines.sort();
+        for l in lines {
+            out.push_str(l);
             out.push('\n');
         }
     }

@@ -4,6 +4,7 @@ mod api;
 mod app_files;
 mod auth;
 mod listen;
+mod location;
 mod logs;
 mod metrics;
 mod ops;
@@ -66,8 +67,8 @@ enum Command {
 enum Admin {
     /// Create a scheme and its agency directory; prints only the new scheme id.
     CreateScheme {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         /// Region, for national figures: north-east, north-west, yorkshire-humber, east-midlands,
         /// west-midlands, east-of-england, london, south-east, south-west or wales.
         #[arg(long, value_parser = parse_region)]
@@ -80,42 +81,42 @@ enum Admin {
     },
     /// Create a site (a desk) in a scheme; prints only the new site id.
     CreateSite {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         #[arg(long)]
         scheme: String,
         name: String,
     },
     /// Issue a credential for a tablet at a site; prints only the token.
     IssueDeviceToken {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         #[arg(long)]
         site: String,
     },
     /// Issue an administrator credential; prints only the token (its id and expiry on stderr).
     IssueAdminToken {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         /// Days it is valid for, 1 to 366.
         #[arg(long, default_value_t = admin_tokens::DEFAULT_DAYS)]
         days: u32,
     },
     /// List administrator credentials: id, when issued, when they expire, and whether valid.
     ListAdminTokens {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
     },
     /// Revoke an administrator credential by its id; it is refused from the next request.
     RevokeAdminToken {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         id: String,
     },
     /// Create a web account; prints a one-time code for /set-password?code=… (valid 3 days).
     CreateUser {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         /// coordinator (of one scheme), national (statistics only) or admin.
         #[arg(long)]
         role: String,
@@ -126,14 +127,14 @@ enum Admin {
     },
     /// End an account's password and sessions; prints a new one-time set-password code.
     ResetPassword {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         email: String,
     },
     /// Revoke a tablet. A running relay closes its connection within seconds.
     RevokeDevice {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         #[arg(long)]
         scheme: String,
         device: String,
@@ -141,40 +142,41 @@ enum Admin {
     /// Erase a referral from every stored byte: its day is replaced by a copy without it (a
     /// running relay refuses the old day within a second); prints the days rewritten.
     EraseReferral {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         /// The id after `referral:` in the document.
         entry: String,
     },
     /// Redact a referral's notes from every stored byte (it stays counted); prints the days
     /// rewritten.
     RedactNotes {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         entry: String,
     },
     /// Remove desk-days older than each scheme's retention period now (a running relay does it
     /// daily and refuses them from then on); prints what was removed.
     Purge {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
     },
     /// Write a consistent backup of the data folder's database to a new file, and check it. Safe
     /// while a relay serves the folder.
     Backup {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
         file: PathBuf,
     },
     /// Check a data folder: SQLite's integrity check, every document loads, the statistics equal
     /// a recount from the documents. Exits with status 1 when anything fails.
     Check {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        data: location::At,
     },
     /// Restore a backup into a new, empty data folder (checked first; brought up to this release).
     Restore {
         file: PathBuf,
+        /// The new data folder.
         #[arg(long)]
         data: PathBuf,
     },
@@ -224,7 +226,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn admin(cmd: Admin) -> anyhow::Result<()> {
-    let open = |data: &PathBuf| Store::open(data, Sync::Full);
+    let open = |at: &location::At| Store::open_at(&at.location(), Sync::Full);
     let out = match cmd {
         Admin::CreateScheme { data, region, kind, name } => {
             schemes::create_scheme(&open(&data)?.connect()?, &name, region, kind)?
@@ -235,9 +237,9 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
             let t = admin_tokens::issue(&open(&data)?.connect()?, days, "command line")?;
             eprintln!(
                 "Administrator token {id} valid until {} UTC; revoke it with `signpost admin revoke-admin-token \
-                 --data {} {id}`.",
+                 {} {id}`.",
                 date_time(t.expires_at),
-                data.display(),
+                data.as_flag(),
                 id = t.id,
             );
             t.token
@@ -305,16 +307,25 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
             out
         }
         Admin::Backup { data, file } => {
-            let b = signpost_domain::backup::backup(&data, &file)?;
-            format!("backed up {} to {}: {b}; SQLite's integrity check: ok", data.display(), file.display())
+            let folder = data.folder()?;
+            let b = signpost_domain::backup::backup(folder, &file)?;
+            format!("backed up {} to {}: {b}; SQLite's integrity check: ok", folder.display(), file.display())
         }
         Admin::Check { data } => {
-            let db = signpost_domain::backup::database(&data);
-            if !db.exists() {
-                anyhow::bail!("there is no Signpost database in {}", data.display());
-            }
             // Read as it is: nothing is migrated or written.
-            let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let conn = match data.location() {
+                signpost_domain::db::Location::Folder(dir) => {
+                    let db = signpost_domain::backup::database(&dir);
+                    if !db.exists() {
+                        anyhow::bail!("there is no Signpost database in {}", dir.display());
+                    }
+                    signpost_domain::sql::Connection::sqlite(rusqlite::Connection::open_with_flags(
+                        &db,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )?)
+                }
+                location => Store::open_at(&location, Sync::Full)?.connect()?,
+            };
             let report = signpost_domain::integrity::check(&conn)?;
             println!("{report}");
             if !report.ok() {

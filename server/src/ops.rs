@@ -47,12 +47,7 @@ async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Ready>) {
 /// The database takes a write: it is reachable, and nothing holds its write lock for long (the
 /// relay's commits would wait on it too).
 async fn database(st: &AppState) -> String {
-    let probe = signpost_domain::db::blocking(&st.store, |c| {
-        c.busy_timeout(CHECK_WITHIN)?;
-        let tried = c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
-        c.busy_timeout(signpost_domain::db::BUSY_TIMEOUT)?;
-        tried.map_err(anyhow::Error::from)
-    });
+    let probe = signpost_domain::db::blocking(&st.store, |c| c.probe_write(CHECK_WITHIN));
     match tokio::time::timeout(CHECK_WITHIN + Duration::from_millis(500), probe).await {
         Ok(Ok(())) => "ok".into(),
         Ok(Err(e)) => format!("the database did not take a write: {e}"),
@@ -77,17 +72,19 @@ async fn metrics(State(st): State<AppState>) -> Response {
         m.live_documents.set(s.live_documents as i64);
     }
     let store = st.store.clone();
+    let store_path = st.store.path().to_path_buf();
     let counted = signpost_domain::db::blocking(&store, |c| {
-        c.query_row("SELECT count(*) FROM referral_facts", [], |r| r.get::<_, i64>(0)).map_err(anyhow::Error::from)
+        c.query_row("SELECT count(*) FROM referral_facts", (), |r| r.get::<_, i64>(0)).map_err(anyhow::Error::from)
     })
     .await;
     if let Ok(n) = counted {
         m.referrals.set(n);
     }
-    let path = st.store.path().to_path_buf();
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let wal = path.with_extension("sqlite3-wal");
-    m.database_bytes.set((size(path) + size(wal)) as i64);
+    if let Ok(bytes) =
+        signpost_domain::db::blocking(&store, move |c| signpost_domain::db::size_bytes(&store_path, c)).await
+    {
+        m.database_bytes.set(bytes as i64);
+    }
     match crate::metrics::encoded() {
         Some(out) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

@@ -5,6 +5,7 @@ use crate::relay::{Cmd, Hub};
 use crate::state::AppState;
 use crate::{api, web};
 use axum::Router;
+use signpost_domain::db::Location;
 use signpost_domain::db::{Store, Sync};
 use signpost_domain::seed;
 use std::net::SocketAddr;
@@ -17,9 +18,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "SIGNPOST_LISTEN")]
     listen: SocketAddr,
-    /// Data folder (created on first start).
-    #[arg(long, env = "SIGNPOST_DATA")]
-    data: PathBuf,
+    #[command(flatten)]
+    at: crate::location::At,
     /// Create a demo scheme, site and credentials if missing, and print them.
     #[arg(long, env = "SIGNPOST_DEMO")]
     demo: bool,
@@ -173,7 +173,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs {
         listen,
-        data,
+        at,
         demo,
         static_dir,
         sync,
@@ -206,15 +206,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "this binary was built without the tablet app: build it with `cargo xtask dist`, or give --static-dir"
         );
     }
-    if signpost_domain::backup::database(&data).exists() {
-        // A damaged file is not served from: figures would be wrong, or documents half there.
-        let conn = rusqlite::Connection::open_with_flags(
-            signpost_domain::backup::database(&data),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        signpost_domain::integrity::quick(&conn)?;
+    let location = at.location();
+    if let Location::Folder(data) = &location {
+        if signpost_domain::backup::database(data).exists() {
+            // A damaged file is not served from: figures would be wrong, or documents half there.
+            let conn = signpost_domain::sql::Connection::sqlite(rusqlite::Connection::open_with_flags(
+                signpost_domain::backup::database(data),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?);
+            signpost_domain::integrity::quick(&conn)?;
+        }
     }
-    let store = Store::open(&data, sync.into())?;
+    let store = Store::open_at(&location, sync.into())?;
     let cfg = signpost_shared::relay::Config {
         max_message_bytes,
         idle_ms: idle_secs * 1000,
@@ -258,7 +261,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     if demo {
-        let c = seed::demo(&store, &data)?;
+        let c = seed::demo(&store)?;
         println!("Demo scheme:   {}", c.scheme);
         println!("Demo site:     {}", c.site);
         println!("Tablet token:  {}", c.device_token);
@@ -373,7 +376,11 @@ mod tests {
         let mut n = 0;
         for arg in cmd.get_arguments().filter(|a| a.get_long().is_some()) {
             let long = arg.get_long().unwrap();
-            let want = format!("SIGNPOST_{}", long.replace('-', "_").to_uppercase());
+            let want = match long {
+                // The name PostgreSQL's tools and hosting platforms use for a database's URL.
+                "database" => "SIGNPOST_DATABASE_URL".to_owned(),
+                _ => format!("SIGNPOST_{}", long.replace('-', "_").to_uppercase()),
+            };
             assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(want.as_str()), "--{long}");
             n += 1;
         }
@@ -393,11 +400,19 @@ mod tests {
         std::env::set_var("SIGNPOST_SHUTDOWN_SECS", "4.5");
         std::env::set_var("SIGNPOST_BEHIND_TLS", "true");
         let cli = <Cli as clap::Parser>::try_parse_from(["serve"]).unwrap();
-        assert_eq!(cli.serve.data, PathBuf::from("/srv/signpost-data"));
+        assert_eq!(cli.serve.at.data, Some(PathBuf::from("/srv/signpost-data")));
         assert_eq!(cli.serve.shutdown_secs, 4.5);
         assert!(cli.serve.behind_tls);
         // A flag wins over its variable.
         let cli = <Cli as clap::Parser>::try_parse_from(["serve", "--data", "/elsewhere"]).unwrap();
-        assert_eq!(cli.serve.data, PathBuf::from("/elsewhere"));
+        assert_eq!(cli.serve.at.data, Some(PathBuf::from("/elsewhere")));
+        std::env::remove_var("SIGNPOST_DATA");
+        // A database in place of the folder, from its variable; a URL that is not one is refused.
+        std::env::set_var("SIGNPOST_DATABASE_URL", "postgres://signpost@db.internal/signpost");
+        let cli = <Cli as clap::Parser>::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.serve.at.location(), Location::Postgres("postgres://signpost@db.internal/signpost".into()));
+        std::env::remove_var("SIGNPOST_DATABASE_URL");
+        assert!(<Cli as clap::Parser>::try_parse_from(["serve", "--database", "/srv/data"]).is_err());
+        assert!(<Cli as clap::Parser>::try_parse_from(["serve"]).is_err(), "one of the two is needed");
     }
 }

@@ -2,9 +2,9 @@
 //! projected from them (referrals, shifts, rosters), written in the relay's transactions.
 
 use super::immediate;
+use crate::sql::{params, Connection, OptionalExtension};
 use crate::util::now_ms;
 use anyhow::Context;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection::{self, Fact, Projection, Roster};
 use signpost_shared::quota::Usage;
@@ -245,8 +245,10 @@ pub fn device_usage(conn: &Connection, device: &str, day: chrono::NaiveDate) -> 
 
 fn project_roster(tx: &Connection, r: &Roster) -> anyhow::Result<()> {
     tx.prepare_cached("DELETE FROM roster_facts WHERE scheme_id = ?1")?.execute([&r.scheme])?;
-    let mut insert =
-        tx.prepare_cached("INSERT OR REPLACE INTO roster_facts(scheme_id, volunteer_id, active) VALUES (?1, ?2, ?3)")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO roster_facts(scheme_id, volunteer_id, active) VALUES (?1, ?2, ?3)
+             ON CONFLICT (scheme_id, volunteer_id) DO UPDATE SET active = excluded.active",
+    )?;
     for (volunteer, active) in &r.volunteers {
         insert.execute(params![r.scheme, volunteer, active])?;
     }
@@ -364,7 +366,7 @@ pub fn create_server_doc(conn: &Connection, id: &DocumentId, header: &Header, by
 
 /// Rosters stored before they were projected as they change are projected from their
 /// directory documents (a step of [`super::migrations`]).
-pub(super) fn project_stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
+pub(super) fn project_stored_rosters(tx: &Connection) -> anyhow::Result<()> {
     let ids: Vec<String> = tx
         .prepare("SELECT id FROM documents WHERE kind = ?1")?
         .query_map([DocKind::Directory.as_str()], |r| r.get(0))?

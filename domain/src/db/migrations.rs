@@ -13,13 +13,15 @@
 //! steps are Rust (a column looked up first, a recount, rosters read from stored documents),
 //! which this list holds as plainly as SQL.
 
+mod postgres;
+
+use crate::sql::{Backend, Connection};
 use anyhow::{bail, Context};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 /// One step: its name (for errors) and what it does.
 pub struct Step {
     pub name: &'static str,
-    run: fn(&Transaction<'_>) -> anyhow::Result<()>,
+    run: fn(&Connection) -> anyhow::Result<()>,
 }
 
 /// The steps in order; step `i` (from 0) takes the database to version `i + 1`.
@@ -73,16 +75,30 @@ pub fn latest() -> i64 {
 }
 
 /// Brings the database up to date.
-pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
-    run_to(conn, latest())
+pub fn run(conn: &Connection) -> anyhow::Result<()> {
+    match conn.backend() {
+        Backend::Sqlite => run_to(conn, latest()),
+        Backend::Postgres => postgres::run(conn),
+    }
 }
 
-/// Runs the steps up to version `target` (tests use it to make an older database).
-pub fn run_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
+/// Refuses a database written by a newer release.
+fn newer(version: i64, latest: i64) -> anyhow::Result<()> {
+    if version > latest {
+        bail!(
+            "this database was written by a newer release of Signpost (database version {version}, this \
+             release knows {latest}); run that release, or restore a backup made for this one"
+        );
+    }
+    Ok(())
+}
+
+/// Runs the SQLite steps up to version `target` (tests use it to make an older database).
+pub fn run_to(conn: &Connection, target: i64) -> anyhow::Result<()> {
     // The write lock is taken (waiting its turn) before the version is read, so that commands
     // started together on a new data folder do not both run a step.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.immediate_transaction()?;
+    let version: i64 = tx.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     if version > latest() {
         bail!(
             "this data folder was written by a newer release of Signpost (database version {version}, this \
@@ -92,7 +108,7 @@ pub fn run_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
     }
     for (i, step) in STEPS.iter().enumerate().skip(version as usize).take((target - version).max(0) as usize) {
         (step.run)(&tx).with_context(|| format!("cannot update the database ({}: {})", i + 1, step.name))?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()?;
     Ok(())
@@ -100,7 +116,10 @@ pub fn run_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
 
 /// The version of an open database.
 pub fn version(conn: &Connection) -> anyhow::Result<i64> {
-    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    match conn.backend() {
+        Backend::Sqlite => Ok(conn.query_row("PRAGMA user_version", (), |r| r.get(0))?),
+        Backend::Postgres => postgres::version(conn),
+    }
 }
 
 /// The relay's count of what each device stored each day, for its daily allowance
@@ -210,12 +229,12 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
 /// Columns added to tables of the first release (looked up first: an unversioned database may
 /// have them already).
-fn added_columns(tx: &Transaction<'_>) -> anyhow::Result<()> {
+fn added_columns(tx: &Connection) -> anyhow::Result<()> {
     add_columns(tx, &[("tokens", "label", "TEXT"), ("schemes", "region", "TEXT"), ("schemes", "scheme_type", "TEXT")])
 }
 
 /// Adds each (table, column, type) the table does not have yet.
-fn add_columns(tx: &Transaction<'_>, columns: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+fn add_columns(tx: &Connection, columns: &[(&str, &str, &str)]) -> anyhow::Result<()> {
     for (table, column, kind) in columns {
         let present: bool =
             tx.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?.exists([column])?;
@@ -228,7 +247,7 @@ fn add_columns(tx: &Transaction<'_>, columns: &[(&str, &str, &str)]) -> anyhow::
 
 /// Runs a one-off step of an unversioned database unless a setting records that it was done;
 /// records it in the same transaction.
-fn once(tx: &Transaction<'_>, key: &str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn once(tx: &Connection, key: &str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     if tx.prepare("SELECT 1 FROM settings WHERE key = ?1")?.exists([key])? {
         return Ok(());
     }
@@ -319,7 +338,7 @@ fn schema() -> String {
 }
 
 /// Creates the tables and triggers; counts the facts stored before them, once.
-fn quarter_figures(tx: &Transaction<'_>) -> anyhow::Result<()> {
+fn quarter_figures(tx: &Connection) -> anyhow::Result<()> {
     tx.execute_batch(&schema())?;
     let (rq, sq) = (quarter_of("r.day"), quarter_of("s.day"));
     once(tx, "quarter_figures_counted", || {
@@ -346,15 +365,15 @@ fn quarter_figures(tx: &Transaction<'_>) -> anyhow::Result<()> {
 
 /// Rosters stored before they were projected as they change are projected once, from their
 /// directory documents.
-fn stored_rosters(tx: &Transaction<'_>) -> anyhow::Result<()> {
+fn stored_rosters(tx: &Connection) -> anyhow::Result<()> {
     once(tx, "rosters_projected", || super::documents::project_stored_rosters(tx))
 }
 
 /// Administrator tokens get an expiry date. Those issued before had none: they now expire 90
 /// days after the update, which gives their holders notice to issue new ones.
-fn admin_tokens_expire(tx: &Transaction<'_>) -> anyhow::Result<()> {
+fn admin_tokens_expire(tx: &Connection) -> anyhow::Result<()> {
     // Written to find its work done, as the first steps are: tests replay every step.
-    if tx.prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'expires_at'")?.exists([])? {
+    if tx.prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'expires_at'")?.exists(())? {
         return Ok(());
     }
     tx.execute_batch("ALTER TABLE tokens ADD COLUMN expires_at INTEGER")?;
@@ -367,9 +386,9 @@ fn admin_tokens_expire(tx: &Transaction<'_>) -> anyhow::Result<()> {
 /// Each scheme's retention period and how many days its tablets keep (defaults for the schemes
 /// that exist), and the documents removed for good: purged at the end of the retention period
 /// or replaced by a rewritten copy. A retired id keeps no content, only enough to refuse it.
-fn retention(tx: &Transaction<'_>) -> anyhow::Result<()> {
+fn retention(tx: &Connection) -> anyhow::Result<()> {
     // Written to find its work done, as the first steps are: tests replay every step.
-    if !tx.prepare("SELECT 1 FROM pragma_table_info('schemes') WHERE name = 'retention_months'")?.exists([])? {
+    if !tx.prepare("SELECT 1 FROM pragma_table_info('schemes') WHERE name = 'retention_months'")?.exists(())? {
         tx.execute_batch(
             "ALTER TABLE schemes ADD COLUMN retention_months INTEGER NOT NULL DEFAULT 36;
              ALTER TABLE schemes ADD COLUMN tablet_days INTEGER NOT NULL DEFAULT 7;",
@@ -395,7 +414,7 @@ mod tests {
 
     fn roster_rows(conn: &Connection) -> Vec<(String, String, bool)> {
         let mut stmt = conn.prepare("SELECT scheme_id, volunteer_id, active FROM roster_facts ORDER BY 2").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
+        stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
     /// A database whose directories were stored before rosters were projected gets them
@@ -422,13 +441,13 @@ mod tests {
         // As a database from before the projection: no rows, no record of having done it, and
         // from before the steps were numbered.
         conn.execute_batch("DELETE FROM roster_facts; DELETE FROM settings WHERE key = 'rosters_projected';").unwrap();
-        conn.pragma_update(None, "user_version", 0).unwrap();
+        conn.execute_batch("PRAGMA user_version = 0").unwrap();
 
         Store::open(&dir, Sync::Normal).unwrap();
         let want = vec![(scheme.clone(), "v1".to_owned(), true), (scheme.clone(), "v2".to_owned(), false)];
         assert_eq!(roster_rows(&conn), want);
         // Once: a later open leaves the rows to the relay's projection.
-        conn.execute("DELETE FROM roster_facts WHERE volunteer_id = 'v2'", []).unwrap();
+        conn.execute("DELETE FROM roster_facts WHERE volunteer_id = 'v2'", ()).unwrap();
         Store::open(&dir, Sync::Normal).unwrap();
         assert_eq!(roster_rows(&conn).len(), 1);
     }

@@ -9,8 +9,8 @@
 
 use crate::equality::answers_of_active;
 use crate::figures::{per_scheme, Figures, SchemeFigures};
+use crate::sql::Connection;
 use chrono::{Datelike, NaiveDate};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use signpost_shared::disclosure::{self, Cell, Contributors, Policy, Published, Table};
 use signpost_shared::vocab::{Region, SchemeType};

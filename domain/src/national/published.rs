@@ -4,9 +4,9 @@
 
 use super::{compute, National, Quarter};
 use crate::error::Refusal;
+use crate::sql::{params, Connection, OptionalExtension};
 use anyhow::Context;
 use chrono::NaiveDate;
-use rusqlite::{params, Connection, OptionalExtension};
 use signpost_shared::disclosure::Policy;
 
 /// Days after a quarter ends before its figures are computed: tablets that were offline sync
@@ -41,7 +41,7 @@ pub fn published(conn: &Connection, quarter: Quarter, policy: &Policy, today: Na
     let n = compute(conn, quarter, previous, policy)?;
     // Two readers computing at once: the first stored wins, and both serve it.
     conn.execute(
-        "INSERT OR IGNORE INTO published_quarters(quarter, published_at, figures) VALUES (?1, ?2, ?3)",
+        "INSERT INTO published_quarters(quarter, published_at, figures) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![quarter.code(), n.published_at, serde_json::to_string(&n)?],
     )?;
     Ok(stored(conn, quarter)?.expect("stored just now"))

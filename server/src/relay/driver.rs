@@ -8,8 +8,8 @@
 //! rest of the batch goes on.
 
 use super::{Cmd, HubStats, Outlet, REVOKED};
-use rusqlite::{Connection, DropBehavior, TransactionBehavior};
 use signpost_domain::db::documents;
+use signpost_domain::sql::{Connection, Transaction};
 use signpost_domain::util::now_ms;
 use signpost_domain::{retention, tablets};
 use signpost_shared::ids::DocumentId;
@@ -107,7 +107,7 @@ impl Driver {
     fn run_batch(&mut self, batch: Vec<Cmd>) {
         crate::metrics::METRICS.batch_commands.observe(batch.len() as f64);
         let core = &mut self.core;
-        let mut tx = match self.db.transaction_with_behavior(TransactionBehavior::Immediate) {
+        let tx = match self.db.immediate_transaction() {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::error!(error = %e, "storage is busy or failing; refusing this batch's changes");
@@ -119,7 +119,6 @@ impl Driver {
                 return;
             }
         };
-        tx.set_drop_behavior(DropBehavior::Rollback);
         let mut sends = Output::default();
         // Every command that wrote, with what it touched, in case the commit fails.
         let mut written: Vec<(Cause, Vec<DocumentId>)> = Vec::new();
@@ -128,7 +127,7 @@ impl Driver {
             // end sync for everyone: the command's savepoint rolls back as the panic unwinds, and
             // the relay starts afresh.
             let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_command(core, &mut tx, cmd, &mut sends, &mut written)
+                run_command(core, &tx, cmd, &mut sends, &mut written)
             }));
             if step.is_err() {
                 core.restart();
@@ -174,7 +173,7 @@ impl Driver {
 /// it wrote to `written`.
 fn run_command(
     core: &mut Core,
-    tx: &mut rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     cmd: Cmd,
     sends: &mut Output,
     written: &mut Vec<(Cause, Vec<DocumentId>)>,
@@ -183,8 +182,7 @@ fn run_command(
     let Some((cause, out)) = core.start(cmd, Some(tx), now) else { return };
     let mut done = Output::default();
     let mut touched = Vec::new();
-    let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|mut sp| {
-        sp.set_drop_behavior(DropBehavior::Rollback);
+    let result = tx.savepoint().map_err(anyhow::Error::from).and_then(|sp| {
         carry_out(&mut core.relay, &sp, out, now, &mut done, &mut touched)?;
         for (ticket, _) in done.edited.iter().filter(|(_, result)| result.is_ok()) {
             if let Some(record) = core.waiting.get_mut(ticket).and_then(|(_, r)| r.take()) {

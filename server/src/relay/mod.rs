@@ -113,7 +113,7 @@ pub struct HubStats {
 
 /// A write stored in the same transaction as an edit, and only if the edit is applied: the
 /// audit row of a coordinator's roster change, say.
-pub type Record = Box<dyn FnOnce(&rusqlite::Connection) -> anyhow::Result<()> + Send>;
+pub type Record = Box<dyn FnOnce(&signpost_domain::sql::Connection) -> anyhow::Result<()> + Send>;
 
 /// What a revoked tablet is told as its connection closes (the app looks for "revoked").
 pub const REVOKED: &str = "this tablet's access was revoked by its coordinator";

@@ -458,7 +458,7 @@ pub async fn referrals_csv(
     let (store, sc, actor) = (st.store.clone(), scheme.clone(), s.user.actor());
     tokio::task::spawn_blocking(move || {
         let run = || -> anyhow::Result<()> {
-            let mut conn = store.connect()?;
+            let conn = store.connect()?;
             if !schemes::scheme_exists(&conn, &sc)? {
                 anyhow::bail!(Refusal::new(
                     l("There is no such scheme.", "Nid oes cynllun o'r fath."),

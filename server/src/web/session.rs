@@ -14,10 +14,10 @@ use crate::auth::{self};
 use crate::state::AppState;
 use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use rusqlite::Connection;
 use serde::Deserialize;
 use signpost_domain::accounts::Role;
 use signpost_domain::db::Store;
+use signpost_domain::sql::Connection;
 
 pub use crate::auth::Session;
 
