@@ -151,7 +151,8 @@ pub fn user_by_id(conn: &Connection, id: &str) -> anyhow::Result<Option<User>> {
 }
 
 pub fn users(conn: &Connection, scheme: Option<&str>) -> anyhow::Result<Vec<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR scheme_id = ?1 ORDER BY email");
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users WHERE CAST(?1 AS TEXT) IS NULL OR scheme_id = ?1 ORDER BY email");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([scheme], user_from_row)?;
     Ok(rows.map(|r| r.map(|(u, _)| u)).collect::<Result<_, _>>()?)

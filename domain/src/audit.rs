@@ -28,7 +28,7 @@ pub struct AuditEntry {
 pub fn audit_entries(conn: &Connection, limit: u32, before: Option<i64>) -> anyhow::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, scheme_id, detail FROM audit_log
-         WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2",
+         WHERE CAST(?1 AS BIGINT) IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![before, limit], |r| {
         Ok(AuditEntry {

@@ -56,7 +56,7 @@ pub fn find(
                 (SELECT string_agg(c.category, ',' ORDER BY c.category) FROM referral_categories c WHERE c.doc_id = f.doc_id AND c.id = f.id)
          FROM referral_facts f
          WHERE f.scheme_id = ?1 AND f.site_id = ?2 AND f.day = ?3
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM referral_categories c
+           AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM referral_categories c
                                       WHERE c.doc_id = f.doc_id AND c.id = f.id AND c.category = ?4))
          ORDER BY f.recorded_at, f.id LIMIT ?5",
     )?;

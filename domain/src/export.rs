@@ -33,7 +33,7 @@ pub fn referral_rows(
         "SELECT r.doc_id, r.id, r.day, r.site_id, r.recorded_at, r.volunteer, r.helped, r.age_band, r.agency_kind,
                 r.agency, r.help, r.follow_up, c.category
          FROM referral_facts r LEFT JOIN referral_categories c ON c.doc_id = r.doc_id AND c.id = r.id
-         WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR r.site_id = ?4) AND r.voided = 0
+         WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR r.site_id = ?4) AND r.voided = 0
          ORDER BY r.day, r.doc_id, r.id",
     )?;
     let (f, t) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());

@@ -68,9 +68,10 @@ pub(crate) mod tests {
                  SELECT COUNT(*) FROM (
                      SELECT volunteer FROM referral_facts r
                          WHERE r.scheme_id = t.scheme_id AND {r} = t.quarter AND voided = 0 AND volunteer IS NOT NULL
-                     UNION SELECT volunteer FROM shift_facts s WHERE s.scheme_id = t.scheme_id AND {s} = t.quarter))
+                     UNION SELECT volunteer FROM shift_facts s WHERE s.scheme_id = t.scheme_id AND {s} = t.quarter) v)
              FROM (
-                 SELECT scheme_id, {rq} AS quarter, voided = 0 AS referrals, 0 AS minutes FROM referral_facts
+                 SELECT scheme_id, {rq} AS quarter, CASE WHEN voided = 0 THEN 1 ELSE 0 END AS referrals, 0 AS minutes
+                     FROM referral_facts
                  UNION ALL SELECT scheme_id, {sq}, 0, minutes FROM shift_facts
              ) t GROUP BY scheme_id, quarter ORDER BY 1, 2",
             r = quarter_of("r.day"),

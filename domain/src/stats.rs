@@ -153,7 +153,7 @@ fn read_summary(
     {
         let mut stmt = conn.prepare_cached(
             "SELECT day, site_id, agency_kind, agency, help, helped, voided, volunteer FROM referral_facts
-             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)",
         )?;
         let mut rows = stmt.query(args)?;
         while let Some(r) = rows.next()? {
@@ -185,7 +185,7 @@ fn read_summary(
         let mut stmt = conn.prepare_cached(
             "SELECT c.doc_id, c.id, c.category, c.pathway FROM referral_facts r
              JOIN referral_categories c ON c.doc_id = r.doc_id AND c.id = r.id
-             WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR r.site_id = ?4) AND r.voided = 0",
+             WHERE r.scheme_id = ?1 AND r.day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR r.site_id = ?4) AND r.voided = 0",
         )?;
         let mut rows = stmt.query(args)?;
         let mut current: (String, String) = Default::default();
@@ -207,7 +207,7 @@ fn read_summary(
     let follow_ups = {
         let mut stmt = conn.prepare_cached(
             "SELECT follow_up_outcome, follow_up_closed_at - recorded_at FROM referral_facts
-             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)
                AND follow_up = 1 AND voided = 0",
         )?;
         let mut rows = stmt.query(args)?;
@@ -236,14 +236,14 @@ fn read_summary(
         conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
     let (shifts, volunteer_minutes): (i64, i64) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(minutes), 0) FROM shift_facts
-         WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
+         WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)",
         args,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     {
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT volunteer FROM shift_facts
-             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR site_id = ?4)",
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)",
         )?;
         let mut rows = stmt.query(args)?;
         while let Some(r) = rows.next()? {

@@ -13,6 +13,19 @@ pub fn data_files_contain(data: &Path, marker: &str) -> bool {
     })
 }
 
+/// A connection to the store behind the folder `data` (its SQLite file, or the PostgreSQL
+/// database that stands behind it): for tests that look at or change what the relay stored.
+pub fn connect(data: &Path) -> signpost_domain::sql::Connection {
+    match crate::process::database_url(data) {
+        Some(url) => signpost_domain::sql::Connection::postgres(&url).expect("the test database connects"),
+        None => {
+            let conn = rusqlite::Connection::open(data.join("signpost.sqlite3")).expect("the relay's database opens");
+            conn.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
+            signpost_domain::sql::Connection::sqlite(conn)
+        }
+    }
+}
+
 /// The whole database as text, table by table, row by row in a fixed order. Leaves out the
 /// relay's record of when it synced with or refused a tablet, which an attempt is meant to
 /// leave behind (it is what its coordinator sees).

@@ -320,8 +320,8 @@ async fn equality_answers_are_aggregated_with_declaration_rates_and_can_be_withd
         .await
         .unwrap();
     assert_eq!(r.status, 303, "{}", r.body);
-    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
-    let left: i64 = conn.query_row("SELECT COUNT(*) FROM equality_answers", [], |r| r.get(0)).unwrap();
+    let conn = signpost_harness::store::connect(&server.data);
+    let left: i64 = conn.query_row("SELECT COUNT(*) FROM equality_answers", (), |r| r.get(0)).unwrap();
     assert_eq!(left, 19, "deleted, not hidden");
     // The quarter already published does not change (that would let the two views be
     // differenced to learn the withdrawn answers); a quarter published after it counts 19 of 24.
@@ -329,7 +329,7 @@ async fn equality_answers_are_aggregated_with_declaration_rates_and_can_be_withd
     let sex = question(&fetch(earlier).await, "sex");
     assert_eq!(sex["declared_percent"][court], 80, "19 of 24, rounded");
     let audited: i64 = conn
-        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'equality answers withdrawn'", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'equality answers withdrawn'", (), |r| r.get(0))
         .unwrap();
     assert_eq!(audited, 1);
     // Coordinators never see answers: the roster says only whether they were given.

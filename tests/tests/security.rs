@@ -271,9 +271,8 @@ async fn every_attempt_in_the_security_table_is_refused_and_changes_nothing() {
     // An expired code and a used one.
     let expired = enrol_code(&w.server, &mut w.coord_a, &a, &site_a).await;
     {
-        let conn = rusqlite::Connection::open(w.server.data.join("signpost.sqlite3")).unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        conn.execute("UPDATE enrol_codes SET expires_at = 1 WHERE used_at IS NULL", []).unwrap();
+        let conn = signpost_harness::store::connect(&w.server.data);
+        conn.execute("UPDATE enrol_codes SET expires_at = 1 WHERE used_at IS NULL", ()).unwrap();
     }
     let used = enrol_code(&w.server, &mut w.coord_a, &a, &site_a).await;
     assert_eq!(enrol(&w.server, &used).await.0, 201);
@@ -728,11 +727,11 @@ async fn a_revoked_tablet_is_cut_off_within_five_seconds_and_it_is_audited() {
     assert!(tablet.closed.as_deref().is_some_and(|c| c.contains("revoked")), "{:?}", tablet.closed);
     assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
     // The audit log holds the enrolments, revocations and the coordinator's actions.
-    let conn = rusqlite::Connection::open(w.server.data.join("signpost.sqlite3")).unwrap();
+    let conn = signpost_harness::store::connect(&w.server.data);
     let actions: Vec<String> = conn
         .prepare("SELECT action FROM audit_log ORDER BY seq")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map((), |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -741,5 +740,5 @@ async fn a_revoked_tablet_is_cut_off_within_five_seconds_and_it_is_audited() {
     {
         assert!(actions.iter().any(|a| a == want), "{want} missing from {actions:?}");
     }
-    assert!(conn.execute("DELETE FROM audit_log", []).is_err(), "append-only");
+    assert!(conn.execute("DELETE FROM audit_log", ()).is_err(), "append-only");
 }

@@ -91,3 +91,18 @@ fn quarterly_figures_follow_the_facts_on_both_databases() {
         assert!(err.to_string().contains("append-only"), "{location:?}: {err}");
     }
 }
+
+/// One relay per PostgreSQL database until relays tell each other what changed: a second relay
+/// on the same database refuses to start (it would serve documents the first changed behind its
+/// back); once the first is gone, another may take over.
+#[test]
+fn a_second_relay_on_one_database_is_refused_until_the_first_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("database-url"), database("one_relay")).unwrap();
+    let mut first = signpost_harness::Server::start(tmp.path(), &[]).unwrap();
+    let second = signpost_harness::Server::start(tmp.path(), &[]);
+    assert!(second.is_err(), "a second relay started on the same database");
+    first.kill();
+    let mut third = signpost_harness::Server::start(tmp.path(), &[]).unwrap();
+    third.kill();
+}

@@ -316,8 +316,19 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     };
     run(cargo().args(["build", "--locked", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--locked", "--workspace"]).args(args))?;
+    // The suites that must hold on both databases, again with each test's store in a database
+    // of a throw-away PostgreSQL cluster (the harness starts it; see harness/src/postgres.rs).
+    let both: Vec<&str> = POSTGRES_SUITES.iter().flat_map(|t| ["--test", t]).collect();
+    run(cargo()
+        .args(["test", "--locked", "-p", "signpost-tests"])
+        .args(both)
+        .args(args)
+        .env("SIGNPOST_TEST_DATABASE", "postgres"))?;
     Ok(())
 }
+
+/// The end-to-end suites run on PostgreSQL as well as SQLite.
+const POSTGRES_SUITES: &[&str] = &["relay", "national", "security", "storage"];
 
 /// The release binary with the tablet app built into it, without its debug line tables (the
 /// release profile keeps them for profiling the benchmarks; they are four fifths of the file):

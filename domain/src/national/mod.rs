@@ -266,7 +266,7 @@ fn contributions(conn: &Connection, quarter: Quarter) -> anyhow::Result<HashMap<
                  WHERE voided = 0 AND day BETWEEN ?1 AND ?2
              UNION ALL
              SELECT scheme_id, volunteer, 0, minutes FROM shift_facts WHERE day BETWEEN ?1 AND ?2
-         ) GROUP BY scheme_id, who",
+         ) c GROUP BY scheme_id, who",
     )?;
     let (from, to) = (quarter.first_day().to_string(), quarter.last_day().to_string());
     let rows =

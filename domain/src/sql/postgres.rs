@@ -12,7 +12,8 @@ use std::collections::HashMap;
 pub type Prepared = postgres::Statement;
 
 pub struct Client {
-    client: RefCell<postgres::Client>,
+    /// Always there until dropped (taken out to be closed off the async runtime).
+    client: RefCell<Option<postgres::Client>>,
     prepared: RefCell<HashMap<String, Prepared>>,
 }
 
@@ -20,21 +21,40 @@ pub struct Client {
 /// prepares a few dozen texts, so this bounds only SQL built on the fly).
 const MAX_PREPARED: usize = 512;
 
+/// Runs `f`, which blocks on the `postgres` crate's own runtime, where that is allowed: as it
+/// is on a plain thread (the relay thread, tokio's blocking pool); on a worker of the server's
+/// runtime (start-up code) after telling it that this thread blocks; inside a single-threaded
+/// runtime (a test's) on a thread of its own.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| s.spawn(f).join().expect("database work panicked")),
+        Err(_) => f(),
+    }
+}
+
 impl Client {
     pub fn connect(url: &str) -> Result<Client> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
-        Ok(Client { client: RefCell::new(client), prepared: Default::default() })
+        let client = off_runtime(|| postgres::Client::connect(url, postgres::NoTls))?;
+        Ok(Client { client: RefCell::new(Some(client)), prepared: Default::default() })
+    }
+
+    /// Runs `f` on the client, off the async runtime (see [`off_runtime`]).
+    fn with<T: Send>(&self, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+        let mut client = self.client.borrow_mut();
+        let client: &mut postgres::Client = client.as_mut().expect("open until dropped");
+        off_runtime(|| f(client))
     }
 
     pub fn batch_execute(&self, sql: &str) -> Result<()> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        Ok(self.with(|c| c.batch_execute(sql))?)
     }
 
     pub fn prepare(&self, sql: &str) -> Result<Prepared> {
         if let Some(p) = self.prepared.borrow().get(sql) {
             return Ok(p.clone());
         }
-        let p = self.client.borrow_mut().prepare(&numbered_to_dollars(sql))?;
+        let p = self.with(|c| c.prepare(&numbered_to_dollars(sql)))?;
         let mut cache = self.prepared.borrow_mut();
         if cache.len() >= MAX_PREPARED {
             cache.clear();
@@ -45,12 +65,21 @@ impl Client {
 
     pub fn execute(&self, p: &Prepared, values: &[ValueRef<'_>]) -> Result<usize> {
         let params = Param::all(values);
-        Ok(self.client.borrow_mut().execute(p, &Param::refs(&params))? as usize)
+        Ok(self.with(|c| c.execute(p, &Param::refs(&params)))? as usize)
     }
 
     pub fn query(&self, p: &Prepared, values: &[ValueRef<'_>]) -> Result<Vec<postgres::Row>> {
         let params = Param::all(values);
-        Ok(self.client.borrow_mut().query(p, &Param::refs(&params))?)
+        Ok(self.with(|c| c.query(p, &Param::refs(&params)))?)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Closing the connection blocks on the crate's runtime too.
+        if let Some(client) = self.client.get_mut().take() {
+            off_runtime(|| drop(client));
+        }
     }
 }
 
