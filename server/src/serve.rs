@@ -218,8 +218,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let store = Store::open_at(&location, sync.into())?;
-    // Held until the relay exits (PostgreSQL lets go of the lock when the connection closes).
-    let _relay_lock = store.claim_relay()?;
     let cfg = signpost_shared::relay::Config {
         max_message_bytes,
         idle_ms: idle_secs * 1000,

@@ -87,6 +87,28 @@ impl Tablet {
         }
     }
 
+    /// Connects to the first relay of `relays` that answers, starting at `first` and going round
+    /// the list, as a tablet given several addresses (or one behind a load balancer) does when
+    /// its relay is gone. The relay's index with the tablet; the peer back if none answered.
+    pub async fn connect_any(
+        relays: &[String],
+        first: usize,
+        token: &str,
+        mut peer: Peer,
+    ) -> Result<(Tablet, usize), (Peer, anyhow::Error)> {
+        let mut last = anyhow::anyhow!("no relay address given");
+        for i in (0..relays.len()).map(|k| (first + k) % relays.len()) {
+            match Tablet::try_connect(&relays[i], token, peer).await {
+                Ok(t) => return Ok((t, i)),
+                Err((p, e)) => {
+                    peer = p;
+                    last = e;
+                }
+            }
+        }
+        Err((peer, last))
+    }
+
     /// Handles whatever the relay sends for `d`, and returns the events seen (taking them out
     /// of [`Tablet::events`]). `Err` when the connection ended; the peer is still usable through
     /// [`Tablet::disconnect`].

@@ -92,17 +92,29 @@ fn quarterly_figures_follow_the_facts_on_both_databases() {
     }
 }
 
-/// One relay per PostgreSQL database until relays tell each other what changed: a second relay
-/// on the same database refuses to start (it would serve documents the first changed behind its
-/// back); once the first is gone, another may take over.
+/// Relays hear each other: an announcement committed on one connection reaches the listener
+/// (named documents), a rolled-back one never does, and the listener reports `All` when it
+/// connects (whatever was announced before it listened was missed).
 #[test]
-fn a_second_relay_on_one_database_is_refused_until_the_first_is_gone() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("database-url"), database("one_relay")).unwrap();
-    let mut first = signpost_harness::Server::start(tmp.path(), &[]).unwrap();
-    let second = signpost_harness::Server::start(tmp.path(), &[]);
-    assert!(second.is_err(), "a second relay started on the same database");
-    first.kill();
-    let mut third = signpost_harness::Server::start(tmp.path(), &[]).unwrap();
-    third.kill();
+fn the_listener_hears_committed_announcements_only() {
+    use signpost_domain::db::listen::{self, Changed};
+    let url = database("listening");
+    Store::open_at(&Location::Postgres(url.clone()), Sync::Normal).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    listen::spawn(url.clone(), move |c| tx.send(c).is_ok()).unwrap();
+    let within = std::time::Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(within).unwrap(), Changed::All);
+    let conn = Connection::postgres(&url).unwrap();
+    let doc: signpost_shared::ids::DocumentId = signpost_shared::ids::DocumentId::random([7; 16]);
+    {
+        let t = conn.immediate_transaction().unwrap();
+        signpost_domain::db::documents::announce_changed(&t, &[doc]).unwrap();
+        t.rollback().unwrap();
+    }
+    let t = conn.immediate_transaction().unwrap();
+    signpost_domain::db::documents::announce_changed(&t, &[doc]).unwrap();
+    t.commit().unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(rx.recv_timeout(within).unwrap(), Changed::Docs(vec![doc]));
+    assert!(started.elapsed() < std::time::Duration::from_millis(500), "heard after {:?}", started.elapsed());
 }

@@ -328,7 +328,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// The end-to-end suites run on PostgreSQL as well as SQLite.
-const POSTGRES_SUITES: &[&str] = &["relay", "national", "security", "storage"];
+const POSTGRES_SUITES: &[&str] = &["relay", "national", "security", "storage", "relays"];
 
 /// The release binary with the tablet app built into it, without its debug line tables (the
 /// release profile keeps them for profiling the benchmarks; they are four fifths of the file):

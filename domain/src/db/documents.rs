@@ -171,6 +171,59 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
     Ok(Some(StoredDoc { meta, chunks }))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Several relays on one database (PostgreSQL). Every chunk is written under the database's write
+// lock (`Connection::immediate_transaction`), so chunks are committed in the order of their
+// `seq`: a relay that has read every chunk up to some `seq` misses none below it.
+
+/// The newest chunk's `seq` (0 when none is stored).
+pub fn last_chunk_seq(conn: &Connection) -> anyhow::Result<i64> {
+    Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM doc_chunks", (), |r| r.get(0))?)
+}
+
+/// The documents with chunks stored after `seq`, each with its newest chunk's `seq`.
+pub fn stored_after(conn: &Connection, seq: i64) -> anyhow::Result<Vec<(DocumentId, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id, max(seq) FROM doc_chunks WHERE seq > ?1 GROUP BY doc_id")?;
+    let rows = stmt.query_map([seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, last) = row?;
+        out.push((id.parse().map_err(|e| anyhow::anyhow!("stored document id {id}: {e:?}"))?, last));
+    }
+    Ok(out)
+}
+
+/// A document's chunks stored after `seq`, in order.
+pub fn chunks_after(conn: &Connection, doc: &DocumentId, seq: i64) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let rows = stmt.query_map(params![doc.to_string(), seq], |r| r.get::<_, Vec<u8>>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The channel on which relays tell each other that they stored chunks (PostgreSQL's
+/// LISTEN/NOTIFY; the payload names the documents, and is only a hint: a relay that hears it
+/// reads every chunk stored since the last it read).
+pub const CHANGED_CHANNEL: &str = "signpost_changed";
+
+/// Tells the other relays, once the open transaction commits, that `docs` changed.
+pub fn announce_changed(tx: &Connection, docs: &[DocumentId]) -> anyhow::Result<()> {
+    // NOTIFY's payload is at most 8000 bytes; past that it names no document (read them all).
+    let mut payload = String::new();
+    for d in docs {
+        let d = d.to_string();
+        if payload.len() + d.len() + 1 > 7_900 {
+            payload.clear();
+            break;
+        }
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        payload.push_str(&d);
+    }
+    tx.execute("SELECT pg_notify(?1, ?2)", params![CHANGED_CHANNEL, payload])?;
+    Ok(())
+}
+
 /// A stored document, loaded into automerge.
 pub fn load_automerge(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<(Meta, automerge::Automerge)>> {
     let Some(stored) = load_doc(conn, id)? else { return Ok(None) };

@@ -10,6 +10,7 @@
 pub use crate::sql::BUSY_TIMEOUT;
 
 pub mod documents;
+pub mod listen;
 pub mod migrations;
 
 use crate::sql::{Backend, Connection, OptionalExtension};
@@ -71,9 +72,6 @@ pub struct Store {
     sync: Sync,
     readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
 }
-
-/// The advisory lock a relay holds on its PostgreSQL database (see [`Store::claim_relay`]).
-const RELAY_LOCK: i64 = 0x5349_474e_5245_4c59;
 
 /// Connections kept open between requests (each keeps its page cache warm). Named readers, they
 /// also serve the web pages' small writes (accounts, codes), which SQLite serialises.
@@ -180,27 +178,6 @@ impl Store {
         conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(conn)
-    }
-
-    /// On PostgreSQL, a connection that holds the database's relay lock for as long as it is
-    /// kept, or why not: another relay serves the database. Several relays on one database
-    /// need each other's changes (cross-relay notification), which this release does not have
-    /// yet; until then a second relay is refused rather than let serve stale documents.
-    /// `None` on SQLite, whose file one relay opens at a time anyway.
-    pub fn claim_relay(&self) -> anyhow::Result<Option<Connection>> {
-        if self.backend() == Backend::Sqlite {
-            return Ok(None);
-        }
-        let conn = self.connect()?;
-        let held: bool = conn.query_row(&format!("SELECT pg_try_advisory_lock({RELAY_LOCK})"), (), |r| r.get(0))?;
-        if !held {
-            anyhow::bail!(
-                "another relay serves {} already: run one relay per database (several relays on one \
-                 database are not supported by this release)",
-                self.location.describe()
-            );
-        }
-        Ok(Some(conn))
     }
 
     /// A connection from the pool of readers (HTTP handlers), returned to it when dropped.

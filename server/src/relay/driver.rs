@@ -14,7 +14,7 @@ use signpost_domain::util::now_ms;
 use signpost_domain::{retention, tablets};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::relay::{ConnId, Output, Relay};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -39,6 +39,9 @@ type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
 pub(super) struct Driver {
     db: Connection,
     core: Core,
+    /// With other relays on the same database (PostgreSQL): the newest chunk read so far, by
+    /// `seq`. Every batch first reads what others stored after it (see [`catch_up`]).
+    read_to: Option<i64>,
 }
 
 /// Makes a fresh relay core (at start, and after one panicked).
@@ -74,7 +77,7 @@ enum Cause {
 }
 
 impl Driver {
-    pub(super) fn new(db: Connection, make_relay: MakeRelay, revoked: HashSet<String>) -> Driver {
+    pub(super) fn new(db: Connection, make_relay: MakeRelay, revoked: HashSet<String>, read_to: Option<i64>) -> Driver {
         let core = Core {
             relay: make_relay(),
             make_relay,
@@ -88,7 +91,7 @@ impl Driver {
             retention_read_at: 0,
             devices: HashMap::new(),
         };
-        Driver { db, core }
+        Driver { db, core, read_to }
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
@@ -120,6 +123,23 @@ impl Driver {
             }
         };
         let mut sends = Output::default();
+        // What other relays stored since the last batch, merged first: under the write lock, so
+        // that what this batch projects and compacts is the whole of each document.
+        let mut read_to = self.read_to;
+        if let Some(from) = read_to {
+            let now = core.now();
+            // Under a savepoint: a failure (PostgreSQL then refuses the rest of a transaction)
+            // leaves the batch to go on; the next batch reads the same chunks again.
+            let caught_up = tx.savepoint().map_err(anyhow::Error::from).and_then(|sp| {
+                let to = catch_up(core, &sp, from, now, &mut sends)?;
+                sp.commit()?;
+                Ok(to)
+            });
+            match caught_up {
+                Ok(to) => read_to = Some(to),
+                Err(e) => tracing::error!(error = %e, "reading what other relays stored failed"),
+            }
+        }
         // Every command that wrote, with what it touched, in case the commit fails.
         let mut written: Vec<(Cause, Vec<DocumentId>)> = Vec::new();
         for cmd in batch {
@@ -134,6 +154,28 @@ impl Driver {
             }
         }
         core.note_refusals(&tx, &sends);
+        let mut next_read_to = self.read_to;
+        if let Some(before) = read_to {
+            // Still under the write lock: the newest chunk is this batch's own or one already
+            // merged. Other relays hear of this batch's documents once it commits.
+            match documents::last_chunk_seq(&tx) {
+                Ok(after) => {
+                    if after > before {
+                        let docs: Vec<DocumentId> = written
+                            .iter()
+                            .flat_map(|(_, d)| d.iter().copied())
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect();
+                        if let Err(e) = documents::announce_changed(&tx, &docs) {
+                            tracing::warn!(error = %e, "telling other relays of stored changes failed");
+                        }
+                    }
+                    next_read_to = Some(after);
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the newest chunk failed"),
+            }
+        }
         let committing = std::time::Instant::now();
         let committed = tx.commit();
         crate::metrics::METRICS.commit_seconds.observe(committing.elapsed().as_secs_f64());
@@ -160,6 +202,7 @@ impl Driver {
             core.dispatch(out);
             return;
         }
+        self.read_to = next_read_to;
         for (ticket, result) in std::mem::take(&mut sends.edited) {
             if let Some((reply, _)) = core.waiting.remove(&ticket) {
                 let _ = reply.send(result);
@@ -167,6 +210,23 @@ impl Driver {
         }
         core.dispatch(sends);
     }
+}
+
+/// Merges into the live documents the chunks other relays stored after `from` (by `seq`), and
+/// answers the loads that brings (a document a device here waited for, created elsewhere). The
+/// newest `seq` read.
+fn catch_up(core: &mut Core, tx: &Connection, from: i64, now: u64, sends: &mut Output) -> anyhow::Result<i64> {
+    let mut newest = from;
+    for (doc, last) in documents::stored_after(tx, from)? {
+        newest = newest.max(last);
+        if !core.relay.follows(&doc) {
+            continue;
+        }
+        let chunks = documents::chunks_after(tx, &doc, from)?;
+        let out = core.relay.stored_elsewhere(doc, &chunks);
+        carry_out(&mut core.relay, tx, out, now, sends, &mut Vec::new())?;
+    }
+    Ok(newest)
 }
 
 /// One command of a batch, under its own savepoint: what it sends is added to `sends`, and what
@@ -289,6 +349,8 @@ impl Core {
                 self.waiting.insert(self.tickets, (reply, record));
                 (Cause::Edit(self.tickets), self.relay.edit(doc, self.tickets, edit, now))
             }
+            // What other relays stored is read at the start of every batch.
+            Cmd::Stored => return None,
             Cmd::Stats { reply } => {
                 let _ = reply
                     .send(HubStats { connections: self.relay.connections(), live_documents: self.relay.live_docs() });

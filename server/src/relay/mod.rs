@@ -89,6 +89,8 @@ pub enum Cmd {
         conn: ConnId,
     },
     Tick,
+    /// Another relay on the same database stored changes (a hint: see `driver::catch_up`).
+    Stored,
     Stats {
         reply: tokio::sync::oneshot::Sender<HubStats>,
     },
@@ -139,9 +141,18 @@ impl Hub {
         });
         let revoked = signpost_domain::tablets::revoked_devices(&conn)?.into_iter().collect();
         let (tx, rx) = mpsc::channel(65_536);
+        // On PostgreSQL other relays may share the database: this one follows what they store.
+        let read_to = match store.location() {
+            signpost_domain::db::Location::Postgres(url) => {
+                let listening = tx.clone();
+                signpost_domain::db::listen::spawn(url.clone(), move |_| listening.blocking_send(Cmd::Stored).is_ok())?;
+                Some(signpost_domain::db::documents::last_chunk_seq(&conn)?)
+            }
+            signpost_domain::db::Location::Folder(_) => None,
+        };
         std::thread::Builder::new()
             .name("relay".into())
-            .spawn(move || Driver::new(conn, make_relay, revoked).run(rx))?;
+            .spawn(move || Driver::new(conn, make_relay, revoked, read_to).run(rx))?;
         Ok(Hub { tx, next_conn: Arc::new(AtomicU64::new(1)) })
     }
 

@@ -133,7 +133,7 @@ impl Relay {
 
     /// Subscribes the connections that asked for this document before it existed, if they may
     /// read it now that its owner is known.
-    fn admit_waiting(&mut self, doc_id: DocumentId) {
+    pub(super) fn admit_waiting(&mut self, doc_id: DocumentId) {
         let Some(Slot::Ready(live)) = self.docs.get(&doc_id) else { return };
         let Some(meta) = live.meta.as_ref() else { return };
         let Some(waiting) = self.wanted.remove(&doc_id) else { return };

@@ -389,9 +389,53 @@ impl Relay {
             }
         }
         if resync {
+            // Devices here that asked for it before it existed (it was created elsewhere).
+            self.admit_waiting(doc_id);
             self.fan_out(doc_id, &mut out);
         }
         out
+    }
+
+    /// Changes to a document that another relay stored (several relays share one database),
+    /// in the order they were stored: merged into the live copy, which this relay's devices are
+    /// then sent. Nothing is written: the other relay stored and projected them. A document not
+    /// live here needs nothing (it is read whole when next used), unless a device here waits
+    /// for it to appear; then it is loaded. A chunk that does not merge drops the live copy,
+    /// which is read again from storage.
+    pub fn stored_elsewhere(&mut self, doc_id: DocumentId, stored: &[Vec<u8>]) -> Output {
+        let mut out = Output::default();
+        match self.docs.get_mut(&doc_id) {
+            Some(Slot::Ready(live)) if live.meta.is_some() => {
+                let merged = stored.iter().try_for_each(|chunk| {
+                    live.weight += chunks::weigh(chunk, chunks::Limits { bytes: u64::MAX, ops: u64::MAX })
+                        .map_err(|e| e.to_string())?;
+                    live.appends += 1;
+                    live.doc.load_incremental(chunk).map(|_| ()).map_err(|e| e.to_string())
+                });
+                match merged {
+                    Ok(()) => self.fan_out(doc_id, &mut out),
+                    Err(e) => {
+                        out.problems.push(format!("document {doc_id}: a change stored by another relay: {e}"));
+                        out.append(self.forget([doc_id]));
+                    }
+                }
+            }
+            // Not stored when it was last read here, or retired: read it again.
+            Some(Slot::Ready(_)) => self.reload(doc_id, &mut out),
+            Some(Slot::Loading { .. }) => {}
+            None if self.wanted.contains_key(&doc_id) => {
+                self.docs.insert(doc_id, Slot::Loading { queue: Vec::new(), states: HashMap::new(), resync: true });
+                out.load.push(doc_id);
+            }
+            None => {}
+        }
+        out
+    }
+
+    /// Whether changes stored elsewhere to this document concern this relay (see
+    /// [`Relay::stored_elsewhere`]).
+    pub fn follows(&self, doc_id: &DocumentId) -> bool {
+        self.docs.contains_key(doc_id) || self.wanted.contains_key(doc_id)
     }
 
     /// The store could not read a document it was asked for: what waited for it is refused, and

