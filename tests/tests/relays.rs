@@ -142,3 +142,89 @@ async fn concurrent_edits_through_two_relays_merge_and_the_figures_equal_the_mer
     let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
     assert!(report.contains("checks out"), "{report}");
 }
+
+/// Four tablets, each given both relays' addresses, keep logging; one relay is killed (SIGKILL)
+/// part-way. Its tablets reconnect to the other and send what was not acknowledged: every
+/// referral acknowledged before the kill is stored, every referral logged is counted exactly
+/// once, and the statistics equal a recount from the documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_under_load_loses_nothing_and_its_tablets_carry_on_through_the_other() {
+    let (tmp, fx, mut servers) = relays("failover", 2);
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    const EACH: usize = 40;
+    let tokens = [&fx.token_a1, &fx.token_a2, &fx.token_b, &fx.token_a1];
+    let sites = [&fx.site_a, &fx.site_a, &fx.site_b, &fx.site_a];
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (urls, token, acknowledged) = (urls.clone(), tokens[t].clone(), acknowledged.clone());
+        let header = Header::desk_day(&fx.scheme, sites[t], today());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(t as u64);
+            // Tablets 0 and 2 start on the relay that is killed.
+            let (mut tablet, mut on) =
+                Tablet::connect_any(&urls, t % 2, &token, Peer::new(format!("tablet-{t}").as_str().into()))
+                    .await
+                    .map_err(|(_, e)| e)
+                    .unwrap();
+            let d = tablet.open_day(&header).await.unwrap();
+            let mut reconnects = 0;
+            let mut i = 0;
+            while i < EACH {
+                let id = format!("t{t}-{i}");
+                let r = referral(&mut rng, &id);
+                let sent = async {
+                    tablet.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await?;
+                    tablet.synced(d, Duration::from_secs(5)).await
+                };
+                match sent.await {
+                    Ok(()) => {
+                        // Acknowledged: by either relay, before or after the kill.
+                        acknowledged.lock().unwrap().insert(id);
+                        i += 1;
+                    }
+                    Err(_) => {
+                        // The relay is gone: the change stays on the tablet, which goes to the
+                        // other relay and sends it there.
+                        reconnects += 1;
+                        assert!(reconnects < 5, "tablet {t} could not reconnect");
+                        let peer = tablet.disconnect().await;
+                        let (t2, at) =
+                            Tablet::connect_any(&urls, on + 1, &token, peer).await.map_err(|(_, e)| e).unwrap();
+                        tablet = t2;
+                        on = at;
+                        if tablet.peer.doc(&d).is_some() {
+                            let _ = tablet.synced(d, T).await;
+                        }
+                        i += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(rng.random_range(0..30))).await;
+            }
+            tablet.synced(d, T).await.unwrap_or_else(|e| panic!("tablet {t}: {e}"));
+            (keys(&tablet.peer, &d).len(), reconnects)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    servers[0].kill();
+    let mut reconnected = 0;
+    for task in tasks {
+        let (_, reconnects) = task.await.unwrap();
+        reconnected += reconnects;
+    }
+    assert!(reconnected >= 2, "the killed relay's tablets moved to the other ({reconnected} reconnections)");
+    let count = referral_count(&servers[1], &fx, &today().to_string()).await.unwrap();
+    assert_eq!(count, 4 * EACH as i64, "every referral logged is counted exactly once");
+    let conn = signpost_harness::store::connect(tmp.path());
+    let stored: BTreeSet<String> = conn
+        .prepare("SELECT id FROM referral_facts")
+        .unwrap()
+        .query_map((), |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let lost: Vec<_> = acknowledged.lock().unwrap().difference(&stored).cloned().collect();
+    assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+    let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
+    assert!(report.contains("checks out"), "{report}");
+}
