@@ -68,6 +68,12 @@ impl Postgres {
 
     /// Starts a new cluster (about a second).
     pub fn start() -> anyhow::Result<Postgres> {
+        Postgres::start_with(false)
+    }
+
+    /// Starts a new cluster; `durable`: commits reach the disk (`fsync` on, as in production),
+    /// for benchmarks compared with SQLite's `--sync full`.
+    pub fn start_with(durable: bool) -> anyhow::Result<Postgres> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new().prefix("signpost-pg-").tempdir()?.keep();
         let as_postgres = running_as_root();
@@ -81,8 +87,9 @@ impl Postgres {
         let pg = Postgres { dir, bin, port, as_postgres };
         pg.run("initdb", &["-D", &pg.path("pg"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])?;
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            pg.dir.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
+            pg.dir.display(),
+            if durable { "on" } else { "off" }
         );
         pg.run("pg_ctl", &["-D", &pg.path("pg"), "-o", &options, "-l", &pg.path("pg.log"), "-w", "start"])?;
         Ok(pg)

@@ -4,9 +4,9 @@
 use super::*;
 
 pub(crate) struct IngestRun {
-    referrals: usize,
-    elapsed: Duration,
-    announce: Histogram<u64>,
+    pub(crate) referrals: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) announce: Histogram<u64>,
     /// (send instant, index in global ack order)
     sends: Vec<(Instant, Instant)>,
     connect: Duration,
@@ -14,13 +14,14 @@ pub(crate) struct IngestRun {
     reconnects: usize,
 }
 
-pub(crate) async fn ingest(url: &str, tablets: Vec<(String, Header)>, per: usize) -> anyhow::Result<IngestRun> {
+/// Each tablet connects to one of `urls` (tablet `i` to `urls[i % urls.len()]`).
+pub(crate) async fn ingest(urls: &[String], tablets: Vec<(String, Header)>, per: usize) -> anyhow::Result<IngestRun> {
     let n = tablets.len();
     let barrier = Arc::new(tokio::sync::Barrier::new(n + 1));
     let mut tasks = Vec::new();
     let connect_started = Instant::now();
     for (i, (token, header)) in tablets.into_iter().enumerate() {
-        let url = url.to_owned();
+        let url = urls[i % urls.len()].clone();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             let mut tries = 0;
@@ -128,7 +129,7 @@ pub(crate) fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_
         })
     };
     let cpu0 = server.cpu_seconds();
-    let run = rt.block_on(ingest(&server.url(), tablets, args.referrals))?;
+    let run = rt.block_on(ingest(&[server.url().to_owned()], tablets, args.referrals))?;
     let relay_cpu = server.cpu_seconds() - cpu0;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let polls = rt.block_on(poller)?;
@@ -170,7 +171,7 @@ pub(crate) fn ingest_bench(args: &Args, out: &mut serde_json::Map<String, serde_
             .map(|i| ("unused".to_owned(), Header::desk_day(&scheme, &format!("js-site-{i}"), day())))
             .collect();
         let jcpu0 = js.cpu_seconds();
-        let jr = rt.block_on(ingest(&js.url(), tablets, args.referrals))?;
+        let jr = rt.block_on(ingest(&[js.url().to_owned()], tablets, args.referrals))?;
         let js_cpu = js.cpu_seconds() - jcpu0;
         let (jpeak, _) = js.memory_mib();
         let jrate = jr.referrals as f64 / jr.elapsed.as_secs_f64();

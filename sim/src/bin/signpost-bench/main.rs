@@ -21,6 +21,7 @@ mod erasure;
 mod ingest;
 mod model;
 mod procs;
+mod scale;
 mod stats;
 
 use catchup::*;
@@ -50,7 +51,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Args {
-    /// Which benchmarks: model, ingest, catchup, coldstart, client, erasure, stats, or all.
+    /// Which benchmarks: model, ingest, catchup, coldstart, client, erasure, stats, or all; or
+    /// scale (SQLite and PostgreSQL, one and two relays).
     #[arg(default_value = "all")]
     which: String,
     #[arg(long, default_value_t = 1000)]
@@ -139,6 +141,10 @@ fn main() -> anyhow::Result<()> {
     }
     if all || args.which == "ingest" {
         ingest_bench(&args, &mut out)?;
+    }
+    // Not in `all`: it starts its own PostgreSQL cluster and runs the ingest three times.
+    if args.which == "scale" {
+        scale::scale_bench(&args, &mut out)?;
     }
     if all || args.which == "catchup" {
         catchup_bench(&args, &mut out)?;

@@ -87,8 +87,13 @@ pub(crate) type Fixture = (String, Vec<(String, String)>, String);
 
 /// A scheme with `n` sites and one tablet credential each.
 pub(crate) fn fixture(data: &Path, n: usize) -> anyhow::Result<Fixture> {
+    // A folder standing for a PostgreSQL database keeps naming it.
+    let database = std::fs::read_to_string(data.join("database-url")).ok();
     let _ = std::fs::remove_dir_all(data);
     std::fs::create_dir_all(data)?;
+    if let Some(url) = database {
+        std::fs::write(data.join("database-url"), url)?;
+    }
     let scheme = admin(data, &["create-scheme", "Bench"])?;
     let admin_token = admin(data, &["issue-admin-token"])?;
     let sites: Vec<(String, String)> = std::thread::scope(|s| {
