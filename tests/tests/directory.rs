@@ -113,11 +113,11 @@ async fn agencies_and_sites_change_on_the_server_and_reach_a_connected_tablet() 
     let (status, v) = server.post("/api/v1/enrol", None, json!({ "code": unused })).await.unwrap();
     assert_eq!(status, 403, "a code made before the site closed no longer works: {v}");
     // The audit log says who did each, by name.
-    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let db = signpost_harness::store::connect(&server.data);
     let actions: Vec<String> = db
         .prepare("SELECT action FROM audit_log ORDER BY seq")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map((), |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();

@@ -141,10 +141,10 @@ async fn erasure_and_redaction_through_the_api() {
     assert_eq!(red.notes, None);
     assert!(schema::read_referral(doc, "gone").unwrap().is_none());
     // The audit says who, what and which day, never the content.
-    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let db = signpost_harness::store::connect(&server.data);
     let mut stmt = db.prepare("SELECT actor, action, detail FROM audit_log WHERE action LIKE 'referral%'").unwrap();
     let rows: Vec<(String, String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
         rows.iter().all(|(who, _, detail)| who == "administrator credential" && !detail.contains("MARKER")),
@@ -322,7 +322,7 @@ async fn a_coordinator_finds_opens_and_erases_a_referral_on_the_web_pages() {
         403
     );
     let audit_rows = |what: &str| {
-        let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+        let db = signpost_harness::store::connect(&server.data);
         db.query_row("SELECT count(*) FROM audit_log WHERE action = ?1", [what], |r| r.get::<_, i64>(0)).unwrap()
     };
     let searches = audit_rows("searched referrals to correct the record");

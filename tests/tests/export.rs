@@ -61,11 +61,11 @@ async fn referrals_export_streams_every_referral_without_notes_and_is_audited() 
     assert!(r.body.contains("Housing or accommodation; Mental health"), "categories together");
     assert!(records.iter().flatten().any(|f| f == "Other: Agency, \"10\""), "quoted as CSV");
     // Audited, with the period.
-    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let conn = signpost_harness::store::connect(&server.data);
     let (actor, detail): (String, String) = conn
         .query_row(
             "SELECT actor, detail FROM audit_log WHERE action = 'exported individual referrals (CSV)'",
-            [],
+            (),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();

@@ -136,7 +136,7 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
     drop(b);
     server.restart(&["--days-back", "2000"]).unwrap();
     let gone = signpost_harness::eventually(T, || async {
-        let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+        let db = signpost_harness::store::connect(&server.data);
         db.query_row("SELECT count(*) FROM retired_documents WHERE id = ?1", [b_old.to_string()], |r| {
             r.get::<_, i64>(0)
         })
@@ -149,11 +149,11 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
     // old pages until the purge's checkpoint, a moment later.
     let scrubbed = signpost_harness::eventually(T, || async { !in_files(&server.data, "MARKER-B-OLD") }).await;
     assert!(scrubbed, "the purged day's notes are still in the database's files");
-    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let db = signpost_harness::store::connect(&server.data);
     let audited: i64 = db
         .query_row(
             "SELECT count(*) FROM audit_log WHERE action = 'purged records past the retention period'",
-            [],
+            (),
             |r| r.get(0),
         )
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-fn audit_rows(db: &rusqlite::Connection, action: &str) -> i64 {
+fn audit_rows(db: &signpost_domain::sql::Connection, action: &str) -> i64 {
     db.query_row("SELECT count(*) FROM audit_log WHERE action = ?1", [action], |r| r.get(0)).unwrap()
 }
 
@@ -48,8 +48,7 @@ async fn concurrent_roster_edits_all_apply_and_are_audited_only_when_stored() {
     let roster = schema::read_volunteers(t.peer.doc(&dir).unwrap());
     let undone: Vec<_> = roster.iter().filter(|v| v.active || v.pin.is_none()).map(|v| &v.name).collect();
     assert!(undone.is_empty(), "edits undone by concurrent edits: {undone:?}");
-    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
-    db.busy_timeout(T).unwrap();
+    let db = signpost_harness::store::connect(&server.data);
     assert_eq!(audit_rows(&db, "volunteer PIN set"), 12);
     assert_eq!(audit_rows(&db, "volunteer taken off the roster"), 12);
 
@@ -85,10 +84,9 @@ async fn volunteers_added_through_the_api_are_audited_with_the_change() {
     let path = format!("/api/v1/schemes/{}/volunteers", fx.scheme);
     let (status, v) = server.post(&path, Some(&fx.admin), serde_json::json!({ "name": "Ann B" })).await.unwrap();
     assert_eq!(status, 201, "{v}");
-    let db = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
-    db.busy_timeout(T).unwrap();
+    let db = signpost_harness::store::connect(&server.data);
     let (actor, scheme, detail): (String, String, String) = db
-        .query_row("SELECT actor, scheme_id, detail FROM audit_log WHERE action = 'volunteer added'", [], |r| {
+        .query_row("SELECT actor, scheme_id, detail FROM audit_log WHERE action = 'volunteer added'", (), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .unwrap();

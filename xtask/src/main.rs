@@ -328,8 +328,10 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// The end-to-end suites run on PostgreSQL as well as SQLite (`storage` and `relays` are
-/// PostgreSQL's own and run in the first pass).
-const POSTGRES_SUITES: &[&str] = &["relay", "national", "security"];
+/// PostgreSQL's own and run in the first pass). The others look at SQLite's file itself: the
+/// byte scans after an erasure or a purge (`erasure`, `lifecycle`), a SQLite trigger playing a
+/// failing disk (`roster`), upgrades and backups of a data folder (`upgrade`, `ops`).
+const POSTGRES_SUITES: &[&str] = &["relay", "national", "security", "directory", "export", "hostile"];
 
 /// The release binary with the tablet app built into it, without its debug line tables (the
 /// release profile keeps them for profiling the benchmarks; they are four fifths of the file):

@@ -111,9 +111,10 @@ async fn administrator_tokens_expire_and_are_revoked_at_once() {
     assert!(signpost_harness::admin(&server.data, &["revoke-admin-token", &id]).is_err(), "once");
 
     // The fixture's token, as if issued ninety days and a second ago.
-    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let conn = signpost_harness::store::connect(&server.data);
     let past = chrono::Utc::now().timestamp_millis() - 1000;
-    conn.execute("UPDATE tokens SET expires_at = ?1 WHERE subject = ?2", rusqlite::params![past, fixture_id]).unwrap();
+    conn.execute("UPDATE tokens SET expires_at = ?1 WHERE subject = ?2", signpost_domain::params![past, fixture_id])
+        .unwrap();
     assert_eq!(server.get(&path, Some(&fx.admin)).await.unwrap().0, 401, "an expired token is refused");
     let listed: Vec<String> =
         signpost_harness::admin(&server.data, &["list-admin-tokens"]).unwrap().lines().map(str::to_owned).collect();

@@ -228,7 +228,7 @@ async fn another_sites_day_and_far_dates_cannot_be_taken() {
     owner.change(d, |tx| schema::write_referral(tx, &mine).unwrap()).await.unwrap();
     owner.synced(d, T).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "the owner synced in {:?}", started.elapsed());
-    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let conn = signpost_harness::store::connect(&server.data);
     let counted: Vec<(String, String)> = conn
         .prepare("SELECT site_id, id FROM referral_facts WHERE doc_id = ?1")
         .unwrap()
