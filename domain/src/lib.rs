@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod admin_tokens;
 pub mod agencies;
+pub mod attempts;
 pub mod audit;
 pub mod backup;
 pub mod db;

@@ -28,7 +28,8 @@ pub fn connect(data: &Path) -> signpost_domain::sql::Connection {
 
 /// The whole database as text, table by table, row by row in a fixed order. Leaves out the
 /// relay's record of when it synced with or refused a tablet, which an attempt is meant to
-/// leave behind (it is what its coordinator sees).
+/// leave behind (it is what its coordinator sees), and on PostgreSQL the guessing attempts the
+/// relays count together (an attempt is meant to be counted).
 pub fn snapshot(data: &Path) -> String {
     if let Some(url) = crate::process::database_url(data) {
         return postgres_snapshot(&url);
@@ -71,7 +72,7 @@ fn postgres_snapshot(url: &str) -> String {
     let tables = pg
         .psql(
             name,
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'device_activity' ORDER BY 1",
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('device_activity', 'attempts') ORDER BY 1",
         )
         .expect("the tables list");
     let mut out = String::new();

@@ -245,7 +245,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub: hub.clone(),
         max_message_bytes,
         behind_tls,
-        guards: Default::default(),
+        // On PostgreSQL the relays of a database count guesses together.
+        guards: std::sync::Arc::new(crate::state::Guards::new(
+            (store.backend() == signpost_domain::sql::Backend::Postgres).then_some(&store),
+        )),
         disclosure,
         trust_forwarded_for,
         public_url,

@@ -123,14 +123,24 @@ pub struct Guards {
 
 impl Default for Guards {
     fn default() -> Guards {
+        Guards::new(None)
+    }
+}
+
+impl Guards {
+    /// The guards; with `store`, counting in the database too (several relays on PostgreSQL).
+    pub fn new(store: Option<&signpost_domain::db::Store>) -> Guards {
+        let shared = |kind| store.map(|store| crate::throttle::Shared { store: store.clone(), kind });
         use std::time::Duration;
         let quarter = Duration::from_secs(15 * 60);
         Guards {
-            sign_in_pair: Throttle::new(5, quarter),
-            sign_in_ip: Throttle::new(50, quarter),
-            sign_in_account: Brake::new(5, Duration::from_secs(1), Duration::from_secs(5), quarter),
-            enrol_ip: Throttle::new(10, quarter),
-            enrol_all: Brake::new(300, Duration::from_millis(100), Duration::from_millis(100), quarter),
+            sign_in_pair: Throttle::new(5, quarter).shared(shared("sign_in_pair")),
+            sign_in_ip: Throttle::new(50, quarter).shared(shared("sign_in_ip")),
+            sign_in_account: Brake::new(5, Duration::from_secs(1), Duration::from_secs(5), quarter)
+                .shared(shared("sign_in_account")),
+            enrol_ip: Throttle::new(10, quarter).shared(shared("enrol_ip")),
+            enrol_all: Brake::new(300, Duration::from_millis(100), Duration::from_millis(100), quarter)
+                .shared(shared("enrol_all")),
         }
     }
 }

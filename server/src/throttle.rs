@@ -12,10 +12,41 @@
 //! Kept in memory: a restart forgets the counts, which costs an attacker a restart per window and
 //! keeps every failure off the disk. Keys are bounded in length by their callers and the maps are
 //! pruned, so a flood of distinct keys costs a bounded amount of memory.
+//!
+//! With several relays on one PostgreSQL database each count is also kept in the database
+//! ([`Shared`], `signpost_domain::attempts`, keys hashed), so that a guesser spreading attempts
+//! over the relays gets one allowance, not one per relay. Should the database not answer, the
+//! relay's own count still holds.
 
+use signpost_domain::db::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where a throttle or a brake also counts, so that every relay of a database sees its counts.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Store,
+    /// Which throttle (a row's `kind`).
+    pub kind: &'static str,
+}
+
+impl Shared {
+    /// Runs `f` on a pooled connection in the background: a count taken back or added need
+    /// not hold up the request.
+    fn later(&self, f: impl FnOnce(&signpost_domain::sql::Connection) -> anyhow::Result<()> + Send + 'static) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = signpost_domain::db::blocking(&store, move |c| f(c)).await {
+                tracing::warn!(error = %e, "updating a shared attempt count failed");
+            }
+        });
+    }
+}
+
+fn now_ms() -> i64 {
+    signpost_domain::util::now_ms()
+}
 
 /// Keys kept before idle ones are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
@@ -24,6 +55,7 @@ pub struct Throttle {
     limit: usize,
     window: Duration,
     attempts: Mutex<HashMap<String, Vec<Instant>>>,
+    shared: Option<Shared>,
 }
 
 /// An attempt counted against its key: a failure unless [`Reservation::release`]d.
@@ -31,16 +63,39 @@ pub struct Reservation<'a> {
     throttle: &'a Throttle,
     key: String,
     at: Instant,
+    /// Its row in the database's count, when shared.
+    shared: Option<i64>,
 }
 
 impl Throttle {
     pub fn new(limit: usize, window: Duration) -> Throttle {
-        Throttle { limit, window, attempts: Mutex::new(HashMap::new()) }
+        Throttle { limit, window, attempts: Mutex::new(HashMap::new()), shared: None }
     }
 
-    /// Counts an attempt for `key`; `None` when the key has used up its attempts in the window.
-    pub fn reserve(&self, key: &str) -> Option<Reservation<'_>> {
-        self.reserve_at(key, Instant::now())
+    /// The same, also counting in the database (several relays on one database).
+    pub fn shared(self, shared: Option<Shared>) -> Throttle {
+        Throttle { shared, ..self }
+    }
+
+    /// Counts an attempt for `key`; `None` when the key has used up its attempts in the window
+    /// (here, or across the relays of a shared database).
+    pub async fn reserve(&self, key: &str) -> Option<Reservation<'_>> {
+        let mut local = self.reserve_at(key, Instant::now())?;
+        let Some(shared) = &self.shared else { return Some(local) };
+        let (kind, k, limit, window) = (shared.kind, key.to_owned(), self.limit, self.window.as_millis() as i64);
+        let counted = signpost_domain::db::blocking(&shared.store, move |c| {
+            signpost_domain::attempts::reserve(c, kind, &k, limit, window, now_ms())
+        })
+        .await;
+        match counted {
+            Ok(Some(id)) => local.shared = Some(id),
+            Ok(None) => {
+                local.release();
+                return None;
+            }
+            Err(e) => tracing::warn!(error = %e, "counting an attempt in the database failed; counted here only"),
+        }
+        Some(local)
     }
 
     fn reserve_at(&self, key: &str, now: Instant) -> Option<Reservation<'_>> {
@@ -54,12 +109,16 @@ impl Throttle {
             return None;
         }
         list.push(now);
-        Some(Reservation { throttle: self, key: key.to_owned(), at: now })
+        Some(Reservation { throttle: self, key: key.to_owned(), at: now, shared: None })
     }
 
     /// A success: the key starts afresh.
     pub fn clear(&self, key: &str) {
         self.attempts.lock().expect("throttle").remove(key);
+        if let Some(shared) = &self.shared {
+            let (kind, key) = (shared.kind, key.to_owned());
+            shared.later(move |c| signpost_domain::attempts::clear(c, kind, &key));
+        }
     }
 }
 
@@ -86,16 +145,24 @@ pub struct Brake {
     max: Duration,
     window: Duration,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Vec<Instant>>>>>,
+    shared: Option<Shared>,
 }
 
 /// One attempt's turn on a key (held until the attempt is answered).
 pub struct Turn {
     failures: tokio::sync::OwnedMutexGuard<Vec<Instant>>,
+    /// Where the failure is also recorded (several relays), and under which key.
+    shared: Option<(Shared, String)>,
 }
 
 impl Brake {
     pub fn new(free: usize, step: Duration, max: Duration, window: Duration) -> Brake {
-        Brake { free, step, max, window, keys: Mutex::new(HashMap::new()) }
+        Brake { free, step, max, window, keys: Mutex::new(HashMap::new()), shared: None }
+    }
+
+    /// The same, also counting failures in the database (several relays on one database).
+    pub fn shared(self, shared: Option<Shared>) -> Brake {
+        Brake { shared, ..self }
     }
 
     /// Waits for the key's turn, then as long as its recent failures ask.
@@ -114,19 +181,35 @@ impl Brake {
         };
         let mut failures = lock.lock_owned().await;
         failures.retain(|t| t.elapsed() < self.window);
-        let over = failures.len().saturating_sub(self.free) as u32;
+        let mut counted = failures.len();
+        if let Some(shared) = &self.shared {
+            let (kind, k, since) = (shared.kind, key.to_owned(), now_ms() - self.window.as_millis() as i64);
+            match signpost_domain::db::blocking(&shared.store, move |c| {
+                signpost_domain::attempts::recent(c, kind, &k, since)
+            })
+            .await
+            {
+                Ok(n) => counted = counted.max(n),
+                Err(e) => tracing::warn!(error = %e, "reading shared failures failed; counting this relay's only"),
+            }
+        }
+        let over = counted.saturating_sub(self.free) as u32;
         let wait = self.step.saturating_mul(over).min(self.max);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Turn { failures }
+        Turn { failures, shared: self.shared.clone().map(|s| (s, key.to_owned())) }
     }
 }
 
 impl Turn {
-    /// The attempt failed: later attempts on the key wait longer.
+    /// The attempt failed: later attempts on the key wait longer (on every relay, when shared).
     pub fn failed(mut self) {
         self.failures.push(Instant::now());
+        if let Some((shared, key)) = self.shared.take() {
+            let kind = shared.kind;
+            shared.later(move |c| signpost_domain::attempts::record(c, kind, &key, now_ms()));
+        }
     }
 }
 
@@ -153,11 +236,11 @@ mod tests {
     fn a_released_attempt_does_not_count() {
         let t = Throttle::new(2, Duration::from_secs(60));
         for _ in 0..10 {
-            t.reserve("k").unwrap().release();
+            t.reserve_at("k", Instant::now()).unwrap().release();
         }
-        assert!(t.reserve("k").is_some());
-        assert!(t.reserve("k").is_some());
-        assert!(t.reserve("k").is_none());
+        assert!(t.reserve_at("k", Instant::now()).is_some());
+        assert!(t.reserve_at("k", Instant::now()).is_some());
+        assert!(t.reserve_at("k", Instant::now()).is_none());
     }
 
     /// Many attempts at once: exactly the limit get through, whatever the interleaving.
@@ -167,7 +250,7 @@ mod tests {
         let through: usize = (0..30)
             .map(|_| {
                 let t = t.clone();
-                std::thread::spawn(move || t.reserve("k").map(std::mem::forget).is_some() as usize)
+                std::thread::spawn(move || t.reserve_at("k", Instant::now()).map(std::mem::forget).is_some() as usize)
             })
             .collect::<Vec<_>>()
             .into_iter()

@@ -567,3 +567,24 @@ async fn schedule(seed: u64) {
         acknowledged.len()
     );
 }
+
+/// A guesser gets one allowance of sign-in attempts across the relays, not one per relay: after
+/// five wrong passwords through one relay, the next attempt through the other is refused too,
+/// and the right password does not get in until the window has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_is_throttled_across_relays() {
+    use signpost_harness::{Signed, Visitor};
+    let (_tmp, fx, servers) = relays("guessing", 2);
+    Signed::create(&servers[0], "coordinator", Some(&fx.scheme), "target@example.org").await.unwrap();
+    let wrong = |n: usize| format!("wrong password {n}");
+    for n in 0..5 {
+        let mut v = Visitor::default();
+        let err = v.sign_in(&servers[0].url, "target@example.org", &wrong(n)).await.unwrap_err();
+        assert!(err.to_string().contains("answered 401"), "attempt {n}: {err}");
+    }
+    let mut v = Visitor::default();
+    let err = v.sign_in(&servers[1].url, "target@example.org", &wrong(5)).await.unwrap_err();
+    assert!(err.to_string().contains("answered 429"), "the other relay let a sixth guess through: {err}");
+    let err = v.sign_in(&servers[1].url, "target@example.org", "a long enough password").await.unwrap_err();
+    assert!(err.to_string().contains("answered 429"), "{err}");
+}

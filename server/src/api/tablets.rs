@@ -145,7 +145,7 @@ pub async fn enrol(
     let ip = format!("ip:{}", crate::auth::client_ip(st.trust_forwarded_for, peer, &headers));
     // Counted before the code is even looked at: a blocked guesser learns nothing, and a burst of
     // guesses at once gets no more through than one after another.
-    let Some(attempt) = st.guards.enrol_ip.reserve(&ip) else {
+    let Some(attempt) = st.guards.enrol_ip.reserve(&ip).await else {
         crate::metrics::METRICS.throttled.with_label_values(&["enrolment"]).inc();
         return Err(ApiError::TooManyRequests(
             "too many wrong enrolment codes; wait 15 minutes, then ask your coordinator for a new code".into(),

@@ -126,11 +126,11 @@ pub(super) async fn sign_in(
         )
     };
     // Counted before the password is checked; then the account's turn, slower after failures.
-    let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip) else {
+    let Some(from_ip) = st.guards.sign_in_ip.reserve(&by_ip).await else {
         crate::metrics::METRICS.throttled.with_label_values(&["sign_in"]).inc();
         return Err(too_many());
     };
-    let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair) else {
+    let Some(from_pair) = st.guards.sign_in_pair.reserve(&by_pair).await else {
         crate::metrics::METRICS.throttled.with_label_values(&["sign_in"]).inc();
         return Err(too_many());
     };

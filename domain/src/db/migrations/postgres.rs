@@ -1,6 +1,8 @@
 //! The PostgreSQL layout, in numbered steps of its own (a database has its version in
 //! `schema_version`). Step 1 is the whole layout SQLite reached in its eleven steps: there are no
-//! PostgreSQL databases from before it. Later changes add a step here and one to the SQLite list.
+//! PostgreSQL databases from before it. Later changes add a step here and one to the SQLite list
+//! (step 2, the attempts counted across relays, is PostgreSQL's alone: one relay on SQLite
+//! counts them in memory).
 //!
 //! Text columns use the "C" collation, so that `ORDER BY` sorts as SQLite does (by bytes),
 //! whatever the database's default. Integers are `bigint` (SQLite's integers are 64-bit).
@@ -15,7 +17,18 @@ struct Step {
     sql: &'static str,
 }
 
-const STEPS: &[Step] = &[Step { name: "the layout of database version 11", sql: LAYOUT }];
+const STEPS: &[Step] = &[
+    Step { name: "the layout of database version 11", sql: LAYOUT },
+    Step {
+        name: "guessing attempts counted across relays",
+        sql: "CREATE TABLE attempts (
+                  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                  kind TEXT NOT NULL, key TEXT NOT NULL, at BIGINT NOT NULL
+              );
+              CREATE INDEX attempts_by_key ON attempts(kind, key, at);
+              CREATE INDEX attempts_by_time ON attempts(kind, at);",
+    },
+];
 
 /// The version a database has when every step has run.
 pub fn latest() -> i64 {
