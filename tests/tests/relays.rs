@@ -40,6 +40,31 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Two tablets of one desk, the first on the first relay and the second on the second, with
+/// today's day open on both (created by the first, stored before the second asks for it).
+async fn desk_on_two_relays(servers: &[Server], fx: &Fixture) -> (Tablet, Tablet, signpost_shared::ids::DocumentId) {
+    let header = Header::desk_day(&fx.scheme, &fx.site_a, today());
+    let mut a = Tablet::connect(&servers[0].url, &fx.token_a1, "tablet-a").await.unwrap();
+    let mut b = Tablet::connect(&servers[1].url, &fx.token_a2, "tablet-b").await.unwrap();
+    let d = a.open_day(&header).await.unwrap();
+    a.synced(d, T).await.unwrap();
+    b.open_day(&header).await.unwrap();
+    (a, b, d)
+}
+
+/// The referral ids the statistics hold (voided ones too).
+fn stored_referrals(data: &std::path::Path) -> BTreeSet<String> {
+    let conn = signpost_harness::store::connect(data);
+    let mut stmt = conn.prepare("SELECT id FROM referral_facts").unwrap();
+    stmt.query_map((), |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+/// `signpost admin check`: every document loads and the statistics equal a recount.
+fn assert_checks_out(data: &std::path::Path, what: &str) {
+    let report = signpost_harness::admin(data, &["check"]).unwrap();
+    assert!(report.contains("checks out"), "{what}: {report}");
+}
+
 /// Two tablets of one desk, each on its own relay, take turns logging: each entry, once its
 /// relay acknowledged it, reaches the other tablet through the other relay within a second
 /// (p99), and both relays count every entry once.
@@ -47,12 +72,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn entries_reach_a_tablet_on_another_relay_within_a_second() {
     let (_tmp, fx, servers) = relays("fan_out", 2);
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
-    let header = Header::desk_day(&fx.scheme, &fx.site_a, today());
-    let mut a = Tablet::connect(&servers[0].url, &fx.token_a1, "tablet-a").await.unwrap();
-    let mut b = Tablet::connect(&servers[1].url, &fx.token_a2, "tablet-b").await.unwrap();
-    let d = a.open_day(&header).await.unwrap();
-    a.synced(d, T).await.unwrap();
-    b.open_day(&header).await.unwrap();
+    let (mut a, mut b, d) = desk_on_two_relays(&servers, &fx).await;
     let mut latencies = Vec::new();
     for i in 0..40 {
         let (from, to) = if i % 2 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
@@ -82,14 +102,10 @@ async fn entries_reach_a_tablet_on_another_relay_within_a_second() {
 async fn concurrent_edits_through_two_relays_merge_and_the_figures_equal_the_merged_document() {
     let (tmp, fx, servers) = relays("concurrent", 2);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1515);
-    let header = Header::desk_day(&fx.scheme, &fx.site_a, today());
-    let mut a = Tablet::connect(&servers[0].url, &fx.token_a1, "tablet-a").await.unwrap();
-    let mut b = Tablet::connect(&servers[1].url, &fx.token_a2, "tablet-b").await.unwrap();
-    let d = a.open_day(&header).await.unwrap();
+    let (mut a, mut b, d) = desk_on_two_relays(&servers, &fx).await;
     let shared = referral(&mut rng, "shared");
     a.change(d, |tx| schema::write_referral(tx, &shared).unwrap()).await.unwrap();
     a.synced(d, T).await.unwrap();
-    b.open_day(&header).await.unwrap();
     b.wait_until(T, |p| keys(p, &d).contains("referral:shared")).await.unwrap();
     let (ra, rb): (Vec<_>, Vec<_>) = (
         (0..30).map(|i| referral(&mut rng, &format!("a{i}"))).collect(),
@@ -139,8 +155,7 @@ async fn concurrent_edits_through_two_relays_merge_and_the_figures_equal_the_mer
         let n = referral_count(s, &fx, &today().to_string()).await.unwrap();
         assert_eq!(n, counted, "a relay's figures are not the merged document's");
     }
-    let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
-    assert!(report.contains("checks out"), "{report}");
+    assert_checks_out(tmp.path(), "after concurrent edits");
 }
 
 /// Four tablets, each given both relays' addresses, keep logging; one relay is killed (SIGKILL)
@@ -215,18 +230,10 @@ async fn a_relay_killed_under_load_loses_nothing_and_its_tablets_carry_on_throug
     assert!(reconnected >= 2, "the killed relay's tablets moved to the other ({reconnected} reconnections)");
     let count = referral_count(&servers[1], &fx, &today().to_string()).await.unwrap();
     assert_eq!(count, 4 * EACH as i64, "every referral logged is counted exactly once");
-    let conn = signpost_harness::store::connect(tmp.path());
-    let stored: BTreeSet<String> = conn
-        .prepare("SELECT id FROM referral_facts")
-        .unwrap()
-        .query_map((), |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored = stored_referrals(tmp.path());
     let lost: Vec<_> = acknowledged.lock().unwrap().difference(&stored).cloned().collect();
     assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
-    let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
-    assert!(report.contains("checks out"), "{report}");
+    assert_checks_out(tmp.path(), "after the failover");
 }
 
 /// What one relay does is in force on the other: a session made on one relay works on the other
@@ -547,21 +554,13 @@ async fn schedule(seed: u64) {
         let n = referral_count(s, &fx, &day.to_string()).await.unwrap();
         assert_eq!(n, counted, "seed {seed}: a relay's figures are not the merged days' ({logged} logged)");
     }
-    let conn = signpost_harness::store::connect(tmp.path());
-    let stored: BTreeSet<String> = conn
-        .prepare("SELECT id FROM referral_facts")
-        .unwrap()
-        .query_map((), |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored = stored_referrals(tmp.path());
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "seed {seed}: acknowledged and lost: {lost:?}");
     // Nothing a tablet logged is lost either: it kept what was not acknowledged and sent it.
     let lost: Vec<_> = logged_ids.difference(&stored).collect();
     assert!(lost.is_empty(), "seed {seed}: logged and never stored: {lost:?}");
-    let report = signpost_harness::admin(tmp.path(), &["check"]).unwrap();
-    assert!(report.contains("checks out"), "seed {seed}: {report}");
+    assert_checks_out(tmp.path(), &format!("seed {seed}"));
     eprintln!(
         "seed {seed}: {logged} referrals logged, {} acknowledged, {kills} relays killed, {counted} counted",
         acknowledged.len()
