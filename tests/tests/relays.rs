@@ -20,11 +20,19 @@ fn today() -> chrono::NaiveDate {
 
 /// A store on a new database of the cluster, a fixture in it, and `n` relays serving it.
 fn relays(name: &str, n: usize) -> (tempfile::TempDir, Fixture, Vec<Server>) {
+    relays_on(Some(name), n, &[])
+}
+
+/// As [`relays`]; without a database name, one relay on SQLite in a data folder. `extra`: the
+/// relays' flags.
+fn relays_on(database: Option<&str>, n: usize, extra: &[&str]) -> (tempfile::TempDir, Fixture, Vec<Server>) {
     let tmp = tempfile::tempdir().unwrap();
-    let url = Postgres::shared().database(name).unwrap();
-    std::fs::write(tmp.path().join("database-url"), url).unwrap();
+    if let Some(name) = database {
+        let url = Postgres::shared().database(name).unwrap();
+        std::fs::write(tmp.path().join("database-url"), url).unwrap();
+    }
     let fx = Fixture::create(tmp.path()).unwrap();
-    let servers = (0..n).map(|_| Server::start(tmp.path(), &[]).unwrap()).collect();
+    let servers = (0..n).map(|_| Server::start(tmp.path(), extra).unwrap()).collect();
     (tmp, fx, servers)
 }
 
@@ -342,28 +350,44 @@ impl Device {
 }
 
 /// Randomized schedules over two relays on one database: tablets of two desks log, void and
-/// correct referrals, go offline and come back to either relay, while relays are killed
-/// (SIGKILL) and restarted at random. At the end every tablet of a desk holds the same day,
-/// every referral a relay acknowledged is stored, each relay's figures count the merged days'
-/// referrals exactly once, and `admin check` finds the statistics equal to a recount. A failure
-/// names its seed (`SIGNPOST_RELAYS_SEED` replays one).
+/// correct referrals, go offline and come back to either relay, pause long enough for the
+/// relays to let days go idle and compact them, while relays are killed (SIGKILL) and
+/// restarted at random. At the end every tablet of a desk holds the same day, every referral
+/// logged is stored, each relay's figures count the merged days' referrals exactly once, and
+/// `admin check` finds the statistics equal to a recount. A failure names its seed
+/// (`SIGNPOST_RELAYS_SEED` replays one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn randomized_schedules_over_two_relays_killed_at_random_lose_and_double_count_nothing() {
-    let seeds: Vec<u64> = match std::env::var("SIGNPOST_RELAYS_SEED") {
-        Ok(s) => vec![s.parse().expect("a seed")],
-        Err(_) => (0..8).map(|_| rand::random::<u32>() as u64).collect(),
-    };
-    for seed in seeds {
+    for seed in seeds() {
         eprintln!("two-relay schedule, seed {seed} (SIGNPOST_RELAYS_SEED={seed} replays it)");
-        schedule(seed).await;
+        schedule(seed, true).await;
     }
 }
 
-async fn schedule(seed: u64) {
+/// The same schedules with one relay on SQLite, killed and restarted at random: the whole path
+/// holds on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomized_schedules_over_one_relay_on_sqlite_killed_at_random_lose_and_double_count_nothing() {
+    for seed in seeds() {
+        eprintln!("SQLite schedule, seed {seed} (SIGNPOST_RELAYS_SEED={seed} replays it)");
+        schedule(seed, false).await;
+    }
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("SIGNPOST_RELAYS_SEED") {
+        Ok(s) => vec![s.parse().expect("a seed")],
+        Err(_) => (0..6).map(|_| rand::random::<u32>() as u64).collect(),
+    }
+}
+
+async fn schedule(seed: u64, postgres: bool) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (tmp, fx, mut servers) = relays(&format!("schedule_{seed}"), 2);
+    let n = if postgres { 2 } else { 1 };
+    // Days idle for a second are let go, and compacted when they had several appends.
+    let (tmp, fx, mut servers) = relays_on(postgres.then(|| format!("schedule_{seed}")).as_deref(), n, &["--idle-secs", "1"]);
     let mut urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-    let mut alive = vec![true, true];
+    let mut alive = vec![true; n];
     let day = today();
     let desks = [Header::desk_day(&fx.scheme, &fx.site_a, day), Header::desk_day(&fx.scheme, &fx.site_b, day)];
     let mut devices: Vec<Device> = [(&fx.token_a1, 0), (&fx.token_a2, 0), (&fx.token_b, 1)]
@@ -477,10 +501,10 @@ async fn schedule(seed: u64) {
                     dev.online(&urls, &alive, first).await;
                 }
             }
-            // Kill a relay, or bring a dead one back.
+            // Kill a relay (never the last of two), or bring a dead one back.
             80..=89 => {
-                let r = rng.random_range(0..2);
-                if alive[r] && alive.iter().filter(|a| **a).count() == 2 {
+                let r = rng.random_range(0..n);
+                if alive[r] && (n == 1 || alive.iter().all(|a| *a)) {
                     servers[r].kill();
                     alive[r] = false;
                     kills += 1;
@@ -490,6 +514,8 @@ async fn schedule(seed: u64) {
                     alive[r] = true;
                 }
             }
+            // A pause: idle days are let go (and compacted) by the relays.
+            90..=93 => tokio::time::sleep(Duration::from_millis(400)).await,
             // Let the tablet hear what the relay has for it.
             _ => {
                 if let Some((t, _)) = &mut dev.online {
@@ -500,8 +526,8 @@ async fn schedule(seed: u64) {
             }
         }
     }
-    // Everyone back: both relays up, every tablet online and synced, desks converged.
-    for r in 0..2 {
+    // Everyone back: every relay up, every tablet online and synced, desks converged.
+    for r in 0..n {
         if !alive[r] {
             servers[r].restart(&[]).unwrap();
             urls[r] = servers[r].url.clone();

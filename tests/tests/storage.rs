@@ -94,7 +94,8 @@ fn quarterly_figures_follow_the_facts_on_both_databases() {
 
 /// Relays hear each other: an announcement committed on one connection reaches the listener
 /// (named documents), a rolled-back one never does, and the listener reports `All` when it
-/// connects (whatever was announced before it listened was missed).
+/// connects (whatever was announced before it listened was missed) and again after its
+/// connection was cut and it reconnected, then hears announcements as before.
 #[test]
 fn the_listener_hears_committed_announcements_only() {
     use signpost_domain::db::listen::{self, Changed};
@@ -117,4 +118,20 @@ fn the_listener_hears_committed_announcements_only() {
     let started = std::time::Instant::now();
     assert_eq!(rx.recv_timeout(within).unwrap(), Changed::Docs(vec![doc]));
     assert!(started.elapsed() < std::time::Duration::from_millis(500), "heard after {:?}", started.elapsed());
+
+    // The listening connection is cut (a failover of the database, a network blip).
+    let cut: i64 = conn
+        .query_row(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+            (),
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cut, 1, "the listener's connection");
+    assert_eq!(rx.recv_timeout(within).unwrap(), Changed::All, "read everything after reconnecting");
+    let t = conn.immediate_transaction().unwrap();
+    signpost_domain::db::documents::announce_changed(&t, &[doc]).unwrap();
+    t.commit().unwrap();
+    assert_eq!(rx.recv_timeout(within).unwrap(), Changed::Docs(vec![doc]));
 }

@@ -71,12 +71,15 @@ pub fn desk(props: &DeskProps) -> Html {
                             match e {
                                 Event::Changed(id) | Event::Synced(id) => {
                                     let synced_at = matches!(e, Event::Synced(_)).then(now_ms);
-                                    if synced_at.is_some() {
-                                        last_synced.set(synced_at);
-                                    }
-                                    let v = version.clone();
+                                    let (v, last_synced) = (version.clone(), last_synced.clone());
                                     wasm_bindgen_futures::spawn_local(async move {
                                         let _ = c.persist(id).await;
+                                        // "Synced" only once the tablet has stored that the relay
+                                        // holds everything: a reload or a closed tab right after
+                                        // must not find the day still waiting.
+                                        if synced_at.is_some() {
+                                            last_synced.set(synced_at);
+                                        }
                                         let _ = c.arrived(id).await;
                                         if let Some(t) = synced_at {
                                             let _ = c.rep.note_synced(t).await;

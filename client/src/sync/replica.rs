@@ -155,6 +155,13 @@ impl Replica {
         if let Some(next) = next {
             self.stored.borrow_mut().insert(id, next);
         }
+        // Two saves of one document can be under way at once (a change, then the relay's
+        // acknowledgement before the change's save finished): whichever ends last must leave the
+        // newest sync state stored, or a reload finds acknowledged entries still waiting.
+        let now = self.peer.borrow().saved_state(&id);
+        if now.is_some() && now != sync {
+            self.store.save_sync(&id, now.as_deref().unwrap_or_default()).await?;
+        }
         Ok(())
     }
 
