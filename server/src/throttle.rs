@@ -32,8 +32,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Runs `f` on a pooled connection in the background: a count taken back or added need
-    /// not hold up the request.
+    /// Runs `f` on a pooled connection and waits for it (a failure is logged: the relay's own
+    /// count still holds).
+    async fn now(&self, f: impl FnOnce(&signpost_domain::sql::Connection) -> anyhow::Result<()> + Send + 'static) {
+        if let Err(e) = signpost_domain::db::blocking(&self.store, move |c| f(c)).await {
+            tracing::warn!(error = %e, "updating a shared attempt count failed");
+        }
+    }
+
+    /// Runs `f` on a pooled connection in the background: a failure recorded need not hold up
+    /// the answer to it.
     fn later(&self, f: impl FnOnce(&signpost_domain::sql::Connection) -> anyhow::Result<()> + Send + 'static) {
         let store = self.store.clone();
         tokio::spawn(async move {
@@ -90,7 +98,7 @@ impl Throttle {
         match counted {
             Ok(Some(id)) => local.shared = Some(id),
             Ok(None) => {
-                local.release();
+                local.release_here();
                 return None;
             }
             Err(e) => tracing::warn!(error = %e, "counting an attempt in the database failed; counted here only"),
@@ -113,18 +121,27 @@ impl Throttle {
     }
 
     /// A success: the key starts afresh.
-    pub fn clear(&self, key: &str) {
+    pub async fn clear(&self, key: &str) {
         self.attempts.lock().expect("throttle").remove(key);
         if let Some(shared) = &self.shared {
             let (kind, key) = (shared.kind, key.to_owned());
-            shared.later(move |c| signpost_domain::attempts::clear(c, kind, &key));
+            shared.now(move |c| signpost_domain::attempts::clear(c, kind, &key)).await;
         }
     }
 }
 
 impl Reservation<'_> {
-    /// The attempt succeeded: it does not count.
-    pub fn release(self) {
+    /// The attempt succeeded: it does not count (here, and in the database before this
+    /// returns, so that the next attempt through any relay finds it gone).
+    pub async fn release(self) {
+        if let (Some(id), Some(shared)) = (self.shared, &self.throttle.shared) {
+            shared.now(move |c| signpost_domain::attempts::release(c, id)).await;
+        }
+        self.release_here();
+    }
+
+    /// Takes the attempt back from this relay's own count.
+    fn release_here(self) {
         let mut map = self.throttle.attempts.lock().expect("throttle");
         if let Some(list) = map.get_mut(&self.key) {
             if let Some(i) = list.iter().position(|t| *t == self.at) {
@@ -228,7 +245,7 @@ mod tests {
         assert!(t.reserve_at("b", start).is_some(), "keys are separate");
         assert!(t.reserve_at("a", start + Duration::from_secs(59)).is_none());
         assert!(t.reserve_at("a", start + Duration::from_secs(61)).is_some());
-        t.clear("a");
+        t.attempts.lock().unwrap().remove("a");
         assert!(t.reserve_at("a", start).is_some());
     }
 
@@ -236,7 +253,7 @@ mod tests {
     fn a_released_attempt_does_not_count() {
         let t = Throttle::new(2, Duration::from_secs(60));
         for _ in 0..10 {
-            t.reserve_at("k", Instant::now()).unwrap().release();
+            t.reserve_at("k", Instant::now()).unwrap().release_here();
         }
         assert!(t.reserve_at("k", Instant::now()).is_some());
         assert!(t.reserve_at("k", Instant::now()).is_some());

@@ -385,7 +385,8 @@ async fn schedule(seed: u64, postgres: bool) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let n = if postgres { 2 } else { 1 };
     // Days idle for a second are let go, and compacted when they had several appends.
-    let (tmp, fx, mut servers) = relays_on(postgres.then(|| format!("schedule_{seed}")).as_deref(), n, &["--idle-secs", "1"]);
+    let (tmp, fx, mut servers) =
+        relays_on(postgres.then(|| format!("schedule_{seed}")).as_deref(), n, &["--idle-secs", "1"]);
     let mut urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let mut alive = vec![true; n];
     let day = today();

@@ -167,7 +167,7 @@ pub async fn enrol(
                 .into(),
         ));
     };
-    attempt.release();
+    attempt.release().await;
     drop(turn);
     let device = DeviceInfo { device: p.device, scheme: p.scheme, scheme_name, site: p.site, site_name };
     Ok((axum::http::StatusCode::CREATED, Json(Enrolled { token, device })))

@@ -153,9 +153,9 @@ pub(super) async fn sign_in(
         );
         return Ok((jar, page(StatusCode::UNAUTHORIZED, l("Sign in", "Mewngofnodi"), None, body)).into_response());
     };
-    from_ip.release();
-    from_pair.release();
-    st.guards.sign_in_pair.clear(&by_pair);
+    from_ip.release().await;
+    from_pair.release().await;
+    st.guards.sign_in_pair.clear(&by_pair).await;
     drop(turn);
     // Never carry a session over a sign-in: whatever cookie came with the form is ended.
     let old = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
