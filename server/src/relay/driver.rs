@@ -14,7 +14,7 @@ use signpost_domain::util::now_ms;
 use signpost_domain::{retention, tablets};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::relay::{ConnId, Output, Relay};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -131,7 +131,8 @@ impl Driver {
             // Under a savepoint: a failure (PostgreSQL then refuses the rest of a transaction)
             // leaves the batch to go on; the next batch reads the same chunks again.
             let caught_up = tx.savepoint().map_err(anyhow::Error::from).and_then(|sp| {
-                let to = catch_up(core, &sp, from, now, &mut sends)?;
+                let (to, out) = super::follow::catch_up(&mut core.relay, &sp, from)?;
+                carry_out(&mut core.relay, &sp, out, now, &mut sends, &mut Vec::new())?;
                 sp.commit()?;
                 Ok(to)
             });
@@ -154,28 +155,10 @@ impl Driver {
             }
         }
         core.note_refusals(&tx, &sends);
-        let mut next_read_to = self.read_to;
-        if let Some(before) = read_to {
-            // Still under the write lock: the newest chunk is this batch's own or one already
-            // merged. Other relays hear of this batch's documents once it commits.
-            match documents::last_chunk_seq(&tx) {
-                Ok(after) => {
-                    if after > before {
-                        let docs: Vec<DocumentId> = written
-                            .iter()
-                            .flat_map(|(_, d)| d.iter().copied())
-                            .collect::<BTreeSet<_>>()
-                            .into_iter()
-                            .collect();
-                        if let Err(e) = documents::announce_changed(&tx, &docs) {
-                            tracing::warn!(error = %e, "telling other relays of stored changes failed");
-                        }
-                    }
-                    next_read_to = Some(after);
-                }
-                Err(e) => tracing::warn!(error = %e, "reading the newest chunk failed"),
-            }
-        }
+        let next_read_to = match read_to {
+            Some(before) => super::follow::announce(&tx, before, written.iter().flat_map(|(_, d)| d)).or(self.read_to),
+            None => None,
+        };
         let committing = std::time::Instant::now();
         let committed = tx.commit();
         crate::metrics::METRICS.commit_seconds.observe(committing.elapsed().as_secs_f64());
@@ -210,23 +193,6 @@ impl Driver {
         }
         core.dispatch(sends);
     }
-}
-
-/// Merges into the live documents the chunks other relays stored after `from` (by `seq`), and
-/// answers the loads that brings (a document a device here waited for, created elsewhere). The
-/// newest `seq` read.
-fn catch_up(core: &mut Core, tx: &Connection, from: i64, now: u64, sends: &mut Output) -> anyhow::Result<i64> {
-    let mut newest = from;
-    for (doc, last) in documents::stored_after(tx, from)? {
-        newest = newest.max(last);
-        if !core.relay.follows(&doc) {
-            continue;
-        }
-        let chunks = documents::chunks_after(tx, &doc, from)?;
-        let out = core.relay.stored_elsewhere(doc, &chunks);
-        carry_out(&mut core.relay, tx, out, now, sends, &mut Vec::new())?;
-    }
-    Ok(newest)
 }
 
 /// One command of a batch, under its own savepoint: what it sends is added to `sends`, and what

@@ -7,6 +7,7 @@
 //! changes, and no peer ever hears of heads that are not yet durable.
 
 mod driver;
+mod follow;
 
 use driver::Driver;
 use signpost_domain::db::Store;
