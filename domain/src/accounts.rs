@@ -9,8 +9,8 @@ use crate::error::refuse;
 use crate::schemes::scheme_exists;
 use crate::sql::{params, Connection, OptionalExtension};
 use crate::util::{hash_token, now_ms, random_id, random_token};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{self, rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// How long a set-password code (invitation or reset) stays valid.
 pub const PASSWORD_CODE_MS: i64 = 72 * 3600 * 1000;
@@ -113,10 +113,73 @@ pub fn check_password(password: &str, email: &str) -> anyhow::Result<()> {
 
 fn hash_password(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?
-        .to_string())
+    let argon = Argon2::default();
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    let out_len = argon.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = Output::init_with(out_len, |out| {
+        argon2_into(&argon, password.as_bytes(), salt_bytes, out).map_err(password_hash::Error::from)
+    })
+    .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon.params()).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` is the one `hash` (a PHC string, as [`hash_password`] writes) was made
+/// from, compared in constant time. What argon2's own `verify_password` does, with
+/// [`argon2_into`]'s working memory.
+fn password_matches(password: &str, hash: &str) -> bool {
+    let matches = || -> password_hash::Result<bool> {
+        let hash = PasswordHash::new(hash)?;
+        let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return Ok(false) };
+        let argon = Argon2::new(
+            Algorithm::try_from(hash.algorithm)?,
+            hash.version.map(Version::try_from).transpose()?.unwrap_or_default(),
+            Params::try_from(&hash)?,
+        );
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+        let out_len = argon.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let computed = Output::init_with(out_len, |out| {
+            argon2_into(&argon, password.as_bytes(), salt_bytes, out).map_err(password_hash::Error::from)
+        })?;
+        // `Output`'s equality takes the same time wherever the first difference is.
+        Ok(computed == expected)
+    };
+    matches().unwrap_or(false)
+}
+
+/// Working memory for argon2 (19 MiB a password with our parameters), kept and used again.
+/// Allocated afresh for each password, the allocator kept most of each block it was given back
+/// (fragmented between small allocations) and the relay's memory grew by 19 MiB a password up
+/// to 300 MiB. The relay checks a few passwords at a time, so a few of these are kept.
+static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+
+/// Blocks of working memory kept at most (one for each password being checked at once); a
+/// block larger than 64 MiB (parameters not ours) is never kept.
+const ARGON2_MEMORY_KEPT: usize = 8;
+
+/// argon2 into `out`, in working memory kept from one password to the next.
+fn argon2_into(argon: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+    let blocks = argon.params().block_count();
+    let mut memory = ARGON2_MEMORY.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let result = argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]);
+    if memory.len() * std::mem::size_of::<Block>() <= 64 << 20 {
+        let mut kept = ARGON2_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < ARGON2_MEMORY_KEPT {
+            kept.push(memory);
+        }
+    }
+    result
 }
 
 /// Verifies against a stored hash; with none (unknown email, no password yet) it still spends the
@@ -128,8 +191,7 @@ fn verify_password(password: &str, stored: Option<&str>) -> bool {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
-    let ok = PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
-    ok && real
+    password_matches(password, hash) && real
 }
 
 fn user_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<(User, Option<String>)> {
@@ -387,6 +449,31 @@ mod tests {
     }
 
     use crate::schemes::test_db as db;
+
+    /// The hashes written here are argon2's own PHC strings: argon2's verifier takes them, and
+    /// ours takes argon2's (those stored by earlier releases).
+    #[test]
+    fn passwords_are_argon2id_phc_strings_either_way() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_password("correct horse battery").unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"correct horse battery!", &parsed).is_err());
+        let theirs = Argon2::default()
+            .hash_password(b"another password", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(password_matches("another password", &theirs));
+        assert!(!password_matches("another passwore", &theirs));
+        assert!(!password_matches("another password", "not a hash"));
+        assert!(!password_matches("another password", &theirs.replace("$argon2id$", "$scrypt$")));
+        assert!(verify_password("correct horse battery", Some(&ours)));
+        assert!(!verify_password("not a real password at all", None), "never without an account");
+        // The working memory is kept for the next password, a few blocks at most.
+        let kept = ARGON2_MEMORY.lock().unwrap().len();
+        assert!((1..=ARGON2_MEMORY_KEPT).contains(&kept), "{kept}");
+    }
 
     #[test]
     fn a_set_password_code_works_once_and_a_reset_ends_the_old_password() {

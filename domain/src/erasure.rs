@@ -98,33 +98,72 @@ pub fn open(conn: &Connection, scheme: &str, entry: &str) -> anyhow::Result<Opti
     Ok(Some(Opened { doc, site, day, referral }))
 }
 
-/// The stored documents holding referral `entry` (counted, or stored but invalid).
-fn holding(conn: &Connection, entry: &str) -> anyhow::Result<Vec<DocumentId>> {
+/// The stored documents of `scheme` holding referral `entry` (counted, or stored but invalid).
+fn holding(conn: &Connection, scheme: &str, entry: &str) -> anyhow::Result<Vec<DocumentId>> {
     let mut stmt = conn.prepare(
-        "SELECT doc_id FROM referral_facts WHERE id = ?1
-         UNION SELECT doc_id FROM invalid_entries WHERE key = ?2",
+        "SELECT doc_id FROM referral_facts WHERE id = ?1 AND scheme_id = ?3
+         UNION SELECT doc_id FROM invalid_entries WHERE key = ?2 AND scheme_id = ?3",
     )?;
-    let rows = stmt.query_map([entry, &format!("{REFERRAL_PREFIX}{entry}")], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([entry, &format!("{REFERRAL_PREFIX}{entry}"), scheme], |r| r.get::<_, String>(0))?;
     Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
 }
 
-/// Erases referral `entry` (or redacts its notes) from every day that holds it, each in one
-/// transaction with its audit row (who, which entry, which days — never the content); then the
-/// journal is truncated. `Ok(empty)` if no stored day holds it. `new_id` names each new
+/// The schemes whose stored days hold a referral with id `entry`, in order. Ids are chosen by
+/// whoever writes the referral (a third-party client may well number them `r-0001`), so one id
+/// may be held by several schemes: each is a different referral.
+pub fn schemes_holding(conn: &Connection, entry: &str) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT scheme_id FROM referral_facts WHERE id = ?1
+         UNION SELECT scheme_id FROM invalid_entries WHERE key = ?2
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([entry, &format!("{REFERRAL_PREFIX}{entry}")], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Which scheme's referral an erasure by id alone names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The one scheme holding it, or the scheme asked for, which holds it.
+    Scheme(String),
+    /// No scheme holds it (or not the one asked for).
+    Nowhere,
+    /// Several schemes hold a referral with this id: the caller must name one.
+    Several(Vec<String>),
+}
+
+/// The scheme whose referral `entry` an administrator's erasure names: the scheme asked for if
+/// it holds one, else the only scheme that does.
+pub fn target(conn: &Connection, entry: &str, asked: Option<&str>) -> anyhow::Result<Target> {
+    let schemes = schemes_holding(conn, entry)?;
+    Ok(match asked {
+        Some(s) if schemes.iter().any(|x| x == s) => Target::Scheme(s.to_owned()),
+        Some(_) => Target::Nowhere,
+        None if schemes.len() > 1 => Target::Several(schemes),
+        None => schemes.into_iter().next().map_or(Target::Nowhere, Target::Scheme),
+    })
+}
+
+/// Erases `scheme`'s referral `entry` (or redacts its notes) from every day of that scheme that
+/// holds it, each in one transaction with its audit row (who, which entry, which days — never
+/// the content); then the journal is truncated. Other schemes' referrals with the same id are
+/// never touched. `Ok(empty)` if no stored day of the scheme holds it. `new_id` names each new
 /// document (random ids, from the caller).
 pub fn erase(
     conn: &Connection,
+    scheme: &str,
     entry: &str,
     how: Erasure,
     actor: &str,
     mut new_id: impl FnMut() -> DocumentId,
 ) -> anyhow::Result<Vec<Rewritten>> {
     let mut done = Vec::new();
-    for old in holding(conn, entry)? {
+    for old in holding(conn, scheme, entry)? {
         let rewritten = db::immediate(conn, |tx| {
             let Some((Meta::Doc(header), doc)) = documents::load_automerge(tx, &old)? else {
                 anyhow::bail!("day {old} holding the referral cannot be read");
             };
+            anyhow::ensure!(header.scheme == scheme, "day {old} is not of scheme {scheme}");
             let day = rewrite(&doc, entry, how).with_context(|| format!("rewriting {old}"))?;
             let new = new_id();
             let meta = Meta::Doc(header.clone());
@@ -177,13 +216,13 @@ mod tests {
         schema::write_header(&mut tx, &h).unwrap();
         tx.commit();
         for (id, notes) in [("r1", "MARKER-ONE-FIRST"), ("r2", "MARKER-TWO"), ("r3", "MARKER-THREE")] {
-            let mut r = testkit::referral(id);
+            let mut r = crate::testing::referral_on(id, testkit::date());
             r.notes = Some(notes.into());
             let mut tx = doc.transaction();
             schema::write_referral(&mut tx, &r).unwrap();
             tx.commit();
         }
-        let mut r = testkit::referral("r1");
+        let mut r = crate::testing::referral_on("r1", testkit::date());
         r.notes = Some("MARKER-ONE-AGAIN".into());
         let mut tx = doc.transaction();
         schema::write_referral(&mut tx, &r).unwrap();
@@ -217,7 +256,7 @@ mod tests {
             DocumentId::random([n; 16])
         };
 
-        let done = erase(&conn, "r1", Erasure::Erase, "test", &mut ids).unwrap();
+        let done = erase(&conn, &scheme, "r1", Erasure::Erase, "test", &mut ids).unwrap();
         assert_eq!(done.len(), 1);
         let new = done[0].new;
         assert_eq!(done[0].old, old);
@@ -243,17 +282,17 @@ mod tests {
 
         // Redacting r2's notes: still counted, notes gone, its other fields kept; the tombstone of
         // the earlier erasure stays.
-        let done = erase(&conn, "r2", Erasure::RedactNotes, "test", &mut ids).unwrap();
+        let done = erase(&conn, &scheme, "r2", Erasure::RedactNotes, "test", &mut ids).unwrap();
         let (_, day) = documents::load_automerge(&conn, &done[0].new).unwrap().unwrap();
         assert!(!in_files(tmp.path(), "MARKER-TWO"));
         assert!(in_files(tmp.path(), "MARKER-THREE"));
         let r2 = schema::read_referral(&day, "r2").unwrap().unwrap();
-        assert_eq!((r2.notes, r2.helped), (None, testkit::referral("r2").helped));
+        assert_eq!((r2.notes, r2.helped), (None, crate::testing::referral_on("r2", testkit::date()).helped));
         assert!(day.get(ROOT, "erased:r1").unwrap().is_some() && day.get(ROOT, "redacted:r2").unwrap().is_some());
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM referral_facts"), 2, "a redacted referral stays counted");
 
         // An entry no day holds: nothing happens.
-        assert!(erase(&conn, "nobody", Erasure::Erase, "test", &mut ids).unwrap().is_empty());
+        assert!(erase(&conn, &scheme, "nobody", Erasure::Erase, "test", &mut ids).unwrap().is_empty());
 
         // What the site's tablets learn of each id: the chain followed to the live day; other
         // sites learn nothing; a day purged after its replacements is removed.
@@ -269,5 +308,44 @@ mod tests {
         db::immediate(&conn, |tx| documents::retire(tx, &live, documents::Retirement::Purged)).unwrap();
         assert_eq!(fate(&conn, &old, &site).unwrap(), Some(Fate::Removed));
         assert_eq!(fate(&conn, &live, &site).unwrap(), Some(Fate::Removed));
+    }
+
+    /// Referral ids are the writer's: two schemes may each hold an `r1`. An erasure names its
+    /// scheme and touches only that scheme's day; asked without a scheme, the holders are named.
+    #[test]
+    fn an_erasure_touches_only_its_schemes_referral_of_that_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conn = Store::open(tmp.path(), Sync::Normal).unwrap().connect().unwrap();
+        let a = schemes::create_scheme(&conn, "A", None, None).unwrap();
+        let x = schemes::create_scheme(&conn, "X", None, None).unwrap();
+        let a_day = stored_day(&conn, &a, &schemes::create_site(&conn, &a, "Court").unwrap());
+        let x_day = stored_day(&conn, &x, &schemes::create_site(&conn, &x, "Prison").unwrap());
+        let mut holders = vec![a.clone(), x.clone()];
+        holders.sort();
+        assert_eq!(schemes_holding(&conn, "r1").unwrap(), holders);
+        assert_eq!(target(&conn, "r1", None).unwrap(), Target::Several(holders));
+        assert_eq!(target(&conn, "r1", Some(&x)).unwrap(), Target::Scheme(x.clone()));
+        assert_eq!(target(&conn, "r1", Some("sch-none")).unwrap(), Target::Nowhere);
+        assert_eq!(target(&conn, "nobody", None).unwrap(), Target::Nowhere);
+
+        let x_rows = |conn: &Connection| -> Vec<(i64, Vec<u8>)> {
+            let mut stmt = conn.prepare("SELECT seq, bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq").unwrap();
+            stmt.query_map([x_day.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        let x_before = x_rows(&conn);
+        let done = erase(&conn, &a, "r1", Erasure::Erase, "coordinator of A", || DocumentId::random([7; 16])).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!((done[0].old, done[0].scheme.as_str()), (a_day, a.as_str()));
+        assert_eq!(x_rows(&conn), x_before, "X's day is byte for byte as it was");
+        assert!(in_files(tmp.path(), "MARKER-ONE-AGAIN"), "X's r1 keeps its notes");
+        assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM referral_facts WHERE scheme_id = '{x}'")), 3);
+        assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM referral_facts WHERE scheme_id = '{a}'")), 2);
+        let audit = crate::audit::audit_entries(&conn, 10, None).unwrap();
+        let erased: Vec<_> = audit.iter().filter(|e| e.action == "referral erased").collect();
+        assert_eq!(erased.len(), 1);
+        assert_eq!(erased[0].scheme.as_deref(), Some(a.as_str()), "X's audit log has nothing of A's coordinator");
+        // Now only X holds an r1.
+        assert_eq!(target(&conn, "r1", None).unwrap(), Target::Scheme(x.clone()));
+        assert!(erase(&conn, &a, "r1", Erasure::Erase, "again", || DocumentId::random([8; 16])).unwrap().is_empty());
     }
 }

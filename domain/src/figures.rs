@@ -28,12 +28,17 @@ pub struct SchemeFigures {
     pub figures: Figures,
 }
 
-/// Every scheme's figures in the quarter (`2026-Q3`).
+/// Every scheme's figures in the quarter (`2026-Q3`). Volunteers are those on the scheme's
+/// roster (as projected now, active or not): an id a tablet wrote that is on no roster is no
+/// volunteer, however many entries name it. (Read here rather than kept out by the triggers: a
+/// roster changes after the entries, and the next figures follow it.)
 pub fn per_scheme(conn: &Connection, quarter: &str) -> anyhow::Result<Vec<SchemeFigures>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, COALESCE(s.region, 'not-set'), COALESCE(s.scheme_type, 'not-set'),
                 COALESCE(f.referrals, 0), COALESCE(f.minutes, 0) / 60,
-                (SELECT COUNT(*) FROM quarter_volunteers v WHERE v.scheme_id = s.id AND v.quarter = ?1)
+                (SELECT COUNT(*) FROM quarter_volunteers v
+                     JOIN roster_facts r ON r.scheme_id = v.scheme_id AND r.volunteer_id = v.volunteer
+                     WHERE v.scheme_id = s.id AND v.quarter = ?1)
          FROM schemes s LEFT JOIN quarter_figures f ON f.scheme_id = s.id AND f.quarter = ?1",
     )?;
     let rows = stmt.query_map(params![quarter], |r| {
@@ -47,6 +52,15 @@ pub fn per_scheme(conn: &Connection, quarter: &str) -> anyhow::Result<Vec<Scheme
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The referrals in the statistics (not voided), across every scheme, for `/metrics`: the sum
+/// of the quarter figures the triggers keep, one row per scheme and quarter. Counting the
+/// referrals themselves read every one of them at each scrape.
+pub fn referrals_counted(conn: &Connection) -> anyhow::Result<i64> {
+    Ok(conn.query_row(REFERRALS_COUNTED, (), |r| r.get(0))?)
+}
+
+const REFERRALS_COUNTED: &str = "SELECT COALESCE(SUM(referrals), 0) FROM quarter_figures";
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -157,15 +171,64 @@ pub(crate) mod tests {
         ];
         assert_eq!(kept(&conn), want);
         assert_eq!(recount(&conn), want);
-        let mut figures = per_scheme(&conn, "2026-Q2").unwrap();
-        figures.sort_by(|x, y| x.scheme.cmp(&y.scheme));
+        // Volunteers are those on the scheme's roster, active or not: v1 and v2 (not v3).
+        conn.execute_batch(
+            "INSERT INTO roster_facts(scheme_id, volunteer_id, active) VALUES ('a', 'v1', 1), ('a', 'v2', 0), ('b', 'v1', 1);",
+        )
+        .unwrap();
         let f = |scheme: &str, region: &str, kind: &str, referrals, hours, volunteers| SchemeFigures {
             scheme: scheme.into(),
             region: region.into(),
             kind: kind.into(),
             figures: Figures { referrals, hours, volunteers },
         };
-        assert_eq!(figures, vec![f("a", "london", "court-help-desk", 1, 0, 2), f("b", "not-set", "not-set", 0, 0, 0)]);
+        let figures = |quarter: &str| {
+            let mut figures = per_scheme(&conn, quarter).unwrap();
+            figures.sort_by(|x, y| x.scheme.cmp(&y.scheme));
+            figures
+        };
+        assert_eq!(
+            figures("2026-Q2"),
+            vec![f("a", "london", "court-help-desk", 1, 0, 2), f("b", "not-set", "not-set", 0, 0, 0)]
+        );
+        // Shifts under fifty ids on no roster: their minutes count, none of them as a volunteer.
+        for i in 0..50 {
+            insert_shift(&conn, &format!("ghost-{i}"), "a", "2026-04-07", &format!("ghost-{i}"), 60);
+        }
+        assert_eq!(figures("2026-Q2")[0], f("a", "london", "court-help-desk", 1, 50, 2));
+        assert_eq!(figures("2026-Q3")[0], f("a", "london", "court-help-desk", 0, 1, 0), "v3 is on no roster");
+    }
+
+    /// The count `/metrics` reports follows every write of a fact, and costs one row per
+    /// scheme and quarter, however many referrals there are: it never reads the referrals.
+    #[test]
+    fn referrals_are_counted_without_reading_them() {
+        let conn = facts_db();
+        migrations::run(&conn).unwrap();
+        assert_eq!(referrals_counted(&conn).unwrap(), 0);
+        for i in 0..6 {
+            insert_referral(
+                &conn,
+                &format!("r{i}"),
+                ["a", "b"][i % 2],
+                ["2026-01-05", "2026-08-09"][i / 3],
+                None,
+                i == 5,
+            );
+        }
+        conn.execute("UPDATE referral_facts SET voided = 1 WHERE id = 'r0'", ()).unwrap();
+        conn.execute("DELETE FROM referral_facts WHERE id = 'r1'", ()).unwrap();
+        let recounted: i64 =
+            conn.query_row("SELECT count(*) FROM referral_facts WHERE voided = 0", (), |r| r.get(0)).unwrap();
+        assert_eq!((referrals_counted(&conn).unwrap(), recounted), (3, 3));
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {REFERRALS_COUNTED}"))
+            .unwrap()
+            .query_map((), |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().all(|step| !step.contains("referral_facts")), "{plan:?}");
     }
 
     /// Facts stored before the tables existed are counted once, when the store is next opened.

@@ -29,9 +29,24 @@ pub mod national;
 pub mod retention;
 pub mod schemes;
 pub mod seed;
+pub mod set_aside;
 pub mod sql;
 pub mod stats;
 pub mod tablets;
 pub mod util;
 
 pub use error::{refuse, Refusal};
+
+/// What the domain's tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::NaiveDate;
+    use signpost_shared::schema::Referral;
+
+    /// A valid referral (`testkit::referral`) logged at noon of `day`: an entry's time must fall
+    /// within a day of its day to be counted.
+    pub fn referral_on(id: &str, day: NaiveDate) -> Referral {
+        let noon = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp_millis();
+        Referral { recorded_at_ms: noon, ..signpost_shared::testkit::referral(id) }
+    }
+}

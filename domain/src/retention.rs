@@ -98,9 +98,10 @@ pub struct Report {
 /// Documents removed per transaction: the relay waits for the write lock no longer than that.
 const BATCH: usize = 100;
 
-/// Removes every desk-day older than its scheme's retention period, old drafts and old usage
-/// counts (as of `today`), in short transactions; then truncates the write-ahead log so no
-/// removed byte stays in the database's files. Audited per scheme, without content.
+/// Removes every desk-day older than its scheme's retention period, old drafts and days set
+/// aside, and old usage counts (as of `today`), in short transactions; then truncates the
+/// write-ahead log so no removed byte stays in the database's files. Audited per scheme, without
+/// content.
 pub fn purge(conn: &Connection, today: NaiveDate, actor: &str) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let schemes: Vec<(String, Policy)> = conn
@@ -125,18 +126,37 @@ pub fn purge(conn: &Connection, today: NaiveDate, actor: &str) -> anyhow::Result
                     ),
                     &day,
                 )?,
+                // Drafts, and days set aside (dated wrongly: kept by when they arrived, not by
+                // the date they claim), once they arrived longer ago than the retention period.
                 ids(
-                    "SELECT id FROM documents WHERE scheme_id = ?1 AND kind = 'draft' AND created_at < ?2",
+                    &format!(
+                        "SELECT id FROM documents WHERE scheme_id = ?1 AND kind IN ('draft', '{}') AND created_at < ?2",
+                        documents::SET_ASIDE_KIND
+                    ),
                     &oldest_ms,
                 )?,
             )
         };
+        // A draft is nobody's record, and may sit at another site's well-known id (a squatter):
+        // it is removed, not retired, so that the id stays free for its site.
+        let (drafts, set_aside): (Vec<DocumentId>, Vec<DocumentId>) = drafts.into_iter().partition(|d| {
+            matches!(documents::meta_of(conn, d), Ok(Some(signpost_shared::relay::Meta::Draft { .. })))
+        });
+        if !drafts.is_empty() {
+            db::immediate(conn, |tx| {
+                for d in &drafts {
+                    documents::apply_write(tx, &signpost_shared::relay::Write::Discard { doc: *d })?;
+                }
+                Ok(())
+            })?;
+            report.drafts += drafts.len();
+        }
+        let days: Vec<DocumentId> = days.into_iter().chain(set_aside).collect();
         if days.is_empty() && drafts.is_empty() {
             continue;
         }
         let (n_days, n_drafts) = (days.len(), drafts.len());
-        let all: Vec<DocumentId> = days.into_iter().chain(drafts).collect();
-        for batch in all.chunks(BATCH) {
+        for batch in days.chunks(BATCH) {
             let removed = db::immediate(conn, |tx| {
                 let mut removed = Vec::new();
                 for doc in batch {
@@ -144,13 +164,7 @@ pub fn purge(conn: &Connection, today: NaiveDate, actor: &str) -> anyhow::Result
                 }
                 Ok(removed)
             })?;
-            for r in removed {
-                if r.day.is_some() {
-                    report.days.push(r);
-                } else {
-                    report.drafts += 1;
-                }
-            }
+            report.days.extend(removed);
         }
         let detail = format!("{n_days} desk-days and {n_drafts} drafts from before {oldest}");
         audit::audit(conn, actor, "purged records past the retention period", Some(&scheme), &detail)?;
@@ -169,9 +183,9 @@ mod tests {
     use crate::db::{Store, Sync};
     use crate::schemes;
     use automerge::Automerge;
+    use signpost_shared::projection;
     use signpost_shared::relay::{Meta, Write};
     use signpost_shared::schema::{self, Header};
-    use signpost_shared::{projection, testkit};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -183,7 +197,7 @@ mod tests {
         let mut doc = Automerge::new();
         let mut tx = doc.transaction();
         schema::write_header(&mut tx, &h).unwrap();
-        let mut r = testkit::referral(&format!("r-{date}"));
+        let mut r = crate::testing::referral_on(&format!("r-{date}"), date);
         r.notes = Some(marker.into());
         schema::write_referral(&mut tx, &r).unwrap();
         tx.commit();

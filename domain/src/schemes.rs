@@ -75,6 +75,21 @@ pub fn update_site(conn: &Connection, scheme: &str, site: &str, name: &str, clos
     Ok(n == 1)
 }
 
+/// The sites that are closed, each with the date (UTC) it closed: the relay takes no day dated
+/// after it from their tablets.
+pub fn closed_sites(conn: &Connection) -> anyhow::Result<Vec<(String, chrono::NaiveDate)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, closed_at FROM sites WHERE closed_at IS NOT NULL")?;
+    let rows = stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (site, at) = row?;
+        if let Some(t) = chrono::DateTime::from_timestamp_millis(at) {
+            out.push((site, t.date_naive()));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether the site is closed.
 pub fn site_closed(conn: &Connection, site: &str) -> anyhow::Result<bool> {
     Ok(conn.prepare_cached("SELECT 1 FROM sites WHERE id = ?1 AND closed_at IS NOT NULL")?.exists([site])?)

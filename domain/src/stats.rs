@@ -5,6 +5,7 @@ use crate::sql::{params, Connection};
 use chrono::NaiveDate;
 use serde::Serialize;
 use signpost_shared::vocab::{Category, FollowUpOutcome, HelpKind, Helped, Pathway};
+use std::collections::HashSet;
 use utoipa::ToSchema;
 
 /// The longest period one summary may cover.
@@ -40,10 +41,16 @@ pub struct Summary {
     pub by_kind_of_help: Vec<Count>,
     pub by_who_helped: Vec<Count>,
     pub shifts: i64,
+    /// Minutes on shift: each shift capped at 16 hours, and each volunteer's day at 24.
     pub volunteer_minutes: i64,
     pub volunteer_hours: f64,
-    /// Volunteers with a shift or a referral in the period.
+    /// Volunteers on the scheme's roster (active or not) with a shift or a referral in the
+    /// period.
     pub active_volunteers: i64,
+    /// Referrals and shifts of the period naming a volunteer who is not on the scheme's roster:
+    /// counted in the totals (the work was done), but attributed to no volunteer, so the
+    /// coordinator can put the roster right.
+    pub entries_off_roster: i64,
     pub referrals_per_volunteer_hour: Option<f64>,
     /// The period's referrals that needed a follow-up, voided ones excluded.
     pub follow_ups: FollowUps,
@@ -149,7 +156,9 @@ fn read_summary(
     let (mut referrals, mut voided) = (0i64, 0i64);
     let (mut by_day, mut by_site, mut by_agency, mut by_help, mut by_helped) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default());
-    let mut volunteers: std::collections::HashSet<String> = Default::default();
+    let roster = roster_of(conn, scheme)?;
+    let mut volunteers: HashSet<String> = Default::default();
+    let mut entries_off_roster = 0i64;
     {
         let mut stmt = conn.prepare_cached(
             "SELECT day, site_id, agency_kind, agency, help, helped, voided, volunteer FROM referral_facts
@@ -172,7 +181,9 @@ fn read_summary(
             by_help.add(r.get_ref(4)?.as_str()?);
             by_helped.add(r.get_ref(5)?.as_str()?);
             if let Some(v) = r.get_ref(7)?.as_str_or_null()? {
-                if !volunteers.contains(v) {
+                if !roster.contains(v) {
+                    entries_off_roster += 1;
+                } else if !volunteers.contains(v) {
                     volunteers.insert(v.to_owned());
                 }
             }
@@ -205,8 +216,10 @@ fn read_summary(
         }
     }
     let follow_ups = {
+        // The difference is taken here rather than in SQL: facts stored by an earlier release
+        // may hold times whose difference overflows 64 bits.
         let mut stmt = conn.prepare_cached(
-            "SELECT follow_up_outcome, follow_up_closed_at - recorded_at FROM referral_facts
+            "SELECT follow_up_outcome, follow_up_closed_at, recorded_at FROM referral_facts
              WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)
                AND follow_up = 1 AND voided = 0",
         )?;
@@ -219,7 +232,8 @@ fn read_summary(
                 Some(outcome) => {
                     f.closed += 1;
                     outcomes.add(outcome);
-                    took.push(r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0));
+                    let (closed_at, recorded_at) = (r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?);
+                    took.push(closed_at.map_or(0, |at| at.saturating_sub(recorded_at).max(0)));
                 }
             }
         }
@@ -227,27 +241,30 @@ fn read_summary(
         f.median_hours_to_close = match took.len() {
             0 => None,
             n if n % 2 == 1 => Some(took[n / 2] as f64 / 3_600_000.0),
-            n => Some((took[n / 2 - 1] + took[n / 2]) as f64 / 2.0 / 3_600_000.0),
+            n => Some((took[n / 2 - 1] as f64 + took[n / 2] as f64) / 2.0 / 3_600_000.0),
         };
         f.by_outcome = outcomes.counts(vocab_label(FollowUpOutcome::from_code, FollowUpOutcome::label), false);
         f
     };
     let invalid_entries: i64 =
         conn.query_row("SELECT COUNT(*) FROM invalid_entries WHERE scheme_id = ?1", [scheme], |r| r.get(0))?;
-    let (shifts, volunteer_minutes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(minutes), 0) FROM shift_facts
-         WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)",
-        args,
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (mut shifts, mut volunteer_minutes) = (0i64, 0i64);
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT volunteer FROM shift_facts
-             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)",
+            "SELECT volunteer, COUNT(*), COALESCE(SUM(minutes), 0) FROM shift_facts
+             WHERE scheme_id = ?1 AND day BETWEEN ?2 AND ?3 AND (CAST(?4 AS TEXT) IS NULL OR site_id = ?4)
+             GROUP BY volunteer, day",
         )?;
         let mut rows = stmt.query(args)?;
         while let Some(r) = rows.next()? {
-            volunteers.insert(r.get(0)?);
+            let (volunteer, n, minutes): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            shifts += n;
+            volunteer_minutes += day_minutes(minutes);
+            if !roster.contains(&volunteer) {
+                entries_off_roster += n;
+            } else {
+                volunteers.insert(volunteer);
+            }
         }
     }
     let site_names: std::collections::HashMap<String, String> =
@@ -272,9 +289,27 @@ fn read_summary(
         volunteer_minutes,
         volunteer_hours,
         active_volunteers: volunteers.len() as i64,
+        entries_off_roster,
         referrals_per_volunteer_hour: (volunteer_minutes > 0).then(|| referrals as f64 / volunteer_hours),
         follow_ups,
     })
+}
+
+/// The most minutes one volunteer's shifts of one day count for: overlapping or repeated shifts
+/// (a faulty tablet, or a hostile one) never make a day longer than it is.
+pub const MAX_DAY_MINUTES: i64 = 24 * 60;
+
+/// What one volunteer's shifts of one day (`minutes`, each shift already capped) count for.
+pub fn day_minutes(minutes: i64) -> i64 {
+    minutes.clamp(0, MAX_DAY_MINUTES)
+}
+
+/// The volunteer ids on the scheme's roster as last projected (active or not): only they count
+/// as volunteers; an entry naming anyone else is counted but attributed to no one.
+pub fn roster_of(conn: &Connection, scheme: &str) -> anyhow::Result<HashSet<String>> {
+    let mut stmt = conn.prepare_cached("SELECT volunteer_id FROM roster_facts WHERE scheme_id = ?1")?;
+    let rows = stmt.query_map([scheme], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The desk-day documents of a site that hold an open follow-up (needed, not closed, not
@@ -373,6 +408,12 @@ mod tests {
         let sites: Vec<String> =
             (0..3).map(|i| schemes::create_site(&conn, &scheme, &format!("Site {i}")).unwrap()).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        // On the roster: v0 to v24, some of them no longer active; v25 to v29 are on none.
+        let roster: BTreeSet<String> = (0..25).map(|i| format!("v{i}")).collect();
+        let volunteers = roster.iter().map(|v| (v.clone(), v.len() % 2 == 0)).collect();
+        let r = signpost_shared::projection::Roster { scheme: scheme.clone(), volunteers };
+        let directory = signpost_shared::schema::directory_id(&scheme);
+        documents::apply_write(&conn, &Write::Roster { doc: directory, roster: r }).unwrap();
         // Ten days across the end of a quarter.
         let day0 = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
         // Truth: the latest version of every referral, keyed as the store keys them.
@@ -424,6 +465,15 @@ mod tests {
                     end_ms: Some(rng.random_range(0..20) * 3_600_000),
                 };
                 shifts.insert((doc.to_string(), s.id.clone()), s.clone());
+                if round % 21 == 0 {
+                    // The same volunteer twice more that day, sixteen hours each.
+                    for again in ["b", "c"] {
+                        let more =
+                            ShiftFact { id: format!("s{round}{again}"), end_ms: Some(16 * 3_600_000), ..s.clone() };
+                        shifts.insert((doc.to_string(), more.id.clone()), more.clone());
+                        facts.push(Fact::Shift(more));
+                    }
+                }
                 facts.push(Fact::Shift(s));
             }
             let p = Projection { scheme: scheme.clone(), site: site.clone(), date, facts };
@@ -472,13 +522,23 @@ mod tests {
         );
         let in_period: Vec<&ShiftFact> = shifts.values().filter(|x| x.date >= from && x.date <= to).collect();
         assert_eq!(s.shifts, in_period.len() as i64);
-        assert_eq!(s.volunteer_minutes, in_period.iter().map(|x| x.minutes()).sum::<i64>());
-        let vols: BTreeSet<String> = live
+        // Each volunteer's day counts for at most 24 hours.
+        let mut days: BTreeMap<(String, NaiveDate), i64> = BTreeMap::new();
+        for x in &in_period {
+            *days.entry((x.volunteer.clone(), x.date)).or_default() += x.minutes();
+        }
+        assert!(days.values().any(|m| *m > MAX_DAY_MINUTES), "the test covers a day over 24 hours");
+        assert_eq!(s.volunteer_minutes, days.values().map(|m| (*m).min(MAX_DAY_MINUTES)).sum::<i64>());
+        let named: Vec<String> = live
             .iter()
             .filter_map(|r| r.volunteer.clone())
             .chain(in_period.iter().map(|x| x.volunteer.clone()))
             .collect();
+        let vols: BTreeSet<&String> = named.iter().filter(|v| roster.contains(*v)).collect();
         assert_eq!(s.active_volunteers, vols.len() as i64);
+        let off_roster = named.iter().filter(|v| !roster.contains(*v)).count() as i64;
+        assert!(off_roster > 0, "the test covers entries by volunteers on no roster");
+        assert_eq!(s.entries_off_roster, off_roster);
         let needed: Vec<&&ReferralFact> = live.iter().filter(|r| r.follow_up).collect();
         let closed: Vec<&&&ReferralFact> = needed.iter().filter(|r| r.follow_up_closed.is_some()).collect();
         assert_eq!(s.follow_ups.needed, needed.len() as i64);
@@ -511,6 +571,7 @@ mod tests {
                 .iter()
                 .filter_map(|r| r.volunteer.clone())
                 .chain(shifts.iter().map(|x| x.volunteer.clone()))
+                .filter(|v| roster.contains(v))
                 .collect();
             let want = crate::figures::Figures {
                 referrals: referrals.len() as u64,

@@ -11,7 +11,7 @@ pub mod store;
 
 pub use http::*;
 pub use process::workspace;
-pub use store::{data_files_contain, rss_mib, snapshot};
+pub use store::{data_files_contain, peak_rss_mib, reset_peak_rss, rss_mib, snapshot};
 
 use anyhow::{bail, Context};
 use process::{Log, Relay};
@@ -156,6 +156,29 @@ pub async fn referral_count(server: &Server, fx: &Fixture, day: &str) -> anyhow:
         bail!("stats returned {status}: {body}");
     }
     body["referrals"].as_i64().context("referrals count")
+}
+
+/// The referrals counted on `day` at the fixture's own two sites (another site of the scheme,
+/// a hostile one say, left out).
+pub async fn fixture_sites_referral_count(server: &Server, fx: &Fixture, day: &str) -> anyhow::Result<i64> {
+    let (status, body) =
+        server.get(&format!("/api/v1/stats/summary?scheme={}&from={day}&to={day}", fx.scheme), Some(&fx.admin)).await?;
+    if status != 200 {
+        bail!("stats returned {status}: {body}");
+    }
+    let sites = body["by_site"].as_array().context("by_site")?;
+    Ok(sites
+        .iter()
+        .filter(|c| c["key"] == fx.site_a.as_str() || c["key"] == fx.site_b.as_str())
+        .filter_map(|c| c["count"].as_i64())
+        .sum())
+}
+
+/// A valid referral (`testkit::referral`) logged at noon UTC of `day`: an entry's time must fall
+/// within a day of its day to be counted.
+pub fn referral_on(id: &str, day: chrono::NaiveDate) -> signpost_shared::schema::Referral {
+    let noon = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp_millis();
+    signpost_shared::schema::Referral { recorded_at_ms: noon, ..signpost_shared::testkit::referral(id) }
 }
 
 /// Polls until `f` is true or the deadline passes.

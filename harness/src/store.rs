@@ -100,3 +100,22 @@ pub fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0);
     kib / 1024.0
 }
+
+/// The most resident memory a process has had, in MiB (`VmHWM`: since it started, or since
+/// [`reset_peak_rss`]); 0 when it cannot be read.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Starts a process's peak of resident memory afresh from what it holds now (Linux:
+/// `clear_refs`); false when that is not allowed, and the peak is then the one since it started.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}

@@ -3,7 +3,8 @@
 //! of them starved everyone else. Here hyper gets a timer: headers must arrive within a bound, or
 //! the connection is closed. And the connections open at once are capped: past the cap a new one
 //! is closed at once, before anything of it is read. A request's body, too, must arrive whole
-//! within a bound ([`Deadline`]).
+//! within a bound ([`Deadline`]), and a client that takes nothing of what is sent to it for a
+//! while is let go ([`SendDeadline`]).
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -21,6 +22,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a request's body may take to arrive, all of it.
     pub body_timeout: Duration,
+    /// How long a client may take nothing of what is sent to it before its connection closes.
+    pub send_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `stopping` turns true; then stops accepting, lets each
@@ -66,7 +69,7 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
-        let body_timeout = limits.body_timeout;
+        let (body_timeout, send_timeout) = (limits.body_timeout, limits.send_timeout);
         let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::http::Request<_>| {
             req.extensions_mut().insert(ConnectInfo(addr));
             req.map(|body| axum::body::Body::new(Deadline::new(axum::body::Body::new(body), body_timeout)))
@@ -75,7 +78,8 @@ pub async fn serve(
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
         let mut stop = watcher.clone();
         tokio::spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
+            let io = TokioIo::new(SendDeadline::new(tcp, send_timeout));
+            let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
             let mut conn = std::pin::pin!(conn);
             let ended = tokio::select! {
                 ended = conn.as_mut() => ended,
@@ -148,5 +152,129 @@ impl http_body::Body for Deadline {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A connection whose client takes none of what is sent to it for `within` is closed: a write
+/// that can make no progress for that long fails, and hyper ends the connection, dropping the
+/// response it was sending (a streamed export then stops, and lets go of its database
+/// connection). The clock runs only while something waits to be sent and restarts at every
+/// byte taken, as nginx's `send_timeout` does: an idle connection, or a slow reader that keeps
+/// reading, is not cut off. Without it a download opened and never read was held for ever.
+pub struct SendDeadline<T> {
+    io: T,
+    within: Duration,
+    /// Running while a write waits.
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> SendDeadline<T> {
+    pub fn new(io: T, within: Duration) -> SendDeadline<T> {
+        SendDeadline { io, within, stalled: None }
+    }
+
+    /// A write's outcome: progress stops the clock; waiting starts it, and fails the write once
+    /// it has run out.
+    fn watch<R>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<R>>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        use std::task::Poll;
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let within = self.within;
+        let clock = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(within)));
+        if std::future::Future::poll(clock.as_mut(), cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing of what was sent to it in time",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for SendDeadline<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SendDeadline<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_shutdown(cx);
+        self.watch(cx, polled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A writer whose reader stops reading fails once nothing has been taken for the bound; one
+    /// whose reader goes on reading, however slowly, does not.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_nobody_takes_fails_after_the_bound() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut w = SendDeadline::new(near, Duration::from_secs(30));
+        let started = tokio::time::Instant::now();
+        let wrote = w.write_all(&[7u8; 4096]).await;
+        assert_eq!(wrote.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+
+        let (near, mut slow) = tokio::io::duplex(1024);
+        let mut w = SendDeadline::new(near, Duration::from_secs(30));
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let mut got = 0;
+            while got < 8192 {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                got += slow.read(&mut buf).await.unwrap();
+            }
+        });
+        w.write_all(&[7u8; 8192]).await.expect("a slow reader that keeps reading is served");
+        reader.await.unwrap();
+        far.read_exact(&mut [0u8; 1024]).await.unwrap();
     }
 }

@@ -3,6 +3,7 @@
 mod api;
 mod app_files;
 mod auth;
+mod commits;
 mod listen;
 mod location;
 mod logs;
@@ -32,9 +33,11 @@ const ADMIN_HELP: &str = "Administration (signpost admin --help):
                                                     account; prints a one-time set-password code
   admin reset-password --data DIR EMAIL             end an account's password; prints a new set-password code
   admin revoke-device --data DIR --scheme ID DEVICE revoke a tablet (its open connection closes too)
-  admin erase-referral --data DIR ENTRY             erase a referral from every stored byte (its day is
-                                                    replaced; works with or without a running relay)
-  admin redact-notes --data DIR ENTRY               the same for a referral's notes only
+  admin erase-referral --data DIR [--scheme ID] ENTRY
+                                                    erase a referral from every stored byte (its day is
+                                                    replaced; works with or without a running relay);
+                                                    --scheme when several schemes hold that id
+  admin redact-notes --data DIR [--scheme ID] ENTRY the same for a referral's notes only
   admin purge --data DIR                            remove desk-days past each scheme's retention period
                                                     (a running relay does it daily); prints what it removed
   admin backup --data DIR FILE                      write a consistent backup of the data folder to FILE
@@ -144,6 +147,10 @@ enum Admin {
     EraseReferral {
         #[command(flatten)]
         data: location::At,
+        /// The scheme whose referral it is; needed when several schemes hold a referral with
+        /// this id (ids are chosen by whoever wrote them).
+        #[arg(long)]
+        scheme: Option<String>,
         /// The id after `referral:` in the document.
         entry: String,
     },
@@ -152,6 +159,10 @@ enum Admin {
     RedactNotes {
         #[command(flatten)]
         data: location::At,
+        /// The scheme whose referral it is; needed when several schemes hold a referral with
+        /// this id.
+        #[arg(long)]
+        scheme: Option<String>,
         entry: String,
     },
     /// Remove desk-days older than each scheme's retention period now (a running relay does it
@@ -195,11 +206,23 @@ fn parse_scheme_type(s: &str) -> Result<signpost_shared::vocab::SchemeType, Stri
     signpost_shared::vocab::SchemeType::from_code(s).ok_or_else(|| format!("unknown scheme type {s:?}"))
 }
 
-/// Erases (or redacts) a referral from the command line; what to print, or why not.
-fn erase(store: &Store, entry: &str, how: erasure::Erasure) -> anyhow::Result<String> {
+/// Erases (or redacts) one scheme's referral from the command line: the scheme named, or the
+/// only one holding the id; what to print, or why not.
+fn erase(store: &Store, scheme: Option<&str>, entry: &str, how: erasure::Erasure) -> anyhow::Result<String> {
     let conn = store.connect()?;
+    let scheme = match erasure::target(&conn, entry, scheme)? {
+        erasure::Target::Scheme(s) => s,
+        erasure::Target::Nowhere => match scheme {
+            Some(s) => anyhow::bail!("no stored day of scheme {s:?} holds a referral {entry:?}"),
+            None => anyhow::bail!("no stored day holds a referral {entry:?}"),
+        },
+        erasure::Target::Several(schemes) => anyhow::bail!(
+            "schemes {} each hold a referral {entry:?}; name the one to change with --scheme",
+            schemes.join(", ")
+        ),
+    };
     let new_id = || signpost_shared::ids::DocumentId::random(rand::random());
-    let done = erasure::erase(&conn, entry, how, "command line", new_id)?;
+    let done = erasure::erase(&conn, &scheme, entry, how, "command line", new_id)?;
     if done.is_empty() {
         anyhow::bail!("no stored day holds a referral {entry:?}");
     }
@@ -289,8 +312,12 @@ fn admin(cmd: Admin) -> anyhow::Result<()> {
             }
             format!("revoked {device}")
         }
-        Admin::EraseReferral { data, entry } => erase(&open(&data)?, &entry, erasure::Erasure::Erase)?,
-        Admin::RedactNotes { data, entry } => erase(&open(&data)?, &entry, erasure::Erasure::RedactNotes)?,
+        Admin::EraseReferral { data, scheme, entry } => {
+            erase(&open(&data)?, scheme.as_deref(), &entry, erasure::Erasure::Erase)?
+        }
+        Admin::RedactNotes { data, scheme, entry } => {
+            erase(&open(&data)?, scheme.as_deref(), &entry, erasure::Erasure::RedactNotes)?
+        }
         Admin::Purge { data } => {
             let today = chrono::Utc::now().date_naive();
             let r = retention::purge(&open(&data)?.connect()?, today, "command line")?;

@@ -37,7 +37,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     Metrics {
         connections: gauge("connections", "Tablet sockets open"),
         live_documents: gauge("live_documents", "Documents the relay holds in memory"),
-        referrals: gauge("referrals_stored", "Referrals in the statistics"),
+        referrals: gauge("referrals_stored", "Referrals in the statistics (not voided), from the quarter figures"),
         database_bytes: gauge("database_bytes", "Size of the database file and its write-ahead log"),
         batch_commands: register(
             &r,

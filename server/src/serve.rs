@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// Seconds a request's body may take to arrive, all of it.
     #[arg(long, default_value_t = 30.0, env = "SIGNPOST_BODY_TIMEOUT_SECS")]
     body_timeout_secs: f64,
+    /// Seconds a client may take nothing of what is sent to it (a download it does not read, a
+    /// socket whose tablet stopped reading) before its connection is closed.
+    #[arg(long, default_value_t = 30.0, env = "SIGNPOST_SEND_TIMEOUT_SECS")]
+    send_timeout_secs: f64,
+    /// CSV downloads prepared or sent at once, for everyone together (each person may have 2);
+    /// past it a download is refused at once, 429, until one is done.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..), env = "SIGNPOST_MAX_EXPORTS")]
+    max_exports: u64,
     /// Connections open at once, WebSockets included; past it new ones are closed at once.
     #[arg(long, default_value_t = 8192, env = "SIGNPOST_MAX_CONNECTIONS")]
     max_connections: usize,
@@ -85,6 +93,12 @@ pub struct ServeArgs {
     /// Documents one tablet may create in a day (drafts included).
     #[arg(long, default_value_t = 200, env = "SIGNPOST_DEVICE_DOCUMENTS_PER_DAY")]
     device_documents_per_day: u64,
+    /// Entries (referrals and shifts) one desk's day may hold; a change past it is refused.
+    #[arg(long, default_value_t = 5_000, env = "SIGNPOST_MAX_ENTRIES_PER_DAY")]
+    max_entries_per_day: usize,
+    /// Shifts one volunteer may have in one desk's day.
+    #[arg(long, default_value_t = 24, env = "SIGNPOST_MAX_SHIFTS_PER_VOLUNTEER")]
+    max_shifts_per_volunteer: usize,
     /// The log's form: `text` for a terminal, `json` (one object a line, GDS field names) for a
     /// log pipeline.
     #[arg(long, value_enum, default_value = "text", env = "SIGNPOST_LOG_FORMAT")]
@@ -97,6 +111,10 @@ pub struct ServeArgs {
     /// tablets to reconnect soon, and the relay's last batch commits.
     #[arg(long, default_value_t = 10.0, env = "SIGNPOST_SHUTDOWN_SECS")]
     shutdown_secs: f64,
+    /// Passwords hashed or checked at once (argon2: about 19 MiB each); past them a sign-in
+    /// waits a moment, then is asked to try again. By default the number of cores, 2 to 4.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), env = "SIGNPOST_MAX_PASSWORD_HASHES")]
+    max_password_hashes: Option<u64>,
     /// National figures: counts below this are suppressed (5 or more).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(5..), env = "SIGNPOST_DISCLOSURE_THRESHOLD")]
     disclosure_threshold: u64,
@@ -194,8 +212,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections,
         device_bytes_per_day,
         device_documents_per_day,
+        max_entries_per_day,
+        max_shifts_per_volunteer,
         body_timeout_secs,
         shutdown_secs,
+        max_password_hashes,
+        send_timeout_secs,
+        max_exports,
         log_format: _,
         log_level: _,
     } = args;
@@ -228,6 +251,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bytes: device_bytes_per_day,
             documents: device_documents_per_day,
         },
+        max_entries_per_day,
+        max_shifts_per_volunteer,
         ..Default::default()
     };
     let hub = Hub::start(&store, cfg)?;
@@ -257,6 +282,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs_f64(join_within_secs),
             std::time::Duration::from_secs_f64(keepalive_secs),
         )),
+        passwords: std::sync::Arc::new(crate::state::Passwords::new(
+            max_password_hashes.map_or_else(crate::state::Passwords::default_turns, |n| n as usize),
+        )),
+        exports: std::sync::Arc::new(crate::state::Exports::new(max_exports as usize)),
     };
     let (state_sockets, hub) = (state.sockets.clone(), state.hub.clone());
     let app = router(state, static_dir);
@@ -286,6 +315,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs_f64(header_timeout_secs),
         max_connections,
         body_timeout: std::time::Duration::from_secs_f64(body_timeout_secs),
+        send_timeout: std::time::Duration::from_secs_f64(send_timeout_secs),
     };
     let sockets = state_sockets;
     let stopping = sockets.stopping();

@@ -3,8 +3,8 @@
 //!
 //! Two tools. A [`Throttle`] caps attempts per key in a window, and counts an attempt *before*
 //! it is evaluated ([`Throttle::reserve`]), so that a burst of concurrent guesses cannot all slip
-//! in between a check and a count; it is keyed on what belongs to the guesser (their address, or
-//! their address with the account they try). A [`Brake`] is keyed on what is attacked (an
+//! in between a check and a count; it is keyed on what belongs to the guesser (their address, an
+//! IPv6 one by its /64 ([`crate::auth::address_key`]), or that with the account they try). A [`Brake`] is keyed on what is attacked (an
 //! account, enrolment as a whole): it never refuses, it takes attempts one at a time and makes
 //! each wait a little longer after every recent failure, so guessing slows to a crawl while the
 //! person who knows their password still gets in.

@@ -72,6 +72,38 @@ pub fn carried_changes(raw: &[u8]) -> Result<Vec<ChangeHash>, ChunkError> {
     Ok(hashes)
 }
 
+/// Each chunk of `raw` with what it holds once loaded (its bytes with compressed parts inflated,
+/// as [`weigh`] counts them: what automerge keeps in memory of it): a change with its hash, a
+/// whole document (or anything that does not parse as a change) without. For accounting only:
+/// it reads what `raw` holds without judging it (the relay has checked it already).
+pub fn pieces(raw: &[u8]) -> Vec<(Option<ChangeHash>, usize)> {
+    let unbounded = Limits { bytes: u64::MAX, ops: u64::MAX };
+    split(raw)
+        .filter_map(Result::ok)
+        .map(|(_, kind, chunk)| {
+            let hash = (kind != DOCUMENT).then(|| Change::try_from(chunk).ok().map(|c| c.hash())).flatten();
+            let held = weigh(chunk, unbounded).map_or(chunk.len(), |w| w.bytes as usize).max(chunk.len());
+            (hash, held)
+        })
+        .collect()
+}
+
+/// `raw` without the changes `leave_out` names (whole documents are kept as they are); `raw`
+/// itself if it is not a sequence of chunks. The relay sends nothing of a change it has not
+/// applied: automerge puts the changes it holds back for their dependencies into the whole
+/// document it sends, and they may have come from another device.
+pub fn without_changes(raw: &[u8], leave_out: impl Fn(&ChangeHash) -> bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for piece in split(raw) {
+        let Ok((_, kind, chunk)) = piece else { return raw.to_vec() };
+        let dropped = kind != DOCUMENT && Change::try_from(chunk).is_ok_and(|c| leave_out(&c.hash()));
+        if !dropped {
+            out.extend_from_slice(chunk);
+        }
+    }
+    out
+}
+
 /// Checks only that `raw` is a sequence of complete chunks of known types (their headers and
 /// lengths), without parsing their content: cheap enough for every record a tablet loads.
 pub fn check_framing(raw: &[u8]) -> Result<(), ChunkError> {

@@ -18,7 +18,10 @@
 //!    contributed, or fewer than `min_schemes` schemes, or whose two largest contributors make up
 //!    more than `dominance` of it (the (2, k) dominance rule), is suppressed like a small count,
 //!    and secondary suppression then protects it. Forty hours from one volunteer say what that
-//!    volunteer did; three volunteers where one did nearly all say nearly as much.
+//!    volunteer did; three volunteers where one did nearly all say nearly as much. What no
+//!    volunteer on a roster made up (logged with no volunteer, or by an id on no roster: a
+//!    tablet can write any id) counts in the amount but never as people, and may all be one
+//!    person's: fifty made-up ids must not make one volunteer's hours publishable.
 //!
 //! What this cannot do on its own is stop differencing between *different* tables. The national
 //! view therefore only publishes fixed breakdowns (never a free filter), for fixed periods, and
@@ -52,17 +55,22 @@ impl Default for Policy {
 }
 
 /// Who made up one cell of a table of amounts: what each contributing person gave (referrals,
-/// minutes) and which schemes they belong to (by index).
+/// minutes) and which schemes they belong to (by index), and what no known person gave.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contributors {
+    /// What each volunteer on a scheme's roster gave.
     pub people: Vec<u64>,
+    /// The schemes whose volunteers gave something.
     pub schemes: BTreeSet<u32>,
+    /// What was given by no volunteer on a roster: counted in the cell, never as a person.
+    pub unattributed: u64,
 }
 
 impl Contributors {
     fn merge(&mut self, other: &Contributors) {
         self.people.extend_from_slice(&other.people);
         self.schemes.extend(other.schemes.iter().copied());
+        self.unattributed += other.unattributed;
     }
 }
 
@@ -89,9 +97,11 @@ impl Policy {
     }
 
     /// Whether an amount made up by these contributors may be published: nothing at all, or
-    /// enough people and schemes with no two of them making up nearly all of it.
+    /// enough people and schemes with no two of them making up nearly all of it. What no known
+    /// person gave never counts towards the people, and counts as one more (possibly the
+    /// largest) contributor for the dominance rule: it may all be one person's.
     pub fn enough_contributors(&self, c: &Contributors) -> bool {
-        let total: u64 = c.people.iter().sum();
+        let total: u64 = c.people.iter().fold(c.unattributed, |sum, v| sum.saturating_add(*v));
         if total == 0 {
             return true;
         }
@@ -99,8 +109,11 @@ impl Policy {
         if people.len() < self.min_people || c.schemes.len() < self.min_schemes {
             return false;
         }
+        if c.unattributed > 0 {
+            people.push(c.unattributed);
+        }
         people.sort_unstable_by(|a, b| b.cmp(a));
-        let top_two: u64 = people.iter().take(2).sum();
+        let top_two: u64 = people.iter().take(2).fold(0, |sum, v| sum.saturating_add(*v));
         (top_two as f64) <= self.dominance * total as f64
     }
 

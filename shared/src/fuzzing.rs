@@ -8,9 +8,12 @@
 //!
 //! - [`wire`]: the automerge-repo message decoder and the chunk weigher, which read every byte
 //!   a device sends before anything else does.
-//! - [`relay`]: the relay's state machine fed a sequence of connections, frames (raw, or real
-//!   sync messages with bytes flipped), ticks, day changes and disconnects. Afterwards storage
-//!   must hold only checked content within every bound.
+//! - [`relay`]: the relay's state machine fed a sequence of connections of four principals (two
+//!   tablets of one site, one of another site, one of another scheme), frames (raw, real sync
+//!   messages with bytes flipped, changes whose parent never comes), ticks, day changes and
+//!   disconnects. On every delivery no connection may be sent what its credential may not read,
+//!   and every document a write touched must load; afterwards storage must hold only checked
+//!   content within every bound.
 
 use crate::chunks::{self, Limits};
 use crate::ids::{DocumentId, PeerId};
@@ -74,16 +77,46 @@ fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("a date")
 }
 
-const PRINCIPALS: [(&str, &str, &str); 3] = [("t1", "sc", "site-a"), ("t2", "sc", "site-a"), ("t3", "sc", "site-b")];
+/// Two tablets of one site, one of another site of the scheme, one of another scheme.
+const PRINCIPALS: [(&str, &str, &str); 4] =
+    [("t1", "sc", "site-a"), ("t2", "sc", "site-a"), ("t3", "sc", "site-b"), ("t4", "other", "site-x")];
 
-fn doc_ids() -> [DocumentId; 5] {
+fn doc_ids() -> [DocumentId; 7] {
     [
         schema::desk_day_id("site-a", today()),
         schema::desk_day_id("site-b", today()),
         schema::directory_id("sc"),
         schema::desk_day_id("site-a", NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date")),
         DocumentId::random([9; 16]),
+        schema::desk_day_id("site-a", today() + chrono::Duration::days(1)),
+        schema::desk_day_id("site-x", today()),
     ]
+}
+
+/// Changes whose parent is never sent: the first of a chain with the third, or the third alone.
+fn orphans() -> &'static [Vec<u8>] {
+    static ORPHANS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    ORPHANS.get_or_init(|| {
+        use automerge::transaction::Transactable;
+        let mut doc = Automerge::new();
+        for k in ["a", "b", "c"] {
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, k, "x".repeat(300)).expect("put");
+            tx.commit();
+        }
+        let c = doc.get_changes(&[]);
+        let (first, third) = (c[0].raw_bytes().to_vec(), c[2].raw_bytes().to_vec());
+        let message = |changes: Vec<Vec<u8>>, heads| {
+            let mut m = sync::Message::decode(
+                &Automerge::new().generate_sync_message(&mut sync::State::new()).expect("first").encode(),
+            )
+            .expect("decodes");
+            m.heads = heads;
+            m.changes = changes.into();
+            m.encode()
+        };
+        vec![message(vec![first, third.clone()], vec![c[2].hash()]), message(vec![third], vec![c[2].hash()])]
+    })
 }
 
 /// Real sync messages carrying changes, for the fuzzer to send whole or with bytes flipped: a
@@ -165,6 +198,15 @@ pub fn relay_config() -> Config {
         days_back: 30,
         days_ahead: 2,
         device_allowance: crate::quota::Allowance { bytes: 64 << 10, documents: 4 },
+        stranded_ms: 100,
+        max_stranded_bytes: 32 << 10,
+        max_stranded_total: 64 << 10,
+        max_live_bytes: 1 << 20,
+        max_entries_per_day: 8,
+        max_shifts_per_volunteer: 2,
+        // A short span beyond the window: the fuzzer meets few ids, and works one out often.
+        own_days_from: today() - chrono::Duration::days(60),
+        own_days_ahead: 40,
     }
 }
 
@@ -184,6 +226,8 @@ fn schedule(data: &[u8], cfg: &Config) -> Store {
     let mut input = Input(data);
     let mut now = 0u64;
     let mut steps = 0;
+    // Who each connection is, as it was connected: what it may be sent is judged by this.
+    let mut principals: std::collections::HashMap<ConnId, Principal> = Default::default();
     while !input.is_empty() && steps < 64 {
         steps += 1;
         let op = input.byte();
@@ -192,7 +236,9 @@ fn schedule(data: &[u8], cfg: &Config) -> Store {
         let out = match op % 9 {
             0 => {
                 let (device, scheme, site) = PRINCIPALS[usize::from(input.byte()) % PRINCIPALS.len()];
-                relay.connect(conn, Principal { device: device.into(), scheme: scheme.into(), site: site.into() });
+                let p = Principal { device: device.into(), scheme: scheme.into(), site: site.into() };
+                principals.insert(conn, p.clone());
+                relay.connect(conn, p);
                 Output::default()
             }
             1 => relay.receive(conn, now, &join(conn)),
@@ -204,7 +250,10 @@ fn schedule(data: &[u8], cfg: &Config) -> Store {
             3 | 4 => {
                 let doc = ids[usize::from(input.byte()) % ids.len()];
                 let request = input.byte() % 2 == 0;
-                let data = if op % 9 == 3 {
+                // op 12, 30, 48…: changes whose parent never comes.
+                let data = if op % 9 == 3 && (op / 9) % 2 == 1 {
+                    orphans()[usize::from(input.byte()) % orphans().len()].clone()
+                } else if op % 9 == 3 {
                     let n = usize::from(input.u16()) % 2048;
                     input.bytes(n).to_vec()
                 } else {
@@ -231,19 +280,41 @@ fn schedule(data: &[u8], cfg: &Config) -> Store {
             }
             _ => relay.refuse(conn, "the transport closed it"),
         };
-        carry_out(&mut relay, &mut store, out, now);
+        carry_out(&mut relay, &mut store, &principals, out, now);
     }
     store
 }
 
-fn carry_out(relay: &mut Relay, store: &mut Store, out: Output, now: u64) {
+/// Carries out an output as the driver does (writes, then sends), checking that every document a
+/// write touched loads and that every frame goes only to a connection that may read what it
+/// carries.
+fn carry_out(
+    relay: &mut Relay,
+    store: &mut Store,
+    principals: &std::collections::HashMap<ConnId, Principal>,
+    out: Output,
+    now: u64,
+) {
     let mut pending = vec![out];
     while let Some(out) = pending.pop() {
-        for (_, frame) in &out.sends {
-            Message::decode(frame).expect("the relay sends messages that decode");
-        }
+        let touched: Vec<DocumentId> = out.writes.iter().map(|w| *w.doc()).collect();
         for w in out.writes {
             store.apply(w);
+        }
+        for doc in touched {
+            if let Some(d) = store.docs.get(&doc).filter(|d| !d.chunks.is_empty()) {
+                if let Err(e) = chunks::load_stored(&d.chunks) {
+                    panic!("{doc} was written and does not load: {e}");
+                }
+            }
+        }
+        for (conn, frame) in &out.sends {
+            Message::decode(frame).expect("the relay sends messages that decode");
+            // Only what is stored, and only to whoever may read it.
+            store.check_announced(frame);
+            if let Some(p) = principals.get(conn) {
+                store.check_egress(p, frame);
+            }
         }
         for id in out.load {
             let stored = store.docs.get(&id).cloned();
@@ -262,11 +333,16 @@ fn check_stored(store: &Store, cfg: &Config) {
             weight += chunks::weigh(c, cfg.max_document).expect("stored chunks weigh within the limit");
         }
         assert!(weight.bytes <= cfg.max_document.bytes, "{id}: {weight:?}");
-        let mut doc = Automerge::new();
-        for c in &stored.chunks {
-            doc.load_incremental(c).expect("stored chunks load");
+        if matches!(stored.meta, Meta::Retired { .. }) {
+            assert!(stored.chunks.is_empty(), "{id}: nothing of a retired document");
+            continue;
         }
+        let doc = chunks::load_stored(&stored.chunks).unwrap_or_else(|e| panic!("{id}: stored chunks load: {e}"));
         match &stored.meta {
+            Meta::SetAside(h) => {
+                assert_eq!(schema::read_header(&doc).as_ref(), Ok(h), "{id}: stored under its own header");
+                assert!(store.set_aside.contains_key(id), "{id}: set aside with who and when");
+            }
             Meta::Doc(h) => {
                 assert_eq!(schema::read_header(&doc).as_ref(), Ok(h), "{id}: stored under its own header");
                 if let Some(date) = h.date {

@@ -6,7 +6,7 @@
 //! clock and the persistence of documents.
 
 use crate::ids::{DocumentId, PeerId};
-use crate::wire::{Message, PeerMetadata, PROTOCOL_VERSION};
+use crate::wire::{Message, Notice, PeerMetadata, Refusal, NOTICE_SESSION, PROTOCOL_VERSION};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use std::collections::{BTreeMap, HashSet};
@@ -21,6 +21,11 @@ pub enum Event {
     Synced(DocumentId),
     /// The relay does not have this document or will not share it with us.
     Unavailable(DocumentId),
+    /// The relay will not take this document from us, and says why; it goes on syncing our
+    /// other documents. This one is not synced again on this connection.
+    Refused { doc: DocumentId, refusal: Refusal },
+    /// The relay's notice about a document it keeps syncing (a day it set aside).
+    Notice { doc: DocumentId, notice: Notice },
     /// The relay reported a protocol error; it closes the connection next.
     RelayError(String),
     /// An ephemeral message (presence and the like) from another device with the document open.
@@ -61,11 +66,20 @@ pub struct Peer {
     /// share: removed there for good (a purged day), since no device's own day is otherwise
     /// unavailable to it.
     gone: HashSet<DocumentId>,
+    /// Documents the relay refused on this connection: not offered again until the next one.
+    refused: HashSet<DocumentId>,
 }
 
 impl Peer {
     pub fn new(me: PeerId) -> Self {
-        Peer { me, relay: None, docs: BTreeMap::new(), wanted: HashSet::new(), gone: HashSet::new() }
+        Peer {
+            me,
+            relay: None,
+            docs: BTreeMap::new(),
+            wanted: HashSet::new(),
+            gone: HashSet::new(),
+            refused: HashSet::new(),
+        }
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -94,6 +108,7 @@ impl Peer {
     /// The socket closed. Sync states keep only what survives a reconnect (the shared heads).
     pub fn on_close(&mut self) {
         self.relay = None;
+        self.refused.clear();
         for d in self.docs.values_mut() {
             d.state = sync::State::decode(&d.state.encode()).unwrap_or_default();
         }
@@ -115,6 +130,12 @@ impl Peer {
         self.docs.remove(id);
         self.wanted.remove(id);
         self.gone.remove(id);
+        self.refused.remove(id);
+    }
+
+    /// Whether the relay refused this document on the current connection.
+    pub fn is_refused(&self, id: &DocumentId) -> bool {
+        self.refused.contains(id)
     }
 
     /// Whether the relay said, on this connection or an earlier one, that a document held here
@@ -260,7 +281,13 @@ impl Peer {
                 d.synced = now_synced;
                 self.sync_one(document_id, &mut out);
             }
-            Message::DocUnavailable { document_id, .. } => {
+            Message::DocUnavailable { document_id, refusal: Some(refusal), .. } => {
+                // Refused, not gone: what we hold stays, and is offered again next time.
+                self.wanted.remove(&document_id);
+                self.refused.insert(document_id);
+                out.events.push(Event::Refused { doc: document_id, refusal });
+            }
+            Message::DocUnavailable { document_id, refusal: None, .. } => {
                 self.wanted.remove(&document_id);
                 if self.docs.get(&document_id).is_some_and(|d| !d.doc.get_heads().is_empty()) {
                     self.gone.insert(document_id);
@@ -268,8 +295,12 @@ impl Peer {
                 out.events.push(Event::Unavailable(document_id));
             }
             Message::Error { message } => out.events.push(Event::RelayError(message)),
-            Message::Ephemeral { document_id, sender_id, data, .. } => {
-                out.events.push(Event::Ephemeral { doc: document_id, from: sender_id, data })
+            Message::Ephemeral { document_id, sender_id, data, session_id, .. } => {
+                let from_relay = self.relay.as_ref() == Some(&sender_id) && session_id == NOTICE_SESSION;
+                match from_relay.then(|| Notice::decode(&data)).flatten() {
+                    Some(notice) => out.events.push(Event::Notice { doc: document_id, notice }),
+                    None => out.events.push(Event::Ephemeral { doc: document_id, from: sender_id, data }),
+                }
             }
             Message::Join { .. } | Message::Leave { .. } | Message::RemoteHeadsGossip { .. } => {}
         }
@@ -278,6 +309,9 @@ impl Peer {
 
     fn sync_one(&mut self, id: DocumentId, out: &mut Output) {
         let Some(relay) = self.relay.clone() else { return };
+        if self.refused.contains(&id) {
+            return;
+        }
         let Some(d) = self.docs.get_mut(&id) else { return };
         if let Some(m) = d.doc.generate_sync_message(&mut d.state) {
             let data = m.encode();

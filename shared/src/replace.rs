@@ -50,6 +50,65 @@ pub fn rewrite(old: &Automerge, entry: &str, how: Erasure) -> Result<Automerge, 
     Ok(doc)
 }
 
+/// Root key of the tombstone a filed day leaves: the date it claimed before it was filed.
+pub const FILED_FROM: &str = "filedFrom";
+
+/// A day set aside because it was dated outside the relay's window (a tablet whose clock was
+/// wrong), filed under `to` (the date it was synced), as one new change: every entry as it is,
+/// the header's date changed, and each time of an entry that lay near the date it claimed moved
+/// by the same number of days (a clock wrong by five days wrote every time five days wrong). A
+/// tombstone says what it claimed. Nothing of the old history is in it.
+pub fn refile(old: &Automerge, to: chrono::NaiveDate) -> Result<Automerge, AutomergeError> {
+    let claimed = crate::schema::read_header(old).ok().and_then(|h| h.date);
+    let shift_ms = claimed.map_or(0, |from| (to - from).num_milliseconds());
+    let near = |t: i64| {
+        claimed.is_some_and(|from| {
+            let start = from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+            t >= start.saturating_sub(DAY_MS) && t <= start.saturating_add(2 * DAY_MS)
+        })
+    };
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    for k in old.keys(ROOT) {
+        copy(old, &ROOT, &k, &mut tx, &ROOT, &[])?;
+    }
+    tx.put(ROOT, "date", crate::schema::ymd(to))?;
+    if let Some(from) = claimed {
+        tx.put(ROOT, FILED_FROM, crate::schema::ymd(from))?;
+    }
+    for entry in entry_keys(old) {
+        let key = entry.root_key();
+        let Some((_, obj)) = tx.get(ROOT, &key)? else { continue };
+        let fields: &[&str] = match entry {
+            EntryKey::Referral(_) => &["recordedAt"],
+            EntryKey::Shift(_) => &["start", "end"],
+        };
+        let mut places: Vec<(ObjId, &str)> = fields.iter().map(|f| (obj.clone(), *f)).collect();
+        if let EntryKey::Referral(_) = entry {
+            if let Some((Value::Object(ObjType::Map), void)) = tx.get(&obj, "void")? {
+                places.push((void, "at"));
+            }
+        }
+        for (at, field) in places {
+            if let Some((Value::Scalar(v), _)) = tx.get(&at, field)? {
+                let t = match v.as_ref() {
+                    automerge::ScalarValue::Timestamp(t) | automerge::ScalarValue::Int(t) => Some(*t),
+                    automerge::ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+                    automerge::ScalarValue::F64(f) if f.is_finite() && f.fract() == 0.0 => Some(*f as i64),
+                    _ => None,
+                };
+                if let Some(t) = t.filter(|t| near(*t)) {
+                    tx.put(&at, field, automerge::ScalarValue::Timestamp(t.saturating_add(shift_ms)))?;
+                }
+            }
+        }
+    }
+    tx.commit();
+    Ok(doc)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
 /// The document that holds a day now, given the replacements a device learned (old → new):
 /// `id`, or what replaced it, and what replaced that. (The bound only stops a cycle no server
 /// writes.)
@@ -109,7 +168,14 @@ pub fn follow(peer: &mut Peer, old: DocumentId, new: DocumentId) -> Result<Optio
     if peer.doc(&new).is_none_or(|d| d.get_heads().is_empty()) {
         return Ok(None);
     }
-    let entries = unacknowledged_entries(peer, &old);
+    // What it wrote that the relay never acknowledged, and every entry the replacement lacks
+    // (no tombstone names it): a relay restored from a backup may have lost entries it had
+    // acknowledged, and rewritten the day without them.
+    let mut entries = unacknowledged_entries(peer, &old);
+    if let (Some(o), Some(n)) = (peer.doc(&old), peer.doc(&new)) {
+        let missing = entry_keys(o).into_iter().filter(|k| n.get(ROOT, k.root_key()).ok().flatten().is_none());
+        entries.extend(missing);
+    }
     let mut result = (0, Output::default());
     if let (false, Some(old_doc)) = (entries.is_empty(), peer.doc(&old).cloned()) {
         let (carried, out) = peer.change(new, |tx| carry_over(&old_doc, &entries, tx))?;
@@ -232,6 +298,31 @@ mod tests {
         let plain = new.save_nocompress();
         assert!(!plain.windows(6).any(|w| w == b"NOTE-A") && !plain.windows(6).any(|w| w == b"NOTE-B"));
         assert_eq!(schema::read_header(&new).unwrap(), schema::read_header(&server).unwrap());
+    }
+
+    /// A day a tablet dated 1 January 2000 (its clock reset), filed under the day it synced: its
+    /// entries keep their time of day on the new date, and the day says what it claimed.
+    #[test]
+    fn a_day_filed_under_another_date_moves_its_times_with_it() {
+        let from = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let to = testkit::date();
+        let at = |d: chrono::NaiveDate, h: u32| d.and_hms_opt(h, 30, 0).unwrap().and_utc().timestamp_millis();
+        let mut day = Automerge::new();
+        write(&mut day, |tx| schema::write_header(tx, &Header::desk_day("s", "site", from)).unwrap());
+        let mut r = referral("a", "keep");
+        r.recorded_at_ms = at(from, 10);
+        write(&mut day, |tx| schema::write_referral(tx, &r).unwrap());
+        let s = schema::Shift { id: "s1".into(), volunteer: "v".into(), start_ms: at(from, 9), end_ms: Some(at(from, 12)) };
+        write(&mut day, |tx| schema::write_shift(tx, &s).unwrap());
+        let filed = refile(&day, to).unwrap();
+        assert_eq!(filed.get_changes(&[]).len(), 1, "one change, no history");
+        let h = schema::read_header(&filed).unwrap();
+        assert_eq!((h.date, h.site.as_deref()), (Some(to), Some("site")));
+        let r = schema::read_referral(&filed, "a").unwrap().unwrap();
+        assert_eq!((r.recorded_at_ms, r.notes.as_deref()), (at(to, 10), Some("keep")));
+        let s = schema::read_shift(&filed, "s1").unwrap().unwrap();
+        assert_eq!((s.start_ms, s.end_ms), (at(to, 9), Some(at(to, 12))));
+        assert_eq!(filed.get(ROOT, FILED_FROM).unwrap().map(|(v, _)| v.to_string()), Some("\"2000-01-01\"".into()));
     }
 
     /// A tablet's copy that the relay never acknowledged carries every entry (the case of one

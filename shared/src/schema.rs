@@ -137,6 +137,8 @@ pub enum SchemaError {
     Unknown { field: &'static str, value: String },
     #[error("field `{0}` is too long")]
     TooLong(&'static str),
+    #[error("the entry's id must not be empty, `.` or `..`, nor hold control characters")]
+    BadId,
     #[error("document type `{0}` is not a Signpost document")]
     UnknownType(String),
     #[error("schema version {0} is not supported")]
@@ -215,6 +217,22 @@ fn check_len(s: &str, max: usize, field: &'static str) -> Result<(), SchemaError
     } else {
         Ok(())
     }
+}
+
+/// An entry's id: at most [`MAX_ID_CHARS`], and usable as one segment of a web address (the
+/// coordinator's pages link to each referral by its id; `.` and `..` would be read as "this
+/// folder" and "the one above" whatever their escaping).
+fn check_id(id: &str) -> Result<(), SchemaError> {
+    check_len(id, MAX_ID_CHARS, "id")?;
+    if !addressable_id(id) {
+        return Err(SchemaError::BadId);
+    }
+    Ok(())
+}
+
+/// Whether an entry's id can be carried by one segment of a web address (see [`check_id`]).
+pub fn addressable_id(id: &str) -> bool {
+    !(id.is_empty() || id == "." || id == ".." || id.chars().any(char::is_control))
 }
 
 fn vocab<T>(value: String, field: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, SchemaError> {
@@ -433,7 +451,7 @@ fn entry_obj<R: ReadDoc>(doc: &R, key: &str, what: &'static str) -> Result<Optio
 
 pub fn read_referral<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Referral>, SchemaError> {
     let Some(obj) = entry_obj(doc, &format!("{REFERRAL_PREFIX}{id}"), "referral")? else { return Ok(None) };
-    check_len(id, MAX_ID_CHARS, "id")?;
+    check_id(id)?;
     let f = Fields::read(doc, &obj);
     let recorded_at_ms = f.time("recordedAt")?.ok_or(SchemaError::Missing("recordedAt"))?;
     let volunteer = f.str("volunteer")?;
@@ -446,11 +464,19 @@ pub fn read_referral<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Referral>, 
         None => None,
     };
     let cats = f.map("categories")?.ok_or(SchemaError::Missing("categories"))?;
-    let mut categories = BTreeSet::new();
+    let (mut categories, mut removed) = (BTreeSet::new(), BTreeSet::new());
     for (key, value) in Fields::read(doc, cats).0 {
-        if matches!(value, Field::Bool(true)) {
-            categories.insert(vocab(key, "categories", Category::from_code)?);
-        }
+        match value {
+            Field::Bool(true) => categories.insert(vocab(key, "categories", Category::from_code)?),
+            Field::Bool(false) => removed.insert(vocab(key, "categories", Category::from_code)?),
+            _ => false,
+        };
+    }
+    // Two tablets correcting one referral at once can each take away a different category and
+    // between them leave none: then it keeps the ones they took away, rather than fall out of
+    // the figures.
+    if categories.is_empty() {
+        categories = removed;
     }
     if categories.is_empty() {
         return Err(SchemaError::Missing("categories"));
@@ -543,7 +569,7 @@ pub fn close_follow_up<T: Transactable>(
 
 pub fn read_shift<R: ReadDoc>(doc: &R, id: &str) -> Result<Option<Shift>, SchemaError> {
     let Some(obj) = entry_obj(doc, &format!("{SHIFT_PREFIX}{id}"), "shift")? else { return Ok(None) };
-    check_len(id, MAX_ID_CHARS, "id")?;
+    check_id(id)?;
     let f = Fields::read(doc, &obj);
     let volunteer = f.need_str("volunteer")?;
     check_len(&volunteer, MAX_ID_CHARS, "volunteer")?;
@@ -609,13 +635,21 @@ fn write_referral_fields<T: Transactable>(
         _ => tx.put_object(obj, "categories", ObjType::Map)?,
     };
     let existing: Vec<String> = tx.keys(&cats).collect();
+    // A category taken away is marked `false`, not deleted, so that concurrent corrections that
+    // between them take away every category leave something to fall back on (see the reader).
     for k in existing {
-        if Category::from_code(&k).is_none_or(|c| !r.categories.contains(&c)) {
-            tx.delete(&cats, k.as_str())?;
+        match Category::from_code(&k) {
+            None => tx.delete(&cats, k.as_str())?,
+            Some(c) if !r.categories.contains(&c) => {
+                if !matches!(tx.get(&cats, k.as_str())?, Some((Value::Scalar(v), _)) if *v == ScalarValue::Boolean(false)) {
+                    tx.put(&cats, k.as_str(), false)?;
+                }
+            }
+            Some(_) => {}
         }
     }
     for c in &r.categories {
-        if tx.get(&cats, c.code())?.is_none() {
+        if !matches!(tx.get(&cats, c.code())?, Some((Value::Scalar(v), _)) if *v == ScalarValue::Boolean(true)) {
             tx.put(&cats, c.code(), true)?;
         }
     }
@@ -1014,6 +1048,20 @@ mod tests {
     }
 
     #[test]
+    fn ids_that_cannot_be_one_segment_of_an_address_are_refused() {
+        let mut doc = AutoCommit::new();
+        write_header(&mut doc, &day()).unwrap();
+        for id in [".", "..", "", "a\nb"] {
+            write_referral(&mut doc, &referral(id)).unwrap();
+            assert_eq!(read_referral(&doc, id), Err(SchemaError::BadId), "{id:?}");
+        }
+        for id in ["../../../../manage/users", "a?b#c%d e", "ŷ-😀", "..."] {
+            write_referral(&mut doc, &referral(id)).unwrap();
+            assert!(read_referral(&doc, id).unwrap().is_some(), "{id:?}");
+        }
+    }
+
+    #[test]
     fn two_tablets_creating_the_same_day_merge_without_losing_entries() {
         let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
         let mut b = AutoCommit::new().with_actor(ActorId::from(b"b".as_slice()));
@@ -1045,6 +1093,29 @@ mod tests {
         assert!(!merged.follow_up);
         assert!(merged.categories.contains(&Category::DebtBenefitsFinance));
         assert!(merged.categories.contains(&Category::Housing));
+    }
+
+    /// Two tablets correct one referral of two categories at once, each taking away a different
+    /// one (found by the randomized whole-path schedules): it used to be left with none, invalid
+    /// and no longer counted. It keeps what they took away.
+    #[test]
+    fn concurrent_corrections_that_take_away_every_category_keep_them() {
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        write_header(&mut a, &day()).unwrap();
+        let mut r = referral("r1");
+        r.categories = [Category::Housing, Category::DebtBenefitsFinance].into();
+        write_referral(&mut a, &r).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        let mut ra = r.clone();
+        ra.categories = [Category::Housing].into();
+        correct_referral(&mut a, &ra).unwrap();
+        let mut rb = r.clone();
+        rb.categories = [Category::DebtBenefitsFinance].into();
+        correct_referral(&mut b, &rb).unwrap();
+        assert_eq!(read_referral(&a, "r1").unwrap().unwrap().categories, ra.categories, "each alone reads as written");
+        a.merge(&mut b).unwrap();
+        let merged = read_referral(&a, "r1").unwrap().unwrap();
+        assert_eq!(merged.categories, r.categories);
     }
 
     #[test]

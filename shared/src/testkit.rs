@@ -29,7 +29,8 @@ pub fn referral(id: &str) -> Referral {
     use crate::vocab::{Category, HelpKind, Helped};
     Referral {
         id: id.into(),
-        recorded_at_ms: 1_764_000_000_000,
+        // 16:00 on the tests' day.
+        recorded_at_ms: 1_795_536_000_000,
         volunteer: Some("vol-1".into()),
         helped: Helped::Defendant,
         age_band: None,
@@ -57,7 +58,7 @@ impl Device {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Store {
     pub docs: HashMap<DocumentId, StoredDoc>,
     /// Facts keyed exactly as the server's tables key them: (document, entry's root key).
@@ -68,6 +69,8 @@ pub struct Store {
     pub bytes_written: usize,
     /// Each device's usage by day, as the server's `device_usage` table keeps it.
     pub usage: BTreeMap<(String, chrono::NaiveDate), crate::quota::Usage>,
+    /// Days set aside, as the server's `set_aside` table keeps them.
+    pub set_aside: BTreeMap<DocumentId, crate::relay::SetAside>,
 }
 
 impl Store {
@@ -82,12 +85,21 @@ impl Store {
             Write::Create { doc, meta, chunk } => {
                 assert!(self.docs.insert(doc, StoredDoc { meta, chunks: vec![chunk] }).is_none());
             }
-            Write::SetMeta { doc, meta } => self.docs.get_mut(&doc).unwrap().meta = meta,
+            Write::SetMeta { doc, meta } => {
+                if matches!(meta, crate::relay::Meta::Doc(_)) {
+                    self.set_aside.remove(&doc);
+                }
+                self.docs.get_mut(&doc).unwrap().meta = meta
+            }
             Write::Append { doc, chunk } => self.docs.get_mut(&doc).unwrap().chunks.push(chunk),
             Write::Compact { doc, snapshot } => self.docs.get_mut(&doc).unwrap().chunks = vec![snapshot],
             Write::Discard { doc } => {
                 self.docs.remove(&doc);
+                self.set_aside.remove(&doc);
                 self.facts.retain(|(d, _), _| *d != doc);
+            }
+            Write::SetAside { doc, set_aside } => {
+                self.set_aside.insert(doc, set_aside);
             }
             Write::Project { doc, projection } => {
                 for f in projection.facts {
@@ -114,12 +126,45 @@ impl Store {
         }
     }
 
+    /// A stored document, loaded strictly as the relay loads it (a change whose dependency is
+    /// not stored is an error).
     pub fn load(&self, id: &DocumentId) -> Automerge {
-        let mut d = Automerge::new();
-        for c in &self.docs[id].chunks {
-            d.load_incremental(c).unwrap();
+        crate::chunks::load_stored(&self.docs[id].chunks)
+            .unwrap_or_else(|e| panic!("stored document {id} does not load: {e}"))
+    }
+
+    /// Panics unless every stored document loads strictly: storage holds only what loads.
+    pub fn check_every_document_loads(&self) {
+        for (id, d) in &self.docs {
+            if !d.chunks.is_empty() {
+                if let Err(e) = crate::chunks::load_stored(&d.chunks) {
+                    panic!("stored document {id} ({:?}) does not load: {e}", d.meta);
+                }
+            }
         }
-        d
+    }
+
+    /// Panics if the frame carries bytes of a document to a connection whose principal may not
+    /// read that document as the store has it: the egress rule, checked on every delivery.
+    /// (A sync message with changes is content; so is one announcing heads of a stored document.)
+    pub fn check_egress(&self, to: &Principal, frame: &[u8]) {
+        let Ok(Message::Sync { document_id, data, .. } | Message::Request { document_id, data, .. }) =
+            Message::decode(frame)
+        else {
+            return;
+        };
+        let m = sync::Message::decode(&data).expect("the relay sends valid sync messages");
+        if m.changes.is_empty() && m.heads.is_empty() {
+            return;
+        }
+        match self.docs.get(&document_id).map(|d| &d.meta) {
+            Some(meta) => assert!(
+                crate::relay::access(to, meta) >= crate::relay::Access::Read,
+                "{to:?} was sent {} of document {document_id} ({meta:?}), which it may not read",
+                if m.changes.is_empty() { "the heads" } else { "changes" }
+            ),
+            None => assert!(m.changes.is_empty(), "{to:?} was sent changes of {document_id}, which is not stored"),
+        }
     }
 
     pub fn counted_referrals(&self) -> usize {
@@ -131,12 +176,19 @@ impl Store {
     pub fn check_announced(&self, frame: &[u8]) {
         if let Ok(Message::Sync { document_id, data, .. }) = Message::decode(frame) {
             let m = sync::Message::decode(&data).unwrap();
-            if m.heads.is_empty() {
+            if m.heads.is_empty() && m.changes.is_empty() {
                 return;
             }
             let stored = self.load(&document_id);
             for h in &m.heads {
                 assert!(stored.get_change_by_hash(h).is_some(), "relay announced head {h} before storing it");
+            }
+            // Nor does it send a change it has not stored (one held back for its dependencies,
+            // another device's maybe).
+            for raw in m.changes.iter() {
+                for h in crate::chunks::carried_changes(raw).expect("the relay sends valid chunks") {
+                    assert!(stored.get_change_by_hash(&h).is_some(), "relay sent change {h} of {document_id}, never stored");
+                }
             }
         }
     }
@@ -171,6 +223,8 @@ pub struct Net {
     /// With a clock (nanoseconds), the time spent inside the relay is added up in `relay_ns`.
     pub clock: Option<fn() -> u128>,
     pub relay_ns: u128,
+    /// Who each connection is, for the egress check on every delivery.
+    pub principals: HashMap<ConnId, Principal>,
 }
 
 impl Net {
@@ -185,10 +239,12 @@ impl Net {
             rounds: 0,
             clock: None,
             relay_ns: 0,
+            principals: HashMap::new(),
         }
     }
 
     pub fn join(&mut self, conn: ConnId, p: Principal) {
+        self.principals.insert(conn, p.clone());
         self.relay.connect(conn, p);
         let mut peer = Peer::new(format!("tablet-{conn}").as_str().into());
         let join = peer.on_open();
@@ -204,12 +260,19 @@ impl Net {
     pub fn handle(&mut self, out: crate::relay::Output) {
         let mut pending = vec![out];
         while let Some(out) = pending.pop() {
+            let wrote = !out.writes.is_empty();
             for w in out.writes {
                 self.store.apply(w);
+            }
+            if wrote && self.check_durability {
+                self.store.check_every_document_loads();
             }
             for (conn, frame) in out.sends {
                 if self.check_durability {
                     self.check_announced_heads_are_durable(&frame);
+                    if let Some(p) = self.principals.get(&conn) {
+                        self.store.check_egress(p, &frame);
+                    }
                 }
                 if let Some(d) = self.devices.get_mut(&conn) {
                     if d.closed.is_none() {
@@ -372,6 +435,9 @@ impl Net {
         d.peer.on_close();
         d.closed = None;
         d.inbox.clear();
+        // What the relay said on the old connection is history.
+        d.events.clear();
+        self.principals.insert(new, principal.clone());
         self.relay.connect(new, principal);
         let join = d.peer.on_open();
         self.devices.insert(new, d);
@@ -380,6 +446,30 @@ impl Net {
 
     pub fn closed(&self, conn: ConnId) -> String {
         self.devices[&conn].closed.clone().unwrap_or_default()
+    }
+
+    /// What the relay refused this device, document by document ("code: message" each), and
+    /// why its connection closed, if it did: what a test expects to read of a refusal.
+    pub fn refusals(&self, conn: ConnId) -> String {
+        let d = &self.devices[&conn];
+        let mut all: Vec<String> = d
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Refused { doc, refusal } => Some(format!("{doc} {}: {}", refusal.code, refusal.message)),
+                _ => None,
+            })
+            .collect();
+        all.extend(d.closed.clone());
+        all.join("; ")
+    }
+
+    /// The relay's refusal of one document to this device, if it refused it.
+    pub fn refused(&self, conn: ConnId, doc: DocumentId) -> Option<crate::wire::Refusal> {
+        self.devices[&conn].events.iter().rev().find_map(|e| match e {
+            Event::Refused { doc: d, refusal } if *d == doc => Some(refusal.clone()),
+            _ => None,
+        })
     }
 }
 

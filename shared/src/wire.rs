@@ -17,6 +17,55 @@ pub struct PeerMetadata {
     pub is_ephemeral: bool,
 }
 
+/// A relay's refusal of one document, carried on `doc-unavailable`: a stable code the tablet
+/// words for its volunteers (in their language) and the relay's own English message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+}
+
+/// The session id of the ephemeral messages the relay itself sends about a document (a notice:
+/// the day was set aside). Other automerge-repo peers see them as ephemeral messages from the
+/// relay and may ignore them.
+pub const NOTICE_SESSION: &str = "signpost-relay";
+
+/// What the relay says about a document it keeps syncing: a notice in an ephemeral message's
+/// data (CBOR: `{"notice": code, "message": text}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub code: String,
+    pub message: String,
+}
+
+impl Notice {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = minicbor::Encoder::new(Vec::new());
+        let written: Result<(), minicbor::encode::Error<std::convert::Infallible>> = (|| {
+            e.map(2)?.str("notice")?.str(&self.code)?.str("message")?.str(&self.message)?;
+            Ok(())
+        })();
+        written.expect("encoding into a Vec is infallible");
+        e.into_writer()
+    }
+
+    /// `None` unless `data` is a notice.
+    pub fn decode(data: &[u8]) -> Option<Notice> {
+        let mut d = Decoder::new(data);
+        let n = d.map().ok()??;
+        let (mut code, mut message) = (None, None);
+        for _ in 0..n {
+            match d.str().ok()? {
+                "notice" => code = text(&mut d, "notice").ok()?,
+                "message" => message = text(&mut d, "message").ok()?,
+                _ => skip(&mut d, 1).ok()?,
+            }
+        }
+        (d.position() == data.len()).then_some(())?;
+        Some(Notice { code: code?, message: message.unwrap_or_default() })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Join {
@@ -49,6 +98,10 @@ pub enum Message {
         sender_id: PeerId,
         target_id: PeerId,
         document_id: DocumentId,
+        /// Why the relay will not take this document from the device: a Signpost extension
+        /// (fields `refusal` and `message`, which other automerge-repo peers ignore). `None`: the
+        /// relay has no such document, or it was removed for good.
+        refusal: Option<Refusal>,
     },
     Ephemeral {
         sender_id: PeerId,
@@ -115,6 +168,7 @@ struct Fields {
     count: Option<u64>,
     session_id: Option<String>,
     message: Option<String>,
+    refusal: Option<String>,
 }
 
 /// Nesting allowed in fields we skip; deeper input is refused instead of recursed into.
@@ -271,6 +325,7 @@ impl Message {
                 "count" => f.count = Some(uint(&mut d, "count")?),
                 "sessionId" => f.session_id = text(&mut d, "sessionId")?,
                 "message" => f.message = text(&mut d, "message")?,
+                "refusal" => f.refusal = text(&mut d, "refusal")?,
                 _ => skip(&mut d, 1)?,
             }
         }
@@ -312,6 +367,7 @@ impl Message {
                 sender_id: PeerId(need!("doc-unavailable", sender_id, "senderId")),
                 target_id: PeerId(need!("doc-unavailable", target_id, "targetId")),
                 document_id: need!("doc-unavailable", document_id, "documentId"),
+                refusal: f.refusal.take().map(|code| Refusal { code, message: f.message.take().unwrap_or_default() }),
             },
             "ephemeral" => Message::Ephemeral {
                 sender_id: PeerId(need!("ephemeral", sender_id, "senderId")),
@@ -388,12 +444,16 @@ impl Message {
                 e.str("documentId")?.str(&document_id.to_string())?;
                 e.str("data")?.bytes(data)?;
             }
-            Message::DocUnavailable { sender_id, target_id, document_id } => {
-                e.map(4)?;
+            Message::DocUnavailable { sender_id, target_id, document_id, refusal } => {
+                e.map(if refusal.is_some() { 6 } else { 4 })?;
                 e.str("type")?.str("doc-unavailable")?;
                 e.str("senderId")?.str(sender_id.as_str())?;
                 e.str("targetId")?.str(target_id.as_str())?;
                 e.str("documentId")?.str(&document_id.to_string())?;
+                if let Some(r) = refusal {
+                    e.str("refusal")?.str(&r.code)?;
+                    e.str("message")?.str(&r.message)?;
+                }
             }
             Message::Ephemeral { sender_id, target_id, document_id, count, session_id, data } => {
                 e.map(7)?;
@@ -446,7 +506,13 @@ mod tests {
             Message::Leave { sender_id: "a".into() },
             Message::Request { sender_id: "a".into(), target_id: "b".into(), document_id: doc(), data: vec![1, 2] },
             Message::Sync { sender_id: "a".into(), target_id: "b".into(), document_id: doc(), data: vec![] },
-            Message::DocUnavailable { sender_id: "a".into(), target_id: "b".into(), document_id: doc() },
+            Message::DocUnavailable { sender_id: "a".into(), target_id: "b".into(), document_id: doc(), refusal: None },
+            Message::DocUnavailable {
+                sender_id: "a".into(),
+                target_id: "b".into(),
+                document_id: doc(),
+                refusal: Some(Refusal { code: "desk-closed".into(), message: "this desk is closed".into() }),
+            },
             Message::Ephemeral {
                 sender_id: "a".into(),
                 target_id: "b".into(),
@@ -460,6 +526,14 @@ mod tests {
         for m in msgs {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn notices_round_trip_and_other_data_is_no_notice() {
+        let n = Notice { code: "set-aside".into(), message: "dated 2000-01-01".into() };
+        assert_eq!(Notice::decode(&n.encode()), Some(n));
+        assert_eq!(Notice::decode(&[1, 2, 3]), None);
+        assert_eq!(Notice::decode(&[]), None);
     }
 
     #[test]

@@ -10,9 +10,16 @@ use signpost_shared::peer::{Event, Peer};
 use signpost_shared::projection::Fact;
 use signpost_shared::relay::{Config, ConnId, Meta};
 use signpost_shared::schema::{self, Header};
-use signpost_shared::testkit::{date, principal, referral, Device, Net};
+use signpost_shared::testkit::{date, principal, Device, Net};
 use signpost_shared::vocab::{Category, HelpKind};
 use signpost_shared::wire::Message;
+
+/// A valid referral with the given id, logged at noon of the tests' day (an entry's time must
+/// fall within a day of its day to be counted).
+fn referral(id: &str) -> schema::Referral {
+    let noon = date().and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis();
+    schema::Referral { recorded_at_ms: noon, ..signpost_shared::testkit::referral(id) }
+}
 
 fn entries(doc: &Automerge) -> Vec<String> {
     schema::entry_keys(doc).into_iter().map(|k| k.root_key()).collect()
@@ -131,7 +138,9 @@ fn a_document_claiming_another_site_is_refused_and_nothing_is_stored() {
     let d = net.open_day(2, "sc", "site-a", date());
     let before = net.store.writes;
     let forged = net.open_day(1, "sc", "site-b", date());
-    assert!(net.closed(1).contains("another site"), "{}", net.closed(1));
+    assert!(net.refusals(1).contains("another site"), "{}", net.refusals(1));
+    assert_eq!(net.refused(1, forged).map(|r| r.code), Some("not-yours".into()));
+    assert!(net.devices[&1].closed.is_none(), "only the document is refused: {}", net.closed(1));
     assert!(!net.store.docs.contains_key(&forged));
     assert_eq!(net.store.writes, before);
     // Everyone else keeps syncing.
@@ -152,7 +161,8 @@ fn changing_a_documents_header_is_refused_and_rolled_back() {
         use automerge::transaction::Transactable;
         tx.put(automerge::ROOT, "site", "site-b").unwrap();
     });
-    assert!(net.closed(1).contains("never change"), "{}", net.closed(1));
+    assert!(net.refusals(1).contains("never change"), "{}", net.refusals(1));
+    assert!(net.devices[&1].closed.is_none(), "only the document is refused");
     assert_eq!(net.store.load(&d).get_heads(), stored_before);
     // The relay's live copy was rolled back: the other tablet still syncs normally.
     net.log(2, d, &referral("r2"));
@@ -173,12 +183,14 @@ fn bad_frames_close_only_the_offending_connection() {
         e.into_writer()
     };
     type Frame = Box<dyn Fn(ConnId) -> Vec<u8>>;
-    let cases: Vec<(&str, Frame)> = vec![
-        ("exceeds the limit", Box::new(|_| vec![0u8; 5000])),
-        ("malformed", Box::new(|_| vec![0xff, 0x00, 0x13])),
-        ("unknown message type", Box::new(move |_| unknown_type.clone())),
+    // (what the reason says, whether the connection closes or only the document is refused)
+    let cases: Vec<(&str, bool, Frame)> = vec![
+        ("exceeds the limit", true, Box::new(|_| vec![0u8; 5000])),
+        ("malformed", true, Box::new(|_| vec![0xff, 0x00, 0x13])),
+        ("unknown message type", true, Box::new(move |_| unknown_type.clone())),
         (
             "invalid automerge sync message",
+            false,
             Box::new(move |c| {
                 Message::Sync {
                     sender_id: format!("tablet-{c}").as_str().into(),
@@ -190,12 +202,13 @@ fn bad_frames_close_only_the_offending_connection() {
             }),
         ),
     ];
-    for (i, (expect, frame)) in cases.iter().enumerate() {
+    for (i, (expect, closes, frame)) in cases.iter().enumerate() {
         let conn = 100 + i as ConnId;
         net.join(conn, principal("bad", "sc", "site-a"));
         let before = net.store.writes;
         net.raw(conn, frame(conn));
-        assert!(net.closed(conn).contains(expect), "case {expect}: closed with {:?}", net.closed(conn));
+        assert!(net.refusals(conn).contains(expect), "case {expect}: {:?}", net.refusals(conn));
+        assert_eq!(net.devices[&conn].closed.is_some(), *closes, "case {expect}: {}", net.refusals(conn));
         assert_eq!(net.store.writes, before, "case {expect} stored something");
     }
     net.log(9, d, &referral("still-fine"));
@@ -211,7 +224,8 @@ fn garbage_changes_inside_a_valid_sync_message_are_refused() {
     let heads = net.store.load(&d).get_heads();
     let frame = frame_with(&net, "tablet-1", d, vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5]]);
     net.raw(1, frame);
-    assert!(net.closed(1).contains("could not be applied"), "{}", net.closed(1));
+    assert!(net.refusals(1).contains("could not be applied"), "{}", net.refusals(1));
+    assert!(net.devices[&1].closed.is_none());
     assert_eq!(net.store.load(&d).get_heads(), heads);
 }
 
@@ -232,7 +246,7 @@ fn read_only_directory_is_readable_but_not_writable() {
     let id = net.seed(Header::directory("sc"), move |tx| schema::write_agency(tx, &seeded).unwrap());
     net.join(1, principal("t1", "sc", "site-a"));
     net.find(1, id);
-    assert_eq!(schema::read_agencies(net.peer(1).doc(&id).unwrap()), vec![cab]);
+    assert_eq!(schema::read_agencies(net.peer(1).doc(&id).unwrap()), vec![cab.clone()]);
     let heads = net.store.load(&id).get_heads();
     net.change(1, id, |tx| {
         let mine = schema::Agency {
@@ -246,8 +260,16 @@ fn read_only_directory_is_readable_but_not_writable() {
         };
         schema::write_agency(tx, &mine).unwrap();
     });
-    assert!(net.closed(1).contains("may not change"), "{}", net.closed(1));
-    assert_eq!(net.store.load(&id).get_heads(), heads);
+    assert_eq!(net.store.load(&id).get_heads(), heads, "nothing of a reader's change is stored");
+    assert!(net.devices[&1].closed.is_none() && net.refused(1, id).is_none(), "ignored, not refused");
+    // It goes on receiving the directory's changes.
+    let later = schema::Agency { id: "later".into(), name: "Later".into(), ..cab.clone() };
+    let out = net.relay.edit(id, 1, Box::new(move |tx| schema::write_agency(tx, &later).map_err(|e| e.to_string())), net.now);
+    net.handle(out);
+    net.run();
+    let agencies = schema::read_agencies(net.peer(1).doc(&id).unwrap());
+    assert!(agencies.iter().any(|a| a.id == "later"), "{agencies:?}");
+    assert_eq!(schema::read_agencies(&net.store.load(&id)).len(), 2, "cab and later; not the reader's");
     // Another scheme's device cannot even see it.
     net.join(2, principal("t2", "other", "site-z"));
     net.find(2, id);
@@ -515,7 +537,8 @@ fn dropping_a_document_with_waiting_changes_restarts_its_devices() {
         use automerge::transaction::Transactable;
         tx.put(automerge::ROOT, "site", "site-b").unwrap();
     });
-    assert!(net.closed(2).contains("never change"), "{}", net.closed(2));
+    assert!(net.refusals(2).contains("never change"), "{}", net.refusals(2));
+    assert!(net.devices[&2].closed.is_none(), "only its document is refused");
     assert!(net.closed(1).contains("reconnect"), "the waiting change's device restarts: {:?}", net.closed(1));
 }
 
@@ -565,7 +588,7 @@ fn hostile_bloom_filters_are_refused_before_automerge_uses_them() {
         let started = std::time::Instant::now();
         net.raw(2, frame);
         assert!(started.elapsed() < std::time::Duration::from_secs(1), "{what}: {:?}", started.elapsed());
-        assert!(net.closed(2).contains("bloom filter"), "{what}: {}", net.closed(2));
+        assert!(net.refusals(2).contains("bloom filter"), "{what}: {}", net.refusals(2));
         assert_eq!(net.store.docs[&d].chunks, stored, "{what}");
         net.log(1, d, &referral("after"));
         assert!(net.peer(1).is_synced(&d), "{what}");
@@ -581,7 +604,7 @@ fn a_compression_bomb_is_refused_before_it_is_inflated_and_nothing_is_stored() {
     let started = std::time::Instant::now();
     net.raw(2, frame_with(&net, "tablet-2", d, vec![bomb]));
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused in {:?}", started.elapsed());
-    assert!(net.closed(2).contains("too large"), "{}", net.closed(2));
+    assert!(net.refusals(2).contains("too large"), "{}", net.refusals(2));
     assert_eq!(net.store.docs[&d].chunks, stored, "nothing of it stored");
     // The desk's other tablet keeps syncing.
     net.log(1, d, &referral("after"));
@@ -602,7 +625,7 @@ fn a_draft_over_its_cap_is_refused_and_never_stored() {
     doc.put(automerge::ROOT, "junk", noise).unwrap();
     let out = net.device(1).peer.insert(id, doc.document().clone(), None);
     net.send(1, out);
-    assert!(net.closed(1).contains("at most"), "{}", net.closed(1));
+    assert!(net.refusals(1).contains("at most"), "{}", net.refusals(1));
     assert!(!net.store.docs.contains_key(&id), "a refused draft is not stored");
 }
 
@@ -622,13 +645,14 @@ fn a_tablet_past_its_daily_allowance_is_refused_keeps_what_it_stored_and_others_
         doc.empty_change(Default::default());
         let out = net.device(1).peer.insert(id, doc.document().clone(), None);
         net.send(1, out);
-        if net.devices[&1].closed.is_some() {
+        if net.refused(1, id).is_some() {
             break;
         }
         made.push(id);
     }
     assert_eq!(made.len(), 3, "three documents a day");
-    assert!(net.closed(1).contains("3 new documents for today"), "{}", net.closed(1));
+    assert!(net.refusals(1).contains("3 new documents for today"), "{}", net.refusals(1));
+    assert!(net.devices[&1].closed.is_none(), "its other documents go on syncing");
     for id in &made {
         assert!(net.store.docs.contains_key(id), "what it stored is kept");
     }
@@ -643,7 +667,7 @@ fn a_tablet_past_its_daily_allowance_is_refused_keeps_what_it_stored_and_others_
             .collect()
     };
     let mut round = 0;
-    while net.devices[&3].closed.is_none() {
+    while net.refused(3, d).is_none() {
         round += 1;
         assert!(round < 20, "the allowance never ran out");
         let before = net.store.docs[&d].chunks.clone();
@@ -652,11 +676,12 @@ fn a_tablet_past_its_daily_allowance_is_refused_keeps_what_it_stored_and_others_
             use automerge::transaction::Transactable;
             tx.put(automerge::ROOT, format!("notes-{round}"), n).unwrap();
         });
-        if net.devices[&3].closed.is_some() {
+        if net.refused(3, d).is_some() {
             assert_eq!(net.store.docs[&d].chunks, before, "the change over the allowance is not stored");
         }
     }
-    assert!(net.closed(3).contains("bytes for today"), "{}", net.closed(3));
+    assert!(net.refusals(3).contains("bytes for today"), "{}", net.refusals(3));
+    assert_eq!(net.refused(3, d).unwrap().code, "allowance");
     let used = net.store.usage[&("filler".to_owned(), date())];
     assert!(used.bytes <= allow.bytes && used.bytes > allow.bytes / 2, "{used:?}");
     // The desk's other tablet is not held to the filler's allowance.
@@ -668,12 +693,12 @@ fn a_tablet_past_its_daily_allowance_is_refused_keeps_what_it_stored_and_others_
     net.reconnect(3, 4, principal("filler", "sc", "site-a"));
     net.find(4, d);
     net.change(4, d, |tx| schema::write_referral(tx, &referral("late")).unwrap());
-    assert!(net.closed(4).contains("bytes for today"), "{}", net.closed(4));
+    assert!(net.refusals(4).contains("bytes for today"), "{}", net.refusals(4));
     net.relay.set_today(date() + chrono::Duration::days(1));
     net.reconnect(4, 5, principal("filler", "sc", "site-a"));
     net.find(5, d);
     net.change(5, d, |tx| schema::write_referral(tx, &referral("tomorrow")).unwrap());
-    assert!(net.devices[&5].closed.is_none(), "{}", net.closed(5));
+    assert!(net.refused(5, d).is_none(), "{}", net.refusals(5));
     // What was refused yesterday is still on the tablet, and goes with today's.
     assert_eq!(net.store.counted_referrals(), 3, "neighbour's, late and tomorrow");
 }
@@ -739,9 +764,11 @@ fn a_document_at_a_random_id_is_still_taken() {
     assert_eq!(net.store.counted_referrals(), 1);
 }
 
+/// A day far from the relay's date (a tablet whose clock was wrong) is set aside: stored, synced,
+/// counted nowhere, and the tablet told so; its connection and its other days go on.
 #[test]
-fn desk_days_far_from_the_relays_today_are_refused() {
-    for (day, taken) in [
+fn desk_days_far_from_the_relays_today_are_set_aside_and_not_counted() {
+    for (day, counted) in [
         (NaiveDate::from_ymd_opt(1, 1, 1).unwrap(), false),
         (NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), false),
         (date() - chrono::Duration::days(401), false),
@@ -754,12 +781,30 @@ fn desk_days_far_from_the_relays_today_are_refused() {
         net.relay.set_today(date());
         net.join(1, principal("t1", "sc", "site-a"));
         let d = net.open_day(1, "sc", "site-a", day);
-        net.log(1, d, &referral("r"));
-        assert_eq!(net.store.docs.contains_key(&d), taken, "{day}: {}", net.closed(1));
-        if !taken {
-            assert!(net.closed(1).contains("within 400 days"), "{day}: {}", net.closed(1));
-            assert_eq!(net.store.counted_referrals(), 0);
+        let mut r = referral("r");
+        r.recorded_at_ms = day.and_hms_opt(16, 0, 0).unwrap().and_utc().timestamp_millis();
+        net.log(1, d, &r);
+        assert!(net.store.docs.contains_key(&d), "{day}: stored either way: {}", net.refusals(1));
+        assert!(net.peer(1).is_synced(&d), "{day}: the tablet knows it is stored");
+        assert!(net.devices[&1].closed.is_none(), "{day}");
+        let noticed = net.devices[&1].events.iter().any(|e| matches!(e, Event::Notice { doc, notice } if *doc == d && notice.code == "set-aside"));
+        if counted {
+            assert!(matches!(net.store.docs[&d].meta, Meta::Doc(_)), "{day}");
+            assert_eq!(net.store.counted_referrals(), 1, "{day}");
+            assert!(!noticed, "{day}");
+        } else {
+            assert!(matches!(net.store.docs[&d].meta, Meta::SetAside(_)), "{day}");
+            assert_eq!(net.store.set_aside[&d].date, day);
+            assert_eq!(net.store.set_aside[&d].synced_on, date());
+            assert_eq!(net.store.counted_referrals(), 0, "{day}: not counted");
+            assert!(net.store.facts.is_empty(), "{day}: no fact of it");
+            assert!(noticed, "{day}: the tablet is told");
         }
+        // Today's day of the same tablet syncs and counts as ever.
+        let today = net.open_day(1, "sc", "site-a", date());
+        net.log(1, today, &referral("today"));
+        assert!(net.peer(1).is_synced(&today), "{day}");
+        assert_eq!(net.store.counted_referrals(), if counted && day == date() { 1 } else { 1 + usize::from(counted) }, "{day}");
     }
 }
 

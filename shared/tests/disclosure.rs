@@ -118,22 +118,25 @@ fn protecting_breakdowns_separately_would_leak() {
     assert_eq!(recoverable_linked(&together), None);
 }
 
-/// A table of amounts made up by people of a few schemes: each cell's people and what each gave.
+/// A table of amounts made up by people of a few schemes: each cell's people and what each gave,
+/// and what no known person gave (ids on no roster).
 fn amounts(max_rows: usize) -> impl Strategy<Value = (Table, Vec<Vec<Contributors>>)> {
     let person = (0u32..4, prop_oneof![1 => Just(0u64), 3 => 1u64..10, 1 => 10u64..400]);
-    let cell = proptest::collection::vec(person, 0..7);
+    let cell = (proptest::collection::vec(person, 0..7), prop_oneof![3 => Just(0u64), 1 => 1u64..500]);
     (1..=max_rows).prop_flat_map(move |r| {
         proptest::collection::vec(cell.clone(), r).prop_map(move |rows| {
             let contributors: Vec<Vec<Contributors>> = rows
                 .iter()
-                .map(|people| {
+                .map(|(people, unattributed)| {
                     vec![Contributors {
                         people: people.iter().map(|(_, v)| *v).collect(),
                         schemes: people.iter().filter(|(_, v)| *v > 0).map(|(s, _)| *s).collect(),
+                        unattributed: *unattributed,
                     }]
                 })
                 .collect();
-            let counts = contributors.iter().map(|c| vec![c[0].people.iter().sum()]).collect();
+            let counts =
+                contributors.iter().map(|c| vec![c[0].people.iter().sum::<u64>() + c[0].unattributed]).collect();
             let table =
                 Table { rows: (0..r).map(|i| format!("region {i}")).collect(), cols: vec!["hours".into()], counts };
             (table, contributors)
@@ -154,6 +157,7 @@ proptest! {
         for (i, row) in c.iter().enumerate() {
             all.people.extend(&row[0].people);
             all.schemes.extend(&row[0].schemes);
+            all.unattributed += row[0].unattributed;
             let published = [p.cells[i][0], p.row_totals[i]];
             for cell in published {
                 if let Cell::Count(n) = cell {
@@ -175,8 +179,8 @@ proptest! {
 #[test]
 fn one_volunteers_quarter_is_never_published_however_large() {
     let policy = Policy::default();
-    let one = |v: u64| Contributors { people: vec![v], schemes: [0].into() };
-    let many = |v: u64| Contributors { people: vec![v / 4; 4], schemes: [1, 2].into() };
+    let one = |v: u64| Contributors { people: vec![v], schemes: [0].into(), unattributed: 0 };
+    let many = |v: u64| Contributors { people: vec![v / 4; 4], schemes: [1, 2].into(), unattributed: 0 };
     for (wales, elsewhere) in [(40u64, 400u64), (25, 300)] {
         let t = Table {
             rows: vec!["Wales".into(), "London".into()],
@@ -189,9 +193,38 @@ fn one_volunteers_quarter_is_never_published_however_large() {
         assert_eq!(p.cells[1][0].text(), "[c]", "London too, or Wales = total − London");
     }
     // Three volunteers where two did nearly everything: dominated, suppressed.
-    let dominated = Contributors { people: vec![50, 45, 2], schemes: [0, 1].into() };
+    let dominated = Contributors { people: vec![50, 45, 2], schemes: [0, 1].into(), unattributed: 0 };
     assert!(!policy.enough_contributors(&dominated));
-    let spread = Contributors { people: vec![20, 20, 20], schemes: [0, 1].into() };
+    let spread = Contributors { people: vec![20, 20, 20], schemes: [0, 1].into(), unattributed: 0 };
     assert!(policy.enough_contributors(&spread));
-    assert!(!policy.enough_contributors(&Contributors { people: vec![20, 20, 20], schemes: [0].into() }), "one scheme");
+    let one_scheme = Contributors { schemes: [0].into(), ..spread.clone() };
+    assert!(!policy.enough_contributors(&one_scheme), "one scheme");
+}
+
+/// Fake contributors: hours logged under ids on no roster (or under none) are counted but are
+/// nobody. A cell made only of them, or of one volunteer and them, is never published; what
+/// they add may all be one person's, so it takes part in the dominance rule.
+#[test]
+fn what_no_known_volunteer_gave_never_makes_an_amount_publishable() {
+    let policy = Policy::default();
+    let only_them = Contributors { people: vec![], schemes: [0, 1].into(), unattributed: 500 };
+    assert!(!policy.enough_contributors(&only_them));
+    let one_and_them = Contributors { people: vec![40], schemes: [0, 1].into(), unattributed: 500 };
+    assert!(!policy.enough_contributors(&one_and_them));
+    let spread = Contributors { people: vec![20, 20, 20], schemes: [0, 1].into(), unattributed: 0 };
+    assert!(policy.enough_contributors(&Contributors { unattributed: 10, ..spread.clone() }));
+    assert!(
+        !policy.enough_contributors(&Contributors { unattributed: 1_000, ..spread }),
+        "one unknown contributor making up nearly all of it"
+    );
+    // A table whose Wales row is one volunteer's hours and fifty made-up ids' hours.
+    let t = Table {
+        rows: vec!["Wales".into(), "London".into()],
+        cols: vec!["hours".into()],
+        counts: vec![vec![540], vec![400]],
+    };
+    let london = Contributors { people: vec![100; 4], schemes: [1, 2].into(), unattributed: 0 };
+    let c = vec![vec![one_and_them], vec![london]];
+    let p = protect_linked_amounts(&[t], &[c], &policy).remove(0);
+    assert_eq!(p.cells[0][0].text(), "[c]", "Wales");
 }

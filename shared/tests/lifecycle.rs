@@ -4,7 +4,19 @@
 use chrono::{Months, NaiveDate};
 use signpost_shared::local;
 use signpost_shared::relay::{Config, Meta};
-use signpost_shared::testkit::{date, principal, referral, Net};
+use signpost_shared::testkit::{date, principal, Net};
+
+/// A valid referral with the given id, logged at noon of `day` (an entry's time must fall within
+/// a day of its day to be counted).
+fn referral_on(id: &str, day: NaiveDate) -> signpost_shared::schema::Referral {
+    let noon = day.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis();
+    signpost_shared::schema::Referral { recorded_at_ms: noon, ..signpost_shared::testkit::referral(id) }
+}
+
+/// [`referral_on`] the tests' day.
+fn referral(id: &str) -> signpost_shared::schema::Referral {
+    referral_on(id, date())
+}
 
 /// A relay whose window reaches years back, so that only the retention period decides.
 fn relay_with_a_long_window() -> Net {
@@ -19,8 +31,9 @@ fn a_retired_day_is_unavailable_and_nothing_sent_for_it_is_stored() {
     let mut net = relay_with_a_long_window();
     net.join(1, principal("t1", "sc", "site-a"));
     net.join(2, principal("t2", "sc", "site-a"));
-    let old = net.open_day(1, "sc", "site-a", date() - chrono::Duration::days(3));
-    net.log(1, old, &referral("r1"));
+    let old_day = date() - chrono::Duration::days(3);
+    let old = net.open_day(1, "sc", "site-a", old_day);
+    net.log(1, old, &referral_on("r1", old_day));
     net.find(2, old);
     assert_eq!(net.store.counted_referrals(), 1);
 
@@ -64,9 +77,11 @@ fn a_day_past_the_schemes_retention_is_refused_and_nothing_stored() {
         net.join(1, principal("t1", "sc", "site-a"));
         let d = net.open_day(1, "sc", "site-a", day);
         net.log(1, d, &referral("r"));
-        assert_eq!(net.store.docs.contains_key(&d), taken, "{day}: {}", net.closed(1));
+        assert_eq!(net.store.docs.contains_key(&d), taken, "{day}: {}", net.refusals(1));
         if !taken {
-            assert!(net.closed(1).contains("retention period"), "{day}: {}", net.closed(1));
+            assert!(net.refusals(1).contains("retention period"), "{day}: {}", net.refusals(1));
+            assert_eq!(net.refused(1, d).map(|r| r.code), Some("past-retention".into()));
+            assert!(net.devices[&1].closed.is_none(), "{day}: only that day is refused");
             assert_eq!(net.store.writes, 0);
         }
     }

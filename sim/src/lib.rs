@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod hostile;
 pub mod random;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -235,6 +236,28 @@ impl Tablet {
             return Ok(());
         }
         self.pump(timeout, |_| false, cond).await.map(|_| ())
+    }
+
+    /// Waits until the relay has either acknowledged every local change of the document (`Ok(None)`)
+    /// or refused it on this connection (`Ok(Some(refusal))`, the connection staying open).
+    pub async fn synced_or_refused(
+        &mut self,
+        id: DocumentId,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<signpost_shared::wire::Refusal>> {
+        self.wait_until(timeout, |p| p.is_synced(&id) || p.is_refused(&id)).await?;
+        Ok(self.refusal(id))
+    }
+
+    /// The relay's latest refusal of the document on this connection, if it refused it.
+    pub fn refusal(&self, id: DocumentId) -> Option<signpost_shared::wire::Refusal> {
+        if !self.peer.is_refused(&id) {
+            return None;
+        }
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Refused { doc, refusal } if *doc == id => Some(refusal.clone()),
+            _ => None,
+        })
     }
 
     /// Asks the relay for a document; `Ok(true)` once content arrived, `Ok(false)` if unavailable.

@@ -16,9 +16,9 @@ pub fn text(rng: &mut impl Rng, max: usize) -> String {
     s.join(" ").chars().take(max).collect::<String>().trim().to_owned()
 }
 
-/// A referral with random values in every field; the volunteer, when named, is one of
-/// `volunteers` (roster ids).
-pub fn referral(rng: &mut impl Rng, id: String, volunteers: &[String]) -> Referral {
+/// A referral with random values in every field, logged at a random time of `day`; the
+/// volunteer, when named, is one of `volunteers` (roster ids).
+pub fn referral(rng: &mut impl Rng, id: String, volunteers: &[String], day: chrono::NaiveDate) -> Referral {
     let mut categories = BTreeSet::new();
     while categories.is_empty() || rng.random_bool(0.3) {
         categories.insert(Category::ALL[rng.random_range(0..Category::ALL.len())]);
@@ -30,7 +30,7 @@ pub fn referral(rng: &mut impl Rng, id: String, volunteers: &[String]) -> Referr
     };
     Referral {
         id,
-        recorded_at_ms: 1_767_139_200_000 + rng.random_range(0..86_400_000),
+        recorded_at_ms: midnight_ms(day) + rng.random_range(0..86_400_000),
         volunteer: (!volunteers.is_empty() && rng.random_bool(0.7))
             .then(|| volunteers[rng.random_range(0..volunteers.len())].clone()),
         helped: Helped::ALL[rng.random_range(0..Helped::ALL.len())],
@@ -43,4 +43,9 @@ pub fn referral(rng: &mut impl Rng, id: String, volunteers: &[String]) -> Referr
         notes: rng.random_bool(0.4).then(|| text(rng, schema::MAX_NOTES_CHARS)),
         void: None,
     }
+}
+
+/// The first millisecond of `day` (UTC).
+pub fn midnight_ms(day: chrono::NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis()
 }

@@ -349,7 +349,7 @@ async fn a_follow_up_from_weeks_ago_reaches_a_new_tablet_which_closes_it() {
     let day = chrono::Utc::now().date_naive() - chrono::Duration::days(40);
     let mut other = signpost_sim::Tablet::connect(&server.url, &fx.token_a2, "other").await.unwrap();
     let d = other.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
-    let mut r = signpost_shared::testkit::referral("weeks-ago");
+    let mut r = signpost_harness::referral_on("weeks-ago", day);
     r.follow_up = true;
     r.notes = Some("Call back about the tenancy".into());
     other.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
@@ -382,6 +382,30 @@ async fn a_follow_up_from_weeks_ago_reaches_a_new_tablet_which_closes_it() {
     );
     assert_eq!(f["by_outcome"][0]["key"], "contacted", "{summary}");
     assert_eq!(summary["referrals"], 2, "{summary}");
+}
+
+/// A tablet whose clock was reset to 1 January 2000 (`tests/js/browser-faulty.mjs`): the relay
+/// sets the day aside (it used to refuse the tablet for good); the desk says so and stays
+/// connected; with the clock put right today's referral syncs on the same tablet. The app's
+/// WebSocket carries no credential in its URL.
+#[tokio::test]
+async fn a_wrong_clocks_day_is_set_aside_and_the_tablet_goes_on_syncing() {
+    let _one = ONE_BROWSER.lock().await;
+    let (dist, chromium) = app_and_chromium();
+    let (server, fx) = serving(&dist);
+    roster(&server, &fx, &["Ann E."]).await;
+    let shot = workspace().join("target/screenshots/desk-day-set-aside.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let out = node("browser-faulty.mjs", &server, &fx, &chromium).env("SCREENSHOT", &shot).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser-faulty.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON report");
+    assert_eq!(report["ok"], true, "{report}");
+    let conn = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
+    let set_aside: i64 = conn.query_row("SELECT count(*) FROM set_aside WHERE day = '2000-01-01'", [], |r| r.get(0)).unwrap();
+    assert_eq!(set_aside, 1, "the wrong clock's day is set aside for the coordinator");
+    assert_eq!(refusals(&conn), 0, "the tablet was never refused");
 }
 
 /// The tablet app and the web pages in Welsh (`tests/js/browser-welsh.mjs`, `welsh-web.mjs`):

@@ -30,7 +30,7 @@ async fn an_erased_referral_leaves_the_relays_files_and_its_figures() {
     let day = today() - chrono::Duration::days(1);
     let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
     for (id, notes) in [("keep-1", "MARKER-KEEP-1"), ("gone", "MARKER-GONE"), ("keep-2", "MARKER-KEEP-2")] {
-        let mut r = signpost_shared::testkit::referral(id);
+        let mut r = signpost_harness::referral_on(id, day);
         r.notes = Some(notes.into());
         t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     }
@@ -74,7 +74,7 @@ async fn erasure_and_redaction_through_the_api() {
     let day = today() - chrono::Duration::days(1);
     let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
     for (id, notes) in [("keep", "MARKER-KEEP"), ("red", "MARKER-RED"), ("gone", "MARKER-GONE")] {
-        let mut r = signpost_shared::testkit::referral(id);
+        let mut r = signpost_harness::referral_on(id, day);
         r.notes = Some(notes.into());
         t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     }
@@ -165,7 +165,7 @@ async fn tablets_away_during_an_erasure_keep_their_entries_and_the_erased_one_st
     let day = today();
     let header = Header::desk_day(&fx.scheme, &fx.site_a, day);
     let referral = |id: &str, notes: &str| {
-        let mut r = signpost_shared::testkit::referral(id);
+        let mut r = signpost_harness::referral_on(id, day);
         r.notes = Some(notes.into());
         r
     };
@@ -266,7 +266,7 @@ async fn a_coordinator_finds_opens_and_erases_a_referral_on_the_web_pages() {
     let day = today();
     let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, day)).await.unwrap();
     for (id, notes) in [("web-keep", "MARKER-WEB-KEEP"), ("web-gone", "MARKER-WEB-GONE")] {
-        let mut r = signpost_shared::testkit::referral(id);
+        let mut r = signpost_harness::referral_on(id, day);
         r.notes = Some(notes.into());
         if id == "web-gone" {
             r.agency = schema::AgencyRef::Directory("citizens-advice".into());
@@ -350,4 +350,271 @@ async fn a_coordinator_finds_opens_and_erases_a_referral_on_the_web_pages() {
     let opened = page(&mut c, &base, format!("{list}/web-keep")).await;
     assert!(opened.status == 200 && !opened.body.contains("redact-notes"), "no notes left to remove");
     assert_eq!(audit_rows("referral erased") + audit_rows("referral notes redacted"), 2);
+}
+
+/// A second scheme, X, with a site and a tablet's credential: (scheme, site, token).
+fn scheme_x(server: &Server) -> (String, String, String) {
+    let x = admin(&server.data, &["create-scheme", "Scheme X"]).unwrap();
+    let site = admin(&server.data, &["create-site", "--scheme", &x, "Prison"]).unwrap();
+    let token = admin(&server.data, &["issue-device-token", "--site", &site]).unwrap();
+    (x, site, token)
+}
+
+/// Stores a day of `site` with the given referrals (id, notes); its document.
+async fn day_with(
+    server: &Server,
+    token: &str,
+    scheme: &str,
+    site: &str,
+    entries: &[(&str, &str)],
+) -> signpost_shared::ids::DocumentId {
+    let mut t = Tablet::connect(&server.url, token, "tablet").await.unwrap();
+    let day = today();
+    let d = t.open_day(&Header::desk_day(scheme, site, day)).await.unwrap();
+    for (id, notes) in entries {
+        let mut r = signpost_harness::referral_on(id, day);
+        r.notes = Some((*notes).into());
+        t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    }
+    t.synced(d, T).await.unwrap();
+    d
+}
+
+/// Everything stored of one scheme: its documents' chunks, its facts and its audit rows.
+fn stored_of(server: &Server, scheme: &str) -> String {
+    let db = signpost_harness::store::connect(&server.data);
+    let mut out = String::new();
+    for sql in [
+        "SELECT c.seq || ' ' || c.doc_id || ' ' || hex(c.bytes) FROM doc_chunks c JOIN documents d ON d.id = c.doc_id WHERE d.scheme_id = ?1 ORDER BY c.seq",
+        "SELECT doc_id || ' ' || id || ' ' || voided FROM referral_facts WHERE scheme_id = ?1 ORDER BY 1",
+        "SELECT seq || ' ' || actor || ' ' || action || ' ' || detail FROM audit_log WHERE scheme_id = ?1 ORDER BY seq",
+    ] {
+        let mut stmt = db.prepare(sql).unwrap();
+        for row in stmt.query_map([scheme], |r| r.get::<_, String>(0)).unwrap() {
+            out.push_str(&row.unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Referral ids are the writer's: schemes A and X each hold an `r-0001`. Without a scheme the
+/// API answers 409 naming both and the command line refuses naming both, and nothing changes;
+/// with one, only that scheme's referral is erased or redacted, the other scheme's stored bytes
+/// untouched; a scheme that lacks it is 404.
+#[tokio::test]
+async fn an_id_two_schemes_hold_is_changed_only_in_the_scheme_named() {
+    use signpost_harness::http::http_post;
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let (x, x_site, x_token) = scheme_x(&server);
+    day_with(&server, &fx.token_a1, &fx.scheme, &fx.site_a, &[("r-0001", "MARKER-A-ONE")]).await;
+    let x_day =
+        day_with(&server, &x_token, &x, &x_site, &[("r-0001", "MARKER-X-ONE"), ("r-0002", "MARKER-X-TWO")]).await;
+    let url = |what: &str, query: &str| format!("{}/api/v1/referrals/r-0001/{what}{query}", server.url);
+    let none = serde_json::json!({});
+
+    // Ambiguous: refused, naming both schemes, from the API and the command line alike.
+    let before = snapshot(&server.data);
+    for what in ["erase", "redact-notes"] {
+        let (status, body) = http_post(&url(what, ""), Some(&fx.admin), &none).await.unwrap();
+        assert_eq!(status, 409, "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(&fx.scheme) && message.contains(&x) && message.contains("?scheme="), "{message}");
+    }
+    for what in ["erase-referral", "redact-notes"] {
+        let refused = admin(&server.data, &[what, "r-0001"]).unwrap_err().to_string();
+        assert!(refused.contains(&fx.scheme) && refused.contains(&x) && refused.contains("--scheme"), "{refused}");
+    }
+    // A scheme that holds no such referral, or does not exist: 404.
+    let other = admin(&server.data, &["create-scheme", "Scheme Y"]).unwrap();
+    let before = {
+        assert!(snapshot(&server.data).len() > before.len(), "scheme Y is new");
+        snapshot(&server.data)
+    };
+    for scheme in [other.as_str(), "sch-nonexistent"] {
+        let (status, body) =
+            http_post(&url("erase", &format!("?scheme={scheme}")), Some(&fx.admin), &none).await.unwrap();
+        assert_eq!(status, 404, "{body}");
+    }
+    assert!(admin(&server.data, &["erase-referral", "--scheme", &other, "r-0001"]).is_err());
+    assert_eq!(snapshot(&server.data), before, "refused requests change nothing");
+
+    // Named: A's referral's notes from the command line, then X's referral through the API.
+    let x_before = stored_of(&server, &x);
+    let printed = admin(&server.data, &["redact-notes", "--scheme", &fx.scheme, "r-0001"]).unwrap();
+    assert!(printed.contains(" replaced by "), "{printed}");
+    assert!(!in_files(&server.data, "MARKER-A-ONE") && in_files(&server.data, "MARKER-X-ONE"));
+    assert_eq!(stored_of(&server, &x), x_before, "X's stored bytes, facts and audit log are untouched");
+    let a_before = stored_of(&server, &fx.scheme);
+    let (status, body) = http_post(&url("erase", &format!("?scheme={x}")), Some(&fx.admin), &none).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["scheme"].as_str(), body["days"][0]["old"].as_str()),
+        (Some(x.as_str()), Some(&*x_day.to_string()))
+    );
+    assert_eq!(stored_of(&server, &fx.scheme), a_before, "A's stored bytes, facts and audit log are untouched");
+    assert!(!in_files(&server.data, "MARKER-X-ONE") && in_files(&server.data, "MARKER-X-TWO"));
+    assert_eq!(referral_count(&server, &fx, &ymd(today())).await.unwrap(), 1, "A's redacted referral still counts");
+    // Now only A holds an r-0001: no scheme needs naming.
+    let (status, body) = http_post(&url("erase", ""), Some(&fx.admin), &none).await.unwrap();
+    assert_eq!((status, body["scheme"].as_str()), (200, Some(fx.scheme.as_str())), "{body}");
+    // The OpenAPI description says so.
+    let (_, doc) = server.get("/api/v1/openapi.json", None).await.unwrap();
+    for what in ["erase", "redact-notes"] {
+        let op = &doc["paths"][format!("/api/v1/referrals/{{entry}}/{what}")]["post"];
+        assert!(op["responses"]["409"].is_object(), "{op}");
+        let params = op["parameters"].as_array().unwrap();
+        assert!(params.iter().any(|p| p["name"] == "scheme" && p["in"] == "query"), "{op}");
+    }
+}
+
+/// A coordinator's erasure and redaction touch only their own scheme, whatever other schemes
+/// hold under the same id: X's day, facts and audit log stay byte for byte as they were.
+#[tokio::test]
+async fn a_coordinators_erasure_leaves_another_schemes_referral_of_that_id() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let (x, x_site, x_token) = scheme_x(&server);
+    day_with(&server, &fx.token_a1, &fx.scheme, &fx.site_a, &[("r-0001", "MARKER-A-ONE"), ("r-0002", "MARKER-A-TWO")])
+        .await;
+    day_with(&server, &x_token, &x, &x_site, &[("r-0001", "MARKER-X-ONE"), ("r-0002", "MARKER-X-TWO")]).await;
+    let x_before = stored_of(&server, &x);
+    let mut c =
+        signpost_harness::Signed::create(&server, "coordinator", Some(&fx.scheme), "a@example.org").await.unwrap();
+    let csrf = c.csrf.clone();
+    let list = format!("/manage/schemes/{}/referrals", fx.scheme);
+    for (entry, what) in [("r-0001", "erase"), ("r-0002", "redact-notes")] {
+        let done = c.v.post(&server.url, &format!("{list}/{entry}/{what}"), &[("csrf", &csrf)]).await.unwrap();
+        assert_eq!(done.status, 303, "{}", done.body);
+    }
+    assert!(!in_files(&server.data, "MARKER-A-ONE") && !in_files(&server.data, "MARKER-A-TWO"));
+    assert!(in_files(&server.data, "MARKER-X-ONE") && in_files(&server.data, "MARKER-X-TWO"));
+    assert_eq!(stored_of(&server, &x), x_before, "X's stored bytes, facts and audit log are untouched");
+    // And X's entries cannot be reached through A's pages, nor A's coordinator into X's.
+    let x_list = format!("/manage/schemes/{x}/referrals");
+    assert_eq!(c.v.get(&server.url, &format!("{x_list}/r-0001")).await.unwrap().status, 403);
+    assert_eq!(c.v.post(&server.url, &format!("{x_list}/r-0001/erase"), &[("csrf", &csrf)]).await.unwrap().status, 403);
+    assert_eq!(c.v.get(&server.url, &format!("{list}/r-0001")).await.unwrap().status, 404, "erased in A");
+    assert_eq!(stored_of(&server, &x), x_before);
+}
+
+/// The address a link on a page leads to, resolved as a browser resolves it.
+fn resolve(page: &reqwest::Url, link: &str) -> reqwest::Url {
+    page.join(&link.replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'")).unwrap()
+}
+
+/// Every `href` and form `action` of a page.
+fn links(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["href=\"", "action=\""] {
+        for part in body.split(attr).skip(1) {
+            out.push(part.split('"').next().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// What to ask a server for: the path and query of an address.
+fn path_of(u: &reqwest::Url) -> String {
+    format!("{}{}", u.path(), u.query().map(|q| format!("?{q}")).unwrap_or_default())
+}
+
+/// A path's segments, percent-decoded.
+fn segments(u: &reqwest::Url) -> Vec<String> {
+    u.path_segments()
+        .unwrap()
+        .map(|s| {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() + 1 {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+        .collect()
+}
+
+/// Ids a tablet or a third-party writer may choose, each linked as the one segment it is: a
+/// referral whose id climbs out of its folder, and ids with `?`, `#`, `%`, spaces and non-ASCII
+/// letters are listed, opened, erased and redacted through the coordinator's pages, and every
+/// link and form on those pages leads to the page it names.
+#[tokio::test]
+async fn ids_with_any_characters_are_linked_as_themselves() {
+    let (server, fx) = Server::start_fresh(&[]).unwrap();
+    let ids = ["../../../../manage/users", "what?x=1", "a#b", "100%sure", "%2e%2e", "two words", "Llŷr-😀"];
+    let marker = |id: &str| format!("MARKER-ID-{}", ids.iter().position(|x| *x == id).unwrap());
+    let entries: Vec<(&str, String)> = ids.iter().map(|id| (*id, marker(id))).collect();
+    let notes: Vec<(&str, &str)> = entries.iter().map(|(id, n)| (*id, n.as_str())).collect();
+    day_with(&server, &fx.token_a1, &fx.scheme, &fx.site_a, &notes).await;
+    let mut c =
+        signpost_harness::Signed::create(&server, "coordinator", Some(&fx.scheme), "c@example.org").await.unwrap();
+    let base: reqwest::Url = server.url.parse().unwrap();
+    let referrals = ["manage", "schemes", fx.scheme.as_str(), "referrals"];
+    // Every link of a page leads where its page means: a referral's own pages name it exactly,
+    // and nothing leads out of the scheme's pages but to the few pages every page links.
+    let check = |page: &reqwest::Url, body: &str| {
+        for link in links(body) {
+            let to = resolve(page, &link);
+            let s = segments(&to);
+            let known = ["", "manage", "sign-out", "accessibility", "privacy", "app.css", "manage.css"];
+            let ours = s.len() >= 3 && s[..3] == referrals[..3];
+            assert!(ours || (s.len() == 1 && known.contains(&s[0].as_str())), "{link} leads to {to}");
+            if s.len() > 4 && s[..4] == referrals {
+                assert!(ids.contains(&s[4].as_str()), "{link} names {:?}, no referral's id", s[4]);
+                assert!(s.len() == 5 || (s.len() == 6 && ["erase", "redact-notes"].contains(&s[5].as_str())), "{to}");
+            }
+        }
+    };
+    let list = format!("/manage/schemes/{}/referrals?site={}&day={}", fx.scheme, fx.site_a, ymd(today()));
+    let found = c.v.get(&server.url, &list).await.unwrap();
+    assert_eq!(found.status, 200, "{}", found.body);
+    let list_url = base.join(&list).unwrap();
+    check(&list_url, &found.body);
+    // Each id is listed once, its link opens it.
+    let opened: Vec<reqwest::Url> = links(&found.body)
+        .iter()
+        .map(|l| resolve(&list_url, l))
+        .filter(|u| segments(u).len() == 5 && segments(u)[..4] == referrals)
+        .collect();
+    let mut named: Vec<String> = opened.iter().map(|u| segments(u)[4].clone()).collect();
+    named.sort();
+    let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(named, want);
+    let csrf = c.csrf.clone();
+    for (i, u) in opened.iter().enumerate() {
+        let id = segments(u)[4].clone();
+        let page = c.v.get(&server.url, &path_of(u)).await.unwrap();
+        assert_eq!(page.status, 200, "{id}: {}", page.body);
+        assert!(page.body.contains(&marker(&id)), "{id}: its notes");
+        check(u, &page.body);
+        // Through its own links: the confirmation, then its form.
+        let what = if i % 2 == 0 { "erase" } else { "redact-notes" };
+        let confirm = links(&page.body).iter().map(|l| resolve(u, l)).find(|t| segments(t).last().unwrap() == what);
+        let confirm = confirm.unwrap_or_else(|| panic!("{id}: no link to {what}"));
+        let asked = c.v.get(&server.url, &path_of(&confirm)).await.unwrap();
+        assert_eq!(asked.status, 200, "{id}: {}", asked.body);
+        check(&confirm, &asked.body);
+        // The confirmation's own form (the other on the page signs out).
+        let form = asked.body.split("method=\"post\" action=\"").skip(1).find(|f| !f.starts_with("/sign-out"));
+        let form = form.unwrap().split('"').next().unwrap();
+        let action = resolve(&confirm, form);
+        assert_eq!(segments(&action), segments(&confirm), "{id}: the form posts to its own page");
+        let done = c.v.post(&server.url, &path_of(&action), &[("csrf", &csrf)]).await.unwrap();
+        assert_eq!(done.status, 303, "{id}: {}", done.body);
+        let back = resolve(&action, done.header("location").unwrap());
+        assert_eq!(segments(&back), referrals, "{id}: back to the day's referrals");
+        let after = c.v.get(&server.url, &path_of(&back)).await.unwrap();
+        check(&back, &after.body);
+        assert!(!in_files(&server.data, &marker(&id)), "{id}: its notes are gone");
+    }
+    // The erased are no longer counted; the redacted are.
+    assert_eq!(referral_count(&server, &fx, &ymd(today())).await.unwrap(), 3);
+    assert!(c.v.get(&server.url, "/manage/users").await.unwrap().status >= 400, "a coordinator has no such page");
 }

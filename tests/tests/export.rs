@@ -20,7 +20,7 @@ async fn referrals_export_streams_every_referral_without_notes_and_is_audited() 
             for i in 0..n {
                 let r = Referral {
                     id: format!("r{i}"),
-                    recorded_at_ms: 1_764_000_000_000 + i as i64,
+                    recorded_at_ms: today.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp_millis() + i as i64,
                     volunteer: None,
                     helped: Helped::Defendant,
                     age_band: None,

@@ -36,7 +36,7 @@ async fn log_day(
     marker: &str,
 ) -> signpost_shared::ids::DocumentId {
     let d = t.open_day(&Header::desk_day(scheme, site, day)).await.unwrap();
-    let mut r = signpost_shared::testkit::referral(&format!("{marker}-id"));
+    let mut r = signpost_harness::referral_on(&format!("{marker}-id"), day);
     r.notes = Some(format!("{marker} called back"));
     t.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     t.synced(d, T).await.unwrap();
@@ -98,12 +98,13 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
         panic!("the tablet was not told the day is gone");
     }
     let before = snapshot(&server.data);
-    let mut again = signpost_shared::testkit::referral("again");
+    let mut again = signpost_harness::referral_on("again", old);
     again.notes = Some("MARKER-AGAIN".into());
     t.change(old_doc, |tx| schema::write_referral(tx, &again).unwrap()).await.unwrap();
     t.until(T, told).await.unwrap();
     // A tablet that never had it creates the day afresh: at its own id it is told the day is
-    // gone; at a random id (as automerge-repo's `create` names one) it is refused with a reason.
+    // gone; at a random id (as automerge-repo's `create` names one) that day is refused, with a
+    // reason.
     let mut fresh = Tablet::connect(&server.url, &fx.token_a2, "tablet-a2").await.unwrap();
     let d = fresh.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, old)).await.unwrap();
     fresh.change(d, |tx| schema::write_referral(tx, &again).unwrap()).await.unwrap();
@@ -116,13 +117,14 @@ async fn days_past_the_retention_period_are_purged_for_good_and_never_come_back(
     tx.commit();
     let out = fresh.peer.insert(elsewhere, doc, None);
     fresh.send(out).await.unwrap();
-    assert!(fresh.run_for(T).await.is_err(), "the relay closes the connection");
-    let reason = fresh.closed.clone().unwrap_or_default();
-    assert!(reason.contains("retention period"), "{reason}");
+    let refused = fresh.synced_or_refused(elsewhere, T).await.unwrap().expect("refused");
+    assert!(refused.message.contains("retention period"), "{refused:?}");
+    assert_eq!(refused.code, "past-retention");
+    assert!(fresh.closed.is_none(), "that day is refused, not the tablet");
     assert_eq!(snapshot(&server.data), before, "nothing of a purged day is stored again");
     assert!(!in_files(&server.data, "MARKER-AGAIN"));
     // The relay goes on serving the tablet's other days.
-    let r = signpost_shared::testkit::referral("later");
+    let r = signpost_harness::referral_on("later", recent);
     t.change(recent_doc, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     t.synced(recent_doc, T).await.unwrap();
     assert_eq!(referral_count(&server, &fx, &ymd(recent)).await.unwrap(), 2);

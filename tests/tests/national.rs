@@ -23,10 +23,18 @@ fn quarters() -> ((NaiveDate, String), (NaiveDate, String)) {
     ((first(y, q), format!("{y}-Q{q}")), (first(py, pq), format!("{py}-Q{pq}")))
 }
 
-fn referral(id: &str, volunteer: &str) -> Referral {
+/// Adds a volunteer to the scheme's roster; their id.
+async fn on_roster(server: &Server, admin_token: &str, scheme: &str, name: &str) -> String {
+    let url = format!("/api/v1/schemes/{scheme}/volunteers");
+    let (status, body) = server.post(&url, Some(admin_token), serde_json::json!({ "name": name })).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn referral(id: &str, volunteer: &str, day: NaiveDate) -> Referral {
     Referral {
         id: id.into(),
-        recorded_at_ms: 1_764_000_000_000,
+        recorded_at_ms: day.and_hms_opt(11, 0, 0).unwrap().and_utc().timestamp_millis(),
         volunteer: Some(volunteer.into()),
         helped: Helped::Witness,
         age_band: None,
@@ -71,22 +79,29 @@ async fn national_figures_match_the_ground_truth_with_disclosure_control_everywh
                 .unwrap();
         let site = admin(&server.data, &["create-site", "--scheme", &id, "Desk"]).unwrap();
         let token = admin(&server.data, &["issue-device-token", "--site", &site]).unwrap();
+        // Only volunteers on the scheme's roster count as volunteers.
+        let mut roster = Vec::new();
+        for v in 0..s.now.1.max(s.before.1).max(1) {
+            roster.push(on_roster(&server, &_fx.admin, &id, &format!("V{v}")).await);
+        }
         let mut tablet = Tablet::connect(&server.url, &token, "tablet").await.unwrap();
         for ((referrals, volunteers, hours), start, code) in [(s.now, q_start, &q_code), (s.before, p_start, &p_code)] {
             let day = start + chrono::Duration::days(10);
             let d = tablet.open_day(&Header::desk_day(&id, &site, day)).await.unwrap();
             for r in 0..referrals {
-                let v = format!("vol-{}", r % volunteers.max(1));
+                let v = &roster[r % volunteers.max(1)];
                 tablet
-                    .change(d, |tx| schema::write_referral(tx, &referral(&format!("{code}-{r}"), &v)).unwrap())
+                    .change(d, |tx| schema::write_referral(tx, &referral(&format!("{code}-{r}"), v, day)).unwrap())
                     .await
                     .unwrap();
             }
             if hours > 0 {
-                let start_ms = day.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp_millis();
+                // From midnight: a shift's end must fall within a day of its day, and the
+                // longest here (40 hours, counted as 16) ends the next afternoon.
+                let start_ms = day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
                 let shift = Shift {
                     id: format!("{code}-s"),
-                    volunteer: "vol-0".into(),
+                    volunteer: roster[0].clone(),
                     start_ms,
                     end_ms: Some(start_ms + hours * 3_600_000),
                 };
@@ -184,11 +199,16 @@ async fn national_figures_match_the_ground_truth_with_disclosure_control_everywh
     let late_site = admin(&server.data, &["create-site", "--scheme", &late_scheme, "Desk"]).unwrap();
     let late_token = admin(&server.data, &["issue-device-token", "--site", &late_site]).unwrap();
     let mut late = Tablet::connect(&server.url, &late_token, "late").await.unwrap();
-    let d =
-        late.open_day(&Header::desk_day(&late_scheme, &late_site, q_start + chrono::Duration::days(3))).await.unwrap();
+    let late_day = q_start + chrono::Duration::days(3);
+    let d = late.open_day(&Header::desk_day(&late_scheme, &late_site, late_day)).await.unwrap();
+    let mut late_roster = Vec::new();
+    for v in 0..6 {
+        late_roster.push(on_roster(&server, &_fx.admin, &late_scheme, &format!("L{v}")).await);
+    }
     for r in 0..30 {
-        let v = format!("vol-{}", r % 6);
-        late.change(d, |tx| schema::write_referral(tx, &referral(&format!("late-{r}"), &v)).unwrap()).await.unwrap();
+        let v = &late_roster[r % 6];
+        let entry = referral(&format!("late-{r}"), v, late_day);
+        late.change(d, |tx| schema::write_referral(tx, &entry).unwrap()).await.unwrap();
     }
     late.synced(d, T).await.unwrap();
     let (status, volunteer) = server

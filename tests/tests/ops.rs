@@ -20,9 +20,10 @@ fn referral_ids(data: &std::path::Path) -> Vec<String> {
     rows.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
-/// `/healthcheck` answers while the process serves; `/readiness` fails while the database will
-/// not take a write (something holds its write lock: the relay's commits would wait too), says
-/// why, and recovers when it is released.
+/// `/healthcheck` answers while the process serves; `/readiness` fails while something holds
+/// the database's write lock (the relay thread's batches wait on it, and readiness sees them
+/// wait), says why, answers at once while they wait rather than wait with them, and recovers
+/// when the lock is released.
 #[tokio::test]
 async fn readiness_fails_while_the_database_is_locked_and_recovers() {
     let (server, _fx) = Server::start_fresh(&[]).unwrap();
@@ -34,15 +35,92 @@ async fn readiness_fails_while_the_database_is_locked_and_recovers() {
 
     let holder = rusqlite::Connection::open(server.data.join("signpost.sqlite3")).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locked = std::time::Instant::now();
+    // The relay thread's next batch (a tick, within a second) waits for the lock.
+    let ready = loop {
+        let (status, ready) = server.get("/readiness", None).await.unwrap();
+        if status == 503 {
+            break ready;
+        }
+        assert!(locked.elapsed() < std::time::Duration::from_secs(6), "still ready: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready["status"], "unavailable", "{ready}");
+    let database = ready["database"].as_str().unwrap();
+    assert!(database.contains("did not") && database.contains("write lock"), "{ready}");
+    // Once the relay has waited longer than the bound, readiness says so at once.
+    tokio::time::sleep(std::time::Duration::from_secs(3).saturating_sub(locked.elapsed())).await;
+    let asked = std::time::Instant::now();
     let (status, ready) = server.get("/readiness", None).await.unwrap();
     assert_eq!(status, 503, "{ready}");
-    assert_eq!(ready["status"], "unavailable", "{ready}");
-    assert!(ready["database"].as_str().unwrap().contains("did not"), "{ready}");
+    assert!(asked.elapsed() < std::time::Duration::from_millis(500), "answered in {:?}", asked.elapsed());
     // Liveness is not readiness: the process still answers.
     assert_eq!(server.get("/healthcheck", None).await.unwrap().0, 200);
     holder.execute_batch("ROLLBACK").unwrap();
-    let (status, ready) = server.get("/readiness", None).await.unwrap();
-    assert_eq!(status, 200, "{ready}");
+    assert!(
+        signpost_harness::eventually(std::time::Duration::from_secs(5), || async {
+            server.get("/readiness", None).await.unwrap().0 == 200
+        })
+        .await,
+        "ready again once the lock is released"
+    );
+}
+
+/// A metric's value in the relay's `/metrics` (0 when it is not there).
+async fn metric(server: &Server, name: &str) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
+    let line = body.lines().find(|l| l.split_whitespace().next() == Some(name));
+    line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+/// Five hundred readiness checks, sixteen at a time, while a tablet logs and syncs: readiness
+/// reads what the relay thread recorded of its commits and takes no lock, so the relay thread
+/// commits no batch for it (each check used to open a write transaction on the relay thread,
+/// and take the write lock itself), and every sync of the tablet is acknowledged promptly.
+#[tokio::test]
+async fn hammering_readiness_takes_no_lock_and_leaves_the_relays_commits_alone() {
+    use signpost_shared::schema;
+    let (server, _fx, mut tablet, day) = desk_today().await;
+    let committed_before = metric(&server, "signpost_commit_seconds_count").await;
+    let started = std::time::Instant::now();
+    let checks = (0..16)
+        .map(|_| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..500 / 16 + 1 {
+                    ok += usize::from(
+                        signpost_harness::http_get(&format!("{url}/readiness"), None).await.unwrap().0 == 200,
+                    );
+                }
+                ok
+            })
+        })
+        .collect::<Vec<_>>();
+    let (mut syncs, mut slowest) = (0, std::time::Duration::ZERO);
+    while checks.iter().any(|c| !c.is_finished()) || syncs < 5 {
+        let r = signpost_shared::testkit::referral(&format!("ready-{syncs}"));
+        let sent = std::time::Instant::now();
+        tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+        tablet.synced(day, std::time::Duration::from_secs(10)).await.unwrap();
+        slowest = slowest.max(sent.elapsed());
+        syncs += 1;
+    }
+    let mut ready = 0;
+    for c in checks {
+        ready += c.await.unwrap();
+    }
+    let took = started.elapsed();
+    let committed = metric(&server, "signpost_commit_seconds_count").await - committed_before;
+    println!(
+        "figure: {ready} readiness checks in {took:?} beside {syncs} syncs (slowest {slowest:?}); \
+         the relay committed {committed} batches"
+    );
+    assert_eq!(ready, 16 * (500 / 16 + 1), "every check ready");
+    assert!(slowest < std::time::Duration::from_millis(500), "a sync took {slowest:?}");
+    // A sync takes a batch or two (the change, then perhaps an answer); a tick one a second.
+    let allowed = 2.0 * syncs as f64 + took.as_secs_f64().ceil() + 3.0;
+    assert!(committed <= allowed, "{committed} batches for {syncs} syncs in {took:?}: readiness made the relay commit");
 }
 
 /// A backup taken while a tablet keeps logging holds every referral the relay acknowledged
@@ -63,7 +141,7 @@ async fn a_backup_during_ingest_restores_every_referral_acknowledged_before_it()
                 let ids: Vec<String> = (n..n + 5).map(|i| format!("r{i:05}")).collect();
                 n += 5;
                 for id in &ids {
-                    let r = signpost_shared::testkit::referral(id);
+                    let r = signpost_harness::referral_on(id, chrono::Utc::now().date_naive());
                     tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
                 }
                 tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
@@ -129,7 +207,7 @@ async fn folder_with_a_day(
         let day = tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, today)).await.unwrap();
         doc = (day, fx.token_a1.clone());
         for i in 0..n {
-            let r = signpost_shared::testkit::referral(&format!("r{i:04}"));
+            let r = signpost_harness::referral_on(&format!("r{i:04}"), chrono::Utc::now().date_naive());
             tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
             // Synced in fives, as a desk does through a morning: the day is stored in several
             // chunks, not one.
@@ -247,7 +325,7 @@ async fn a_stop_under_load_loses_nothing_and_tablets_reconnect_to_the_restarted_
                     let ids: Vec<String> = (0..3).map(|i| format!("t{t}-{:05}", n * 3 + i)).collect();
                     let mut sent = true;
                     for id in &ids {
-                        let r = signpost_shared::testkit::referral(id);
+                        let r = signpost_harness::referral_on(id, chrono::Utc::now().date_naive());
                         // Logged on the tablet whether or not the relay is there to hear it.
                         logged.push(id.clone());
                         sent &= tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.is_ok();
@@ -310,7 +388,7 @@ async fn metrics_count_what_the_relay_did_and_name_no_one() {
     use signpost_shared::schema;
     let (server, fx, mut tablet, day) = desk_today().await;
     for id in ["metrics-r1", "metrics-r2", "metrics-r3"] {
-        let r = signpost_shared::testkit::referral(id);
+        let r = signpost_harness::referral_on(id, chrono::Utc::now().date_naive());
         tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     }
     tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
@@ -329,6 +407,10 @@ async fn metrics_count_what_the_relay_did_and_name_no_one() {
     for secret in [&fx.scheme, &fx.site_a, &fx.token_a1, &fx.admin, &day.to_string(), &"metrics-r1".to_string()] {
         assert!(!body.contains(secret.as_str()), "{secret} in the metrics");
     }
+    // A voided referral leaves the statistics, and the count.
+    tablet.change(day, |tx| schema::void_referral(tx, "metrics-r2", "entered twice", 0).unwrap()).await.unwrap();
+    tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();
+    assert_eq!(metric(&server, "signpost_referrals_stored").await, 2.0);
 }
 
 /// A whole day's work with the log in JSON at its most talkative: every line is one JSON object
@@ -361,7 +443,7 @@ async fn the_json_log_of_a_whole_scenario_holds_no_secret_and_no_note() {
     let day =
         tablet.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, chrono::Utc::now().date_naive())).await.unwrap();
     let note = "Talked about the tenancy at Flat 9 Quayside";
-    let mut r = signpost_shared::testkit::referral("logged-referral");
+    let mut r = signpost_harness::referral_on("logged-referral", chrono::Utc::now().date_naive());
     r.notes = Some(note.into());
     tablet.change(day, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     tablet.synced(day, std::time::Duration::from_secs(20)).await.unwrap();

@@ -23,7 +23,7 @@ fn day() -> NaiveDate {
 fn referral(id: &str) -> Referral {
     Referral {
         id: id.into(),
-        recorded_at_ms: 1_764_000_000_000,
+        recorded_at_ms: day().and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis(),
         volunteer: Some("vol-1".into()),
         helped: Helped::Victim,
         age_band: None,
@@ -139,11 +139,13 @@ async fn bad_frames_get_a_protocol_error_and_a_closed_socket_while_others_keep_s
             assert!(error.as_deref().unwrap_or_default().contains(expect), "{expect}: got {error:?}");
         }
     }
-    // A tablet writing a document that claims another site is refused, and nothing is stored.
+    // A tablet writing a document that claims another site is refused that document (its
+    // connection stays), and nothing is stored.
     let mut forger = Tablet::connect(&server.url, &fx.token_a2, "forger").await.unwrap();
     let forged = forger.open_day(&Header::desk_day(&fx.scheme, &fx.site_b, day())).await.unwrap();
-    let err = forger.synced(forged, T).await.unwrap_err().to_string();
-    assert!(err.contains("another site"), "{err}");
+    let refused = forger.synced_or_refused(forged, T).await.unwrap().expect("refused");
+    assert!(refused.message.contains("another site"), "{refused:?}");
+    assert!(forger.closed.is_none());
     let mut reader_b = Tablet::connect(&server.url, &fx.token_b, "site-b").await.unwrap();
     assert!(!reader_b.find(forged, T).await.unwrap(), "the forged document was not stored");
 

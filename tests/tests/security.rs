@@ -212,8 +212,9 @@ async fn attempt(w: &mut World, a: &Attempt<'_>) -> (u16, String) {
             let mut a = Tablet::connect(&url, &w.token_a, "tablet-a").await.unwrap();
             let d = a.open_day(&Header::desk_day(&w.scheme_a, &w.site_b, day)).await.unwrap();
             let _ = a.change(d, |tx| schema::write_referral(tx, &referral()).unwrap()).await;
-            let closed = a.until(T, |_| false).await.err().map(|e| e.to_string()).unwrap_or_default();
-            (0, format!("{closed} {:?}", a.closed))
+            // That document is refused (the connection stays, for the tablet's own days).
+            let refused = a.synced_or_refused(d, T).await.ok().flatten();
+            (0, format!("{refused:?} {:?}", a.closed))
         }
         Attempt::SessionFixation => {
             let mut v = Visitor { cookies: vec![("signpost_session".into(), "attacker-chosen-session-id".into())] };

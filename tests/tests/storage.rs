@@ -32,7 +32,7 @@ fn the_layout_is_made_once_and_a_newer_database_is_refused() {
         o.join().unwrap().unwrap();
     }
     let conn = Connection::postgres(&url).unwrap();
-    assert_eq!(migrations::version(&conn).unwrap(), 2);
+    assert_eq!(migrations::version(&conn).unwrap(), 4, "every PostgreSQL step: the layout, attempts, days set aside, facts re-projected");
     let versions: i64 = conn.query_row("SELECT count(*) FROM schema_version", (), |r| r.get(0)).unwrap();
     assert_eq!(versions, 1);
     Store::open_at(&location, Sync::Normal).unwrap();

@@ -33,18 +33,21 @@ async fn a_data_folder_from_the_previous_release_upgrades_in_place() {
     let server = Server::start(&data, &[]).unwrap();
     let now = version(&data);
     assert!(now > before, "the database was not upgraded: version {now}");
-    // Every referral is still counted, for the same day. (Read from the statistics rows: the
-    // fixture's administrator credential has expired by the time most runs of this test come.)
+    // Every referral is still there for the same day: counted, or, where its time is not within
+    // a day of its day, an invalid entry with the reason. (The fixture's tablet logged with the
+    // test kit's fixed time, a year before the day: all of them.) Read from the statistics rows:
+    // the fixture's administrator credential has expired by the time most runs of this test come.
     let conn = rusqlite::Connection::open(data.join("signpost.sqlite3")).unwrap();
-    let counted: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM referral_facts WHERE scheme_id = ?1 AND day = ?2",
-            [e["scheme"].as_str().unwrap(), e["day"].as_str().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let count = |sql: &str| -> i64 {
+        conn.query_row(sql, [e["scheme"].as_str().unwrap(), e["document"].as_str().unwrap()], |r| r.get(0)).unwrap()
+    };
+    let counted = count("SELECT count(*) FROM referral_facts WHERE scheme_id = ?1 AND doc_id = ?2");
+    let invalid = count(
+        "SELECT count(*) FROM invalid_entries WHERE scheme_id = ?1 AND doc_id = ?2
+         AND reason LIKE '`recordedAt` (% is not within a day of the day''s date, %'",
+    );
     drop(conn);
-    assert_eq!(counted, e["referrals"].as_i64().unwrap());
+    assert_eq!(counted + invalid, e["referrals"].as_i64().unwrap());
     // The coordinator signs in with the password set under the previous release.
     let mut coord = Visitor::default();
     coord.sign_in(&server.url, e["coordinator"].as_str().unwrap(), e["password"].as_str().unwrap()).await.unwrap();
@@ -105,7 +108,7 @@ async fn make_the_previous_release_fixture() {
     let doc = tablet.open_day(&Header::desk_day(&scheme, &site, day)).await.unwrap();
     let n = 12;
     for i in 0..n {
-        let mut r = signpost_shared::testkit::referral(&format!("previous-{i:02}"));
+        let mut r = signpost_harness::referral_on(&format!("previous-{i:02}"), day);
         r.follow_up = i % 4 == 0;
         tablet.change(doc, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
     }

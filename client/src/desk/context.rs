@@ -25,6 +25,16 @@ pub(super) struct Ctx {
     pub(super) directory: DocumentId,
     /// Days being followed to their replacements, old id to new, until the new one arrives.
     following: RefCell<Vec<(DocumentId, DocumentId)>>,
+    /// Days the relay refused or set aside, with what it said (a code the desk words).
+    problems: RefCell<std::collections::BTreeMap<DocumentId, String>>,
+}
+
+/// A day the relay would not count as it is: its date (from its header) and the relay's code
+/// (`set-aside`, or why it refused it).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct DayProblem {
+    pub(super) date: Option<NaiveDate>,
+    pub(super) code: String,
 }
 
 impl Ctx {
@@ -164,6 +174,36 @@ impl Ctx {
         known.unwrap_or_else(|| schema::SiteState { name: self.setup.site_name.clone(), closed: false })
     }
 
+    /// The relay refused a day, or set it aside: the desk says so, in words for the volunteer.
+    pub(super) fn note_problem(&self, id: DocumentId, code: &str) {
+        self.problems.borrow_mut().insert(id, code.to_owned());
+    }
+
+    /// The relay took everything of a day: whatever it refused before is past. (A day set aside
+    /// stays so: it is stored, and not counted.)
+    pub(super) fn clear_problem(&self, id: DocumentId) {
+        let mut p = self.problems.borrow_mut();
+        if p.get(&id).is_some_and(|c| c != signpost_shared::relay::SET_ASIDE) {
+            p.remove(&id);
+        }
+    }
+
+    /// The days the relay refused or set aside that the tablet still holds, oldest first.
+    pub(super) fn problems(&self) -> Vec<DayProblem> {
+        let peer = self.rep.peer.borrow();
+        let mut out: Vec<DayProblem> = self
+            .problems
+            .borrow()
+            .iter()
+            .filter_map(|(id, code)| {
+                let doc = peer.doc(id)?;
+                Some(DayProblem { date: schema::read_header(doc).ok().and_then(|h| h.date), code: code.clone() })
+            })
+            .collect();
+        out.sort_by(|a, b| a.date.cmp(&b.date));
+        out
+    }
+
     /// Referrals (not shifts), of any day, whose latest edits the relay has not acknowledged.
     pub(super) fn waiting(&self) -> usize {
         self.rep.waiting_total()
@@ -255,6 +295,7 @@ pub(super) async fn open(setup: Setup) -> Result<Rc<Ctx>, String> {
         day: Cell::new((date, id)),
         directory,
         following: RefCell::default(),
+        problems: RefCell::default(),
     });
     let (today, changed) = ctx.open_day(date);
     if changed {

@@ -69,7 +69,18 @@ pub fn desk(props: &DeskProps) -> Html {
                         let on_event = Callback::from(move |e: Event| {
                             let Some(c) = weak.upgrade() else { return };
                             match e {
+                                Event::Refused { doc, refusal } => {
+                                    c.note_problem(doc, &refusal.code);
+                                    version.set(*version + 1);
+                                }
+                                Event::Notice { doc, notice } => {
+                                    c.note_problem(doc, &notice.code);
+                                    version.set(*version + 1);
+                                }
                                 Event::Changed(id) | Event::Synced(id) => {
+                                    if matches!(e, Event::Synced(_)) {
+                                        c.clear_problem(id);
+                                    }
                                     let synced_at = matches!(e, Event::Synced(_)).then(now_ms);
                                     let (v, last_synced) = (version.clone(), last_synced.clone());
                                     wasm_bindgen_futures::spawn_local(async move {
@@ -207,7 +218,7 @@ pub fn desk(props: &DeskProps) -> Html {
                 { site.name.clone() }
                 <span class="govuk-caption-m">{ c.setup.scheme_name.clone() }</span>
             </h1>
-            <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} />
+            <SyncState status={(*status).clone()} waiting={c.waiting()} last_synced={*last_synced} problems={c.problems()} />
             if *persistent == Some(false) {
                 { warning("storage-warning", l("This browser may clear Signpost's saved entries if the tablet runs low on space. Add Signpost to the home screen, and let entries sync before closing it for long.", "Gall y porwr hwn glirio cofnodion Signpost sydd wedi'u cadw os yw'r dabled yn brin o le. Ychwanegwch Signpost at y sgrin gartref, a gadewch i gofnodion gysoni cyn ei chau am amser hir.")) }
             }

@@ -65,14 +65,24 @@ impl PartialEq for Connection {
     }
 }
 
-/// `ws(s)://host/sync?token=…` for the app's own origin (from a page or the service worker).
-fn sync_url(token: &str) -> String {
+/// `ws(s)://host/sync` for the app's own origin (from a page or the service worker). The
+/// credential is not in it: proxies log URLs (see [`protocols`]).
+fn sync_url() -> String {
     let loc = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap_or_default();
     let part = |k: &str| js_sys::Reflect::get(&loc, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
     let scheme = if part("protocol") == "https:" { "wss" } else { "ws" };
     let host = part("host");
-    let token: String = js_sys::encode_uri_component(token).into();
-    format!("{scheme}://{host}/sync?token={token}")
+    format!("{scheme}://{host}/sync")
+}
+
+/// The WebSocket subprotocols the app offers: `signpost`, which the relay picks, and one that
+/// carries the credential (`bearer.<token>`): a browser cannot set `Authorization` on a
+/// WebSocket, and this header, unlike the URL, is not what proxies log.
+fn protocols(token: &str) -> js_sys::Array {
+    let list = js_sys::Array::new();
+    list.push(&"signpost".into());
+    list.push(&format!("bearer.{token}").into());
+    list
 }
 
 /// Whether the relay still accepts a credential (`GET /api/v1/device`): `None` if it cannot be
@@ -143,7 +153,7 @@ impl Connection {
         on_event: Callback<Event>,
     ) -> Connection {
         let c = Connection(Rc::new(RefCell::new(Inner {
-            url: sync_url(token),
+            url: sync_url(),
             token: token.to_owned(),
             opened: false,
             peer,
@@ -236,11 +246,11 @@ impl Connection {
     fn open(&self) {
         self.0.borrow_mut().generation += 1;
         self.0.borrow_mut().opened = false;
-        let url = self.0.borrow().url.clone();
+        let (url, token) = (self.0.borrow().url.clone(), self.0.borrow().token.clone());
         if self.0.borrow().refusals < 2 {
             self.0.borrow().on_status.emit(Status::Connecting);
         }
-        let ws = match WebSocket::new(&url) {
+        let ws = match WebSocket::new_with_str_sequence(&url, &protocols(&token)) {
             Ok(ws) => ws,
             Err(_) => return self.retry_later(),
         };

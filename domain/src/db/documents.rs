@@ -17,10 +17,15 @@ fn meta_columns(meta: &Meta) -> (&'static str, String, Option<String>, Option<St
         Meta::Doc(h) => {
             (h.kind.as_str(), h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string()))
         }
+        // Only desk days are set aside; the kind keeps them out of everything that reads days.
+        Meta::SetAside(h) => (SET_ASIDE_KIND, h.scheme.clone(), h.site.clone(), h.date.map(|d| d.format("%Y-%m-%d").to_string())),
         // Never written as a document's row: a retired document has a row in `retired_documents`.
         Meta::Retired { .. } => ("retired", String::new(), None, None),
     }
 }
+
+/// The `kind` of a desk day set aside ([`Meta::SetAside`]).
+pub const SET_ASIDE_KIND: &str = "set-aside";
 
 /// Why a document was retired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +148,18 @@ fn retired(conn: &Connection, key: &str) -> anyhow::Result<Option<Option<Documen
 }
 
 pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<StoredDoc>> {
+    let Some(meta) = meta_of(conn, id)? else { return Ok(None) };
+    if matches!(meta, Meta::Retired { .. }) {
+        return Ok(Some(StoredDoc { meta, chunks: vec![] }));
+    }
+    let key = id.to_string();
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredDoc { meta, chunks }))
+}
+
+/// What the store says a document is (`None`: it has no such document and never had).
+pub fn meta_of(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Meta>> {
     let key = id.to_string();
     let meta = conn
         .query_row("SELECT kind, scheme_id, site_id, day FROM documents WHERE id = ?1", [&key], |r| {
@@ -155,20 +172,19 @@ pub fn load_doc(conn: &Connection, id: &DocumentId) -> anyhow::Result<Option<Sto
         })
         .optional()?;
     let Some((kind, scheme, site, day)) = meta else {
-        return Ok(
-            retired(conn, &key)?.map(|replaced_by| StoredDoc { meta: Meta::Retired { replaced_by }, chunks: vec![] })
-        );
+        return Ok(retired(conn, &key)?.map(|replaced_by| Meta::Retired { replaced_by }));
     };
     let meta = if kind == "draft" {
         Meta::Draft { scheme, site: site.unwrap_or_default() }
+    } else if kind == SET_ASIDE_KIND {
+        let date = day.map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")).transpose()?;
+        Meta::SetAside(Header { kind: DocKind::DeskDay, scheme, site, date })
     } else {
         let kind = DocKind::parse(&kind).with_context(|| format!("document {key} has unknown kind {kind}"))?;
         let date = day.map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")).transpose()?;
         Meta::Doc(Header { kind, scheme, site, date })
     };
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
-    let chunks = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(StoredDoc { meta, chunks }))
+    Ok(Some(meta))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +268,10 @@ pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
             let (kind, scheme, site, day) = meta_columns(meta);
             tx.prepare_cached("UPDATE documents SET kind = ?2, scheme_id = ?3, site_id = ?4, day = ?5 WHERE id = ?1")?
                 .execute(params![doc.to_string(), kind, scheme, site, day])?;
+            if matches!(meta, Meta::Doc(_)) {
+                // A day set aside whose date has come is counted, no longer set aside.
+                tx.prepare_cached("DELETE FROM set_aside WHERE doc_id = ?1")?.execute([doc.to_string()])?;
+            }
         }
         Write::Append { doc, chunk } => append_chunk(tx, doc, chunk)?,
         Write::Compact { doc, snapshot } => {
@@ -264,10 +284,24 @@ pub fn apply_write(tx: &Connection, w: &Write) -> anyhow::Result<()> {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?.execute([&doc])?;
             }
             tx.prepare_cached("DELETE FROM invalid_entries WHERE doc_id = ?1")?.execute([&doc])?;
+            tx.prepare_cached("DELETE FROM set_aside WHERE doc_id = ?1")?.execute([&doc])?;
             tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([&doc])?;
             tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?.execute([&doc])?;
         }
         Write::Project { doc, projection } => project(tx, doc, projection)?,
+        Write::SetAside { doc, set_aside } => {
+            tx.prepare_cached(
+                "INSERT INTO set_aside(doc_id, scheme_id, site_id, device, day, synced_on, set_aside_at)
+                 SELECT id, scheme_id, site_id, ?2, day, ?3, ?4 FROM documents WHERE id = ?1
+                 ON CONFLICT (doc_id) DO NOTHING",
+            )?
+            .execute(params![
+                doc.to_string(),
+                set_aside.device,
+                set_aside.synced_on.format("%Y-%m-%d").to_string(),
+                now_ms()
+            ])?;
+        }
         Write::Roster { roster, .. } => project_roster(tx, roster)?,
         Write::Usage { device, day, usage, .. } => {
             tx.prepare_cached(
@@ -315,9 +349,17 @@ pub fn on_roster(conn: &Connection, scheme: &str, volunteer: &str) -> anyhow::Re
         .exists([scheme, volunteer])?)
 }
 
+/// Adds a chunk to a stored document. A document that is not stored (discarded a moment ago by
+/// another relay, say) takes nothing: the write fails and the relay reads it again.
 fn append_chunk(tx: &Connection, doc: &DocumentId, chunk: &[u8]) -> anyhow::Result<()> {
-    tx.prepare_cached("INSERT INTO doc_chunks(doc_id, bytes) VALUES (?1, ?2)")?
+    let added = tx
+        .prepare_cached(
+            "INSERT INTO doc_chunks(doc_id, bytes) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)",
+        )?
         .execute(params![doc.to_string(), chunk])?;
+    if added != 1 {
+        anyhow::bail!("document {doc} is not stored (removed a moment ago)");
+    }
     Ok(())
 }
 
@@ -434,6 +476,56 @@ pub(super) fn project_stored_rosters(tx: &Connection) -> anyhow::Result<()> {
             Ok(_) => {}
             // Its roster is projected when the relay next stores a change to it.
             Err(e) => tracing::warn!(document = %id, error = %e, "a stored directory document does not load"),
+        }
+    }
+    Ok(())
+}
+
+/// Facts stored by a release that did not bound them (times far from their day, ids no address
+/// can carry): their documents are projected again, whole, so that what is counted is what this
+/// release's projection says (a step of [`super::migrations`]). Only the documents holding such
+/// a fact are read.
+pub(super) fn project_again_out_of_bounds(tx: &Connection) -> anyhow::Result<()> {
+    use std::collections::BTreeSet;
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let bad_id = |id: &str| !signpost_shared::schema::addressable_id(id);
+    let mut docs: BTreeSet<String> = BTreeSet::new();
+    {
+        let mut stmt = tx.prepare("SELECT doc_id, id, day, recorded_at, follow_up_closed_at FROM referral_facts")?;
+        let mut rows = stmt.query(())?;
+        while let Some(r) = rows.next()? {
+            let (doc, id, d, recorded): (String, String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let closed: Option<i64> = r.get(4)?;
+            let fits = day(&d).is_some_and(|d| {
+                projection::fits_day(d, recorded) && closed.is_none_or(|at| projection::fits_later(d, at))
+            });
+            if !fits || bad_id(&id) {
+                docs.insert(doc);
+            }
+        }
+    }
+    {
+        let mut stmt = tx.prepare("SELECT doc_id, id, day, start_ms, end_ms FROM shift_facts")?;
+        let mut rows = stmt.query(())?;
+        while let Some(r) = rows.next()? {
+            let (doc, id, d, start, end): (String, String, String, i64, Option<i64>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let fits = day(&d)
+                .is_some_and(|d| projection::fits_day(d, start) && end.is_none_or(|e| projection::fits_day(d, e)));
+            if !fits || bad_id(&id) {
+                docs.insert(doc);
+            }
+        }
+    }
+    for id in docs.iter().filter_map(|id| id.parse::<DocumentId>().ok()) {
+        match load_automerge(tx, &id) {
+            Ok(Some((Meta::Doc(header), doc))) => {
+                if let Some(projection) = projection::project_all(&doc, &header) {
+                    project(tx, &id, &projection)?;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(document = %id, error = %e, "a stored desk day does not load"),
         }
     }
     Ok(())

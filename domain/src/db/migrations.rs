@@ -9,8 +9,9 @@
 //! guessed at.
 //!
 //! Written by hand rather than with `rusqlite_migration`: its releases pin an older `rusqlite`
-//! than the relay uses (two `libsqlite3-sys` cannot link into one binary), and three of our
-//! steps are Rust (a column looked up first, a recount, rosters read from stored documents),
+//! than the relay uses (two `libsqlite3-sys` cannot link into one binary), and four of our
+//! steps are Rust (a column looked up first, a recount, rosters read from stored documents,
+//! facts projected again),
 //! which this list holds as plainly as SQL.
 
 mod postgres;
@@ -67,7 +68,24 @@ pub const STEPS: &[Step] = &[
             )?)
         },
     },
+    Step { name: "days set aside", run: |tx| Ok(tx.execute_batch(SET_ASIDE)?) },
+    Step { name: "facts with values out of bounds projected again", run: out_of_bounds_facts },
 ];
+
+/// Desk days a tablet created dated outside the relay's window (a wrong clock): stored as
+/// documents of kind `set-aside`, counted nowhere, listed here for the coordinator to file under
+/// the date they were synced or to discard.
+pub(crate) const SET_ASIDE: &str = "CREATE TABLE IF NOT EXISTS set_aside (
+    doc_id TEXT PRIMARY KEY, scheme_id TEXT NOT NULL, site_id TEXT NOT NULL, device TEXT NOT NULL,
+    day TEXT NOT NULL, synced_on TEXT NOT NULL, set_aside_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS set_aside_by_scheme ON set_aside(scheme_id);";
+
+/// Facts stored before every value was bounded are projected again where they hold one that is
+/// not (an entry's time far from its day, say): from now on they are invalid entries.
+pub(super) fn out_of_bounds_facts(tx: &Connection) -> anyhow::Result<()> {
+    super::documents::project_again_out_of_bounds(tx)
+}
 
 /// The version a database has when every step has run.
 pub fn latest() -> i64 {

@@ -10,6 +10,7 @@
 use crate::equality::answers_of_active;
 use crate::figures::{per_scheme, Figures, SchemeFigures};
 use crate::sql::Connection;
+use crate::stats;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use signpost_shared::disclosure::{self, Cell, Contributors, Policy, Published, Table};
@@ -221,14 +222,16 @@ fn breakdowns(
             if let Some(i) = codes.iter().position(|c| c == key(s)) {
                 counts[i][0] += value(&s.figures, measure);
                 if let Some(c) = people.get(&s.scheme) {
-                    let gave: Vec<u64> = match measure {
-                        "hours" => c.minutes.clone(),
-                        _ => c.referrals.clone(),
+                    let (gave, unattributed) = match measure {
+                        "hours" => (&c.minutes, c.unattributed_minutes),
+                        _ => (&c.referrals, c.unattributed_referrals),
                     };
+                    // A scheme counts as a contributor through its volunteers only.
                     if gave.iter().any(|v| *v > 0) {
                         who[i][0].schemes.insert(n as u32);
                     }
                     who[i][0].people.extend(gave);
+                    who[i][0].unattributed += unattributed;
                 }
             }
         }
@@ -251,34 +254,74 @@ fn breakdowns(
     Breakdowns { by_region: p.next().expect("two tables"), by_scheme_type: p.next().expect("two tables") }
 }
 
-/// What each volunteer of a scheme gave in a quarter: referrals, and minutes on shift (one entry
-/// per volunteer; referrals logged with no volunteer count as one more person).
+/// What each volunteer of a scheme gave in a quarter: referrals, and minutes on shift (each
+/// volunteer's day counted for at most [`stats::MAX_DAY_MINUTES`], as on the dashboard), one
+/// entry per volunteer on the scheme's roster. What was logged with no volunteer, or under an id
+/// on no roster (a tablet can write any id), is counted apart: it is in the figures, but no one
+/// known made it up, so it never makes an amount publishable.
 #[derive(Default, Debug)]
 struct Contribution {
     referrals: Vec<u64>,
     minutes: Vec<u64>,
+    unattributed_referrals: u64,
+    unattributed_minutes: u64,
+}
+
+impl Contribution {
+    fn minutes(&self) -> u64 {
+        self.minutes.iter().sum::<u64>() + self.unattributed_minutes
+    }
 }
 
 fn contributions(conn: &Connection, quarter: Quarter) -> anyhow::Result<HashMap<String, Contribution>> {
+    // One row per scheme, person and day of shifts (referrals under the day ''), with whether
+    // the person is on the scheme's roster.
     let mut stmt = conn.prepare(
-        "SELECT scheme_id, SUM(n), SUM(m) FROM (
-             SELECT scheme_id, COALESCE(volunteer, '') AS who, 1 AS n, 0 AS m FROM referral_facts
+        "SELECT c.scheme_id, c.who, CASE WHEN r.volunteer_id IS NULL THEN 0 ELSE 1 END, SUM(c.n), SUM(c.m) FROM (
+             SELECT scheme_id, COALESCE(volunteer, '') AS who, '' AS day, 1 AS n, 0 AS m FROM referral_facts
                  WHERE voided = 0 AND day BETWEEN ?1 AND ?2
              UNION ALL
-             SELECT scheme_id, volunteer, 0, minutes FROM shift_facts WHERE day BETWEEN ?1 AND ?2
-         ) c GROUP BY scheme_id, who",
+             SELECT scheme_id, volunteer, day, 0, minutes FROM shift_facts WHERE day BETWEEN ?1 AND ?2
+         ) c LEFT JOIN roster_facts r ON r.scheme_id = c.scheme_id AND r.volunteer_id = c.who
+         GROUP BY c.scheme_id, c.who, c.day, r.volunteer_id",
     )?;
     let (from, to) = (quarter.first_day().to_string(), quarter.last_day().to_string());
-    let rows =
-        stmt.query_map([from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
-    let mut out: HashMap<String, Contribution> = HashMap::new();
+    let rows = stmt.query_map([from, to], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut people: HashMap<(String, String), (bool, u64, u64)> = HashMap::new();
     for row in rows {
-        let (scheme, n, m) = row?;
+        let (scheme, who, on_roster, n, m) = row?;
+        let p = people.entry((scheme, who)).or_insert((on_roster, 0, 0));
+        p.1 += n.max(0) as u64;
+        p.2 += stats::day_minutes(m) as u64;
+    }
+    let mut out: HashMap<String, Contribution> = HashMap::new();
+    for ((scheme, _), (on_roster, n, m)) in people {
         let c = out.entry(scheme).or_default();
-        c.referrals.push(n.max(0) as u64);
-        c.minutes.push(m.max(0) as u64);
+        if on_roster {
+            c.referrals.push(n);
+            c.minutes.push(m);
+        } else {
+            c.unattributed_referrals += n;
+            c.unattributed_minutes += m;
+        }
     }
     Ok(out)
+}
+
+/// Each scheme's hours as its contributions count them: each volunteer's day capped, which the
+/// quarter's kept sum of minutes cannot do.
+fn capped_hours(set: &mut [SchemeFigures], people: &HashMap<String, Contribution>) {
+    for s in set {
+        s.figures.hours = people.get(&s.scheme).map_or(0, |c| c.minutes() / 60);
+    }
 }
 
 /// A quarter's figures as computed now, disclosure control applied; `previous` is the quarter
@@ -290,9 +333,11 @@ pub(super) fn compute(
     policy: &Policy,
 ) -> anyhow::Result<National> {
     let prev = quarter.previous();
-    let now = per_scheme(conn, &quarter.code())?;
-    let (now_people, before) = (contributions(conn, quarter)?, per_scheme(conn, &prev.code())?);
+    let (mut now, now_people) = (per_scheme(conn, &quarter.code())?, contributions(conn, quarter)?);
+    capped_hours(&mut now, &now_people);
+    let mut before = per_scheme(conn, &prev.code())?;
     let before_people = if previous.is_none() { contributions(conn, prev)? } else { HashMap::new() };
+    capped_hours(&mut before, &before_people);
     let measures = MEASURES
         .iter()
         .map(|&(key, name)| {

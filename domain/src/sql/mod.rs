@@ -239,27 +239,6 @@ impl Connection {
         self.immediate_transaction()
     }
 
-    /// Whether the database takes a write within `within`: the write lock is taken and let go
-    /// (a readiness check: the relay's commits would wait on a lock held for long).
-    pub fn probe_write(&self, within: std::time::Duration) -> anyhow::Result<()> {
-        match &self.inner {
-            Inner::Sqlite(c) => {
-                c.busy_timeout(within)?;
-                let tried = c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
-                c.busy_timeout(BUSY_TIMEOUT)?;
-                Ok(tried?)
-            }
-            Inner::Postgres(c) => Ok(c
-                .batch_execute(&format!(
-                    "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({WRITE_LOCK}); ROLLBACK;",
-                    within.as_millis()
-                ))
-                .inspect_err(|_| {
-                    let _ = c.batch_execute("ROLLBACK");
-                })?),
-        }
-    }
-
     /// A savepoint inside the open transaction: its writes can be rolled back alone.
     pub fn savepoint(&self) -> Result<Transaction<'_>> {
         let name = format!("sp{}", self.depth.get());

@@ -48,6 +48,7 @@ pub async fn sync(
     let (join_within, keepalive) = (st.sockets.join_within, st.sockets.keepalive);
     // Small socket buffers: a thousand idle tablets should not cost a thousand large buffers.
     Ok(ws
+        .protocols([auth::SYNC_PROTOCOL])
         .read_buffer_size(16 << 10)
         .write_buffer_size(16 << 10)
         .max_message_size(limit)

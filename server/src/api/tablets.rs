@@ -142,7 +142,7 @@ pub async fn enrol(
     body: Result<Json<Enrolment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(axum::http::StatusCode, Json<Enrolled>), ApiError> {
     let Json(body) = body.map_err(|e| super::error::json_rejected(e, r#"{"code": "ABCD-EFGH", "name": "…"}"#))?;
-    let ip = format!("ip:{}", crate::auth::client_ip(st.trust_forwarded_for, peer, &headers));
+    let ip = format!("ip:{}", crate::auth::client_key(st.trust_forwarded_for, peer, &headers));
     // Counted before the code is even looked at: a blocked guesser learns nothing, and a burst of
     // guesses at once gets no more through than one after another.
     let Some(attempt) = st.guards.enrol_ip.reserve(&ip).await else {

@@ -11,7 +11,7 @@ use super::{Cmd, HubStats, Outlet, REVOKED};
 use signpost_domain::db::documents;
 use signpost_domain::sql::{Connection, Transaction};
 use signpost_domain::util::now_ms;
-use signpost_domain::{retention, tablets};
+use signpost_domain::{retention, schemes, tablets};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::relay::{ConnId, Output, Relay};
 use std::collections::{HashMap, HashSet};
@@ -67,6 +67,8 @@ struct Core {
     retention_read_at: i64,
     /// Each connection's tablet, and when its last sync was recorded (at most once a minute).
     devices: HashMap<ConnId, (String, i64)>,
+    /// The sites the relay was last told are closed.
+    closed_sites: HashSet<String>,
 }
 
 /// Who asked for a command's writes: whom to refuse if they cannot be stored.
@@ -90,6 +92,7 @@ impl Driver {
             retired: HashMap::new(),
             retention_read_at: 0,
             devices: HashMap::new(),
+            closed_sites: HashSet::new(),
         };
         Driver { db, core, read_to }
     }
@@ -110,7 +113,12 @@ impl Driver {
     fn run_batch(&mut self, batch: Vec<Cmd>) {
         crate::metrics::METRICS.batch_commands.observe(batch.len() as f64);
         let core = &mut self.core;
-        let tx = match self.db.immediate_transaction() {
+        // Questions only (readiness, metrics) are answered without the write lock.
+        if batch.iter().all(|cmd| matches!(cmd, Cmd::Stats { .. })) {
+            batch.into_iter().for_each(|cmd| core.without_storage(cmd, &mut Output::default()));
+            return;
+        }
+        let tx = match crate::commits::COMMITS.begin(|| self.db.immediate_transaction()) {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::error!(error = %e, "storage is busy or failing; refusing this batch's changes");
@@ -128,8 +136,6 @@ impl Driver {
         let mut read_to = self.read_to;
         if let Some(from) = read_to {
             let now = core.now();
-            // Under a savepoint: a failure (PostgreSQL then refuses the rest of a transaction)
-            // leaves the batch to go on; the next batch reads the same chunks again.
             let caught_up = tx.savepoint().map_err(anyhow::Error::from).and_then(|sp| {
                 let (to, out) = super::follow::catch_up(&mut core.relay, &sp, from)?;
                 carry_out(&mut core.relay, &sp, out, now, &mut sends, &mut Vec::new())?;
@@ -138,7 +144,19 @@ impl Driver {
             });
             match caught_up {
                 Ok(to) => read_to = Some(to),
-                Err(e) => tracing::error!(error = %e, "reading what other relays stored failed"),
+                Err(e) => {
+                    // Without what the others stored, this batch's writes could be made on copies
+                    // that lack it (a compaction would then drop it): the batch is refused as if
+                    // storage failed, and the next one reads the same chunks again.
+                    tracing::error!(error = %e, "reading what other relays stored failed; refusing this batch's changes");
+                    drop(tx);
+                    let mut out = Output::default();
+                    for cmd in batch {
+                        core.without_storage(cmd, &mut out);
+                    }
+                    core.dispatch(out);
+                    return;
+                }
             }
         }
         // Every command that wrote, with what it touched, in case the commit fails.
@@ -161,6 +179,7 @@ impl Driver {
         };
         let committing = std::time::Instant::now();
         let committed = tx.commit();
+        crate::commits::COMMITS.ended(committed.is_ok());
         crate::metrics::METRICS.commit_seconds.observe(committing.elapsed().as_secs_f64());
         if let Err(e) = committed {
             // Nothing of this batch is stored: refuse every command that wrote and forget what
@@ -223,8 +242,15 @@ fn run_command(
             // "Last synced" means the relay took what the tablet sent, not only that it
             // heard from it: a tablet refused again and again is not syncing.
             if let Cause::Conn(conn) = cause {
-                if !done.refused.contains(&conn) {
+                if !done.refused.contains(&conn) && !done.refused_docs.iter().any(|(c, _, _)| *c == conn) {
                     core.note_activity(tx, conn);
+                }
+            }
+            // A coordinator's edit may have closed or opened a site (it is written with the
+            // edit): the relay knows at once.
+            if matches!(cause, Cause::Edit(_)) {
+                if let Err(e) = core.read_closed_sites(tx) {
+                    tracing::warn!(error = %e, "reading closed sites failed");
                 }
             }
             if !touched.is_empty() {
@@ -285,6 +311,11 @@ impl Core {
                     self.devices.insert(conn, (principal.device.clone(), 0));
                     self.read_usage(db, &principal.device);
                     self.read_retention(db, &principal.scheme);
+                    if let Some(db) = db {
+                        if let Err(e) = self.read_closed_sites(db) {
+                            tracing::warn!(error = %e, "reading closed sites failed");
+                        }
+                    }
                     self.relay.connect(conn, principal);
                     self.conns.insert(conn, tx);
                 }
@@ -294,6 +325,13 @@ impl Core {
                 let out = self.relay.drop_where(|p| p.device == device, REVOKED);
                 self.revoked.insert(device);
                 (Cause::None, out)
+            }
+            Cmd::Retired { docs } => {
+                let at = now_ms();
+                for (doc, _) in &docs {
+                    self.retired.insert(*doc, at);
+                }
+                (Cause::None, self.relay.retire(docs))
             }
             Cmd::Frame { conn, bytes } => (Cause::Conn(conn), self.relay.receive(conn, now, &bytes)),
             Cmd::Refuse { conn, reason } => (Cause::None, self.relay.refuse(conn, &reason)),
@@ -359,6 +397,7 @@ impl Core {
             for (scheme, months) in retention::all_months(db)? {
                 self.relay.set_retention(&scheme, months);
             }
+            self.read_closed_sites(db)?;
             self.retention_read_at = read_at;
         }
         let mut out = self.relay.tick(now);
@@ -376,6 +415,20 @@ impl Core {
         self.retired.retain(|_, at| read_at - *at <= 2 * REVOCATION_LOOK_BACK_MS);
         out.append(self.relay.retire(new));
         Ok(out)
+    }
+
+    /// Tells the relay which sites are closed (read with the retention periods, and when a
+    /// tablet connects): a closed desk's tablets are refused days after it closed.
+    fn read_closed_sites(&mut self, db: &Connection) -> anyhow::Result<()> {
+        let closed = schemes::closed_sites(db)?;
+        for site in self.closed_sites.drain() {
+            self.relay.set_site_closed(&site, None);
+        }
+        for (site, on) in closed {
+            self.relay.set_site_closed(&site, Some(on));
+            self.closed_sites.insert(site);
+        }
+        Ok(())
     }
 
     /// Tells the relay a connecting tablet's scheme's retention period.
@@ -432,6 +485,14 @@ impl Core {
     /// Records what the relay refused of which tablet, for its coordinator to see.
     fn note_refusals(&self, db: &Connection, out: &Output) {
         let now = now_ms();
+        for (conn, _, refusal) in &out.refused_docs {
+            crate::metrics::METRICS.refusals.with_label_values(&[&refusal.code.replace('-', "_")]).inc();
+            if let Some((device, _)) = self.devices.get(conn) {
+                if let Err(e) = tablets::note_refused(db, device, now, &refusal.message) {
+                    tracing::warn!(error = %e, "recording a refusal failed");
+                }
+            }
+        }
         for (conn, reason) in out.close.iter().filter(|(c, _)| out.refused.contains(c)) {
             crate::metrics::METRICS.refusals.with_label_values(&[crate::metrics::refusal_kind(reason)]).inc();
             if let Some((device, _)) = self.devices.get(conn) {

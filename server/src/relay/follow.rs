@@ -17,7 +17,8 @@ pub(super) fn catch_up(relay: &mut Relay, tx: &Connection, from: i64) -> anyhow:
     for (doc, last) in documents::stored_after(tx, from)? {
         newest = newest.max(last);
         if relay.follows(&doc) {
-            out.append(relay.stored_elsewhere(doc, &documents::chunks_after(tx, &doc, from)?));
+            let meta = documents::meta_of(tx, &doc)?;
+            out.append(relay.stored_elsewhere(doc, meta.as_ref(), &documents::chunks_after(tx, &doc, from)?));
         }
     }
     Ok((newest, out))

@@ -99,6 +99,11 @@ pub enum Cmd {
     Revoke {
         device: String,
     },
+    /// Documents retired a moment ago on this relay's database (a day filed or discarded): the
+    /// relay drops their live copies now rather than at its next tick.
+    Retired {
+        docs: Vec<(signpost_shared::ids::DocumentId, Option<signpost_shared::ids::DocumentId>)>,
+    },
     /// A server-side change to a stored document; answered once it is durable.
     Edit {
         doc: signpost_shared::ids::DocumentId,
@@ -170,6 +175,14 @@ impl Hub {
     /// any it opens later, even one whose credential was checked just before the revocation.
     pub async fn revoke(&self, device: String) {
         self.send(Cmd::Revoke { device }).await;
+    }
+
+    /// Tells the relay of documents retired just now (see [`Cmd::Retired`]).
+    pub async fn retired(
+        &self,
+        docs: Vec<(signpost_shared::ids::DocumentId, Option<signpost_shared::ids::DocumentId>)>,
+    ) {
+        self.send(Cmd::Retired { docs }).await;
     }
 
     /// Applies a server-side change to a document and waits until it is stored.

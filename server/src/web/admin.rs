@@ -7,7 +7,7 @@ use super::form::{ActiveForm, Done};
 use super::lang::l;
 use super::lang::tf;
 use super::layout::table_head;
-use super::layout::{page, role_label, see_other, success, when};
+use super::layout::{manage, page, role_label, see_other, segment, success, when};
 use super::scheme_page::{checked_details, details_fields, DetailsForm};
 use super::session::{db, secure, Admin, AdminForm, Nothing, Session};
 use super::words::say;
@@ -22,7 +22,7 @@ use signpost_domain::{audit, schemes, Refusal};
 
 pub(super) async fn home(State(st): State<AppState>, s: Session, Query(d): Query<Done>) -> WebResult {
     match s.user.role.clone() {
-        Role::Coordinator { scheme } => Ok(see_other(&format!("/manage/schemes/{scheme}"))),
+        Role::Coordinator { scheme } => Ok(see_other(&manage(&["schemes", &scheme]))),
         Role::Admin => admin_home(&st, &s, None, &d).await,
         Role::National => Ok(see_other("/manage/national")),
     }
@@ -63,7 +63,7 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
             tbody class="govuk-table__body" {
                 @for r in &schemes {
                     tr class="govuk-table__row" {
-                        td class="govuk-table__cell" { a class="govuk-link" href=(format!("/manage/schemes/{}", r.id)) { (r.name) } }
+                        td class="govuk-table__cell" { a class="govuk-link" href=(manage(&["schemes", &r.id])) { (r.name) } }
                         td class="govuk-table__cell" { (r.sites) }
                     }
                 }
@@ -94,17 +94,17 @@ async fn admin_home(st: &AppState, s: &Session, problem: Option<Problem>, d: &Do
                         td class="govuk-table__cell" {
                             ul class="govuk-list govuk-!-margin-bottom-0" {
                                 @if u.active {
-                                    li { a class="govuk-link" href=(format!("/manage/users/{}/reset-password", u.id)) {
+                                    li { a class="govuk-link" href=(manage(&["users", &u.id, "reset-password"])) {
                                         (l("Reset password", "Ailosod y cyfrinair")) span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (u.email) }
                                     } }
                                     @if u.id != s.user.id {
-                                        li { a class="govuk-link" href=(format!("/manage/users/{}/active", u.id)) {
+                                        li { a class="govuk-link" href=(manage(&["users", &u.id, "active"])) {
                                             (l("Deactivate", "Dadactifadu")) span class="govuk-visually-hidden" { " " (u.email) }
                                         } }
                                     }
                                 } @else {
                                     li {
-                                        form method="post" action=(format!("/manage/users/{}/active", u.id)) {
+                                        form method="post" action=(manage(&["users", &u.id, "active"])) {
                                             input type="hidden" name="csrf" value=(s.csrf);
                                             input type="hidden" name="active" value="true";
                                             button type="submit" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" {
@@ -275,7 +275,7 @@ pub(super) async fn reset_password_page(
         heading: &heading,
         what: l("Their password and every session stop working at once. You get a link to send them, to set a new password.", "Mae eu cyfrinair a phob sesiwn yn peidio â gweithio ar unwaith. Byddwch yn cael dolen i'w hanfon atynt, i osod cyfrinair newydd."),
         warning: None,
-        action: &format!("/manage/users/{}/reset-password", u.id),
+        action: &manage(&["users", &u.id, "reset-password"]),
         button: l("Reset password", "Ailosod y cyfrinair"),
         field: None,
     }
@@ -293,7 +293,7 @@ pub(super) async fn deactivate_page(State(st): State<AppState>, Admin(s): Admin,
         heading: &heading,
         what: l("They are signed out at once and cannot sign in or use a set-password link until you reactivate the account. What they did stays in the audit log.", "Maen nhw'n cael eu hallgofnodi ar unwaith ac ni allant fewngofnodi na defnyddio dolen gosod cyfrinair nes i chi ail-actifadu'r cyfrif. Mae'r hyn a wnaethant yn aros yn y log archwilio."),
         warning: None,
-        action: &format!("/manage/users/{}/active", u.id),
+        action: &manage(&["users", &u.id, "active"]),
         button: l("Deactivate account", "Dadactifadu'r cyfrif"),
         field: Some(("active", "false")),
     }
@@ -310,7 +310,7 @@ pub(super) async fn set_active(
     let (id, by) = (p.user.clone(), s.user.clone());
     db(&st.store, move |c| accounts::set_active(c, &id, active, &by)).await?;
     let what = if active { "reactivated" } else { "deactivated" };
-    Ok(see_other(&format!("/manage?done={what}&item={}", p.user)))
+    Ok(see_other(&format!("{}?done={}&item={}", manage(&[]), what, segment(&p.user))))
 }
 
 pub(super) async fn reset_password(
@@ -359,7 +359,7 @@ pub(super) async fn audit_page(State(st): State<AppState>, Admin(s): Admin, Quer
             }
         }
         @if let Some(last) = entries.last().filter(|_| entries.len() == 200) {
-            p class="govuk-body" { a class="govuk-link" href=(format!("/manage/audit?before={}", last.seq)) { (l("Older entries", "Cofnodion hŷn")) } }
+            p class="govuk-body" { a class="govuk-link" href=(format!("{}?before={}", manage(&["audit"]), last.seq)) { (l("Older entries", "Cofnodion hŷn")) } }
         }
     };
     Ok(page(StatusCode::OK, l("Audit log", "Log archwilio"), Some(&s), body))

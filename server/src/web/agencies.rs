@@ -10,7 +10,7 @@ use super::form::{self, Confirm, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
 use super::layout::table_head;
-use super::layout::{breadcrumbs, page, see_other, success};
+use super::layout::{breadcrumbs, manage, page, see_other, segment, success};
 use super::session::{db, managed, Session, SignedForm};
 use super::words::say;
 use crate::state::AppState;
@@ -53,9 +53,9 @@ async fn directory(st: &AppState, scheme: &str) -> Result<Directory, WebError> {
 
 /// The breadcrumbs of the directory's pages: the scheme, then (below the list) the list.
 fn trail(scheme: &str, below_list: bool) -> Vec<(&'static str, String)> {
-    let mut t = vec![(l("Your scheme", "Eich cynllun"), format!("/manage/schemes/{scheme}"))];
+    let mut t = vec![(l("Your scheme", "Eich cynllun"), manage(&["schemes", scheme]))];
     if below_list {
-        t.push((l("Agency directory", "Cyfeiriadur asiantaethau"), format!("/manage/schemes/{scheme}/agencies")));
+        t.push((l("Agency directory", "Cyfeiriadur asiantaethau"), manage(&["schemes", scheme, "agencies"])));
     }
     t
 }
@@ -92,7 +92,7 @@ pub(super) async fn list(
         p class="govuk-body" {
             (l("Volunteers choose from these agencies when they log a referral. The tablet lists the ones that help with the issues ticked first, and the desk's most used at the top.", "Mae gwirfoddolwyr yn dewis o'r asiantaethau hyn pan fyddant yn cofnodi atgyfeiriad. Mae'r dabled yn rhestru'r rhai sy'n helpu gyda'r materion a diciwyd yn gyntaf, a'r rhai a ddefnyddir fwyaf gan y ddesg ar y brig."))
         }
-        a class="govuk-button" role="button" draggable="false" href=(format!("/manage/schemes/{scheme}/agencies/new")) { (l("Add an agency", "Ychwanegu asiantaeth")) }
+        a class="govuk-button" role="button" draggable="false" href=(manage(&["schemes", &scheme, "agencies", "new"])) { (l("Add an agency", "Ychwanegu asiantaeth")) }
         table class="govuk-table" id="agencies" {
             caption class="govuk-table__caption govuk-visually-hidden" { (l("Agencies", "Asiantaethau")) }
             (table_head(&[l("Agency", "Asiantaeth"), l("Helps with", "Yn helpu gyda"), l("Sites", "Safleoedd")]))
@@ -103,7 +103,7 @@ pub(super) async fn list(
                 @for a in &dir.agencies {
                     tr class="govuk-table__row" {
                         td class="govuk-table__cell signpost-wrap" {
-                            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies/{}", a.id)) { (a.name) }
+                            a class="govuk-link" href=(manage(&["schemes", &scheme, "agencies", &a.id])) { (a.name) }
                             @if a.retired { " " strong class="govuk-tag govuk-tag--grey" { (l("Retired", "Wedi'i thynnu'n ôl")) } }
                             @if let Some(p) = &a.phone { br; span class="govuk-body-s" { (p) } }
                         }
@@ -131,8 +131,8 @@ fn agency_form(s: &Session, scheme: &str, dir: &Directory, agency: Option<&Agenc
     );
     let sites = kept_set("agency-sites", agency.map(|a| a.sites.iter().cloned().collect()).unwrap_or_default());
     let action = match agency {
-        Some(a) => format!("/manage/schemes/{scheme}/agencies/{}", a.id),
-        None => format!("/manage/schemes/{scheme}/agencies/new"),
+        Some(a) => manage(&["schemes", scheme, "agencies", &a.id]),
+        None => manage(&["schemes", scheme, "agencies", "new"]),
     };
     let group_error = |field: &str| p.and_then(|p| p.on(field));
     html! {
@@ -307,7 +307,9 @@ pub(super) async fn add(
     };
     let id = agency.id.clone();
     match write(&st, &s, &scheme, agency, "agency added").await? {
-        Ok(()) => Ok(see_other(&format!("/manage/schemes/{scheme}/agencies?done=added&item={id}"))),
+        Ok(()) => {
+            Ok(see_other(&format!("{}?done=added&item={}", manage(&["schemes", &scheme, "agencies"]), segment(&id))))
+        }
         Err(m) => new_form(&st, &s, &scheme, Some(problem(&i, "name", m))).await,
     }
 }
@@ -337,7 +339,7 @@ async fn edit_form(st: &AppState, s: &Session, at: &SchemeAgency, problem: Optio
         (agency_form(s, scheme, &dir, Some(agency), p))
         h2 class="govuk-heading-m" { @if agency.retired { (l("Offer it again", "Ei chynnig eto")) } @else { (l("Retire this agency", "Tynnu'r asiantaeth hon yn ôl")) } }
         @if agency.retired {
-            form method="post" action=(format!("/manage/schemes/{scheme}/agencies/{}/retire", agency.id)) {
+            form method="post" action=(manage(&["schemes", scheme, "agencies", &agency.id, "retire"])) {
                 input type="hidden" name="csrf" value=(s.csrf);
                 input type="hidden" name="retired" value="false";
                 button type="submit" class="govuk-button govuk-button--secondary" { (l("Offer ", "Cynnig ")) (agency.name) (l(" again", " eto")) }
@@ -345,7 +347,7 @@ async fn edit_form(st: &AppState, s: &Session, at: &SchemeAgency, problem: Optio
         } @else {
             p class="govuk-body" { (l("Retire an agency that has closed or that volunteers should no longer signpost to.", "Tynnwch yn ôl asiantaeth sydd wedi cau neu na ddylai gwirfoddolwyr gyfeirio pobl ati mwyach.")) }
             a class="govuk-button govuk-button--warning" role="button" draggable="false"
-                href=(format!("/manage/schemes/{scheme}/agencies/{}/retire", agency.id)) { (l("Retire ", "Tynnu'n ôl: ")) (agency.name) }
+                href=(manage(&["schemes", scheme, "agencies", &agency.id, "retire"])) { (l("Retire ", "Tynnu'n ôl: ")) (agency.name) }
         }
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -371,7 +373,11 @@ pub(super) async fn save(
         Err(e) => return edit_form(&st, &s, &at, Some(problem(&i, e.field, super::lang::refusal(e.reason)))).await,
     };
     match write(&st, &s, &at.scheme, agency, "agency changed").await? {
-        Ok(()) => Ok(see_other(&format!("/manage/schemes/{}/agencies?done=saved&item={}", at.scheme, at.agency))),
+        Ok(()) => Ok(see_other(&format!(
+            "{}?done=saved&item={}",
+            manage(&["schemes", &at.scheme, "agencies"]),
+            segment(&at.agency)
+        ))),
         Err(m) => edit_form(&st, &s, &at, Some(problem(&i, "name", m))).await,
     }
 }
@@ -390,14 +396,14 @@ pub(super) async fn retire_page(State(st): State<AppState>, s: Session, Path(at)
         )
     })?;
     let heading = tf!("Retire {}?", "Tynnu {} yn ôl?", agency.name);
-    let back = format!("/manage/schemes/{}/agencies/{}", at.scheme, at.agency);
+    let back = manage(&["schemes", &at.scheme, "agencies", &at.agency]);
     let body = Confirm {
         back: &back,
         caption: Some(&dir.scheme_name),
         heading: &heading,
         what: l("Tablets stop offering it once they sync. Referrals that already name it keep it, and so do the figures. You can offer it again later.", "Mae tabledi'n peidio â'i chynnig unwaith y byddant yn cysoni. Mae atgyfeiriadau sydd eisoes yn ei henwi yn ei chadw, a'r ffigurau hefyd. Gallwch ei chynnig eto yn nes ymlaen."),
         warning: None,
-        action: &format!("/manage/schemes/{}/agencies/{}/retire", at.scheme, at.agency),
+        action: &manage(&["schemes", &at.scheme, "agencies", &at.agency, "retire"]),
         button: &tf!("Retire {}", "Tynnu {} yn ôl", agency.name),
         field: Some(("retired", "true")),
     }
@@ -431,5 +437,10 @@ pub(super) async fn retire(
     };
     edit(&st, &s, &at.scheme, action, detail, change).await?.map_err(WebError::BadRequest)?;
     let what = if retired { "retired" } else { "restored" };
-    Ok(see_other(&format!("/manage/schemes/{}/agencies?done={what}&item={}", at.scheme, at.agency)))
+    Ok(see_other(&format!(
+        "{}?done={}&item={}",
+        manage(&["schemes", &at.scheme, "agencies"]),
+        what,
+        segment(&at.agency)
+    )))
 }

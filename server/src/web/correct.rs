@@ -6,7 +6,7 @@
 use super::error::{WebError, WebResult};
 use super::lang::l;
 use super::lang::tf;
-use super::layout::{self, page, see_other};
+use super::layout::{self, manage, page, see_other, segment};
 use super::session::{db, managed, Nothing, SignedForm};
 use super::words::say;
 use crate::auth::Session;
@@ -126,14 +126,14 @@ pub(super) async fn find_page(
         (l("Error: Find a referral", "Gwall: Dod o hyd i atgyfeiriad")).to_owned()
     };
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { (l("Back to the scheme", "Yn ôl i'r cynllun")) }
+        a class="govuk-back-link" href=(manage(&["schemes", &scheme])) { (l("Back to the scheme", "Yn ôl i'r cynllun")) }
         @if !errors.is_empty() { (layout::error_summary(&errors)) }
         @if let Some(done) = done_banner(&q.done) { (done) }
         h1 class="govuk-heading-l" { (l("Find a referral", "Dod o hyd i atgyfeiriad")) }
         p class="govuk-body" {
             (l("To erase a referral, or remove only its notes (for example a name typed into them), find it by the site and the day it was logged.", "I ddileu atgyfeiriad, neu dynnu ei nodiadau yn unig (er enghraifft enw a deipiwyd ynddynt), dewch o hyd iddo yn ôl y safle a'r diwrnod y cafodd ei gofnodi."))
         }
-        form method="get" action=(format!("/manage/schemes/{scheme}/referrals")) novalidate {
+        form method="get" action=(manage(&["schemes", &scheme, "referrals"])) novalidate {
             (select_group("site", l("Site", "Safle"), errors.iter().find(|(f, _)| *f == "site").map(|(_, m)| m.as_str()), html! {
                 option value="" selected[site.is_none()] { (l("Select a site", "Dewiswch safle")) }
                 @for (id, name) in &sites { option value=(id) selected[q.site == *id] { (name) } }
@@ -213,7 +213,7 @@ fn results_table(scheme: &str, found: &[Found]) -> Markup {
                             td class="govuk-table__cell" { (helped(&f.helped)) }
                             td class="govuk-table__cell" { (f.categories.iter().map(|c| category(c)).collect::<Vec<_>>().join(", ")) }
                             td class="govuk-table__cell" {
-                                a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals/{}", f.entry)) {
+                                a class="govuk-link" href=(manage(&["schemes", scheme, "referrals", &f.entry])) {
                                     (l("Open", "Agor")) span class="govuk-visually-hidden" { (l(" the referral logged at ", " yr atgyfeiriad a gofnodwyd am ")) (clock(f.recorded_at_ms)) }
                                 }
                             }
@@ -283,9 +283,9 @@ pub(super) async fn referral_page(State(st): State<AppState>, s: Session, Path(p
         ),
         (l("Notes", "Nodiadau"), r.notes.clone().unwrap_or_else(|| l("None", "Dim").into())),
     ];
-    let base = format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry);
+    let base = manage(&["schemes", &p.scheme, "referrals", &p.entry]);
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals?site={}&day={}", p.scheme, o.site, o.day)) { (l("Back to the referrals of that day", "Yn ôl i atgyfeiriadau'r diwrnod hwnnw")) }
+        a class="govuk-back-link" href=(format!("{}?site={}&day={}", manage(&["schemes", &p.scheme, "referrals"]), segment(&o.site), segment(&o.day))) { (l("Back to the referrals of that day", "Yn ôl i atgyfeiriadau'r diwrnod hwnnw")) }
         h1 class="govuk-heading-l" { (l("Referral logged at ", "Atgyfeiriad a gofnodwyd am ")) (clock(r.recorded_at_ms)) }
         @if r.void.is_some() { p class="govuk-body" { strong class="govuk-tag govuk-tag--grey" { (l("Void", "Di-rym")) } (l(" A volunteer marked this referral void.", " Nododd gwirfoddolwr fod yr atgyfeiriad hwn yn ddi-rym.")) } }
         dl class="govuk-summary-list" {
@@ -325,18 +325,18 @@ pub(super) async fn confirm_page(State(st): State<AppState>, s: Session, Path(p)
         ),
     };
     let main = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { (l("Back to the referral", "Yn ôl i'r atgyfeiriad")) }
+        a class="govuk-back-link" href=(manage(&["schemes", &p.scheme, "referrals", &p.entry])) { (l("Back to the referral", "Yn ôl i'r atgyfeiriad")) }
         h1 class="govuk-heading-l" { (title) }
         p class="govuk-body" { (l("The referral logged at ", "Yr atgyfeiriad a gofnodwyd am ")) (when) "." }
         div class="govuk-warning-text" {
             span class="govuk-warning-text__icon" aria-hidden="true" { "!" }
             strong class="govuk-warning-text__text" { span class="govuk-visually-hidden" { (l("Warning", "Rhybudd")) } (warning) }
         }
-        form method="post" action=(format!("/manage/schemes/{}/referrals/{}/{}", p.scheme, p.entry, p.action)) novalidate {
+        form method="post" action=(manage(&["schemes", &p.scheme, "referrals", &p.entry, &p.action])) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             div class="govuk-button-group" {
                 button type="submit" class="govuk-button govuk-button--warning" { (button) }
-                a class="govuk-link" href=(format!("/manage/schemes/{}/referrals/{}", p.scheme, p.entry)) { (l("Cancel", "Canslo")) }
+                a class="govuk-link" href=(manage(&["schemes", &p.scheme, "referrals", &p.entry])) { (l("Cancel", "Canslo")) }
             }
         }
     };
@@ -353,9 +353,10 @@ pub(super) async fn act(
     managed(&s, &p.scheme)?;
     let how = action(&p.action)?;
     let (o, _) = opened(&st, &p.scheme, &p.entry).await?;
-    let (entry, actor) = (p.entry.clone(), s.user.actor());
+    // Only this scheme's referral: another scheme may hold one with the same id.
+    let (scheme, entry, actor) = (p.scheme.clone(), p.entry.clone(), s.user.actor());
     let done = db(&st.store, move |c| {
-        erasure::erase(c, &entry, how, &actor, || signpost_shared::ids::DocumentId::random(rand::random()))
+        erasure::erase(c, &scheme, &entry, how, &actor, || signpost_shared::ids::DocumentId::random(rand::random()))
     })
     .await?;
     if done.is_empty() {
@@ -368,5 +369,11 @@ pub(super) async fn act(
         ));
     }
     let done = if how == Erasure::Erase { "erased" } else { "redacted" };
-    Ok(see_other(&format!("/manage/schemes/{}/referrals?site={}&day={}&done={done}#results", p.scheme, o.site, o.day)))
+    Ok(see_other(&format!(
+        "{}?site={}&day={}&done={}#results",
+        manage(&["schemes", &p.scheme, "referrals"]),
+        segment(&o.site),
+        segment(&o.day),
+        done
+    )))
 }

@@ -3,8 +3,32 @@
 //! spreadsheet set to another separator (`;` in much of Europe) still reads each field whole;
 //! the rule that is ours is that no field is ever read as a formula.
 
+use super::error::WebError;
+use super::lang::l;
+use crate::state::{AppState, Crowded, ExportPlace};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+
+/// A place for one more download of `user`'s ([`crate::state::Exports`]), held while it is
+/// prepared and sent; refused at once, with what to do, past the limits.
+pub fn export_place(st: &AppState, user: &signpost_domain::accounts::User) -> Result<ExportPlace, WebError> {
+    st.exports.take(&user.id).map_err(|crowded| {
+        crate::metrics::METRICS.throttled.with_label_values(&["export"]).inc();
+        WebError::TooManyDownloads(
+            match crowded {
+                Crowded::Yours => l(
+                    "You are already downloading 2 files. Wait for them to finish, then try again.",
+                    "Rydych chi eisoes yn lawrlwytho 2 ffeil. Arhoswch iddyn nhw orffen, yna rhowch gynnig arall arni.",
+                ),
+                Crowded::Everyone => l(
+                    "Signpost is preparing too many downloads just now. Wait a minute, then try again.",
+                    "Mae Signpost yn paratoi gormod o lawrlwythiadau ar hyn o bryd. Arhoswch funud, yna rhowch gynnig arall arni.",
+                ),
+            }
+            .into(),
+        )
+    })
+}
 
 /// A field as written: one a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, a tab or
 /// a carriage return first) gets a leading apostrophe, which shows it as text.

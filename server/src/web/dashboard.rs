@@ -5,12 +5,12 @@
 //! [`signpost_domain::export`] and is audited.
 
 use super::charts::{bar_chart, change, column_chart, hours, over_time, per_hour};
-use super::csv::{csv_download, csv_line};
+use super::csv::{csv_download, csv_line, export_place};
 use super::error::{WebError, WebResult};
 use super::form::{self, Problem};
 use super::lang::l;
 use super::lang::tf;
-use super::layout;
+use super::layout::{self, manage, segment};
 use super::session::{self as web, Session};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -242,7 +242,7 @@ async fn load(
 fn query_string(p: &Period, site: Option<&str>, view: Option<&str>) -> String {
     let mut q = format!("from={}&to={}", p.from.format("%Y-%m-%d"), p.to.format("%Y-%m-%d"));
     if let Some(s) = site.filter(|s| !s.is_empty()) {
-        q.push_str(&format!("&site={s}"));
+        q.push_str(&format!("&site={}", segment(s)));
     }
     if let Some(v) = view {
         q.push_str(&format!("&view={v}"));
@@ -293,7 +293,7 @@ pub async fn page(
     ];
     let series = over_time(now);
     let csv = |view: &str| {
-        format!("/manage/schemes/{scheme}/dashboard.csv?{}", query_string(&p, site.as_deref(), Some(view)))
+        format!("{}?{}", manage(&["schemes", &scheme, "dashboard.csv"]), query_string(&p, site.as_deref(), Some(view)))
     };
     let site_name = site.as_ref().and_then(|id| d.sites.iter().find(|(i, _)| i == id)).map(|(_, n)| n.clone());
     let body = html! {
@@ -305,7 +305,7 @@ pub async fn page(
             @if let Some(n) = &site_name { ", " (n) } @else { (l(", all sites", ", pob safle")) }
             (l(", compared with ", ", o'i gymharu â ")) (layout::day(p.before_from)) (l(" to ", " i ")) (layout::day(p.before_to)) "."
         }
-        form method="get" action=(format!("/manage/schemes/{scheme}/dashboard")) class="govuk-!-margin-bottom-6" {
+        form method="get" action=(manage(&["schemes", &scheme, "dashboard"])) class="govuk-!-margin-bottom-6" {
             (form::date_input(pr, "from", "from", l("From", "O"), l("For example, 1 11 2026", "Er enghraifft, 1 11 2026"), (pr.is_none()).then_some(p.from)))
             (form::date_input(pr, "to", "to", l("To", "I"), l("For example, 30 11 2026", "Er enghraifft, 30 11 2026"), (pr.is_none()).then_some(p.to)))
             div class="govuk-form-group" {
@@ -327,6 +327,7 @@ pub async fn page(
         @if rate(now).is_none() && now.volunteer_minutes > 0 {
             p class="govuk-body-s" id="rate-note" { (l("Referrals per volunteer hour are shown once volunteers have logged at least an hour in the period.", "Dangosir atgyfeiriadau fesul awr wirfoddoli unwaith y bydd gwirfoddolwyr wedi cofnodi o leiaf awr yn y cyfnod.")) }
         }
+        @if now.entries_off_roster > 0 { (off_roster(&scheme, now.entries_off_roster)) }
         p class="govuk-body" { a class="govuk-link" href=(csv("headline")) download { (l("Download these figures (CSV)", "Lawrlwytho'r ffigurau hyn (CSV)")) } }
         h2 class="govuk-heading-m" { (l("Referrals over time", "Atgyfeiriadau dros amser")) }
         (column_chart("over-time", l("Referrals over time", "Atgyfeiriadau dros amser"), &series))
@@ -378,7 +379,7 @@ pub async fn page(
         h2 class="govuk-heading-m" { (l("Every referral in this period", "Pob atgyfeiriad yn y cyfnod hwn")) }
         p class="govuk-body" {
             (l("One line per referral, without notes. Downloads are recorded in the audit log. ", "Un llinell fesul atgyfeiriad, heb nodiadau. Mae lawrlwythiadau'n cael eu cofnodi yn y log archwilio. "))
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/referrals.csv?{}", query_string(&p, site.as_deref(), None))) download {
+            a class="govuk-link" href=(format!("{}?{}", manage(&["schemes", &scheme, "referrals.csv"]), query_string(&p, site.as_deref(), None))) download {
                 (l("Download the referrals (CSV, ", "Lawrlwytho'r atgyfeiriadau (CSV, ")) (now.referrals) (if now.referrals == 1 { l(" line)", " llinell)") } else { l(" lines)", " llinell)") })
             }
         }
@@ -387,12 +388,39 @@ pub async fn page(
     Ok(layout::page(status, &form::title(&tf!("Impact – {}", "Effaith – {}", d.name), pr), Some(&s), body))
 }
 
+/// Entries naming a volunteer the roster does not hold: counted, but as no one's, until the
+/// coordinator puts the roster right (a volunteer missing from it, or a tablet writing ids of its
+/// own).
+fn off_roster(scheme: &str, n: i64) -> maud::Markup {
+    let text = if n == 1 {
+        l(
+            "1 entry in this period names a volunteer who is not on the scheme's roster.",
+            "Mae 1 cofnod yn y cyfnod hwn yn enwi gwirfoddolwr nad yw ar restr y cynllun.",
+        )
+        .to_owned()
+    } else {
+        tf!(
+            "{n} entries in this period name volunteers who are not on the scheme's roster.",
+            "Mae {n} cofnod yn y cyfnod hwn yn enwi gwirfoddolwyr nad ydynt ar restr y cynllun."
+        )
+    };
+    html! {
+        div class="govuk-inset-text" id="off-roster" {
+            (text)
+            (l(" They count in the referrals and hours, not as active volunteers. ", " Maent yn cyfrif yn yr atgyfeiriadau a'r oriau, nid fel gwirfoddolwyr gweithredol. "))
+            a class="govuk-link" href=(format!("{}#roster-heading", manage(&["schemes", scheme]))) { (l("Check the roster", "Gwirio'r rhestr")) }
+        }
+    }
+}
+
 pub async fn csv(
     State(st): State<AppState>,
     s: Session,
     Path(scheme): Path<String>,
     Query(f): Query<Filter>,
 ) -> Result<Response, WebError> {
+    web::managed(&s, &scheme)?;
+    let _place = export_place(&st, &s.user)?;
     let (d, p, problem) = load(&st, &s, &scheme, &f).await?;
     if let Some(problem) = problem {
         return Err(WebError::BadRequest(problem.message));
@@ -452,11 +480,15 @@ pub async fn referrals_csv(
 ) -> Result<Response, WebError> {
     web::managed(&s, &scheme)?;
     let p = period(&f, chrono::Utc::now().date_naive()).map_err(|p| WebError::BadRequest(p.message))?;
+    // Held by the task that reads the export, until its last line is sent or its client is let
+    // go (a client that takes nothing for the send timeout is disconnected).
+    let place = export_place(&st, &s.user)?;
     let site = f.site.clone().filter(|x| !x.is_empty());
     let (length_tx, length_rx) = tokio::sync::oneshot::channel::<anyhow::Result<u64>>();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(8);
     let (store, sc, actor) = (st.store.clone(), scheme.clone(), s.user.actor());
     tokio::task::spawn_blocking(move || {
+        let _place = place;
         let run = || -> anyhow::Result<()> {
             let conn = store.connect()?;
             if !schemes::scheme_exists(&conn, &sc)? {

@@ -17,6 +17,8 @@ pub enum WebError {
     Forbidden(String),
     NotFound(String),
     TooMany(String),
+    /// A download past the limits on downloads at once (429): what to do instead.
+    TooManyDownloads(String),
     /// A form over the 64 KiB every request is held to.
     TooLarge,
     /// A form that did not arrive whole before its deadline.
@@ -47,6 +49,11 @@ impl IntoResponse for WebError {
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, l("You cannot do this", "Ni allwch wneud hyn"), m),
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, l("Page not found", "Heb ddod o hyd i'r dudalen"), m),
             WebError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, l("Too many attempts", "Gormod o ymdrechion"), m),
+            WebError::TooManyDownloads(m) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                l("Too many downloads at once", "Gormod o lawrlwythiadau ar unwaith"),
+                m,
+            ),
             WebError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 l("The form is too large", "Mae'r ffurflen yn rhy fawr"),

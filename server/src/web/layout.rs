@@ -92,8 +92,8 @@ pub fn page_with(
 fn navigation(s: &Session) -> Markup {
     let places: Vec<(String, &str)> = match &s.user.role {
         Role::Coordinator { scheme } => vec![
-            (format!("/manage/schemes/{scheme}"), l("Your scheme", "Eich cynllun")),
-            (format!("/manage/schemes/{scheme}/dashboard"), l("Impact", "Effaith")),
+            (manage(&["schemes", scheme]), l("Your scheme", "Eich cynllun")),
+            (manage(&["schemes", scheme, "dashboard"]), l("Impact", "Effaith")),
         ],
         Role::National => vec![("/manage/national".into(), l("National statistics", "Ystadegau cenedlaethol"))],
         Role::Admin => vec![
@@ -317,6 +317,50 @@ fn language_switch() -> Markup {
     }
 }
 
+/// One id as one segment of a path, or one value of a query: every byte but the unreserved
+/// characters (`A–Z a–z 0–9 - . _ ~`) percent-encoded. Ids come from tablets and third-party
+/// writers (`../../../../manage/users`, `a?b#c`, `100%`, `Llŷr`); unescaped in a link they name
+/// another page. Every id that goes into an address on these pages goes through here (or
+/// [`manage`]). The ids `.` and `..` are never stored as entries (`schema::addressable_id`):
+/// browsers read them as "here" and "up" however they are escaped.
+pub fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The address of a page under `/manage`, from its segments, each through [`segment`]:
+/// `manage(&["schemes", scheme, "referrals", entry])`.
+pub fn manage(parts: &[&str]) -> String {
+    let mut out = String::from("/manage");
+    for p in parts {
+        out.push('/');
+        out.push_str(&segment(p));
+    }
+    out
+}
+
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{manage, segment};
+
+    #[test]
+    fn an_id_is_one_segment_whatever_it_holds() {
+        assert_eq!(segment("r-0001_a.b~c"), "r-0001_a.b~c");
+        assert_eq!(segment("../../../../manage/users"), "..%2F..%2F..%2F..%2Fmanage%2Fusers");
+        assert_eq!(segment("a?b#c%d e&f=g+h"), "a%3Fb%23c%25d%20e%26f%3Dg%2Bh");
+        assert_eq!(segment("Llŷr"), "Ll%C5%B7r");
+        assert_eq!(segment("%2e%2e"), "%252e%252e");
+        assert_eq!(manage(&[]), "/manage");
+        assert_eq!(manage(&["schemes", "sch-1", "referrals", "a/b"]), "/manage/schemes/sch-1/referrals/a%2Fb");
+    }
 }

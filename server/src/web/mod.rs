@@ -23,6 +23,7 @@ mod scheme_page;
 mod schemes;
 mod sections;
 pub mod session;
+mod set_aside;
 mod sign_in;
 mod sites;
 mod words;
@@ -77,5 +78,6 @@ pub fn router() -> Router<AppState> {
         .route("/manage/schemes/{scheme}/referrals", get(correct::find_page))
         .route("/manage/schemes/{scheme}/referrals/{entry}", get(correct::referral_page))
         .route("/manage/schemes/{scheme}/referrals/{entry}/{action}", get(correct::confirm_page).post(correct::act))
+        .route("/manage/schemes/{scheme}/set-aside/{doc}/{action}", get(set_aside::confirm_page).post(set_aside::act))
         .layer(axum::middleware::from_fn(lang::choose))
 }

@@ -1,11 +1,11 @@
 //! The national statistics page and its CSV: the disclosure-controlled tables of
 //! [`signpost_domain::national`], for national reviewers and administrators.
 
-use super::csv::{csv_download, csv_line};
+use super::csv::{csv_download, csv_line, export_place};
 use super::error::{WebError, WebResult};
 use super::lang::l;
 use super::lang::tf;
-use super::layout::{self, figures_table};
+use super::layout::{self, figures_table, manage, segment};
 use super::session::{db, Reviewer};
 use super::words::say;
 use crate::state::AppState;
@@ -171,7 +171,7 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
             (diversity_markup(d))
         }
         p class="govuk-body" {
-            a class="govuk-link" href=(format!("/manage/national.csv?quarter={}", quarter.code())) download { (l("Download these tables (CSV)", "Lawrlwytho'r tablau hyn (CSV)")) }
+            a class="govuk-link" href=(format!("{}?quarter={}", manage(&["national.csv"]), segment(&quarter.code()))) download { (l("Download these tables (CSV)", "Lawrlwytho'r tablau hyn (CSV)")) }
             " · "
             a class="govuk-link" href=(format!("/api/v1/national?quarter={}", quarter.code())) { (l("The same as JSON", "Yr un peth fel JSON")) }
         }
@@ -181,9 +181,10 @@ pub async fn page(State(st): State<AppState>, Reviewer(s): Reviewer, Query(q): Q
 
 pub async fn csv(
     State(st): State<AppState>,
-    Reviewer(_): Reviewer,
+    Reviewer(s): Reviewer,
     Query(q): Query<QuarterQuery>,
 ) -> Result<Response, WebError> {
+    let _place = export_place(&st, &s.user)?;
     let quarter = chosen(q.quarter.as_deref(), chrono::Utc::now().date_naive())?;
     let n = load(&st, quarter).await?;
     let line = csv_line;

@@ -10,7 +10,7 @@ use super::form::ActiveForm;
 use super::form::{self, Confirm, Problem};
 use super::lang::l;
 use super::lang::tf;
-use super::layout::page;
+use super::layout::{manage, page};
 use super::scheme_page::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
 use crate::state::AppState;
@@ -145,12 +145,12 @@ pub(super) async fn take_off_page(State(st): State<AppState>, s: Session, Path(p
     managed(&s, &p.scheme)?;
     let v = volunteer(&st, &p).await?;
     let body = Confirm {
-        back: &format!("/manage/schemes/{}#roster", p.scheme),
+        back: &format!("{}#roster", manage(&["schemes", &p.scheme])),
         caption: None,
         heading: &tf!("Take {} off the roster?", "Tynnu {} oddi ar y rhestr?", v.name),
         what: l("They will no longer be listed on the desk's tablets once the tablets sync, so they cannot start a shift. Their past shifts and referrals stay, and you can put them back on the roster at any time.", "Ni fyddant wedi'u rhestru ar dabledi'r ddesg mwyach unwaith y bydd y tabledi'n cysoni, felly ni allant ddechrau shifft. Mae eu shifftiau a'u hatgyfeiriadau blaenorol yn aros, a gallwch eu rhoi'n ôl ar y rhestr unrhyw bryd."),
         warning: None,
-        action: &format!("/manage/schemes/{}/volunteers/{}/active", p.scheme, p.volunteer),
+        action: &manage(&["schemes", &p.scheme, "volunteers", &p.volunteer, "active"]),
         button: &tf!("Take {} off the roster", "Tynnu {} oddi ar y rhestr", v.name),
         field: Some(("active", "false")),
     }
@@ -163,12 +163,12 @@ pub(super) async fn withdraw_page(State(st): State<AppState>, s: Session, Path(p
     managed(&s, &p.scheme)?;
     let v = volunteer(&st, &p).await?;
     let body = Confirm {
-        back: &format!("/manage/schemes/{}#roster", p.scheme),
+        back: &format!("{}#roster", manage(&["schemes", &p.scheme])),
         caption: None,
         heading: &tf!("Delete {}'s equality-monitoring answers?", "Dileu atebion monitro cydraddoldeb {}?", v.name),
         what: l("Do this when the volunteer asks to withdraw their answers. They are deleted for good and drop out of every figure from now on. Figures already published stay.", "Gwnewch hyn pan fydd y gwirfoddolwr yn gofyn am dynnu ei atebion yn ôl. Maen nhw'n cael eu dileu am byth ac yn diflannu o bob ffigur o hyn ymlaen. Mae ffigurau sydd wedi'u cyhoeddi eisoes yn aros."),
         warning: None,
-        action: &format!("/manage/schemes/{}/volunteers/{}/equality/withdraw", p.scheme, p.volunteer),
+        action: &manage(&["schemes", &p.scheme, "volunteers", &p.volunteer, "equality", "withdraw"]),
         button: l("Delete their answers", "Dileu eu hatebion"),
         field: None,
     }

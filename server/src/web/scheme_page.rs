@@ -10,7 +10,7 @@ use super::form::{self, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
 use super::layout::table_head;
-use super::layout::{breadcrumbs, page, see_other, success, when};
+use super::layout::{breadcrumbs, manage, page, see_other, segment, success, when};
 use super::session::{db, managed, Session};
 use super::words::say;
 use crate::state::AppState;
@@ -33,6 +33,7 @@ pub(super) struct SchemeView {
     devices: Vec<Device>,
     volunteers: Vec<Volunteer>,
     coordinators: Vec<User>,
+    set_aside: Vec<signpost_domain::set_aside::SetAsideDay>,
 }
 
 fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeView>> {
@@ -46,12 +47,13 @@ fn load_scheme(conn: &Connection, scheme: &str) -> anyhow::Result<Option<SchemeV
         devices: tablets::devices(conn, scheme)?,
         volunteers: schemes::roster(conn, scheme)?,
         coordinators: accounts::users(conn, Some(scheme))?,
+        set_aside: signpost_domain::set_aside::list(conn, scheme)?,
     }))
 }
 
 /// Back to the scheme's page after an action, with its banner.
 pub(super) fn done(scheme: &str, what: &str, item: &str) -> axum::response::Response {
-    see_other(&format!("/manage/schemes/{scheme}?done={what}&item={item}"))
+    see_other(&format!("{}?done={}&item={}", manage(&["schemes", scheme]), what, segment(item)))
 }
 
 fn done_message(v: &SchemeView, d: &Done) -> Option<String> {
@@ -110,6 +112,12 @@ fn done_message(v: &SchemeView, d: &Done) -> Option<String> {
             volunteer()
         ),
         "retention" => l("How long records are kept is saved", "Mae'r cyfnod cadw cofnodion wedi'i gadw").to_owned(),
+        "set-aside-filed" => l(
+            "The day is filed under the date it arrived, and counted. Tablets that hold it follow.",
+            "Mae'r diwrnod wedi'i ffeilio o dan y dyddiad y cyrhaeddodd, ac yn cael ei gyfrif. Mae tabledi sy'n ei ddal yn dilyn.",
+        )
+        .to_owned(),
+        "set-aside-discarded" => l("The day is discarded", "Mae'r diwrnod wedi'i waredu").to_owned(),
         _ => return None,
     })
 }
@@ -149,7 +157,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                 dt class="govuk-summary-list__key" { (l("Region", "Rhanbarth")) }
                 dd class="govuk-summary-list__value" { (view.details.region.map_or(not_given, |r| say(r.label()))) }
                 dd class="govuk-summary-list__actions" {
-                    a class="govuk-link" href=(format!("/manage/schemes/{scheme}/details")) { (l("Change", "Newid")) span class="govuk-visually-hidden" { (l(" the scheme's name, region and kind", " enw, rhanbarth a math y cynllun")) } }
+                    a class="govuk-link" href=(manage(&["schemes", scheme, "details"])) { (l("Change", "Newid")) span class="govuk-visually-hidden" { (l(" the scheme's name, region and kind", " enw, rhanbarth a math y cynllun")) } }
                 }
             }
             div class="govuk-summary-list__row govuk-summary-list__row--no-actions" {
@@ -158,7 +166,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
             }
         }
         p class="govuk-body" {
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/dashboard")) { (l("Impact: referrals, volunteer hours and more", "Effaith: atgyfeiriadau, oriau gwirfoddoli a mwy")) }
+            a class="govuk-link" href=(manage(&["schemes", scheme, "dashboard"])) { (l("Impact: referrals, volunteer hours and more", "Effaith: atgyfeiriadau, oriau gwirfoddoli a mwy")) }
         }
         h2 class="govuk-heading-m" { (l("Sites and tablets", "Safleoedd a thabledi")) }
         p class="govuk-body" { (l("To set up a tablet, create an enrolment code for its site and type it into Signpost on the tablet. A code works once, within 15 minutes.", "I osod tabled, crëwch god cofrestru ar gyfer ei safle a'i deipio i mewn i Signpost ar y dabled. Mae cod yn gweithio unwaith, o fewn 15 munud.")) }
@@ -175,13 +183,13 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                             (site.name)
                             @if site.closed_at.is_some() { " " strong class="govuk-tag govuk-tag--grey" { (l("Closed", "Ar gau")) } }
                             br;
-                            a class="govuk-link govuk-body-s" href=(format!("/manage/schemes/{scheme}/sites/{}", site.id)) {
+                            a class="govuk-link govuk-body-s" href=(manage(&["schemes", scheme, "sites", &site.id])) {
                                 (l("Rename or close", "Ailenwi neu gau")) span class="govuk-visually-hidden" { " " (site.name) }
                             }
                         }
                         td class="govuk-table__cell" {
                             @if site.closed_at.is_none() {
-                                form method="post" action=(format!("/manage/schemes/{scheme}/sites/{}/enrolment-code", site.id)) {
+                                form method="post" action=(manage(&["schemes", scheme, "sites", &site.id, "enrolment-code"])) {
                                     input type="hidden" name="csrf" value=(csrf);
                                     button type="submit" class="govuk-button govuk-!-margin-bottom-0" {
                                         (l("Create an enrolment code", "Creu cod cofrestru")) span class="govuk-visually-hidden" { (l(" for ", " ar gyfer ")) (site.name) }
@@ -193,7 +201,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                 }
             }
         }
-        form method="post" action=(format!("/manage/schemes/{scheme}/sites")) novalidate {
+        form method="post" action=(manage(&["schemes", scheme, "sites"])) novalidate {
             input type="hidden" name="csrf" value=(csrf);
             (Text { hint: Some(l("For example, Highbury Corner Magistrates' Court", "Er enghraifft, Llys Ynadon Caerdydd")), ..Text::new("site-name", "name", l("New site's name", "Enw'r safle newydd")) }.render(p))
             button type="submit" class="govuk-button govuk-button--secondary" { (l("Add site", "Ychwanegu safle")) }
@@ -223,7 +231,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                                 @if let Some(at) = dv.revoked_at { strong class="govuk-tag govuk-tag--grey" { (l("Revoked", "Wedi'i dirymu")) } " " (when(at)) }
                                 @else {
                                     a class="govuk-button govuk-button--warning govuk-!-margin-bottom-0" role="button" draggable="false"
-                                        href=(format!("/manage/schemes/{scheme}/tablets/{}/revoke", dv.id)) {
+                                        href=(manage(&["schemes", scheme, "tablets", &dv.id, "revoke"])) {
                                         (l("Revoke", "Dirymu")) span class="govuk-visually-hidden" { " " (label) }
                                     }
                                 }
@@ -234,10 +242,11 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
             }
             }
         }
+        (super::sections::set_aside(scheme, &view.set_aside))
         h2 class="govuk-heading-m" { (l("Agency directory", "Cyfeiriadur asiantaethau")) }
         p class="govuk-body" {
             (l("The agencies volunteers signpost to, with what each helps with. ", "Yr asiantaethau y mae gwirfoddolwyr yn cyfeirio pobl atynt, a'r hyn y mae pob un yn helpu ag ef. "))
-            a class="govuk-link" href=(format!("/manage/schemes/{scheme}/agencies")) { (l("Add, change or retire agencies", "Ychwanegu, newid neu dynnu asiantaethau'n ôl")) }
+            a class="govuk-link" href=(manage(&["schemes", scheme, "agencies"])) { (l("Add, change or retire agencies", "Ychwanegu, newid neu dynnu asiantaethau'n ôl")) }
         }
         (super::sections::roster(scheme, &view.volunteers, &view.equality, view.pin_required, csrf, p))
         (super::sections::records(scheme, view.retention, csrf, p))
@@ -247,7 +256,7 @@ pub(super) async fn render(st: &AppState, s: &Session, scheme: &str, problem: Op
                 li { (u.email) @if !u.has_password { (l(" (invited)", " (wedi'i wahodd)")) } @if !u.active { (l(" (deactivated)", " (wedi'i ddadactifadu)")) } }
             }
         }
-        form method="post" action=(format!("/manage/schemes/{scheme}/coordinators")) novalidate {
+        form method="post" action=(manage(&["schemes", scheme, "coordinators"])) novalidate {
             input type="hidden" name="csrf" value=(csrf);
             (Text { kind: "email", ..Text::new("coordinator-email", "email", l("Invite a coordinator: email address", "Gwahodd cydlynydd: cyfeiriad e-bost")) }.render(p))
             button type="submit" class="govuk-button govuk-button--secondary" { (l("Invite coordinator", "Gwahodd cydlynydd")) }

@@ -6,7 +6,7 @@ use super::error::{WebError, WebResult};
 use super::form::Done;
 use super::form::{self, Problem};
 use super::lang::l;
-use super::layout::page;
+use super::layout::{manage, page};
 use super::scheme_page::{again, checked_details, details_fields, done, render, DetailsForm};
 use super::session::{db, managed, Session, SignedForm};
 use crate::state::AppState;
@@ -38,12 +38,12 @@ async fn details_form(st: &AppState, s: &Session, scheme: &str, problem: Option<
         .ok_or_else(|| WebError::NotFound(l("There is no such scheme.", "Nid oes cynllun o'r fath.").into()))?;
     let p = problem.as_ref();
     let body = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{scheme}")) { (l("Back", "Yn ôl")) }
+        a class="govuk-back-link" href=(manage(&["schemes", scheme])) { (l("Back", "Yn ôl")) }
         (form::summary(p))
         span class="govuk-caption-l" { (d.name) }
         h1 class="govuk-heading-l" { (l("Change the scheme's details", "Newid manylion y cynllun")) }
         p class="govuk-body" { (l("The region and kind place the scheme in the national figures.", "Mae'r rhanbarth a'r math yn gosod y cynllun yn y ffigurau cenedlaethol.")) }
-        form method="post" action=(format!("/manage/schemes/{scheme}/details")) novalidate {
+        form method="post" action=(manage(&["schemes", scheme, "details"])) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             (details_fields(p, Some(&d.name), Some(&d)))
             button type="submit" class="govuk-button" { (l("Save", "Cadw")) }
@@ -119,6 +119,6 @@ pub(super) async fn invite_coordinator(
         l("Coordinator invited", "Cydlynydd wedi'i wahodd"),
         &user.email,
         &code,
-        &format!("/manage/schemes/{scheme}"),
+        &manage(&["schemes", &scheme]),
     ))
 }

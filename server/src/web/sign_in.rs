@@ -112,7 +112,7 @@ pub(super) async fn sign_in(
     let Form(f) = form.map_err(super::error::form_rejected)?;
     form_token_ok(&jar, &f.csrf)?;
     let email = f.email.trim().to_lowercase();
-    let ip = crate::auth::client_ip(st.trust_forwarded_for, peer, &headers);
+    let ip = crate::auth::client_key(st.trust_forwarded_for, peer, &headers);
     // No account has an address this long: the keys stay small whatever is sent.
     let account: String = email.chars().take(254).collect();
     let (by_pair, by_ip) = (format!("{ip} {account}"), format!("ip:{ip}"));
@@ -139,7 +139,17 @@ pub(super) async fn sign_in(
     let user = if email.is_empty() || f.password.is_empty() {
         None
     } else {
-        db(&st.store, move |c| accounts::check_login(c, &e2, &p2)).await?
+        let Some(checked) = hashing(&st, move |c| accounts::check_login(c, &e2, &p2)).await else {
+            // Not checked, so not counted: the person tries again in a moment.
+            from_ip.release().await;
+            from_pair.release().await;
+            drop(turn);
+            let (jar, csrf) = form_token(&st, &headers, jar);
+            let body = sign_in_form(&csrf, &f.email, Some(busy().into()), None);
+            let page = page(StatusCode::SERVICE_UNAVAILABLE, l("Sign in", "Mewngofnodi"), None, body);
+            return Ok((jar, try_again_soon(page)).into_response());
+        };
+        checked?
     };
     let Some(user) = user else {
         turn.failed();
@@ -276,7 +286,38 @@ pub(super) async fn set_password(
         let body = set_password_form(&f.csrf, &f.code, &user.email, Some(p));
         return Ok(page(StatusCode::BAD_REQUEST, l("Create your password", "Creu eich cyfrinair"), None, body));
     }
-    let (code, password) = (f.code, f.password);
-    db(&st.store, move |c| accounts::set_password(c, &code, &password)).await?;
+    let (code, password) = (f.code.clone(), f.password);
+    let Some(set) = hashing(&st, move |c| accounts::set_password(c, &code, &password)).await else {
+        let body = set_password_form(&f.csrf, &f.code, &user.email, Some(busy().into()));
+        let title = l("Create your password", "Creu eich cyfrinair");
+        return Ok(try_again_soon(page(StatusCode::SERVICE_UNAVAILABLE, title, None, body)));
+    };
+    set?;
     Ok(see_other("/sign-in?done=password"))
+}
+
+/// Runs password work (argon2) in one of the relay's few turns for it
+/// ([`crate::state::Passwords`]), in the request's language; `None` when no turn came free in
+/// time.
+async fn hashing<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&mut signpost_domain::sql::Connection) -> anyhow::Result<T> + Send + 'static,
+) -> Option<Result<T, WebError>> {
+    let lang = super::lang::lang();
+    let done = st.passwords.run(&st.store, move |c| super::lang::rendered_in(lang, || f(c))).await?;
+    Some(done.map_err(WebError::from))
+}
+
+/// What a form says when no password could be checked in time ([`crate::state::Passwords`]).
+fn busy() -> &'static str {
+    l(
+        "Too many people are signing in just now. Try again in a moment.",
+        "Mae gormod o bobl yn mewngofnodi ar hyn o bryd. Rhowch gynnig arall arni mewn munud.",
+    )
+}
+
+/// A page answered 503 tells the browser (and any client) to come back in a second or two.
+fn try_again_soon(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+    res
 }

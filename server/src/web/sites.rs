@@ -8,7 +8,7 @@ use super::error::{WebError, WebResult};
 use super::form::{self, Confirm, Problem, Text};
 use super::lang::l;
 use super::lang::tf;
-use super::layout::page;
+use super::layout::{manage, page};
 use super::scheme_page::{again, done};
 use super::session::{db, managed, NameForm, Nothing, Session, SignedForm};
 use crate::state::AppState;
@@ -87,11 +87,11 @@ async fn site_form(st: &AppState, s: &Session, at: &SchemeSite, problem: Option<
     let p = problem.as_ref();
     let closed = p.and_then(|p| p.kept("site-open")).map_or(site.closed_at.is_some(), |v| v == "closed");
     let body = html! {
-        a class="govuk-back-link" href=(format!("/manage/schemes/{}", at.scheme)) { (l("Back", "Yn ôl")) }
+        a class="govuk-back-link" href=(manage(&["schemes", &at.scheme])) { (l("Back", "Yn ôl")) }
         (form::summary(p))
         span class="govuk-caption-l" { (site.name) }
         h1 class="govuk-heading-l" { (l("Rename or close this site", "Ailenwi neu gau'r safle hwn")) }
-        form method="post" action=(format!("/manage/schemes/{}/sites/{}", at.scheme, at.site)) novalidate {
+        form method="post" action=(manage(&["schemes", &at.scheme, "sites", &at.site])) novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
             (Text { value: Some(&site.name), ..Text::new("site-rename", "name", l("Site's name", "Enw'r safle")) }.render(p))
             div class="govuk-form-group" {
@@ -212,7 +212,7 @@ pub(super) async fn enrolment_code(
         }
         p class="govuk-body" { (l("On the tablet for ", "Ar y dabled ar gyfer ")) strong { (site_name) } (l(", open Signpost and enter this code.", ", agorwch Signpost a rhowch y cod hwn.")) }
         p class="govuk-body" { (l("It works once, until ", "Mae'n gweithio unwaith, tan ")) (until.format("%H:%M UTC")) (l(". Do not write it down or share it.", ". Peidiwch â'i ysgrifennu na'i rannu.")) }
-        p class="govuk-body" { a class="govuk-link" href=(format!("/manage/schemes/{}", p.scheme)) { (l("Back to the scheme", "Yn ôl i'r cynllun")) } }
+        p class="govuk-body" { a class="govuk-link" href=(manage(&["schemes", &p.scheme])) { (l("Back to the scheme", "Yn ôl i'r cynllun")) } }
     };
     Ok(page(StatusCode::OK, l("Enrolment code", "Cod cofrestru"), Some(&s), body))
 }
@@ -241,12 +241,12 @@ pub(super) async fn revoke_page(State(st): State<AppState>, s: Session, Path(p):
         })?;
     let label = if device.label.is_empty() { device.id.clone() } else { device.label.clone() };
     let body = Confirm {
-        back: &format!("/manage/schemes/{}", p.scheme),
+        back: &manage(&["schemes", &p.scheme]),
         caption: Some(&device.site_name),
         heading: &tf!("Revoke {label}?", "Dirymu {label}?"),
         what: l("Revoke a tablet that is lost, stolen or no longer used. It stops syncing at once and cannot see the scheme's records again. Entries it already synced stay.", "Dirymwch dabled sydd ar goll, wedi'i dwyn neu nad yw'n cael ei defnyddio mwyach. Mae'n peidio â chysoni ar unwaith ac ni all weld cofnodion y cynllun eto. Mae cofnodion y mae eisoes wedi'u cysoni yn aros."),
         warning: Some(l("Anything on it not yet synced cannot reach the server afterwards. To use the tablet again, set it up with a new enrolment code.", "Ni all unrhyw beth arni sydd heb ei gysoni eto gyrraedd y gweinydd wedyn. I ddefnyddio'r dabled eto, gosodwch hi gyda chod cofrestru newydd.")),
-        action: &format!("/manage/schemes/{}/tablets/{}/revoke", p.scheme, p.device),
+        action: &manage(&["schemes", &p.scheme, "tablets", &p.device, "revoke"]),
         button: &tf!("Revoke {label}", "Dirymu {label}"),
         field: None,
     }

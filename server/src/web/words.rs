@@ -68,6 +68,8 @@ const ACTIONS: &[(&str, &str)] = &[
     ("referral export stopped", "allforio atgyfeiriadau wedi'i atal"),
     ("referral notes redacted", "nodiadau atgyfeiriad wedi'u golygu"),
     ("retention period set", "cyfnod cadw wedi'i osod"),
+    ("set-aside day discarded", "diwrnod a roddwyd o'r neilltu wedi'i waredu"),
+    ("set-aside day filed", "diwrnod a roddwyd o'r neilltu wedi'i ffeilio"),
     ("roster setting changed", "gosodiad y rhestr wedi'i newid"),
     ("scheme created", "cynllun wedi'i greu"),
     ("scheme details changed", "manylion y cynllun wedi'u newid"),

@@ -1,5 +1,8 @@
 //! Who is on the other end of a connection and what it may do with a document: the access
-//! rule, in one place.
+//! rule, in one place. It is asked where a message enters and again wherever bytes of a
+//! document leave ([`super::Relay`]'s egress check), because what a document is can change
+//! between the two: created by its owner after another device asked for it, a squatter's draft
+//! given up, a day retired.
 
 use crate::ids::DocumentId;
 use crate::schema::{DocKind, Header};
@@ -18,6 +21,10 @@ pub struct Principal {
 pub enum Meta {
     /// A Signpost document with a checked header.
     Doc(Header),
+    /// A desk's day dated outside the relay's window when it was created (a tablet whose clock
+    /// was wrong): stored as its site's own, synced as usual, but counted nowhere until a
+    /// coordinator files it under the right date or discards it.
+    SetAside(Header),
     /// Content from a client that has not yet written a complete header (automerge-repo clients
     /// create an empty document first and fill it in a later change). Owned by the creating
     /// device's site, size-limited, counted nowhere.
@@ -26,6 +33,16 @@ pub enum Meta {
     /// period, or replaced by a rewritten copy (`replaced_by`) when an entry was erased. Nothing
     /// of it is stored and nothing sent for it is ever taken again.
     Retired { replaced_by: Option<DocumentId> },
+}
+
+impl Meta {
+    /// The header of a Signpost document, counted or set aside.
+    pub fn header(&self) -> Option<&Header> {
+        match self {
+            Meta::Doc(h) | Meta::SetAside(h) => Some(h),
+            Meta::Draft { .. } | Meta::Retired { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,8 +58,8 @@ pub fn access(p: &Principal, meta: &Meta) -> Access {
     match meta {
         Meta::Draft { scheme, site } if *scheme == p.scheme && *site == p.site => Access::Write,
         Meta::Draft { .. } | Meta::Retired { .. } => Access::None,
-        Meta::Doc(h) if h.scheme != p.scheme => Access::None,
-        Meta::Doc(h) => match h.kind {
+        Meta::Doc(h) | Meta::SetAside(h) if h.scheme != p.scheme => Access::None,
+        Meta::Doc(h) | Meta::SetAside(h) => match h.kind {
             DocKind::DeskDay if h.site.as_deref() == Some(p.site.as_str()) => Access::Write,
             DocKind::DeskDay => Access::None,
             DocKind::Directory => Access::Read,

@@ -1,7 +1,7 @@
 //! What the relay asks its driver to do: documents to load, writes to commit (one transaction
 //! per output), frames to send and connections to close.
 
-use super::{ConnId, Meta};
+use super::{ConnId, Meta, Refusal};
 use crate::ids::DocumentId;
 use crate::projection::{Projection, Roster};
 use crate::quota;
@@ -35,6 +35,20 @@ pub enum Write {
     /// What a device has stored on a day, now that it stored content in `doc` (replacing the
     /// count stored for that device and day).
     Usage { doc: DocumentId, device: String, day: NaiveDate, usage: quota::Usage },
+    /// A day was set aside as it was created ([`Meta::SetAside`]): who sent it and when, for the
+    /// coordinator's list.
+    SetAside { doc: DocumentId, set_aside: SetAside },
+}
+
+/// Why and by whom a day was set aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAside {
+    /// The device that created it.
+    pub device: String,
+    /// The relay's date when it arrived: the date a coordinator may file it under.
+    pub synced_on: NaiveDate,
+    /// The date it claims.
+    pub date: NaiveDate,
 }
 
 impl Write {
@@ -48,7 +62,8 @@ impl Write {
             | Write::Discard { doc }
             | Write::Project { doc, .. }
             | Write::Roster { doc, .. }
-            | Write::Usage { doc, .. } => doc,
+            | Write::Usage { doc, .. }
+            | Write::SetAside { doc, .. } => doc,
         }
     }
 }
@@ -65,6 +80,9 @@ pub struct Output {
     /// Which of those closes are refusals (the relay would not take what the device sent), as
     /// opposed to a peer that left or reported an error of its own.
     pub refused: Vec<ConnId>,
+    /// Documents refused to one connection (it goes on syncing its others), with why: for the
+    /// coordinator's list of tablets and the metrics.
+    pub refused_docs: Vec<(ConnId, DocumentId, Refusal)>,
     /// Things an operator should know (stored data that failed to load).
     pub problems: Vec<String>,
     /// Outcomes of server-side edits, by ticket; report them once the writes are committed.
@@ -78,6 +96,7 @@ impl Output {
         self.sends.append(&mut other.sends);
         self.close.append(&mut other.close);
         self.refused.append(&mut other.refused);
+        self.refused_docs.append(&mut other.refused_docs);
         self.problems.append(&mut other.problems);
         self.edited.append(&mut other.edited);
     }

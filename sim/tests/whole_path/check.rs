@@ -6,7 +6,8 @@ use automerge::{Automerge, ReadDoc};
 use signpost_shared::ids::DocumentId;
 use signpost_shared::projection::{self, Fact};
 use signpost_shared::schema::{self, EntryKey};
-use std::collections::BTreeMap;
+use signpost_shared::relay::Meta;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl World {
     /// Everyone back online until nothing moves; then the invariants.
@@ -21,7 +22,12 @@ impl World {
             if !t.refused.is_empty() {
                 return Err(format!("tablet {i} was refused: {:?}", t.refused));
             }
+            // Honest desks are never closed; a wrong clock's day is set aside, not refused.
+            if !t.refused_days.is_empty() {
+                return Err(format!("tablet {i} was refused days: {:?}", t.refused_days));
+            }
         }
+        self.store.check_every_document_loads();
         // Every entry any tablet saved is stored, and a single writer's last value is what is
         // stored.
         let stored: BTreeMap<DocumentId, Automerge> =
@@ -77,11 +83,36 @@ impl World {
             for doc in t.disk.keys() {
                 let mine = t.peer.doc(doc).map(|d| d.get_heads()).unwrap_or_default();
                 let relay = stored.get(doc).map(|d| d.get_heads()).unwrap_or_default();
+                // The directory, which a tablet only reads, may be ahead of a relay restored from
+                // a backup (the server's edits since were lost with the restore): the tablet keeps
+                // them, holds every change the relay has, and is never refused for it.
+                if *doc == self.directory && self.restores > 0 {
+                    let d = t.peer.doc(doc).expect("held");
+                    if relay.iter().any(|h| d.get_change_by_hash(h).is_none()) {
+                        return Err(format!("tablet {i} lacks the relay's directory"));
+                    }
+                    continue;
+                }
                 if mine != relay {
                     return Err(format!("tablet {i} and the relay differ on {doc}"));
                 }
                 if !t.peer.is_synced(doc) {
                     return Err(format!("tablet {i} does not know {doc} is synced"));
+                }
+            }
+        }
+        // Every day a tablet saw set aside was dated outside the window when it arrived, and is
+        // counted nowhere.
+        for (id, doc) in &self.store.docs {
+            if let signpost_shared::relay::Meta::SetAside(h) = &doc.meta {
+                let Some(s) = self.store.set_aside.get(id) else {
+                    return Err(format!("{id} is set aside with no record of who and when"));
+                };
+                if h.date != Some(s.date) || (s.date - s.synced_on).num_days().abs() <= 2 {
+                    return Err(format!("{id} set aside wrongly: {h:?} {s:?}"));
+                }
+                if self.store.facts.keys().any(|(d, _)| d == id) {
+                    return Err(format!("{id} is set aside but counted"));
                 }
             }
         }
@@ -106,9 +137,11 @@ impl World {
             recount += schema::entry_keys(d)
                 .into_iter()
                 .filter(|k| match k {
-                    EntryKey::Referral(r) => {
-                        schema::read_referral(d, r).ok().flatten().is_some_and(|r| r.void.is_none())
-                    }
+                    // Counted: a referral that reads, is not voided, and was logged within a day
+                    // of its day (docs/schema.md).
+                    EntryKey::Referral(r) => schema::read_referral(d, r).ok().flatten().is_some_and(|r| {
+                        r.void.is_none() && h.date.is_some_and(|day| projection::fits_day(day, r.recorded_at_ms))
+                    }),
                     EntryKey::Shift(_) => false,
                 })
                 .count();
@@ -126,14 +159,45 @@ impl World {
         if self.store.counted_referrals() != recount {
             return Err(format!("counted {} referrals, the documents hold {recount}", self.store.counted_referrals()));
         }
-        if self.store.facts.values().any(|f| matches!(f, Fact::Invalid { .. })) {
-            return Err("an entry a tablet wrote was projected as invalid".into());
+        let honest_sites: BTreeSet<&str> = self.tablets.iter().map(|t| t.site.as_str()).collect();
+        let site_of = |doc: &DocumentId| -> Option<String> {
+            match &self.store.docs.get(doc)?.meta {
+                Meta::Doc(h) | Meta::SetAside(h) => h.site.clone(),
+                Meta::Draft { site, .. } => Some(site.clone()),
+                Meta::Retired { .. } => None,
+            }
+        };
+        for ((doc, key), f) in &self.store.facts {
+            let honest = site_of(doc).is_some_and(|s| honest_sites.contains(s.as_str()));
+            if honest && matches!(f, Fact::Invalid { .. }) {
+                return Err(format!("{key} in {doc}, which an honest tablet wrote, was projected as invalid: {f:?}"));
+            }
+            // Sane figures, whoever wrote them.
+            if let Fact::Shift(s) = f {
+                if !(0..=signpost_shared::projection::MAX_SHIFT_MINUTES).contains(&s.minutes()) {
+                    return Err(format!("{key} in {doc} counts {} minutes", s.minutes()));
+                }
+            }
         }
-        // Every document but the directory was created by a tablet, and charged to it once,
-        // across relay restarts and midnights.
-        // (The server's rewrites are charged to nobody.)
-        let charged: u64 = self.store.usage.values().map(|u| u.documents).sum();
-        let created = self.store.docs.len() - 1 - self.rewritten.len();
+        // Every document of an honest desk was created by one of its tablets, and charged to it
+        // once, across relay restarts, restores and midnights. (The server's rewrites are charged
+        // to nobody; days rewritten were an honest desk's.)
+        let honest_devices: BTreeSet<&str> = self.tablets.iter().map(|t| t.device.as_str()).collect();
+        let charged: u64 =
+            self.store.usage.iter().filter(|((d, _), _)| honest_devices.contains(d.as_str())).map(|(_, u)| u.documents).sum();
+        let rewrites: BTreeSet<DocumentId> = self.rewritten.values().map(|(n, _)| *n).collect();
+        let created = self
+            .store
+            .docs
+            .iter()
+            .filter(|(id, d)| {
+                !rewrites.contains(id)
+                    && match &d.meta {
+                        Meta::Retired { .. } => true,
+                        _ => site_of(id).is_some_and(|s| honest_sites.contains(s.as_str())),
+                    }
+            })
+            .count();
         if charged != created as u64 {
             return Err(format!("tablets were charged for {charged} documents; they created {created}"));
         }

@@ -16,7 +16,8 @@ impl World {
         let mut candidates = Vec::new();
         for (id, stored) in &self.store.docs {
             let Meta::Doc(h) = &stored.meta else { continue };
-            if h.kind != schema::DocKind::DeskDay {
+            // The honest desks' days (the coordinator of this scheme erases in its own desks).
+            if h.kind != schema::DocKind::DeskDay || !self.tablets.iter().any(|t| h.site.as_deref() == Some(t.site.as_str())) {
                 continue;
             }
             for k in schema::entry_keys(&self.store.load(id)) {

@@ -12,26 +12,40 @@ impl World {
         signpost_sim::random::text(&mut self.rng, max)
     }
 
-    pub(crate) fn random_referral(&mut self, id: String) -> Referral {
+    pub(crate) fn random_referral(&mut self, id: String, day: chrono::NaiveDate) -> Referral {
         let roster: Vec<String> = (0..3).map(|v| format!("vol-{v}")).collect();
-        signpost_sim::random::referral(&mut self.rng, id, &roster)
+        signpost_sim::random::referral(&mut self.rng, id, &roster, day)
+    }
+
+    /// The date a document claims (its header's), for the times of what is written in it.
+    pub(crate) fn date_of(&self, i: usize, doc: DocumentId) -> chrono::NaiveDate {
+        self.tablets[i].peer.doc(&doc).and_then(|d| schema::read_header(d).ok()).and_then(|h| h.date).unwrap_or(self.date)
+    }
+
+    /// Now, on the tablet's clock, as a time within the day it files under: the relay's date
+    /// (moved by the tablet's clock's error), at `now` milliseconds into it.
+    pub(crate) fn clock_ms(&self, i: usize) -> i64 {
+        let day = self.tablet_date(i);
+        signpost_sim::random::midnight_ms(day) + (self.now as i64 % 86_400_000)
     }
 
     /// One random thing happens.
     pub(crate) fn step(&mut self) {
         let i = self.rng.random_range(0..self.tablets.len());
-        match self.rng.random_range(0..100) {
+        match self.rng.random_range(0..125) {
             0..=29 => {
                 let doc = self.today(i);
                 let id = self.id("r");
-                let r = self.random_referral(id);
+                let day = self.date_of(i, doc);
+                let r = self.random_referral(id, day);
                 self.commit(i, doc, |tx| schema::write_referral(tx, &r).unwrap());
                 self.note(i, doc, &r);
             }
             30..=39 => {
                 // Correct a referral this tablet holds (any day it has).
                 let Some((doc, old)) = self.pick_referral(i) else { return };
-                let mut r = self.random_referral(old.id.clone());
+                let day = self.date_of(i, doc);
+                let mut r = self.random_referral(old.id.clone(), day);
                 r.recorded_at_ms = old.recorded_at_ms;
                 r.volunteer = old.volunteer.clone();
                 self.commit(i, doc, |tx| schema::correct_referral(tx, &r).unwrap());
@@ -46,7 +60,7 @@ impl World {
                     return;
                 }
                 let outcome = FollowUpOutcome::ALL[self.rng.random_range(0..FollowUpOutcome::ALL.len())];
-                let c = FollowUpClosed { outcome, at_ms: 1_767_139_200_000 + self.now as i64, by: None };
+                let c = FollowUpClosed { outcome, at_ms: self.clock_ms(i), by: None };
                 self.commit(i, doc, |tx| schema::close_follow_up(tx, &old.id, &c).unwrap());
                 let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &old.id).unwrap().unwrap();
                 self.note(i, doc, &r);
@@ -54,7 +68,7 @@ impl World {
             42..=43 => {
                 let Some((doc, old)) = self.pick_referral(i) else { return };
                 let reason = self.text(schema::MAX_TEXT_CHARS);
-                let at = self.now as i64;
+                let at = self.clock_ms(i);
                 self.commit(i, doc, |tx| schema::void_referral(tx, &old.id, &reason, at).unwrap());
                 let r = schema::read_referral(self.tablets[i].peer.doc(&doc).unwrap(), &old.id).unwrap().unwrap();
                 self.note(i, doc, &r);
@@ -65,7 +79,7 @@ impl World {
                     let s = Shift {
                         id: self.id("s"),
                         volunteer: format!("vol-{}", self.rng.random_range(0..3)),
-                        start_ms: 1_767_139_200_000 + self.now as i64,
+                        start_ms: self.clock_ms(i),
                         end_ms: None,
                     };
                     self.commit(i, doc, |tx| schema::write_shift(tx, &s).unwrap());
@@ -106,11 +120,34 @@ impl World {
                 let out = self.relay.tick(self.now);
                 self.handle(out);
             }
+            100..=114 => self.hostile_step(),
+            115..=116 => {
+                // The tablet's clock jumps (a flat battery, a wrong setting), or is put right.
+                self.tablets[i].clock_days = [0, 0, 1, -1, -30, 5, -20_000][self.rng.random_range(0..7)];
+            }
+            117 => {
+                // A backup of the relay's database.
+                self.backup = Some((self.store.clone(), self.rewritten.len()));
+            }
+            118 => self.restore(),
             _ => {
                 let n = self.rng.random_range(1..40);
                 self.deliver(n);
             }
         }
+    }
+
+    /// The relay is restored from the last backup (if no day was rewritten since: a restore
+    /// brings back what an erasure removed, as the documentation says, and that is the operator's
+    /// to redo) while tablets hold newer changes, which they send again.
+    pub(crate) fn restore(&mut self) {
+        let Some((store, rewrites)) = self.backup.clone() else { return };
+        if rewrites != self.rewritten.len() {
+            return;
+        }
+        self.kill_relay();
+        self.store = store;
+        self.restores += 1;
     }
 
     pub(crate) fn pick_referral(&mut self, i: usize) -> Option<(DocumentId, Referral)> {

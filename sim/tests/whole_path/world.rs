@@ -13,7 +13,7 @@ use signpost_shared::schema::{self, Header, Referral, Shift, Volunteer};
 use signpost_shared::testkit::Store;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-const SCHEME: &str = "scheme-1";
+pub(crate) const SCHEME: &str = "scheme-1";
 
 /// What a tablet keeps on the device for one document.
 #[derive(Default, Clone)]
@@ -39,6 +39,11 @@ pub(crate) struct Tablet {
     /// them; and those it is following, until the replacement arrives.
     pub(crate) replaced: BTreeMap<DocumentId, DocumentId>,
     pub(crate) following: BTreeMap<DocumentId, DocumentId>,
+    /// How far the tablet's clock is wrong, in days (0: right). A wrong clock files its entries
+    /// under the wrong day; far enough, the relay sets that day aside.
+    pub(crate) clock_days: i64,
+    /// Days the relay refused to this tablet, and why (only a closed desk's later days may be).
+    pub(crate) refused_days: BTreeMap<DocumentId, String>,
 }
 
 /// The last value each tablet wrote to an entry, to compare with what the relay stored.
@@ -68,6 +73,13 @@ pub(crate) struct World {
     pub(crate) rewritten: BTreeMap<DocumentId, (DocumentId, String)>,
     /// Referrals erased: never to be seen again.
     pub(crate) erased: BTreeSet<String>,
+    /// Hostile and faulty devices of another site and another scheme.
+    pub(crate) hostiles: Vec<crate::hostile::Hostile>,
+    /// A backup of the store, to restore the relay from while tablets hold newer changes.
+    pub(crate) backup: Option<(Store, usize)>,
+    pub(crate) restores: u32,
+    /// Frames delivered, and how many were checked for who may receive them.
+    pub(crate) deliveries: u64,
 }
 
 pub(crate) fn new_relay(n: u32) -> Relay {
@@ -133,6 +145,8 @@ impl World {
                     restarts: 0,
                     replaced: BTreeMap::new(),
                     following: BTreeMap::new(),
+                    clock_days: 0,
+                    refused_days: BTreeMap::new(),
                 });
             }
         }
@@ -156,6 +170,10 @@ impl World {
             next_id: 0,
             rewritten: BTreeMap::new(),
             erased: BTreeSet::new(),
+            hostiles: Vec::new(),
+            backup: None,
+            restores: 0,
+            deliveries: 0,
         }
     }
 
@@ -172,19 +190,47 @@ impl World {
     pub(crate) fn handle(&mut self, out: Output) {
         let mut pending = vec![out];
         while let Some(out) = pending.pop() {
+            // Every write is proven to load before anything is sent: what it touched loads
+            // strictly from the store.
+            let touched: BTreeSet<DocumentId> = out.writes.iter().map(|w| *w.doc()).collect();
             for w in out.writes {
                 self.store.apply(w);
             }
+            for doc in touched {
+                if let Some(d) = self.store.docs.get(&doc) {
+                    if let Err(e) = signpost_shared::chunks::load_stored(&d.chunks) {
+                        panic!("stored document {doc} ({:?}) does not load: {e}", d.meta);
+                    }
+                }
+            }
             for (conn, frame) in out.sends {
+                self.deliveries += 1;
                 self.store.check_announced(&frame);
+                // Who may receive it: checked on every delivery.
+                if let Some(p) = self.principal_of(conn) {
+                    self.store.check_egress(&p, &frame);
+                }
                 if let Some(t) = self.tablets.iter_mut().find(|t| t.conn == Some(conn)) {
                     t.inbox.push_back(frame);
+                } else if let Some(h) = self.hostiles.iter_mut().find(|h| h.conn == Some(conn)) {
+                    h.received(&frame);
                 }
             }
             for (conn, reason) in out.close {
                 if let Some(i) = self.tablets.iter().position(|t| t.conn == Some(conn)) {
-                    self.tablets[i].refused.push(reason);
+                    // Asked to reconnect (its changes waited too long for their dependencies)
+                    // is not a refusal.
+                    if out.refused.contains(&conn) {
+                        self.tablets[i].refused.push(reason);
+                    }
                     self.offline(i);
+                } else if let Some(h) = self.hostiles.iter_mut().find(|h| h.conn == Some(conn)) {
+                    h.conn = None;
+                }
+            }
+            for (conn, doc, refusal) in &out.refused_docs {
+                if let Some(t) = self.tablets.iter_mut().find(|t| t.conn == Some(*conn)) {
+                    t.refused_days.insert(*doc, format!("{}: {}", refusal.code, refusal.message));
                 }
             }
             if let Some(p) = out.problems.first() {
@@ -201,6 +247,24 @@ impl World {
                 pending.push(self.relay.loaded(id, stored, self.now));
             }
         }
+    }
+
+    /// Who is on the other end of a connection, as the relay knows it.
+    pub(crate) fn principal_of(&self, conn: ConnId) -> Option<Principal> {
+        if let Some(t) = self.tablets.iter().find(|t| t.conn == Some(conn)) {
+            return Some(t.principal());
+        }
+        self.hostiles.iter().find(|h| h.conn == Some(conn)).map(|h| h.principal.clone())
+    }
+
+    /// The date a tablet's clock says it is.
+    pub(crate) fn tablet_date(&self, i: usize) -> NaiveDate {
+        let d = self.date + chrono::Duration::days(self.tablets[i].clock_days);
+        // A clock reset to the start of the century by a flat battery.
+        if self.tablets[i].clock_days < -10_000 {
+            return NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        }
+        d
     }
 
     pub(crate) fn send(&mut self, i: usize, frames: Vec<Vec<u8>>) {
@@ -265,10 +329,14 @@ impl World {
         for i in 0..self.tablets.len() {
             self.offline(i);
         }
+        for h in &mut self.hostiles {
+            h.conn = None;
+        }
         self.to_relay.clear();
         self.relay_restarts += 1;
         self.relay = new_relay(self.relay_restarts);
         self.relay.set_today(self.date);
+        self.relay_knows_closed_sites();
     }
 
     /// Midnight at the relay: the date moves on, and with it the window of days the relay takes
@@ -276,6 +344,15 @@ impl World {
     pub(crate) fn midnight(&mut self) {
         self.date = self.date.succ_opt().unwrap();
         self.relay.set_today(self.date);
+    }
+
+    /// As the server's driver does: the relay is told which sites are closed.
+    pub(crate) fn relay_knows_closed_sites(&mut self) {
+        for h in &self.hostiles {
+            if let Some(on) = h.closed_on {
+                self.relay.set_site_closed(&h.principal.site, Some(on));
+            }
+        }
     }
 
     /// Delivers up to `n` frames, picking at random which side moves.
@@ -334,7 +411,7 @@ impl World {
 
     /// Today's document on the tablet, created as the app creates it.
     pub(crate) fn today(&mut self, i: usize) -> DocumentId {
-        let header = Header::desk_day(SCHEME, &self.tablets[i].site, self.date);
+        let header = Header::desk_day(SCHEME, &self.tablets[i].site, self.tablet_date(i));
         let mut id = signpost_shared::replace::resolve(&self.tablets[i].replaced, header.well_known_id());
         if id != header.well_known_id() {
             // A replaced day: written to once the replacement is here; until then to the

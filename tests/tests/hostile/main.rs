@@ -2,23 +2,27 @@
 //! what a hostile tablet or an anonymous client could, and checks that the attempt is refused
 //! with a clear reason, that the whole store is as it was (compared as text), that the relay's
 //! memory stays within 100 MB of where it was, and that `/api/v1/health` and other tablets are
-//! answered within a second meanwhile. The table of refused requests is `security.rs`.
+//! answered within a second meanwhile. The table of refused requests is `security.rs`. Values a
+//! tablet stores that would break the figures are `values.rs`.
 
 mod connections;
+mod exports;
 mod sign_in;
 mod tablets;
+mod values;
 
-pub(crate) use signpost_harness::{request, rss_mib, snapshot, Fixture, Server, Signed};
+pub(crate) use signpost_harness::{peak_rss_mib, request, reset_peak_rss, rss_mib, snapshot, Fixture, Server, Signed};
 pub(crate) use signpost_shared::schema::{self, Header};
 pub(crate) use signpost_sim::{sync_url, Tablet};
 pub(crate) use std::time::{Duration, Instant};
 
 pub(crate) const T: Duration = Duration::from_secs(10);
 
-/// Any valid referral (seeded, so every run sends the same).
+/// Any valid referral of today (seeded, so every run sends the same but its time).
 pub(crate) fn referral() -> schema::Referral {
     use rand::SeedableRng;
-    signpost_sim::random::referral(&mut rand::rngs::StdRng::seed_from_u64(7), "hostile".into(), &[])
+    let today = chrono::Utc::now().date_naive();
+    signpost_sim::random::referral(&mut rand::rngs::StdRng::seed_from_u64(7), "hostile".into(), &[], today)
 }
 
 /// A fresh relay with a national reviewer's account, for the sign-in attacks.

@@ -160,3 +160,113 @@ async fn huge_form_fields_are_refused_before_they_cost_anything() {
     assert_eq!(before, snapshot(&server.data));
     others_are_answered(&server, &fx, "after 200 huge sign-ins").await;
 }
+
+/// An IPv6 client holds a whole /64 and can send from any address in it: behind a trusted
+/// proxy, guesses from addresses rotated within one /64 share that /64's allowance, for sign-in
+/// and enrolment alike, while another /64 has its own. An IPv4 address written as IPv6
+/// (`::ffff:a.b.c.d`) is that IPv4 address.
+#[tokio::test]
+async fn addresses_rotated_within_one_ipv6_64_share_one_allowance() {
+    let (server, _fx) = with_account(&["--trust-forwarded-for"]).await;
+    let url = server.url.clone();
+    let mut statuses = Vec::new();
+    for i in 1..=7 {
+        let from = format!("2001:db8:5:6:{i:x}::{i:x}");
+        statuses.push(sign_in_from(&url, Some(&from), "national@example.org", "wrong password!").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429], "one /64, one allowance");
+    assert_eq!(sign_in_from(&url, Some("2001:db8:5:7::1"), "national@example.org", "wrong password!").await, 401);
+
+    let mut statuses = Vec::new();
+    for from in ["192.0.2.44", "::ffff:192.0.2.44"].iter().cycle().take(7) {
+        statuses.push(sign_in_from(&url, Some(from), "someone@example.org", "wrong password!").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429], "an IPv4-mapped address is its IPv4 address");
+
+    let mut statuses = Vec::new();
+    for i in 1..=12u32 {
+        let from = format!("2001:db8:9:a:{:x}:{:x}::1", i * 7919 % 0xffff, i);
+        let body = serde_json::json!({ "code": "ZZZZ-ZZZZ", "name": "" });
+        statuses.push(request_json(&url, "/api/v1/enrol", &from, &body).await);
+    }
+    assert_eq!(statuses[..10], [403; 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [429, 429], "enrolment: one /64, one allowance");
+    let body = serde_json::json!({ "code": "ZZZZ-ZZZZ", "name": "" });
+    assert_eq!(request_json(&url, "/api/v1/enrol", "2001:db8:9:b::1", &body).await, 403, "another /64");
+}
+
+/// Two hundred sign-ins at once, each from an address and for an account of its own (no
+/// throttle or brake holds any back): argon2 takes about 19 MiB for each password it checks, and
+/// the relay checks a few at a time, so its memory grows by less than 150 MiB (it grew by 900
+/// MiB when all were checked at once). Those that cannot be checked after a short wait are
+/// answered at once: 503, the sign-in page saying to try again in a moment, never a 500.
+/// Meanwhile `/healthcheck` is answered within a second, and afterwards the person who knows
+/// their password signs in.
+#[tokio::test]
+async fn two_hundred_sign_ins_at_once_are_checked_a_few_at_a_time() {
+    let (server, _fx) = with_account(&["--trust-forwarded-for"]).await;
+    let pid = server.pid().unwrap();
+    let url = server.url.clone();
+    // The forms first, so that the two hundred posts arrive together.
+    let mut forms = Vec::new();
+    for _ in 0..200 {
+        forms.push(sign_in_form(&url).await);
+    }
+    let rss_before = rss_mib(pid);
+    let reset = reset_peak_rss(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let health = tokio::spawn({
+        let (url, stop) = (url.clone(), stop.clone());
+        async move {
+            let (mut slowest, mut sampled) = (Duration::ZERO, 0f64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let asked = Instant::now();
+                assert_eq!(request(&url, "GET", "/healthcheck", &[], None).await.unwrap().status, 200);
+                slowest = slowest.max(asked.elapsed());
+                sampled = sampled.max(rss_mib(pid));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (slowest, sampled)
+        }
+    });
+    let started = Instant::now();
+    let attempts: Vec<_> = forms
+        .into_iter()
+        .enumerate()
+        .map(|(i, (cookie, csrf))| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let from = format!("198.18.{}.{}", i / 200, i % 200 + 1);
+                let email = format!("guess{i}@example.org");
+                let headers = [("Cookie", cookie.as_str()), ("X-Forwarded-For", from.as_str())];
+                let form = [("csrf", csrf.as_str()), ("email", email.as_str()), ("password", "wrong password!")];
+                request(&url, "POST", "/sign-in", &headers, Some(&form)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for a in attempts {
+        replies.push(a.await.unwrap());
+    }
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (slowest_health, sampled) = health.await.unwrap();
+    let peak = if reset { peak_rss_mib(pid).max(sampled) } else { sampled };
+    let grew = peak - rss_before;
+    let checked = replies.iter().filter(|r| r.status == 401).count();
+    let busy: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
+    eprintln!(
+        "figure: 200 sign-ins at once: {checked} checked, {} busy, in {took:?}; memory peaked {grew:.1} MiB \
+         above {rss_before:.1} MiB; health answered within {slowest_health:?}",
+        busy.len()
+    );
+    assert_eq!(checked + busy.len(), 200, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(checked > 0, "some were checked");
+    for r in &busy {
+        assert!(r.body.contains("govuk-error-summary") && r.body.contains("Try again in a moment"), "{}", r.body);
+        assert!(r.form_value("csrf").is_some(), "the sign-in form, to send again");
+    }
+    assert!(grew < 150.0, "the relay's memory grew by {grew:.0} MiB");
+    assert!(slowest_health < Duration::from_secs(1), "health answered in {slowest_health:?}");
+    assert_eq!(sign_in_from(&url, Some("192.0.2.200"), "national@example.org", "a long enough password").await, 303);
+}

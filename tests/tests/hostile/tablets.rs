@@ -44,9 +44,11 @@ async fn a_compression_bomb_from_a_tablet_is_refused_and_nothing_stalls() {
     let (status, _) = server.get("/api/v1/health", None).await.unwrap();
     assert_eq!(status, 200);
     assert!(asked.elapsed() < Duration::from_secs(1), "health answered in {:?}", asked.elapsed());
-    let closed = bad.until(T, |_| false).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
-    let said = format!("{closed} {:?}", bad.closed);
-    assert!(said.contains("too large"), "{said}");
+    // That day is refused to it, with the reason; its connection stays.
+    let refused = bad.synced_or_refused(d, T).await.unwrap().expect("refused");
+    assert!(refused.message.contains("too large"), "{refused:?}");
+    assert_eq!(refused.code, "too-large");
+    assert!(bad.closed.is_none(), "only the day is refused, not the connection");
     assert_eq!(before, snapshot(&server.data), "nothing of the bomb is stored");
     let grew = rss_mib(pid) - rss_before;
     eprintln!("figure: the relay's memory grew by {grew:.1} MiB (from {rss_before:.1} MiB)");
@@ -127,14 +129,14 @@ async fn a_tablet_filling_the_disk_is_stopped_at_its_daily_allowance() {
         let id = signpost_shared::ids::DocumentId::random([i; 16]);
         let out = filler.peer.insert(id, draft(&format!("draft {i}")), None);
         filler.send(out).await.unwrap();
-        // Either the relay stores it (and says so) or refuses it and closes the socket.
-        match filler.synced(id, T).await {
-            Ok(()) => {
+        // Either the relay stores it (and says so) or refuses that document, with the reason.
+        match filler.synced_or_refused(id, T).await.unwrap() {
+            None => {
                 created += 1;
                 before = snapshot(&server.data);
             }
-            Err(e) => {
-                refusal = format!("{e:#} {:?}", filler.closed);
+            Some(r) => {
+                refusal = format!("{}: {}", r.code, r.message);
                 break;
             }
         }
@@ -161,8 +163,8 @@ async fn a_tablet_filling_the_disk_is_stopped_at_its_daily_allowance() {
     let id = signpost_shared::ids::DocumentId::random([99; 16]);
     let out = again.peer.insert(id, draft("after the restart"), None);
     again.send(out).await.unwrap();
-    let e = again.synced(id, T).await.expect_err("still over the allowance");
-    assert!(format!("{e:#} {:?}", again.closed).contains("new documents for today"), "{e:#}");
+    let r = again.synced_or_refused(id, T).await.unwrap().expect("still over the allowance");
+    assert!(r.message.contains("new documents for today"), "{r:?}");
     assert_eq!(before, snapshot(&server.data));
 }
 
@@ -194,8 +196,9 @@ async fn text_from_a_device_cannot_forge_log_lines() {
 }
 
 /// A tablet of site B puts its content at site A's day (its well-known id) and at days far from
-/// today: the far days are refused and change nothing; site A's tablet still opens, fills and
-/// syncs its own day, and only site A's referral is counted there.
+/// today: the far days are set aside (stored, counted nowhere, listed for the coordinator); site
+/// A's tablet still opens, fills and syncs its own day, and only site A's referral is counted
+/// there.
 #[tokio::test]
 async fn another_sites_day_and_far_dates_cannot_be_taken() {
     let (server, fx) = Server::start_fresh(&[]).unwrap();
@@ -212,12 +215,18 @@ async fn another_sites_day_and_far_dates_cannot_be_taken() {
     squatter.synced(a_day, T).await.unwrap();
 
     for far in [chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(), today - chrono::Duration::days(401)] {
-        let before = snapshot(&server.data);
         let mut t = Tablet::connect(&server.url, &fx.token_b, "far").await.unwrap();
         let d = t.open_day(&Header::desk_day(&fx.scheme, &fx.site_b, far)).await.unwrap();
-        let e = t.synced(d, T).await.expect_err("refused");
-        assert!(format!("{e:#} {:?}", t.closed).contains("within 400 days"), "{far}: {e:#}");
-        assert_eq!(before, snapshot(&server.data), "{far}: nothing stored");
+        assert_eq!(t.synced_or_refused(d, T).await.unwrap(), None, "{far}: stored");
+        let conn = signpost_harness::store::connect(&server.data);
+        let (kind, counted): (String, i64) = conn
+            .query_row(
+                "SELECT kind, (SELECT count(*) FROM referral_facts WHERE doc_id = ?1) FROM documents WHERE id = ?1",
+                [d.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), counted), ("set-aside", 0), "{far}: set aside, counted nowhere");
     }
 
     let mut owner = Tablet::connect(&server.url, &fx.token_a1, "owner").await.unwrap();
@@ -250,8 +259,8 @@ async fn a_draft_over_its_cap_is_never_stored() {
     let id = signpost_shared::ids::DocumentId::random([3; 16]);
     let out = t.peer.insert(id, draft(&noise), None);
     t.send(out).await.unwrap();
-    let e = t.synced(id, T).await.expect_err("refused");
-    assert!(format!("{e:#} {:?}", t.closed).contains("without a Signpost header may hold at most"), "{e:#}");
+    let r = t.synced_or_refused(id, T).await.unwrap().expect("refused");
+    assert!(r.message.contains("without a Signpost header may hold at most"), "{r:?}");
     assert_eq!(before, snapshot(&server.data));
     others_are_answered(&server, &fx, "after the draft").await;
 }

@@ -38,8 +38,9 @@ fn relays_on(database: Option<&str>, n: usize, extra: &[&str]) -> (tempfile::Tem
     (tmp, fx, servers)
 }
 
+/// A random referral, logged today.
 fn referral(rng: &mut impl Rng, id: &str) -> schema::Referral {
-    signpost_sim::random::referral(rng, id.to_owned(), &[])
+    signpost_sim::random::referral(rng, id.to_owned(), &[], chrono::Utc::now().date_naive())
 }
 
 fn keys(p: &Peer, d: &signpost_shared::ids::DocumentId) -> BTreeSet<String> {
@@ -166,6 +167,42 @@ async fn concurrent_edits_through_two_relays_merge_and_the_figures_equal_the_mer
         assert_eq!(n, counted, "a relay's figures are not the merged document's");
     }
     assert_checks_out(tmp.path(), "after concurrent edits");
+}
+
+/// A tablet of site B squats on site A's tomorrow with a draft through the second relay, and
+/// stays connected there. Site A's tablet then opens that day through the first relay: the
+/// squatter's draft gives way (discarded there), and the second relay — which held the squatter's
+/// draft live, with the squatter syncing it — used to merge site A's day into it and send it to
+/// the squatter. Now it reads the day again and the squatter is sent nothing of site A's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_squatter_on_another_relay_is_sent_nothing_of_the_day_that_displaced_it() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    let (tmp, fx, servers) = relays("squatter", 2);
+    let tomorrow = today() + chrono::Duration::days(1);
+    let id = Header::desk_day(&fx.scheme, &fx.site_a, tomorrow).well_known_id();
+    let mut squatter = Tablet::connect(&servers[1].url, &fx.token_b, "squatter").await.unwrap();
+    let mut draft = automerge::Automerge::new();
+    let mut tx = draft.transaction();
+    tx.put(automerge::ROOT, "squat", "here").unwrap();
+    tx.commit();
+    let out = squatter.peer.insert(id, draft, None);
+    squatter.send(out).await.unwrap();
+    squatter.synced(id, T).await.unwrap();
+    let mut owner = Tablet::connect(&servers[0].url, &fx.token_a1, "owner").await.unwrap();
+    let d = owner.open_day(&Header::desk_day(&fx.scheme, &fx.site_a, tomorrow)).await.unwrap();
+    let mut r = referral(&mut rand::rngs::StdRng::seed_from_u64(3), "owners");
+    r.recorded_at_ms = tomorrow.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp_millis();
+    r.notes = Some("MARKER-OWNERS".into());
+    owner.change(d, |tx| schema::write_referral(tx, &r).unwrap()).await.unwrap();
+    owner.synced(d, T).await.unwrap();
+    // Long enough for the second relay to hear of it (NOTIFY, or its tick).
+    let events = squatter.run_for(Duration::from_secs(3)).await.unwrap_or_default();
+    let doc = squatter.peer.doc(&id).unwrap();
+    assert!(schema::entry_keys(doc).is_empty(), "the squatter was sent site A's day: {events:?}");
+    assert!(doc.get(automerge::ROOT, "type").unwrap().is_none(), "nor its header");
+    assert!(events.iter().any(|e| matches!(e, signpost_shared::peer::Event::Unavailable(x) if *x == id)), "{events:?}");
+    assert_checks_out(tmp.path(), "after the squatter gave way");
 }
 
 /// Four tablets, each given both relays' addresses, keep logging; one relay is killed (SIGKILL)

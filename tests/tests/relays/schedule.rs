@@ -45,7 +45,8 @@ impl Device {
 /// Randomized schedules over two relays on one database: tablets of two desks log, void and
 /// correct referrals, go offline and come back to either relay, pause long enough for the
 /// relays to let days go idle and compact them, while relays are killed (SIGKILL) and
-/// restarted at random. At the end every tablet of a desk holds the same day, every referral
+/// restarted at random, and hostile devices of another site and another scheme do what
+/// `signpost_sim::hostile` makes them do (nothing they are sent may be what they may not read). At the end every tablet of a desk holds the same day, every referral
 /// logged is stored, each relay's figures count the merged days' referrals exactly once, and
 /// `admin check` finds the statistics equal to a recount. A failure names its seed
 /// (`SIGNPOST_RELAYS_SEED` replays one).
@@ -97,6 +98,10 @@ async fn schedule(seed: u64, postgres: bool) {
     for (i, d) in devices.iter_mut().enumerate() {
         d.online(&urls, &alive, i).await;
     }
+    // Hostile devices throughout: a tablet of another site of the scheme and one of another
+    // scheme, on any relay, every frame they are sent read for a leak.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hostiles = hostiles(tmp.path(), &fx, &urls, seed, &stop);
     let mut acknowledged: BTreeSet<String> = BTreeSet::new();
     let (mut logged, mut kills) = (0, 0);
     let mut logged_ids: BTreeSet<String> = BTreeSet::new();
@@ -271,7 +276,8 @@ async fn schedule(seed: u64, postgres: bool) {
             .count() as i64;
     }
     for s in &servers {
-        let n = referral_count(s, &fx, &day.to_string()).await.unwrap();
+        // The honest desks' figures (the hostile site of the scheme counts its own).
+        let n = signpost_harness::fixture_sites_referral_count(s, &fx, &day.to_string()).await.unwrap();
         assert_eq!(n, counted, "seed {seed}: a relay's figures are not the merged days' ({logged} logged)");
     }
     let stored = stored_referrals(tmp.path());
@@ -280,9 +286,53 @@ async fn schedule(seed: u64, postgres: bool) {
     // Nothing a tablet logged is lost either: it kept what was not acknowledged and sent it.
     let lost: Vec<_> = logged_ids.difference(&stored).collect();
     assert!(lost.is_empty(), "seed {seed}: logged and never stored: {lost:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut hostile_frames = 0;
+    for h in hostiles {
+        let report = h.await.unwrap();
+        assert!(report.leaks.is_empty(), "seed {seed}: {} was sent what it may not read: {:?}", report.device, report.leaks);
+        hostile_frames += report.frames_sent;
+    }
     assert_checks_out(tmp.path(), &format!("seed {seed}"));
     eprintln!(
-        "seed {seed}: {logged} referrals logged, {} acknowledged, {kills} relays killed, {counted} counted",
+        "seed {seed}: {logged} referrals logged, {} acknowledged, {kills} relays killed, {counted} counted, \
+         {hostile_frames} hostile frames, 0 leaks",
         acknowledged.len()
     );
+}
+
+/// Starts the hostile devices of a schedule (see `signpost_sim::hostile`).
+fn hostiles(
+    data: &std::path::Path,
+    fx: &Fixture,
+    urls: &[String],
+    seed: u64,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<signpost_sim::hostile::HostileReport>> {
+    use signpost_harness::admin;
+    let site_h = admin(data, &["create-site", "--scheme", &fx.scheme, "Hostile desk"]).unwrap();
+    let other = admin(data, &["create-scheme", "Elsewhere"]).unwrap();
+    let site_x = admin(data, &["create-site", "--scheme", &other, "Elsewhere desk"]).unwrap();
+    let plans = [
+        (site_h, fx.scheme.clone(), schema::directory_id(&other)),
+        (site_x, other.clone(), schema::directory_id(&fx.scheme)),
+    ];
+    plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, (site, scheme, forbidden))| {
+            let token = admin(data, &["issue-device-token", "--site", &site]).unwrap();
+            let plan = signpost_sim::hostile::HostilePlan {
+                urls: urls.to_vec(),
+                token,
+                principal: signpost_shared::relay::Principal { device: format!("hostile-{i}"), scheme, site },
+                honest_sites: vec![fx.site_a.clone(), fx.site_b.clone()],
+                forbidden_extra: vec![forbidden],
+                date: std::sync::Arc::new(today),
+                seed: seed ^ (i as u64 + 1),
+                stop: stop.clone(),
+            };
+            tokio::spawn(signpost_sim::hostile::run(plan))
+        })
+        .collect()
 }

@@ -15,10 +15,12 @@ use anyhow::Context;
 struct Step {
     name: &'static str,
     sql: &'static str,
+    /// What the step does beyond its SQL, after it.
+    then: Option<fn(&Connection) -> anyhow::Result<()>>,
 }
 
 const STEPS: &[Step] = &[
-    Step { name: "the layout of database version 11", sql: LAYOUT },
+    Step { name: "the layout of database version 11", sql: LAYOUT, then: None },
     Step {
         name: "guessing attempts counted across relays",
         sql: "CREATE TABLE attempts (
@@ -27,7 +29,10 @@ const STEPS: &[Step] = &[
               );
               CREATE INDEX attempts_by_key ON attempts(kind, key, at);
               CREATE INDEX attempts_by_time ON attempts(kind, at);",
+        then: None,
     },
+    Step { name: "days set aside", sql: super::SET_ASIDE, then: None },
+    Step { name: "facts with values out of bounds projected again", sql: "", then: Some(super::out_of_bounds_facts) },
 ];
 
 /// The version a database has when every step has run.
@@ -45,6 +50,9 @@ pub fn run(conn: &Connection) -> anyhow::Result<()> {
     for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(&step.sql.replace("TEXT", "TEXT COLLATE \"C\""))
             .with_context(|| format!("cannot update the database ({}: {})", i + 1, step.name))?;
+        if let Some(then) = step.then {
+            then(&tx).with_context(|| format!("cannot update the database ({}: {})", i + 1, step.name))?;
+        }
         tx.execute("DELETE FROM schema_version", ())?;
         tx.execute("INSERT INTO schema_version(version) VALUES (?1)", [i as i64 + 1])?;
     }

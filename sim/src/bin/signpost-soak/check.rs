@@ -2,7 +2,6 @@
 //! independent projection of the stored documents.
 
 use crate::report::Report;
-use anyhow::Context;
 use automerge::{Automerge, ReadDoc};
 use rusqlite::Connection;
 use signpost_shared::ids::DocumentId;
@@ -26,9 +25,13 @@ pub struct Findings {
     pub diverged: Vec<String>,
     /// Devices the relay refused something of.
     pub refused: Vec<String>,
-    /// Entries the relay projected as invalid.
+    /// Entries of the honest desks the relay projected as invalid.
     pub invalid: Vec<String>,
     pub tablet_problems: Vec<String>,
+    /// Stored documents that do not load (strictly: every chunk whole, every dependency stored).
+    pub unloadable: Vec<String>,
+    /// What hostile devices were sent that they may not read.
+    pub leaks: Vec<String>,
 }
 
 impl Findings {
@@ -40,28 +43,39 @@ impl Findings {
             && self.refused.is_empty()
             && self.invalid.is_empty()
             && self.tablet_problems.is_empty()
+            && self.unloadable.is_empty()
+            && self.leaks.is_empty()
     }
 }
 
-fn load_all(conn: &Connection) -> anyhow::Result<BTreeMap<DocumentId, Automerge>> {
+/// Every stored document, loaded strictly, with its kind (`desk-day`, `set-aside`, `draft`,
+/// `directory`); those that do not load are named in `unloadable`.
+fn load_all(conn: &Connection, unloadable: &mut Vec<String>) -> anyhow::Result<BTreeMap<DocumentId, (String, Automerge)>> {
     let mut out = BTreeMap::new();
-    let ids: Vec<String> =
-        conn.prepare("SELECT id FROM documents")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let ids: Vec<(String, String)> = conn
+        .prepare("SELECT id, kind FROM documents")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let mut chunks = conn.prepare("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
-    for id in ids {
-        let mut doc = Automerge::new();
-        for c in chunks.query_map([&id], |r| r.get::<_, Vec<u8>>(0))? {
-            doc.load_incremental(&c?).with_context(|| format!("stored document {id} does not load"))?;
+    for (id, kind) in ids {
+        let all: Vec<Vec<u8>> = chunks.query_map([&id], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<_, _>>()?;
+        match signpost_shared::chunks::load_stored(&all) {
+            Ok(doc) => {
+                out.insert(id.parse().map_err(|_| anyhow::anyhow!("stored id {id}"))?, (kind, doc));
+            }
+            Err(e) => unloadable.push(format!("{id} ({kind}): {e}")),
         }
-        out.insert(id.parse().map_err(|_| anyhow::anyhow!("stored id {id}"))?, doc);
     }
     Ok(out)
 }
 
-pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
+/// `hostile_sites`: the sites of the hostile devices, whose refusals and odd entries are theirs.
+pub fn check(db: &Path, reports: &[Report], hostile_sites: &[String]) -> anyhow::Result<Findings> {
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let stored = load_all(&conn)?;
-    let mut f = Findings { documents: stored.len(), ..Findings::default() };
+    let mut f = Findings::default();
+    let stored_kinds = load_all(&conn, &mut f.unloadable)?;
+    f.documents = stored_kinds.len();
+    let stored: BTreeMap<DocumentId, Automerge> = stored_kinds.iter().map(|(id, (_, d))| (*id, d.clone())).collect();
 
     // Every entry saved is stored; a single writer's last value is what is stored.
     for r in reports {
@@ -92,11 +106,13 @@ pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
     // The statistics equal an independent projection of the stored documents.
     let mut expect: BTreeMap<(String, String), (bool, bool, i64)> = BTreeMap::new();
     let mut shifts: BTreeSet<(String, String)> = BTreeSet::new();
-    for (id, d) in &stored {
+    for (id, (kind, d)) in &stored_kinds {
+        // Counted days only: a day set aside is counted nowhere.
         let Ok(h) = schema::read_header(d) else { continue };
-        if h.kind != DocKind::DeskDay {
+        if h.kind != DocKind::DeskDay || kind != DocKind::DeskDay.as_str() {
             continue;
         }
+        let hostile = h.site.as_ref().is_some_and(|s| hostile_sites.contains(s));
         let Some(p) = projection::project_all(d, &h) else { continue };
         for fact in p.facts {
             match fact {
@@ -106,7 +122,8 @@ pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
                 Fact::Shift(s) => {
                     shifts.insert((id.to_string(), s.id));
                 }
-                Fact::Invalid { key, reason } => f.invalid.push(format!("{id} {key:?}: {reason}")),
+                Fact::Invalid { key, reason } if !hostile => f.invalid.push(format!("{id} {key:?}: {reason}")),
+                Fact::Invalid { .. } => {}
                 Fact::Removed(_) => {}
             }
         }
@@ -156,11 +173,19 @@ pub fn check(db: &Path, reports: &[Report]) -> anyhow::Result<Findings> {
     // (A relay from before refusals were recorded has no such table; its log says.)
     let recorded: bool = conn.prepare("SELECT 1 FROM sqlite_master WHERE name = 'device_activity'")?.exists([])?;
     if recorded {
-        let refused: Vec<(String, String)> = conn
-            .prepare("SELECT device, coalesce(refusal, '') FROM device_activity WHERE refused_at IS NOT NULL")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let refused: Vec<(String, String, Option<String>)> = conn
+            .prepare(
+                "SELECT a.device, coalesce(a.refusal, ''), t.site_id FROM device_activity a
+                 LEFT JOIN tokens t ON t.kind = 'device' AND t.subject = a.device WHERE a.refused_at IS NOT NULL",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        f.refused.extend(refused.into_iter().map(|(d, why)| format!("{d}: {why}")));
+        f.refused.extend(
+            refused
+                .into_iter()
+                .filter(|(_, _, site)| site.as_ref().is_none_or(|s| !hostile_sites.contains(s)))
+                .map(|(d, why, _)| format!("{d}: {why}")),
+        );
     }
     Ok(f)
 }

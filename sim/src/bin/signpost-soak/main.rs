@@ -9,8 +9,11 @@
 //! Then every tablet comes back online until the relay has acknowledged everything, and the
 //! relay's database is read directly (`check.rs`): nothing a tablet saved is missing, nothing
 //! is counted twice, every tablet holds the relay's copy, the statistics equal a projection of
-//! the stored documents, and no device was refused. Figures go to stdout and
-//! `target/soak/last.json`; the exit status is non-zero on any finding.
+//! the stored documents, every stored document loads, and no honest device was refused. Hostile
+//! devices (`signpost_sim::hostile`: a tablet of another site of the scheme and one of another
+//! scheme) send what that module makes them send throughout, and every frame they receive is
+//! read for a leak. Figures go to stdout and `target/soak/last.json`; the exit status is
+//! non-zero on any finding.
 
 mod check;
 mod report;
@@ -54,6 +57,10 @@ struct Args {
     /// to see that the soak finds what was fixed since.
     #[arg(long)]
     relay: Option<PathBuf>,
+    /// Hostile devices: 0, 1 (a tablet of another site of the scheme) or 2 (and one of
+    /// another scheme).
+    #[arg(long, default_value_t = 2)]
+    hostile: usize,
 }
 
 /// Writes other than the tablets', counted.
@@ -94,6 +101,21 @@ fn main() -> anyhow::Result<()> {
             .map(|_| admin(&bin, &data, &["issue-device-token", "--site", &site]))
             .collect::<anyhow::Result<_>>()?;
         desks.push((site, tokens));
+    }
+    // The hostile devices: a tablet of another site of the scheme, and one of another scheme.
+    let mut hostile_plans = Vec::new();
+    let mut hostile_sites = Vec::new();
+    let honest_sites: Vec<String> = desks.iter().map(|(s, _)| s.clone()).collect();
+    for h in 0..args.hostile.min(2) {
+        let (scheme_of, site) = if h == 0 {
+            (scheme.clone(), admin(&bin, &data, &["create-site", "--scheme", &scheme, "Hostile desk"])?)
+        } else {
+            let other = admin(&bin, &data, &["create-scheme", "Elsewhere"])?;
+            (other.clone(), admin(&bin, &data, &["create-site", "--scheme", &other, "Elsewhere desk"])?)
+        };
+        let token = admin(&bin, &data, &["issue-device-token", "--site", &site])?;
+        hostile_sites.push(site.clone());
+        hostile_plans.push((token, signpost_shared::relay::Principal { device: format!("hostile-{h}"), scheme: scheme_of, site }));
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let listen = format!("127.0.0.1:{port}");
@@ -144,6 +166,26 @@ fn main() -> anyhow::Result<()> {
             }
         }
 
+        let mut hostiles = Vec::new();
+        for (i, (token, principal)) in hostile_plans.into_iter().enumerate() {
+            // Another scheme's directory, and the honest scheme's for the other scheme's device.
+            let forbidden_extra = if principal.scheme == scheme {
+                vec![signpost_shared::schema::directory_id("another-scheme")]
+            } else {
+                vec![signpost_shared::schema::directory_id(&scheme)]
+            };
+            let c = clock.clone();
+            hostiles.push(tokio::spawn(signpost_sim::hostile::run(signpost_sim::hostile::HostilePlan {
+                urls: vec![url.clone()],
+                token,
+                principal,
+                honest_sites: honest_sites.clone(),
+                forbidden_extra,
+                date: Arc::new(move || c.today()),
+                seed: seed ^ (0xbad + i as u64),
+                stop: stop.clone(),
+            })));
+        }
         let writers = Arc::new(Writers::default());
         let kills = Arc::new(AtomicU64::new(0));
         let killer = tokio::task::spawn_blocking({
@@ -187,15 +229,28 @@ fn main() -> anyhow::Result<()> {
         for t in tablets {
             reports.push(t.await?);
         }
+        let mut hostile_reports = Vec::new();
+        for h in hostiles {
+            hostile_reports.push(h.await?);
+        }
         let final_sync_secs = started.elapsed().as_secs_f64() - load_secs;
-        anyhow::Ok((reports, writers, kills.load(Ordering::Relaxed), load_secs, final_sync_secs, clock.today()))
+        anyhow::Ok((
+            reports,
+            hostile_reports,
+            writers,
+            kills.load(Ordering::Relaxed),
+            load_secs,
+            final_sync_secs,
+            clock.today(),
+        ))
     })?;
-    let (reports, writers, kills, load_secs, final_sync_secs, last_day) = report;
+    let (reports, hostile_reports, writers, kills, load_secs, final_sync_secs, last_day) = report;
     if let Some(s) = server.lock().unwrap().take() {
         s.kill();
     }
 
-    let findings = check::check(&data.join("signpost.sqlite3"), &reports)?;
+    let mut findings = check::check(&data.join("signpost.sqlite3"), &reports, &hostile_sites)?;
+    findings.leaks.extend(hostile_reports.iter().flat_map(|h| h.leaks.iter().map(|l| format!("{}: {l}", h.device))));
     let mut totals = report::Counts::default();
     for r in &reports {
         totals.add(&r.counts);
@@ -223,6 +278,7 @@ fn main() -> anyhow::Result<()> {
         "api_calls_while_the_relay_was_down": writers.api_unreachable.load(Ordering::Relaxed),
         "administration_commands": writers.admin_ok.load(Ordering::Relaxed),
         "unexpected_writer_failures": unexpected,
+        "hostile_devices": hostile_reports,
         "findings": findings,
     });
     let path = root().join("target/soak/last.json");
@@ -233,9 +289,13 @@ fn main() -> anyhow::Result<()> {
         bail!("soak failed (seed {seed}): see the findings above");
     }
     eprintln!(
-        "soak passed: {} entries saved by {} tablets, 0 lost, 0 miscounted, 0 refused, {kills} relay kills",
+        "soak passed: {} entries saved by {} tablets, 0 lost, 0 miscounted, 0 refused, {kills} relay kills; \
+         {} hostile frames sent, {} received, 0 leaks; {} documents stored, 0 unloadable",
         findings.entries_saved,
-        reports.len()
+        reports.len(),
+        hostile_reports.iter().map(|h| h.frames_sent).sum::<u64>(),
+        hostile_reports.iter().map(|h| h.frames_received).sum::<u64>(),
+        findings.documents
     );
     Ok(())
 }

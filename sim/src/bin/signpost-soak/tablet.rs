@@ -31,6 +31,12 @@ impl Clock {
         let days = (self.started.elapsed().as_secs_f64() / self.day.as_secs_f64()) as u64;
         self.first + chrono::Days::new(days)
     }
+
+    /// Now in soak time, in milliseconds since 1970: within [`Clock::today`].
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = self.started.elapsed().as_secs_f64() / self.day.as_secs_f64() * 86_400_000.0;
+        signpost_sim::random::midnight_ms(self.first) + elapsed as i64
+    }
 }
 
 /// What a tablet is told.
@@ -251,14 +257,16 @@ impl Actor {
             0..=44 => {
                 let doc = self.today().await;
                 let id = self.id("r");
-                let r = signpost_sim::random::referral(&mut self.rng, id, &self.plan.volunteers);
+                let day = self.plan.clock.today();
+                let r = signpost_sim::random::referral(&mut self.rng, id, &self.plan.volunteers, day);
                 self.commit(doc, |tx| schema::write_referral(tx, &r).expect("write")).await;
                 self.report.counts.logged += 1;
                 self.report.ledger.insert((doc, EntryKey::Referral(r.id.clone()).root_key()), Some(r));
             }
             45..=59 => {
                 let Some((doc, old)) = self.pick_own() else { return };
-                let mut r = signpost_sim::random::referral(&mut self.rng, old.id.clone(), &self.plan.volunteers);
+                let day = self.plan.clock.today();
+                let mut r = signpost_sim::random::referral(&mut self.rng, old.id.clone(), &self.plan.volunteers, day);
                 (r.recorded_at_ms, r.volunteer) = (old.recorded_at_ms, old.volunteer.clone());
                 self.commit(doc, |tx| schema::correct_referral(tx, &r).expect("correct")).await;
                 self.report.counts.corrected += 1;
@@ -268,7 +276,7 @@ impl Actor {
             60..=63 => {
                 let Some((doc, old)) = self.pick_own() else { return };
                 let reason = signpost_sim::random::text(&mut self.rng, schema::MAX_TEXT_CHARS);
-                let at = chrono::Utc::now().timestamp_millis();
+                let at = self.plan.clock.now_ms();
                 self.commit(doc, |tx| schema::void_referral(tx, &old.id, &reason, at).expect("void")).await;
                 self.report.counts.voided += 1;
                 let now = self.read(doc, &old.id);
@@ -282,7 +290,7 @@ impl Actor {
                     let s = Shift {
                         id,
                         volunteer: v[self.rng.random_range(0..v.len())].clone(),
-                        start_ms: chrono::Utc::now().timestamp_millis(),
+                        start_ms: self.plan.clock.now_ms(),
                         end_ms: None,
                     };
                     self.commit(doc, |tx| schema::write_shift(tx, &s).expect("shift")).await;
